@@ -1,0 +1,42 @@
+"""torchddsp: Differentiable Digital Signal Processing for PyTorch.
+
+Modules:
+- ``torchddsp.functional``: pure differentiable DSP functions (conversions, resampling,
+  oscillators, harmonic/wavetable/FM synthesis, FIR filtering, FFT convolution, delays, noise).
+- ``torchddsp.processors``: ``Processor`` (controls -> render), ``ProcessorGroup`` (a DAG
+  declared as data), ``Add``, ``Mix``.
+- ``torchddsp.synths``: ``Harmonic``, ``FilteredNoise``, ``Sinusoidal``, ``Wavetable``, ``FM``.
+- ``torchddsp.effects``: ``Reverb``, ``ExpDecayReverb``, ``FilteredNoiseReverb``,
+  ``FIRFilter``, ``ModDelay``.
+
+Shapes: audio ``(batch, n_samples)``; frame-rate controls ``(batch, n_frames, channels)``.
+"""
+
+from . import effects, functional, processors, synths
+from .effects import ExpDecayReverb, FilteredNoiseReverb, FIRFilter, ModDelay, Reverb
+from .processors import Add, Mix, Node, Processor, ProcessorGroup
+from .synths import FM, FilteredNoise, Harmonic, Sinusoidal, Wavetable
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "functional",
+    "processors",
+    "synths",
+    "effects",
+    "Processor",
+    "ProcessorGroup",
+    "Node",
+    "Add",
+    "Mix",
+    "Harmonic",
+    "FilteredNoise",
+    "Sinusoidal",
+    "Wavetable",
+    "FM",
+    "Reverb",
+    "ExpDecayReverb",
+    "FilteredNoiseReverb",
+    "FIRFilter",
+    "ModDelay",
+]

@@ -1,0 +1,80 @@
+"""Pure, differentiable DSP functions: no ``nn.Module``, no global state.
+
+Modules:
+- ``conversions``: MIDI <-> Hz, amplitude/power <-> dB, ``exp_sigmoid``.
+- ``resampling``: ``upsample`` (frame rate -> audio rate), ``resample`` (audio between rates).
+- ``phase``: float64 phase accumulation shared by all oscillators.
+- ``oscillators``: ``oscillator_bank``, ``harmonic_synthesis`` and their streaming forms.
+- ``wavetable``: ``wavetable_synthesis``.
+- ``fm``: ``fm_synthesis`` (operators, routing matrix, feedback).
+- ``fir``: ``frequency_impulse_response``, ``sinc_impulse_response``, ``fft_convolve``,
+  ``frequency_filter``, ``sinc_filter``.
+- ``delay``: ``fractional_delay`` (time-varying, fractional).
+- ``noise``: seeded uniform noise.
+
+Conventions: audio ``(batch, n_samples)``; frame-rate controls ``(batch, n_frames, channels)``;
+frame ``i`` sits at sample ``i * hop`` (see ``resampling``); phase in radians, accumulated in
+float64; invalid input raises ``ValueError`` naming the argument.
+"""
+
+from .conversions import (
+    amplitude_to_db,
+    db_to_amplitude,
+    exp_sigmoid,
+    frequencies_sigmoid,
+    hz_to_midi,
+    midi_to_hz,
+    power_to_db,
+)
+from .delay import fractional_delay, fractional_delay_stream
+from .fir import (
+    fft_convolve,
+    frequency_filter,
+    frequency_impulse_response,
+    sinc_filter,
+    sinc_impulse_response,
+)
+from .fm import fm_synthesis, fm_synthesis_stream
+from .noise import uniform_noise
+from .oscillators import (
+    harmonic_frequencies,
+    harmonic_synthesis,
+    harmonic_synthesis_stream,
+    normalize_harmonics,
+    oscillator_bank,
+    oscillator_bank_stream,
+)
+from .phase import cumulative_phase
+from .resampling import resample, upsample
+from .wavetable import wavetable_synthesis, wavetable_synthesis_stream
+
+__all__ = [
+    "amplitude_to_db",
+    "db_to_amplitude",
+    "exp_sigmoid",
+    "frequencies_sigmoid",
+    "hz_to_midi",
+    "midi_to_hz",
+    "power_to_db",
+    "fractional_delay",
+    "fractional_delay_stream",
+    "fft_convolve",
+    "frequency_filter",
+    "frequency_impulse_response",
+    "sinc_filter",
+    "sinc_impulse_response",
+    "fm_synthesis",
+    "fm_synthesis_stream",
+    "uniform_noise",
+    "harmonic_frequencies",
+    "harmonic_synthesis",
+    "harmonic_synthesis_stream",
+    "normalize_harmonics",
+    "oscillator_bank",
+    "oscillator_bank_stream",
+    "cumulative_phase",
+    "resample",
+    "upsample",
+    "wavetable_synthesis",
+    "wavetable_synthesis_stream",
+]

@@ -1,0 +1,109 @@
+"""Input validation shared by the functional core.
+
+Every public function checks its inputs here so that a wrong rank, a mismatched size, a
+non-finite value or a non-positive rate raises a ``ValueError`` that names the argument and
+says what was expected, instead of broadcasting into a silently wrong answer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "check_tensor",
+    "check_rank",
+    "check_finite",
+    "check_positive",
+    "check_positive_int",
+    "check_same_batch",
+    "check_choice",
+    "as_tensor_like",
+]
+
+
+def check_tensor(name: str, value: object) -> Tensor:
+    """Raise unless ``value`` is a floating-point tensor; return it."""
+    if not isinstance(value, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, found {type(value).__name__}")
+    if not (value.is_floating_point() or value.is_complex()):
+        raise ValueError(f"{name} must be a floating-point tensor, found dtype {value.dtype}")
+    return value
+
+
+def check_rank(name: str, value: Tensor, ranks: int | Sequence[int], layout: str) -> Tensor:
+    """Raise unless ``value.dim()`` is one of ``ranks``; ``layout`` describes the expected shape."""
+    check_tensor(name, value)
+    allowed = (ranks,) if isinstance(ranks, int) else tuple(ranks)
+    if value.dim() not in allowed:
+        raise ValueError(
+            f"{name} must have shape {layout} ({' or '.join(map(str, allowed))} dimensions), "
+            f"found shape {tuple(value.shape)}"
+        )
+    return value
+
+
+def check_finite(name: str, value: Tensor) -> Tensor:
+    """Raise if ``value`` holds NaN or infinity."""
+    # One cheap reduction first: a NaN or infinity always makes the sum non-finite. Only when
+    # it is (or the sum overflowed) is the elementwise test needed.
+    if value.numel() and not bool(torch.isfinite(value.detach().sum())) and not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} must be finite, found NaN or infinity")
+    return value
+
+
+def check_positive(name: str, value: float) -> float:
+    """Raise unless ``value`` is a finite number greater than zero; return it as float."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a positive number, found a tensor of shape {tuple(value.shape)}")
+        value = value.item()
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number, found {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a positive finite number, found {value!r}")
+    return number
+
+
+def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
+    """Raise unless ``value`` is an integer >= ``minimum``; return it as int."""
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+        isinstance(value, float) and value.is_integer()
+    ):
+        raise ValueError(f"{name} must be an integer >= {minimum}, found {value!r}")
+    number = int(value)  # type: ignore[arg-type]
+    if number < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, found {value!r}")
+    return number
+
+
+def check_same_batch(names: Sequence[str], tensors: Sequence[Tensor]) -> int:
+    """Raise unless all tensors share the size of their first dimension; return it."""
+    sizes = [t.shape[0] for t in tensors]
+    if len(set(sizes)) > 1:
+        found = ", ".join(f"{n}: {s}" for n, s in zip(names, sizes))
+        raise ValueError(f"batch sizes must match ({found})")
+    return sizes[0]
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    """Raise unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, found {value!r}")
+    return value
+
+
+def as_tensor_like(name: str, value: float | Tensor, like: Tensor) -> Tensor:
+    """Convert a float or tensor to ``like``'s dtype and device, keeping its autograd graph."""
+    if isinstance(value, Tensor):
+        check_tensor(name, value)
+        return value.to(dtype=like.dtype, device=like.device)
+    try:
+        return torch.tensor(float(value), dtype=like.dtype, device=like.device)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or a tensor, found {value!r}") from None

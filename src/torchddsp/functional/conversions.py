@@ -1,0 +1,141 @@
+"""Unit conversions and scale functions: MIDI <-> Hz, amplitude <-> dB, DDSP's exp_sigmoid.
+
+All functions work elementwise on tensors of any shape, keep the input's dtype and device,
+and are differentiable with finite gradients everywhere (including at 0 Hz and at silence).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ._checks import check_positive, check_tensor
+
+__all__ = [
+    "midi_to_hz",
+    "hz_to_midi",
+    "amplitude_to_db",
+    "db_to_amplitude",
+    "power_to_db",
+    "exp_sigmoid",
+    "frequencies_sigmoid",
+]
+
+
+def midi_to_hz(notes: Tensor) -> Tensor:
+    """MIDI note numbers to frequency in Hz: ``440 * 2 ** ((notes - 69) / 12)``.
+
+    Args:
+        notes: MIDI notes (any shape; fractional notes are fine). Differentiable.
+
+    Returns:
+        Frequencies in Hz, same shape as ``notes``.
+    """
+    check_tensor("notes", notes)
+    return 440.0 * torch.pow(2.0, (notes - 69.0) / 12.0)
+
+
+def hz_to_midi(frequencies_hz: Tensor) -> Tensor:
+    """Frequency in Hz to (fractional) MIDI note numbers: ``12 * log2(f / 440) + 69``.
+
+    0 Hz maps to MIDI 0, DDSP's convention for unvoiced frames; its gradient there is 0,
+    never NaN.
+
+    Args:
+        frequencies_hz: frequencies in Hz, any shape, >= 0. Differentiable.
+
+    Returns:
+        MIDI notes, same shape as ``frequencies_hz``.
+
+    Raises:
+        ValueError: if any frequency is negative or not finite.
+    """
+    check_tensor("frequencies_hz", frequencies_hz)
+    if not bool((frequencies_hz >= 0).all()):
+        raise ValueError("frequencies_hz must be >= 0 Hz (0 marks unvoiced frames), found negative values or NaN")
+    voiced = frequencies_hz > 0
+    # Evaluate the log on a safe value everywhere so the masked branch has a finite gradient.
+    safe = torch.where(voiced, frequencies_hz, torch.ones_like(frequencies_hz))
+    notes = 12.0 * torch.log2(safe / 440.0) + 69.0
+    return torch.where(voiced, notes, torch.zeros_like(notes))
+
+
+def power_to_db(power: Tensor, ref_db: float = 0.0, range_db: float = 80.0) -> Tensor:
+    """Power to decibels, ``10 log10(power) - ref_db``, floored at ``-range_db``.
+
+    The floor is DDSP's convention (``range_db=80``): silence reads ``-range_db`` dB with a
+    zero (finite) gradient instead of ``-inf``.
+
+    Args:
+        power: non-negative power, any shape. Differentiable.
+        ref_db: dB value subtracted after conversion (0 dB = power 1).
+        range_db: dynamic range; the output is never below ``-range_db``. Must be > 0.
+    """
+    check_tensor("power", power)
+    range_db = check_positive("range_db", range_db)
+    floor = 10.0 ** (-range_db / 10.0)
+    db = 10.0 * torch.log10(torch.clamp_min(power, floor)) - ref_db
+    return torch.clamp_min(db, -range_db)
+
+
+def amplitude_to_db(amplitude: Tensor, ref_db: float = 0.0, range_db: float = 80.0) -> Tensor:
+    """Amplitude to decibels, ``20 log10(|amplitude|) - ref_db``, floored at ``-range_db``.
+
+    Args:
+        amplitude: linear amplitude, any shape. Differentiable.
+        ref_db: dB value subtracted after conversion (0 dB = amplitude 1).
+        range_db: dynamic range; the output is never below ``-range_db``. Must be > 0.
+    """
+    check_tensor("amplitude", amplitude)
+    return power_to_db(amplitude * amplitude, ref_db=ref_db, range_db=range_db)
+
+
+def db_to_amplitude(db: Tensor) -> Tensor:
+    """Decibels to linear amplitude, ``10 ** (db / 20)``. Differentiable."""
+    check_tensor("db", db)
+    return torch.pow(10.0, db / 20.0)
+
+
+def exp_sigmoid(
+    x: Tensor, exponent: float = 10.0, max_value: float = 2.0, threshold: float = 1e-7
+) -> Tensor:
+    """DDSP's scale function for amplitudes: ``max_value * sigmoid(x) ** log(exponent) + threshold``.
+
+    Maps raw network outputs to positive amplitudes in ``(threshold, max_value + threshold)``
+    with an exponential-like slope, which suits perceived loudness. Computed in log space so
+    large negative inputs give a finite gradient.
+
+    Args:
+        x: raw network output, any shape. Differentiable.
+        exponent: slope of the curve; must be > 1.
+        max_value: limit of the output for large ``x``; must be > 0.
+        threshold: added floor, keeps outputs strictly positive; must be >= 0.
+    """
+    check_tensor("x", x)
+    if not exponent > 1.0:
+        raise ValueError(f"exponent must be > 1, found {exponent!r}")
+    check_positive("max_value", max_value)
+    if not threshold >= 0.0:
+        raise ValueError(f"threshold must be >= 0, found {threshold!r}")
+    return max_value * torch.exp(math.log(exponent) * torch.nn.functional.logsigmoid(x)) + threshold
+
+
+def frequencies_sigmoid(x: Tensor, hz_min: float = 20.0, hz_max: float = 8000.0) -> Tensor:
+    """Map raw network outputs to frequencies in (hz_min, hz_max), uniformly in pitch.
+
+    ``midi_to_hz(m_min + sigmoid(x) * (m_max - m_min))`` with ``m = hz_to_midi(hz)``, so equal
+    steps of ``sigmoid(x)`` are equal musical intervals.
+
+    Args:
+        x: raw values, any shape. Differentiable.
+        hz_min, hz_max: output range in Hz, 0 < hz_min < hz_max.
+    """
+    check_tensor("x", x)
+    check_positive("hz_min", hz_min)
+    if not hz_max > hz_min:
+        raise ValueError(f"hz_max must be greater than hz_min ({hz_min}), found {hz_max!r}")
+    midi_min = 69.0 + 12.0 * math.log2(hz_min / 440.0)
+    midi_max = 69.0 + 12.0 * math.log2(hz_max / 440.0)
+    return midi_to_hz(midi_min + torch.sigmoid(x) * (midi_max - midi_min))

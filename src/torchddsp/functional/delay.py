@@ -1,0 +1,117 @@
+"""Fractional, time-varying delay lines (vibrato, chorus, flanger, pitch modulation).
+
+``y[n] = x(n - d[n])``, with ``x`` between samples interpolated linearly or with a 4-point
+Lagrange cubic. Samples before the start of ``audio`` come from ``history`` (the end of the
+previous block when streaming), or are zero. Differentiable in the audio, the delay and the
+history; the gradient w.r.t. the delay is the interpolant's slope.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ._checks import check_choice, check_finite, check_rank
+
+__all__ = ["fractional_delay", "fractional_delay_stream", "DELAY_INTERPOLATIONS"]
+
+DELAY_INTERPOLATIONS = ("linear", "cubic")
+
+
+def _taps(interpolation: str) -> tuple[int, int]:
+    """Samples needed before and after the integer part of the read position."""
+    return (0, 1) if interpolation == "linear" else (1, 2)
+
+
+def fractional_delay_stream(
+    audio: Tensor,
+    delay_samples: Tensor,
+    history: Tensor | None,
+    interpolation: str = "linear",
+) -> tuple[Tensor, Tensor]:
+    """Streaming form of :func:`fractional_delay`: returns ``(delayed, next_history)``.
+
+    ``next_history`` holds the last ``history.shape[1]`` samples of ``history`` followed by
+    ``audio``: pass it with the next block to continue exactly as one call would.
+    """
+    check_rank("audio", audio, 2, "(batch, n_samples)")
+    check_rank("delay_samples", delay_samples, 2, "(batch, n_samples) or (batch, 1)")
+    check_choice("interpolation", interpolation, DELAY_INTERPOLATIONS)
+    check_finite("audio", audio)
+    check_finite("delay_samples", delay_samples)
+    batch, n_samples = audio.shape
+    if delay_samples.shape[0] != batch or delay_samples.shape[1] not in (1, n_samples):
+        raise ValueError(
+            f"delay_samples must have shape ({batch}, {n_samples}) or ({batch}, 1) to match audio, "
+            f"found {tuple(delay_samples.shape)}"
+        )
+    if not bool((delay_samples >= 0).all()):
+        raise ValueError("delay_samples must be >= 0 (a delay line cannot read the future)")
+    before, after = _taps(interpolation)
+    longest = math.ceil(float(delay_samples.detach().max())) + before + 1
+    if history is None:
+        history = audio.new_zeros(batch, longest)
+    else:
+        check_rank("history", history, 2, "(batch, n_history)")
+        if history.shape[0] != batch:
+            raise ValueError(f"history batch size must match audio ({batch}), found {history.shape[0]}")
+        if history.shape[1] < longest:
+            raise ValueError(
+                f"history must hold at least ceil(max delay) + {before + 1} = {longest} samples for "
+                f"{interpolation} interpolation, found {history.shape[1]}"
+            )
+        check_finite("history", history)
+    n_history = history.shape[1]
+    signal = torch.cat([history.to(audio.dtype), audio], dim=1)
+    # Pad `after` zeros at the end so reads at zero delay never index past the last sample
+    # (their interpolation weights are exactly zero).
+    signal = torch.nn.functional.pad(signal, (0, after))
+    position = torch.arange(n_samples, dtype=delay_samples.dtype, device=audio.device) + n_history
+    read = position - delay_samples  # (batch, n_samples) or broadcast from (batch, 1)
+    read = read.expand(batch, n_samples)
+    index = torch.floor(read.detach()).long()
+    fraction = (read - index.to(read.dtype)).to(audio.dtype)
+
+    def tap(offset: int) -> Tensor:
+        return torch.gather(signal, 1, index + offset)
+
+    if interpolation == "linear":
+        x0, x1 = tap(0), tap(1)
+        delayed = x0 + fraction * (x1 - x0)
+    else:  # 4-point Lagrange through samples at -1, 0, 1, 2
+        xm, x0, x1, x2 = tap(-1), tap(0), tap(1), tap(2)
+        t = fraction
+        delayed = (
+            -t * (t - 1) * (t - 2) / 6 * xm
+            + (t + 1) * (t - 1) * (t - 2) / 2 * x0
+            - (t + 1) * t * (t - 2) / 2 * x1
+            + (t + 1) * t * (t - 1) / 6 * x2
+        )
+    next_history = signal[:, : signal.shape[1] - after][:, -n_history:]
+    return delayed, next_history
+
+
+def fractional_delay(
+    audio: Tensor,
+    delay_samples: Tensor,
+    history: Tensor | None = None,
+    interpolation: str = "linear",
+) -> Tensor:
+    """Delay audio by a (time-varying, fractional) number of samples.
+
+    Shape:
+        ``audio``: ``(batch, n_samples)``; ``delay_samples``: ``(batch, n_samples)`` or
+        ``(batch, 1)``; ``history``: ``(batch, n_history)`` -> ``(batch, n_samples)``.
+
+    Args:
+        audio: input signal. Differentiable.
+        delay_samples: delay of each output sample in samples, >= 0 (fractional values are
+            interpolated). Differentiable.
+        history: samples preceding ``audio`` (zeros if None); must hold at least
+            ``ceil(max delay) + 1`` (linear) or ``+ 2`` (cubic) samples.
+        interpolation: ``"linear"`` or ``"cubic"`` (4-point Lagrange: flatter high end).
+    """
+    delayed, _ = fractional_delay_stream(audio, delay_samples, history, interpolation)
+    return delayed

@@ -1,0 +1,281 @@
+"""Sinusoidal oscillators: a bank of free sinusoids and harmonic (additive) synthesis.
+
+Phase follows DDSP's convention (see ``phase``): sample ``n`` has phase
+``initial_phase + 2 pi sum_{m <= n} f[m] / sample_rate``, accumulated in float64. Every
+partial whose frequency is at or above Nyquist (``|f| >= sample_rate / 2``) is silent at that
+sample. Streaming variants take the phase in and give the final phase back, so rendering in
+blocks equals one call.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch
+from ._harmonic_sum import harmonic_sum
+from .phase import TWO_PI, cumulative_turns, initial_turns, turns_to_radians, wrap_turns
+from .resampling import UPSAMPLE_METHODS, block_weights, frame_pairs, hop_for
+
+__all__ = [
+    "oscillator_bank",
+    "oscillator_bank_stream",
+    "harmonic_synthesis",
+    "harmonic_synthesis_stream",
+    "harmonic_frequencies",
+    "normalize_harmonics",
+]
+
+
+def _work_dtype(*tensors: Tensor) -> torch.dtype:
+    dtype = tensors[0].dtype
+    for tensor in tensors[1:]:
+        dtype = torch.promote_types(dtype, tensor.dtype)
+    # Half precision cannot hold audio sums of many partials; compute those in float32.
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def oscillator_bank_stream(
+    frequencies_hz: Tensor, amplitudes: Tensor, sample_rate: float, phase: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """Streaming form of :func:`oscillator_bank`: returns ``(audio, final_phase)``.
+
+    ``final_phase`` ``(batch, n_oscillators)`` float64 radians in [0, 2 pi) is the phase of
+    the last sample; pass it as ``phase`` of the next block.
+    """
+    check_rank("frequencies_hz", frequencies_hz, 3, "(batch, n_samples, n_oscillators)")
+    check_rank("amplitudes", amplitudes, 3, "(batch, n_samples, n_oscillators)")
+    if frequencies_hz.shape != amplitudes.shape:
+        raise ValueError(
+            f"frequencies_hz and amplitudes must have the same shape (batch, n_samples, n_oscillators), "
+            f"found {tuple(frequencies_hz.shape)} and {tuple(amplitudes.shape)}"
+        )
+    check_finite("frequencies_hz", frequencies_hz)
+    check_finite("amplitudes", amplitudes)
+    sample_rate = check_positive("sample_rate", sample_rate)
+    batch, n_samples, n_oscillators = frequencies_hz.shape
+    if n_samples < 1:
+        raise ValueError("frequencies_hz must hold at least one sample")
+    dtype = _work_dtype(frequencies_hz, amplitudes)
+    start = initial_turns(phase, (batch, n_oscillators), frequencies_hz, "phase")
+    turns = cumulative_turns(frequencies_hz, sample_rate, start)
+    audible = (frequencies_hz.abs() < sample_rate / 2).to(dtype)
+    sines = torch.sin((TWO_PI * wrap_turns(turns)).to(dtype))
+    audio = (amplitudes.to(dtype) * audible * sines).sum(-1)
+    return audio, turns_to_radians(turns[:, -1])
+
+
+def oscillator_bank(
+    frequencies_hz: Tensor, amplitudes: Tensor, sample_rate: float, initial_phase: Tensor | None = None
+) -> Tensor:
+    """Sum of sinusoids with per-sample frequencies and amplitudes.
+
+    ``audio[b, n] = sum_i amplitudes[b, n, i] * sin(phase_i[n])`` where ``phase_i[n]`` is
+    ``initial_phase[b, i] + 2 pi sum_{m <= n} frequencies_hz[b, m, i] / sample_rate``
+    (float64). Oscillators at or above Nyquist are silent at those samples.
+
+    Shape:
+        ``frequencies_hz``, ``amplitudes``: ``(batch, n_samples, n_oscillators)`` -> ``(batch, n_samples)``.
+
+    Args:
+        frequencies_hz: instantaneous frequencies in Hz. Differentiable.
+        amplitudes: linear amplitudes. Differentiable.
+        sample_rate: samples per second, > 0.
+        initial_phase: ``(batch, n_oscillators)`` radians before the first sample (0 if None).
+            Differentiable.
+    """
+    audio, _ = oscillator_bank_stream(frequencies_hz, amplitudes, sample_rate, initial_phase)
+    return audio
+
+
+def harmonic_frequencies(f0_hz: Tensor, n_harmonics: int) -> Tensor:
+    """Frequencies of harmonics 1..n_harmonics: ``(..., 1)`` -> ``(..., n_harmonics)``."""
+    check_tensor_last_dim_one("f0_hz", f0_hz)
+    n_harmonics = check_positive_int("n_harmonics", n_harmonics)
+    harmonics = torch.arange(1, n_harmonics + 1, dtype=f0_hz.dtype, device=f0_hz.device)
+    return f0_hz * harmonics
+
+
+def normalize_harmonics(
+    harmonic_distribution: Tensor, f0_hz: Tensor | None = None, sample_rate: float | None = None
+) -> Tensor:
+    """Make each frame's harmonic amplitudes sum to one, optionally after muting those at or
+    above Nyquist (so the audible harmonics carry the whole amplitude, as in DDSP).
+
+    A frame whose harmonics are all zero (or all above Nyquist) stays zero.
+
+    Shape:
+        ``harmonic_distribution``: ``(batch, n_frames, n_harmonics)``; ``f0_hz``:
+        ``(batch, n_frames, 1)`` -> same shape as ``harmonic_distribution``.
+
+    Args:
+        harmonic_distribution: non-negative amplitudes per harmonic. Differentiable.
+        f0_hz: fundamental per frame, needed with ``sample_rate``.
+        sample_rate: when given (with ``f0_hz``), harmonics with ``k |f0| >= sample_rate / 2``
+            are zeroed before normalising.
+    """
+    check_rank("harmonic_distribution", harmonic_distribution, 3, "(batch, n_frames, n_harmonics)")
+    if sample_rate is not None:
+        if f0_hz is None:
+            raise ValueError("f0_hz is required to remove harmonics above Nyquist (sample_rate was given)")
+        sample_rate = check_positive("sample_rate", sample_rate)
+        check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
+        if f0_hz.shape[:2] != harmonic_distribution.shape[:2] or f0_hz.shape[-1] != 1:
+            raise ValueError(
+                f"f0_hz must have shape {tuple(harmonic_distribution.shape[:2]) + (1,)} to match "
+                f"harmonic_distribution, found {tuple(f0_hz.shape)}"
+            )
+        frequencies = harmonic_frequencies(f0_hz.to(harmonic_distribution.dtype), harmonic_distribution.shape[-1])
+        harmonic_distribution = harmonic_distribution * (frequencies.abs() < sample_rate / 2)
+    total = harmonic_distribution.sum(dim=-1, keepdim=True)
+    # Where everything is muted, divide by one instead of zero: the frame stays silent and
+    # its gradient finite.
+    return harmonic_distribution / torch.where(total == 0, torch.ones_like(total), total)
+
+
+def check_tensor_last_dim_one(name: str, value: Tensor) -> None:
+    if value.shape[-1] != 1:
+        raise ValueError(f"{name} must have a last dimension of size 1, found shape {tuple(value.shape)}")
+
+
+def _check_harmonic_inputs(f0_hz: Tensor, amplitudes: Tensor, harmonic_distribution: Tensor) -> None:
+    check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
+    check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, 1)")
+    check_rank("harmonic_distribution", harmonic_distribution, 3, "(batch, n_frames, n_harmonics)")
+    check_tensor_last_dim_one("f0_hz", f0_hz)
+    check_tensor_last_dim_one("amplitudes", amplitudes)
+    check_same_batch(
+        ("f0_hz", "amplitudes", "harmonic_distribution"), (f0_hz, amplitudes, harmonic_distribution)
+    )
+    frames = {name: t.shape[1] for name, t in
+              (("f0_hz", f0_hz), ("amplitudes", amplitudes), ("harmonic_distribution", harmonic_distribution))}
+    if len(set(frames.values())) > 1:
+        raise ValueError(f"frame counts must match ({', '.join(f'{k}: {v}' for k, v in frames.items())})")
+    if harmonic_distribution.shape[-1] < 1:
+        raise ValueError("harmonic_distribution must have at least one harmonic")
+    check_finite("f0_hz", f0_hz)
+    check_finite("amplitudes", amplitudes)
+    check_finite("harmonic_distribution", harmonic_distribution)
+
+
+def harmonic_synthesis_stream(
+    f0_hz: Tensor,
+    amplitudes: Tensor,
+    harmonic_distribution: Tensor,
+    n_samples: int,
+    sample_rate: float,
+    phase: Tensor | None,
+    *,
+    amplitude_upsampling: str = "window",
+    add_endpoint: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """Streaming form of :func:`harmonic_synthesis`: returns ``(audio, final_phase)``.
+
+    ``final_phase`` ``(batch, 1)`` float64 radians in [0, 2 pi) is the fundamental's phase at
+    the last sample; pass it as ``phase`` of the next block. For blocks that concatenate to
+    exactly one offline call, give each block its frames plus the first frame of the next
+    block and ``add_endpoint=False`` (the final block: its frames with the last one repeated).
+    """
+    _check_harmonic_inputs(f0_hz, amplitudes, harmonic_distribution)
+    n_samples = check_positive_int("n_samples", n_samples)
+    sample_rate = check_positive("sample_rate", sample_rate)
+    check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
+    batch, n_frames, n_harmonics = harmonic_distribution.shape
+    hop = hop_for(n_samples, n_frames, add_endpoint, "the controls")
+    dtype = _work_dtype(amplitudes, harmonic_distribution)
+    device = harmonic_distribution.device
+    start_turns = initial_turns(phase, (batch, 1), f0_hz, "phase")[:, 0]
+
+    # Phase of the fundamental in cycles, laid out (hop, batch, interval). f0 is linear inside
+    # an interval (f_a at its start, f_b at its end), so the running sum of f / sample_rate
+    # has a closed form: r + 1 steps of f_a plus r (r + 1) / (2 hop) steps of (f_b - f_a).
+    # Whole intervals accumulate in float64 and are wrapped to [0, 1) before the per-sample
+    # part is added in the working precision: that part stays below hop / 2 cycles for every
+    # audible harmonic (k f0 < Nyquist), so float32 keeps it within 1e-5 rad, at any length.
+    f_a, f_b = frame_pairs(f0_hz[..., 0].to(torch.float64), add_endpoint)
+    slope = f_b - f_a
+    intervals = f_a.shape[1]
+    r = torch.arange(hop, dtype=torch.float64, device=device)[:, None, None]
+    constant_steps = ((r + 1) / sample_rate).to(dtype)
+    ramp_steps = (r * (r + 1) / (2 * hop * sample_rate)).to(dtype)
+    totals = (hop * f_a + 0.5 * (hop - 1) * slope) / sample_rate  # cycles per interval
+    before = torch.cumsum(totals, dim=1) - totals + start_turns[:, None]
+    wrapped_before = wrap_turns(before).to(dtype)
+    turns = torch.addcmul(wrapped_before.unsqueeze(0), constant_steps, f_a.to(dtype).unsqueeze(0))
+    turns = turns.addcmul_(ramp_steps, slope.to(dtype).unsqueeze(0))
+    final_turns = before[:, -1] + totals[:, -1]
+
+    # Which harmonics are audible: all up to k_lo everywhere, none above k_hi anywhere.
+    nyquist = sample_rate / 2
+    with torch.no_grad():
+        highest = torch.maximum(f_a.abs(), f_b.abs()).max().item()
+        crosses_zero = bool((f_a * f_b <= 0).any())
+        lowest = 0.0 if crosses_zero else torch.minimum(f_a.abs(), f_b.abs()).min().item()
+    k_lo = n_harmonics if highest == 0 else min(n_harmonics, math.ceil(nyquist / highest) - 1)
+    k_hi = n_harmonics if lowest == 0 else min(n_harmonics, math.ceil(nyquist / lowest) - 1)
+    headroom = None
+    if k_lo < k_hi:
+        with torch.no_grad():
+            magnitude = (f_a.unsqueeze(0) + (r / hop) * slope.unsqueeze(0)).abs()  # float64
+            count = torch.ceil(nyquist / magnitude) - 1  # harmonics k with k |f0| < Nyquist
+            count = torch.nan_to_num(count, posinf=float(n_harmonics)).clamp_max(n_harmonics)
+            headroom = (count + 1).to(dtype).reshape(hop, batch * intervals)
+
+    # Frame-rate amplitudes per interval as harmonic-major rows: end value and start - end.
+    harmonic_amplitudes = amplitudes.to(dtype) * harmonic_distribution.to(dtype)
+    c_start, c_end = frame_pairs(harmonic_amplitudes, add_endpoint)
+    end = c_end.permute(2, 0, 1).contiguous().view(n_harmonics, batch * intervals)
+    delta = (c_start - c_end).permute(2, 0, 1).contiguous().view(n_harmonics, batch * intervals)
+    weights = block_weights(hop, amplitude_upsampling, dtype, device)[:, None]
+
+    audio = harmonic_sum(turns.reshape(hop, batch * intervals), end, delta, weights, headroom, k_lo, k_hi)
+    audio = audio.reshape(hop, batch, intervals).permute(1, 2, 0).reshape(batch, n_samples)
+    return audio, turns_to_radians(final_turns)[:, None]
+
+
+def harmonic_synthesis(
+    f0_hz: Tensor,
+    amplitudes: Tensor,
+    harmonic_distribution: Tensor,
+    n_samples: int,
+    sample_rate: float,
+    initial_phase: Tensor | None = None,
+    *,
+    amplitude_upsampling: str = "window",
+    add_endpoint: bool = True,
+) -> Tensor:
+    """Additive synthesis of harmonics of ``f0_hz`` from frame-rate controls.
+
+    Harmonic ``k`` (1-based) has frequency ``k * f0`` and amplitude
+    ``amplitudes * harmonic_distribution[..., k - 1]``; there is no normalisation here (that is
+    :class:`torchddsp.synths.Harmonic`'s job). Controls are upsampled to audio rate: ``f0_hz``
+    linearly, amplitudes with ``amplitude_upsampling`` (DDSP uses ``"window"``). The phase of
+    harmonic ``k`` is ``k`` times the fundamental's phase (accumulated in float64), and
+    every harmonic at or above Nyquist is silent at that sample.
+
+    Cost: a Clenshaw recurrence over the harmonics (no sine per harmonic and sample, no
+    ``(batch, n_samples, n_harmonics)`` tensor), forward and backward.
+
+    Shape:
+        ``f0_hz``, ``amplitudes``: ``(batch, n_frames, 1)``; ``harmonic_distribution``:
+        ``(batch, n_frames, n_harmonics)`` -> ``(batch, n_samples)``, where ``n_samples`` is
+        ``n_frames * hop`` (``(n_frames - 1) * hop`` when ``add_endpoint=False``).
+
+    Args:
+        f0_hz: fundamental frequency in Hz. Differentiable.
+        amplitudes: overall amplitude per frame. Differentiable.
+        harmonic_distribution: amplitude of each harmonic per frame. Differentiable.
+        n_samples: output length; a whole number of hops.
+        sample_rate: samples per second, > 0.
+        initial_phase: ``(batch, 1)`` fundamental's phase in radians before the first sample
+            (0 if None). Differentiable.
+        amplitude_upsampling: ``"window"`` (default) or ``"linear"``.
+        add_endpoint: hold the last frame for the final hop (see ``resampling``).
+    """
+    audio, _ = harmonic_synthesis_stream(
+        f0_hz, amplitudes, harmonic_distribution, n_samples, sample_rate, initial_phase,
+        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint,
+    )
+    return audio

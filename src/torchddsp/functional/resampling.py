@@ -1,0 +1,190 @@
+"""Resampling: frame-rate controls to audio rate (``upsample``) and audio between rates (``resample``).
+
+Frame alignment (one convention for the whole library, DDSP's): frame ``i`` of a control
+sits at sample ``i * hop``; sample ``n`` between frames ``i`` and ``i + 1`` blends them with a
+weight that depends only on ``n - i * hop``. With ``add_endpoint=True`` (the default) the
+last frame is held for the final hop, so ``n_samples = n_frames * hop``; with
+``add_endpoint=False`` the last frame is only the end point of the final interval, so
+``n_samples = (n_frames - 1) * hop``. The second form is what a streaming block with one
+frame of look-ahead uses: blocks rendered that way and concatenated equal one offline call.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
+
+__all__ = ["upsample", "resample", "UPSAMPLE_METHODS"]
+
+UPSAMPLE_METHODS = ("linear", "window")
+
+
+def block_weights(hop_size: int, method: str, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Weights ``w[d]`` of the earlier frame for the ``d``-th sample of a hop, shape ``(hop_size,)``.
+
+    The later frame gets ``1 - w[d]``. ``"linear"``: ``1 - d / hop``. ``"window"``: the Hann
+    overlap-add of DDSP (windows of ``2 * hop`` samples, 50% overlap), which reduces to
+    ``cos(pi d / (2 hop)) ** 2``; the two weights always sum to one, so a constant stays constant.
+    """
+    position = torch.arange(hop_size, dtype=torch.float64) / hop_size
+    if method == "linear":
+        weights = 1.0 - position
+    else:
+        weights = torch.cos(0.5 * math.pi * position) ** 2
+    return weights.to(dtype=dtype, device=device)
+
+
+def frame_intervals(n_frames: int, add_endpoint: bool) -> int:
+    """Number of hops the frames span (see the module docstring)."""
+    return n_frames if add_endpoint else n_frames - 1
+
+
+def frame_pairs(x: Tensor, add_endpoint: bool) -> tuple[Tensor, Tensor]:
+    """Start and end frame of every interval: two tensors of shape ``(batch, n_intervals, ...)``."""
+    if add_endpoint:
+        x = torch.cat([x, x[:, -1:]], dim=1)
+    return x[:, :-1], x[:, 1:]
+
+
+def hop_for(n_samples: int, n_frames: int, add_endpoint: bool, what: str) -> int:
+    """Integer hop size, or a ValueError saying which ``n_samples`` the frames allow."""
+    intervals = frame_intervals(n_frames, add_endpoint)
+    if intervals < 1:
+        raise ValueError(f"{what} needs at least 2 frames when add_endpoint=False, found {n_frames}")
+    if n_samples % intervals:
+        raise ValueError(
+            f"n_samples must be a multiple of the {intervals} frame intervals of {what} "
+            f"(n_frames={n_frames}, add_endpoint={add_endpoint}), found n_samples={n_samples}"
+        )
+    return n_samples // intervals
+
+
+def upsample(x: Tensor, n_samples: int, method: str = "linear", add_endpoint: bool = True) -> Tensor:
+    """Upsample frame-rate controls to audio rate.
+
+    Shape:
+        ``x``: ``(batch, n_frames, channels)`` -> ``(batch, n_samples, channels)``.
+
+    Args:
+        x: frame-rate controls. Differentiable.
+        n_samples: output length. ``"window"`` needs it to be a whole number of hops
+            (``n_frames * hop``, or ``(n_frames - 1) * hop`` without end point); ``"linear"``
+            takes any length, placing sample ``n`` at frame position ``n / hop``.
+        method: ``"linear"`` interpolation, or ``"window"``: Hann-window overlap-add (DDSP's
+            choice for amplitudes: smoother than linear at frame boundaries). Both keep a
+            constant signal constant.
+        add_endpoint: hold the last frame for the final hop (see the module docstring).
+
+    Raises:
+        ValueError: wrong rank, non-finite values, or an ``n_samples`` the frames cannot map to.
+    """
+    check_rank("x", x, 3, "(batch, n_frames, channels)")
+    check_finite("x", x)
+    n_samples = check_positive_int("n_samples", n_samples)
+    check_choice("method", method, UPSAMPLE_METHODS)
+    batch, n_frames, channels = x.shape
+    if n_frames < 1:
+        raise ValueError("x must have at least one frame")
+    intervals = frame_intervals(n_frames, add_endpoint)
+    if intervals < 1:
+        raise ValueError(f"x needs at least 2 frames when add_endpoint=False, found {n_frames}")
+    if method == "window" or n_samples % intervals == 0:
+        hop = hop_for(n_samples, n_frames, add_endpoint, "x")
+        start, end = frame_pairs(x, add_endpoint)
+        weights = block_weights(hop, method, x.dtype, x.device)[None, None, :, None]
+        out = end.unsqueeze(2) + weights * (start - end).unsqueeze(2)
+        return out.reshape(batch, n_samples, channels)
+    # Linear interpolation at a fractional hop: gather the two neighbouring frames.
+    position = torch.arange(n_samples, dtype=torch.float64, device=x.device) * (intervals / n_samples)
+    index = torch.clamp(position.floor().long(), max=n_frames - 1)
+    following = torch.clamp(index + 1, max=n_frames - 1)
+    fraction = (position - index).to(x.dtype)[None, :, None]
+    return x[:, index] + fraction * (x[:, following] - x[:, index])
+
+
+@functools.lru_cache(maxsize=32)
+def _sinc_resample_kernel(
+    up: int, down: int, zero_crossings: int, rolloff: float, beta: float
+) -> tuple[np.ndarray, int]:
+    """Polyphase windowed-sinc kernels in float64: array ``(up, 1, width)`` and the left padding.
+
+    Output sample ``i * up + r`` sits at input position ``(i * up + r) * down / up``; kernel
+    ``r`` holds the low-pass filter sampled at the distances from that position to the input
+    samples ``i * down - pad ... i * down - pad + width - 1``.
+    """
+    cutoff = rolloff * min(1.0, up / down)  # in units of the input Nyquist frequency
+    half_width = int(math.ceil(zero_crossings / cutoff))  # input samples on each side
+    width = 2 * half_width + down
+    phase_offsets = np.arange(up)[:, None] * down / up  # fractional input position of phase r
+    distance = phase_offsets + half_width - np.arange(width)[None, :]
+    # Low-pass at `cutoff` (relative to the input Nyquist), unit gain at DC.
+    kernel = cutoff * np.sinc(cutoff * distance)
+    relative = np.clip(distance / half_width, -1.0, 1.0)
+    window = np.i0(beta * np.sqrt(1.0 - relative**2)) / np.i0(beta)
+    kernel = np.where(np.abs(distance) <= half_width, kernel * window, 0.0)
+    return kernel[:, None, :], half_width
+
+
+def resample(
+    audio: Tensor,
+    orig_sample_rate: int,
+    new_sample_rate: int,
+    zero_crossings: int = 24,
+    rolloff: float = 0.945,
+    beta: float = 14.0,
+) -> Tensor:
+    """Band-limited resampling between any two integer sample rates.
+
+    A Kaiser-windowed sinc low-pass (cut-off at ``rolloff`` times the lower Nyquist frequency)
+    evaluated in polyphase form, so the cost is proportional to the output length. The output
+    is time-aligned with the input (zero phase): sample ``n`` of the output is the signal at
+    time ``n / new_sample_rate``. Edges are treated as zero-padded.
+
+    Shape:
+        ``audio``: ``(batch, n_samples)`` -> ``(batch, ceil(n_samples * new / orig))``.
+
+    Args:
+        audio: audio to resample. Differentiable.
+        orig_sample_rate, new_sample_rate: rates in Hz; positive integers.
+        zero_crossings: sinc zero crossings kept on each side (filter length and quality).
+        rolloff: cut-off as a fraction of the lower Nyquist frequency, in (0, 1].
+        beta: Kaiser window shape (stop-band attenuation; 14 gives about 120 dB).
+
+    Returns:
+        The resampled audio; the input itself when the rates are equal.
+    """
+    check_rank("audio", audio, 2, "(batch, n_samples)")
+    check_finite("audio", audio)
+    orig = _integer_rate("orig_sample_rate", orig_sample_rate)
+    new = _integer_rate("new_sample_rate", new_sample_rate)
+    zero_crossings = check_positive_int("zero_crossings", zero_crossings)
+    if not 0.0 < rolloff <= 1.0:
+        raise ValueError(f"rolloff must be in (0, 1], found {rolloff!r}")
+    check_positive("beta", beta)
+    if orig == new:
+        return audio
+    divisor = math.gcd(orig, new)
+    up, down = new // divisor, orig // divisor
+    n_in = audio.shape[-1]
+    n_out = -(-n_in * up // down)
+    kernel_np, pad_left = _sinc_resample_kernel(up, down, zero_crossings, float(rolloff), float(beta))
+    kernel = torch.as_tensor(kernel_np, dtype=audio.dtype, device=audio.device)
+    n_blocks = -(-n_out // up)
+    needed = (n_blocks - 1) * down + kernel.shape[-1]
+    pad_right = max(0, needed - pad_left - n_in)
+    padded = torch.nn.functional.pad(audio.unsqueeze(1), (pad_left, pad_right))
+    blocks = torch.nn.functional.conv1d(padded, kernel, stride=down)  # (batch, up, n_blocks)
+    return blocks[..., :n_blocks].transpose(1, 2).reshape(audio.shape[0], -1)[:, :n_out]
+
+
+def _integer_rate(name: str, rate: object) -> int:
+    value = check_positive(name, rate)  # type: ignore[arg-type]
+    if not float(value).is_integer():
+        raise ValueError(f"{name} must be a whole number of Hz, found {rate!r}")
+    return int(value)

@@ -1,0 +1,139 @@
+"""Wavetable synthesis: one period of a waveform read at a running phase.
+
+The table is read with linear interpolation between its samples (and wraps around). A
+time-varying table ``(batch, n_frames, table_size)`` is blended between frames with the same
+weights as the amplitudes (``amplitude_upsampling``), by reading both neighbouring frames'
+tables, so no ``(batch, n_samples, table_size)`` tensor is built.
+
+A table holds all the harmonics its samples can represent (up to ``table_size / 2``);
+those above Nyquist at the played pitch alias. Keep tables smooth (few harmonics) for high
+notes, or low-pass them per pitch range.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch
+from .phase import cumulative_turns, initial_turns, turns_to_radians, wrap_turns
+from .resampling import UPSAMPLE_METHODS, block_weights, frame_pairs, hop_for, upsample
+
+__all__ = ["wavetable_synthesis", "wavetable_synthesis_stream"]
+
+
+def _read_table(tables: Tensor, frame_index: Tensor, turns: Tensor) -> Tensor:
+    """Linear-interpolated read of ``tables[b, frame_index[b, n]]`` at phase ``turns[b, n]`` in [0, 1)."""
+    table_size = tables.shape[-1]
+    position = turns * table_size
+    lower = torch.floor(position.detach()).long().clamp_(0, table_size - 1)
+    fraction = (position - lower.to(position.dtype)).to(tables.dtype)
+    upper = (lower + 1) % table_size
+    flat = tables.reshape(tables.shape[0], -1)
+    base = frame_index * table_size
+    x0 = torch.gather(flat, 1, base + lower)
+    x1 = torch.gather(flat, 1, base + upper)
+    return x0 + fraction * (x1 - x0)
+
+
+def wavetable_synthesis_stream(
+    f0_hz: Tensor,
+    amplitudes: Tensor,
+    wavetables: Tensor,
+    n_samples: int,
+    sample_rate: float,
+    phase: Tensor | None,
+    *,
+    amplitude_upsampling: str = "window",
+    add_endpoint: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """Streaming form of :func:`wavetable_synthesis`: returns ``(audio, final_phase)``.
+
+    ``final_phase`` ``(batch, 1)`` is float64 radians in [0, 2 pi); see
+    :func:`torchddsp.functional.harmonic_synthesis_stream` for block boundaries.
+    """
+    check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
+    check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, 1)")
+    check_rank("wavetables", wavetables, (2, 3), "(batch, table_size) or (batch, n_frames, table_size)")
+    check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
+    n_samples = check_positive_int("n_samples", n_samples)
+    sample_rate = check_positive("sample_rate", sample_rate)
+    for name, tensor in (("f0_hz", f0_hz), ("amplitudes", amplitudes)):
+        if tensor.shape[-1] != 1:
+            raise ValueError(f"{name} must have shape (batch, n_frames, 1), found {tuple(tensor.shape)}")
+        check_finite(name, tensor)
+    check_finite("wavetables", wavetables)
+    tables = wavetables if wavetables.dim() == 3 else wavetables.unsqueeze(1)
+    batch = check_same_batch(("f0_hz", "amplitudes", "wavetables"), (f0_hz, amplitudes, tables))
+    n_frames = f0_hz.shape[1]
+    if amplitudes.shape[1] != n_frames or tables.shape[1] not in (1, n_frames):
+        raise ValueError(
+            f"frame counts must match (f0_hz: {n_frames}, amplitudes: {amplitudes.shape[1]}, "
+            f"wavetables: {tables.shape[1]}; a single table frame is also accepted)"
+        )
+    if tables.shape[-1] < 2:
+        raise ValueError(f"wavetables must hold at least 2 samples per table, found {tables.shape[-1]}")
+    hop = hop_for(n_samples, n_frames, add_endpoint, "the controls")
+
+    frequencies = upsample(f0_hz.to(torch.float64), n_samples, "linear", add_endpoint)
+    start = initial_turns(phase, (batch, 1), f0_hz, "phase")
+    turns = cumulative_turns(frequencies, sample_rate, start)[..., 0]
+    wrapped = wrap_turns(turns)
+    dtype = torch.promote_types(tables.dtype, amplitudes.dtype)
+    tables = tables.to(dtype)
+    if tables.shape[1] == 1:
+        samples = _read_table(tables, torch.zeros_like(wrapped, dtype=torch.long), wrapped)
+    else:
+        # Frame index of the interval's start and end table for every sample.
+        intervals = n_samples // hop
+        start_frame = torch.arange(intervals, device=tables.device).repeat_interleave(hop)
+        end_frame = torch.clamp(start_frame + 1, max=n_frames - 1)
+        start_frame = start_frame.expand(batch, n_samples)
+        end_frame = end_frame.expand(batch, n_samples)
+        weight = block_weights(hop, amplitude_upsampling, dtype, tables.device).repeat(intervals)
+        from_start = _read_table(tables, start_frame, wrapped)
+        from_end = _read_table(tables, end_frame, wrapped)
+        samples = from_end + weight * (from_start - from_end)
+    gain = upsample(amplitudes.to(dtype), n_samples, amplitude_upsampling, add_endpoint)[..., 0]
+    audio = gain * samples
+    # A table has no content above its Nyquist, but the played pitch itself must be below ours.
+    audible = (frequencies[..., 0].abs() < sample_rate / 2).to(dtype)
+    return audio * audible, turns_to_radians(turns[:, -1:])
+
+
+def wavetable_synthesis(
+    f0_hz: Tensor,
+    amplitudes: Tensor,
+    wavetables: Tensor,
+    n_samples: int,
+    sample_rate: float,
+    initial_phase: Tensor | None = None,
+    *,
+    amplitude_upsampling: str = "window",
+    add_endpoint: bool = True,
+) -> Tensor:
+    """Play a (time-varying) single-cycle waveform at pitch ``f0_hz``.
+
+    Sample ``n`` is ``amplitude[n] * table(phase[n] / 2 pi)``, the phase accumulated in float64
+    from the linearly upsampled ``f0_hz`` (see ``phase``); table sample ``i`` sits at phase
+    ``2 pi i / table_size``.
+
+    Shape:
+        ``f0_hz``, ``amplitudes``: ``(batch, n_frames, 1)``; ``wavetables``:
+        ``(batch, table_size)`` or ``(batch, n_frames, table_size)`` -> ``(batch, n_samples)``.
+
+    Args:
+        f0_hz: pitch in Hz. Differentiable.
+        amplitudes: gain per frame. Differentiable.
+        wavetables: one period of the waveform (per frame, or one for all). Differentiable.
+        n_samples: output length, a whole number of hops.
+        sample_rate: samples per second.
+        initial_phase: ``(batch, 1)`` radians before the first sample (0 if None).
+        amplitude_upsampling: ``"window"`` (default) or ``"linear"``; also blends tables.
+        add_endpoint: hold the last frame for the final hop (see ``resampling``).
+    """
+    audio, _ = wavetable_synthesis_stream(
+        f0_hz, amplitudes, wavetables, n_samples, sample_rate, initial_phase,
+        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint,
+    )
+    return audio

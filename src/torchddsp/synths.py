@@ -1,0 +1,353 @@
+"""Synthesizers as processors: controls from network outputs, audio from ``torchddsp.functional``.
+
+Every synthesizer renders frame-rate controls ``(batch, n_frames, channels)`` to audio
+``(batch, n_samples)``; ``n_samples`` is a call argument (a whole number of hops), never a
+constructor setting. ``scale_fn`` maps raw network outputs to positive amplitudes
+(``exp_sigmoid`` by default, as in DDSP); pass ``scale_fn=None`` to give controls in
+physical units directly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .functional import (
+    exp_sigmoid,
+    fm_synthesis,
+    frequencies_sigmoid,
+    frequency_filter,
+    harmonic_synthesis_stream,
+    normalize_harmonics,
+    oscillator_bank_stream,
+    uniform_noise,
+    upsample,
+    wavetable_synthesis_stream,
+)
+from .functional._checks import check_choice, check_positive, check_rank, check_tensor
+from .functional.noise import make_generator
+from .functional.resampling import UPSAMPLE_METHODS
+from .processors import Processor
+
+__all__ = ["Harmonic", "FilteredNoise", "Sinusoidal", "Wavetable", "FM"]
+
+ScaleFn = Callable[[Tensor], Tensor]
+
+
+class Harmonic(Processor):
+    """Harmonic (additive) synthesizer: a sum of sinusoids at integer multiples of ``f0_hz``.
+
+    ``controls``: ``scale_fn`` maps the raw ``amplitudes`` and ``harmonic_distribution`` to
+    positive values; the distribution is normalised to sum to one per frame over the
+    harmonics below Nyquist (``normalize_below_nyquist=True``) or over all of them.
+    ``render``: :func:`torchddsp.functional.harmonic_synthesis`.
+
+    Call as ``harmonic(amplitudes, harmonic_distribution, f0_hz, n_samples=...)`` (Magenta's
+    argument order).
+
+    Shape:
+        ``amplitudes`` ``(batch, n_frames, 1)``, ``harmonic_distribution``
+        ``(batch, n_frames, n_harmonics)``, ``f0_hz`` ``(batch, n_frames, 1)`` ->
+        ``(batch, n_samples)``.
+
+    Args:
+        sample_rate: output rate in Hz (default 16000).
+        scale_fn: raw -> positive amplitude map, or None to take controls as given.
+        normalize_below_nyquist: normalise over the audible harmonics only.
+        amplitude_upsampling: ``"window"`` (DDSP's default) or ``"linear"``.
+    """
+
+    input_names = ("amplitudes", "harmonic_distribution", "f0_hz")
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        scale_fn: ScaleFn | None = exp_sigmoid,
+        normalize_below_nyquist: bool = True,
+        amplitude_upsampling: str = "window",
+    ):
+        super().__init__()
+        self.sample_rate = check_positive("sample_rate", sample_rate)
+        self.scale_fn = scale_fn
+        self.normalize_below_nyquist = normalize_below_nyquist
+        self.amplitude_upsampling = check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
+
+    def controls(self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+        check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, 1)")
+        check_rank("harmonic_distribution", harmonic_distribution, 3, "(batch, n_frames, n_harmonics)")
+        check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
+        if self.scale_fn is not None:
+            amplitudes = self.scale_fn(amplitudes)
+            harmonic_distribution = self.scale_fn(harmonic_distribution)
+        nyquist_rate = self.sample_rate if self.normalize_below_nyquist else None
+        harmonic_distribution = normalize_harmonics(harmonic_distribution, f0_hz, nyquist_rate)
+        return {"amplitudes": amplitudes, "harmonic_distribution": harmonic_distribution, "f0_hz": f0_hz}
+
+    def render_stream(
+        self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor, *, n_samples: int,
+        phase: Tensor | None = None, add_endpoint: bool = True,
+    ) -> tuple[Tensor, Tensor]:
+        """Render from controls and return ``(audio, final_phase)`` for block-wise rendering."""
+        return harmonic_synthesis_stream(
+            f0_hz, amplitudes, harmonic_distribution, n_samples, self.sample_rate, phase,
+            amplitude_upsampling=self.amplitude_upsampling, add_endpoint=add_endpoint,
+        )
+
+    def render(  # type: ignore[override]
+        self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor, *, n_samples: int
+    ) -> Tensor:
+        return self.render_stream(amplitudes, harmonic_distribution, f0_hz, n_samples=n_samples)[0]
+
+    def forward(  # type: ignore[override]
+        self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor, *, n_samples: int
+    ) -> Tensor:
+        return self.render(**self.controls(amplitudes, harmonic_distribution, f0_hz), n_samples=n_samples)
+
+
+class FilteredNoise(Processor):
+    """Uniform white noise shaped by a time-varying linear-phase FIR filter.
+
+    Each frame's ``magnitudes`` (``n_bands`` values from 0 Hz to Nyquist) become a
+    ``window_size``-tap filter (:func:`torchddsp.functional.frequency_impulse_response`) that
+    filters the matching block of noise.
+
+    ``controls``: ``scale_fn(magnitudes + initial_bias)`` (the bias starts training quiet).
+
+    Shape:
+        ``magnitudes`` ``(batch, n_frames, n_bands)`` -> ``(batch, n_samples)``, where
+        ``ceil(n_samples / n_frames)``-sample blocks must give ``n_frames`` blocks.
+
+    Args:
+        window_size: filter taps, at most 2 * (n_bands - 1); 0 (default) for that maximum
+            (what DDSP's 257 amounts to for 65 bands).
+        scale_fn: raw -> positive magnitude map, or None.
+        initial_bias: added to raw magnitudes before ``scale_fn``.
+
+    Randomness: ``render(..., generator=g)`` draws from ``g``; ``seed=s`` from a fresh
+    generator seeded with ``s``; with neither, from the global RNG (never reseeded).
+    """
+
+    input_names = ("magnitudes",)
+
+    def __init__(self, window_size: int = 0, scale_fn: ScaleFn | None = exp_sigmoid, initial_bias: float = -5.0):
+        super().__init__()
+        self.window_size = int(window_size)
+        self.scale_fn = scale_fn
+        self.initial_bias = float(initial_bias)
+
+    def controls(self, magnitudes: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+        check_rank("magnitudes", magnitudes, 3, "(batch, n_frames, n_bands)")
+        if self.scale_fn is not None:
+            magnitudes = self.scale_fn(magnitudes + self.initial_bias)
+        return {"magnitudes": magnitudes}
+
+    def render(  # type: ignore[override]
+        self, magnitudes: Tensor, *, n_samples: int, generator: torch.Generator | None = None, seed: int | None = None
+    ) -> Tensor:
+        check_rank("magnitudes", magnitudes, 3, "(batch, n_frames, n_bands)")
+        source = make_generator(seed, generator, magnitudes.device)
+        noise = uniform_noise(
+            magnitudes.shape[0], n_samples, generator=source, dtype=magnitudes.dtype, device=magnitudes.device
+        )
+        return frequency_filter(noise, magnitudes, self.window_size)
+
+    def forward(  # type: ignore[override]
+        self, magnitudes: Tensor, *, n_samples: int, generator: torch.Generator | None = None, seed: int | None = None
+    ) -> Tensor:
+        return self.render(**self.controls(magnitudes), n_samples=n_samples, generator=generator, seed=seed)
+
+
+class Sinusoidal(Processor):
+    """A bank of free sinusoids with per-frame frequencies and amplitudes.
+
+    ``controls``: ``amplitude_scale_fn`` (default ``exp_sigmoid``) on amplitudes and
+    ``frequency_scale_fn`` (default :func:`frequencies_sigmoid`, 20 Hz to 8 kHz uniform in pitch)
+    on frequencies. ``render``: frequencies upsampled linearly, amplitudes with
+    ``amplitude_upsampling``, then :func:`torchddsp.functional.oscillator_bank`.
+
+    Shape:
+        ``amplitudes``, ``frequencies`` ``(batch, n_frames, n_sinusoids)`` -> ``(batch, n_samples)``.
+    """
+
+    input_names = ("amplitudes", "frequencies")
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        amplitude_scale_fn: ScaleFn | None = exp_sigmoid,
+        frequency_scale_fn: ScaleFn | None = frequencies_sigmoid,
+        amplitude_upsampling: str = "window",
+    ):
+        super().__init__()
+        self.sample_rate = check_positive("sample_rate", sample_rate)
+        self.amplitude_scale_fn = amplitude_scale_fn
+        self.frequency_scale_fn = frequency_scale_fn
+        self.amplitude_upsampling = check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
+
+    def controls(self, amplitudes: Tensor, frequencies: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+        check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, n_sinusoids)")
+        check_rank("frequencies", frequencies, 3, "(batch, n_frames, n_sinusoids)")
+        if self.amplitude_scale_fn is not None:
+            amplitudes = self.amplitude_scale_fn(amplitudes)
+        if self.frequency_scale_fn is not None:
+            frequencies = self.frequency_scale_fn(frequencies)
+        return {"amplitudes": amplitudes, "frequencies": frequencies}
+
+    def render_stream(
+        self, amplitudes: Tensor, frequencies: Tensor, *, n_samples: int, phase: Tensor | None = None,
+        add_endpoint: bool = True,
+    ) -> tuple[Tensor, Tensor]:
+        """Render and return ``(audio, final_phase)``; ``final_phase`` is ``(batch, n_sinusoids)``."""
+        if amplitudes.shape != frequencies.shape:
+            raise ValueError(
+                f"amplitudes and frequencies must have the same shape, found {tuple(amplitudes.shape)} "
+                f"and {tuple(frequencies.shape)}"
+            )
+        frequency_envelopes = upsample(frequencies.to(torch.float64), n_samples, "linear", add_endpoint)
+        amplitude_envelopes = upsample(amplitudes, n_samples, self.amplitude_upsampling, add_endpoint)
+        return oscillator_bank_stream(frequency_envelopes, amplitude_envelopes, self.sample_rate, phase)
+
+    def render(self, amplitudes: Tensor, frequencies: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
+        return self.render_stream(amplitudes, frequencies, n_samples=n_samples)[0]
+
+    def forward(self, amplitudes: Tensor, frequencies: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
+        return self.render(**self.controls(amplitudes, frequencies), n_samples=n_samples)
+
+
+class Wavetable(Processor):
+    """Wavetable synthesizer: a (time-varying) single-cycle waveform played at ``f0_hz``.
+
+    ``controls``: ``scale_fn`` on amplitudes; wavetables are taken as given (waveform
+    samples). ``render``: :func:`torchddsp.functional.wavetable_synthesis`.
+
+    Shape:
+        ``amplitudes`` ``(batch, n_frames, 1)``, ``wavetables`` ``(batch, table_size)`` or
+        ``(batch, n_frames, table_size)``, ``f0_hz`` ``(batch, n_frames, 1)`` -> ``(batch, n_samples)``.
+    """
+
+    input_names = ("amplitudes", "wavetables", "f0_hz")
+
+    def __init__(self, sample_rate: float = 16000, scale_fn: ScaleFn | None = exp_sigmoid, amplitude_upsampling: str = "window"):
+        super().__init__()
+        self.sample_rate = check_positive("sample_rate", sample_rate)
+        self.scale_fn = scale_fn
+        self.amplitude_upsampling = check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
+
+    def controls(self, amplitudes: Tensor, wavetables: Tensor, f0_hz: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+        check_tensor("amplitudes", amplitudes)
+        if self.scale_fn is not None:
+            amplitudes = self.scale_fn(amplitudes)
+        return {"amplitudes": amplitudes, "wavetables": wavetables, "f0_hz": f0_hz}
+
+    def render(self, amplitudes: Tensor, wavetables: Tensor, f0_hz: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
+        audio, _ = wavetable_synthesis_stream(
+            f0_hz, amplitudes, wavetables, n_samples, self.sample_rate, None,
+            amplitude_upsampling=self.amplitude_upsampling,
+        )
+        return audio
+
+    def forward(self, amplitudes: Tensor, wavetables: Tensor, f0_hz: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
+        return self.render(**self.controls(amplitudes, wavetables, f0_hz), n_samples=n_samples)
+
+
+def _stack_routing(n_operators: int) -> Tensor:
+    """Operator i + 1 modulates operator i: a single stack with operator 0 as the carrier."""
+    routing = torch.zeros(n_operators, n_operators)
+    for i in range(n_operators - 1):
+        routing[i, i + 1] = 1.0
+    return routing
+
+
+class FM(Processor):
+    """FM synthesizer: ``n_operators`` sine operators at fixed ratios of ``f0_hz``.
+
+    The network controls each operator's level per frame; frequency ratios, routing and
+    feedback are settings (ratios and feedback may be learnable). Levels are mapped by
+    ``scale_fn`` (default ``exp_sigmoid``, in (0, 2)); a modulator's level times
+    ``modulation_scale`` (radians) is its modulation index. Carriers are the operators that
+    modulate no other (with the default stack routing, operator 0), mixed with equal weight.
+
+    Shape:
+        ``f0_hz`` ``(batch, n_frames, 1)``, ``levels`` ``(batch, n_frames, n_operators)`` ->
+        ``(batch, n_samples)``.
+
+    Args:
+        sample_rate: output rate in Hz.
+        ratios: frequency of each operator relative to ``f0_hz`` (default: 1 and 2).
+        routing: ``(n_operators, n_operators)`` strictly upper-triangular matrix,
+            ``routing[i, j]`` = how much operator j modulates operator i (default: a stack).
+        feedback: self-feedback of each operator in radians (default none); non-zero values
+            run a per-sample recursion (slow).
+        modulation_scale: radians of modulation index per unit of modulator level.
+        trainable_ratios, trainable_feedback: make those ``nn.Parameter``s.
+    """
+
+    input_names = ("f0_hz", "levels")
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        ratios: Sequence[float] = (1.0, 2.0),
+        routing: Tensor | None = None,
+        feedback: Sequence[float] | None = None,
+        modulation_scale: float = 2 * math.pi,
+        scale_fn: ScaleFn | None = exp_sigmoid,
+        trainable_ratios: bool = False,
+        trainable_feedback: bool = False,
+    ):
+        super().__init__()
+        self.sample_rate = check_positive("sample_rate", sample_rate)
+        n_operators = len(ratios)
+        if n_operators < 2:
+            raise ValueError(f"ratios must name at least 2 operators, found {n_operators}")
+        ratio_tensor = torch.tensor([float(r) for r in ratios])
+        routing = _stack_routing(n_operators) if routing is None else torch.as_tensor(routing, dtype=torch.float32)
+        if routing.shape != (n_operators, n_operators):
+            raise ValueError(f"routing must have shape ({n_operators}, {n_operators}), found {tuple(routing.shape)}")
+        if bool((torch.tril(routing) != 0).any()):
+            raise ValueError("routing must be strictly upper triangular (operator j modulates i only if j > i)")
+        feedback_tensor = torch.zeros(n_operators) if feedback is None else torch.tensor([float(f) for f in feedback])
+        if feedback_tensor.shape != (n_operators,):
+            raise ValueError(f"feedback must have {n_operators} values, found {tuple(feedback_tensor.shape)}")
+        self.ratios: Tensor
+        self.feedback: Tensor
+        if trainable_ratios:
+            self.ratios = nn.Parameter(ratio_tensor)
+        else:
+            self.register_buffer("ratios", ratio_tensor)
+        if trainable_feedback:
+            self.feedback = nn.Parameter(feedback_tensor)
+        else:
+            self.register_buffer("feedback", feedback_tensor)
+        carriers = (routing != 0).sum(dim=0) == 0  # modulates nobody
+        self.register_buffer("routing", routing)
+        self.register_buffer("output_gains", carriers.float() / carriers.sum())
+        self.modulation_scale = float(modulation_scale)
+        self.scale_fn = scale_fn
+
+    def controls(self, f0_hz: Tensor, levels: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+        check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
+        check_rank("levels", levels, 3, f"(batch, n_frames, {self.ratios.shape[0]})")
+        if levels.shape[-1] != self.ratios.shape[0]:
+            raise ValueError(f"levels must have {self.ratios.shape[0]} operators in its last dimension, found {levels.shape[-1]}")
+        if self.scale_fn is not None:
+            levels = self.scale_fn(levels)
+        return {"frequencies_hz": f0_hz * self.ratios.to(f0_hz.dtype), "levels": levels}
+
+    def render(self, frequencies_hz: Tensor, levels: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
+        frequency_envelopes = upsample(frequencies_hz.to(torch.float64), n_samples, "linear")
+        level_envelopes = upsample(levels, n_samples, "window")
+        feedback = self.feedback.to(levels.dtype)
+        feedback_envelope = None
+        if self.feedback.requires_grad or bool((self.feedback != 0).any()):
+            feedback_envelope = feedback.expand(levels.shape[0], 1, -1)
+        return fm_synthesis(
+            frequency_envelopes, level_envelopes, self.routing.to(levels.dtype) * self.modulation_scale,
+            self.sample_rate, feedback=feedback_envelope, output_gains=self.output_gains.to(levels.dtype),
+        )
+
+    def forward(self, f0_hz: Tensor, levels: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
+        return self.render(**self.controls(f0_hz, levels), n_samples=n_samples)
