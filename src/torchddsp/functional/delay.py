@@ -47,9 +47,15 @@ def fractional_delay_stream(
             f"delay_samples must have shape ({batch}, {n_samples}) or ({batch}, 1) to match audio, "
             f"found {tuple(delay_samples.shape)}"
         )
-    if not bool((delay_samples >= 0).all()):
-        raise ValueError("delay_samples must be >= 0 (a delay line cannot read the future)")
     before, after = _taps(interpolation)
+    # Cubic interpolation reads one sample past the read position's ceiling: causal only
+    # from a delay of one sample.
+    minimum = 0 if interpolation == "linear" else 1
+    if not bool((delay_samples >= minimum).all()):
+        raise ValueError(
+            f"delay_samples must be >= {minimum} for {interpolation} interpolation "
+            "(a delay line cannot read the future)"
+        )
     longest = math.ceil(float(delay_samples.detach().max())) + before + 1
     if history is None:
         history = audio.new_zeros(batch, longest)
@@ -107,8 +113,9 @@ def fractional_delay(
 
     Args:
         audio: input signal. Differentiable.
-        delay_samples: delay of each output sample in samples, >= 0 (fractional values are
-            interpolated). Differentiable.
+        delay_samples: delay of each output sample in samples (fractional values are
+            interpolated), >= 0 for linear and >= 1 for cubic interpolation (which reads one
+            sample ahead of the read position). Differentiable.
         history: samples preceding ``audio`` (zeros if None); must hold at least
             ``ceil(max delay) + 1`` (linear) or ``+ 2`` (cubic) samples.
         interpolation: ``"linear"`` or ``"cubic"`` (4-point Lagrange: flatter high end).

@@ -1,0 +1,34 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   -> creates .venv (torch 2.13.0 first, then torchddsp with its extras) and runs the demo
+#   make test   -> same environment, runs the test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast bench install clean
+
+install: $(STAMP)
+
+# torch is installed first and pinned: any other torch spec would pull multi-GB CUDA builds.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/match_note.py --out demo_output
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# Skips the end-to-end checks marked slow.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_synth.py
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+import torch
+
+from torchddsp.functional import fractional_delay, fractional_delay_stream
+
+
+def test_integer_delay_shifts_and_zero_delay_is_identity(rng):
+    audio = torch.tensor(rng.standard_normal((2, 300)))
+    shifted = fractional_delay(audio, torch.full((2, 1), 7.0, dtype=torch.float64))
+    np.testing.assert_allclose(shifted[:, 7:].numpy(), audio[:, :-7].numpy(), atol=1e-14)
+    assert shifted[:, :7].abs().max().item() == 0.0
+    same = fractional_delay(audio, torch.zeros(2, 300, dtype=torch.float64))
+    np.testing.assert_allclose(same.numpy(), audio.numpy(), atol=1e-14)
+    cubic = fractional_delay(audio, torch.ones(2, 300, dtype=torch.float64), interpolation="cubic")
+    np.testing.assert_allclose(cubic[:, 1:].numpy(), audio[:, :-1].numpy(), atol=1e-14)
+
+
+@pytest.mark.parametrize("interpolation,tolerance", [("linear", 2e-3), ("cubic", 1e-4)])
+def test_time_varying_fractional_delay_of_a_sine(interpolation, tolerance):
+    sr, n = 16000, 4000
+    t = np.arange(n)
+    audio = torch.tensor(np.sin(2 * np.pi * 200 * t / sr))[None]
+    delay = 40 + 15 * np.sin(2 * np.pi * 3 * t / sr)  # vibrato: 25 to 55 samples
+    y = fractional_delay(audio, torch.tensor(delay)[None], interpolation=interpolation).numpy()[0]
+    expected = np.sin(2 * np.pi * 200 * (t - delay) / sr)
+    np.testing.assert_allclose(y[100:], expected[100:], atol=tolerance)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+def test_delay_stream_in_blocks_equals_one_call(rng, interpolation):
+    audio = torch.tensor(rng.standard_normal((2, 400)))
+    delay = torch.tensor(rng.uniform(1, 20, (2, 400)))
+    history = torch.zeros(2, 24, dtype=torch.float64)
+    offline = fractional_delay(audio, delay, history, interpolation)
+    pieces = []
+    for start in range(0, 400, 100):
+        piece, history = fractional_delay_stream(audio[:, start : start + 100], delay[:, start : start + 100], history,
+                                                 interpolation)
+        pieces.append(piece)
+    np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), offline.numpy(), atol=1e-14)
+
+
+def test_delay_errors():
+    audio = torch.zeros(1, 10)
+    with pytest.raises(ValueError, match="delay_samples must be >= 0"):
+        fractional_delay(audio, -torch.ones(1, 10))
+    with pytest.raises(ValueError, match="delay_samples must be >= 1 for cubic"):
+        fractional_delay(audio, torch.full((1, 10), 0.5), interpolation="cubic")
+    with pytest.raises(ValueError, match="history must hold"):
+        fractional_delay(audio, torch.full((1, 1), 5.0), torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="delay_samples must have shape"):
+        fractional_delay(audio, torch.zeros(1, 9))

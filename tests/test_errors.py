@@ -1,0 +1,83 @@
+"""Bad input raises ValueError naming the argument and what was expected, never a silent
+wrong answer. One row per (call, expected message fragment)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import torchddsp as td
+import torchddsp.functional as F
+
+nan = float("nan")
+ok_frames = lambda c=1, n=10: torch.ones(2, n, c)  # noqa: E731
+f0 = lambda n=10: torch.full((2, n, 1), 200.0)  # noqa: E731
+
+ROWS = [
+    # Wrong rank.
+    ("harmonic f0 rank", lambda: F.harmonic_synthesis(torch.ones(2, 10), ok_frames(), ok_frames(8), 640, 16000), "f0_hz must have shape"),
+    ("harmonic distribution rank", lambda: F.harmonic_synthesis(f0(), ok_frames(), torch.ones(2, 10), 640, 16000),
+     "harmonic_distribution must have shape"),
+    ("oscillator bank rank", lambda: F.oscillator_bank(torch.ones(10, 3), torch.ones(10, 3), 16000), "frequencies_hz must have shape"),
+    ("upsample rank", lambda: F.upsample(torch.ones(10, 3), 100), "x must have shape"),
+    ("fft_convolve audio rank", lambda: F.fft_convolve(torch.ones(10), torch.ones(1, 3)), "audio must have shape"),
+    ("Harmonic module rank", lambda: td.Harmonic()(torch.ones(2, 10), ok_frames(4), f0(), n_samples=640), "amplitudes must have shape"),
+    ("Reverb audio rank", lambda: td.Reverb()(torch.ones(100), torch.ones(1, 4)), "audio must have shape"),
+    # Mismatched batch or frame counts.
+    ("harmonic batch", lambda: F.harmonic_synthesis(torch.full((3, 10, 1), 200.0), ok_frames(), ok_frames(4), 640, 16000),
+     "batch sizes must match"),
+    ("harmonic frames", lambda: F.harmonic_synthesis(f0(11), ok_frames(), ok_frames(4), 640, 16000), "frame counts must match"),
+    ("oscillator shapes", lambda: F.oscillator_bank(torch.ones(2, 10, 3), torch.ones(2, 10, 2), 16000), "same shape"),
+    ("harmonic f0 channels", lambda: F.harmonic_synthesis(ok_frames(2), ok_frames(), ok_frames(4), 640, 16000),
+     "f0_hz must have a last dimension of size 1"),
+    ("initial phase shape", lambda: F.harmonic_synthesis(f0(), ok_frames(), ok_frames(4), 640, 16000, torch.zeros(3, 1)),
+     "phase must have shape"),
+    ("mix shapes", lambda: td.Add()(torch.ones(2, 10), torch.ones(3, 10)), "same shape"),
+    # Non-positive or invalid sample rates and sizes.
+    ("harmonic sample rate", lambda: F.harmonic_synthesis(f0(), ok_frames(), ok_frames(4), 640, 0), "sample_rate must be a positive"),
+    ("oscillator sample rate", lambda: F.oscillator_bank(torch.ones(1, 4, 1), torch.ones(1, 4, 1), -16000), "sample_rate"),
+    ("Harmonic constructor", lambda: td.Harmonic(sample_rate=0), "sample_rate"),
+    ("resample rate", lambda: F.resample(torch.ones(1, 10), 16000, -1), "new_sample_rate"),
+    ("sinc sample rate", lambda: F.sinc_impulse_response(100.0, 11, float("inf")), "sample_rate"),
+    ("n_samples type", lambda: F.harmonic_synthesis(f0(), ok_frames(), ok_frames(4), 640.5, 16000), "n_samples must be an integer"),
+    ("n_samples zero", lambda: F.upsample(ok_frames(), 0), "n_samples must be an integer >= 1"),
+    # n_samples the controls do not allow.
+    ("harmonic n_samples", lambda: F.harmonic_synthesis(f0(), ok_frames(), ok_frames(4), 645, 16000),
+     "n_samples must be a multiple of the 10 frame intervals"),
+    ("noise n_samples", lambda: td.FilteredNoise()(torch.zeros(1, 6, 9), n_samples=10, seed=0), "frames"),
+    ("window upsample n_samples", lambda: F.upsample(ok_frames(), 101, "window"), "n_samples must be a multiple"),
+    # NaN and infinity.
+    ("nan f0", lambda: F.harmonic_synthesis(torch.full((2, 10, 1), nan), ok_frames(), ok_frames(4), 640, 16000),
+     "f0_hz must be finite"),
+    ("inf amplitudes", lambda: F.oscillator_bank(torch.ones(1, 4, 1), torch.full((1, 4, 1), float("inf")), 16000),
+     "amplitudes must be finite"),
+    ("nan audio", lambda: F.fft_convolve(torch.full((1, 10), nan), torch.ones(1, 3)), "audio must be finite"),
+    ("nan magnitudes", lambda: F.frequency_impulse_response(torch.full((1, 5), nan)), "magnitudes must be finite"),
+    ("nan delay", lambda: F.fractional_delay(torch.ones(1, 5), torch.full((1, 5), nan)), "delay_samples must be finite"),
+    # Bad choices and types.
+    ("method choice", lambda: F.upsample(ok_frames(), 100, "cubic"), "method must be one of"),
+    ("padding choice", lambda: F.fft_convolve(torch.ones(1, 10), torch.ones(1, 3), padding="full"), "padding must be one of"),
+    ("not a tensor", lambda: F.midi_to_hz([60.0]), "notes must be a torch.Tensor"),
+    ("integer tensor", lambda: F.midi_to_hz(torch.tensor([60])), "floating-point"),
+    ("seed and generator", lambda: F.uniform_noise(1, 4, seed=1, generator=torch.Generator()), "either seed or generator"),
+    ("reverb length", lambda: td.Reverb(trainable=True, reverb_length=1), "reverb_length"),
+]
+
+
+@pytest.mark.parametrize("name,call,message", ROWS, ids=[r[0] for r in ROWS])
+def test_bad_input_raises_a_clear_value_error(name, call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_inputs_are_never_written_in_place():
+    frames = torch.rand(2, 10, 4)
+    controls = [f0(), torch.rand(2, 10, 1), frames]
+    copies = [c.clone() for c in controls]
+    F.harmonic_synthesis(*controls, 640, 16000)
+    td.Harmonic()(controls[1], controls[2], controls[0], n_samples=640)
+    audio = torch.rand(2, 640)
+    saved = audio.clone()
+    td.Reverb()(audio, torch.rand(2, 16))
+    F.fractional_delay(audio, torch.rand(2, 640))
+    assert all(torch.equal(c, k) for c, k in zip(controls, copies)) and torch.equal(audio, saved)

@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import torch
+
+import torchddsp as td
+from torchddsp.functional import (
+    exp_sigmoid,
+    fm_synthesis,
+    harmonic_synthesis,
+    normalize_harmonics,
+    oscillator_bank,
+    upsample,
+    wavetable_synthesis,
+)
+
+SR = 16000
+
+
+def test_harmonic_module_is_normalisation_then_functional(rng):
+    amplitudes = torch.tensor(rng.standard_normal((2, 10, 1)))
+    distribution = torch.tensor(rng.standard_normal((2, 10, 40)))
+    f0 = torch.tensor(rng.uniform(100, 1000, (2, 10, 1)))
+    harmonic = td.Harmonic(SR)
+    y = harmonic(amplitudes, distribution, f0, n_samples=640)
+    expected = harmonic_synthesis(
+        f0, exp_sigmoid(amplitudes), normalize_harmonics(exp_sigmoid(distribution), f0, SR), 640, SR
+    )
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), atol=1e-12)
+    controls = harmonic.controls(amplitudes, distribution, f0)
+    np.testing.assert_allclose(controls["harmonic_distribution"].sum(-1).numpy(), 1.0, rtol=1e-12)
+
+
+def test_harmonic_module_without_scaling_takes_controls_as_given(rng):
+    distribution = torch.tensor(rng.uniform(0, 1, (1, 10, 5)))
+    f0 = torch.full((1, 10, 1), 200.0, dtype=torch.float64)
+    amplitudes = torch.full((1, 10, 1), 0.5, dtype=torch.float64)
+    y = td.Harmonic(SR, scale_fn=None, normalize_below_nyquist=False)(amplitudes, distribution, f0, n_samples=640)
+    expected = harmonic_synthesis(f0, amplitudes, distribution / distribution.sum(-1, keepdim=True), 640, SR)
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), atol=1e-12)
+
+
+def test_harmonic_rejects_an_n_samples_the_controls_do_not_allow():
+    with pytest.raises(ValueError, match="n_samples must be a multiple"):
+        td.Harmonic(SR)(torch.zeros(1, 10, 1), torch.zeros(1, 10, 3), torch.ones(1, 10, 1) * 100, n_samples=645)
+
+
+def test_filtered_noise_is_seeded_and_shaped(rng):
+    magnitudes = torch.zeros(1, 50, 65)
+    magnitudes[..., :8] = 1.0  # low-pass: 0 to about 1 kHz
+    noise = td.FilteredNoise(scale_fn=None)
+    a = noise(magnitudes, n_samples=16000, seed=1)
+    b = noise(magnitudes, n_samples=16000, generator=torch.Generator().manual_seed(1))
+    c = noise(magnitudes, n_samples=16000, seed=2)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    spectrum = np.abs(np.fft.rfft(a[0].numpy())) ** 2
+    frequencies = np.fft.rfftfreq(16000, 1 / SR)
+    assert spectrum[frequencies > 2000].sum() < 1e-3 * spectrum[frequencies < 800].sum()
+
+
+def test_filtered_noise_initial_bias_starts_quiet():
+    y = td.FilteredNoise()(torch.zeros(1, 10, 65), n_samples=640, seed=0)
+    assert y.abs().max().item() < 0.05
+
+
+def test_sinusoidal_module_equals_oscillator_bank_of_upsampled_controls(rng):
+    amplitudes = torch.tensor(rng.uniform(0, 1, (2, 10, 4)))
+    frequencies = torch.tensor(rng.uniform(50, 3000, (2, 10, 4)))
+    y = td.Sinusoidal(SR, amplitude_scale_fn=None, frequency_scale_fn=None)(amplitudes, frequencies, n_samples=320)
+    expected = oscillator_bank(upsample(frequencies, 320, "linear"), upsample(amplitudes, 320, "window"), SR)
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), atol=1e-10)
+
+
+def test_wavetable_module(rng):
+    tables = torch.tensor(rng.standard_normal((1, 10, 64)))
+    amplitudes = torch.tensor(rng.standard_normal((1, 10, 1)))
+    f0 = torch.tensor(rng.uniform(100, 500, (1, 10, 1)))
+    y = td.Wavetable(SR)(amplitudes, tables, f0, n_samples=320)
+    np.testing.assert_allclose(y.numpy(), wavetable_synthesis(f0, exp_sigmoid(amplitudes), tables, 320, SR).numpy(), atol=1e-12)
+
+
+def test_fm_module_stack_and_carriers(rng):
+    fm = td.FM(SR, ratios=(1.0, 3.0, 0.5), scale_fn=None)
+    assert fm.output_gains.tolist() == [1.0, 0.0, 0.0]
+    f0 = torch.full((1, 5, 1), 220.0, dtype=torch.float64)
+    levels = torch.tensor(rng.uniform(0, 1, (1, 5, 3)))
+    y = fm(f0, levels, n_samples=320)
+    expected = fm_synthesis(
+        upsample(f0 * torch.tensor([1.0, 3.0, 0.5], dtype=torch.float64), 320, "linear"),
+        upsample(levels, 320, "window"),
+        fm.routing.double() * 2 * np.pi, SR, output_gains=torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64),
+    )
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), atol=1e-12)
+    parallel = td.FM(SR, ratios=(1.0, 2.0), routing=torch.zeros(2, 2))
+    assert parallel.output_gains.tolist() == [0.5, 0.5]
+    with pytest.raises(ValueError, match="strictly upper triangular"):
+        td.FM(SR, routing=torch.tensor([[0.0, 0.0], [1.0, 0.0]]))
+
+
+def test_fm_module_trainable_feedback_gets_a_gradient():
+    fm = td.FM(SR, ratios=(1.0, 1.0), feedback=(0.0, 0.5), trainable_feedback=True)
+    fm(torch.full((1, 4, 1), 300.0), torch.zeros(1, 4, 2), n_samples=64).pow(2).sum().backward()
+    assert torch.isfinite(fm.feedback.grad).all() and fm.feedback.grad[1] != 0
