@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch
-from ._harmonic_sum import harmonic_sum
+from ._harmonic_sum import NyquistMask, harmonic_sum
 from .phase import TWO_PI, cumulative_turns, initial_turns, turns_to_radians, wrap_turns
 from .resampling import UPSAMPLE_METHODS, block_weights, frame_pairs, hop_for
 
@@ -160,6 +160,50 @@ def _check_harmonic_inputs(f0_hz: Tensor, amplitudes: Tensor, harmonic_distribut
     check_finite("harmonic_distribution", harmonic_distribution)
 
 
+#: A local correction pass (one sine per sample) costs about this many masked recurrence
+#: steps; the cheaper way to silence harmonics above Nyquist is chosen per call.
+_LOCAL_PASS_COST = 4
+
+
+def _audible_count(frequency: Tensor, nyquist: float, n_harmonics: int) -> Tensor:
+    """Number of harmonics k in 1..n_harmonics with k |f| < nyquist, for |f| given."""
+    return (torch.ceil(nyquist / frequency) - 1).clamp_(0, n_harmonics)  # |f| = 0: inf -> n_harmonics
+
+
+@torch.no_grad()
+def _nyquist_mask(
+    f_a: Tensor, f_b: Tensor, position: Tensor, nyquist: float, n_harmonics: int, dtype: torch.dtype
+) -> tuple[NyquistMask, Tensor | None]:
+    """Plan the Nyquist masking of harmonic_sum; also return the per-column 0/1 coefficient
+    mask ``(n_harmonics, M)`` that the "local" mode needs (None otherwise).
+
+    ``f_a``, ``f_b``: ``(batch, intervals)`` f0 at each interval's start and end (float64);
+    f0 is linear in between, so its extremes over an interval are at the ends.
+    ``position``: ``(hop, 1, 1)`` sample positions in the interval, in [0, 1).
+    """
+    magnitude_a, magnitude_b = f_a.abs(), f_b.abs()
+    largest = torch.maximum(magnitude_a, magnitude_b)
+    smallest = torch.where(f_a * f_b <= 0, torch.zeros_like(f_a), torch.minimum(magnitude_a, magnitude_b))
+    everywhere = _audible_count(largest, nyquist, n_harmonics)  # audible at every sample of the hop
+    somewhere = _audible_count(smallest, nyquist, n_harmonics)  # audible at some sample of the hop
+    k_max, k_all = int(somewhere.max()), int(everywhere.min())
+    if k_all >= k_max:
+        return NyquistMask(k_max, k_max), None
+    # Per sample, limit = ceil(nyquist / |f0|): harmonic k is audible where limit > k. The
+    # working precision is enough: it only errs for a harmonic within 1e-7 of Nyquist.
+    magnitude = torch.addcmul(f_a.to(dtype).unsqueeze(0), position.to(dtype), (f_b - f_a).to(dtype).unsqueeze(0))
+    limit = torch.reciprocal_(magnitude.abs_()).mul_(nyquist).ceil_().clamp_(max=n_harmonics + 1)
+    limit = limit.reshape(position.shape[0], -1)
+    spread = int((somewhere - everywhere).max())
+    if spread * _LOCAL_PASS_COST >= k_max - k_all:
+        return NyquistMask(k_max, k_all, limit), None
+    first = (everywhere + 1).long().reshape(-1)
+    last = somewhere.long().reshape(-1)
+    harmonics = torch.arange(1, n_harmonics + 1, device=f_a.device)[:, None]
+    column_mask = (harmonics <= last[None, :]).to(dtype)
+    return NyquistMask(k_max, k_all, limit, first, last, spread), column_mask
+
+
 def harmonic_synthesis_stream(
     f0_hz: Tensor,
     amplitudes: Tensor,
@@ -207,22 +251,6 @@ def harmonic_synthesis_stream(
     turns = turns.addcmul_(ramp_steps, slope.to(dtype).unsqueeze(0))
     final_turns = before[:, -1] + totals[:, -1]
 
-    # Which harmonics are audible: all up to k_lo everywhere, none above k_hi anywhere.
-    nyquist = sample_rate / 2
-    with torch.no_grad():
-        highest = torch.maximum(f_a.abs(), f_b.abs()).max().item()
-        crosses_zero = bool((f_a * f_b <= 0).any())
-        lowest = 0.0 if crosses_zero else torch.minimum(f_a.abs(), f_b.abs()).min().item()
-    k_lo = n_harmonics if highest == 0 else min(n_harmonics, math.ceil(nyquist / highest) - 1)
-    k_hi = n_harmonics if lowest == 0 else min(n_harmonics, math.ceil(nyquist / lowest) - 1)
-    headroom = None
-    if k_lo < k_hi:
-        with torch.no_grad():
-            magnitude = (f_a.unsqueeze(0) + (r / hop) * slope.unsqueeze(0)).abs()  # float64
-            count = torch.ceil(nyquist / magnitude) - 1  # harmonics k with k |f0| < Nyquist
-            count = torch.nan_to_num(count, posinf=float(n_harmonics)).clamp_max(n_harmonics)
-            headroom = (count + 1).to(dtype).reshape(hop, batch * intervals)
-
     # Frame-rate amplitudes per interval as harmonic-major rows: end value and start - end.
     harmonic_amplitudes = amplitudes.to(dtype) * harmonic_distribution.to(dtype)
     c_start, c_end = frame_pairs(harmonic_amplitudes, add_endpoint)
@@ -230,7 +258,10 @@ def harmonic_synthesis_stream(
     delta = (c_start - c_end).permute(2, 0, 1).contiguous().view(n_harmonics, batch * intervals)
     weights = block_weights(hop, amplitude_upsampling, dtype, device)[:, None]
 
-    audio = harmonic_sum(turns.reshape(hop, batch * intervals), end, delta, weights, headroom, k_lo, k_hi)
+    mask, column_mask = _nyquist_mask(f_a, f_b, r / hop, sample_rate / 2, n_harmonics, dtype)
+    if column_mask is not None:
+        end, delta = end * column_mask, delta * column_mask
+    audio = harmonic_sum(turns.reshape(hop, batch * intervals), end, delta, weights, mask)
     audio = audio.reshape(hop, batch, intervals).permute(1, 2, 0).reshape(batch, n_samples)
     return audio, turns_to_radians(final_turns)[:, None]
 
