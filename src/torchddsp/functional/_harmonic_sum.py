@@ -81,8 +81,8 @@ def _eps(k: int) -> float:
     return 1.0 if (k // 2) % 2 == 0 else -1.0
 
 
-def _signs(n_harmonics: int, like: Tensor, scale_by_k: bool = False) -> Tensor:
-    values = [(k if scale_by_k else 1) * _eps(k) for k in range(1, n_harmonics + 1)]
+def _signs(n_harmonics: int, like: Tensor) -> Tensor:
+    values = [_eps(k) for k in range(1, n_harmonics + 1)]
     return torch.tensor(values, dtype=like.dtype, device=like.device)[:, None]
 
 
@@ -115,25 +115,40 @@ def _clenshaw(
 
 
 def _corrections(turns: Tensor, end: Tensor, delta: Tensor, weights: Tensor, mask: NyquistMask):
-    """Yield, for each local correction pass, ``(k, valid, inaudible, amplitude, angle)``.
+    """Yield, for each local correction pass, ``(columns, k, inaudible, amplitude, angle)``.
 
-    ``k`` ``(M,)`` long: the corrected harmonic per column; ``valid`` ``(M,)`` 0/1: whether the
-    column has one in this pass; ``inaudible`` ``(rows, M)`` 0/1: where it is at or above
-    Nyquist; ``amplitude`` ``(rows, M)``: its amplitude there (0 elsewhere); ``angle``
-    ``(rows, M)``: ``2 pi k turns``.
+    Only the columns that have a harmonic to correct in the pass are touched (usually a
+    minority). ``columns`` ``(n,)`` long: their indices; ``k`` ``(n,)`` long: the corrected
+    harmonic; ``inaudible`` ``(rows, n)`` 0/1: where it is at or above Nyquist; ``amplitude``
+    ``(rows, n)``: its amplitude there (0 elsewhere); ``angle`` ``(rows, n)``: ``2 pi k turns``.
     """
-    n_harmonics = end.shape[0]
     for t in range(mask.n_local):
-        k = mask.first + t  # type: ignore[operator]
-        valid = (k <= mask.last).to(end.dtype)
-        index = (k - 1).clamp(0, n_harmonics - 1)[None]
-        end_k = end.gather(0, index)[0] * valid
-        delta_k = delta.gather(0, index)[0] * valid
+        harmonic = mask.first + t  # type: ignore[operator]
+        columns = torch.nonzero(harmonic <= mask.last).squeeze(1)
+        if columns.numel() == 0:
+            continue
+        k = harmonic[columns]
+        end_k = end[k - 1, columns]
+        delta_k = delta[k - 1, columns]
         k_float = k.to(end.dtype)
-        inaudible = torch.sub(k_float + 1.0, mask.limit).clamp_(0.0, 1.0)  # 1 where limit <= k
+        limit = mask.limit.index_select(1, columns)  # type: ignore[union-attr]
+        inaudible = torch.sub(k_float + 1.0, limit).clamp_(0.0, 1.0)  # 1 where limit <= k
         amplitude = torch.addcmul(end_k, weights, delta_k).mul_(inaudible)
-        angle = turns * (2.0 * math.pi * k_float)
-        yield k, valid, inaudible, amplitude, angle
+        angle = turns.index_select(1, columns).mul_(2.0 * math.pi * k_float)
+        yield columns, k, inaudible, amplitude, angle
+
+
+def _row_sums(blend_parts: Tensor, values: Tensor, out: Tensor, scratch: Tensor) -> None:
+    """``out = blend.T @ values`` (``(2, M)``), with the rows split into as many parts as
+    ``blend_parts`` has: on CPU, one per thread, matching how elementwise ops partition the
+    rows, so each core reduces the rows already in its cache (a single matrix product
+    would pull half of them from the other core)."""
+    parts = blend_parts.shape[0]
+    if parts == 1:
+        torch.mm(blend_parts[0], values, out=out)
+        return
+    torch.bmm(blend_parts, values.view(parts, -1, values.shape[1]), out=scratch)
+    torch.sum(scratch, dim=0, out=out)
 
 
 class _HarmonicSum(torch.autograd.Function):
@@ -142,36 +157,46 @@ class _HarmonicSum(torch.autograd.Function):
         ctx, turns: Tensor, end: Tensor, delta: Tensor, weights: Tensor, mask: NyquistMask
     ) -> Tensor:
         angle = (2.0 * math.pi) * turns
+        cos2 = 2.0 * torch.cos(angle)
+        sin = torch.sin(angle)
         signs = _signs(end.shape[0], end)
         k_all = mask.k_max if mask.is_local else mask.k_all
-        beta_1, _ = _clenshaw(2.0 * torch.cos(angle), end * signs, delta * signs, weights, mask.limit, k_all, mask.k_max)
-        audio = beta_1.mul_(torch.sin(angle))
+        beta_1, _ = _clenshaw(cos2, end * signs, delta * signs, weights, mask.limit, k_all, mask.k_max)
+        audio = beta_1.mul_(sin)
         if mask.is_local:
-            for _, _, _, amplitude, angle_k in _corrections(turns, end, delta, weights, mask):
-                audio.addcmul_(amplitude, torch.sin(angle_k), value=-1.0)
-        ctx.save_for_backward(turns, end, delta, weights)
+            for columns, _, _, amplitude, angle_k in _corrections(turns, end, delta, weights, mask):
+                audio.index_add_(1, columns, amplitude.mul_(torch.sin(angle_k)), alpha=-1.0)
+        # The backward pass reuses sin and 2 cos of the phase rather than recomputing them.
+        ctx.save_for_backward(turns, end, delta, weights, sin, cos2)
         ctx.mask = mask
         return audio
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        turns, end, delta, weights = ctx.saved_tensors
+        turns, end, delta, weights, sin, cos2 = ctx.saved_tensors
         mask: NyquistMask = ctx.mask
         k_all = mask.k_max if mask.is_local else mask.k_all
         k_max = mask.k_max
+        n_harmonics, n_columns = end.shape
+        rows = turns.shape[0]
         dtype = end.dtype
         grad = grad.contiguous().to(dtype)
-        angle = (2.0 * math.pi) * turns
-        cos = torch.cos(angle)
-        cos2 = 2.0 * cos
         grad_turns = grad_end = grad_delta = None
         blend_t = torch.cat([torch.ones_like(weights), weights], dim=1).T.contiguous()  # (2, rows)
+        need_coefficients = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        need_phase = ctx.needs_input_grad[0]
 
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            # d y / d (end_k, delta_k) = [1, w].T @ (g * mask_k * sin(k theta)).
-            projections = torch.zeros(end.shape[0], 2, end.shape[1], dtype=dtype, device=end.device)
-            current = grad * torch.sin(angle)  # eps_k g sin(k theta), from k = 1
+        if need_coefficients:
+            # d y / d (end_k, delta_k) = [1, w].T @ (g * mask_k * sin(k theta)); g sin(k theta)
+            # follows the Chebyshev recurrence itself (it is linear), from g sin(theta).
+            parts = torch.get_num_threads() if grad.device.type == "cpu" else 1
+            parts = parts if parts > 1 and rows % parts == 0 else 1
+            blend_parts = blend_t.view(2, parts, rows // parts).permute(1, 0, 2).contiguous()
+            scratch = torch.empty(parts, 2, n_columns, dtype=dtype, device=grad.device)
+            projections = torch.zeros(n_harmonics, 2, n_columns, dtype=dtype, device=grad.device)
+            rows_of = projections.unbind(0)
+            current = grad * sin  # eps_k g sin(k theta), from k = 1
             previous = torch.zeros_like(current)  # k = 0
             if k_max > k_all:
                 masked = torch.empty_like(current)
@@ -181,27 +206,32 @@ class _HarmonicSum(torch.autograd.Function):
                 if k > k_all:
                     torch.sub(mask.limit, k, out=sample_mask).clamp_(0.0, 1.0)
                     source = torch.mul(current, sample_mask, out=masked)
-                torch.mm(blend_t, source, out=projections[k - 1])
+                _row_sums(blend_parts, source, rows_of[k - 1], scratch)
                 if _eps(k) < 0:
-                    projections[k - 1].neg_()
+                    rows_of[k - 1].neg_()
                 if k < k_max:
                     previous.addcmul_(cos2, current, value=_eps(k + 1) * _eps(k))
                     current, previous = previous, current
-            if mask.is_local:  # remove what the inaudible samples contributed
-                for k, valid, inaudible, _, angle_k in _corrections(turns, end, delta, weights, mask):
-                    removed = torch.mm(blend_t, grad * inaudible * torch.sin(angle_k)) * valid
-                    index = (k - 1).clamp(0, end.shape[0] - 1).view(1, 1, -1).expand(1, 2, -1)
-                    projections.scatter_add_(0, index, -removed[None])
-            grad_end, grad_delta = projections[:, 0], projections[:, 1]
 
-        if ctx.needs_input_grad[0]:
+        if need_phase:
             # d y / d theta = sum_k k c_k cos(k theta): Clenshaw on the cosine series.
-            scale = _signs(end.shape[0], end, scale_by_k=True)
+            scale = _signs(n_harmonics, end) * torch.arange(1, n_harmonics + 1, dtype=dtype, device=end.device)[:, None]
             beta_1, beta_2 = _clenshaw(cos2, end * scale, delta * scale, weights, mask.limit, k_all, k_max)
-            derivative = beta_1.mul_(cos).add_(beta_2)
-            if mask.is_local:
-                for k, _, _, amplitude, angle_k in _corrections(turns, end, delta, weights, mask):
-                    derivative.addcmul_(amplitude * k.to(dtype), torch.cos(angle_k), value=-1.0)
+            derivative = beta_1.mul_(cos2).mul_(0.5).add_(beta_2)
+
+        if mask.is_local:  # remove what the inaudible samples contributed
+            for columns, k, inaudible, amplitude, angle_k in _corrections(turns, end, delta, weights, mask):
+                if need_coefficients:
+                    removed = blend_t @ (grad.index_select(1, columns) * inaudible * torch.sin(angle_k))  # (2, n)
+                    flat = ((k - 1) * 2)[None, :] + torch.arange(2, device=k.device)[:, None]
+                    flat = flat * n_columns + columns[None, :]
+                    projections.view(-1).index_add_(0, flat.reshape(-1), removed.reshape(-1), alpha=-1.0)
+                if need_phase:
+                    derivative.index_add_(1, columns, amplitude * k.to(dtype) * torch.cos(angle_k), alpha=-1.0)
+
+        if need_coefficients:
+            grad_end, grad_delta = projections[:, 0], projections[:, 1]
+        if need_phase:
             grad_turns = derivative.mul_(grad).mul_(2.0 * math.pi)
         return grad_turns, grad_end, grad_delta, None, None
 
