@@ -8,8 +8,10 @@ samples, which :func:`fft_convolve` removes when ``delay_compensation`` is negat
 
 from __future__ import annotations
 
+import functools
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -147,52 +149,96 @@ def fft_convolve(
             negative value means ``ir_size // 2``, the delay of the linear-phase responses of
             :func:`frequency_impulse_response` and :func:`sinc_impulse_response`.
     """
-    check_rank("audio", audio, 2, "(batch, n_samples)")
     check_rank("impulse_response", impulse_response, (2, 3), "(batch, [n_frames,] ir_size)")
-    check_choice("padding", padding, ("same", "valid"))
-    check_finite("audio", audio)
     check_finite("impulse_response", impulse_response)
-    batch, n_samples = audio.shape
-    if n_samples < 1:
-        raise ValueError("audio must hold at least one sample")
     ir = impulse_response if impulse_response.dim() == 3 else impulse_response.unsqueeze(1)
-    if ir.shape[0] not in (1, batch):
-        raise ValueError(
-            f"impulse_response batch size must be 1 or match audio's ({batch}), found {ir.shape[0]}"
-        )
-    n_frames, ir_size = ir.shape[1], ir.shape[2]
-    if ir_size < 1 or n_frames < 1:
+    if ir.shape[2] < 1 or ir.shape[1] < 1:
         raise ValueError(f"impulse_response must have at least one frame and one tap, found {tuple(impulse_response.shape)}")
-    if padding == "same":
-        start = ir_size // 2 if delay_compensation < 0 else int(delay_compensation)
-        if start > ir_size - 1:
-            raise ValueError(
-                f"delay_compensation must be < ir_size ({ir_size}) or negative, found {delay_compensation}"
-            )
+    plan = _BlockConvolution.plan(audio, ir.shape[0], ir.shape[1], ir.shape[2], padding, delay_compensation)
+    spectrum = torch.fft.rfft(ir.to(plan.dtype), n=plan.fft_size)
+    return plan.run(audio, spectrum)
 
-    block = -(-n_samples // n_frames)
-    if -(-n_samples // block) != n_frames:
-        raise ValueError(
-            f"impulse_response has {n_frames} frames but audio of {n_samples} samples cut into blocks "
-            f"of ceil({n_samples} / {n_frames}) = {block} samples gives {-(-n_samples // block)}"
-        )
-    dtype = torch.promote_types(audio.dtype, ir.dtype)
-    blocks = torch.nn.functional.pad(audio.to(dtype), (0, n_frames * block - n_samples))
-    blocks = blocks.view(batch, n_frames, block)
-    fft_size = 1 << (block + ir_size - 2).bit_length()  # power of 2 >= block + ir_size - 1
-    spectrum = torch.fft.rfft(blocks, n=fft_size) * torch.fft.rfft(ir.to(dtype), n=fft_size)
-    convolved = torch.fft.irfft(spectrum, n=fft_size)  # (batch, n_frames, fft_size)
-    if n_frames == 1:
-        full = convolved[:, 0]
-    else:
-        length = (n_frames - 1) * block + fft_size
-        full = torch.nn.functional.fold(
-            convolved.transpose(1, 2), output_size=(1, length), kernel_size=(1, fft_size), stride=(1, block)
-        ).view(batch, length)
-    full = full[:, : n_samples + ir_size - 1]
-    if padding == "valid":
-        return full
-    return full[:, start : start + n_samples]
+
+class _BlockConvolution:
+    """Validated sizes of a (block-wise) FFT convolution, and the convolution itself."""
+
+    def __init__(self, batch: int, n_samples: int, n_frames: int, block: int, ir_size: int,
+                 fft_size: int, padding: str, start: int, dtype: torch.dtype):
+        self.batch, self.n_samples, self.n_frames, self.block = batch, n_samples, n_frames, block
+        self.ir_size, self.fft_size, self.padding, self.start, self.dtype = ir_size, fft_size, padding, start, dtype
+
+    @classmethod
+    def plan(cls, audio: Tensor, ir_batch: int, n_frames: int, ir_size: int, padding: str,
+             delay_compensation: int, ir_dtype: torch.dtype = torch.float32) -> "_BlockConvolution":
+        check_rank("audio", audio, 2, "(batch, n_samples)")
+        check_choice("padding", padding, ("same", "valid"))
+        check_finite("audio", audio)
+        batch, n_samples = audio.shape
+        if n_samples < 1:
+            raise ValueError("audio must hold at least one sample")
+        if ir_batch not in (1, batch):
+            raise ValueError(f"impulse_response batch size must be 1 or match audio's ({batch}), found {ir_batch}")
+        start = 0
+        if padding == "same":
+            start = ir_size // 2 if delay_compensation < 0 else int(delay_compensation)
+            if start > ir_size - 1:
+                raise ValueError(
+                    f"delay_compensation must be < ir_size ({ir_size}) or negative, found {delay_compensation}"
+                )
+        block = -(-n_samples // n_frames)
+        if -(-n_samples // block) != n_frames:
+            raise ValueError(
+                f"impulse_response has {n_frames} frames but audio of {n_samples} samples cut into blocks "
+                f"of ceil({n_samples} / {n_frames}) = {block} samples gives {-(-n_samples // block)}"
+            )
+        fft_size = 1 << (block + ir_size - 2).bit_length()  # power of 2 >= block + ir_size - 1
+        dtype = torch.promote_types(audio.dtype, ir_dtype)
+        return cls(batch, n_samples, n_frames, block, ir_size, fft_size, padding, start, dtype)
+
+    def run(self, audio: Tensor, ir_spectrum: Tensor) -> Tensor:
+        """Convolve with the filters whose spectra (size ``fft_size``) are ``ir_spectrum``
+        ``(batch or 1, n_frames, fft_size // 2 + 1)``."""
+        blocks = torch.nn.functional.pad(audio.to(self.dtype), (0, self.n_frames * self.block - self.n_samples))
+        blocks = blocks.view(self.batch, self.n_frames, self.block)
+        convolved = torch.fft.irfft(torch.fft.rfft(blocks, n=self.fft_size) * ir_spectrum, n=self.fft_size)
+        full = convolved[:, 0] if self.n_frames == 1 else _overlap_add(convolved, self.block)
+        full = full[:, : self.n_samples + self.ir_size - 1]
+        if self.padding == "valid":
+            return full
+        return full[:, self.start : self.start + self.n_samples]
+
+
+def _overlap_add(frames: Tensor, hop: int) -> Tensor:
+    """Overlap-add ``(batch, n_frames, size)`` frames placed every ``hop`` samples.
+
+    Each frame is cut into ``ceil(size / hop)`` hop-long segments; segment ``s`` of frame ``i``
+    lands on output block ``i + s``, so the sum is a few shifted additions of whole tensors
+    (cheaper forward and backward than ``fold``). Output ``(batch, (n_frames - 1) * hop + size)``.
+    """
+    batch, n_frames, size = frames.shape
+    n_segments = -(-size // hop)
+    if n_segments * hop != size:
+        frames = torch.nn.functional.pad(frames, (0, n_segments * hop - size))
+    # unbind (not indexing): its backward is one stack, not a zero-filled copy per segment.
+    segments = frames.view(batch, n_frames, n_segments, hop).unbind(2)
+    out = frames.new_zeros(batch, n_frames + n_segments - 1, hop)
+    for s, segment in enumerate(segments):
+        out[:, s : s + n_frames] += segment
+    return out.view(batch, -1)[:, : (n_frames - 1) * hop + size]
+
+
+@functools.lru_cache(maxsize=32)
+def _magnitude_to_spectrum(n_bins: int, window_size: int, fft_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The linear map from sampled magnitudes to the ``fft_size``-point spectrum of their
+    :func:`frequency_impulse_response`: real and imaginary parts, each ``(n_bins, fft_size // 2 + 1)``.
+
+    The response is linear in the magnitudes, so its spectrum is one small matrix product
+    away (float64 here, computed once per size): cheaper forward and backward than an
+    inverse FFT, a window and a forward FFT per frame.
+    """
+    identity = torch.eye(n_bins, dtype=torch.float64)
+    spectrum = torch.fft.rfft(frequency_impulse_response(identity, window_size), n=fft_size)
+    return spectrum.real.numpy(), spectrum.imag.numpy()
 
 
 def frequency_filter(audio: Tensor, magnitudes: Tensor, window_size: int = 0) -> Tensor:
@@ -204,8 +250,30 @@ def frequency_filter(audio: Tensor, magnitudes: Tensor, window_size: int = 0) ->
     Shape:
         ``audio``: ``(batch, n_samples)``; ``magnitudes``: ``(batch or 1, [n_frames,] n_bins)``
         -> ``(batch, n_samples)``.
+
+    Args:
+        audio: input signal. Differentiable.
+        magnitudes: linear magnitudes from 0 Hz to Nyquist. Differentiable.
+        window_size: taps of the filter (see :func:`frequency_impulse_response`); 0 for
+            ``2 * (n_bins - 1)``.
     """
-    return fft_convolve(audio, frequency_impulse_response(magnitudes, window_size), "same", -1)
+    check_rank("magnitudes", magnitudes, (2, 3), "(batch, [n_frames,] n_bins)")
+    check_finite("magnitudes", magnitudes)
+    n_bins = magnitudes.shape[-1]
+    if n_bins < 2:
+        raise ValueError(f"magnitudes must have at least 2 frequency bins (0 Hz and Nyquist), found {n_bins}")
+    n_fft = 2 * (n_bins - 1)
+    window_size = check_positive_int("window_size", window_size or n_fft)
+    if window_size > n_fft:
+        raise ValueError(
+            f"window_size must be at most n_fft = 2 * (n_bins - 1) = {n_fft} for {n_bins} bins, found {window_size}"
+        )
+    frames = magnitudes if magnitudes.dim() == 3 else magnitudes.unsqueeze(1)
+    plan = _BlockConvolution.plan(audio, frames.shape[0], frames.shape[1], window_size, "same", -1, magnitudes.dtype)
+    real, imag = (torch.as_tensor(part, dtype=plan.dtype, device=audio.device)
+                  for part in _magnitude_to_spectrum(n_bins, window_size, plan.fft_size))
+    frames = frames.to(plan.dtype)
+    return plan.run(audio, torch.complex(frames @ real, frames @ imag))
 
 
 def sinc_filter(
