@@ -37,7 +37,6 @@ import json
 import math
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ import torch
 import torch.nn.functional as F
 
 import torchddsp
+from timing import measure  # benchmarks/timing.py, shared with the peer scripts
 
 SAMPLE_RATE = 16000
 BATCH = 4
@@ -236,24 +236,6 @@ def reference_reverb(audio: torch.Tensor, impulse_response: torch.Tensor) -> tor
 
 
 # ------------------------------------------------------------------------ timing
-
-
-def measure(fn: Callable[[], object], repeats: int, warmup: int, budget_s: float) -> dict:
-    """Median wall time of ``fn()`` in ms after ``warmup`` excluded runs.
-
-    Runs fewer than ``repeats`` times (at least 3) when that would exceed ``budget_s``.
-    """
-    start = time.perf_counter()
-    for _ in range(max(warmup, 1)):
-        fn()
-    per_run = (time.perf_counter() - start) / max(warmup, 1)
-    count = max(3, min(repeats, math.floor(budget_s / max(per_run, 1e-9))))
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return {"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times), "repeats": count}
 
 
 def forward_pass(render: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import statistics
 import sys
 import time
 import types
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from timing import measure  # noqa: E402  (benchmarks/timing.py: standard library only)
 
 
 def import_ddsp():
@@ -39,28 +41,6 @@ def import_ddsp():
 
     tf.get_logger().setLevel("ERROR")
     return tf, ddsp
-
-
-def measure(fn, repeats: int, warmup: int, budget_s: float) -> dict:
-    """Median wall time of ``fn()`` in ms after ``warmup`` excluded runs.
-
-    Runs fewer than ``repeats`` times (at least 3) when that would exceed ``budget_s``.
-    """
-    start = time.perf_counter()
-    for _ in range(max(warmup, 1)):
-        fn()
-    per_run = (time.perf_counter() - start) / max(warmup, 1)
-    count = max(3, min(repeats, math.floor(budget_s / max(per_run, 1e-9))))
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return {
-        "median_ms": 1e3 * statistics.median(times),
-        "min_ms": 1e3 * min(times),
-        "repeats": count,
-    }
 
 
 def gradient_step(tf, render, watched, variables=()):

@@ -48,6 +48,23 @@ def linear_phase_window(window_size: int, dtype: torch.dtype, device: torch.devi
     return window.to(dtype)
 
 
+def _check_magnitudes(magnitudes: Tensor, window_size: int) -> tuple[int, int]:
+    """Validate sampled magnitudes and a window size; return ``(n_bins, window_size)`` with
+    0 resolved to ``n_fft = 2 * (n_bins - 1)``."""
+    check_rank("magnitudes", magnitudes, (2, 3), "(batch, [n_frames,] n_bins)")
+    check_finite("magnitudes", magnitudes)
+    n_bins = magnitudes.shape[-1]
+    if n_bins < 2:
+        raise ValueError(f"magnitudes must have at least 2 frequency bins (0 Hz and Nyquist), found {n_bins}")
+    n_fft = 2 * (n_bins - 1)
+    window_size = check_positive_int("window_size", window_size or n_fft)
+    if window_size > n_fft:
+        raise ValueError(
+            f"window_size must be at most n_fft = 2 * (n_bins - 1) = {n_fft} for {n_bins} bins, found {window_size}"
+        )
+    return n_bins, window_size
+
+
 def frequency_impulse_response(magnitudes: Tensor, window_size: int = 0) -> Tensor:
     """Linear-phase FIR impulse response from sampled magnitudes (frequency sampling method).
 
@@ -67,20 +84,8 @@ def frequency_impulse_response(magnitudes: Tensor, window_size: int = 0) -> Tens
             Differentiable.
         window_size: taps of the impulse response, 1 <= window_size <= n_fft; 0 means n_fft.
     """
-    check_rank("magnitudes", magnitudes, (2, 3), "(batch, [n_frames,] n_bins)")
-    check_finite("magnitudes", magnitudes)
-    n_bins = magnitudes.shape[-1]
-    if n_bins < 2:
-        raise ValueError(f"magnitudes must have at least 2 frequency bins (0 Hz and Nyquist), found {n_bins}")
+    n_bins, window_size = _check_magnitudes(magnitudes, window_size)
     n_fft = 2 * (n_bins - 1)
-    if window_size == 0:
-        window_size = n_fft
-    window_size = check_positive_int("window_size", window_size)
-    if window_size > n_fft:
-        raise ValueError(
-            f"window_size must be at most n_fft = 2 * (n_bins - 1) = {n_fft} for {n_bins} bins, "
-            f"found {window_size}"
-        )
     zero_phase = torch.fft.irfft(magnitudes.to(torch.promote_types(magnitudes.dtype, torch.float32)), n=n_fft)
     delay = window_size // 2
     causal = torch.roll(zero_phase, shifts=delay, dims=-1)[..., :window_size]
@@ -257,17 +262,7 @@ def frequency_filter(audio: Tensor, magnitudes: Tensor, window_size: int = 0) ->
         window_size: taps of the filter (see :func:`frequency_impulse_response`); 0 for
             ``2 * (n_bins - 1)``.
     """
-    check_rank("magnitudes", magnitudes, (2, 3), "(batch, [n_frames,] n_bins)")
-    check_finite("magnitudes", magnitudes)
-    n_bins = magnitudes.shape[-1]
-    if n_bins < 2:
-        raise ValueError(f"magnitudes must have at least 2 frequency bins (0 Hz and Nyquist), found {n_bins}")
-    n_fft = 2 * (n_bins - 1)
-    window_size = check_positive_int("window_size", window_size or n_fft)
-    if window_size > n_fft:
-        raise ValueError(
-            f"window_size must be at most n_fft = 2 * (n_bins - 1) = {n_fft} for {n_bins} bins, found {window_size}"
-        )
+    n_bins, window_size = _check_magnitudes(magnitudes, window_size)
     frames = magnitudes if magnitudes.dim() == 3 else magnitudes.unsqueeze(1)
     plan = _BlockConvolution.plan(audio, frames.shape[0], frames.shape[1], window_size, "same", -1, magnitudes.dtype)
     real, imag = (torch.as_tensor(part, dtype=plan.dtype, device=audio.device)
