@@ -61,7 +61,27 @@ ROWS = [
     ("integer tensor", lambda: F.midi_to_hz(torch.tensor([60])), "floating-point"),
     ("seed and generator", lambda: F.uniform_noise(1, 4, seed=1, generator=torch.Generator()), "either seed or generator"),
     ("reverb length", lambda: td.Reverb(trainable=True, reverb_length=1), "reverb_length"),
+    ("infinite frequency", lambda: F.hz_to_midi(torch.tensor([float("inf")])), "frequencies_hz must be finite"),
+    ("fractional delay compensation", lambda: F.fft_convolve(torch.ones(1, 10), torch.ones(1, 3), "same", 1.5),
+     "delay_compensation must be an integer"),
+    ("decay shape", lambda: td.ExpDecayReverb(reverb_length=8)(torch.ones(1, 10), torch.ones(1, 1), torch.ones(1, 2)),
+     "decay must have shape"),
+    ("mod delay channels", lambda: td.ModDelay()(torch.ones(1, 10), torch.ones(1, 2, 2), torch.ones(1, 2, 1)),
+     "gain must have shape"),
+    ("initial_phase named", lambda: F.harmonic_synthesis(f0(), ok_frames(), ok_frames(4), 640, 16000, torch.zeros(3, 1)),
+     "initial_phase must have shape"),
+    ("zero frames", lambda: F.harmonic_synthesis(torch.ones(2, 0, 1), torch.ones(2, 0, 1), torch.ones(2, 0, 4), 640, 16000),
+     "need at least 1 frame"),
+    ("reverb frames", lambda: td.FilteredNoiseReverb(reverb_length=10)(torch.ones(1, 20), torch.zeros(1, 6, 3)),
+     "cannot cut reverb_length"),
 ]
+
+
+def test_numpy_integers_are_accepted():
+    import numpy as np
+
+    y = F.harmonic_synthesis(f0(), ok_frames(), ok_frames(4), np.int64(640), 16000)
+    assert y.shape == (2, 640)
 
 
 @pytest.mark.parametrize("name,call,message", ROWS, ids=[r[0] for r in ROWS])

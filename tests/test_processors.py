@@ -81,6 +81,7 @@ def test_group_gradients_reach_every_input_and_parameter(rng):
     ([("a", td.Add(), ["x", "y"]), ("a", td.Add(), ["x", "y"])], "unique"),
     ([("a/b", td.Add(), ["x", "y"])], "names"),
     ([], "at least one"),
+    ([("a", td.Add(), ["x", "ghost/signal"])], "names no node"),
 ])
 def test_group_rejects_bad_graphs(nodes, match):
     with pytest.raises(ValueError, match=match):
@@ -97,6 +98,24 @@ def test_group_reports_missing_inputs_and_unknown_options(rng):
         _group(output="nowhere")
 
 
+def test_group_rejects_ambiguous_inputs(rng):
+    inputs, group = _inputs(rng), _group()
+    with pytest.raises(ValueError, match="names of nodes"):
+        group.run({**inputs, "noise": torch.zeros(2, 640)}, n_samples=640)
+    with pytest.raises(ValueError, match="positional"):
+        group(*inputs.values(), torch.zeros(1), n_samples=640)
+    bad_control = td.ProcessorGroup([
+        ("harmonic", td.Harmonic(16000), ["amps", "dist", "f0"]),
+        ("again", td.Harmonic(16000), ["harmonic/nope", "dist", "f0"]),
+    ])
+    with pytest.raises(ValueError, match="has no control 'nope'"):
+        bad_control(inputs, n_samples=640)
+    # A mapping plus keywords works.
+    mapping = {k: v for k, v in inputs.items() if k != "mags"}
+    out = group(mapping, mags=inputs["mags"], n_samples=640, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2, 640)
+
+
 def test_add_and_mix():
     one, two = torch.ones(2, 100), torch.zeros(2, 100)
     assert torch.equal(td.Add()(one, two), one)
@@ -109,3 +128,5 @@ def test_add_and_mix():
     assert y[0, -1].item() == 0.0
     raw = td.Mix()(one, two, torch.zeros(2, 3, 1))
     np.testing.assert_allclose(raw.numpy(), 0.5, atol=1e-7)
+    with pytest.raises(ValueError, match="mix must have shape"):
+        td.Mix()(one, two, torch.zeros(2, 3, 2))

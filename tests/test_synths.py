@@ -99,4 +99,13 @@ def test_fm_module_stack_and_carriers(rng):
 def test_fm_module_trainable_feedback_gets_a_gradient():
     fm = td.FM(SR, ratios=(1.0, 1.0), feedback=(0.0, 0.5), trainable_feedback=True)
     fm(torch.full((1, 4, 1), 300.0), torch.zeros(1, 4, 2), n_samples=64).pow(2).sum().backward()
-    assert torch.isfinite(fm.feedback.grad).all() and fm.feedback.grad[1] != 0
+    assert torch.isfinite(fm.feedback.grad).all() and bool((fm.feedback.grad != 0).all())
+    starts_at_zero = td.FM(SR, trainable_feedback=True)  # feedback starts at 0 and must still learn
+    starts_at_zero(torch.full((1, 4, 1), 300.0), torch.zeros(1, 4, 2), n_samples=64).pow(2).sum().backward()
+    assert starts_at_zero.feedback.grad is not None and starts_at_zero.feedback.grad.abs().sum() > 0
+
+
+def test_synth_outputs_follow_the_amplitude_dtype():
+    controls = (torch.randn(1, 4, 3), torch.randn(1, 4, 3))
+    assert td.Sinusoidal(SR)(*controls, n_samples=64).dtype == torch.float32
+    assert td.FM(SR)(torch.full((1, 4, 1), 200.0), torch.randn(1, 4, 2), n_samples=64).dtype == torch.float32

@@ -109,8 +109,10 @@ class ExpDecayReverb(Processor):
             gain, decay = self.gain, self.decay
         elif gain is None or decay is None:
             raise ValueError("gain and decay (each (batch, 1)) are required: this ExpDecayReverb is not trainable")
-        check_rank("gain", gain, 2, "(batch, 1)")
-        check_rank("decay", decay, 2, "(batch, 1)")
+        for name, control in (("gain", gain), ("decay", decay)):
+            check_rank(name, control, 2, "(batch, 1)")
+            if control.shape[-1] != 1:
+                raise ValueError(f"{name} must have shape (batch, 1), found {tuple(control.shape)}")
         if self.scale_fn is not None:
             gain = self.scale_fn(gain)
         rate = 2.0 + torch.exp(decay)
@@ -168,6 +170,13 @@ class FilteredNoiseReverb(Processor):
         elif magnitudes is None:
             raise ValueError("magnitudes (batch, n_frames, n_filter_banks) are required: this reverb is not trainable")
         check_rank("magnitudes", magnitudes, 3, "(batch, n_frames, n_filter_banks)")
+        n_frames = magnitudes.shape[1]
+        block = -(-self.reverb_length // n_frames)
+        if -(-self.reverb_length // block) != n_frames:
+            raise ValueError(
+                f"magnitudes has {n_frames} frames, which cannot cut reverb_length={self.reverb_length} taps into "
+                f"equal blocks; use a frame count such that ceil(reverb_length / n_frames) blocks give n_frames"
+            )
         if self.scale_fn is not None:
             magnitudes = self.scale_fn(magnitudes + self.initial_bias)
         noise = self.noise.to(magnitudes.dtype).expand(magnitudes.shape[0], -1)
@@ -255,6 +264,9 @@ class ModDelay(Processor):
         check_rank("audio", audio, 2, "(batch, n_samples)")
         check_rank("gain", gain, 3, "(batch, n_frames, 1)")
         check_rank("phase", phase, 3, "(batch, n_frames, 1)")
+        for name, control in (("gain", gain), ("phase", phase)):
+            if control.shape[-1] != 1 or control.shape[0] != audio.shape[0]:
+                raise ValueError(f"{name} must have shape ({audio.shape[0]}, n_frames, 1), found {tuple(control.shape)}")
         check_finite("phase", phase)
         if not bool(((phase >= 0) & (phase <= 1)).all()):
             raise ValueError("phase must lie in [0, 1] after phase_scale_fn (it scales depth_ms)")

@@ -102,6 +102,8 @@ class Mix(Processor):
     def render(self, signal_one: Tensor, signal_two: Tensor, mix: Tensor) -> Tensor:  # type: ignore[override]
         _check_same_audio(signal_one=signal_one, signal_two=signal_two)
         check_rank("mix", mix, 3, "(batch, n_frames, 1)")
+        if mix.shape[-1] != 1 or mix.shape[0] != signal_one.shape[0]:
+            raise ValueError(f"mix must have shape ({signal_one.shape[0]}, n_frames, 1), found {tuple(mix.shape)}")
         check_finite("mix", mix)
         weight = upsample(mix, signal_one.shape[1], "linear")[..., 0]
         return weight * signal_one + (1.0 - weight) * signal_two
@@ -161,6 +163,13 @@ class ProcessorGroup(Processor):
             if not node.name or "/" in node.name or "." in node.name:
                 raise ValueError(f"node names must be non-empty without '/' or '.', found {node.name!r}")
         self.wiring: dict[str, dict[str, str]] = {n.name: self._wire(n) for n in parsed}
+        for name, ports in self.wiring.items():
+            for port, source in ports.items():
+                if "/" in source and source.split("/")[0] not in self.wiring:
+                    raise ValueError(
+                        f"node {name!r}, port {port!r}: source {source!r} names no node "
+                        f"('node/control' reads a node's control; nodes are {names})"
+                    )
         self.order = self._sort(self.wiring)
         self.output = output if output is not None else names[-1]
         if self.output not in self.wiring:
@@ -220,9 +229,17 @@ class ProcessorGroup(Processor):
             visit(name, ())
         return order
 
-    def controls(self, *inputs: Tensor, **named: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
-        if len(inputs) == 1 and isinstance(inputs[0], Mapping) and not named:
-            return dict(inputs[0])
+    def controls(self, *inputs: Any, **named: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+        """Graph inputs by name: a mapping, positional tensors in ``input_names`` order, keyword
+        tensors, or a mapping plus keywords."""
+        if inputs and isinstance(inputs[0], Mapping):
+            if len(inputs) > 1:
+                raise ValueError("pass the graph inputs as one mapping (plus keywords), not a mapping and positionals")
+            return {**dict(inputs[0]), **named}
+        if len(inputs) > len(self.input_names):
+            raise ValueError(
+                f"the graph takes {len(self.input_names)} inputs {list(self.input_names)}, found {len(inputs)} positional"
+            )
         return {**dict(zip(self.input_names, inputs)), **named}
 
     def run(self, inputs: Mapping[str, Tensor], **options: Any) -> dict[str, Tensor]:
@@ -233,10 +250,21 @@ class ProcessorGroup(Processor):
         missing = [name for name in self.input_names if name not in inputs]
         if missing:
             raise ValueError(f"missing graph inputs {missing}; the graph needs {list(self.input_names)}")
+        shadowing = sorted(set(inputs) & set(self.wiring))
+        if shadowing:
+            raise ValueError(f"graph inputs {shadowing} have the names of nodes; rename them")
         values: dict[str, Tensor] = dict(inputs)
         for name in self.order:
             processor = self.processors[name]
-            arguments = [values[self.wiring[name][port]] for port in processor.input_names]
+            arguments = []
+            for port in processor.input_names:
+                source = self.wiring[name][port]
+                if source not in values:
+                    node = source.split("/")[0]
+                    known = sorted(k.split("/", 1)[1] for k in values if k.startswith(node + "/"))
+                    raise ValueError(f"node {name!r}, port {port!r}: node {node!r} has no control "
+                                     f"{source.split('/', 1)[1]!r}; its controls are {known}")
+                arguments.append(values[source])
             controls = processor.controls(*arguments)
             accepted = {k: v for k, v in options.items() if k in self.options_of[name]}
             values[name] = processor.render(**controls, **accepted)

@@ -51,3 +51,33 @@ def test_delay_errors():
         fractional_delay(audio, torch.full((1, 1), 5.0), torch.zeros(1, 3))
     with pytest.raises(ValueError, match="delay_samples must have shape"):
         fractional_delay(audio, torch.zeros(1, 9))
+
+
+def test_long_signals_keep_full_precision():
+    # One minute at 16 kHz in float32: read positions are integers plus a fraction, so the
+    # error does not grow with the sample index.
+    sr, n = 16000, 60 * 16000
+    t = np.arange(n)
+    audio = torch.tensor(np.sin(2 * np.pi * 440 * t / sr), dtype=torch.float32)[None]
+    delay = torch.full((1, 1), 37.3, dtype=torch.float32)
+    y = fractional_delay(audio, delay).double().numpy()[0]
+    x = audio.double().numpy()[0]
+    d = float(delay)  # the float32 delay's exact value
+    expected = x[t - 38] * (d - 37) + x[t - 37] * (38 - d)
+    np.testing.assert_allclose(y[100:], expected[100:], atol=1e-6)
+
+
+def test_half_precision_delays_are_exact_for_whole_samples():
+    audio = torch.randn(1, 5000, generator=torch.Generator().manual_seed(0))
+    y = fractional_delay(audio, torch.full((1, 5000), 3.0, dtype=torch.float16))
+    np.testing.assert_allclose(y[0, 3:].numpy(), audio[0, :-3].numpy())
+
+
+def test_delay_gradient_never_uses_future_samples(rng):
+    # The slope at the minimum delay is a backward difference, identical whether or not the
+    # next block exists.
+    audio = torch.tensor(rng.standard_normal((1, 8)))
+    delay = torch.zeros(1, 8, dtype=torch.float64, requires_grad=True)
+    fractional_delay(audio, delay).sum().backward()
+    previous = torch.cat([torch.zeros(1, 1, dtype=torch.float64), audio[:, :-1]], 1)
+    np.testing.assert_allclose(delay.grad.numpy(), (previous - audio).numpy(), atol=1e-14)

@@ -134,3 +134,20 @@ def test_sinc_filter_keeps_the_passband(rng):
     audio = torch.tensor(np.sin(2 * np.pi * 300 * t))[None]
     y = sinc_filter(audio, 3000.0, 255, 16000).numpy()[0, 300:-300]
     np.testing.assert_allclose(y, np.sin(2 * np.pi * 300 * t[300:-300]), atol=1e-3)
+
+
+@pytest.mark.parametrize("n_frames", [1, 5, 100])
+def test_frequency_filter_equals_convolution_with_its_impulse_response(rng, n_frames):
+    # Both ways to build the filter spectrum (cached matrix for short blocks, FFT of the
+    # response for long ones) against the definition.
+    audio = torch.tensor(rng.standard_normal((2, 6400)))
+    magnitudes = torch.tensor(rng.uniform(0, 1, (2, n_frames, 33)))
+    expected = fft_convolve(audio, frequency_impulse_response(magnitudes, 48))
+    np.testing.assert_allclose(frequency_filter(audio, magnitudes, 48).numpy(), expected.numpy(), atol=1e-12)
+
+
+def test_half_precision_magnitudes_compute_in_float32(rng):
+    audio = torch.tensor(rng.standard_normal((1, 640)), dtype=torch.float16)
+    y = frequency_filter(audio, torch.ones(1, 10, 17, dtype=torch.float16))
+    assert y.dtype == torch.float32
+    np.testing.assert_allclose(y.numpy(), audio.float().numpy(), atol=1e-3)

@@ -60,3 +60,20 @@ def test_fm_rejects_routing_that_is_not_strictly_upper_triangular():
         fm_synthesis(x * 100, x, torch.tensor([[1.0, 0.0], [0.0, 0.0]]), SR)
     with pytest.raises(ValueError, match="modulation must have shape"):
         fm_synthesis(x * 100, x, torch.zeros(3, 3), SR)
+
+
+def test_zero_feedback_still_gets_a_gradient():
+    n = 200
+    frequencies = torch.tensor([[[300.0, 450.0]]], dtype=torch.float64).expand(1, n, 2)
+    amplitudes = torch.ones(1, n, 2, dtype=torch.float64)
+    feedback = torch.zeros(1, 1, 2, dtype=torch.float64, requires_grad=True)
+    routing = torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    fm_synthesis(frequencies, amplitudes, routing, 16000, feedback).pow(2).sum().backward()
+    assert feedback.grad is not None and bool((feedback.grad != 0).all())
+    assert torch.autograd.gradcheck(lambda b: fm_synthesis(frequencies[:, :20], amplitudes[:, :20], routing, 16000, b),
+                                    (torch.zeros(1, 20, 2, dtype=torch.float64, requires_grad=True),))
+
+
+def test_output_follows_the_amplitude_dtype():
+    y = fm_synthesis(torch.full((1, 10, 2), 100.0, dtype=torch.float64), torch.ones(1, 10, 2), torch.zeros(2, 2), 16000)
+    assert y.dtype == torch.float32

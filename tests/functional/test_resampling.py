@@ -76,6 +76,26 @@ def test_resample_agrees_with_scipy_resample_poly(rng):
     np.testing.assert_allclose(ours[100:-100], theirs[100:-100], atol=2e-3 * np.abs(x).max())
 
 
+@pytest.mark.parametrize("orig,new", [(8000, 8001), (44100, 16001), (16001, 44100)])
+def test_resample_nearly_coprime_rates(orig, new):
+    t = np.arange(orig) / orig
+    x = 0.5 * np.sin(2 * np.pi * 777.7 * t)
+    y = resample(torch.tensor(x)[None], orig, new)
+    expected = 0.5 * np.sin(2 * np.pi * 777.7 * np.arange(y.shape[1]) / new)
+    np.testing.assert_allclose(y[0, 200:-200].numpy(), expected[200:-200], atol=1e-5)
+
+
+@pytest.mark.parametrize("orig,new", [(44100, 16000), (16000, 22050), (3, 2)])
+def test_resample_paths_agree(rng, orig, new, monkeypatch):
+    import torchddsp.functional.resampling as resampling
+
+    x = torch.tensor(rng.standard_normal((2, 3000)))
+    by_convolution = resample(x, orig, new)
+    monkeypatch.setattr(resampling, "_CONVOLUTION_LIMIT", 0)  # force the per-sample gather
+    by_gather = resample(x, orig, new)
+    np.testing.assert_allclose(by_convolution.numpy(), by_gather.numpy(), atol=1e-12)
+
+
 def test_resample_identity_batch_and_errors(rng):
     x = torch.tensor(rng.standard_normal((3, 500)))
     assert resample(x, 16000, 16000) is x

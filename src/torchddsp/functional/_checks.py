@@ -8,6 +8,7 @@ says what was expected, instead of broadcasting into a silently wrong answer.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Sequence
 
 import torch
@@ -71,12 +72,16 @@ def check_positive(name: str, value: float) -> float:
 
 
 def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    """Raise unless ``value`` is an integer >= ``minimum``; return it as int."""
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
-        isinstance(value, float) and value.is_integer()
-    ):
+    """Raise unless ``value`` is an integer >= ``minimum`` (Python, NumPy or 0-d tensor integers,
+    or an integral float); return it as int."""
+    if isinstance(value, bool):
         raise ValueError(f"{name} must be an integer >= {minimum}, found {value!r}")
-    number = int(value)  # type: ignore[arg-type]
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        if not (isinstance(value, float) and value.is_integer()):
+            raise ValueError(f"{name} must be an integer >= {minimum}, found {value!r}") from None
+        number = int(value)
     if number < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, found {value!r}")
     return number

@@ -53,8 +53,8 @@ def hz_to_midi(frequencies_hz: Tensor) -> Tensor:
         ValueError: if any frequency is negative or not finite.
     """
     check_tensor("frequencies_hz", frequencies_hz)
-    if not bool((frequencies_hz >= 0).all()):
-        raise ValueError("frequencies_hz must be >= 0 Hz (0 marks unvoiced frames), found negative values or NaN")
+    if not bool(((frequencies_hz >= 0) & torch.isfinite(frequencies_hz)).all()):
+        raise ValueError("frequencies_hz must be finite and >= 0 Hz (0 marks unvoiced frames), found negative, infinite or NaN values")
     voiced = frequencies_hz > 0
     # Evaluate the log on a safe value everywhere so the masked branch has a finite gradient.
     safe = torch.where(voiced, frequencies_hz, torch.ones_like(frequencies_hz))

@@ -3,12 +3,12 @@
 ``y[n] = x(n - d[n])``, with ``x`` between samples interpolated linearly or with a 4-point
 Lagrange cubic. Samples before the start of ``audio`` come from ``history`` (the end of the
 previous block when streaming), or are zero. Differentiable in the audio, the delay and the
-history; the gradient w.r.t. the delay is the interpolant's slope.
+history; the gradient w.r.t. the delay is the interpolant's slope, which never involves a
+sample after ``n``. Read positions are integers plus a fraction, so precision does not
+depend on the signal's length.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import Tensor
@@ -20,9 +20,9 @@ __all__ = ["fractional_delay", "fractional_delay_stream", "DELAY_INTERPOLATIONS"
 DELAY_INTERPOLATIONS = ("linear", "cubic")
 
 
-def _taps(interpolation: str) -> tuple[int, int]:
-    """Samples needed before and after the integer part of the read position."""
-    return (0, 1) if interpolation == "linear" else (1, 2)
+def _taps_before(interpolation: str) -> int:
+    """Samples read before the one at ``floor`` of the read position's integer part."""
+    return 1 if interpolation == "linear" else 2
 
 
 def fractional_delay_stream(
@@ -47,16 +47,17 @@ def fractional_delay_stream(
             f"delay_samples must have shape ({batch}, {n_samples}) or ({batch}, 1) to match audio, "
             f"found {tuple(delay_samples.shape)}"
         )
-    before, after = _taps(interpolation)
-    # Cubic interpolation reads one sample past the read position's ceiling: causal only
-    # from a delay of one sample.
+    # Cubic interpolation reads one sample after the read position's integer part: causal
+    # only from a delay of one sample.
     minimum = 0 if interpolation == "linear" else 1
     if not bool((delay_samples >= minimum).all()):
         raise ValueError(
             f"delay_samples must be >= {minimum} for {interpolation} interpolation "
             "(a delay line cannot read the future)"
         )
-    longest = math.ceil(float(delay_samples.detach().max())) + before + 1
+    before = _taps_before(interpolation)
+    whole = torch.floor(delay_samples.detach())
+    longest = int(whole.max()) + before
     if history is None:
         history = audio.new_zeros(batch, longest)
     else:
@@ -65,38 +66,34 @@ def fractional_delay_stream(
             raise ValueError(f"history batch size must match audio ({batch}), found {history.shape[0]}")
         if history.shape[1] < longest:
             raise ValueError(
-                f"history must hold at least ceil(max delay) + {before + 1} = {longest} samples for "
+                f"history must hold at least floor(max delay) + {before} = {longest} samples for "
                 f"{interpolation} interpolation, found {history.shape[1]}"
             )
         check_finite("history", history)
     n_history = history.shape[1]
     signal = torch.cat([history.to(audio.dtype), audio], dim=1)
-    # Pad `after` zeros at the end so reads at zero delay never index past the last sample
-    # (their interpolation weights are exactly zero).
-    signal = torch.nn.functional.pad(signal, (0, after))
-    position = torch.arange(n_samples, dtype=delay_samples.dtype, device=audio.device) + n_history
-    read = position - delay_samples  # (batch, n_samples) or broadcast from (batch, 1)
-    read = read.expand(batch, n_samples)
-    index = torch.floor(read.detach()).long()
-    fraction = (read - index.to(read.dtype)).to(audio.dtype)
+    # Read position n - d = base - fraction with an integer base (kept as integers, so long
+    # signals and half-precision delays lose no precision) and fraction in [0, 1).
+    position = torch.arange(n_samples, device=audio.device) + n_history
+    base = (position - whole.long()).expand(batch, n_samples)
+    fraction = (delay_samples - whole).to(audio.dtype).expand(batch, n_samples)
 
     def tap(offset: int) -> Tensor:
-        return torch.gather(signal, 1, index + offset)
+        return torch.gather(signal, 1, base + offset)
 
     if interpolation == "linear":
-        x0, x1 = tap(0), tap(1)
-        delayed = x0 + fraction * (x1 - x0)
-    else:  # 4-point Lagrange through samples at -1, 0, 1, 2
-        xm, x0, x1, x2 = tap(-1), tap(0), tap(1), tap(2)
-        t = fraction
+        x0 = tap(0)
+        delayed = x0 + fraction * (tap(-1) - x0)
+    else:  # 4-point Lagrange through base - 2 .. base + 1, evaluated at base - fraction
+        xm, x0, x1, x2 = tap(-2), tap(-1), tap(0), tap(1)
+        t = 1.0 - fraction
         delayed = (
             -t * (t - 1) * (t - 2) / 6 * xm
             + (t + 1) * (t - 1) * (t - 2) / 2 * x0
             - (t + 1) * t * (t - 2) / 2 * x1
             + (t + 1) * t * (t - 1) / 6 * x2
         )
-    next_history = signal[:, : signal.shape[1] - after][:, -n_history:]
-    return delayed, next_history
+    return delayed, signal[:, -n_history:] if n_history else signal[:, :0]
 
 
 def fractional_delay(
@@ -117,7 +114,7 @@ def fractional_delay(
             interpolated), >= 0 for linear and >= 1 for cubic interpolation (which reads one
             sample ahead of the read position). Differentiable.
         history: samples preceding ``audio`` (zeros if None); must hold at least
-            ``ceil(max delay) + 1`` (linear) or ``+ 2`` (cubic) samples.
+            ``floor(max delay) + 1`` (linear) or ``+ 2`` (cubic) samples.
         interpolation: ``"linear"`` or ``"cubic"`` (4-point Lagrange: flatter high end).
     """
     delayed, _ = fractional_delay_stream(audio, delay_samples, history, interpolation)

@@ -159,7 +159,7 @@ def fft_convolve(
     ir = impulse_response if impulse_response.dim() == 3 else impulse_response.unsqueeze(1)
     if ir.shape[2] < 1 or ir.shape[1] < 1:
         raise ValueError(f"impulse_response must have at least one frame and one tap, found {tuple(impulse_response.shape)}")
-    plan = _BlockConvolution.plan(audio, ir.shape[0], ir.shape[1], ir.shape[2], padding, delay_compensation)
+    plan = _BlockConvolution.plan(audio, ir.shape[0], ir.shape[1], ir.shape[2], padding, delay_compensation, ir.dtype)
     spectrum = torch.fft.rfft(ir.to(plan.dtype), n=plan.fft_size)
     return plan.run(audio, spectrum)
 
@@ -174,7 +174,7 @@ class _BlockConvolution:
 
     @classmethod
     def plan(cls, audio: Tensor, ir_batch: int, n_frames: int, ir_size: int, padding: str,
-             delay_compensation: int, ir_dtype: torch.dtype = torch.float32) -> "_BlockConvolution":
+             delay_compensation: int, ir_dtype: torch.dtype) -> "_BlockConvolution":
         check_rank("audio", audio, 2, "(batch, n_samples)")
         check_choice("padding", padding, ("same", "valid"))
         check_finite("audio", audio)
@@ -185,6 +185,8 @@ class _BlockConvolution:
             raise ValueError(f"impulse_response batch size must be 1 or match audio's ({batch}), found {ir_batch}")
         start = 0
         if padding == "same":
+            if isinstance(delay_compensation, bool) or not isinstance(delay_compensation, (int, np.integer)):
+                raise ValueError(f"delay_compensation must be an integer number of samples, found {delay_compensation!r}")
             start = ir_size // 2 if delay_compensation < 0 else int(delay_compensation)
             if start > ir_size - 1:
                 raise ValueError(
@@ -197,7 +199,9 @@ class _BlockConvolution:
                 f"of ceil({n_samples} / {n_frames}) = {block} samples gives {-(-n_samples // block)}"
             )
         fft_size = 1 << (block + ir_size - 2).bit_length()  # power of 2 >= block + ir_size - 1
-        dtype = torch.promote_types(audio.dtype, ir_dtype)
+        # The promoted dtype of audio and filter; half precision computes in float32 (the
+        # CPU FFT has no half-precision kernels).
+        dtype = torch.promote_types(torch.promote_types(audio.dtype, ir_dtype), torch.float32)
         return cls(batch, n_samples, n_frames, block, ir_size, fft_size, padding, start, dtype)
 
     def run(self, audio: Tensor, ir_spectrum: Tensor) -> Tensor:
@@ -232,7 +236,13 @@ def _overlap_add(frames: Tensor, hop: int) -> Tensor:
     return out.view(batch, -1)[:, : (n_frames - 1) * hop + size]
 
 
-@functools.lru_cache(maxsize=32)
+#: frequency_filter maps magnitudes to spectra by a cached matrix while the FFT size is at
+#: most this many times the window (short blocks: the usual per-frame filtering); above it
+#: the matrix would grow with the audio's length.
+_MATRIX_FFT_FACTOR = 4
+
+
+@functools.lru_cache(maxsize=8)
 def _magnitude_to_spectrum(n_bins: int, window_size: int, fft_size: int) -> tuple[np.ndarray, np.ndarray]:
     """The linear map from sampled magnitudes to the ``fft_size``-point spectrum of their
     :func:`frequency_impulse_response`: real and imaginary parts, each ``(n_bins, fft_size // 2 + 1)``.
@@ -265,10 +275,15 @@ def frequency_filter(audio: Tensor, magnitudes: Tensor, window_size: int = 0) ->
     n_bins, window_size = _check_magnitudes(magnitudes, window_size)
     frames = magnitudes if magnitudes.dim() == 3 else magnitudes.unsqueeze(1)
     plan = _BlockConvolution.plan(audio, frames.shape[0], frames.shape[1], window_size, "same", -1, magnitudes.dtype)
-    real, imag = (torch.as_tensor(part, dtype=plan.dtype, device=audio.device)
-                  for part in _magnitude_to_spectrum(n_bins, window_size, plan.fft_size))
     frames = frames.to(plan.dtype)
-    return plan.run(audio, torch.complex(frames @ real, frames @ imag))
+    if plan.fft_size > _MATRIX_FFT_FACTOR * window_size:
+        # Long blocks: the matrix would be large, and FFTs of the response are cheap by comparison.
+        spectrum = torch.fft.rfft(frequency_impulse_response(frames, window_size), n=plan.fft_size)
+    else:
+        real, imag = (torch.as_tensor(part, dtype=plan.dtype, device=audio.device)
+                      for part in _magnitude_to_spectrum(n_bins, window_size, plan.fft_size))
+        spectrum = torch.complex(frames @ real, frames @ imag)
+    return plan.run(audio, spectrum)
 
 
 def sinc_filter(

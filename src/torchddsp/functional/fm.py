@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ._checks import check_finite, check_positive, check_rank, check_tensor
-from .phase import TWO_PI, cumulative_turns, initial_turns, turns_to_radians, wrap_turns
+from .phase import TWO_PI, cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
 
 __all__ = ["fm_synthesis", "fm_synthesis_stream"]
 
@@ -97,6 +97,23 @@ def fm_synthesis_stream(
     ``(batch, n_operators)`` (each operator's last sample, the feedback state) continue the
     next block exactly.
     """
+    return _fm_synthesis_stream(
+        frequencies_hz, amplitudes, modulation, sample_rate, feedback, output_gains, phase, previous_output
+    )
+
+
+def _fm_synthesis_stream(
+    frequencies_hz: Tensor,
+    amplitudes: Tensor,
+    modulation: Tensor,
+    sample_rate: float,
+    feedback: Tensor | None = None,
+    output_gains: Tensor | None = None,
+    phase: Tensor | None = None,
+    previous_output: Tensor | None = None,
+    *,
+    phase_name: str = "phase",
+) -> tuple[Tensor, Tensor, Tensor]:
     check_rank("frequencies_hz", frequencies_hz, 3, "(batch, n_samples, n_operators)")
     check_finite("frequencies_hz", frequencies_hz)
     sample_rate = check_positive("sample_rate", sample_rate)
@@ -104,7 +121,9 @@ def fm_synthesis_stream(
     if n_samples < 1 or n_ops < 1:
         raise ValueError(f"frequencies_hz needs at least one sample and one operator, found {tuple(frequencies_hz.shape)}")
     amplitudes = _per_sample("amplitudes", amplitudes, batch, n_samples, n_ops)
-    dtype = torch.promote_types(frequencies_hz.dtype, amplitudes.dtype)
+    # The output follows the amplitudes' precision (frequencies only feed the float64 phase);
+    # half precision computes in float32.
+    dtype = output_dtype(amplitudes)
     check_tensor("modulation", modulation)
     if modulation.shape[-2:] != (n_ops, n_ops) or modulation.dim() not in (2, 3) or (
         modulation.dim() == 3 and modulation.shape[0] != batch
@@ -139,7 +158,7 @@ def fm_synthesis_stream(
             raise ValueError(f"previous_output must have shape ({batch}, {n_ops}), found {tuple(previous_output.shape)}")
         check_finite("previous_output", previous_output)
 
-    start = initial_turns(phase, (batch, n_ops), frequencies_hz, "phase")
+    start = initial_turns(phase, (batch, n_ops), frequencies_hz, phase_name)
     turns = cumulative_turns(frequencies_hz, sample_rate, start)
     theta = (TWO_PI * wrap_turns(turns)).to(dtype)
     audible = (frequencies_hz.abs() < sample_rate / 2).to(dtype)
@@ -149,7 +168,8 @@ def fm_synthesis_stream(
         for j in range(i + 1, n_ops):
             psi = psi + routing[:, i, j : j + 1] * outputs[j]
         level = amplitudes[..., i].to(dtype) * audible[..., i]
-        if feedback is not None and bool((feedback[..., i] != 0).any()):
+        # The recursion also runs for zero feedback that needs a gradient: its gradient is not zero.
+        if feedback is not None and (feedback.requires_grad or bool((feedback[..., i] != 0).any())):
             outputs[i] = _FeedbackOscillator.apply(psi, level, feedback[..., i], previous_output[:, i].to(dtype))
         else:
             outputs[i] = level * torch.sin(psi)
@@ -189,7 +209,8 @@ def fm_synthesis(
 
     An operator at or above Nyquist is silent at that sample (it then modulates nothing).
     """
-    audio, _, _ = fm_synthesis_stream(
-        frequencies_hz, amplitudes, modulation, sample_rate, feedback, output_gains, initial_phase
+    audio, _, _ = _fm_synthesis_stream(
+        frequencies_hz, amplitudes, modulation, sample_rate, feedback, output_gains, initial_phase,
+        phase_name="initial_phase",
     )
     return audio

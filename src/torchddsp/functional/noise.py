@@ -1,5 +1,6 @@
-"""Seeded noise. Randomness always comes from an explicit generator or seed, never from the
-global RNG, so a render is reproducible and item ``k`` does not depend on what else ran."""
+"""Seeded noise. Randomness comes from an explicit generator or seed, so a render is
+reproducible and does not depend on what else ran; only when given neither does it draw
+from PyTorch's global RNG (which it never reseeds)."""
 
 from __future__ import annotations
 

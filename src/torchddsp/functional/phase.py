@@ -19,9 +19,26 @@ from torch import Tensor
 
 from ._checks import check_finite, check_rank
 
-__all__ = ["cumulative_phase", "initial_turns", "cumulative_turns", "turns_to_radians", "wrap_turns"]
+__all__ = [
+    "cumulative_phase",
+    "initial_turns",
+    "cumulative_turns",
+    "turns_to_radians",
+    "wrap_turns",
+    "output_dtype",
+]
 
 TWO_PI = 2.0 * math.pi
+
+
+def output_dtype(*amplitude_like: Tensor) -> torch.dtype:
+    """Working and output dtype of an oscillator: the promoted dtype of its amplitude-like
+    inputs (frequencies only feed the float64 phase and do not count). Half precision cannot
+    hold sums of many partials: those compute, and return, in float32."""
+    dtype = amplitude_like[0].dtype
+    for tensor in amplitude_like[1:]:
+        dtype = torch.promote_types(dtype, tensor.dtype)
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
 def initial_turns(initial_phase: Tensor | None, shape: tuple[int, int], like: Tensor, name: str) -> Tensor:

@@ -56,7 +56,8 @@ def hop_for(n_samples: int, n_frames: int, add_endpoint: bool, what: str) -> int
     """Integer hop size, or a ValueError saying which ``n_samples`` the frames allow."""
     intervals = frame_intervals(n_frames, add_endpoint)
     if intervals < 1:
-        raise ValueError(f"{what} needs at least 2 frames when add_endpoint=False, found {n_frames}")
+        needed = 1 if add_endpoint else 2
+        raise ValueError(f"{what} need at least {needed} frame(s) with add_endpoint={add_endpoint}, found {n_frames}")
     if n_samples % intervals:
         raise ValueError(
             f"n_samples must be a multiple of the {intervals} frame intervals of {what} "
@@ -108,27 +109,26 @@ def upsample(x: Tensor, n_samples: int, method: str = "linear", add_endpoint: bo
     return x[:, index] + fraction * (x[:, following] - x[:, index])
 
 
-@functools.lru_cache(maxsize=32)
-def _sinc_resample_kernel(
+@functools.lru_cache(maxsize=16)
+def _sinc_resample_table(
     up: int, down: int, zero_crossings: int, rolloff: float, beta: float
 ) -> tuple[np.ndarray, int]:
-    """Polyphase windowed-sinc kernels in float64: array ``(up, 1, width)`` and the left padding.
+    """Polyphase windowed-sinc taps in float64: array ``(up, 2 * half_width)`` and ``half_width``.
 
-    Output sample ``i * up + r`` sits at input position ``(i * up + r) * down / up``; kernel
-    ``r`` holds the low-pass filter sampled at the distances from that position to the input
-    samples ``i * down - pad ... i * down - pad + width - 1``.
+    Output sample ``n`` sits at input position ``q = n * down / up``; with ``r = n % up`` its
+    fractional part is ``(r * down % up) / up``, and it reads the ``2 * half_width`` input
+    samples ``floor(q) - half_width + 1 .. floor(q) + half_width`` with weights ``table[r]``.
+    Only the non-zero taps are stored, so nearly coprime rates (large ``up``) cost no more
+    per output sample than simple ratios.
     """
     cutoff = rolloff * min(1.0, up / down)  # in units of the input Nyquist frequency
     half_width = int(math.ceil(zero_crossings / cutoff))  # input samples on each side
-    width = 2 * half_width + down
-    phase_offsets = np.arange(up)[:, None] * down / up  # fractional input position of phase r
-    distance = phase_offsets + half_width - np.arange(width)[None, :]
-    # Low-pass at `cutoff` (relative to the input Nyquist), unit gain at DC.
-    kernel = cutoff * np.sinc(cutoff * distance)
+    fraction = (np.arange(up) * down % up) / up
+    distance = fraction[:, None] + half_width - 1 - np.arange(2 * half_width)[None, :]
+    # Low-pass at `cutoff` (relative to the input Nyquist), unit gain at DC, Kaiser window.
     relative = np.clip(distance / half_width, -1.0, 1.0)
-    window = np.i0(beta * np.sqrt(1.0 - relative**2)) / np.i0(beta)
-    kernel = np.where(np.abs(distance) <= half_width, kernel * window, 0.0)
-    return kernel[:, None, :], half_width
+    table = cutoff * np.sinc(cutoff * distance) * np.i0(beta * np.sqrt(1.0 - relative**2)) / np.i0(beta)
+    return table, half_width
 
 
 def resample(
@@ -142,9 +142,11 @@ def resample(
     """Band-limited resampling between any two integer sample rates.
 
     A Kaiser-windowed sinc low-pass (cut-off at ``rolloff`` times the lower Nyquist frequency)
-    evaluated in polyphase form, so the cost is proportional to the output length. The output
-    is time-aligned with the input (zero phase): sample ``n`` of the output is the signal at
-    time ``n / new_sample_rate``. Edges are treated as zero-padded.
+    evaluated in polyphase form: each output sample reads only its ``2 * half_width`` input
+    neighbours (``half_width = ceil(zero_crossings / cutoff)`` input samples), so the cost per
+    output sample does not depend on how the rates relate. The output is time-aligned with
+    the input (zero phase): output sample ``n`` is the signal at time
+    ``n / new_sample_rate``. Edges are treated as zero-padded.
 
     Shape:
         ``audio``: ``(batch, n_samples)`` -> ``(batch, ceil(n_samples * new / orig))``.
@@ -173,14 +175,50 @@ def resample(
     up, down = new // divisor, orig // divisor
     n_in = audio.shape[-1]
     n_out = -(-n_in * up // down)
-    kernel_np, pad_left = _sinc_resample_kernel(up, down, zero_crossings, float(rolloff), float(beta))
-    kernel = torch.as_tensor(kernel_np, dtype=audio.dtype, device=audio.device)
+    table_np, half_width = _sinc_resample_table(up, down, zero_crossings, float(rolloff), float(beta))
+    table = torch.as_tensor(table_np, dtype=audio.dtype, device=audio.device)
+    if up * (2 * half_width + down) <= _CONVOLUTION_LIMIT:
+        return _resample_by_convolution(audio, table, half_width, up, down, n_out)
+    return _resample_by_gather(audio, table, half_width, up, down, n_out)
+
+
+#: Largest polyphase convolution kernel (``up * (2 * half_width + down)`` taps) worth
+#: building; beyond it (nearly coprime rates) each output gathers its own taps instead.
+_CONVOLUTION_LIMIT = 1 << 21
+
+
+def _resample_by_convolution(audio: Tensor, table: Tensor, half_width: int, up: int, down: int, n_out: int) -> Tensor:
+    """All ``up`` phases as the channels of one strided convolution: fast for simple ratios.
+
+    Channel ``r`` of output block ``i`` (output sample ``i * up + r``) convolves input samples
+    ``i * down - half_width .. i * down + half_width + down - 1``; its ``2 * half_width`` taps
+    from ``table[r]`` start at offset ``floor(r * down / up)``, the rest are zero.
+    """
+    width = 2 * half_width + down
+    offsets = torch.arange(up, device=audio.device) * down // up
+    kernel = audio.new_zeros(up, width)
+    columns = offsets[:, None] + torch.arange(2 * half_width, device=audio.device)[None, :]
+    kernel.scatter_(1, columns, table)
     n_blocks = -(-n_out // up)
-    needed = (n_blocks - 1) * down + kernel.shape[-1]
-    pad_right = max(0, needed - pad_left - n_in)
-    padded = torch.nn.functional.pad(audio.unsqueeze(1), (pad_left, pad_right))
-    blocks = torch.nn.functional.conv1d(padded, kernel, stride=down)  # (batch, up, n_blocks)
+    pad_right = max(0, (n_blocks - 1) * down + width - half_width - audio.shape[-1])
+    padded = torch.nn.functional.pad(audio.unsqueeze(1), (half_width - 1, pad_right + 1))
+    blocks = torch.nn.functional.conv1d(padded, kernel.unsqueeze(1), stride=down)  # (batch, up, blocks)
     return blocks[..., :n_blocks].transpose(1, 2).reshape(audio.shape[0], -1)[:, :n_out]
+
+
+def _resample_by_gather(audio: Tensor, table: Tensor, half_width: int, up: int, down: int, n_out: int) -> Tensor:
+    """Each output sample gathers its ``2 * half_width`` inputs: cost independent of ``up``."""
+    taps = torch.arange(2 * half_width, device=audio.device)
+    padded = torch.nn.functional.pad(audio, (half_width, half_width + 1))
+    pieces = []
+    # Chunks bound the (batch, chunk, taps) gather to a few tens of MB.
+    chunk = max(1, (1 << 22) // (audio.shape[0] * 2 * half_width))
+    for start in range(0, n_out, chunk):
+        n = torch.arange(start, min(start + chunk, n_out), device=audio.device)
+        first = (n * down) // up + 1  # floor(q) - half_width + 1, shifted by the left pad
+        windows = padded[:, first[:, None] + taps[None, :]]  # (batch, chunk, taps)
+        pieces.append(torch.einsum("bct,ct->bc", windows, table[n % up]))
+    return torch.cat(pieces, dim=1)
 
 
 def _integer_rate(name: str, rate: object) -> int:

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch
-from .phase import cumulative_turns, initial_turns, turns_to_radians, wrap_turns
+from .phase import cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
 from .resampling import UPSAMPLE_METHODS, block_weights, frame_pairs, hop_for, upsample
 
 __all__ = ["wavetable_synthesis", "wavetable_synthesis_stream"]
@@ -52,6 +52,23 @@ def wavetable_synthesis_stream(
     ``final_phase`` ``(batch, 1)`` is float64 radians in [0, 2 pi); see
     :func:`torchddsp.functional.harmonic_synthesis_stream` for block boundaries.
     """
+    return _wavetable_synthesis_stream(f0_hz, amplitudes, wavetables, n_samples, sample_rate, phase,
+        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint,
+    )
+
+
+def _wavetable_synthesis_stream(
+    f0_hz: Tensor,
+    amplitudes: Tensor,
+    wavetables: Tensor,
+    n_samples: int,
+    sample_rate: float,
+    phase: Tensor | None,
+    *,
+    amplitude_upsampling: str = "window",
+    add_endpoint: bool = True,
+    phase_name: str = "phase",
+) -> tuple[Tensor, Tensor]:
     check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
     check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, 1)")
     check_rank("wavetables", wavetables, (2, 3), "(batch, table_size) or (batch, n_frames, table_size)")
@@ -76,10 +93,10 @@ def wavetable_synthesis_stream(
     hop = hop_for(n_samples, n_frames, add_endpoint, "the controls")
 
     frequencies = upsample(f0_hz.to(torch.float64), n_samples, "linear", add_endpoint)
-    start = initial_turns(phase, (batch, 1), f0_hz, "phase")
+    start = initial_turns(phase, (batch, 1), f0_hz, phase_name)
     turns = cumulative_turns(frequencies, sample_rate, start)[..., 0]
     wrapped = wrap_turns(turns)
-    dtype = torch.promote_types(tables.dtype, amplitudes.dtype)
+    dtype = output_dtype(tables, amplitudes)
     tables = tables.to(dtype)
     if tables.shape[1] == 1:
         samples = _read_table(tables, torch.zeros_like(wrapped, dtype=torch.long), wrapped)
@@ -132,8 +149,8 @@ def wavetable_synthesis(
         amplitude_upsampling: ``"window"`` (default) or ``"linear"``; also blends tables.
         add_endpoint: hold the last frame for the final hop (see ``resampling``).
     """
-    audio, _ = wavetable_synthesis_stream(
+    audio, _ = _wavetable_synthesis_stream(
         f0_hz, amplitudes, wavetables, n_samples, sample_rate, initial_phase,
-        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint,
+        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint, phase_name="initial_phase",
     )
     return audio
