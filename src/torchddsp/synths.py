@@ -88,11 +88,11 @@ class Harmonic(Processor):
 
     def render_stream(
         self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor, *, n_samples: int,
-        phase: Tensor | None = None, add_endpoint: bool = True,
+        initial_phase: Tensor | None = None, add_endpoint: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """Render from controls and return ``(audio, final_phase)`` for block-wise rendering."""
         return harmonic_synthesis_stream(
-            f0_hz, amplitudes, harmonic_distribution, n_samples, self.sample_rate, phase,
+            f0_hz, amplitudes, harmonic_distribution, n_samples, self.sample_rate, initial_phase,
             amplitude_upsampling=self.amplitude_upsampling, add_endpoint=add_endpoint,
         )
 
@@ -197,7 +197,7 @@ class Sinusoidal(Processor):
         return {"amplitudes": amplitudes, "frequencies": frequencies}
 
     def render_stream(
-        self, amplitudes: Tensor, frequencies: Tensor, *, n_samples: int, phase: Tensor | None = None,
+        self, amplitudes: Tensor, frequencies: Tensor, *, n_samples: int, initial_phase: Tensor | None = None,
         add_endpoint: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """Render and return ``(audio, final_phase)``; ``final_phase`` is ``(batch, n_sinusoids)``."""
@@ -208,7 +208,7 @@ class Sinusoidal(Processor):
             )
         frequency_envelopes = upsample(frequencies.to(torch.float64), n_samples, "linear", add_endpoint)
         amplitude_envelopes = upsample(amplitudes, n_samples, self.amplitude_upsampling, add_endpoint)
-        return oscillator_bank_stream(frequency_envelopes, amplitude_envelopes, self.sample_rate, phase)
+        return oscillator_bank_stream(frequency_envelopes, amplitude_envelopes, self.sample_rate, initial_phase)
 
     def render(self, amplitudes: Tensor, frequencies: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
         return self.render_stream(amplitudes, frequencies, n_samples=n_samples)[0]

@@ -88,7 +88,7 @@ def fm_synthesis_stream(
     sample_rate: float,
     feedback: Tensor | None = None,
     output_gains: Tensor | None = None,
-    phase: Tensor | None = None,
+    initial_phase: Tensor | None = None,
     previous_output: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Streaming form of :func:`fm_synthesis`: returns ``(audio, final_phase, last_output)``.
@@ -97,23 +97,6 @@ def fm_synthesis_stream(
     ``(batch, n_operators)`` (each operator's last sample, the feedback state) continue the
     next block exactly.
     """
-    return _fm_synthesis_stream(
-        frequencies_hz, amplitudes, modulation, sample_rate, feedback, output_gains, phase, previous_output
-    )
-
-
-def _fm_synthesis_stream(
-    frequencies_hz: Tensor,
-    amplitudes: Tensor,
-    modulation: Tensor,
-    sample_rate: float,
-    feedback: Tensor | None = None,
-    output_gains: Tensor | None = None,
-    phase: Tensor | None = None,
-    previous_output: Tensor | None = None,
-    *,
-    phase_name: str = "phase",
-) -> tuple[Tensor, Tensor, Tensor]:
     check_rank("frequencies_hz", frequencies_hz, 3, "(batch, n_samples, n_operators)")
     check_finite("frequencies_hz", frequencies_hz)
     sample_rate = check_positive("sample_rate", sample_rate)
@@ -158,7 +141,7 @@ def _fm_synthesis_stream(
             raise ValueError(f"previous_output must have shape ({batch}, {n_ops}), found {tuple(previous_output.shape)}")
         check_finite("previous_output", previous_output)
 
-    start = initial_turns(phase, (batch, n_ops), frequencies_hz, phase_name)
+    start = initial_turns(initial_phase, (batch, n_ops), frequencies_hz, "initial_phase")
     turns = cumulative_turns(frequencies_hz, sample_rate, start)
     theta = (TWO_PI * wrap_turns(turns)).to(dtype)
     audible = (frequencies_hz.abs() < sample_rate / 2).to(dtype)
@@ -209,8 +192,7 @@ def fm_synthesis(
 
     An operator at or above Nyquist is silent at that sample (it then modulates nothing).
     """
-    audio, _, _ = _fm_synthesis_stream(
+    audio, _, _ = fm_synthesis_stream(
         frequencies_hz, amplitudes, modulation, sample_rate, feedback, output_gains, initial_phase,
-        phase_name="initial_phase",
     )
     return audio

@@ -30,21 +30,13 @@ __all__ = [
 
 
 def oscillator_bank_stream(
-    frequencies_hz: Tensor, amplitudes: Tensor, sample_rate: float, phase: Tensor | None
+    frequencies_hz: Tensor, amplitudes: Tensor, sample_rate: float, initial_phase: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
     """Streaming form of :func:`oscillator_bank`: returns ``(audio, final_phase)``.
 
     ``final_phase`` ``(batch, n_oscillators)`` float64 radians in [0, 2 pi) is the phase of
-    the last sample; pass it as ``phase`` of the next block.
+    the last sample; pass it as ``initial_phase`` of the next block.
     """
-    return _oscillator_bank_stream(frequencies_hz, amplitudes, sample_rate, phase)
-
-
-def _oscillator_bank_stream(
-    frequencies_hz: Tensor, amplitudes: Tensor, sample_rate: float, phase: Tensor | None,
-    *,
-    phase_name: str = "phase",
-) -> tuple[Tensor, Tensor]:
     check_rank("frequencies_hz", frequencies_hz, 3, "(batch, n_samples, n_oscillators)")
     check_rank("amplitudes", amplitudes, 3, "(batch, n_samples, n_oscillators)")
     if frequencies_hz.shape != amplitudes.shape:
@@ -59,7 +51,7 @@ def _oscillator_bank_stream(
     if n_samples < 1:
         raise ValueError("frequencies_hz must hold at least one sample")
     dtype = output_dtype(amplitudes)
-    start = initial_turns(phase, (batch, n_oscillators), frequencies_hz, phase_name)
+    start = initial_turns(initial_phase, (batch, n_oscillators), frequencies_hz, "initial_phase")
     turns = cumulative_turns(frequencies_hz, sample_rate, start)
     audible = (frequencies_hz.abs() < sample_rate / 2).to(dtype)
     sines = torch.sin((TWO_PI * wrap_turns(turns)).to(dtype))
@@ -86,7 +78,7 @@ def oscillator_bank(
         initial_phase: ``(batch, n_oscillators)`` radians before the first sample (0 if None).
             Differentiable.
     """
-    audio, _ = _oscillator_bank_stream(frequencies_hz, amplitudes, sample_rate, initial_phase, phase_name="initial_phase")
+    audio, _ = oscillator_bank_stream(frequencies_hz, amplitudes, sample_rate, initial_phase)
     return audio
 
 
@@ -214,7 +206,7 @@ def harmonic_synthesis_stream(
     harmonic_distribution: Tensor,
     n_samples: int,
     sample_rate: float,
-    phase: Tensor | None,
+    initial_phase: Tensor | None,
     *,
     amplitude_upsampling: str = "window",
     add_endpoint: bool = True,
@@ -222,27 +214,10 @@ def harmonic_synthesis_stream(
     """Streaming form of :func:`harmonic_synthesis`: returns ``(audio, final_phase)``.
 
     ``final_phase`` ``(batch, 1)`` float64 radians in [0, 2 pi) is the fundamental's phase at
-    the last sample; pass it as ``phase`` of the next block. For blocks that concatenate to
+    the last sample; pass it as ``initial_phase`` of the next block. For blocks that concatenate to
     exactly one offline call, give each block its frames plus the first frame of the next
     block and ``add_endpoint=False`` (the final block: its frames with the last one repeated).
     """
-    return _harmonic_synthesis_stream(f0_hz, amplitudes, harmonic_distribution, n_samples, sample_rate, phase,
-        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint,
-    )
-
-
-def _harmonic_synthesis_stream(
-    f0_hz: Tensor,
-    amplitudes: Tensor,
-    harmonic_distribution: Tensor,
-    n_samples: int,
-    sample_rate: float,
-    phase: Tensor | None,
-    *,
-    amplitude_upsampling: str = "window",
-    add_endpoint: bool = True,
-    phase_name: str = "phase",
-) -> tuple[Tensor, Tensor]:
     _check_harmonic_inputs(f0_hz, amplitudes, harmonic_distribution)
     n_samples = check_positive_int("n_samples", n_samples)
     sample_rate = check_positive("sample_rate", sample_rate)
@@ -251,7 +226,7 @@ def _harmonic_synthesis_stream(
     hop = hop_for(n_samples, n_frames, add_endpoint, "the controls")
     dtype = output_dtype(amplitudes, harmonic_distribution)
     device = harmonic_distribution.device
-    start_turns = initial_turns(phase, (batch, 1), f0_hz, phase_name)[:, 0]
+    start_turns = initial_turns(initial_phase, (batch, 1), f0_hz, "initial_phase")[:, 0]
 
     # Phase of the fundamental in cycles, laid out (hop, batch, interval). f0 is linear inside
     # an interval (f_a at its start, f_b at its end), so the running sum of f / sample_rate
@@ -336,8 +311,8 @@ def harmonic_synthesis(
         amplitude_upsampling: ``"window"`` (default) or ``"linear"``.
         add_endpoint: hold the last frame for the final hop (see ``resampling``).
     """
-    audio, _ = _harmonic_synthesis_stream(
+    audio, _ = harmonic_synthesis_stream(
         f0_hz, amplitudes, harmonic_distribution, n_samples, sample_rate, initial_phase,
-        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint, phase_name="initial_phase",
+        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint,
     )
     return audio

@@ -42,7 +42,7 @@ def wavetable_synthesis_stream(
     wavetables: Tensor,
     n_samples: int,
     sample_rate: float,
-    phase: Tensor | None,
+    initial_phase: Tensor | None,
     *,
     amplitude_upsampling: str = "window",
     add_endpoint: bool = True,
@@ -52,23 +52,6 @@ def wavetable_synthesis_stream(
     ``final_phase`` ``(batch, 1)`` is float64 radians in [0, 2 pi); see
     :func:`torchddsp.functional.harmonic_synthesis_stream` for block boundaries.
     """
-    return _wavetable_synthesis_stream(f0_hz, amplitudes, wavetables, n_samples, sample_rate, phase,
-        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint,
-    )
-
-
-def _wavetable_synthesis_stream(
-    f0_hz: Tensor,
-    amplitudes: Tensor,
-    wavetables: Tensor,
-    n_samples: int,
-    sample_rate: float,
-    phase: Tensor | None,
-    *,
-    amplitude_upsampling: str = "window",
-    add_endpoint: bool = True,
-    phase_name: str = "phase",
-) -> tuple[Tensor, Tensor]:
     check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
     check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, 1)")
     check_rank("wavetables", wavetables, (2, 3), "(batch, table_size) or (batch, n_frames, table_size)")
@@ -93,7 +76,7 @@ def _wavetable_synthesis_stream(
     hop = hop_for(n_samples, n_frames, add_endpoint, "the controls")
 
     frequencies = upsample(f0_hz.to(torch.float64), n_samples, "linear", add_endpoint)
-    start = initial_turns(phase, (batch, 1), f0_hz, phase_name)
+    start = initial_turns(initial_phase, (batch, 1), f0_hz, "initial_phase")
     turns = cumulative_turns(frequencies, sample_rate, start)[..., 0]
     wrapped = wrap_turns(turns)
     dtype = output_dtype(tables, amplitudes)
@@ -149,8 +132,8 @@ def wavetable_synthesis(
         amplitude_upsampling: ``"window"`` (default) or ``"linear"``; also blends tables.
         add_endpoint: hold the last frame for the final hop (see ``resampling``).
     """
-    audio, _ = _wavetable_synthesis_stream(
+    audio, _ = wavetable_synthesis_stream(
         f0_hz, amplitudes, wavetables, n_samples, sample_rate, initial_phase,
-        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint, phase_name="initial_phase",
+        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint,
     )
     return audio
