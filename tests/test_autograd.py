@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import torchddsp as td
+import torchddsp.features as features
 import torchddsp.functional as F
 
 SR = 16000.0
@@ -83,6 +84,37 @@ CASES = [
     ("uniform_noise", False, lambda: F.uniform_noise(1, 4, seed=0), lambda: ()),
 ]
 
+FEATURE_CASES = [
+    ("stft", True, lambda x: features.stft(x, 8, 2), lambda: (t(1, 16),)),
+    ("magnitude", True, lambda x: features.magnitude(features.stft(x, 8, 4, pad_mode="constant")), lambda: (t(1, 16),)),
+    ("magnitude_spectrogram", True, lambda x: features.magnitude_spectrogram(x, 8, 4, center=False), lambda: (t(1, 16),)),
+    ("power_spectrogram", True, lambda x: features.power_spectrogram(x, 8, 4), lambda: (t(1, 16),)),
+    ("mel_spectrogram", True, lambda x: features.mel_spectrogram(x, SR, n_fft=16, hop_length=8, n_mels=4), lambda: (t(1, 24),)),
+    ("log_mel_spectrogram", True, lambda x: features.log_mel_spectrogram(x, SR, n_fft=16, hop_length=8, n_mels=4),
+     lambda: (t(1, 24),)),
+    ("mfcc", True, lambda x: features.mfcc(x, SR, n_mfcc=3, n_fft=16, hop_length=8, n_mels=4), lambda: (t(1, 24),)),
+    ("MelSpectrogram", True, lambda x: features.MelSpectrogram(SR, n_fft=16, hop_length=8, n_mels=4).double()(x),
+     lambda: (t(1, 24),)),
+    ("MFCC", True, lambda x: features.MFCC(SR, n_mfcc=3, n_fft=16, hop_length=8, n_mels=4).double()(x), lambda: (t(1, 24),)),
+    ("a_weighted_loudness", True, lambda x: features.a_weighted_loudness(x, SR, 2000, n_fft=16), lambda: (t(1, 32),)),
+    ("rms_db", True, lambda x: features.rms_db(x, SR, 2000), lambda: (t(1, 32),)),
+    ("centered_frames", True, lambda x: features.centered_frames(x, 5, SR, 2000), lambda: (t(1, 24),)),
+    # Differentiable, but the pretrained network runs in float32: checked by gradient descent
+    # in tests/test_losses.py (CREPEEmbeddingLoss) rather than by float64 gradcheck.
+    ("crepe_activations", False, None, None),
+    # Decisions (argmin, argmax), not differentiable.
+    ("yin", False, lambda: features.yin(torch.randn(1, 800), SR)[0], lambda: ()),
+    ("estimate_f0", False, lambda: features.estimate_f0(torch.randn(1, 800), SR, method="yin")[0], lambda: ()),
+    # Settings, tables and networks, not operations on signals.
+    ("mel_filterbank", False, None, None),
+    ("dct_matrix", False, None, None),
+    ("a_weighting_db", False, None, None),
+    ("default_n_frames", False, None, None),
+    ("load_crepe", False, None, None),
+    ("CrepeNet", False, None, None),
+    ("CrepeWeightsMissing", False, None, None),
+]
+
 MODULE_CASES = [
     ("Harmonic", lambda a, d, f0: td.Harmonic(SR)(a, d, f0, n_samples=8),
      lambda: (t(1, 2, 1), t(1, 2, 5), t(1, 2, 1, low=500, high=2000))),
@@ -109,6 +141,20 @@ def test_every_functional_export_has_a_row():
     covered |= {name for name, *_ in CASES}
     missing = sorted(set(F.__all__) - covered)
     assert not missing, f"add these ops to the autograd table: {missing}"
+    missing_features = sorted(set(features.__all__) - {name for name, *_ in FEATURE_CASES})
+    assert not missing_features, f"add these features to the autograd table: {missing_features}"
+
+
+CHECKED_FEATURES = [case for case in FEATURE_CASES if case[2] is not None]
+
+
+@pytest.mark.parametrize("name,differentiable,fn,make_inputs", CHECKED_FEATURES, ids=[c[0] for c in CHECKED_FEATURES])
+def test_feature_gradients(name, differentiable, fn, make_inputs):
+    inputs = make_inputs()
+    if not differentiable:
+        assert not fn(*inputs).requires_grad
+        return
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("name,differentiable,fn,make_inputs", CASES, ids=[c[0] for c in CASES])

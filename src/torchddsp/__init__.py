@@ -8,11 +8,14 @@ Modules:
 - ``torchddsp.synths``: ``Harmonic``, ``FilteredNoise``, ``Sinusoidal``, ``Wavetable``, ``FM``.
 - ``torchddsp.effects``: ``Reverb``, ``ExpDecayReverb``, ``FilteredNoiseReverb``,
   ``FIRFilter``, ``ModDelay``.
+- ``torchddsp.features``: STFT, mel and MFCC features, A-weighted loudness, f0 by CREPE or YIN.
+- ``torchddsp.losses``: ``MultiScaleSpectralLoss`` (``.magenta()``, ``.auraloss()`` presets),
+  ``MelSpectrogramLoss``, ``LoudnessLoss``, ``CREPEEmbeddingLoss``.
 
 Shapes: audio ``(batch, n_samples)``; frame-rate controls ``(batch, n_frames, channels)``.
 """
 
-from . import effects, functional, processors, synths
+from . import effects, features, functional, losses, processors, synths
 from .effects import ExpDecayReverb, FilteredNoiseReverb, FIRFilter, ModDelay, Reverb
 from .processors import Add, Mix, Node, Processor, ProcessorGroup
 from .synths import FM, FilteredNoise, Harmonic, Sinusoidal, Wavetable
@@ -24,6 +27,8 @@ __all__ = [
     "processors",
     "synths",
     "effects",
+    "features",
+    "losses",
     "Processor",
     "ProcessorGroup",
     "Node",

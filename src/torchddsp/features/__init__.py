@@ -1,0 +1,54 @@
+"""Audio features: spectrograms, loudness and pitch.
+
+Modules:
+- ``spectral``: ``stft``, magnitude and power spectrograms, mel filterbanks (Slaney, HTK),
+  (log-)mel spectrograms, MFCCs, and the ``MelSpectrogram`` / ``MFCC`` modules.
+- ``loudness``: ``a_weighted_loudness`` (DDSP's perceptual loudness), ``rms_db``.
+- ``pitch``: ``estimate_f0`` (CREPE or YIN) with a confidence per frame.
+- ``framing``: the one framing convention of frame-rate features: frame ``i`` is centred on
+  time ``i / frame_rate``.
+"""
+
+from .crepe import CrepeNet, CrepeWeightsMissing, crepe_activations, load_crepe
+from .framing import centered_frames, default_n_frames
+from .loudness import a_weighted_loudness, a_weighting_db, rms_db
+from .pitch import estimate_f0
+from .spectral import (
+    MFCC,
+    MelSpectrogram,
+    dct_matrix,
+    log_mel_spectrogram,
+    magnitude,
+    magnitude_spectrogram,
+    mel_filterbank,
+    mel_spectrogram,
+    mfcc,
+    power_spectrogram,
+    stft,
+)
+from .yin import yin
+
+__all__ = [
+    "CrepeNet",
+    "CrepeWeightsMissing",
+    "crepe_activations",
+    "load_crepe",
+    "centered_frames",
+    "default_n_frames",
+    "a_weighted_loudness",
+    "a_weighting_db",
+    "rms_db",
+    "estimate_f0",
+    "MFCC",
+    "MelSpectrogram",
+    "dct_matrix",
+    "log_mel_spectrogram",
+    "magnitude",
+    "magnitude_spectrogram",
+    "mel_filterbank",
+    "mel_spectrogram",
+    "mfcc",
+    "power_spectrogram",
+    "stft",
+    "yin",
+]

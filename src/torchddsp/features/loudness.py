@@ -1,0 +1,105 @@
+"""Loudness per frame: A-weighted perceptual loudness (DDSP's) and plain power in dB.
+
+Frames follow the library's single convention (:mod:`torchddsp.features.framing`): frame
+``i`` is centred on time ``i / frame_rate``; the signal is zero outside its ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..functional import power_to_db
+from ..functional._checks import check_positive, check_positive_int
+from .framing import centered_frames
+from .spectral import window_tensor
+
+__all__ = ["a_weighting_db", "a_weighted_loudness", "rms_db", "default_loudness_n_fft"]
+
+
+def a_weighting_db(frequencies_hz: np.ndarray, min_db: float = -80.0) -> np.ndarray:
+    """A-weighting curve (IEC 61672-1) in dB, floored at ``min_db``: 0 dB at 1 kHz, -19.1 dB at
+    100 Hz. Float64 numpy, any shape."""
+    f2 = np.asarray(frequencies_hz, dtype=np.float64) ** 2
+    numerator = 12194.0**2 * f2**2
+    denominator = (f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2)
+    with np.errstate(divide="ignore"):
+        weighting = 2.0 + 20.0 * np.log10(numerator / denominator)
+    return np.maximum(weighting, min_db)
+
+
+@functools.lru_cache(maxsize=32)
+def _a_weighting_power(sample_rate: float, n_fft: int) -> np.ndarray:
+    return 10.0 ** (a_weighting_db(np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)) / 10.0)
+
+
+def default_loudness_n_fft(sample_rate: float) -> int:
+    """A 32 ms window rounded up to a power of two: 512 at 16 kHz (DDSP's), 2048 at 44.1/48 kHz."""
+    return 1 << math.ceil(math.log2(0.032 * sample_rate))
+
+
+def a_weighted_loudness(
+    audio: Tensor,
+    sample_rate: float,
+    frame_rate: float = 250.0,
+    n_fft: int | None = None,
+    range_db: float = 80.0,
+    ref_db: float = 0.0,
+    n_frames: int | None = None,
+) -> Tensor:
+    """Perceptual loudness in dB per frame, as DDSP defines it.
+
+    The power spectrum of each Hann-windowed frame (periodic window, unnormalised FFT) is
+    weighted by the A-weighting curve, averaged over frequency bins, converted to dB,
+    ``ref_db`` subtracted, and floored at ``-range_db``. Frame ``i`` is centred on time
+    ``i / frame_rate``. Differentiable, with finite (zero) gradients on silence.
+
+    Shape:
+        ``audio``: ``(batch, n_samples)`` -> ``(batch, n_frames)`` with
+        ``n_frames = floor(n_samples * frame_rate / sample_rate)`` by default.
+
+    Args:
+        audio: signal. Differentiable.
+        sample_rate: of ``audio`` in Hz (any).
+        frame_rate: frames per second (any; 250 is DDSP's).
+        n_fft: analysis window (default :func:`default_loudness_n_fft`: 512 at 16 kHz).
+        range_db: dynamic range; the output is never below ``-range_db``.
+        ref_db: subtracted from the result (0 dB = weighted power 1).
+        n_frames: frames to return (default as above).
+    """
+    sample_rate = check_positive("sample_rate", sample_rate)
+    n_fft = default_loudness_n_fft(sample_rate) if n_fft is None else check_positive_int("n_fft", n_fft, minimum=2)
+    frames = centered_frames(audio, n_fft, sample_rate, frame_rate, n_frames)
+    dtype = frames.dtype if frames.dtype in (torch.float32, torch.float64) else torch.float32
+    spectrum = torch.fft.rfft(frames.to(dtype) * window_tensor("hann", n_fft, n_fft, dtype, frames.device))
+    power = spectrum.real.square() + spectrum.imag.square()
+    weighting = torch.as_tensor(_a_weighting_power(sample_rate, n_fft), dtype=dtype, device=frames.device)
+    return power_to_db((power * weighting).mean(-1), ref_db=ref_db, range_db=range_db)
+
+
+def rms_db(
+    audio: Tensor,
+    sample_rate: float,
+    frame_rate: float = 250.0,
+    frame_size: int | None = None,
+    range_db: float = 80.0,
+    n_frames: int | None = None,
+) -> Tensor:
+    """Root-mean-square level in dB per frame (``10 log10(mean(x ** 2))``, floored at ``-range_db``).
+
+    A full-scale sine reads -3.01 dB. Frames are rectangular, ``frame_size`` samples (default:
+    two hops, ``2 * sample_rate / frame_rate`` rounded), centred on ``i / frame_rate``.
+
+    Shape:
+        ``audio``: ``(batch, n_samples)`` -> ``(batch, n_frames)``.
+    """
+    sample_rate = check_positive("sample_rate", sample_rate)
+    frame_rate = check_positive("frame_rate", frame_rate)
+    if frame_size is None:
+        frame_size = max(1, round(2 * sample_rate / frame_rate))
+    frames = centered_frames(audio, frame_size, sample_rate, frame_rate, n_frames)
+    return power_to_db(frames.square().mean(-1), range_db=range_db)

@@ -1,0 +1,326 @@
+"""Spectral features: STFT, magnitude and power spectrograms, mel filterbanks, log-mel, MFCC.
+
+Functions take the analysis settings as arguments; the windows, filterbanks and DCT matrices
+they need are built once per setting (an LRU cache) and reused. The modules
+(:class:`MelSpectrogram`, :class:`MFCC`) hold them as buffers.
+
+Framing (``stft``): ``center=True`` pads ``n_fft // 2`` samples on both sides (``pad_mode``
+``"reflect"`` or ``"constant"``) so frame ``i`` is centred on sample ``i * hop_length``;
+``center=False`` starts frame ``i`` at sample ``i * hop_length``, and ``pad_end=True`` then
+zero-pads the end so every sample is covered (``ceil(n_samples / hop_length)`` frames:
+TensorFlow's ``tf.signal.stft(pad_end=True)``, which Magenta's DDSP losses use).
+
+Magnitudes are differentiable everywhere: at an exactly zero STFT bin the gradient is 0,
+not NaN.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..functional._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
+
+__all__ = [
+    "stft",
+    "magnitude",
+    "magnitude_spectrogram",
+    "power_spectrogram",
+    "hz_to_mel",
+    "mel_to_hz",
+    "mel_filterbank",
+    "mel_spectrogram",
+    "log_mel_spectrogram",
+    "dct_matrix",
+    "mfcc",
+    "MelSpectrogram",
+    "MFCC",
+    "WINDOWS",
+]
+
+WINDOWS = ("hann", "hamming", "blackman", "rectangular")
+
+
+@functools.lru_cache(maxsize=64)
+def _window(kind: str, win_length: int, n_fft: int) -> np.ndarray:
+    """Periodic window of ``win_length`` taps, zero-padded (centred) to ``n_fft`` (float64)."""
+    taps = np.arange(win_length)
+    if kind == "hann":
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * taps / win_length)
+    elif kind == "hamming":
+        window = 0.54 - 0.46 * np.cos(2 * np.pi * taps / win_length)
+    elif kind == "blackman":
+        window = 0.42 - 0.5 * np.cos(2 * np.pi * taps / win_length) + 0.08 * np.cos(4 * np.pi * taps / win_length)
+    else:
+        window = np.ones(win_length)
+    left = (n_fft - win_length) // 2
+    return np.pad(window, (left, n_fft - win_length - left))
+
+
+def window_tensor(kind: str, win_length: int, n_fft: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The cached periodic window (see :func:`stft`) as a tensor of ``dtype`` on ``device``."""
+    return torch.as_tensor(_window(kind, win_length, n_fft), dtype=dtype, device=device)
+
+
+def stft(
+    audio: Tensor,
+    n_fft: int,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str = "hann",
+    center: bool = True,
+    pad_mode: str = "reflect",
+    pad_end: bool = False,
+) -> Tensor:
+    """Short-time Fourier transform (one-sided, unnormalised).
+
+    Shape:
+        ``audio``: ``(batch, n_samples)`` -> complex ``(batch, n_frames, n_fft // 2 + 1)``;
+        ``n_frames = 1 + n_samples // hop_length`` when centred, ``ceil(n_samples / hop_length)``
+        with ``center=False, pad_end=True``, ``1 + (n_samples - n_fft) // hop_length`` otherwise.
+
+    Args:
+        audio: signal. Differentiable.
+        n_fft: FFT size.
+        hop_length: samples between frames (default ``n_fft // 4``).
+        win_length: window taps, at most ``n_fft``, centred in the frame (default ``n_fft``).
+        window: ``"hann"``, ``"hamming"``, ``"blackman"`` (periodic) or ``"rectangular"``.
+        center: centre frame ``i`` on sample ``i * hop_length`` (see the module docstring).
+        pad_mode: ``"reflect"`` or ``"constant"`` (zeros), for ``center=True``.
+        pad_end: with ``center=False``, zero-pad the end so every sample is in a frame.
+    """
+    check_rank("audio", audio, 2, "(batch, n_samples)")
+    check_finite("audio", audio)
+    n_fft = check_positive_int("n_fft", n_fft, minimum=2)
+    hop_length = check_positive_int("hop_length", n_fft // 4 if hop_length is None else hop_length)
+    win_length = check_positive_int("win_length", n_fft if win_length is None else win_length)
+    if win_length > n_fft:
+        raise ValueError(f"win_length must be at most n_fft ({n_fft}), found {win_length}")
+    check_choice("window", window, WINDOWS)
+    check_choice("pad_mode", pad_mode, ("reflect", "constant"))
+    n_samples = audio.shape[1]
+    if center:
+        if pad_mode == "reflect" and n_samples <= n_fft // 2:
+            raise ValueError(
+                f"reflect padding needs more than n_fft // 2 = {n_fft // 2} samples, found {n_samples}; "
+                "use pad_mode='constant'"
+            )
+        audio = torch.nn.functional.pad(audio.unsqueeze(1), (n_fft // 2, n_fft // 2), mode=pad_mode).squeeze(1)
+    elif pad_end:
+        n_frames = -(-n_samples // hop_length)
+        audio = torch.nn.functional.pad(audio, (0, (n_frames - 1) * hop_length + n_fft - n_samples))
+    elif n_samples < n_fft:
+        raise ValueError(f"audio must hold at least n_fft = {n_fft} samples without padding, found {n_samples}")
+    dtype = audio.dtype if audio.dtype in (torch.float32, torch.float64) else torch.float32
+    frames = audio.to(dtype).unfold(1, n_fft, hop_length)  # (batch, n_frames, n_fft), a strided view
+    return torch.fft.rfft(frames * window_tensor(window, win_length, n_fft, dtype, audio.device))
+
+
+def magnitude(spectrum: Tensor) -> Tensor:
+    """``|spectrum|`` with a zero (not NaN) gradient where the spectrum is exactly zero."""
+    power = spectrum.real.square() + spectrum.imag.square()
+    nonzero = power > 0
+    return torch.where(nonzero, torch.sqrt(torch.where(nonzero, power, torch.ones_like(power))), torch.zeros_like(power))
+
+
+def power_spectrogram(audio: Tensor, n_fft: int, hop_length: int | None = None, **stft_options) -> Tensor:
+    """``|stft(audio)| ** 2``, shape ``(batch, n_frames, n_fft // 2 + 1)``; options as :func:`stft`."""
+    spectrum = stft(audio, n_fft, hop_length, **stft_options)
+    return spectrum.real.square() + spectrum.imag.square()
+
+
+def magnitude_spectrogram(audio: Tensor, n_fft: int, hop_length: int | None = None, **stft_options) -> Tensor:
+    """``|stft(audio)|``, shape ``(batch, n_frames, n_fft // 2 + 1)``; options as :func:`stft`."""
+    return magnitude(stft(audio, n_fft, hop_length, **stft_options))
+
+
+# Mel scales ----------------------------------------------------------------------------------
+
+_SLANEY_BREAK_HZ = 1000.0
+_SLANEY_LINEAR_HZ_PER_MEL = 200.0 / 3
+_SLANEY_LOG_STEP = math.log(6.4) / 27.0
+
+
+def hz_to_mel(frequencies_hz: np.ndarray | float, scale: str = "slaney") -> np.ndarray:
+    """Hz to mels. ``"htk"``: ``2595 log10(1 + f / 700)``; ``"slaney"`` (Auditory Toolbox,
+    librosa's default): linear below 1 kHz (200/3 Hz per mel), logarithmic above."""
+    f = np.asarray(frequencies_hz, dtype=np.float64)
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    linear = f / _SLANEY_LINEAR_HZ_PER_MEL
+    break_mel = _SLANEY_BREAK_HZ / _SLANEY_LINEAR_HZ_PER_MEL
+    logarithmic = break_mel + np.log(np.maximum(f, 1e-12) / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP
+    return np.where(f >= _SLANEY_BREAK_HZ, logarithmic, linear)
+
+
+def mel_to_hz(mels: np.ndarray | float, scale: str = "slaney") -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    m = np.asarray(mels, dtype=np.float64)
+    if scale == "htk":
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    break_mel = _SLANEY_BREAK_HZ / _SLANEY_LINEAR_HZ_PER_MEL
+    return np.where(m >= break_mel, _SLANEY_BREAK_HZ * np.exp(_SLANEY_LOG_STEP * (m - break_mel)),
+                    _SLANEY_LINEAR_HZ_PER_MEL * m)
+
+
+@functools.lru_cache(maxsize=32)
+def _mel_filterbank(n_fft: int, n_mels: int, sample_rate: float, f_min: float, f_max: float, scale: str,
+                    norm: str | None) -> np.ndarray:
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(f_min, scale), hz_to_mel(f_max, scale), n_mels + 2), scale)
+    bins_hz = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
+    rising = (bins_hz[None, :] - lower) / (centre - lower)
+    falling = (upper - bins_hz[None, :]) / (upper - centre)
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    if norm == "slaney":  # equal area: each triangle scaled by 2 / bandwidth
+        weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    return weights
+
+
+def mel_filterbank(
+    n_fft: int,
+    n_mels: int,
+    sample_rate: float,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+    scale: str = "slaney",
+    norm: str | None = "slaney",
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Triangular mel filterbank, ``(n_mels, n_fft // 2 + 1)``: row ``m`` weights the FFT bins.
+
+    Triangles have edges evenly spaced on the mel ``scale`` (``"slaney"`` or ``"htk"``) between
+    ``f_min`` and ``f_max`` (default Nyquist); ``norm="slaney"`` scales each to unit area per Hz
+    (librosa's defaults), ``None`` leaves peaks at 1. Cached per setting.
+    """
+    n_fft = check_positive_int("n_fft", n_fft, minimum=2)
+    n_mels = check_positive_int("n_mels", n_mels)
+    sample_rate = check_positive("sample_rate", sample_rate)
+    f_max = sample_rate / 2 if f_max is None else float(f_max)
+    if not 0.0 <= f_min < f_max <= sample_rate / 2:
+        raise ValueError(f"need 0 <= f_min < f_max <= Nyquist ({sample_rate / 2}), found f_min={f_min}, f_max={f_max}")
+    check_choice("scale", scale, ("slaney", "htk"))
+    if norm not in ("slaney", None):
+        raise ValueError(f"norm must be 'slaney' or None, found {norm!r}")
+    weights = _mel_filterbank(n_fft, n_mels, float(sample_rate), float(f_min), float(f_max), scale, norm)
+    return torch.as_tensor(weights, dtype=dtype, device=device)
+
+
+def mel_spectrogram(
+    audio: Tensor,
+    sample_rate: float,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    n_mels: int = 128,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+    power: float = 2.0,
+    scale: str = "slaney",
+    norm: str | None = "slaney",
+    **stft_options,
+) -> Tensor:
+    """Mel spectrogram ``|stft| ** power`` through :func:`mel_filterbank`: ``(batch, n_frames, n_mels)``."""
+    spectrum = magnitude(stft(audio, n_fft, hop_length, **stft_options))
+    spectrum = spectrum.square() if power == 2.0 else spectrum.pow(check_positive("power", power))
+    filters = mel_filterbank(n_fft, n_mels, sample_rate, f_min, f_max, scale, norm, spectrum.dtype, spectrum.device)
+    return spectrum @ filters.T
+
+
+def log_mel_spectrogram(audio: Tensor, sample_rate: float, log_floor: float = 1e-5, **mel_options) -> Tensor:
+    """``log(max(mel_spectrogram, log_floor))`` (natural log), ``(batch, n_frames, n_mels)``;
+    finite, with a zero gradient, below the floor."""
+    check_positive("log_floor", log_floor)
+    return torch.log(torch.clamp_min(mel_spectrogram(audio, sample_rate, **mel_options), log_floor))
+
+
+@functools.lru_cache(maxsize=32)
+def _dct_matrix(n_inputs: int, n_outputs: int) -> np.ndarray:
+    k = np.arange(n_outputs)[:, None]
+    n = np.arange(n_inputs)[None, :]
+    matrix = np.cos(np.pi * k * (2 * n + 1) / (2 * n_inputs)) * np.sqrt(2.0 / n_inputs)
+    matrix[0] /= np.sqrt(2.0)
+    return matrix
+
+
+def dct_matrix(n_inputs: int, n_outputs: int, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
+    """Orthonormal DCT-II, ``(n_outputs, n_inputs)`` (scipy's ``dct(type=2, norm="ortho")``)."""
+    n_inputs = check_positive_int("n_inputs", n_inputs)
+    n_outputs = check_positive_int("n_outputs", n_outputs)
+    if n_outputs > n_inputs:
+        raise ValueError(f"n_outputs must be at most n_inputs ({n_inputs}), found {n_outputs}")
+    return torch.as_tensor(_dct_matrix(n_inputs, n_outputs), dtype=dtype, device=device)
+
+
+def mfcc(audio: Tensor, sample_rate: float, n_mfcc: int = 20, log_floor: float = 1e-5, **mel_options) -> Tensor:
+    """Mel-frequency cepstral coefficients: orthonormal DCT-II of the log-mel spectrogram
+    (natural log of mel power), ``(batch, n_frames, n_mfcc)``."""
+    log_mel = log_mel_spectrogram(audio, sample_rate, log_floor=log_floor, **mel_options)
+    return log_mel @ dct_matrix(log_mel.shape[-1], n_mfcc, log_mel.dtype, log_mel.device).T
+
+
+class MelSpectrogram(nn.Module):
+    """Log-mel (or linear mel) spectrogram with its window and filterbank held as buffers.
+
+    Shape: ``(batch, n_samples)`` -> ``(batch, n_frames, n_mels)`` (centred frames, see
+    :func:`stft`). ``log=True`` returns ``log(max(mel, log_floor))``.
+    """
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        n_fft: int = 2048,
+        hop_length: int | None = None,
+        n_mels: int = 128,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        power: float = 2.0,
+        scale: str = "slaney",
+        norm: str | None = "slaney",
+        log: bool = True,
+        log_floor: float = 1e-5,
+        center: bool = True,
+        pad_mode: str = "reflect",
+    ):
+        super().__init__()
+        self.n_fft = check_positive_int("n_fft", n_fft, minimum=2)
+        self.hop_length = check_positive_int("hop_length", n_fft // 4 if hop_length is None else hop_length)
+        self.power = check_positive("power", power)
+        self.log, self.log_floor = log, check_positive("log_floor", log_floor)
+        self.center, self.pad_mode = center, check_choice("pad_mode", pad_mode, ("reflect", "constant"))
+        self.register_buffer("window", torch.as_tensor(_window("hann", n_fft, n_fft), dtype=torch.float32))
+        self.register_buffer("filterbank", mel_filterbank(n_fft, n_mels, sample_rate, f_min, f_max, scale, norm))
+
+    def forward(self, audio: Tensor) -> Tensor:
+        check_rank("audio", audio, 2, "(batch, n_samples)")
+        check_finite("audio", audio)
+        if self.center:
+            audio = torch.nn.functional.pad(audio.unsqueeze(1), (self.n_fft // 2,) * 2, mode=self.pad_mode).squeeze(1)
+        frames = audio.unfold(1, self.n_fft, self.hop_length) * self.window.to(audio.dtype)
+        spectrum = magnitude(torch.fft.rfft(frames))
+        spectrum = spectrum.square() if self.power == 2.0 else spectrum.pow(self.power)
+        mel = spectrum @ self.filterbank.to(spectrum.dtype).T
+        return torch.log(torch.clamp_min(mel, self.log_floor)) if self.log else mel
+
+
+class MFCC(nn.Module):
+    """MFCCs (see :func:`mfcc`) with window, filterbank and DCT held as buffers.
+
+    Shape: ``(batch, n_samples)`` -> ``(batch, n_frames, n_mfcc)``.
+    """
+
+    def __init__(self, sample_rate: float = 16000, n_mfcc: int = 30, n_fft: int = 1024, hop_length: int | None = None,
+                 n_mels: int = 128, f_min: float = 20.0, f_max: float | None = None, log_floor: float = 1e-5,
+                 center: bool = True, pad_mode: str = "reflect"):
+        super().__init__()
+        self.mel = MelSpectrogram(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, log=True,
+                                  log_floor=log_floor, center=center, pad_mode=pad_mode)
+        self.register_buffer("dct", dct_matrix(n_mels, n_mfcc))
+
+    def forward(self, audio: Tensor) -> Tensor:
+        log_mel = self.mel(audio)
+        return log_mel @ self.dct.to(log_mel.dtype).T

@@ -1,0 +1,141 @@
+"""Loss presets against float64 references written from the definitions; conventions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from torchddsp.losses import CREPEEmbeddingLoss, LoudnessLoss, MelSpectrogramLoss, MultiScaleSpectralLoss
+
+
+def _signals(batch=2, n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 16000
+    target = np.stack([np.sin(2 * np.pi * (200 + 100 * b) * t) * np.linspace(0.2, 1, n) for b in range(batch)])
+    prediction = target * 0.7 + 0.05 * rng.standard_normal((batch, n))
+    return torch.tensor(prediction), torch.tensor(target)
+
+
+def _periodic_hann(n):
+    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+
+
+def magenta_reference(prediction, target, sizes=(2048, 1024, 512, 256, 128, 64), overlap=0.75):
+    """Magenta's SpectralLoss(mag_weight=1, logmag_weight=1) in float64 numpy: tf.signal.stft
+    with pad_end=True (frames from 0, ceil(n / hop) frames, zero-padded end), periodic Hann,
+    L1 on |X| and on safe_log|X| (zeros -> log 1e-5), means over all elements, summed over sizes."""
+    loss = 0.0
+    for size in sizes:
+        hop = int(size * (1 - overlap))
+        mags = []
+        for x in (prediction, target):
+            n_frames = -(-x.shape[1] // hop)
+            padded = np.pad(x, ((0, 0), (0, (n_frames - 1) * hop + size - x.shape[1])))
+            frames = np.stack([padded[:, i * hop : i * hop + size] for i in range(n_frames)], axis=1)
+            mags.append(np.abs(np.fft.rfft(frames * _periodic_hann(size), axis=-1)))
+        loss += np.mean(np.abs(mags[1] - mags[0]))
+        logs = [np.log(np.where(m > 0, m, 1e-5)) for m in mags]
+        loss += np.mean(np.abs(logs[1] - logs[0]))
+    return loss
+
+
+def auraloss_reference(prediction, target):
+    """auraloss 0.4.0 MultiResolutionSTFTLoss() defaults in float64 numpy: torch.stft framing
+    (centred, reflect padding), periodic Hann of win_length centred in the FFT, magnitudes
+    sqrt(max(power, 1e-8)), spectral convergence over the whole batch + L1 of log magnitudes,
+    averaged over the three resolutions."""
+    total = 0.0
+    for n_fft, hop, win in zip((1024, 2048, 512), (120, 240, 50), (600, 1200, 240)):
+        window = np.zeros(n_fft)
+        left = (n_fft - win) // 2
+        window[left : left + win] = _periodic_hann(win)
+        mags = []
+        for x in (prediction, target):
+            padded = np.pad(x, ((0, 0), (n_fft // 2, n_fft // 2)), mode="reflect")
+            n_frames = 1 + x.shape[1] // hop
+            frames = np.stack([padded[:, i * hop : i * hop + n_fft] for i in range(n_frames)], axis=1)
+            power = np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2
+            mags.append(np.sqrt(np.maximum(power, 1e-8)))
+        convergence = np.linalg.norm(mags[1] - mags[0]) / np.linalg.norm(mags[1])
+        log_distance = np.mean(np.abs(np.log(mags[0]) - np.log(mags[1])))
+        total += convergence + log_distance
+    return total / 3
+
+
+def test_magenta_preset_matches_float64_reference():
+    prediction, target = _signals()
+    ours = MultiScaleSpectralLoss.magenta()(prediction, target).item()
+    assert ours == pytest.approx(magenta_reference(prediction.numpy(), target.numpy()), rel=1e-9)
+
+
+def test_auraloss_preset_matches_float64_reference():
+    prediction, target = _signals(batch=3)
+    ours = MultiScaleSpectralLoss.auraloss()(prediction, target).item()
+    assert ours == pytest.approx(auraloss_reference(prediction.numpy(), target.numpy()), rel=1e-9)
+
+
+def test_auraloss_preset_matches_auraloss_itself():
+    auraloss = pytest.importorskip("auraloss")  # a benchmark peer, not a dependency
+    prediction, target = (x.float() for x in _signals(batch=3))
+    theirs = auraloss.freq.MultiResolutionSTFTLoss()(prediction[:, None], target[:, None]).item()
+    ours = MultiScaleSpectralLoss.auraloss()(prediction, target).item()
+    assert ours == pytest.approx(theirs, rel=1e-4)
+
+
+@pytest.mark.parametrize("make", [MultiScaleSpectralLoss.magenta, MultiScaleSpectralLoss.auraloss,
+                                  lambda **kw: MelSpectrogramLoss(**kw), lambda **kw: LoudnessLoss(**kw)])
+def test_reductions_and_silence(make):
+    prediction, target = _signals(batch=3)
+    per_item = make(reduction="none")(prediction, target)
+    assert per_item.shape == (3,)
+    mean, total = make()(prediction, target), make(reduction="sum")(prediction, target)
+    if not getattr(make, "__name__", "") == "auraloss":  # spectral convergence over the batch
+        np.testing.assert_allclose(mean.item(), per_item.mean().item(), rtol=1e-9)
+        np.testing.assert_allclose(total.item(), per_item.sum().item(), rtol=1e-9)
+    loss = make()
+    for a, b in ((torch.zeros_like(target), target), (prediction, torch.zeros_like(target)),
+                 (torch.zeros_like(target), torch.zeros_like(target))):
+        a = a.clone().requires_grad_()
+        value = loss(a, b)
+        value.backward()
+        assert torch.isfinite(value) and torch.isfinite(a.grad).all()
+    assert loss(target, target).item() == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("loss", [
+    MultiScaleSpectralLoss(fft_sizes=(32, 16)),
+    MultiScaleSpectralLoss.magenta(fft_sizes=(32, 16)),
+    MultiScaleSpectralLoss.auraloss(fft_sizes=(32, 16), hop_sizes=(8, 4), win_lengths=(24, 16)),
+    MelSpectrogramLoss(fft_sizes=(64,), n_mels=(8,)),
+    LoudnessLoss(sample_rate=16000, frame_rate=1000, n_fft=32),
+], ids=["spectral", "magenta", "auraloss", "mel", "loudness"])
+def test_loss_gradients_in_float64(loss):
+    prediction, target = _signals(batch=1, n=72)
+    prediction = prediction.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: loss(x, target), (prediction,), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_crepe_embedding_loss_is_zero_for_equal_signals_and_descends():
+    prediction, target = (x.float() for x in _signals(batch=1, n=8000))
+    for layer in ("classifier", "embedding"):
+        loss = CREPEEmbeddingLoss(layer=layer)
+        assert loss(target, target).item() == pytest.approx(0.0, abs=1e-7)
+        x = prediction.clone().requires_grad_()
+        value = loss(x, target)
+        value.backward()
+        assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+        step = x.detach() - 1e-3 * x.grad / x.grad.abs().max()
+        assert loss(step, target).item() < value.item()
+
+
+def test_loss_input_errors():
+    loss = MultiScaleSpectralLoss.magenta()
+    with pytest.raises(ValueError, match="same shape"):
+        loss(torch.zeros(2, 1000), torch.zeros(2, 999))
+    with pytest.raises(ValueError, match="prediction must have shape"):
+        loss(torch.zeros(1000), torch.zeros(1000))
+    with pytest.raises(ValueError, match="reduction"):
+        MultiScaleSpectralLoss(reduction="median")
+    with pytest.raises(ValueError, match="same length"):
+        MultiScaleSpectralLoss(fft_sizes=(512, 256), hop_sizes=(128,))
