@@ -35,13 +35,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-import venv
 from pathlib import Path
 from typing import Callable
 
@@ -50,7 +47,8 @@ import torch
 import torch.nn.functional as F
 
 import torchddsp
-from timing import measure  # benchmarks/timing.py, shared with the peer scripts
+from magenta_env import DEFAULT_MAGENTA_ENV, ensure_magenta_env  # benchmarks/magenta_env.py
+from timing import LoadMonitor, fmt_ms, fmt_ratio, machine_description, measure  # benchmarks/timing.py
 
 SAMPLE_RATE = 16000
 BATCH = 4
@@ -64,18 +62,6 @@ SEED = 0
 
 BENCH_DIR = Path(__file__).resolve().parent
 PEER_SCRIPT = BENCH_DIR / "peers" / "magenta_synth.py"
-DEFAULT_MAGENTA_ENV = BENCH_DIR / ".peers" / "magenta"
-# The recipe that works on Python 3.11 (ddsp's own pins do not install there).
-MAGENTA_REQUIREMENTS = [
-    "tensorflow-cpu==2.15.1",
-    "tensorflow-probability==0.23.0",
-    "gin-config",
-    "numpy<2",
-    "scipy",
-    "librosa<0.11",
-    "absl-py",
-]
-MAGENTA_PACKAGE = "ddsp==3.7.0"  # installed with --no-deps
 
 CASES = (
     ("harmonic", f"Harmonic ({N_HARMONICS} harmonics)"),
@@ -353,50 +339,6 @@ def sanity_checks(data: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
 # ------------------------------------------------------------------------ Magenta
 
 
-def magenta_env_python(env_dir: Path) -> Path:
-    """The interpreter of a virtual environment (POSIX or Windows layout)."""
-    posix = env_dir / "bin" / "python"
-    return posix if posix.exists() or os.name != "nt" else env_dir / "Scripts" / "python.exe"
-
-
-def magenta_works(python: Path) -> bool:
-    """True when ``python`` can import TensorFlow and ddsp (with the ``crepe`` stub)."""
-    probe = "import sys, types; sys.modules['crepe'] = types.ModuleType('crepe'); import ddsp.synths, ddsp.effects"
-    try:
-        done = subprocess.run([str(python), "-c", probe], capture_output=True, timeout=300,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
-def ensure_magenta_env(env_dir: Path, allow_install: bool) -> tuple[Path | None, str]:
-    """Return (interpreter, note) for Magenta's environment, creating it if allowed.
-
-    Recipe (ddsp's declared pins do not install on Python 3.11): a fresh venv, then
-    ``pip install`` of ``MAGENTA_REQUIREMENTS`` and ``pip install --no-deps ddsp==3.7.0``.
-    The interpreter is None when the environment is missing or broken and cannot be made.
-    """
-    python = magenta_env_python(env_dir)
-    if python.exists() and magenta_works(python):
-        return python, ""
-    if not allow_install:
-        return None, f"no working Magenta environment at {env_dir} (--no-peer-install given)"
-    print(f"Creating Magenta's environment in {env_dir} (TensorFlow download, a few minutes)...",
-          file=sys.stderr, flush=True)
-    try:
-        if not python.exists():
-            venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-        pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
-        subprocess.run(pip + MAGENTA_REQUIREMENTS, check=True)
-        subprocess.run(pip + ["--no-deps", MAGENTA_PACKAGE], check=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        return None, f"could not create Magenta's environment in {env_dir}: {error}"
-    if not magenta_works(python):
-        return None, f"Magenta's environment in {env_dir} was installed but cannot import ddsp"
-    return python, ""
-
-
 def time_magenta(python: Path, data: dict[str, np.ndarray], repeats: int, warmup: int,
                  budget_s: float) -> tuple[dict | None, str]:
     """Run the peer script on the same inputs; return (parsed JSON, note on failure)."""
@@ -420,74 +362,7 @@ def time_magenta(python: Path, data: dict[str, np.ndarray], repeats: int, warmup
 # ------------------------------------------------------------------ background load
 
 
-def machine_busy_seconds() -> float | None:
-    """CPU seconds the whole machine has spent busy since boot (Linux ``/proc/stat``), or None."""
-    try:
-        with open("/proc/stat") as stat:
-            user, nice, system, idle, iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
-    except (OSError, ValueError):
-        return None
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds() -> float:
-    """CPU seconds used by this process and its finished children (the Magenta peer)."""
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
-
-
-class LoadMonitor:
-    """Share of the machine's CPU capacity used by *other* processes between start and stop.
-
-    Timings on 2 cores are only meaningful when nothing else runs; the report prints this.
-    """
-
-    def __init__(self) -> None:
-        self.start = (time.perf_counter(), machine_busy_seconds(), own_cpu_seconds())
-
-    def fraction(self) -> float | None:
-        """Other processes' CPU time / (wall time * CPU count) so far, or None off Linux."""
-        wall_0, busy_0, own_0 = self.start
-        busy = machine_busy_seconds()
-        if busy is None or busy_0 is None:
-            return None
-        capacity = (time.perf_counter() - wall_0) * (os.cpu_count() or 1)
-        return max(0.0, (busy - busy_0) - (own_cpu_seconds() - own_0)) / capacity
-
-
 # ------------------------------------------------------------------------ report
-
-
-def machine_description() -> dict[str, object]:
-    """CPU model and count, thread count and versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "torchddsp": torchddsp.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def fmt_ms(value: float | None) -> str:
-    """Milliseconds with sensible precision, or a dash."""
-    if value is None:
-        return "-"
-    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
-
-
-def fmt_ratio(numerator: float | None, denominator: float | None) -> str:
-    """``numerator / denominator`` as ``12.3x``, or a dash."""
-    if numerator is None or denominator is None:
-        return "-"
-    return f"{numerator / denominator:.1f}x" if numerator / denominator < 100 else f"{numerator / denominator:.0f}x"
 
 
 def magenta_times(magenta: dict | None, case: str, pass_name: str) -> tuple[float | None, float | None]:

@@ -3,7 +3,7 @@
 This script is how ``src/torchddsp/assets/violin_note.flac`` was made; it is run once and
 its output is committed, so neither the demo nor the tests need fluidsynth. It
 
-1. writes a one-note Standard MIDI File by hand (the ``struct`` module; no MIDI library):
+1. writes a one-note Standard MIDI File by hand (``scripts/midi_render.py``; no MIDI library):
    General MIDI program 40 (violin), A4, with a swell on expression (CC 11);
 2. renders it with fluidsynth at 16 kHz, synth reverb and chorus off::
 
@@ -22,17 +22,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import shutil
-import struct
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+from midi_render import render_mono, seconds_to_ticks, smf_bytes, tempo_event  # scripts/midi_render.py
+
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "torchddsp" / "assets" / "violin_note.flac"
 
 SAMPLE_RATE = 16000
@@ -47,18 +44,8 @@ SILENCE_DB = -60.0
 FADE_SECONDS = 0.02
 
 
-def _variable_length(value: int) -> bytes:
-    """MIDI variable-length quantity: 7 bits per byte, high bit set on all but the last."""
-    chunks = [value & 0x7F]
-    value >>= 7
-    while value:
-        chunks.append((value & 0x7F) | 0x80)
-        value >>= 7
-    return bytes(reversed(chunks))
-
-
-def _seconds_to_ticks(seconds: float) -> int:
-    return round(seconds * 1e6 / TEMPO_US_PER_BEAT * TICKS_PER_BEAT)
+def _ticks(seconds: float) -> int:
+    return seconds_to_ticks(seconds, TICKS_PER_BEAT, TEMPO_US_PER_BEAT)
 
 
 def note_midi_bytes() -> bytes:
@@ -66,7 +53,7 @@ def note_midi_bytes() -> bytes:
     channel = 0
     # (absolute tick, event bytes)
     events: list[tuple[int, bytes]] = [
-        (0, b"\xff\x51\x03" + TEMPO_US_PER_BEAT.to_bytes(3, "big")),  # set tempo
+        (0, tempo_event(TEMPO_US_PER_BEAT)),  # set tempo
         (0, bytes([0xC0 | channel, PROGRAM])),  # program change
         (0, bytes([0xB0 | channel, 7, 100])),  # channel volume
         (0, bytes([0xB0 | channel, 11, 70])),  # expression: start below full
@@ -80,31 +67,12 @@ def note_midi_bytes() -> bytes:
             level = 70 + (127 - 70) * position / 0.4
         else:
             level = 127 - (127 - 85) * (position - 0.4) / 0.6
-        events.append((_seconds_to_ticks(position * NOTE_SECONDS * 0.95), bytes([0xB0 | channel, 11, round(level)])))
-    end = _seconds_to_ticks(NOTE_SECONDS)
+        events.append((_ticks(position * NOTE_SECONDS * 0.95), bytes([0xB0 | channel, 11, round(level)])))
+    end = _ticks(NOTE_SECONDS)
     events.append((end, bytes([0x80 | channel, NOTE, 64])))  # note off
-    events.append((end + _seconds_to_ticks(1.0), b"\xff\x2f\x00"))  # end of track, after the release
+    events.append((end + _ticks(1.0), b"\xff\x2f\x00"))  # end of track, after the release
 
-    track = bytearray()
-    previous = 0
-    for tick, data in sorted(events, key=lambda e: e[0]):
-        track += _variable_length(tick - previous) + data
-        previous = tick
-    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_BEAT)
-    return header + b"MTrk" + struct.pack(">I", len(track)) + bytes(track)
-
-
-def render(midi_path: Path, wav_path: Path) -> None:
-    if shutil.which("fluidsynth") is None:
-        raise SystemExit("fluidsynth not found: apt-get install fluidsynth fluid-soundfont-gm")
-    if not SOUNDFONT.exists():
-        raise SystemExit(f"soundfont not found at {SOUNDFONT}: apt-get install fluid-soundfont-gm")
-    command = [
-        "fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.6", "-r", str(SAMPLE_RATE),
-        "-F", str(wav_path), str(SOUNDFONT), str(midi_path),
-    ]
-    print(" ".join(command))
-    subprocess.run(command, check=True)
+    return smf_bytes(events, TICKS_PER_BEAT)
 
 
 def trim_and_normalise(audio: np.ndarray) -> np.ndarray:
@@ -124,15 +92,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output FLAC path")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        midi_path = Path(tmp) / "note.mid"
-        wav_path = Path(tmp) / "note.wav"
-        midi_path.write_bytes(note_midi_bytes())
-        render(midi_path, wav_path)
-        audio, rate = sf.read(wav_path, dtype="float64", always_2d=True)
-    if rate != SAMPLE_RATE:
-        raise SystemExit(f"fluidsynth wrote {rate} Hz, expected {SAMPLE_RATE}")
-    audio = trim_and_normalise(audio.mean(axis=1))
+    audio = trim_and_normalise(render_mono(note_midi_bytes(), SAMPLE_RATE))
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sf.write(args.out, audio, SAMPLE_RATE, subtype="PCM_16", format="FLAC")

@@ -74,6 +74,7 @@ CASES = [
     ("fft_convolve_time_varying", True, lambda x, h: F.fft_convolve(x, h, "same"), lambda: (t(1, 9), t(1, 3, 4))),
     ("frequency_filter", True, F.frequency_filter, lambda: (t(1, 12), t(1, 3, 4))),
     ("sinc_filter", True, lambda x, c: F.sinc_filter(x, c, 5, SR), lambda: (t(2, 10), t(2, 1, low=1000, high=7000))),
+    ("overlap_add", True, lambda x: F.overlap_add(x, 3), lambda: (t(2, 4, 7),)),
     # Delay.
     ("fractional_delay", True, F.fractional_delay, lambda: (t(2, 10), t(2, 10, low=0.1, high=3.9))),
     ("fractional_delay_cubic", True, lambda x, d, h: F.fractional_delay(x, d, h, "cubic"),

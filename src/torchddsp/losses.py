@@ -12,14 +12,16 @@ Conventions shared by every loss here:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from .features.crepe import crepe_activations
 from .features.loudness import a_weighted_loudness
-from .features.spectral import WINDOWS, magnitude, mel_filterbank, stft
+from .features.spectral import WINDOWS, magnitude_from_power, mel_filterbank, power_spectrogram
 from .functional._checks import check_choice, check_positive, check_rank
 
 __all__ = ["MultiScaleSpectralLoss", "MelSpectrogramLoss", "LoudnessLoss", "CREPEEmbeddingLoss", "REDUCTIONS"]
@@ -151,37 +153,32 @@ class MultiScaleSpectralLoss(nn.Module):
                         magnitude_floor=1e-4, scale_reduction="mean", convergence_over_batch=True)
         return cls(**{**settings, **overrides})
 
-    def _log(self, x: Tensor) -> Tensor:
-        if self.log_guard == "floor":
-            return torch.log(torch.clamp_min(x, self.log_epsilon))
-        return torch.log(torch.where(x > 0, x, torch.full_like(x, self.log_epsilon)))
-
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
         _check_pair(prediction, target)
         batch = prediction.shape[0]
         per_item = prediction.new_zeros(batch, dtype=torch.promote_types(prediction.dtype, torch.float32))
         batch_convergence = per_item.new_zeros(())
-        pair = torch.cat([prediction, target], dim=0)  # one STFT for both signals
+        settings = _DistanceSettings(self.magnitude_floor, self.log_guard, self.log_epsilon,
+                                     bool(self.magnitude_weight), bool(self.log_magnitude_weight),
+                                     bool(self.spectral_convergence_weight))
         for n_fft, hop, win in zip(self.fft_sizes, self.hop_sizes, self.win_lengths):
-            spectrum = stft(pair, n_fft, hop, win, self.window, center=self.center, pad_mode=self.pad_mode,
-                            pad_end=not self.center)
-            magnitudes = magnitude(spectrum)
-            if self.magnitude_floor > 0:
-                magnitudes = torch.clamp_min(magnitudes, self.magnitude_floor)
-            predicted, expected = magnitudes[:batch], magnitudes[batch:]
-            term = per_item.new_zeros(batch)
-            if self.magnitude_weight:
-                term = term + self.magnitude_weight * (expected - predicted).abs().mean(dim=(1, 2))
-            if self.log_magnitude_weight:
-                distance = (self._log(expected) - self._log(predicted)).abs().mean(dim=(1, 2))
-                term = term + self.log_magnitude_weight * distance
+            options = dict(win_length=win, window=self.window, center=self.center, pad_mode=self.pad_mode,
+                           pad_end=not self.center)
+            power_prediction = power_spectrogram(prediction, n_fft, hop, **options)
+            # The target usually needs no gradient: no graph, and no backward FFT, for it.
+            with torch.set_grad_enabled(torch.is_grad_enabled() and target.requires_grad):
+                power_target = power_spectrogram(target, n_fft, hop, **options)
+            magnitude_l1, log_l1, squared_difference, squared_target = _SpectralDistances.apply(
+                power_prediction, power_target, settings)
+            term = self.magnitude_weight * magnitude_l1 + self.log_magnitude_weight * log_l1
             if self.spectral_convergence_weight:
                 if self.convergence_over_batch and self.reduction != "none":
-                    ratio = torch.linalg.vector_norm(expected - predicted) / torch.linalg.vector_norm(expected).clamp_min(1e-12)
+                    squared_difference, squared_target = squared_difference.sum(), squared_target.sum()
+                # ||T - P|| / ||T||; the norms' floors keep value and gradient finite at silence.
+                ratio = torch.sqrt(squared_difference.clamp_min(1e-30)) / torch.sqrt(squared_target.clamp_min(1e-24))
+                if ratio.dim() == 0:
                     batch_convergence = batch_convergence + self.spectral_convergence_weight * ratio
                 else:
-                    numerator = torch.linalg.vector_norm(expected - predicted, dim=(1, 2))
-                    ratio = numerator / torch.linalg.vector_norm(expected, dim=(1, 2)).clamp_min(1e-12)
                     term = term + self.spectral_convergence_weight * ratio
             per_item = per_item + term
         scales = len(self.fft_sizes) if self.scale_reduction == "mean" else 1
@@ -189,6 +186,92 @@ class MultiScaleSpectralLoss(nn.Module):
         if self.reduction == "none":
             return loss
         return loss + batch_convergence / scales * (batch if self.reduction == "sum" else 1)
+
+
+@dataclass(frozen=True)
+class _DistanceSettings:
+    magnitude_floor: float
+    log_guard: str
+    log_epsilon: float
+    magnitude: bool  # compute the L1 magnitude distance
+    log: bool  # compute the L1 log-magnitude distance
+    convergence: bool  # compute the sums of squares for spectral convergence
+
+
+class _SpectralDistances(torch.autograd.Function):
+    """Per-item distances between the magnitude spectrograms of prediction and target, from
+    their powers ``(batch, frames, bins)``, with a hand-written backward (a few elementwise
+    passes instead of autograd's two dozen).
+
+    Returns, each ``(batch,)``: ``mean|T - P|``, ``mean|log T - log P|`` (guarded logs),
+    ``sum (T - P)^2`` and ``sum T^2`` (for spectral convergence), with magnitudes
+    ``sqrt(max(power, floor^2))``. Gradients are 0, never NaN, where a magnitude or the guarded
+    log sits on its floor.
+    """
+
+    @staticmethod
+    def forward(ctx, power_p: Tensor, power_t: Tensor, settings: _DistanceSettings):  # type: ignore[override]
+        floor2 = settings.magnitude_floor ** 2
+        zeros = power_p.new_zeros(power_p.shape[0])
+        magnitude_l1 = log_l1 = squared_difference = squared_target = zeros
+        magnitude_p = magnitude_t = difference = log_difference = None
+        if settings.magnitude or settings.convergence:
+            magnitude_p, magnitude_t = (torch.sqrt(torch.clamp_min(p, floor2) if floor2 else p) for p in (power_p, power_t))
+            difference = magnitude_t - magnitude_p
+            if settings.magnitude:
+                magnitude_l1 = difference.abs().mean(dim=(1, 2))
+            if settings.convergence:
+                squared_difference = difference.square().sum(dim=(1, 2))
+                squared_target = magnitude_t.square().sum(dim=(1, 2))
+        if settings.log:
+            log_difference = torch.log(_guarded_power(power_t, settings)) - torch.log(_guarded_power(power_p, settings))
+            log_l1 = 0.5 * log_difference.abs().mean(dim=(1, 2))  # log|X| = log(power) / 2
+        ctx.save_for_backward(power_p, power_t, magnitude_p, magnitude_t, difference, log_difference)
+        ctx.settings = settings
+        return magnitude_l1, log_l1, squared_difference, squared_target
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_magnitude, g_log, g_squared_difference, g_squared_target):  # type: ignore[override]
+        power_p, power_t, magnitude_p, magnitude_t, difference, log_difference = ctx.saved_tensors
+        settings: _DistanceSettings = ctx.settings
+        count = power_p.shape[1] * power_p.shape[2]
+        floor2 = settings.magnitude_floor ** 2
+        tiny = torch.finfo(power_p.dtype).tiny
+        grads = []
+        for index, (power, magnitude, sign) in enumerate(((power_p, magnitude_p, -1.0), (power_t, magnitude_t, 1.0))):
+            if not ctx.needs_input_grad[index]:
+                grads.append(None)
+                continue
+            grad = torch.zeros_like(power)
+            if difference is not None:
+                # d loss / d |X|: the target's sign is +, the prediction's -.
+                grad_magnitude = torch.zeros_like(difference)
+                if settings.magnitude:
+                    grad_magnitude.addcmul_(torch.sign(difference), (sign * g_magnitude / count)[:, None, None])
+                if settings.convergence:
+                    grad_magnitude.addcmul_(difference, (2.0 * sign * g_squared_difference)[:, None, None])
+                    if sign > 0:
+                        grad_magnitude.addcmul_(magnitude, (2.0 * g_squared_target)[:, None, None])
+                # d sqrt(max(P, floor^2)) / dP = 1 / (2 |X|) above the floor, 0 on it (and at 0).
+                scale = torch.where(power > floor2, 0.5 / torch.clamp_min(magnitude, tiny), 0.0)
+                grad.addcmul_(grad_magnitude, scale)
+            if log_difference is not None:
+                guarded = _guarded_power(power, settings)
+                weight = torch.where(guarded == power, 1.0 / guarded, 0.0)  # 0 where the guard holds
+                grad.addcmul_(torch.sign(log_difference) * (0.5 * sign * g_log / count)[:, None, None], weight)
+            grads.append(grad)
+        return grads[0], grads[1], None
+
+
+def _guarded_power(power: Tensor, settings: _DistanceSettings) -> Tensor:
+    """The power whose log is taken: ``max(P, max(eps, floor)^2)`` ("floor" guard) or, for
+    Magenta's ``safe_log`` ("zero_only"), ``eps^2`` only where the magnitude is exactly 0."""
+    if settings.log_guard == "floor":
+        return torch.clamp_min(power, max(settings.log_epsilon, settings.magnitude_floor) ** 2)
+    floor2 = settings.magnitude_floor ** 2
+    floored = torch.clamp_min(power, floor2) if floor2 else power
+    return torch.where(floored > 0, floored, settings.log_epsilon**2)
 
 
 class MelSpectrogramLoss(nn.Module):
@@ -230,7 +313,7 @@ class MelSpectrogramLoss(nn.Module):
         pair = torch.cat([prediction, target], dim=0)
         per_item = pair.new_zeros(batch, dtype=torch.promote_types(pair.dtype, torch.float32))
         for i, n_fft in enumerate(self.fft_sizes):
-            power = magnitude(stft(pair, n_fft, n_fft // 4, pad_mode="constant")).square()
+            power = power_spectrogram(pair, n_fft, n_fft // 4, pad_mode="constant")
             mel = power @ getattr(self, f"filterbank_{i}").to(power.dtype).T
             predicted, expected = mel[:batch], mel[batch:]
             if self.log_weight:

@@ -151,3 +151,14 @@ def test_half_precision_magnitudes_compute_in_float32(rng):
     y = frequency_filter(audio, torch.ones(1, 10, 17, dtype=torch.float16))
     assert y.dtype == torch.float32
     np.testing.assert_allclose(y.numpy(), audio.float().numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize("size,hop", [(8, 2), (7, 3), (5, 5), (4, 6)])
+def test_overlap_add_matches_a_loop(rng, size, hop):
+    from torchddsp.functional import overlap_add
+
+    frames = rng.standard_normal((2, 6, size))
+    expected = np.zeros((2, 5 * hop + size))
+    for i in range(6):
+        expected[:, i * hop : i * hop + size] += frames[:, i]
+    np.testing.assert_allclose(overlap_add(torch.tensor(frames), hop).numpy(), expected, atol=1e-14)

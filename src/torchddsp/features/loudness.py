@@ -16,7 +16,7 @@ from torch import Tensor
 from ..functional import power_to_db
 from ..functional._checks import check_positive, check_positive_int
 from .framing import centered_frames
-from .spectral import window_tensor
+from .spectral import window_tensor, windowed_power
 
 __all__ = ["a_weighting_db", "a_weighted_loudness", "rms_db", "default_loudness_n_fft"]
 
@@ -75,8 +75,7 @@ def a_weighted_loudness(
     n_fft = default_loudness_n_fft(sample_rate) if n_fft is None else check_positive_int("n_fft", n_fft, minimum=2)
     frames = centered_frames(audio, n_fft, sample_rate, frame_rate, n_frames)
     dtype = frames.dtype if frames.dtype in (torch.float32, torch.float64) else torch.float32
-    spectrum = torch.fft.rfft(frames.to(dtype) * window_tensor("hann", n_fft, n_fft, dtype, frames.device))
-    power = spectrum.real.square() + spectrum.imag.square()
+    power = windowed_power(frames.to(dtype), window_tensor("hann", n_fft, n_fft, dtype, frames.device))
     weighting = torch.as_tensor(_a_weighting_power(sample_rate, n_fft), dtype=dtype, device=frames.device)
     return power_to_db((power * weighting).mean(-1), ref_db=ref_db, range_db=range_db)
 

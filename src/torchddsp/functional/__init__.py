@@ -10,6 +10,7 @@ Modules:
 - ``fir``: ``frequency_impulse_response``, ``sinc_impulse_response``, ``fft_convolve``,
   ``frequency_filter``, ``sinc_filter``.
 - ``delay``: ``fractional_delay`` (time-varying, fractional).
+- ``overlap_add``: frames placed every ``hop`` samples and summed.
 - ``noise``: seeded uniform noise.
 
 Conventions: audio ``(batch, n_samples)``; frame-rate controls ``(batch, n_frames, channels)``;
@@ -35,6 +36,7 @@ from .fir import (
     sinc_impulse_response,
 )
 from .fm import fm_synthesis, fm_synthesis_stream
+from .overlap_add import overlap_add
 from .noise import uniform_noise
 from .oscillators import (
     harmonic_frequencies,
@@ -65,6 +67,7 @@ __all__ = [
     "sinc_impulse_response",
     "fm_synthesis",
     "fm_synthesis_stream",
+    "overlap_add",
     "uniform_noise",
     "harmonic_frequencies",
     "harmonic_synthesis",

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .overlap_add import overlap_add
 from ._checks import (
     check_choice,
     check_finite,
@@ -210,30 +211,11 @@ class _BlockConvolution:
         blocks = torch.nn.functional.pad(audio.to(self.dtype), (0, self.n_frames * self.block - self.n_samples))
         blocks = blocks.view(self.batch, self.n_frames, self.block)
         convolved = torch.fft.irfft(torch.fft.rfft(blocks, n=self.fft_size) * ir_spectrum, n=self.fft_size)
-        full = convolved[:, 0] if self.n_frames == 1 else _overlap_add(convolved, self.block)
+        full = convolved[:, 0] if self.n_frames == 1 else overlap_add(convolved, self.block)
         full = full[:, : self.n_samples + self.ir_size - 1]
         if self.padding == "valid":
             return full
         return full[:, self.start : self.start + self.n_samples]
-
-
-def _overlap_add(frames: Tensor, hop: int) -> Tensor:
-    """Overlap-add ``(batch, n_frames, size)`` frames placed every ``hop`` samples.
-
-    Each frame is cut into ``ceil(size / hop)`` hop-long segments; segment ``s`` of frame ``i``
-    lands on output block ``i + s``, so the sum is a few shifted additions of whole tensors
-    (cheaper forward and backward than ``fold``). Output ``(batch, (n_frames - 1) * hop + size)``.
-    """
-    batch, n_frames, size = frames.shape
-    n_segments = -(-size // hop)
-    if n_segments * hop != size:
-        frames = torch.nn.functional.pad(frames, (0, n_segments * hop - size))
-    # unbind (not indexing): its backward is one stack, not a zero-filled copy per segment.
-    segments = frames.view(batch, n_frames, n_segments, hop).unbind(2)
-    out = frames.new_zeros(batch, n_frames + n_segments - 1, hop)
-    for s, segment in enumerate(segments):
-        out[:, s : s + n_frames] += segment
-    return out.view(batch, -1)[:, : (n_frames - 1) * hop + size]
 
 
 #: frequency_filter maps magnitudes to spectra by a cached matrix while the FFT size is at
