@@ -30,8 +30,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+# auraloss is a benchmark peer (never a dependency); Magenta ddsp gets its own environment,
+# created by the benchmarks under benchmarks/.peers/ on first use.
 bench: $(STAMP)
+	$(PY) -m pip install --quiet auraloss==0.4.0
 	$(PY) benchmarks/bench_synth.py
+	$(PY) benchmarks/bench_features.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -12,6 +12,7 @@ Conventions shared by every loss here:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -21,7 +22,7 @@ from torch.autograd.function import once_differentiable
 
 from .features.crepe import crepe_activations
 from .features.loudness import a_weighted_loudness
-from .features.spectral import WINDOWS, magnitude_from_power, mel_filterbank, power_spectrogram
+from .features.spectral import WINDOWS, magnitude_spectrogram, mel_filterbank, power_spectrogram
 from .functional._checks import check_choice, check_positive, check_rank
 
 __all__ = ["MultiScaleSpectralLoss", "MelSpectrogramLoss", "LoudnessLoss", "CREPEEmbeddingLoss", "REDUCTIONS"]
@@ -164,12 +165,12 @@ class MultiScaleSpectralLoss(nn.Module):
         for n_fft, hop, win in zip(self.fft_sizes, self.hop_sizes, self.win_lengths):
             options = dict(win_length=win, window=self.window, center=self.center, pad_mode=self.pad_mode,
                            pad_end=not self.center)
-            power_prediction = power_spectrogram(prediction, n_fft, hop, **options)
+            magnitude_prediction = magnitude_spectrogram(prediction, n_fft, hop, **options)
             # The target usually needs no gradient: no graph, and no backward FFT, for it.
             with torch.set_grad_enabled(torch.is_grad_enabled() and target.requires_grad):
-                power_target = power_spectrogram(target, n_fft, hop, **options)
+                magnitude_target = magnitude_spectrogram(target, n_fft, hop, **options)
             magnitude_l1, log_l1, squared_difference, squared_target = _SpectralDistances.apply(
-                power_prediction, power_target, settings)
+                magnitude_prediction, magnitude_target, settings)
             term = self.magnitude_weight * magnitude_l1 + self.log_magnitude_weight * log_l1
             if self.spectral_convergence_weight:
                 if self.convergence_over_batch and self.reduction != "none":
@@ -199,24 +200,24 @@ class _DistanceSettings:
 
 
 class _SpectralDistances(torch.autograd.Function):
-    """Per-item distances between the magnitude spectrograms of prediction and target, from
-    their powers ``(batch, frames, bins)``, with a hand-written backward (a few elementwise
-    passes instead of autograd's two dozen).
+    """Per-item distances between two magnitude spectrograms ``(batch, frames, bins)``, with a
+    hand-written backward (a few elementwise passes instead of autograd's two dozen).
 
-    Returns, each ``(batch,)``: ``mean|T - P|``, ``mean|log T - log P|`` (guarded logs),
-    ``sum (T - P)^2`` and ``sum T^2`` (for spectral convergence), with magnitudes
-    ``sqrt(max(power, floor^2))``. Gradients are 0, never NaN, where a magnitude or the guarded
-    log sits on its floor.
+    Magnitudes are first raised to ``magnitude_floor``. Returns, each ``(batch,)``:
+    ``mean|T - P|``, ``mean|L(T) - L(P)|`` (guarded logs), ``sum (T - P)^2`` and ``sum T^2`` (for
+    spectral convergence). Gradients are 0, never NaN, where a magnitude or its guarded log
+    sits on its floor.
     """
 
     @staticmethod
-    def forward(ctx, power_p: Tensor, power_t: Tensor, settings: _DistanceSettings):  # type: ignore[override]
-        floor2 = settings.magnitude_floor ** 2
-        zeros = power_p.new_zeros(power_p.shape[0])
+    def forward(ctx, magnitude_p: Tensor, magnitude_t: Tensor, settings: _DistanceSettings):  # type: ignore[override]
+        floor = settings.magnitude_floor
+        if floor:
+            magnitude_p, magnitude_t = torch.clamp_min(magnitude_p, floor), torch.clamp_min(magnitude_t, floor)
+        zeros = magnitude_p.new_zeros(magnitude_p.shape[0])
         magnitude_l1 = log_l1 = squared_difference = squared_target = zeros
-        magnitude_p = magnitude_t = difference = log_difference = None
+        difference = log_difference = None
         if settings.magnitude or settings.convergence:
-            magnitude_p, magnitude_t = (torch.sqrt(torch.clamp_min(p, floor2) if floor2 else p) for p in (power_p, power_t))
             difference = magnitude_t - magnitude_p
             if settings.magnitude:
                 magnitude_l1 = difference.abs().mean(dim=(1, 2))
@@ -224,54 +225,49 @@ class _SpectralDistances(torch.autograd.Function):
                 squared_difference = difference.square().sum(dim=(1, 2))
                 squared_target = magnitude_t.square().sum(dim=(1, 2))
         if settings.log:
-            log_difference = torch.log(_guarded_power(power_t, settings)) - torch.log(_guarded_power(power_p, settings))
-            log_l1 = 0.5 * log_difference.abs().mean(dim=(1, 2))  # log|X| = log(power) / 2
-        ctx.save_for_backward(power_p, power_t, magnitude_p, magnitude_t, difference, log_difference)
+            log_difference = _guarded_log(magnitude_t, settings) - _guarded_log(magnitude_p, settings)
+            log_l1 = log_difference.abs().mean(dim=(1, 2))
+        ctx.save_for_backward(magnitude_p, magnitude_t, difference, log_difference)
         ctx.settings = settings
         return magnitude_l1, log_l1, squared_difference, squared_target
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_magnitude, g_log, g_squared_difference, g_squared_target):  # type: ignore[override]
-        power_p, power_t, magnitude_p, magnitude_t, difference, log_difference = ctx.saved_tensors
+        magnitude_p, magnitude_t, difference, log_difference = ctx.saved_tensors
         settings: _DistanceSettings = ctx.settings
-        count = power_p.shape[1] * power_p.shape[2]
-        floor2 = settings.magnitude_floor ** 2
-        tiny = torch.finfo(power_p.dtype).tiny
+        count = magnitude_p.shape[1] * magnitude_p.shape[2]
         grads = []
-        for index, (power, magnitude, sign) in enumerate(((power_p, magnitude_p, -1.0), (power_t, magnitude_t, 1.0))):
+        for index, (magnitude, sign) in enumerate(((magnitude_p, -1.0), (magnitude_t, 1.0))):
             if not ctx.needs_input_grad[index]:
                 grads.append(None)
                 continue
-            grad = torch.zeros_like(power)
-            if difference is not None:
-                # d loss / d |X|: the target's sign is +, the prediction's -.
-                grad_magnitude = torch.zeros_like(difference)
-                if settings.magnitude:
-                    grad_magnitude.addcmul_(torch.sign(difference), (sign * g_magnitude / count)[:, None, None])
-                if settings.convergence:
-                    grad_magnitude.addcmul_(difference, (2.0 * sign * g_squared_difference)[:, None, None])
-                    if sign > 0:
-                        grad_magnitude.addcmul_(magnitude, (2.0 * g_squared_target)[:, None, None])
-                # d sqrt(max(P, floor^2)) / dP = 1 / (2 |X|) above the floor, 0 on it (and at 0).
-                scale = torch.where(power > floor2, 0.5 / torch.clamp_min(magnitude, tiny), 0.0)
-                grad.addcmul_(grad_magnitude, scale)
-            if log_difference is not None:
-                guarded = _guarded_power(power, settings)
-                weight = torch.where(guarded == power, 1.0 / guarded, 0.0)  # 0 where the guard holds
-                grad.addcmul_(torch.sign(log_difference) * (0.5 * sign * g_log / count)[:, None, None], weight)
+            grad = torch.zeros_like(magnitude)
+            # The target's terms enter with +, the prediction's with -.
+            if settings.magnitude:
+                grad.addcmul_(torch.sign(difference), (sign * g_magnitude / count)[:, None, None])
+            if settings.convergence:
+                grad.addcmul_(difference, (2.0 * sign * g_squared_difference)[:, None, None])
+                if sign > 0:
+                    grad.addcmul_(magnitude, (2.0 * g_squared_target)[:, None, None])
+            if settings.log:
+                # d log(M) / dM = 1 / M where the guard does not hold, 0 where it does.
+                threshold = max(settings.log_epsilon, settings.magnitude_floor) if settings.log_guard == "floor" else 0.0
+                tiny = torch.finfo(magnitude.dtype).tiny
+                inverse = torch.where(magnitude > threshold, 1.0 / torch.clamp_min(magnitude, tiny), 0.0)
+                grad.addcmul_(torch.sign(log_difference) * (sign * g_log / count)[:, None, None], inverse)
+            if settings.magnitude_floor:
+                grad = torch.where(magnitude > settings.magnitude_floor, grad, 0.0)  # the floor is flat
             grads.append(grad)
         return grads[0], grads[1], None
 
 
-def _guarded_power(power: Tensor, settings: _DistanceSettings) -> Tensor:
-    """The power whose log is taken: ``max(P, max(eps, floor)^2)`` ("floor" guard) or, for
-    Magenta's ``safe_log`` ("zero_only"), ``eps^2`` only where the magnitude is exactly 0."""
+def _guarded_log(magnitude: Tensor, settings: _DistanceSettings) -> Tensor:
+    """``log(max(M, eps))`` ("floor" guard) or Magenta's ``safe_log`` ("zero_only": ``log(M)``,
+    with ``log(eps)`` only where ``M`` is exactly 0)."""
     if settings.log_guard == "floor":
-        return torch.clamp_min(power, max(settings.log_epsilon, settings.magnitude_floor) ** 2)
-    floor2 = settings.magnitude_floor ** 2
-    floored = torch.clamp_min(power, floor2) if floor2 else power
-    return torch.where(floored > 0, floored, settings.log_epsilon**2)
+        return torch.log(torch.clamp_min(magnitude, max(settings.log_epsilon, settings.magnitude_floor)))
+    return torch.nan_to_num(torch.log(magnitude), neginf=math.log(settings.log_epsilon))
 
 
 class MelSpectrogramLoss(nn.Module):

@@ -107,8 +107,9 @@ def magnitude(spectrum: Tensor) -> Tensor:
     return torch.where(nonzero, torch.sqrt(torch.where(nonzero, power, torch.ones_like(power))), torch.zeros_like(power))
 
 
-class _WindowedPower(torch.autograd.Function):
-    """``|rfft(frames * window)| ** 2`` with a hand-written backward.
+class _WindowedSpectrum(torch.autograd.Function):
+    """``|rfft(frames * window)| ** 2`` (``kind="power"``) or ``|rfft(frames * window)|``
+    (``"magnitude"``, with a zero gradient at exact zeros), with a hand-written backward.
 
     ``source`` is either the frames ``(..., n_fft)`` (``hop=0``) or a signal ``(batch, length)``
     framed here every ``hop`` samples. The backward pass avoids two slow autograd paths: the
@@ -119,32 +120,40 @@ class _WindowedPower(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, source: Tensor, window: Tensor, hop: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx, source: Tensor, window: Tensor, hop: int, kind: str) -> Tensor:  # type: ignore[override]
         n_fft = window.shape[-1]
         frames = source.unfold(-1, n_fft, hop) if hop else source
         spectrum = torch.fft.rfft(frames * window)
-        ctx.save_for_backward(spectrum, window)
-        ctx.hop, ctx.length = hop, source.shape[-1]
-        return torch.addcmul(spectrum.real * spectrum.real, spectrum.imag, spectrum.imag)
+        # |X|^2 from the real and imaginary parts: 2-3x faster than complex abs (a scalar hypot).
+        output = torch.addcmul(spectrum.real * spectrum.real, spectrum.imag, spectrum.imag)
+        if kind == "magnitude":
+            output = output.sqrt_()
+        ctx.save_for_backward(spectrum, window, output if kind == "magnitude" else None)
+        ctx.hop, ctx.length, ctx.kind = hop, source.shape[-1], kind
+        return output
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_power: Tensor):  # type: ignore[override]
-        spectrum, window = ctx.saved_tensors
+    def backward(ctx, grad_output: Tensor):  # type: ignore[override]
+        spectrum, window, magnitude = ctx.saved_tensors
         n = window.shape[-1]
-        grad_spectrum = spectrum * (2.0 * grad_power)
+        if ctx.kind == "power":
+            scale = 2.0 * grad_output  # d|X|^2 = 2 X
+        else:  # d|X| = X / |X|, and 0 where X = 0
+            scale = torch.where(magnitude > 0, grad_output / torch.clamp_min(magnitude, torch.finfo(magnitude.dtype).tiny), 0.0)
+        grad_spectrum = spectrum * scale
         grad_spectrum[..., 1 : (n - 1) // 2 + 1] *= 0.5
         grad_frames = torch.fft.irfft(grad_spectrum, n) * (n * window)
         if not ctx.hop:
-            return grad_frames, None, None
+            return grad_frames, None, None, None
         grad_signal = overlap_add(grad_frames, ctx.hop)
-        return torch.nn.functional.pad(grad_signal, (0, ctx.length - grad_signal.shape[-1])), None, None
+        return torch.nn.functional.pad(grad_signal, (0, ctx.length - grad_signal.shape[-1])), None, None, None
 
 
 def windowed_power(frames: Tensor, window: Tensor) -> Tensor:
     """``|rfft(frames * window)| ** 2`` over the last dimension (frames may be a strided view),
-    with the cheap backward of :class:`_WindowedPower`."""
-    return _WindowedPower.apply(frames, window, 0)
+    with the cheap backward of :class:`_WindowedSpectrum`."""
+    return _WindowedSpectrum.apply(frames, window, 0, "power")
 
 
 def _padded(audio: Tensor, n_fft: int, hop_length: int | None, win_length: int | None, window: str, center: bool,
@@ -190,7 +199,7 @@ def power_spectrogram(
     """``|stft(audio)| ** 2``, shape ``(batch, n_frames, n_fft // 2 + 1)``; arguments and framing
     as :func:`stft`. Differentiable, with a backward pass of one inverse real FFT."""
     padded, hop, window_values = _padded(audio, n_fft, hop_length, win_length, window, center, pad_mode, pad_end)
-    return _WindowedPower.apply(padded, window_values, hop)
+    return _WindowedSpectrum.apply(padded, window_values, hop, "power")
 
 
 def magnitude_from_power(power: Tensor, floor: float = 0.0) -> Tensor:
@@ -200,9 +209,21 @@ def magnitude_from_power(power: Tensor, floor: float = 0.0) -> Tensor:
     return torch.sqrt(torch.clamp_min(power, minimum))
 
 
-def magnitude_spectrogram(audio: Tensor, n_fft: int, hop_length: int | None = None, **stft_options) -> Tensor:
-    """``|stft(audio)|``, shape ``(batch, n_frames, n_fft // 2 + 1)``; options as :func:`stft`."""
-    return magnitude_from_power(power_spectrogram(audio, n_fft, hop_length, **stft_options))
+def magnitude_spectrogram(
+    audio: Tensor,
+    n_fft: int,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str = "hann",
+    center: bool = True,
+    pad_mode: str = "reflect",
+    pad_end: bool = False,
+) -> Tensor:
+    """``|stft(audio)|``, shape ``(batch, n_frames, n_fft // 2 + 1)``; arguments and framing as
+    :func:`stft`. Differentiable (0, not NaN, at exact zeros), with a backward pass of one
+    inverse real FFT."""
+    padded, hop, window_values = _padded(audio, n_fft, hop_length, win_length, window, center, pad_mode, pad_end)
+    return _WindowedSpectrum.apply(padded, window_values, hop, "magnitude")
 
 
 # Mel scales ----------------------------------------------------------------------------------
@@ -368,7 +389,7 @@ class MelSpectrogram(nn.Module):
         check_finite("audio", audio)
         if self.center:
             audio = torch.nn.functional.pad(audio.unsqueeze(1), (self.n_fft // 2,) * 2, mode=self.pad_mode).squeeze(1)
-        spectrum = _WindowedPower.apply(audio, self.window.to(audio.dtype), self.hop_length)
+        spectrum = _WindowedSpectrum.apply(audio, self.window.to(audio.dtype), self.hop_length, "power")
         if self.power != 2.0:
             spectrum = magnitude_from_power(spectrum).pow(self.power)
         mel = spectrum @ self.filterbank.to(spectrum.dtype).T
