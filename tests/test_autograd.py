@@ -90,6 +90,11 @@ FEATURE_CASES = [
     ("magnitude", True, lambda x: features.magnitude(features.stft(x, 8, 4, pad_mode="constant")), lambda: (t(1, 16),)),
     ("magnitude_spectrogram", True, lambda x: features.magnitude_spectrogram(x, 8, 4, center=False), lambda: (t(1, 16),)),
     ("power_spectrogram", True, lambda x: features.power_spectrogram(x, 8, 4), lambda: (t(1, 16),)),
+    # The hand-written backward with odd FFT sizes, short windows, hops longer than frames.
+    ("power_spectrogram_odd_sparse", True,
+     lambda x: features.power_spectrogram(x, 9, 11, win_length=7, center=False, pad_end=True), lambda: (t(2, 40),)),
+    ("magnitude_spectrogram_odd", True, lambda x: features.magnitude_spectrogram(x, 7, 3, win_length=5),
+     lambda: (t(1, 30),)),
     ("mel_spectrogram", True, lambda x: features.mel_spectrogram(x, SR, n_fft=16, hop_length=8, n_mels=4), lambda: (t(1, 24),)),
     ("log_mel_spectrogram", True, lambda x: features.log_mel_spectrogram(x, SR, n_fft=16, hop_length=8, n_mels=4),
      lambda: (t(1, 24),)),

@@ -84,7 +84,8 @@ def test_auraloss_preset_matches_auraloss_itself():
 
 
 @pytest.mark.parametrize("make", [MultiScaleSpectralLoss.magenta, MultiScaleSpectralLoss.auraloss,
-                                  lambda **kw: MelSpectrogramLoss(**kw), lambda **kw: LoudnessLoss(**kw)])
+                                  lambda **kw: MelSpectrogramLoss(**kw), lambda **kw: LoudnessLoss(**kw),
+                                  lambda **kw: CREPEEmbeddingLoss(**kw)])
 def test_reductions_and_silence(make):
     prediction, target = _signals(batch=3)
     per_item = make(reduction="none")(prediction, target)
@@ -101,6 +102,8 @@ def test_reductions_and_silence(make):
         value.backward()
         assert torch.isfinite(value) and torch.isfinite(a.grad).all()
     assert loss(target, target).item() == pytest.approx(0.0, abs=1e-12)
+    silence = torch.zeros_like(target)
+    assert loss(silence, silence).item() == pytest.approx(0.0, abs=1e-12)
 
 
 @pytest.mark.parametrize("loss", [
@@ -123,6 +126,15 @@ def test_gradients_reach_the_target_too(make):
     generator = torch.Generator().manual_seed(0)
     prediction, target = (torch.randn(2, 64, dtype=torch.float64, generator=generator).requires_grad_() for _ in range(2))
     assert torch.autograd.gradcheck(loss, (prediction, target), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_crepe_embedding_loss_keeps_gradients_bounded_on_quiet_predictions():
+    _, target = (x.float() for x in _signals(batch=1, n=8000))
+    quiet = (1e-9 * torch.randn(1, 8000, generator=torch.Generator().manual_seed(0))).requires_grad_()
+    CREPEEmbeddingLoss()(quiet, target).backward()
+    assert torch.isfinite(quiet.grad).all() and quiet.grad.abs().max() < 1e3
+    magenta = CREPEEmbeddingLoss.magenta()
+    assert magenta.weight == 2600.0 and magenta.frame_rate == 16000 / 1024
 
 
 def test_crepe_embedding_loss_is_zero_for_equal_signals_and_descends():

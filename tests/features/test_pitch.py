@@ -84,3 +84,51 @@ def test_bad_arguments():
         estimate_f0(torch.zeros(1, SR), SR, method="crepe", f_min=50.0)
     with pytest.raises(ValueError, match="f_max"):
         estimate_f0(torch.zeros(1, SR), SR, method="yin", f_max=5000.0)
+
+
+def test_yin_is_aligned_with_the_frame_times():
+    # Vibrato ground truth at i / frame_rate, compared at shifts of +-5 ms: the estimate must
+    # fit best without a shift (a late or early analysis window would favour one side).
+    t = np.arange(2 * SR) / SR
+    instantaneous = 370 * 2 ** (30 / 1200 * np.sin(2 * np.pi * 5.5 * t))
+    audio = torch.tensor(np.sin(2 * np.pi * np.cumsum(instantaneous) / SR), dtype=torch.float32)[None]
+    f0, _ = estimate_f0(audio, SR, FRAME_RATE, method="yin")
+    times = np.arange(f0.shape[1]) / FRAME_RATE
+    def error(shift_s):
+        truth = 370 * 2 ** (30 / 1200 * np.sin(2 * np.pi * 5.5 * (times + shift_s)))
+        return np.median(np.abs(1200 * np.log2(f0[0].numpy() / truth))[20:-20])
+    assert error(0.0) < 2.0
+    assert error(0.0) < error(0.005) and error(0.0) < error(-0.005)
+
+
+def test_loudness_and_f0_confidence_agree_on_a_burst():
+    from torchddsp.features import a_weighted_loudness
+
+    audio = torch.zeros(1, SR)
+    n = torch.arange(4000, 8000)
+    audio[0, 4000:8000] = torch.sin(2 * np.pi * 300 * n / SR)  # 0.25 s to 0.5 s
+    loudness = a_weighted_loudness(audio, SR, FRAME_RATE)[0]
+    _, confidence = estimate_f0(audio, SR, FRAME_RATE, method="yin")
+    loud = np.flatnonzero(loudness.numpy() > loudness.max().item() - 6) / FRAME_RATE
+    voiced = np.flatnonzero(confidence[0].numpy() > 0.5) / FRAME_RATE
+    for times in (loud, voiced):  # both straddle the burst's true middle, 0.375 s
+        assert abs((times[0] + times[-1]) / 2 - 0.375) < 0.006
+
+
+def test_yin_at_low_sample_rates_and_without_gradient():
+    tone, truth = _vibrato_tone(220, sr=8000)
+    audio = tone.clone().requires_grad_()
+    f0, confidence = estimate_f0(audio, 8000, FRAME_RATE, method="yin")
+    assert f0.grad_fn is None and confidence.grad_fn is None
+    cents = np.abs(1200 * np.log2(f0[0, 15:-15].double().numpy() / truth[15:-15]))
+    assert np.median(cents) < 10.0
+
+
+def test_crepe_network_cache_per_device():
+    from torchddsp.features import load_crepe
+
+    cpu = load_crepe("tiny")
+    other = load_crepe("tiny", "meta")
+    assert other is not cpu and next(cpu.parameters()).device.type == "cpu"
+    assert next(other.parameters()).device.type == "meta"
+    assert load_crepe("tiny") is cpu

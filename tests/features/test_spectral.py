@@ -55,7 +55,7 @@ def _reference_mel(n_fft, n_mels, sr, f_min, f_max, htk, norm):
         return np.where(m < 15, 200 * m / 3, 1000 * np.exp(np.log(6.4) * (m - 15) / 27))
 
     edges = to_hz(np.linspace(to_mel(f_min), to_mel(f_max), n_mels + 2))
-    freqs = np.arange(n_fft // 2 + 1) * sr / n_fft
+    freqs = np.arange(n_fft // 2 + 1) * sr / n_fft  # bin k at k * sr / n, also for odd n
     bank = np.zeros((n_mels, len(freqs)))
     for m in range(n_mels):
         lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]
@@ -69,9 +69,10 @@ def _reference_mel(n_fft, n_mels, sr, f_min, f_max, htk, norm):
     return bank
 
 
+@pytest.mark.parametrize("n_fft", [1024, 255])
 @pytest.mark.parametrize("htk,norm", [(False, True), (True, False), (True, True)])
-def test_mel_filterbank_matches_float64_reference(htk, norm):
-    args = (1024, 40, 16000, 30.0, 7600.0)
+def test_mel_filterbank_matches_float64_reference(htk, norm, n_fft):
+    args = (n_fft, 40, 16000, 30.0, 7600.0)
     ours = mel_filterbank(*args, scale="htk" if htk else "slaney", norm="slaney" if norm else None, dtype=torch.float64)
     np.testing.assert_allclose(ours.numpy(), _reference_mel(*args, htk, norm), atol=1e-12)
 
@@ -100,3 +101,9 @@ def test_mfcc_and_modules_agree_with_functions():
     np.testing.assert_allclose(cepstra.numpy(), expected.numpy(), atol=1e-4)
     assert cepstra.shape == (2, 1 + 8000 // 128, 13)
     assert "filterbank" in dict(module.named_buffers())
+
+
+def test_modules_accept_half_precision():
+    audio = torch.randn(1, 4000).half()
+    assert MelSpectrogram(16000, n_fft=256, n_mels=16)(audio).dtype == torch.float32
+    assert MFCC(16000, n_mfcc=5, n_fft=256, n_mels=16)(audio).shape[-1] == 5

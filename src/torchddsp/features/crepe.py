@@ -12,6 +12,7 @@ confidence: the strongest activation.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.util
 from pathlib import Path
@@ -151,24 +152,40 @@ def _load_crepe_cpu(model: str) -> CrepeNet:
     return network.eval()
 
 
+@functools.lru_cache(maxsize=8)
+def _load_crepe_on(model: str, device: torch.device) -> CrepeNet:
+    return copy.deepcopy(_load_crepe_cpu(model)).to(device)
+
+
 def load_crepe(model: str = "tiny", device: torch.device | str = "cpu") -> CrepeNet:
-    """The pretrained CREPE network (frozen, eval mode), loaded once per model and cached."""
-    network = _load_crepe_cpu(check_choice("model", model, tuple(CAPACITIES)))
-    return network if torch.device(device).type == "cpu" else network.to(device)
+    """The pretrained CREPE network (frozen, eval mode), loaded once per model and device and
+    cached; do not move or modify the returned module (other callers share it)."""
+    model = check_choice("model", model, tuple(CAPACITIES))
+    device = torch.device(device)
+    return _load_crepe_cpu(model) if device.type == "cpu" else _load_crepe_on(model, device)
 
 
-def _normalized_frames(audio: Tensor, sample_rate: float, frame_rate: float, n_frames: int | None) -> Tensor:
-    """16 kHz frames of 1024 samples centred on ``i / frame_rate``, zero-mean, unit variance."""
+def _normalized_frames(
+    audio: Tensor, sample_rate: float, frame_rate: float, n_frames: int | None, epsilon: float | None = None
+) -> Tensor:
+    """16 kHz frames of 1024 samples centred on ``i / frame_rate``, zero-mean, unit variance.
+
+    ``epsilon=None``: divide by the (unbiased) standard deviation floored at 1e-10, as CREPE
+    was trained (silence stays 0). A float: divide by ``std + epsilon`` (Magenta's perceptual
+    loss uses 1e-5), which keeps the gradient bounded on near-silent frames.
+    """
     sample_rate = check_positive("sample_rate", sample_rate)
     if n_frames is None:
         n_frames = default_n_frames(audio.shape[-1], sample_rate, frame_rate)
     if sample_rate != CREPE_SAMPLE_RATE:
-        audio = resample(audio, int(round(sample_rate)), CREPE_SAMPLE_RATE)
+        audio = resample(audio, sample_rate, CREPE_SAMPLE_RATE)  # integer rates only: says so otherwise
     frames = centered_frames(audio.float() if audio.dtype != torch.float64 else audio, CREPE_FRAME_SIZE,
                              CREPE_SAMPLE_RATE, frame_rate, n_frames)
     frames = frames - frames.mean(dim=-1, keepdim=True)
-    # As CREPE was trained: divide by the (unbiased) standard deviation, floored at 1e-10, so
-    # silence stays 0; flooring the variance instead of the deviation keeps its gradient finite.
+    if epsilon is not None:
+        deviation = torch.sqrt(frames.square().mean(dim=-1, keepdim=True).clamp_min(1e-30))
+        return frames / (deviation + epsilon)
+    # Flooring the variance instead of the deviation keeps the gradient finite at silence.
     variance = frames.square().sum(dim=-1, keepdim=True) / (frames.shape[-1] - 1)
     return frames / torch.sqrt(variance.clamp_min(1e-20))
 
@@ -180,12 +197,13 @@ def crepe_activations(
     model: str = "tiny",
     n_frames: int | None = None,
     embedding: bool = False,
+    epsilon: float | None = None,
 ) -> Tensor:
     """CREPE's 360 pitch activations per frame, ``(batch, n_frames, 360)``, or with
     ``embedding=True`` its last convolution block flattened, ``(batch, n_frames, features)``.
     Differentiable w.r.t. ``audio`` (the network is frozen). Frame ``i`` is centred on
-    ``i / frame_rate``."""
-    frames = _normalized_frames(audio, sample_rate, frame_rate, n_frames)
+    ``i / frame_rate``; ``epsilon`` sets the frame normalisation (see ``_normalized_frames``)."""
+    frames = _normalized_frames(audio, sample_rate, frame_rate, n_frames, epsilon)
     network = load_crepe(model, frames.device)
     layer = network.embed if embedding else network
     flat = frames.reshape(-1, CREPE_FRAME_SIZE).to(torch.float32)

@@ -35,7 +35,12 @@ def frame_centers(n_frames: int, sample_rate: float, frame_rate: float, device: 
 
 
 def centered_frames(
-    audio: Tensor, frame_size: int, sample_rate: float, frame_rate: float, n_frames: int | None = None
+    audio: Tensor,
+    frame_size: int,
+    sample_rate: float,
+    frame_rate: float,
+    n_frames: int | None = None,
+    lead: int | None = None,
 ) -> Tensor:
     """Cut ``audio`` into frames centred on ``i / frame_rate`` (see the module docstring).
 
@@ -44,7 +49,9 @@ def centered_frames(
 
     Args:
         audio: the signal. Differentiable.
-        frame_size: samples per frame; the centre is sample ``frame_size // 2`` of the frame.
+        frame_size: samples per frame.
+        lead: samples of the frame before its centre (default ``frame_size // 2``): the
+            centre is sample ``lead`` of the frame.
         sample_rate: of ``audio``, in Hz.
         frame_rate: frames per second.
         n_frames: frames to return (default ``default_n_frames``).
@@ -58,7 +65,7 @@ def centered_frames(
     if n_frames is None:
         n_frames = default_n_frames(n_samples, sample_rate, frame_rate)
     n_frames = check_positive_int("n_frames", n_frames)
-    half = frame_size // 2
+    half = frame_size // 2 if lead is None else check_positive_int("lead", lead, minimum=0)
     last_center = int(frame_centers(n_frames, sample_rate, frame_rate)[-1])
     pad_right = max(0, last_center - half + frame_size - n_samples)
     padded = torch.nn.functional.pad(audio, (half, pad_right))

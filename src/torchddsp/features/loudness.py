@@ -34,7 +34,7 @@ def a_weighting_db(frequencies_hz: np.ndarray, min_db: float = -80.0) -> np.ndar
 
 @functools.lru_cache(maxsize=32)
 def _a_weighting_power(sample_rate: float, n_fft: int) -> np.ndarray:
-    return 10.0 ** (a_weighting_db(np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)) / 10.0)
+    return 10.0 ** (a_weighting_db(np.fft.rfftfreq(n_fft, 1.0 / sample_rate)) / 10.0)
 
 
 def default_loudness_n_fft(sample_rate: float) -> int:

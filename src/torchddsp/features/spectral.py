@@ -74,7 +74,7 @@ def stft(
     n_fft: int,
     hop_length: int | None = None,
     win_length: int | None = None,
-    window: str = "hann",
+    window: str | Tensor = "hann",
     center: bool = True,
     pad_mode: str = "reflect",
     pad_end: bool = False,
@@ -91,7 +91,8 @@ def stft(
         n_fft: FFT size.
         hop_length: samples between frames (default ``n_fft // 4``).
         win_length: window taps, at most ``n_fft``, centred in the frame (default ``n_fft``).
-        window: ``"hann"``, ``"hamming"``, ``"blackman"`` (periodic) or ``"rectangular"``.
+        window: ``"hann"``, ``"hamming"``, ``"blackman"`` (periodic) or ``"rectangular"``, or
+            the window's ``n_fft`` values as a tensor (then ``win_length`` is not used).
         center: centre frame ``i`` on sample ``i * hop_length`` (see the module docstring).
         pad_mode: ``"reflect"`` or ``"constant"`` (zeros), for ``center=True``.
         pad_end: with ``center=False``, zero-pad the end so every sample is in a frame.
@@ -116,7 +117,8 @@ class _WindowedSpectrum(torch.autograd.Function):
     adjoint of the one-sided FFT is one inverse real FFT, ``n * irfft(G)`` with the interior bins
     of ``G`` halved (they stand for two conjugate bins), where autograd would run a full complex
     FFT; and the frames' gradients return to the signal by :func:`overlap_add` rather than
-    ``unfold``'s backward. About 5x cheaper than autograd's backward.
+    ``unfold``'s backward. About 5x cheaper than autograd's backward. First derivatives only
+    (no double backward).
     """
 
     @staticmethod
@@ -156,18 +158,22 @@ def windowed_power(frames: Tensor, window: Tensor) -> Tensor:
     return _WindowedSpectrum.apply(frames, window, 0, "power")
 
 
-def _padded(audio: Tensor, n_fft: int, hop_length: int | None, win_length: int | None, window: str, center: bool,
-            pad_mode: str, pad_end: bool) -> tuple[Tensor, int, Tensor]:
-    """Validation and padding shared by :func:`stft` and :func:`power_spectrogram`: the padded
-    signal (frame ``i`` starts at sample ``i * hop`` of it), the hop and the window."""
+def _padded(audio: Tensor, n_fft: int, hop_length: int | None, win_length: int | None, window: str | Tensor,
+            center: bool, pad_mode: str, pad_end: bool) -> tuple[Tensor, int, Tensor]:
+    """Validation and padding shared by :func:`stft` and the spectrograms: the padded signal
+    (frame ``i`` starts at sample ``i * hop`` of it), the hop and the window values."""
     check_rank("audio", audio, 2, "(batch, n_samples)")
     check_finite("audio", audio)
     n_fft = check_positive_int("n_fft", n_fft, minimum=2)
     hop_length = check_positive_int("hop_length", n_fft // 4 if hop_length is None else hop_length)
-    win_length = check_positive_int("win_length", n_fft if win_length is None else win_length)
-    if win_length > n_fft:
-        raise ValueError(f"win_length must be at most n_fft ({n_fft}), found {win_length}")
-    check_choice("window", window, WINDOWS)
+    if isinstance(window, Tensor):
+        if window.shape != (n_fft,):
+            raise ValueError(f"a window tensor must have shape ({n_fft},) (n_fft), found {tuple(window.shape)}")
+    else:
+        win_length = check_positive_int("win_length", n_fft if win_length is None else win_length)
+        if win_length > n_fft:
+            raise ValueError(f"win_length must be at most n_fft ({n_fft}), found {win_length}")
+        check_choice("window", window, WINDOWS)
     check_choice("pad_mode", pad_mode, ("reflect", "constant"))
     n_samples = audio.shape[1]
     if center:
@@ -183,7 +189,11 @@ def _padded(audio: Tensor, n_fft: int, hop_length: int | None, win_length: int |
     elif n_samples < n_fft:
         raise ValueError(f"audio must hold at least n_fft = {n_fft} samples without padding, found {n_samples}")
     dtype = audio.dtype if audio.dtype in (torch.float32, torch.float64) else torch.float32
-    return audio.to(dtype), hop_length, window_tensor(window, win_length, n_fft, dtype, audio.device)
+    if isinstance(window, Tensor):
+        values = window.to(dtype=dtype, device=audio.device)
+    else:
+        values = window_tensor(window, win_length, n_fft, dtype, audio.device)  # type: ignore[arg-type]
+    return audio.to(dtype), hop_length, values
 
 
 def power_spectrogram(
@@ -191,7 +201,7 @@ def power_spectrogram(
     n_fft: int,
     hop_length: int | None = None,
     win_length: int | None = None,
-    window: str = "hann",
+    window: str | Tensor = "hann",
     center: bool = True,
     pad_mode: str = "reflect",
     pad_end: bool = False,
@@ -214,7 +224,7 @@ def magnitude_spectrogram(
     n_fft: int,
     hop_length: int | None = None,
     win_length: int | None = None,
-    window: str = "hann",
+    window: str | Tensor = "hann",
     center: bool = True,
     pad_mode: str = "reflect",
     pad_end: bool = False,
@@ -259,7 +269,7 @@ def mel_to_hz(mels: np.ndarray | float, scale: str = "slaney") -> np.ndarray:
 def _mel_filterbank(n_fft: int, n_mels: int, sample_rate: float, f_min: float, f_max: float, scale: str,
                     norm: str | None) -> np.ndarray:
     edges_hz = mel_to_hz(np.linspace(hz_to_mel(f_min, scale), hz_to_mel(f_max, scale), n_mels + 2), scale)
-    bins_hz = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    bins_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)  # k * sr / n, also for odd n
     lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
     rising = (bins_hz[None, :] - lower) / (centre - lower)
     falling = (upper - bins_hz[None, :]) / (upper - centre)
@@ -353,7 +363,8 @@ def mfcc(audio: Tensor, sample_rate: float, n_mfcc: int = 20, log_floor: float =
 
 
 class MelSpectrogram(nn.Module):
-    """Log-mel (or linear mel) spectrogram with its window and filterbank held as buffers.
+    """Log-mel spectrogram by default (``log=False``: linear mel power, as
+    :func:`mel_spectrogram`), with its window and filterbank held as buffers.
 
     Shape: ``(batch, n_samples)`` -> ``(batch, n_frames, n_mels)`` (centred frames, see
     :func:`stft`). ``log=True`` returns ``log(max(mel, log_floor))``.
@@ -387,6 +398,8 @@ class MelSpectrogram(nn.Module):
     def forward(self, audio: Tensor) -> Tensor:
         check_rank("audio", audio, 2, "(batch, n_samples)")
         check_finite("audio", audio)
+        if audio.dtype not in (torch.float32, torch.float64):  # no half-precision FFT on CPU
+            audio = audio.float()
         if self.center:
             audio = torch.nn.functional.pad(audio.unsqueeze(1), (self.n_fft // 2,) * 2, mode=self.pad_mode).squeeze(1)
         spectrum = _WindowedSpectrum.apply(audio, self.window.to(audio.dtype), self.hop_length, "power")
@@ -397,13 +410,13 @@ class MelSpectrogram(nn.Module):
 
 
 class MFCC(nn.Module):
-    """MFCCs (see :func:`mfcc`) with window, filterbank and DCT held as buffers.
+    """MFCCs (see :func:`mfcc`, same defaults) with window, filterbank and DCT held as buffers.
 
     Shape: ``(batch, n_samples)`` -> ``(batch, n_frames, n_mfcc)``.
     """
 
-    def __init__(self, sample_rate: float = 16000, n_mfcc: int = 30, n_fft: int = 1024, hop_length: int | None = None,
-                 n_mels: int = 128, f_min: float = 20.0, f_max: float | None = None, log_floor: float = 1e-5,
+    def __init__(self, sample_rate: float = 16000, n_mfcc: int = 20, n_fft: int = 2048, hop_length: int | None = None,
+                 n_mels: int = 128, f_min: float = 0.0, f_max: float | None = None, log_floor: float = 1e-5,
                  center: bool = True, pad_mode: str = "reflect"):
         super().__init__()
         self.mel = MelSpectrogram(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, log=True,

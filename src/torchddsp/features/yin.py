@@ -24,7 +24,9 @@ def _difference(frames: Tensor, max_lag: int) -> Tensor:
     """``d(tau)`` for ``tau = 0 .. max_lag`` over the first ``size - max_lag`` samples of each frame."""
     size = frames.shape[-1]
     window = size - max_lag
-    n_fft = 1 << (size + window - 1).bit_length()
+    # A circular correlation of this size is exact for lags 0..max_lag: head sample j meets
+    # sample j + tau < size, which never wraps around.
+    n_fft = 1 << (size - 1).bit_length()
     frames_fft = torch.fft.rfft(frames, n_fft)
     head_fft = torch.fft.rfft(frames[..., :window], n_fft)
     # Cross-correlation of the head with the whole frame: r(tau) = sum_{j<window} x_j x_{j+tau}.
@@ -36,19 +38,44 @@ def _difference(frames: Tensor, max_lag: int) -> Tensor:
     return (head_energy + shifted_energy - 2.0 * correlation).clamp_min(0.0)
 
 
+def _refine_centred(frames: Tensor, window: int, lag: Tensor) -> Tensor:
+    """Period near ``lag`` measured on a span centred on each frame's time.
+
+    For lag ``tau`` the difference function compares ``x[t : t + window]`` with
+    ``x[t + tau : t + tau + window]``: audio from ``t`` to ``t + window + tau``. Starting at
+    ``t = centre - (window + tau) / 2`` centres that span on the frame's time. ``d`` is
+    evaluated there at ``lag - 1, lag, lag + 1`` and a parabola through them gives the period.
+
+    ``frames``: ``(batch, n_frames, size)`` starting ``window`` samples before each centre and
+    long enough for every span; ``lag``: ``(batch, n_frames)`` integer periods.
+    """
+    start = window - torch.div(window + lag, 2, rounding_mode="floor")  # within the frame
+    index = start[..., None] + torch.arange(window, device=lag.device)
+    base = torch.gather(frames, -1, index)
+    left, centre, right = (
+        (base - torch.gather(frames, -1, index + (lag + step)[..., None])).square().sum(dim=-1) for step in (-1, 0, 1)
+    )
+    curvature = left - 2.0 * centre + right
+    shift = torch.where(curvature > 0, 0.5 * (left - right) / curvature.clamp_min(1e-30), torch.zeros_like(centre))
+    return lag.to(frames.dtype) + shift.clamp(-0.5, 0.5)
+
+
 def yin(
     audio: Tensor,
     sample_rate: float,
     frame_rate: float = 250.0,
     f_min: float = 40.0,
-    f_max: float = 2000.0,
+    f_max: float | None = None,
     threshold: float = 0.15,
     n_frames: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """f0 and confidence per frame with YIN (see the module docstring).
+    """f0 and confidence per frame with YIN (see the module docstring). Not differentiable
+    (a choice among lags): computed without gradient.
 
-    Frame ``i`` is centred on time ``i / frame_rate``; each frame spans ``2 * sample_rate / f_min``
-    samples (two periods of the lowest pitch).
+    Frame ``i`` is centred on time ``i / frame_rate``: the lag is chosen on a frame of
+    ``2 * sample_rate / f_min`` samples centred there, and the period is then refined on the
+    span that lag compares, re-centred on the same time. On silence the confidence is 0 (and
+    f0 the top of the search range).
 
     Shape:
         ``audio``: ``(batch, n_samples)`` -> ``f0_hz``, ``confidence``: ``(batch, n_frames)``.
@@ -57,21 +84,37 @@ def yin(
         audio: signal at ``sample_rate`` (any rate; higher rates resolve high pitches finer).
         sample_rate: in Hz.
         frame_rate: frames per second.
-        f_min, f_max: search range in Hz, ``0 < f_min < f_max < sample_rate / 4``.
+        f_min, f_max: search range in Hz, ``0 < f_min < f_max < sample_rate / 4``; ``f_max=None``
+            means 2000 Hz, or just below ``sample_rate / 4`` for low rates.
         threshold: absolute threshold on the normalised difference (YIN's step 4).
         n_frames: frames to return (default ``floor(n_samples * frame_rate / sample_rate)``).
     """
     sample_rate = check_positive("sample_rate", sample_rate)
     check_positive("f_min", f_min)
+    if f_max is None:
+        f_max = min(2000.0, 0.99 * sample_rate / 4)
     if not f_min < f_max < sample_rate / 4:
         raise ValueError(f"need f_min < f_max < sample_rate / 4 ({sample_rate / 4}), found f_min={f_min}, f_max={f_max}")
     check_positive("threshold", threshold)
+    with torch.no_grad():
+        return _yin(audio, sample_rate, frame_rate, f_min, f_max, threshold, n_frames)
+
+
+def _yin(audio: Tensor, sample_rate: float, frame_rate: float, f_min: float, f_max: float, threshold: float,
+         n_frames: int | None) -> tuple[Tensor, Tensor]:
     max_lag = math.ceil(sample_rate / f_min)
     min_lag = max(2, math.floor(sample_rate / f_max))
-    frames = centered_frames(audio, 2 * max_lag + 2, sample_rate, frame_rate, n_frames)
-    frames = frames.to(torch.float64 if frames.dtype == torch.float64 else torch.float32)
-    frames = frames - frames.mean(dim=-1, keepdim=True)
-    difference = _difference(frames, max_lag + 1)  # one extra lag for the parabola at max_lag
+    window = max_lag + 1
+    # One cut serves both passes: from `window` samples before each frame's time to
+    # `window + 2` after the end of the last span the refinement may read.
+    cut = centered_frames(audio, 2 * window + window // 2 + 2, sample_rate, frame_rate, n_frames, lead=window)
+    dtype = torch.float64 if cut.dtype == torch.float64 else torch.float32
+    cut = cut.to(dtype)
+    cut = cut - cut.mean(dim=-1, keepdim=True)
+    # Lag choice on a frame starting window / 2 before the time: the compared spans are then
+    # late by at most half a period, before the refinement centres them exactly.
+    frames = cut[..., window // 2 : window // 2 + 2 * window]
+    difference = _difference(frames, window)  # one extra lag for the parabola at max_lag
 
     lags = torch.arange(1, difference.shape[-1], device=audio.device, dtype=difference.dtype)
     mean_so_far = torch.cumsum(difference[..., 1:], dim=-1) / lags
@@ -90,15 +133,16 @@ def yin(
     candidates = torch.where(run | ~any_below, search, torch.full_like(search, math.inf))
     lag = candidates.argmin(dim=-1, keepdim=True) + min_lag
 
-    # Parabolic interpolation of d' around the chosen lag.
+    # Confidence from the normalised difference at the (parabola-refined) minimum.
     left = normalised.gather(-1, lag - 1)
     centre = normalised.gather(-1, lag)
     right = normalised.gather(-1, (lag + 1).clamp_max(normalised.shape[-1] - 1))
     curvature = left - 2.0 * centre + right
     shift = torch.where(curvature > 0, 0.5 * (left - right) / curvature.clamp_min(1e-12), torch.zeros_like(centre))
-    shift = shift.clamp(-0.5, 0.5)
-    period = lag.to(difference.dtype) + shift
-    f0_hz = (sample_rate / period)[..., 0]
-    minimum = (centre - 0.25 * (left - right) * shift)[..., 0]
+    minimum = (centre - 0.25 * (left - right) * shift.clamp(-0.5, 0.5))[..., 0]
     confidence = (1.0 - minimum).clamp(0.0, 1.0)
+
+    # The period itself, on a span re-centred on the frame time for the chosen lag.
+    period = _refine_centred(cut, window, lag[..., 0])
+    f0_hz = sample_rate / period
     return f0_hz.to(audio.dtype), confidence.to(audio.dtype)
