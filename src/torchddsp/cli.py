@@ -1,0 +1,145 @@
+"""``torchddsp <command>``: prepare, train, evaluate, transfer.
+
+    torchddsp prepare AUDIO_DIR DATASET_DIR [--config cpu_small] [--skip-bad]
+    torchddsp train CONFIG DATASET_DIR RUN_DIR [--resume] [--steps N] [--tensorboard]
+    torchrun --nproc_per_node 2 -m torchddsp train CONFIG DATASET_DIR RUN_DIR   (data parallel)
+    torchddsp evaluate RUN_DIR DATASET_DIR [--split eval] [--max-examples N]
+    torchddsp transfer INPUT --model violin -o OUTPUT.wav [--pitch-shift 0] [--loudness-shift 0]
+                       [--no-auto-adjust] [--dry] [--reverb-from MODEL]
+
+Every command has a Python equivalent: ``training.prepare_dataset``, ``training.train``,
+``training.evaluate_model``, ``transfer.transfer``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from .training.config import load_config  # noqa: PLC0415
+    from .training.data import prepare_dataset  # noqa: PLC0415
+
+    config = load_config(args.config)
+    if args.f0_method:
+        config.data.f0_method = args.f0_method
+    metadata = prepare_dataset(args.audio_dir, args.dataset_dir, config.model, config.data, skip_bad=args.skip_bad,
+                               show_progress=not args.quiet)
+    print(f"examples: train {metadata['examples']['train']}, eval {metadata['examples']['eval']} "
+          f"({metadata['seconds']['train']} s / {metadata['seconds']['eval']} s of audio)")
+    for entry in metadata["skipped"]:
+        print(f"skipped {entry['file']}: {entry['reason']}")
+    for name in metadata["silent_files"]:
+        print(f"silent, not used: {name}")
+    if metadata["silent_examples_skipped"]:
+        print(f"silent examples left out: {metadata['silent_examples_skipped']}")
+    print(f"wrote {args.dataset_dir}/dataset.json")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .training.trainer import train  # noqa: PLC0415
+
+    summary = train(args.config, args.dataset_dir, args.run_dir, resume=args.resume, steps=args.steps,
+                    show_progress=not args.quiet, tensorboard=args.tensorboard)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .training.data import FeatureDataset  # noqa: PLC0415
+    from .training.metrics import METRIC_NAMES, evaluate_model  # noqa: PLC0415
+    from .transfer import load_model  # noqa: PLC0415
+
+    loaded = load_model(args.run_dir)
+    dataset = FeatureDataset(args.dataset_dir, args.split)
+    metrics = evaluate_model(loaded.model, dataset, args.max_examples, f0_method=loaded.config.data.f0_method)
+    result = {"checkpoint": loaded.source, "dataset": str(args.dataset_dir), "split": args.split, **metrics}
+    output = Path(args.output) if args.output else Path(args.run_dir) / f"evaluation_{args.split}.json"
+    if output.parent.is_dir():
+        output.write_text(json.dumps(result, indent=1))
+    print("| metric | value |\n|---|---:|")
+    for name in METRIC_NAMES + ("examples", "pitched_frames"):
+        print(f"| {name} | {metrics[name]:.4f} |")
+    print(f"wrote {output}")
+    return 0
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    from .training.data import read_audio  # noqa: PLC0415
+    from .transfer import load_model, transfer, write_transfer  # noqa: PLC0415
+
+    loaded = load_model(args.model)
+    audio = read_audio(args.input, loaded.sample_rate)
+    reverb_ir = load_model(args.reverb_from).model.impulse_response if args.reverb_from else None
+    result = transfer(audio, loaded.sample_rate, loaded, auto_adjust=not args.no_auto_adjust,
+                      pitch_shift=args.pitch_shift, loudness_shift=args.loudness_shift, quiet_db=args.quiet_db,
+                      reverb=not args.dry, reverb_ir=reverb_ir, f0_method=args.f0_method)
+    for path in write_transfer(result, Path(args.output)):
+        print(f"wrote {path}")
+    print(json.dumps(result["adjustments"]))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="torchddsp", description="Differentiable DSP: timbre transfer and more.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    prepare = commands.add_parser("prepare", help="cut and analyse recordings into a training dataset")
+    prepare.add_argument("audio_dir")
+    prepare.add_argument("dataset_dir")
+    prepare.add_argument("--config", default="cpu_small", help="config (file or shipped name) for rates and cutting")
+    prepare.add_argument("--f0-method", choices=("crepe", "yin"), help="override the config's f0 method")
+    prepare.add_argument("--skip-bad", action="store_true", help="skip unreadable files (listed in dataset.json)")
+    prepare.add_argument("--quiet", action="store_true", help="no progress bar")
+    prepare.set_defaults(run=_prepare)
+
+    train = commands.add_parser("train", help="train an autoencoder on a prepared dataset")
+    train.add_argument("config", help="YAML config file or shipped name (solo_instrument, cpu_small)")
+    train.add_argument("dataset_dir")
+    train.add_argument("run_dir")
+    train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in RUN_DIR")
+    train.add_argument("--steps", type=int, help="train up to this step (default: the config's)")
+    train.add_argument("--tensorboard", action="store_true", help="also log to RUN_DIR/tensorboard")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="resynthesis metrics of a trained model")
+    evaluate.add_argument("run_dir", help="training run, checkpoint folder or bundled model name")
+    evaluate.add_argument("dataset_dir")
+    evaluate.add_argument("--split", default="eval", choices=("eval", "train"))
+    evaluate.add_argument("--max-examples", type=int)
+    evaluate.add_argument("--output", help="JSON path (default RUN_DIR/evaluation_<split>.json)")
+    evaluate.set_defaults(run=_evaluate)
+
+    transfer = commands.add_parser("transfer", help="turn a monophonic recording into a model's instrument")
+    transfer.add_argument("input")
+    transfer.add_argument("--model", required=True, help="bundled model name or training run folder")
+    transfer.add_argument("-o", "--output", required=True, help="output WAV (a PNG and JSON go beside it)")
+    transfer.add_argument("--pitch-shift", type=float, default=0.0, help="semitones, after the automatic octave shift")
+    transfer.add_argument("--loudness-shift", type=float, default=0.0, help="dB, after the automatic mapping")
+    transfer.add_argument("--quiet-db", type=float, default=20.0, help="attenuation of unpitched parts")
+    transfer.add_argument("--no-auto-adjust", action="store_true", help="use the input's f0 and loudness as they are")
+    transfer.add_argument("--dry", action="store_true", help="no reverb (the dry instrument)")
+    transfer.add_argument("--reverb-from", help="use this other model's reverb (transfer of room acoustics)")
+    transfer.add_argument("--f0-method", default="crepe", choices=("crepe", "yin"))
+    transfer.set_defaults(run=_transfer)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as error:  # bad input: one clear line, not a traceback
+        print(f"torchddsp {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

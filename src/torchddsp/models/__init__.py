@@ -1,0 +1,15 @@
+"""Neural models that drive the synthesizers: preprocessing, encoders, decoders, autoencoder.
+
+- ``preprocessing``: ``F0LoudnessPreprocessor`` (f0 and loudness scaled to [0, 1] as DDSP).
+- ``encoders``: ``MfccRnnEncoder`` (MFCC -> GRU -> z per frame).
+- ``decoders``: ``RnnFcDecoder`` (DDSP's: MLP per input, GRU, MLP, output splits).
+- ``autoencoder``: ``Autoencoder`` (preprocess -> encode -> decode -> Harmonic + FilteredNoise
+  -> Reverb), built from an ``AutoencoderConfig``.
+"""
+
+from .autoencoder import Autoencoder, AutoencoderConfig
+from .decoders import RnnFcDecoder, fc_stack
+from .encoders import MfccRnnEncoder
+from .preprocessing import F0LoudnessPreprocessor
+
+__all__ = ["Autoencoder", "AutoencoderConfig", "RnnFcDecoder", "fc_stack", "MfccRnnEncoder", "F0LoudnessPreprocessor"]

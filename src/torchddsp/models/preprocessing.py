@@ -1,0 +1,30 @@
+"""Scale f0 and loudness to network inputs, as DDSP's ``F0LoudnessPreprocessor``."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..functional import hz_to_midi
+from ..functional._checks import check_rank
+
+__all__ = ["F0LoudnessPreprocessor", "F0_RANGE", "LOUDNESS_RANGE"]
+
+F0_RANGE = 127.0  # MIDI notes
+LOUDNESS_RANGE = 120.0  # dB
+
+
+class F0LoudnessPreprocessor(nn.Module):
+    """``f0_scaled = hz_to_midi(f0_hz) / 127`` and ``loudness_scaled = loudness_db / 120 + 1``.
+
+    Shape: ``f0_hz``, ``loudness_db`` ``(batch, n_frames)`` or ``(batch, n_frames, 1)`` ->
+    two ``(batch, n_frames, 1)`` tensors, roughly in [0, 1].
+    """
+
+    def forward(self, f0_hz: Tensor, loudness_db: Tensor) -> tuple[Tensor, Tensor]:
+        f0_hz, loudness_db = (x if x.dim() == 3 else x.unsqueeze(-1) for x in (f0_hz, loudness_db))
+        check_rank("f0_hz", f0_hz, 3, "(batch, n_frames[, 1])")
+        check_rank("loudness_db", loudness_db, 3, "(batch, n_frames[, 1])")
+        if f0_hz.shape != loudness_db.shape:
+            raise ValueError(f"f0_hz and loudness_db must have the same shape, found {tuple(f0_hz.shape)} and "
+                             f"{tuple(loudness_db.shape)}")
+        return hz_to_midi(f0_hz) / F0_RANGE, loudness_db / LOUDNESS_RANGE + 1.0

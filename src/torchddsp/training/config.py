@@ -1,0 +1,149 @@
+"""Experiment configuration: dataclasses for the model, the data and training, read from and
+written to YAML (the files in ``configs/``). No global state, no injection: a config is a
+value passed to the functions that need it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..models.autoencoder import AutoencoderConfig
+
+__all__ = ["DataConfig", "TrainConfig", "ExperimentConfig", "load_config", "save_config", "CONFIG_DIR"]
+
+#: Configs shipped inside the package (copies of the repository's ``configs/``).
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def _from_dict(cls, values: Mapping[str, Any], section: str):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown settings {unknown} in '{section}'; known: {sorted(known)}")
+    return cls(**values)
+
+
+@dataclass
+class DataConfig:
+    """How ``prepare`` cuts and analyses audio (the ``data:`` section).
+
+    Examples are ``example_seconds`` long, one every ``hop_seconds``; features at the model's
+    frame rate; f0 by ``f0_method`` (``"crepe"`` or ``"yin"``); the last ``eval_fraction`` of
+    every file (or whole files, when there are at least ``min_files_for_file_split``) is held
+    out for evaluation.
+    """
+
+    example_seconds: float = 4.0
+    hop_seconds: float = 1.0
+    f0_method: str = "crepe"
+    crepe_model: str = "tiny"
+    eval_fraction: float = 0.1
+    min_files_for_file_split: int = 10
+    silence_db: float = -70.0
+
+    def validate(self) -> None:
+        if not self.example_seconds > 0 or not self.hop_seconds > 0:
+            raise ValueError("example_seconds and hop_seconds must be > 0")
+        if self.f0_method not in ("crepe", "yin"):
+            raise ValueError(f"f0_method must be 'crepe' or 'yin', found {self.f0_method!r}")
+        if not 0 <= self.eval_fraction < 1:
+            raise ValueError(f"eval_fraction must be in [0, 1), found {self.eval_fraction}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (the ``train:`` section).
+
+    Learning rate ``learning_rate * decay_rate ** (step / decay_steps)`` after a linear warm-up of
+    ``warmup_steps``; gradients clipped to norm ``grad_clip``; evaluation, checkpoints, logs and
+    audio samples every so many steps.
+    """
+
+    batch_size: int = 16
+    steps: int = 30000
+    learning_rate: float = 3e-4
+    decay_steps: int = 10000
+    decay_rate: float = 0.98
+    warmup_steps: int = 0
+    grad_clip: float = 3.0
+    eval_every: int = 500
+    eval_examples: int = 16
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    samples_every: int = 1000
+    seed: int = 0
+    loss: str = "magenta"
+
+    def validate(self) -> None:
+        for name in ("batch_size", "steps", "decay_steps", "eval_every", "checkpoint_every", "log_every",
+                     "samples_every", "keep_checkpoints", "eval_examples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, found {getattr(self, name)}")
+        if not self.learning_rate > 0 or not self.decay_rate > 0 or self.grad_clip <= 0:
+            raise ValueError("learning_rate, decay_rate and grad_clip must be > 0")
+        if self.loss not in ("magenta", "auraloss"):
+            raise ValueError(f"train.loss must be 'magenta' or 'auraloss', found {self.loss!r}")
+
+    def learning_rate_at(self, step: int) -> float:
+        """The schedule: linear warm-up, then exponential decay (applied every step)."""
+        rate = self.learning_rate * self.decay_rate ** (step / self.decay_steps)
+        if self.warmup_steps and step < self.warmup_steps:
+            rate *= (step + 1) / self.warmup_steps
+        return rate
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole experiment: ``model``, ``data`` and ``train`` sections (plus a ``name``)."""
+
+    name: str = "experiment"
+    model: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
+        unknown = sorted(set(values) - {"name", "model", "data", "train"})
+        if unknown:
+            raise ValueError(f"unknown config sections {unknown}; expected name, model, data, train")
+        config = cls(
+            name=str(values.get("name", "experiment")),
+            model=AutoencoderConfig.from_dict(values.get("model") or {}),
+            data=_from_dict(DataConfig, values.get("data") or {}, "data"),
+            train=_from_dict(TrainConfig, values.get("train") or {}, "train"),
+        )
+        config.data.validate()
+        config.train.validate()
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "model": asdict(self.model), "data": asdict(self.data), "train": asdict(self.train)}
+
+
+def _yaml():
+    try:
+        import yaml  # noqa: PLC0415
+    except ImportError:
+        raise ValueError("reading configs needs PyYAML: pip install 'torchddsp[train]'") from None
+    return yaml
+
+
+def load_config(path_or_name: str | Path) -> ExperimentConfig:
+    """Read a YAML config: a path, or the name of a shipped config (``"solo_instrument"``,
+    ``"cpu_small"``)."""
+    path = Path(path_or_name)
+    if not path.exists() and (CONFIG_DIR / f"{path_or_name}.yaml").exists():
+        path = CONFIG_DIR / f"{path_or_name}.yaml"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+        raise ValueError(f"config {str(path_or_name)!r} is neither a file nor a shipped config {shipped}")
+    values = _yaml().safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a config must be a YAML mapping, found {type(values).__name__}")
+    return ExperimentConfig.from_dict(values)
+
+
+def save_config(config: ExperimentConfig, path: Path) -> None:
+    path.write_text(_yaml().safe_dump(config.to_dict(), sort_keys=False))

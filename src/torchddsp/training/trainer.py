@@ -1,0 +1,230 @@
+"""The training loop (``torchddsp train``): a few hundred lines with everything visible.
+
+- Adam, the learning rate set every step from ``TrainConfig.learning_rate_at(step)`` (warm-up,
+  exponential decay), gradients clipped to ``grad_clip``;
+- batches drawn by a generator seeded with ``(seed, step, rank)``: a resumed run sees the
+  same examples and noise it would have seen without the interruption;
+- every ``log_every`` steps a row in ``RUN_DIR/train.csv`` (step, loss, learning rate,
+  gradient norm, seconds per step); every ``eval_every`` the metrics of
+  :mod:`~torchddsp.training.metrics` on held-out examples (``eval.csv`` and ``eval.json``); every
+  ``samples_every`` target/resynthesis audio and a spectrogram PNG in ``RUN_DIR/samples``;
+  optional TensorBoard logs (``tensorboard=True``, needs the ``tensorboard`` package);
+- checkpoints every ``checkpoint_every`` steps and at the end (atomic, see
+  :mod:`~torchddsp.training.checkpoints`); ``resume=True`` continues from the newest one with
+  its step and optimizer state, and drops log rows written after it;
+- data parallel over processes when started by ``torchrun`` (``WORLD_SIZE > 1``): gloo on CPU,
+  nccl on GPU; every rank draws its own batch, gradients are averaged, rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import soundfile as sf
+import torch
+from torch import nn
+
+from ..losses import MultiScaleSpectralLoss
+from ..models.autoencoder import Autoencoder
+from .checkpoints import latest_checkpoint, load_checkpoint, read_state, save_checkpoint
+from .config import ExperimentConfig, load_config, save_config
+from .data import FeatureDataset
+from .metrics import METRIC_NAMES, evaluate_model
+from .plots import have_matplotlib, save_spectrograms, save_training_curves
+from .progress import Progress
+
+__all__ = ["train", "TRAIN_COLUMNS"]
+
+TRAIN_COLUMNS = ("step", "loss", "learning_rate", "grad_norm", "seconds_per_step")
+
+
+def _distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        device, backend = torch.device("cuda", local), "nccl"
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend)
+    return rank, world, device
+
+
+def _batch(dataset: FeatureDataset, indices: list[int], device: torch.device) -> dict[str, torch.Tensor]:
+    items = [dataset[i] for i in indices]
+    return {key: torch.stack([item[key] for item in items]).to(device) for key in items[0]}
+
+
+def _truncate_csv(path: Path, step: int) -> None:
+    """Keep only the rows up to ``step`` (rows logged after the checkpoint a run resumes from)."""
+    if not path.is_file():
+        return
+    with path.open() as stream:
+        rows = list(csv.reader(stream))
+    if not rows:
+        return
+    kept = [rows[0]] + [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= step]
+    with path.open("w", newline="") as stream:
+        csv.writer(stream).writerows(kept)
+
+
+def _append_csv(path: Path, columns: tuple[str, ...], row: dict[str, Any]) -> None:
+    new = not path.is_file()
+    with path.open("a", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row[k] for k in columns})
+        stream.flush()
+
+
+def train(
+    config: ExperimentConfig | str | Path,
+    dataset_dir: str | Path,
+    run_dir: str | Path,
+    resume: bool = False,
+    steps: int | None = None,
+    show_progress: bool = True,
+    tensorboard: bool = False,
+) -> dict[str, Any]:
+    """Train an autoencoder on a prepared dataset; returns a summary (final step, loss, metrics).
+
+    Args:
+        config: an :class:`ExperimentConfig`, a YAML path, or a shipped config name.
+        dataset_dir: made by :func:`~torchddsp.training.data.prepare_dataset`.
+        run_dir: where checkpoints, logs and samples go (created).
+        resume: continue from the newest checkpoint in ``run_dir`` (its config wins).
+        steps: train up to this step instead of ``config.train.steps``.
+    """
+    rank, world, device = _distributed()
+    run_dir = Path(run_dir)
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    if resume and checkpoint is None:
+        raise ValueError(f"--resume: {run_dir} holds no checkpoint")
+    if checkpoint is not None:  # a resumed run keeps the config it started with
+        config = ExperimentConfig.from_dict(read_state(checkpoint)["config"])
+    elif not isinstance(config, ExperimentConfig):
+        config = load_config(config)
+    dataset = FeatureDataset(dataset_dir, "train")
+    metadata = dataset.metadata
+    eval_dataset = FeatureDataset(dataset_dir, "eval") if (Path(dataset_dir) / "eval").is_dir() else None
+    if eval_dataset is not None and len(eval_dataset) == 0:
+        eval_dataset = None
+    model = Autoencoder(config.model)
+    if (metadata["sample_rate"], metadata["frame_rate"]) != (config.model.sample_rate, config.model.frame_rate):
+        raise ValueError(
+            f"the dataset was prepared at {metadata['sample_rate']} Hz and {metadata['frame_rate']} frames/s, "
+            f"the model expects {config.model.sample_rate} Hz and {config.model.frame_rate} frames/s"
+        )
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate)
+    start_step = 0
+    if checkpoint is not None:
+        start_step = int(load_checkpoint(checkpoint, model, optimizer)["step"])
+    model.to(device)
+    for values in optimizer.state.values():  # optimizer state follows the model's device
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor) and key != "step":
+                values[key] = value.to(device)
+    trained = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    loss_fn = getattr(MultiScaleSpectralLoss, config.train.loss)()
+    final_step = config.train.steps if steps is None else steps
+    extra = {"config": config.to_dict(), "statistics": metadata.get("statistics", {}),
+             "dataset": {k: metadata[k] for k in ("sample_rate", "frame_rate", "example_frames", "seconds")}}
+
+    writer = None
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "samples").mkdir(exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+        for name in ("train.csv", "eval.csv"):
+            _truncate_csv(run_dir / name, start_step) if resume else (run_dir / name).unlink(missing_ok=True)
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415  (optional extra)
+
+            writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def checkpoint_now(step: int) -> None:
+        if rank == 0:
+            save_checkpoint(run_dir, step, model, optimizer, extra, keep=config.train.keep_checkpoints)
+
+    def evaluate(step: int) -> dict[str, float] | None:
+        if rank != 0 or eval_dataset is None:
+            return None
+        metrics = evaluate_model(model, eval_dataset, config.train.eval_examples, f0_method=config.data.f0_method)
+        _append_csv(run_dir / "eval.csv", ("step",) + METRIC_NAMES, {"step": step, **metrics})
+        (run_dir / "eval.json").write_text(json.dumps({"step": step, **metrics}, indent=1))
+        if writer is not None:
+            for key in METRIC_NAMES:
+                writer.add_scalar(f"eval/{key}", metrics[key], step)
+        return metrics
+
+    def write_samples(step: int, batch: dict[str, torch.Tensor], output: torch.Tensor) -> None:
+        if rank != 0:
+            return
+        sample_rate = config.model.sample_rate
+        folder = run_dir / "samples"
+        sf.write(str(folder / f"step_{step:08d}_target.wav"), batch["audio"][0].detach().cpu().numpy(), sample_rate)
+        sf.write(str(folder / f"step_{step:08d}_output.wav"),
+                 output[0].detach().cpu().clamp(-1, 1).numpy(), sample_rate)
+        if have_matplotlib():
+            save_spectrograms(folder / f"step_{step:08d}.png", [("target", batch["audio"][0].cpu()),
+                                                               ("resynthesis", output[0].detach().cpu())], sample_rate)
+
+    model.train()
+    loss_value = math.nan
+    started = time.perf_counter()
+    last_log = (started, start_step)
+    with Progress(final_step, "train", enabled=show_progress and rank == 0, initial=start_step) as bar:
+        for step in range(start_step, final_step):
+            for group in optimizer.param_groups:
+                group["lr"] = config.train.learning_rate_at(step)
+            generator = torch.Generator().manual_seed(config.train.seed * 1_000_003 + step * 7919 + rank)
+            indices = torch.randint(len(dataset), (config.train.batch_size,), generator=generator).tolist()
+            batch = _batch(dataset, indices, device)
+            noise = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+            output = trained(batch["f0_hz"], batch["loudness_db"], batch["audio"], generator=noise)["audio"]
+            loss = loss_fn(output, batch["audio"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip))
+            optimizer.step()
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(f"the loss became {loss_value} at step {step}; lower the learning rate")
+            done = step + 1
+            bar.update(1, loss=loss_value)
+            if rank == 0 and (done % config.train.log_every == 0 or done == final_step):
+                now = time.perf_counter()
+                seconds = (now - last_log[0]) / max(done - last_log[1], 1)
+                last_log = (now, done)
+                row = {"step": done, "loss": loss_value, "learning_rate": optimizer.param_groups[0]["lr"],
+                       "grad_norm": grad_norm, "seconds_per_step": seconds}
+                _append_csv(run_dir / "train.csv", TRAIN_COLUMNS, row)
+                if writer is not None:
+                    writer.add_scalar("train/loss", loss_value, done)
+            if done % config.train.samples_every == 0:
+                write_samples(done, batch, output)
+            if done % config.train.eval_every == 0 or done == final_step:
+                evaluate(done)
+            if done % config.train.checkpoint_every == 0 or done == final_step:
+                checkpoint_now(done)
+    if rank == 0 and have_matplotlib() and (run_dir / "train.csv").is_file():
+        save_training_curves(run_dir / "training_curves.png", run_dir / "train.csv", run_dir / "eval.csv")
+    if writer is not None:
+        writer.close()
+    if world > 1:
+        torch.distributed.barrier()
+    summary = {"step": max(final_step, start_step), "loss": loss_value, "seconds": time.perf_counter() - started}
+    if rank == 0 and (run_dir / "eval.json").is_file():
+        summary["eval"] = json.loads((run_dir / "eval.json").read_text())
+    return summary
