@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+from torchddsp.training import prepare_dataset, train
+from training_support import DATA, tiny_config
 
 
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A seeded numpy generator: every test draws the same numbers on every run."""
     return np.random.default_rng(1234)
+
+
+# A tiny real dataset (soundfont melodies from tests/data/pitch) and a tiny trained run,
+# shared by the training, transfer and CLI tests.
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("dataset")
+    config = tiny_config()
+    prepare_dataset(DATA, folder, config.model, config.data, show_progress=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, dataset_dir) -> Path:
+    run = tmp_path_factory.mktemp("run")
+    train(tiny_config(), dataset_dir, run, show_progress=False)
+    return run

@@ -120,7 +120,10 @@ def train(
     eval_dataset = FeatureDataset(dataset_dir, "eval") if (Path(dataset_dir) / "eval").is_dir() else None
     if eval_dataset is not None and len(eval_dataset) == 0:
         eval_dataset = None
-    model = Autoencoder(config.model)
+    # Seeded initial weights, without touching the caller's global RNG state.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.train.seed)
+        model = Autoencoder(config.model)
     if (metadata["sample_rate"], metadata["frame_rate"]) != (config.model.sample_rate, config.model.frame_rate):
         raise ValueError(
             f"the dataset was prepared at {metadata['sample_rate']} Hz and {metadata['frame_rate']} frames/s, "

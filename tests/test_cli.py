@@ -1,0 +1,34 @@
+"""The torchddsp command line on tiny real data."""
+
+import json
+
+import pytest
+
+from torchddsp.cli import main
+from torchddsp.training import save_config
+from training_support import DATA, tiny_config
+
+
+def test_prepare_train_evaluate_transfer(tmp_path, capsys):
+    config = tmp_path / "tiny.yaml"
+    save_config(tiny_config(steps=2, eval_every=2, checkpoint_every=2), config)
+    assert main(["prepare", str(DATA), str(tmp_path / "ds"), "--config", str(config), "--quiet"]) == 0
+    assert "examples: train" in capsys.readouterr().out
+    assert main(["train", str(config), str(tmp_path / "ds"), str(tmp_path / "run"), "--quiet"]) == 0
+    assert main(["evaluate", str(tmp_path / "run"), str(tmp_path / "ds")]) == 0
+    table = capsys.readouterr().out
+    assert "| loudness_l1_db |" in table and "| f0_l1_semitones |" in table
+    assert "loudness_l1_db" in json.loads((tmp_path / "run" / "evaluation_eval.json").read_text())
+    output = tmp_path / "out" / "flute.wav"
+    assert main(["transfer", str(DATA / "flute.flac"), "--model", str(tmp_path / "run"), "-o", str(output),
+                 "--pitch-shift", "-12", "--dry"]) == 0
+    assert output.is_file() and output.with_suffix(".png").is_file()
+
+
+def test_bad_input_gives_a_one_line_error(tmp_path, capsys):
+    assert main(["prepare", str(tmp_path / "missing"), str(tmp_path / "ds"), "--quiet"]) == 2
+    assert "must be a folder" in capsys.readouterr().err
+    assert main(["transfer", str(DATA / "flute.flac"), "--model", "nope", "-o", str(tmp_path / "x.wav")]) == 2
+    assert "neither a bundled model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train"])  # argparse: missing arguments
