@@ -32,6 +32,7 @@ def test_schedule_is_warmup_then_exponential_decay():
     ({"model": {"sample_rate": 16000, "frame_rate": 300}}, "multiple of frame_rate"),
     ({"data": {"f0_method": "swipe"}}, "f0_method"),
     ({"train": {"learning_rate": 0}}, "learning_rate"),
+    ({"train": {"reverb_learning_rate_scale": 0}}, "reverb_learning_rate_scale"),
 ])
 def test_bad_configs_raise(values, match):
     with pytest.raises(ValueError, match=match):

@@ -11,7 +11,7 @@ import torch
 from training_support import tiny_config
 from torchddsp.models import Autoencoder
 from torchddsp.training import latest_checkpoint, load_checkpoint, load_config, train
-from torchddsp.training.checkpoints import save_checkpoint
+from torchddsp.training.checkpoints import read_state, save_checkpoint
 
 
 @pytest.mark.parametrize("name", ["solo_instrument", "cpu_small"])
@@ -22,6 +22,16 @@ def test_every_shipped_config_trains_a_step(name, dataset_dir, tmp_path):
     summary = train(config, dataset_dir, tmp_path / "run", steps=1, show_progress=False)
     assert summary["step"] == 1 and torch.isfinite(torch.tensor(summary["loss"]))
     assert latest_checkpoint(tmp_path / "run") is not None
+
+
+def test_reverb_taps_learn_at_their_scaled_rate(dataset_dir, tmp_path):
+    config = tiny_config(reverb_learning_rate_scale=0.25, steps=1, eval_every=10)
+    train(config, dataset_dir, tmp_path / "run", show_progress=False)
+    groups = read_state(latest_checkpoint(tmp_path / "run"))["optimizer"]["param_groups"]
+    model = Autoencoder(config.model)
+    reverb_ids = {i for i, (name, _) in enumerate(model.named_parameters()) if name.startswith("reverb.")}
+    assert [set(g["params"]) == reverb_ids for g in groups] == [False, True]
+    assert groups[1]["lr"] == pytest.approx(0.25 * groups[0]["lr"]) and groups[0]["lr"] > 0
 
 
 def test_run_writes_logs_samples_metrics_and_checkpoints(trained_run):

@@ -57,12 +57,16 @@ class TrainConfig:
 
     Learning rate ``learning_rate * decay_rate ** (step / decay_steps)`` after a linear warm-up of
     ``warmup_steps``; gradients clipped to norm ``grad_clip``; evaluation, checkpoints, logs and
-    audio samples every so many steps.
+    audio samples every so many steps. The trainable reverb's taps learn at
+    ``reverb_learning_rate_scale`` times that rate: Adam moves every tap by about the learning
+    rate per step even when its gradient is only noise, so at a high rate the thousands of taps
+    of the tail random-walk into an audible noise floor after every note.
     """
 
     batch_size: int = 16
     steps: int = 30000
     learning_rate: float = 3e-4
+    reverb_learning_rate_scale: float = 1.0
     decay_steps: int = 10000
     decay_rate: float = 0.98
     warmup_steps: int = 0
@@ -83,6 +87,8 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be >= 1, found {getattr(self, name)}")
         if not self.learning_rate > 0 or not self.decay_rate > 0 or self.grad_clip <= 0:
             raise ValueError("learning_rate, decay_rate and grad_clip must be > 0")
+        if not self.reverb_learning_rate_scale > 0:
+            raise ValueError(f"train.reverb_learning_rate_scale must be > 0, found {self.reverb_learning_rate_scale}")
         if self.loss not in ("magenta", "auraloss"):
             raise ValueError(f"train.loss must be 'magenta' or 'auraloss', found {self.loss!r}")
 

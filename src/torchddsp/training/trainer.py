@@ -1,7 +1,8 @@
 """The training loop (``torchddsp train``): a few hundred lines with everything visible.
 
 - Adam, the learning rate set every step from ``TrainConfig.learning_rate_at(step)`` (warm-up,
-  exponential decay), gradients clipped to ``grad_clip``;
+  exponential decay; the reverb's taps at ``reverb_learning_rate_scale`` times it), gradients
+  clipped to ``grad_clip``;
 - batches drawn by a generator seeded with ``(seed, step, rank)``: a resumed run sees the
   same examples and noise it would have seen without the interruption;
 - every ``log_every`` steps a row in ``RUN_DIR/train.csv`` (step, loss, learning rate,
@@ -129,7 +130,12 @@ def train(
             f"the dataset was prepared at {metadata['sample_rate']} Hz and {metadata['frame_rate']} frames/s, "
             f"the model expects {config.model.sample_rate} Hz and {config.model.frame_rate} frames/s"
         )
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.learning_rate)
+    reverb_parameters = list(model.reverb.parameters()) if model.reverb is not None else []
+    reverb_ids = {id(p) for p in reverb_parameters}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in reverb_ids], "lr_scale": 1.0}]
+    if reverb_parameters:
+        groups.append({"params": reverb_parameters, "lr_scale": config.train.reverb_learning_rate_scale})
+    optimizer = torch.optim.Adam(groups, lr=config.train.learning_rate)
     start_step = 0
     if checkpoint is not None:
         start_step = int(load_checkpoint(checkpoint, model, optimizer)["step"])
@@ -190,7 +196,7 @@ def train(
     with Progress(final_step, "train", enabled=show_progress and rank == 0, initial=start_step) as bar:
         for step in range(start_step, final_step):
             for group in optimizer.param_groups:
-                group["lr"] = config.train.learning_rate_at(step)
+                group["lr"] = config.train.learning_rate_at(step) * group["lr_scale"]
             generator = torch.Generator().manual_seed(config.train.seed * 1_000_003 + step * 7919 + rank)
             indices = torch.randint(len(dataset), (config.train.batch_size,), generator=generator).tolist()
             batch = _batch(dataset, indices, device)
