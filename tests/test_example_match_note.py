@@ -1,4 +1,4 @@
-"""Smoke tests of ``examples/match_note.py`` (the ``make demo`` example), with a few steps."""
+"""Smoke tests of ``examples/match_note.py`` (sound matching of one note), with a few steps."""
 
 from __future__ import annotations
 
