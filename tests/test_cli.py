@@ -32,3 +32,6 @@ def test_bad_input_gives_a_one_line_error(tmp_path, capsys):
     assert "neither a bundled model" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train"])  # argparse: missing arguments
+    with pytest.raises(SystemExit):  # one room only: dry, or another model's
+        main(["transfer", str(DATA / "flute.flac"), "--model", "violin", "-o", "x.wav", "--dry", "--reverb-from", "flute"])
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -56,6 +56,8 @@ def test_transfer_with_a_trained_run(trained_run, tmp_path):
     expected = other_room["audio_dry"].clone()
     expected[200:] += 0.5 * other_room["audio_dry"][:-200]
     torch.testing.assert_close(other_room["audio"], expected, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="reverb_ir was given with reverb=False"):
+        transfer(torch.from_numpy(audio), rate, loaded, reverb=False, reverb_ir=room)
     written = write_transfer(wet, tmp_path / "out.wav")
     assert {p.suffix for p in written} == {".wav", ".png", ".json"}
     assert sf.info(str(tmp_path / "out.wav")).samplerate == 16000

@@ -125,8 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     transfer.add_argument("--loudness-shift", type=float, default=0.0, help="dB, after the automatic mapping")
     transfer.add_argument("--quiet-db", type=float, default=20.0, help="attenuation of unpitched parts")
     transfer.add_argument("--no-auto-adjust", action="store_true", help="use the input's f0 and loudness as they are")
-    transfer.add_argument("--dry", action="store_true", help="no reverb (the dry instrument)")
-    transfer.add_argument("--reverb-from", help="use this other model's reverb (transfer of room acoustics)")
+    room = transfer.add_mutually_exclusive_group()
+    room.add_argument("--dry", action="store_true", help="no reverb (the dry instrument)")
+    room.add_argument("--reverb-from", help="use this other model's reverb (transfer of room acoustics)")
     transfer.add_argument("--f0-method", default="crepe", choices=("crepe", "yin"))
     transfer.set_defaults(run=_transfer)
     return parser

@@ -154,6 +154,8 @@ def transfer(
         f0_method: ``"crepe"`` or ``"yin"`` for the input's pitch.
         seed: of the noise synthesizer.
     """
+    if not reverb and reverb_ir is not None:
+        raise ValueError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     audio = audio.reshape(1, -1) if audio.dim() == 1 else audio
     check_rank("audio", audio, 2, "(n_samples,) or (1, n_samples)")
