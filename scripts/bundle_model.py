@@ -40,20 +40,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", type=Path, help="the run's training dataset: its eval split is evaluated too")
     parser.add_argument("--checkpoint", type=int, help="step to bundle (default: the newest)")
     args = parser.parse_args(argv)
-    checkpoint = (checkpoint_dir(args.run_dir) / f"step_{args.checkpoint:08d}" if args.checkpoint
+    checkpoint = (checkpoint_dir(args.run_dir) / f"step_{args.checkpoint:08d}" if args.checkpoint is not None
                   else latest_checkpoint(args.run_dir))
     if checkpoint is None or not (checkpoint / "state.json").is_file():
         raise SystemExit(f"no checkpoint to bundle in {args.run_dir}")
+    # Built beside the package folder and renamed at the end: an interrupted run or a failing
+    # evaluation never leaves a half-written model (or stale files of an earlier one) in it.
     target = PRETRAINED_DIR / args.name
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(checkpoint / "model.safetensors", target / "model.safetensors")  # not the 0600 mode of the atomic temp file
+    building = PRETRAINED_DIR / f".{args.name}.building"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    shutil.copyfile(checkpoint / "model.safetensors", building / "model.safetensors")
     state = json.loads((checkpoint / "state.json").read_text())
     state.pop("optimizer", None)
-    (target / "state.json").write_text(json.dumps(state, indent=1))
+    (building / "state.json").write_text(json.dumps(state, indent=1))
     for name in ("config.yaml", "train.csv", "eval.csv", "training_curves.png"):
         if (args.run_dir / name).is_file():
-            shutil.copy(args.run_dir / name, target / name)
-    loaded = load_model(target)
+            shutil.copy(args.run_dir / name, building / name)
+    if (target / "README.md").is_file():  # hand-written: kept (update its figures)
+        shutil.copy(target / "README.md", building / "README.md")
+    loaded = load_model(building)
     evaluation = {"checkpoint_step": state["step"]}
     for dataset_dir in args.heldout:
         # A held-out dataset is prepared with everything in its train split (nothing trains on it).
@@ -62,7 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         evaluation[f"heldout:{dataset_dir.name}"] = evaluate_model(loaded.model, dataset)
     if args.dataset is not None:
         evaluation["run_eval_split"] = evaluate_model(loaded.model, FeatureDataset(args.dataset, "eval"))
-    (target / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
+    (building / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
+    shutil.rmtree(target, ignore_errors=True)
+    building.rename(target)
     print(json.dumps(evaluation, indent=1))
     print(f"bundled {checkpoint} as {target} ({sum(p.stat().st_size for p in target.iterdir()) / 1e6:.2f} MB)")
 

@@ -5,6 +5,8 @@ import json
 import pytest
 
 from torchddsp.cli import main
+from torchddsp.models import Autoencoder
+from torchddsp.training.checkpoints import save_checkpoint
 from torchddsp.training import save_config
 from training_support import DATA, tiny_config
 
@@ -35,3 +37,13 @@ def test_bad_input_gives_a_one_line_error(tmp_path, capsys):
     with pytest.raises(SystemExit):  # one room only: dry, or another model's
         main(["transfer", str(DATA / "flute.flac"), "--model", "violin", "-o", "x.wav", "--dry", "--reverb-from", "flute"])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_reverb_from_a_model_without_reverb_is_an_error(tmp_path, capsys):
+    config = tiny_config()
+    config.model.reverb_seconds = 0.0
+    save_checkpoint(tmp_path / "no_room", 1, Autoencoder(config.model), None, {"config": config.to_dict()})
+    assert main(["transfer", str(DATA / "flute.flac"), "--model", "violin", "-o", str(tmp_path / "x.wav"),
+                 "--reverb-from", str(tmp_path / "no_room")]) == 2
+    assert "has no reverb" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists()

@@ -5,7 +5,7 @@
     torchrun --nproc_per_node 2 -m torchddsp train CONFIG DATASET_DIR RUN_DIR   (data parallel)
     torchddsp evaluate RUN_DIR DATASET_DIR [--split eval] [--max-examples N]
     torchddsp transfer INPUT --model violin -o OUTPUT.wav [--pitch-shift 0] [--loudness-shift 0]
-                       [--no-auto-adjust] [--dry] [--reverb-from MODEL]
+                       [--no-auto-adjust] [--dry | --reverb-from MODEL]
 
 Every command has a Python equivalent: ``training.prepare_dataset``, ``training.train``,
 ``training.evaluate_model``, ``transfer.transfer``.
@@ -76,7 +76,11 @@ def _transfer(args: argparse.Namespace) -> int:
 
     loaded = load_model(args.model)
     audio = read_audio(args.input, loaded.sample_rate)
-    reverb_ir = load_model(args.reverb_from).model.impulse_response if args.reverb_from else None
+    reverb_ir = None
+    if args.reverb_from:
+        reverb_ir = load_model(args.reverb_from).model.impulse_response
+        if reverb_ir is None:
+            raise ValueError(f"--reverb-from {args.reverb_from}: that model has no reverb (reverb_seconds: 0)")
     result = transfer(audio, loaded.sample_rate, loaded, auto_adjust=not args.no_auto_adjust,
                       pitch_shift=args.pitch_shift, loudness_shift=args.loudness_shift, quiet_db=args.quiet_db,
                       reverb=not args.dry, reverb_ir=reverb_ir, f0_method=args.f0_method)

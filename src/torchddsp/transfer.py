@@ -55,8 +55,11 @@ class LoadedModel:
 
 def available_models() -> list[str]:
     """Names of the models bundled with torchddsp (``load_model(name)``)."""
-    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "model.safetensors").is_file()) \
-        if PRETRAINED_DIR.is_dir() else []
+    if not PRETRAINED_DIR.is_dir():
+        return []
+    # Hidden folders are models being bundled (scripts/bundle_model.py), not models yet.
+    return sorted(p.name for p in PRETRAINED_DIR.iterdir()
+                  if not p.name.startswith(".") and (p / "model.safetensors").is_file())
 
 
 def load_model(name_or_path: str | Path, device: torch.device | str = "cpu") -> LoadedModel:

@@ -138,7 +138,17 @@ def train(
     optimizer = torch.optim.Adam(groups, lr=config.train.learning_rate)
     start_step = 0
     if checkpoint is not None:
-        start_step = int(load_checkpoint(checkpoint, model, optimizer)["step"])
+        try:
+            start_step = int(load_checkpoint(checkpoint, model, optimizer)["step"])
+        except ValueError as error:
+            if "parameter group" not in str(error):
+                raise
+            raise ValueError(f"{checkpoint}: its optimizer state does not fit this model's {len(groups)} parameter "
+                             f"group(s) (a checkpoint from before reverb_learning_rate_scale, or another "
+                             f"architecture); start a new run") from None
+        # Loading replaces each group's settings with the saved ones: the scales come from the config.
+        for group, settings in zip(optimizer.param_groups, groups):
+            group["lr_scale"] = settings["lr_scale"]
     model.to(device)
     for values in optimizer.state.values():  # optimizer state follows the model's device
         for key, value in values.items():
