@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "match_note.py"
-
-
-def load_example():
-    """Import the example by path: ``examples/`` is not a package."""
-    spec = importlib.util.spec_from_file_location("match_note", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from example_support import load_example
 
 
 @pytest.mark.slow
 def test_match_note_writes_outputs_and_lowers_the_loss(tmp_path):
-    example = load_example()
+    example = load_example("match_note")
     clip = sf.info(str(example.default_audio_path()))
     assert clip.samplerate == 16000 and clip.channels == 1
 
@@ -45,7 +35,7 @@ def test_match_note_writes_outputs_and_lowers_the_loss(tmp_path):
 
 @pytest.mark.slow
 def test_match_note_resamples_another_rate_and_finds_its_pitch(tmp_path):
-    example = load_example()
+    example = load_example("match_note")
     rate, seconds, f0_hz = 22050, 0.5, 330.0
     t = np.arange(int(rate * seconds)) / rate
     tone = sum(0.3 / k * np.sin(2 * np.pi * k * f0_hz * t) for k in range(1, 6))

@@ -3,25 +3,14 @@ every bundled model, plus a dry violin, with real weights and real audio."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import soundfile as sf
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "timbre_transfer.py"
-
-
-def load_example():
-    """Import the example by path: ``examples/`` is not a package."""
-    spec = importlib.util.spec_from_file_location("timbre_transfer", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from example_support import load_example
 
 
 def test_demo_writes_audio_and_figures_for_every_bundled_model(tmp_path):
-    example = load_example()
+    example = load_example("timbre_transfer")
     result = example.main(["--out", str(tmp_path)])
     assert set(result["results"]) >= {"violin", "flute"}
     source = sf.info(str(example.default_input()))
