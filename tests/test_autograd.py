@@ -82,6 +82,10 @@ CASES = [
     ("fractional_delay_stream", True, lambda x, d, h: torch.cat(F.fractional_delay_stream(x, d, h), 1),
      lambda: (t(1, 8), t(1, 8, low=0.1, high=3.9), t(1, 5))),
     # Not differentiable: random numbers.
+    ("allpole_filter", True, lambda x, a, zi: F.allpole_filter(x, a, zi),
+     lambda: (t(2, 10), t(2, 10, 3, low=-0.3, high=0.3), t(2, 3))),
+    ("allpole_filter_torch", True, lambda x, a, zi: F.allpole_filter(x, a, zi, backend="torch"),
+     lambda: (t(2, 10), t(1, 3, low=-0.3, high=0.3), t(2, 3))),
     ("uniform_noise", False, lambda: F.uniform_noise(1, 4, seed=0), lambda: ()),
 ]
 

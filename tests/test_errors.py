@@ -53,6 +53,11 @@ ROWS = [
      "amplitudes must be finite"),
     ("nan audio", lambda: F.fft_convolve(torch.full((1, 10), nan), torch.ones(1, 3)), "audio must be finite"),
     ("nan magnitudes", lambda: F.frequency_impulse_response(torch.full((1, 5), nan)), "magnitudes must be finite"),
+    ("nan allpole a", lambda: F.allpole_filter(torch.ones(1, 5), torch.full((1, 5, 2), nan)), "a must be finite"),
+    ("allpole a length", lambda: F.allpole_filter(torch.ones(1, 5), torch.zeros(1, 4, 2)), "a must have 5 time steps"),
+    ("allpole zi shape", lambda: F.allpole_filter(torch.ones(2, 5), torch.zeros(1, 2), torch.zeros(2, 3)),
+     r"zi must have shape \(2, 2\)"),
+    ("allpole backend", lambda: F.allpole_filter(torch.ones(1, 5), torch.zeros(1, 2), backend="cuda"), "backend must be"),
     ("nan delay", lambda: F.fractional_delay(torch.ones(1, 5), torch.full((1, 5), nan)), "delay_samples must be finite"),
     # Bad choices and types.
     ("method choice", lambda: F.upsample(ok_frames(), 100, "cubic"), "method must be one of"),

@@ -10,6 +10,7 @@ Modules:
 - ``fir``: ``frequency_impulse_response``, ``sinc_impulse_response``, ``fft_convolve``,
   ``frequency_filter``, ``sinc_filter``.
 - ``delay``: ``fractional_delay`` (time-varying, fractional).
+- ``allpole``: ``allpole_filter`` (time-varying recursive filter, exact gradients, numba kernel).
 - ``overlap_add``: frames placed every ``hop`` samples and summed.
 - ``noise``: seeded uniform noise.
 
@@ -27,6 +28,7 @@ from .conversions import (
     midi_to_hz,
     power_to_db,
 )
+from .allpole import allpole_filter
 from .delay import fractional_delay, fractional_delay_stream
 from .fir import (
     fft_convolve,
@@ -51,6 +53,7 @@ from .resampling import resample, upsample
 from .wavetable import wavetable_synthesis, wavetable_synthesis_stream
 
 __all__ = [
+    "allpole_filter",
     "amplitude_to_db",
     "db_to_amplitude",
     "exp_sigmoid",

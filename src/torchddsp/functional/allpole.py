@@ -1,0 +1,170 @@
+"""Time-varying all-pole (recursive) filtering with exact gradients.
+
+``allpole_filter(x, a, zi)`` computes, for every batch item ``b`` and sample ``n``::
+
+    y[b, n] = x[b, n] - sum_{k=1..K} a[b, n, k-1] * y[b, n-k]
+
+with ``y[b, -k] = zi[b, k-1]`` (the ``K`` outputs before the block, most recent first). This
+is the recursive half of any IIR filter (``lfilter`` = FIR part, then this) and the synthesis
+filter of LPC.
+
+Gradients are exact, not a truncated or frequency-sampled approximation: the adjoint of the
+recursion is the same recursion run backwards in time with the coefficients shifted
+(``g_x[n] = g_y[n] - sum_k a[n+k, k-1] g_x[n+k]``), so ``backward`` calls the filter itself
+and second derivatives come for free. The coefficient and state gradients are plain tensor
+products of that adjoint with the (saved) outputs.
+
+The per-sample recursion runs in a compiled numba kernel on CPU (parallel over the batch),
+or in a PyTorch loop over samples (vectorised over the batch and the order) on other devices
+and when numba is absent: both are tested against each other and against
+``scipy.signal.lfilter``. Stability is the caller's: the filter does exactly what the
+coefficients say (see ``iir.py`` for stable parameterisations).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._checks import check_finite, check_rank
+
+__all__ = ["allpole_filter", "allpole_kernel_available"]
+
+try:  # numba is a core dependency; the guard keeps the PyTorch path usable on exotic installs.
+    import numba
+except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
+    numba = None
+
+
+if numba is not None:
+
+    @numba.njit(parallel=True, cache=True, fastmath=False)
+    def _recursion_kernel(x, a, history):  # pragma: no cover - compiled; tested through allpole_filter
+        batch, n_samples = x.shape
+        order = a.shape[2]
+        y = np.empty((batch, n_samples + order), dtype=x.dtype)
+        for b in numba.prange(batch):
+            for k in range(order):
+                y[b, k] = history[b, k]
+            for n in range(n_samples):
+                acc = x[b, n]
+                for k in range(order):
+                    acc -= a[b, n, k] * y[b, n + order - 1 - k]
+                y[b, n + order] = acc
+        return y
+
+
+def allpole_kernel_available() -> bool:
+    """Whether the compiled CPU kernel (numba) is importable."""
+    return numba is not None
+
+
+def _recursion_torch(x: Tensor, a: Tensor, history: Tensor) -> Tensor:
+    """The recursion in PyTorch: ``history`` ``(batch, order)`` oldest first -> ``(batch,
+    order + n_samples)`` with the history in front."""
+    order = a.shape[2]
+    outputs = list(history.unbind(1))
+    for n in range(x.shape[1]):
+        past = torch.stack(outputs[-1 : -order - 1 : -1], dim=1)  # most recent first
+        outputs.append(x[:, n] - (a[:, n] * past).sum(1))
+    return torch.stack(outputs, dim=1)
+
+
+def _recursion(x: Tensor, a: Tensor, history: Tensor, backend: str) -> Tensor:
+    use_kernel = backend == "numba" or (backend == "auto" and numba is not None and x.device.type == "cpu")
+    if use_kernel:
+        if numba is None:
+            raise ValueError("backend='numba' needs numba (pip install numba)")
+        if x.device.type != "cpu":
+            raise ValueError(f"backend='numba' runs on CPU tensors, found device {x.device}")
+        y = _recursion_kernel(x.detach().contiguous().numpy(), a.detach().contiguous().numpy(),
+                              history.detach().contiguous().numpy())
+        return torch.from_numpy(y)
+    return _recursion_torch(x.detach(), a.detach(), history.detach())
+
+
+class _AllPole(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, a: Tensor, zi: Tensor, backend: str) -> Tensor:
+        order = a.shape[2]
+        y = _recursion(x, a, zi.flip(1), backend)[:, order:].to(x.dtype)
+        # The output itself is saved (not a copy), so second derivatives see its dependence on
+        # the inputs.
+        ctx.save_for_backward(a, zi, y)
+        ctx.backend = backend
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y: Tensor):
+        a, zi, y = ctx.saved_tensors
+        order, n_samples = a.shape[2], a.shape[1]
+        full = torch.cat([zi.flip(1), y], dim=1)  # outputs from y[-order] on
+        # Adjoint: g_x[n] = g_y[n] - sum_k a[n+k, k-1] g_x[n+k]. In reversed time m = T-1-n it
+        # is the same all-pole filter with coefficients c[m, k-1] = a[T-1-m+k, k-1] (0 past the end).
+        padded = torch.cat([a, a.new_zeros(a.shape[0], order, order)], dim=1)
+        shifted = torch.stack([padded[:, k + 1 : k + 1 + n_samples, k] for k in range(order)], dim=2)
+        grad_x = _AllPole.apply(grad_y.flip(1), shifted.flip(1), grad_y.new_zeros(grad_y.shape[0], order),
+                                ctx.backend).flip(1)
+        # dy[n]/da[n, k-1] = -y[n-k]; y[n-k] sits at full[:, order + n - k].
+        past = torch.stack([full[:, order - k : order - k + n_samples] for k in range(1, order + 1)], dim=2)
+        grad_a = -grad_x.unsqueeze(2) * past
+        # zi[j-1] = y[-j] feeds y[n] for n = k - j >= 0 through a[n, k-1].
+        grad_zi = torch.stack([
+            -sum((grad_x[:, k - j] * a[:, k - j, k - 1] for k in range(j, order + 1)
+                  if k - j < n_samples), grad_x.new_zeros(grad_x.shape[0]))
+            for j in range(1, order + 1)
+        ], dim=1)
+        return grad_x, grad_a, grad_zi, None
+
+
+def allpole_filter(x: Tensor, a: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
+                   backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
+    """All-pole filter with per-sample coefficients: ``y[n] = x[n] - sum_k a[n, k-1] y[n-k]``.
+
+    Args:
+        x: input ``(batch, n_samples)``.
+        a: feedback coefficients without the leading 1: ``(batch or 1, n_samples, order)``
+            (time-varying, one set per sample) or ``(batch or 1, order)`` (fixed). Same sign
+            convention as ``scipy.signal.lfilter([1], [1, *a])``.
+        zi: the ``order`` outputs before the block, most recent first, ``(batch, order)``;
+            zeros by default. Pass the returned state to filter a long signal in chunks.
+        return_state: also return the state for the next block (the last ``order`` outputs,
+            most recent first).
+        backend: ``"auto"`` (numba kernel on CPU when available, else PyTorch), ``"numba"`` or
+            ``"torch"``.
+
+    Returns:
+        ``y`` ``(batch, n_samples)`` (and the state ``(batch, order)``). Differentiable in ``x``,
+        ``a`` and ``zi``, to any order.
+    """
+    check_rank("x", x, 2, "(batch, n_samples)")
+    check_rank("a", a, (2, 3), "(batch, order) or (batch, n_samples, order)")
+    check_finite("x", x)
+    check_finite("a", a)
+    if backend not in ("auto", "numba", "torch"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'torch', found {backend!r}")
+    batch, n_samples = x.shape
+    if a.dim() == 2:
+        a = a.unsqueeze(1).expand(-1, n_samples, -1)
+    if a.shape[0] not in (1, batch):
+        raise ValueError(f"a must have batch size 1 or {batch} (that of x), found {a.shape[0]}")
+    if a.shape[1] != n_samples:
+        raise ValueError(f"a must have {n_samples} time steps (one per sample of x), found {a.shape[1]}")
+    order = a.shape[2]
+    if order < 1:
+        raise ValueError("a must hold at least one coefficient (order >= 1)")
+    dtype = torch.promote_types(x.dtype, a.dtype)
+    if zi is None:
+        zi = x.new_zeros(batch, order, dtype=dtype)
+    else:
+        check_rank("zi", zi, 2, "(batch, order)")
+        check_finite("zi", zi)
+        if zi.shape != (batch, order):
+            raise ValueError(f"zi must have shape ({batch}, {order}), found {tuple(zi.shape)}")
+    x, a, zi = x.to(dtype), a.expand(batch, -1, -1).to(dtype), zi.to(dtype)
+    y = _AllPole.apply(x, a, zi, backend)
+    if not return_state:
+        return y
+    state = torch.cat([zi.flip(1), y], dim=1)[:, -order:].flip(1)
+    return y, state
