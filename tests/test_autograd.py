@@ -84,6 +84,11 @@ CASES = [
     # Not differentiable: random numbers.
     ("allpole_filter", True, lambda x, a, zi: F.allpole_filter(x, a, zi),
      lambda: (t(2, 10), t(2, 10, 3, low=-0.3, high=0.3), t(2, 3))),
+    ("lfilter", True, lambda x, b, a, zi: F.lfilter(x, b, a, zi),
+     lambda: (t(2, 10), t(2, 10, 3), t(1, 3, low=0.2, high=0.4) + torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64),
+              t(2, 4))),
+    ("sosfilt", True, lambda x, sos: F.sosfilt(x, sos),
+     lambda: (t(2, 10), t(1, 2, 6, low=0.1, high=0.3) + torch.tensor([0, 0, 0, 1.0, 0, 0], dtype=torch.float64))),
     ("allpole_filter_torch", True, lambda x, a, zi: F.allpole_filter(x, a, zi, backend="torch"),
      lambda: (t(2, 10), t(1, 3, low=-0.3, high=0.3), t(2, 3))),
     ("uniform_noise", False, lambda: F.uniform_noise(1, 4, seed=0), lambda: ()),

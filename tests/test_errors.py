@@ -58,6 +58,12 @@ ROWS = [
     ("allpole zi shape", lambda: F.allpole_filter(torch.ones(2, 5), torch.zeros(1, 2), torch.zeros(2, 3)),
      r"zi must have shape \(2, 2\)"),
     ("allpole backend", lambda: F.allpole_filter(torch.ones(1, 5), torch.zeros(1, 2), backend="cuda"), "backend must be"),
+    ("lfilter a0 zero", lambda: F.lfilter(torch.ones(1, 5), torch.ones(1, 2), torch.zeros(1, 2)), "must not be 0"),
+    ("lfilter zi shape", lambda: F.lfilter(torch.ones(1, 5), torch.ones(1, 2), torch.ones(1, 3), torch.zeros(1, 2)),
+     r"zi must have shape \(1, 3\)"),
+    ("lfilter b length", lambda: F.lfilter(torch.ones(1, 5), torch.ones(1, 4, 2), torch.ones(1, 2)),
+     "b must have 5 time steps"),
+    ("sosfilt row size", lambda: F.sosfilt(torch.ones(1, 5), torch.ones(1, 2, 5)), "6 coefficients"),
     ("nan delay", lambda: F.fractional_delay(torch.ones(1, 5), torch.full((1, 5), nan)), "delay_samples must be finite"),
     # Bad choices and types.
     ("method choice", lambda: F.upsample(ok_frames(), 100, "cubic"), "method must be one of"),

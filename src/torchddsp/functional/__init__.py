@@ -11,6 +11,7 @@ Modules:
   ``frequency_filter``, ``sinc_filter``.
 - ``delay``: ``fractional_delay`` (time-varying, fractional).
 - ``allpole``: ``allpole_filter`` (time-varying recursive filter, exact gradients, numba kernel).
+- ``iir``: ``lfilter``, ``sosfilt`` (any order, fixed or per-sample coefficients, chunkable).
 - ``overlap_add``: frames placed every ``hop`` samples and summed.
 - ``noise``: seeded uniform noise.
 
@@ -38,6 +39,7 @@ from .fir import (
     sinc_impulse_response,
 )
 from .fm import fm_synthesis, fm_synthesis_stream
+from .iir import lfilter, sosfilt
 from .overlap_add import overlap_add
 from .noise import uniform_noise
 from .oscillators import (
@@ -53,6 +55,8 @@ from .resampling import resample, upsample
 from .wavetable import wavetable_synthesis, wavetable_synthesis_stream
 
 __all__ = [
+    "lfilter",
+    "sosfilt",
     "allpole_filter",
     "amplitude_to_db",
     "db_to_amplitude",

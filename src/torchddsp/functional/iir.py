@@ -1,0 +1,129 @@
+"""IIR filtering of any order: ``lfilter`` (one rational transfer function) and ``sosfilt``
+(a cascade of second-order sections), with fixed or per-sample coefficients.
+
+Both are direct form I: the FIR part ``v[n] = sum_k b[n, k] x[n-k]`` (shifted products, exact
+in both directions), then the recursion of :func:`~torchddsp.functional.allpole.allpole_filter`,
+whose gradients are exact to any order. Direct form I keeps past inputs and past outputs as its
+state, which stays meaningful when the coefficients change from sample to sample (the
+transposed form's state does not), so filtering a long signal in chunks with the returned
+state equals one call even for time-varying filters.
+
+State layout (``zi`` in, returned with ``return_state=True``): for ``lfilter``,
+``(batch, (n_b - 1) + (n_a - 1))``: the last ``n_b - 1`` inputs then the last ``n_a - 1``
+outputs, each most recent first; for ``sosfilt``, ``(batch, n_sections, 4)``: per section
+``[x[n-1], x[n-2], y[n-1], y[n-2]]``. Zeros (the default) mean the filter starts at rest.
+This is not scipy's ``zi`` (transposed direct form II).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._checks import check_finite, check_rank
+from .allpole import allpole_filter
+
+__all__ = ["lfilter", "sosfilt"]
+
+
+def _per_sample(name: str, coefficients: Tensor, batch: int, n_samples: int) -> Tensor:
+    """``(batch or 1, n)`` or ``(batch or 1, n_samples, n)`` -> ``(batch, n_samples, n)``."""
+    check_rank(name, coefficients, (2, 3), f"(batch, n_{name}) or (batch, n_samples, n_{name})")
+    check_finite(name, coefficients)
+    if coefficients.dim() == 2:
+        coefficients = coefficients.unsqueeze(1).expand(-1, n_samples, -1)
+    if coefficients.shape[0] not in (1, batch):
+        raise ValueError(f"{name} must have batch size 1 or {batch} (that of x), found {coefficients.shape[0]}")
+    if coefficients.shape[1] != n_samples:
+        raise ValueError(f"{name} must have {n_samples} time steps (one per sample of x), found {coefficients.shape[1]}")
+    return coefficients.expand(batch, -1, -1)
+
+
+def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
+            backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
+    """Filter ``x`` by ``B(z) / A(z)``, as ``scipy.signal.lfilter(b, a, x)``, batched and
+    optionally time-varying.
+
+    Args:
+        x: input ``(batch, n_samples)``.
+        b: numerator ``(batch or 1, n_b)`` or per sample ``(batch or 1, n_samples, n_b)``.
+        a: denominator with its leading term, ``(batch or 1, n_a)`` or ``(batch or 1,
+            n_samples, n_a)``; everything is divided by ``a[..., 0]``, which must not be 0.
+        zi: state ``(batch, (n_b - 1) + (n_a - 1))`` (module docstring); zeros by default.
+        return_state: also return the state after the last sample.
+        backend: of the recursion (see :func:`allpole_filter`).
+
+    Returns:
+        ``y`` ``(batch, n_samples)`` (and the state). Differentiable in ``x``, ``b``, ``a`` and
+        ``zi``, to any order. With ``n_a == 1`` it is an FIR filter.
+    """
+    check_rank("x", x, 2, "(batch, n_samples)")
+    check_finite("x", x)
+    batch, n_samples = x.shape
+    b = _per_sample("b", b, batch, n_samples)
+    a = _per_sample("a", a, batch, n_samples)
+    n_b, n_a = b.shape[2], a.shape[2]
+    if n_b < 1 or n_a < 1:
+        raise ValueError(f"b and a must hold at least one coefficient, found {n_b} and {n_a}")
+    if bool((a[..., 0] == 0).any()):
+        raise ValueError("a[..., 0] must not be 0 (the filter would not be causal)")
+    dtype = torch.promote_types(torch.promote_types(x.dtype, b.dtype), a.dtype)
+    x, b, a = x.to(dtype), b.to(dtype), a.to(dtype)
+    state_size = (n_b - 1) + (n_a - 1)
+    if zi is None:
+        zi = x.new_zeros(batch, state_size)
+    else:
+        check_rank("zi", zi, 2, "(batch, (n_b - 1) + (n_a - 1))")
+        check_finite("zi", zi)
+        if zi.shape != (batch, state_size):
+            raise ValueError(f"zi must have shape ({batch}, {state_size}), found {tuple(zi.shape)}")
+        zi = zi.to(dtype)
+    past_x, past_y = zi[:, : n_b - 1], zi[:, n_b - 1 :]
+    leading = a[..., :1]
+    b, a = b / leading, a[..., 1:] / leading
+    # FIR part over the inputs with their history in front (oldest first).
+    extended = torch.cat([past_x.flip(1), x], dim=1)
+    v = sum(b[..., k] * extended[:, n_b - 1 - k : n_b - 1 - k + n_samples] for k in range(n_b))
+    if n_a == 1:
+        y = v
+    else:
+        y = allpole_filter(v, a, past_y, backend=backend)
+    if not return_state:
+        return y
+    new_x = extended[:, -(n_b - 1) :].flip(1) if n_b > 1 else x.new_zeros(batch, 0)
+    new_y = torch.cat([past_y.flip(1), y], dim=1)[:, -(n_a - 1) :].flip(1) if n_a > 1 else x.new_zeros(batch, 0)
+    return y, torch.cat([new_x, new_y], dim=1)
+
+
+def sosfilt(x: Tensor, sos: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
+            backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
+    """Cascade of second-order sections, as ``scipy.signal.sosfilt(sos, x)``, batched and
+    optionally time-varying.
+
+    Args:
+        x: input ``(batch, n_samples)``.
+        sos: ``(batch or 1, n_sections, 6)`` rows ``[b0, b1, b2, a0, a1, a2]``, or per sample
+            ``(batch or 1, n_samples, n_sections, 6)``.
+        zi: state ``(batch, n_sections, 4)`` (module docstring); zeros by default.
+        return_state, backend: as :func:`lfilter`.
+    """
+    check_rank("x", x, 2, "(batch, n_samples)")
+    check_rank("sos", sos, (3, 4), "(batch, n_sections, 6) or (batch, n_samples, n_sections, 6)")
+    if sos.shape[-1] != 6:
+        raise ValueError(f"sos rows must hold 6 coefficients [b0, b1, b2, a0, a1, a2], found {sos.shape[-1]}")
+    n_sections = sos.shape[-2]
+    if n_sections < 1:
+        raise ValueError("sos must hold at least one section")
+    if zi is not None:
+        check_rank("zi", zi, 3, "(batch, n_sections, 4)")
+        if zi.shape != (x.shape[0], n_sections, 4):
+            raise ValueError(f"zi must have shape ({x.shape[0]}, {n_sections}, 4), found {tuple(zi.shape)}")
+    states = []
+    y = x
+    for section in range(n_sections):
+        coefficients = sos[..., section, :]
+        result = lfilter(y, coefficients[..., :3], coefficients[..., 3:],
+                         None if zi is None else zi[:, section], return_state=True, backend=backend)
+        y, state = result
+        states.append(state)
+    return (y, torch.stack(states, dim=1)) if return_state else y
