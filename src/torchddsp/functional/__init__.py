@@ -12,6 +12,7 @@ Modules:
 - ``delay``: ``fractional_delay`` (time-varying, fractional).
 - ``allpole``: ``allpole_filter`` (time-varying recursive filter, exact gradients, numba kernel).
 - ``iir``: ``lfilter``, ``sosfilt`` (any order, fixed or per-sample coefficients, chunkable).
+- ``biquad``: ``biquad`` (Audio EQ Cookbook designs, differentiable in cutoff, Q and gain).
 - ``overlap_add``: frames placed every ``hop`` samples and summed.
 - ``noise``: seeded uniform noise.
 
@@ -30,6 +31,7 @@ from .conversions import (
     power_to_db,
 )
 from .allpole import allpole_filter
+from .biquad import biquad
 from .delay import fractional_delay, fractional_delay_stream
 from .fir import (
     fft_convolve,
@@ -55,6 +57,7 @@ from .resampling import resample, upsample
 from .wavetable import wavetable_synthesis, wavetable_synthesis_stream
 
 __all__ = [
+    "biquad",
     "lfilter",
     "sosfilt",
     "allpole_filter",

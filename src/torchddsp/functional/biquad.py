@@ -1,0 +1,87 @@
+"""Biquad designs from the Audio EQ Cookbook (R. Bristow-Johnson), differentiable in their
+parameters: cutoff (Hz), Q and gain (dB) are tensors, so a network can predict them and learn
+through :func:`~torchddsp.functional.sosfilt`.
+
+Every design is the bilinear transform of an analog prototype ``H(s)`` with the frequency
+warped so the cutoff lands exactly at ``cutoff_hz``: the digital response at angular frequency
+``w`` equals ``H(j tan(w / 2) / tan(w0 / 2))`` (tested against that closed form).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ._checks import check_finite, check_positive
+
+__all__ = ["biquad", "BIQUAD_KINDS"]
+
+BIQUAD_KINDS = ("lowpass", "highpass", "bandpass", "notch", "peak", "lowshelf", "highshelf", "allpass")
+
+
+def biquad(kind: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate: float,
+           gain_db: Tensor | float = 0.0) -> Tensor:
+    """Second-order section ``[b0, b1, b2, a0, a1, a2]`` of a cookbook filter.
+
+    Args:
+        kind: one of ``BIQUAD_KINDS``: ``lowpass``, ``highpass``, ``bandpass`` (0 dB at the
+            centre), ``notch``, ``peak``, ``lowshelf``, ``highshelf``, ``allpass``.
+        cutoff_hz: cutoff or centre frequency in Hz, strictly between 0 and Nyquist; any
+            shape (e.g. ``(batch,)`` or ``(batch, n_samples)`` for a time-varying filter).
+        q: quality factor (> 0), broadcastable with ``cutoff_hz``.
+        sample_rate: in Hz.
+        gain_db: gain of ``peak`` and the shelves in dB (ignored by the others).
+
+    Returns:
+        coefficients of shape ``broadcast(cutoff_hz, q, gain_db).shape + (6,)``; feed them to
+        :func:`sosfilt` as one section (``unsqueeze(-2)``). Differentiable in every parameter.
+    """
+    if kind not in BIQUAD_KINDS:
+        raise ValueError(f"kind must be one of {BIQUAD_KINDS}, found {kind!r}")
+    sample_rate = check_positive("sample_rate", sample_rate)
+    # Plain numbers take the dtype and device of the tensor parameters (float64 stays float64).
+    given = [v for v in (cutoff_hz, q, gain_db) if isinstance(v, Tensor)]
+    dtype = given[0].dtype if given else torch.get_default_dtype()
+    for value in given[1:]:
+        dtype = torch.promote_types(dtype, value.dtype)
+    device = given[0].device if given else None
+    cutoff_hz, q, gain_db = (torch.as_tensor(v, dtype=dtype, device=device) for v in (cutoff_hz, q, gain_db))
+    for name, value in (("cutoff_hz", cutoff_hz), ("q", q), ("gain_db", gain_db)):
+        check_finite(name, value)
+    if bool(((cutoff_hz <= 0) | (cutoff_hz >= sample_rate / 2)).any()):
+        raise ValueError(f"cutoff_hz must be strictly between 0 and Nyquist ({sample_rate / 2} Hz)")
+    if bool((q <= 0).any()):
+        raise ValueError("q must be > 0")
+    cutoff_hz, q, gain_db = torch.broadcast_tensors(cutoff_hz, q, gain_db)
+    w0 = 2 * math.pi * cutoff_hz / sample_rate
+    cos, alpha = torch.cos(w0), torch.sin(w0) / (2 * q)
+    one = torch.ones_like(cos)
+    if kind == "lowpass":
+        rows = ((1 - cos) / 2, 1 - cos, (1 - cos) / 2, 1 + alpha, -2 * cos, 1 - alpha)
+    elif kind == "highpass":
+        rows = ((1 + cos) / 2, -(1 + cos), (1 + cos) / 2, 1 + alpha, -2 * cos, 1 - alpha)
+    elif kind == "bandpass":
+        rows = (alpha, torch.zeros_like(cos), -alpha, 1 + alpha, -2 * cos, 1 - alpha)
+    elif kind == "notch":
+        rows = (one, -2 * cos, one, 1 + alpha, -2 * cos, 1 - alpha)
+    elif kind == "allpass":
+        rows = (1 - alpha, -2 * cos, 1 + alpha, 1 + alpha, -2 * cos, 1 - alpha)
+    else:
+        amplitude = 10.0 ** (gain_db / 40.0)
+        if kind == "peak":
+            rows = (1 + alpha * amplitude, -2 * cos, 1 - alpha * amplitude,
+                    1 + alpha / amplitude, -2 * cos, 1 - alpha / amplitude)
+        else:
+            root = 2 * torch.sqrt(amplitude) * alpha
+            plus, minus = amplitude + 1, amplitude - 1
+            if kind == "lowshelf":
+                rows = (amplitude * (plus - minus * cos + root), 2 * amplitude * (minus - plus * cos),
+                        amplitude * (plus - minus * cos - root), plus + minus * cos + root,
+                        -2 * (minus + plus * cos), plus + minus * cos - root)
+            else:  # highshelf
+                rows = (amplitude * (plus + minus * cos + root), -2 * amplitude * (minus + plus * cos),
+                        amplitude * (plus + minus * cos - root), plus - minus * cos + root,
+                        2 * (minus - plus * cos), plus - minus * cos - root)
+    return torch.stack(rows, dim=-1)
