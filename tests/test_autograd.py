@@ -89,6 +89,8 @@ CASES = [
               t(2, 4))),
     ("biquad", True, lambda c, q, g: F.biquad("peak", c, q, SR, g),
      lambda: (t(3, low=200, high=4000), t(3, low=0.5, high=2), t(3, low=-6, high=6))),
+    ("reflection_to_lpc", True, F.reflection_to_lpc, lambda: (t(2, 4, low=-0.9, high=0.9),)),
+    ("resonator_coefficients", True, F.resonator_coefficients, lambda: (t(3, low=0.1, high=0.9), t(3, low=0, high=3))),
     ("sosfilt", True, lambda x, sos: F.sosfilt(x, sos),
      lambda: (t(2, 10), t(1, 2, 6, low=0.1, high=0.3) + torch.tensor([0, 0, 0, 1.0, 0, 0], dtype=torch.float64))),
     ("allpole_filter_torch", True, lambda x, a, zi: F.allpole_filter(x, a, zi, backend="torch"),

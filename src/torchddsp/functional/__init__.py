@@ -13,6 +13,7 @@ Modules:
 - ``allpole``: ``allpole_filter`` (time-varying recursive filter, exact gradients, numba kernel).
 - ``iir``: ``lfilter``, ``sosfilt`` (any order, fixed or per-sample coefficients, chunkable).
 - ``biquad``: ``biquad`` (Audio EQ Cookbook designs, differentiable in cutoff, Q and gain).
+- ``stable_poles``: ``resonator_coefficients``, ``reflection_to_lpc`` (stable by construction).
 - ``overlap_add``: frames placed every ``hop`` samples and summed.
 - ``noise``: seeded uniform noise.
 
@@ -53,10 +54,13 @@ from .oscillators import (
     oscillator_bank_stream,
 )
 from .phase import cumulative_phase
+from .stable_poles import reflection_to_lpc, resonator_coefficients
 from .resampling import resample, upsample
 from .wavetable import wavetable_synthesis, wavetable_synthesis_stream
 
 __all__ = [
+    "reflection_to_lpc",
+    "resonator_coefficients",
     "biquad",
     "lfilter",
     "sosfilt",
