@@ -101,3 +101,17 @@ def test_first_and_second_derivatives():
     state = torch.randn(2, 2, 4, generator=generator, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(sosfilt, (x, sos, state))
     assert torch.autograd.gradgradcheck(sosfilt, (x, sos, state))
+
+
+def test_frequency_sampling_is_an_approximation_that_improves_with_n_fft():
+    x = torch.from_numpy(np.random.default_rng(14).standard_normal((1, 8000)))
+    a = torch.from_numpy(resonant_denominator(2, radius=0.99))[None]
+    b = torch.ones(1, 1, dtype=torch.float64)
+    exact = lfilter(x, b, a)
+    errors = [float((lfilter(x, b, a, method="frequency_sampling", n_fft=n) - exact).abs().max() / exact.abs().max())
+              for n in (64, 256, 4096)]
+    assert errors[0] > errors[1] > errors[2] and errors[0] > 0.1 and errors[2] < 1e-6
+    with pytest.raises(ValueError, match="n_fft is required"):
+        lfilter(x, b, a, method="frequency_sampling")
+    with pytest.raises(ValueError, match="has no state"):
+        lfilter(x, b, a, method="frequency_sampling", n_fft=64, return_state=True)

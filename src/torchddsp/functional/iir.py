@@ -20,8 +20,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_rank
+from ._checks import check_finite, check_positive_int, check_rank
 from .allpole import allpole_filter
+from .fir import fft_convolve
 
 __all__ = ["lfilter", "sosfilt"]
 
@@ -40,7 +41,7 @@ def _per_sample(name: str, coefficients: Tensor, batch: int, n_samples: int) -> 
 
 
 def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
-            backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
+            backend: str = "auto", method: str = "exact", n_fft: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """Filter ``x`` by ``B(z) / A(z)``, as ``scipy.signal.lfilter(b, a, x)``, batched and
     optionally time-varying.
 
@@ -52,6 +53,12 @@ def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return
         zi: state ``(batch, (n_b - 1) + (n_a - 1))`` (module docstring); zeros by default.
         return_state: also return the state after the last sample.
         backend: of the recursion (see :func:`allpole_filter`).
+        method: ``"exact"`` (the recursion) or ``"frequency_sampling"``: an approximation, for
+            comparison with libraries that filter this way. It samples ``B / A`` at ``n_fft``
+            frequencies, takes the inverse FFT as an ``n_fft``-tap impulse response and
+            convolves: the true (infinite) response is truncated and time-aliased, badly for
+            poles near the unit circle. Fixed coefficients only, no state.
+        n_fft: FFT size of ``"frequency_sampling"`` (required there).
 
     Returns:
         ``y`` ``(batch, n_samples)`` (and the state). Differentiable in ``x``, ``b``, ``a`` and
@@ -59,6 +66,10 @@ def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return
     """
     check_rank("x", x, 2, "(batch, n_samples)")
     check_finite("x", x)
+    if method == "frequency_sampling":
+        return _frequency_sampling(x, b, a, zi, return_state, n_fft)
+    if method != "exact":
+        raise ValueError(f"method must be 'exact' or 'frequency_sampling', found {method!r}")
     batch, n_samples = x.shape
     b = _per_sample("b", b, batch, n_samples)
     a = _per_sample("a", a, batch, n_samples)
@@ -93,6 +104,24 @@ def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return
     new_x = extended[:, -(n_b - 1) :].flip(1) if n_b > 1 else x.new_zeros(batch, 0)
     new_y = torch.cat([past_y.flip(1), y], dim=1)[:, -(n_a - 1) :].flip(1) if n_a > 1 else x.new_zeros(batch, 0)
     return y, torch.cat([new_x, new_y], dim=1)
+
+
+def _frequency_sampling(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None, return_state: bool,
+                        n_fft: int | None) -> Tensor:
+    """``lfilter(..., method="frequency_sampling")``: see its docstring."""
+    if n_fft is None:
+        raise ValueError("n_fft is required with method='frequency_sampling'")
+    n_fft = check_positive_int("n_fft", n_fft, minimum=2)
+    if zi is not None or return_state:
+        raise ValueError("method='frequency_sampling' has no state: zi and return_state need method='exact'")
+    for name, value in (("b", b), ("a", a)):
+        check_rank(name, value, 2, f"(batch or 1, n_{name}) (fixed coefficients with frequency sampling)")
+        check_finite(name, value)
+        if value.shape[-1] > n_fft:
+            raise ValueError(f"{name} has {value.shape[-1]} coefficients, more than n_fft ({n_fft})")
+    response = torch.fft.rfft(b, n_fft) / torch.fft.rfft(a, n_fft)
+    impulse_response = torch.fft.irfft(response, n_fft)
+    return fft_convolve(x, impulse_response.to(x.dtype), padding="same", delay_compensation=0)
 
 
 def sosfilt(x: Tensor, sos: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
