@@ -118,6 +118,21 @@ class _AllPole(torch.autograd.Function):
         return grad_x, grad_a, grad_zi, None
 
 
+def per_sample_coefficients(name: str, coefficients: Tensor, batch: int, n_samples: int) -> Tensor:
+    """Check filter coefficients against ``x`` ``(batch, n_samples)`` and give one set per
+    sample: ``(batch or 1, n)`` (fixed) or ``(batch or 1, n_samples, n)`` -> ``(batch,
+    n_samples, n)`` (a broadcast view, no copy)."""
+    check_rank(name, coefficients, (2, 3), f"(batch, n_{name}) or (batch, n_samples, n_{name})")
+    check_finite(name, coefficients)
+    if coefficients.dim() == 2:
+        coefficients = coefficients.unsqueeze(1).expand(-1, n_samples, -1)
+    if coefficients.shape[0] not in (1, batch):
+        raise ValueError(f"{name} must have batch size 1 or {batch} (that of x), found {coefficients.shape[0]}")
+    if coefficients.shape[1] != n_samples:
+        raise ValueError(f"{name} must have {n_samples} time steps (one per sample of x), found {coefficients.shape[1]}")
+    return coefficients.expand(batch, -1, -1)
+
+
 def allpole_filter(x: Tensor, a: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
                    backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
     """All-pole filter with per-sample coefficients: ``y[n] = x[n] - sum_k a[n, k-1] y[n-k]``.
@@ -139,18 +154,11 @@ def allpole_filter(x: Tensor, a: Tensor, zi: Tensor | None = None, *, return_sta
         ``a`` and ``zi``, to any order.
     """
     check_rank("x", x, 2, "(batch, n_samples)")
-    check_rank("a", a, (2, 3), "(batch, order) or (batch, n_samples, order)")
     check_finite("x", x)
-    check_finite("a", a)
     if backend not in ("auto", "numba", "torch"):
         raise ValueError(f"backend must be 'auto', 'numba' or 'torch', found {backend!r}")
     batch, n_samples = x.shape
-    if a.dim() == 2:
-        a = a.unsqueeze(1).expand(-1, n_samples, -1)
-    if a.shape[0] not in (1, batch):
-        raise ValueError(f"a must have batch size 1 or {batch} (that of x), found {a.shape[0]}")
-    if a.shape[1] != n_samples:
-        raise ValueError(f"a must have {n_samples} time steps (one per sample of x), found {a.shape[1]}")
+    a = per_sample_coefficients("a", a, batch, n_samples)
     order = a.shape[2]
     if order < 1:
         raise ValueError("a must hold at least one coefficient (order >= 1)")
@@ -162,7 +170,7 @@ def allpole_filter(x: Tensor, a: Tensor, zi: Tensor | None = None, *, return_sta
         check_finite("zi", zi)
         if zi.shape != (batch, order):
             raise ValueError(f"zi must have shape ({batch}, {order}), found {tuple(zi.shape)}")
-    x, a, zi = x.to(dtype), a.expand(batch, -1, -1).to(dtype), zi.to(dtype)
+    x, a, zi = x.to(dtype), a.to(dtype), zi.to(dtype)
     y = _AllPole.apply(x, a, zi, backend)
     if not return_state:
         return y

@@ -21,23 +21,10 @@ import torch
 from torch import Tensor
 
 from ._checks import check_finite, check_positive_int, check_rank
-from .allpole import allpole_filter
+from .allpole import allpole_filter, per_sample_coefficients
 from .fir import fft_convolve
 
 __all__ = ["lfilter", "sosfilt"]
-
-
-def _per_sample(name: str, coefficients: Tensor, batch: int, n_samples: int) -> Tensor:
-    """``(batch or 1, n)`` or ``(batch or 1, n_samples, n)`` -> ``(batch, n_samples, n)``."""
-    check_rank(name, coefficients, (2, 3), f"(batch, n_{name}) or (batch, n_samples, n_{name})")
-    check_finite(name, coefficients)
-    if coefficients.dim() == 2:
-        coefficients = coefficients.unsqueeze(1).expand(-1, n_samples, -1)
-    if coefficients.shape[0] not in (1, batch):
-        raise ValueError(f"{name} must have batch size 1 or {batch} (that of x), found {coefficients.shape[0]}")
-    if coefficients.shape[1] != n_samples:
-        raise ValueError(f"{name} must have {n_samples} time steps (one per sample of x), found {coefficients.shape[1]}")
-    return coefficients.expand(batch, -1, -1)
 
 
 def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
@@ -71,8 +58,8 @@ def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return
     if method != "exact":
         raise ValueError(f"method must be 'exact' or 'frequency_sampling', found {method!r}")
     batch, n_samples = x.shape
-    b = _per_sample("b", b, batch, n_samples)
-    a = _per_sample("a", a, batch, n_samples)
+    b = per_sample_coefficients("b", b, batch, n_samples)
+    a = per_sample_coefficients("a", a, batch, n_samples)
     n_b, n_a = b.shape[2], a.shape[2]
     if n_b < 1 or n_a < 1:
         raise ValueError(f"b and a must hold at least one coefficient, found {n_b} and {n_a}")
