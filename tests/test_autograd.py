@@ -95,6 +95,10 @@ CASES = [
      lambda: (t(2, 10), t(1, 2, 6, low=0.1, high=0.3) + torch.tensor([0, 0, 0, 1.0, 0, 0], dtype=torch.float64))),
     ("allpole_filter_torch", True, lambda x, a, zi: F.allpole_filter(x, a, zi, backend="torch"),
      lambda: (t(2, 10), t(1, 3, low=-0.3, high=0.3), t(2, 3))),
+    ("linear_recurrence", True, F.linear_recurrence,
+     lambda: (t(2, 6, 2), t(2, 6, 2, 2, low=-0.4, high=0.4), t(2, 2))),
+    ("state_variable_filter", True, lambda x, c, q, zi: F.state_variable_filter(x, c, q, SR, "highpass", zi),
+     lambda: (t(2, 8), t(2, 8, low=300, high=5000), t(2, 1, low=0.5, high=4), t(2, 2))),
     ("uniform_noise", False, lambda: F.uniform_noise(1, 4, seed=0), lambda: ()),
 ]
 

@@ -11,7 +11,7 @@ import torch
 from torchddsp.functional import allpole_filter
 from torchddsp.functional.allpole import allpole_kernel_available
 
-BACKENDS = ["torch"] + (["numba"] if allpole_kernel_available() else [])
+BACKENDS = ["torch", "scan"] + (["numba"] if allpole_kernel_available() else [])
 
 
 def stable_denominator(order: int, radius: float = 0.999) -> np.ndarray:

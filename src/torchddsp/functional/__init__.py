@@ -13,6 +13,9 @@ Modules:
 - ``allpole``: ``allpole_filter`` (time-varying recursive filter, exact gradients, numba kernel).
 - ``iir``: ``lfilter``, ``sosfilt`` (any order, fixed or per-sample coefficients, chunkable).
 - ``biquad``: ``biquad`` (Audio EQ Cookbook designs, differentiable in cutoff, Q and gain).
+- ``recurrence``: ``linear_recurrence`` (time-varying state-space recursion, exact gradients;
+  numba kernel, parallel scan for GPUs, PyTorch loop).
+- ``svf``: ``state_variable_filter`` (time-varying cutoff and resonance, stable for every value).
 - ``stable_poles``: ``resonator_coefficients``, ``reflection_to_lpc`` (stable by construction).
 - ``overlap_add``: frames placed every ``hop`` samples and summed.
 - ``noise``: seeded uniform noise.
@@ -54,11 +57,15 @@ from .oscillators import (
     oscillator_bank_stream,
 )
 from .phase import cumulative_phase
+from .recurrence import linear_recurrence
+from .svf import state_variable_filter
 from .stable_poles import reflection_to_lpc, resonator_coefficients
 from .resampling import resample, upsample
 from .wavetable import wavetable_synthesis, wavetable_synthesis_stream
 
 __all__ = [
+    "linear_recurrence",
+    "state_variable_filter",
     "reflection_to_lpc",
     "resonator_coefficients",
     "biquad",

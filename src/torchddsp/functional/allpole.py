@@ -14,9 +14,10 @@ recursion is the same recursion run backwards in time with the coefficients shif
 and second derivatives come for free. The coefficient and state gradients are plain tensor
 products of that adjoint with the (saved) outputs.
 
-The per-sample recursion runs in a compiled numba kernel on CPU (parallel over the batch),
-or in a PyTorch loop over samples (vectorised over the batch and the order) on other devices
-and when numba is absent: both are tested against each other and against
+The per-sample recursion runs in a compiled numba kernel on CPU (parallel over the batch); on
+other devices (GPUs) it runs as a parallel prefix scan over the companion-matrix form of the
+recursion (:mod:`~torchddsp.functional.recurrence`), with no loop over samples; a PyTorch loop
+over samples is the fallback. All three are tested against each other and against
 ``scipy.signal.lfilter``. Stability is the caller's: the filter does exactly what the
 coefficients say (see ``iir.py`` for stable parameterisations).
 """
@@ -28,6 +29,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_finite, check_rank
+from .recurrence import _scan_torch
 
 __all__ = ["allpole_filter", "allpole_kernel_available"]
 
@@ -71,9 +73,26 @@ def _recursion_torch(x: Tensor, a: Tensor, history: Tensor) -> Tensor:
     return torch.stack(outputs, dim=1)
 
 
+def _recursion_scan(x: Tensor, a: Tensor, history: Tensor) -> Tensor:
+    """The recursion as a parallel prefix scan over companion-matrix state updates (the GPU
+    path: no loop over samples); same layout as :func:`_recursion_torch`."""
+    batch, n_samples, order = a.shape
+    companion = a.new_zeros(batch, n_samples, order, order)
+    companion[:, :, 0, :] = -a
+    if order > 1:
+        companion[:, :, 1:, :-1] = torch.eye(order - 1, dtype=a.dtype, device=a.device)
+    drive = x.new_zeros(batch, n_samples, order)
+    drive[:, :, 0] = x
+    states = _scan_torch(drive, companion, history.flip(1))
+    return torch.cat([history, states[:, :, 0]], dim=1)
+
+
 def _recursion(x: Tensor, a: Tensor, history: Tensor, backend: str) -> Tensor:
-    use_kernel = backend == "numba" or (backend == "auto" and numba is not None and x.device.type == "cpu")
-    if use_kernel:
+    if backend == "auto":
+        backend = ("numba" if numba is not None else "torch") if x.device.type == "cpu" else "scan"
+    if backend == "scan":
+        return _recursion_scan(x.detach(), a.detach(), history.detach())
+    if backend == "numba":
         if numba is None:
             raise ValueError("backend='numba' needs numba (pip install numba)")
         if x.device.type != "cpu":
@@ -146,8 +165,9 @@ def allpole_filter(x: Tensor, a: Tensor, zi: Tensor | None = None, *, return_sta
             zeros by default. Pass the returned state to filter a long signal in chunks.
         return_state: also return the state for the next block (the last ``order`` outputs,
             most recent first).
-        backend: ``"auto"`` (numba kernel on CPU when available, else PyTorch), ``"numba"`` or
-            ``"torch"``.
+        backend: ``"auto"`` (numba kernel on CPU, parallel scan on other devices), ``"numba"``,
+            ``"scan"`` (a parallel prefix scan over companion matrices: ``log2 n_samples``
+            batched matrix products, the GPU path) or ``"torch"`` (a loop over samples).
 
     Returns:
         ``y`` ``(batch, n_samples)`` (and the state ``(batch, order)``). Differentiable in ``x``,
@@ -155,8 +175,8 @@ def allpole_filter(x: Tensor, a: Tensor, zi: Tensor | None = None, *, return_sta
     """
     check_rank("x", x, 2, "(batch, n_samples)")
     check_finite("x", x)
-    if backend not in ("auto", "numba", "torch"):
-        raise ValueError(f"backend must be 'auto', 'numba' or 'torch', found {backend!r}")
+    if backend not in ("auto", "numba", "scan", "torch"):
+        raise ValueError(f"backend must be 'auto', 'numba', 'scan' or 'torch', found {backend!r}")
     batch, n_samples = x.shape
     a = per_sample_coefficients("a", a, batch, n_samples)
     order = a.shape[2]
