@@ -61,8 +61,10 @@ ROWS = [
     ("lfilter a0 zero", lambda: F.lfilter(torch.ones(1, 5), torch.ones(1, 2), torch.zeros(1, 2)), "must not be 0"),
     ("lfilter zi shape", lambda: F.lfilter(torch.ones(1, 5), torch.ones(1, 2), torch.ones(1, 3), torch.zeros(1, 2)),
      r"zi must have shape \(1, 3\)"),
-    ("lfilter b length", lambda: F.lfilter(torch.ones(1, 5), torch.ones(1, 4, 2), torch.ones(1, 2)),
-     "b must have 5 time steps"),
+    ("lfilter b rank", lambda: F.lfilter(torch.ones(1, 5), torch.ones(1, 4, 2, 1), torch.ones(1, 2)),
+     "b must have shape"),
+    ("lfilter frame-rate nan", lambda: F.lfilter(torch.ones(1, 5), torch.full((1, 4, 2), nan), torch.ones(1, 2)),
+     "b must be finite"),
     ("sosfilt row size", lambda: F.sosfilt(torch.ones(1, 5), torch.ones(1, 2, 5)), "6 coefficients"),
     ("nan delay", lambda: F.fractional_delay(torch.ones(1, 5), torch.full((1, 5), nan)), "delay_samples must be finite"),
     # Bad choices and types.

@@ -115,3 +115,21 @@ def test_frequency_sampling_is_an_approximation_that_improves_with_n_fft():
         lfilter(x, b, a, method="frequency_sampling")
     with pytest.raises(ValueError, match="has no state"):
         lfilter(x, b, a, method="frequency_sampling", n_fft=64, return_state=True)
+
+
+def test_frame_rate_coefficients_are_upsampled_linearly_and_stay_stable():
+    from torchddsp.functional import biquad, upsample
+
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(rng.standard_normal((2, 1600)))
+    cutoff = torch.from_numpy(rng.uniform(100, 7000, (2, 10)))
+    q = torch.from_numpy(rng.uniform(0.5, 20, (2, 10)))
+    frames = biquad("lowpass", cutoff, q, 16000.0).unsqueeze(-2)  # (2, 10, 1, 6)
+    per_sample = upsample(frames.reshape(2, 10, 6), 1600, "linear").reshape(2, 1600, 1, 6)
+    np.testing.assert_allclose(sosfilt(x, frames).numpy(), sosfilt(x, per_sample).numpy(), atol=1e-12)
+    b, a = frames[:, :, 0, :3], frames[:, :, 0, 3:]
+    np.testing.assert_allclose(lfilter(x, b, a).numpy(), sosfilt(x, frames).numpy(), atol=1e-10)
+    # Every interpolated section keeps its poles inside the unit circle.
+    normalised = per_sample[..., 0, 4:] / per_sample[..., 0, 3:4]
+    a1, a2 = normalised[..., 0], normalised[..., 1]
+    assert bool(((a2.abs() < 1) & (a1.abs() < 1 + a2)).all())

@@ -23,8 +23,23 @@ from torch import Tensor
 from ._checks import check_finite, check_positive_int, check_rank
 from .allpole import allpole_filter, per_sample_coefficients
 from .fir import fft_convolve
+from .resampling import upsample
 
 __all__ = ["lfilter", "sosfilt"]
+
+
+def _frames_to_samples(name: str, coefficients: Tensor, n_samples: int) -> Tensor:
+    """Frame-rate coefficients ``(batch, n_frames, ...)`` (``n_frames != n_samples``) upsampled
+    linearly to one set per sample (the library's frame convention, last frame held); others
+    pass through. Linear interpolation keeps second-order sections stable: the set of stable
+    ``(a1, a2)`` (the stability triangle) is convex, and interpolating unnormalised rows
+    ``[a0, a1, a2]`` with ``a0 > 0`` moves along a segment of it."""
+    if not isinstance(coefficients, Tensor) or coefficients.dim() < 3 or coefficients.shape[1] == n_samples:
+        return coefficients  # fixed or per-sample (or not a tensor: per_sample_coefficients says so)
+    check_finite(name, coefficients)
+    shape = coefficients.shape
+    flat = coefficients.reshape(shape[0], shape[1], -1)
+    return upsample(flat, n_samples, "linear").reshape(shape[0], n_samples, *shape[2:])
 
 
 def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
@@ -34,9 +49,11 @@ def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return
 
     Args:
         x: input ``(batch, n_samples)``.
-        b: numerator ``(batch or 1, n_b)`` or per sample ``(batch or 1, n_samples, n_b)``.
-        a: denominator with its leading term, ``(batch or 1, n_a)`` or ``(batch or 1,
-            n_samples, n_a)``; everything is divided by ``a[..., 0]``, which must not be 0.
+        b: numerator ``(batch or 1, n_b)``, per sample ``(batch or 1, n_samples, n_b)``, or per
+            frame ``(batch or 1, n_frames, n_b)`` with ``n_frames != n_samples`` (upsampled
+            linearly to one set per sample, frame ``i`` at sample ``i * n_samples / n_frames``).
+        a: denominator with its leading term, same layouts as ``b``; everything is divided by
+            ``a[..., 0]``, which must not be 0.
         zi: state ``(batch, (n_b - 1) + (n_a - 1))`` (module docstring); zeros by default.
         return_state: also return the state after the last sample.
         backend: of the recursion (see :func:`allpole_filter`).
@@ -58,8 +75,8 @@ def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return
     if method != "exact":
         raise ValueError(f"method must be 'exact' or 'frequency_sampling', found {method!r}")
     batch, n_samples = x.shape
-    b = per_sample_coefficients("b", b, batch, n_samples)
-    a = per_sample_coefficients("a", a, batch, n_samples)
+    b = per_sample_coefficients("b", _frames_to_samples("b", b, n_samples), batch, n_samples)
+    a = per_sample_coefficients("a", _frames_to_samples("a", a, n_samples), batch, n_samples)
     n_b, n_a = b.shape[2], a.shape[2]
     if n_b < 1 or n_a < 1:
         raise ValueError(f"b and a must hold at least one coefficient, found {n_b} and {n_a}")
@@ -118,8 +135,9 @@ def sosfilt(x: Tensor, sos: Tensor, zi: Tensor | None = None, *, return_state: b
 
     Args:
         x: input ``(batch, n_samples)``.
-        sos: ``(batch or 1, n_sections, 6)`` rows ``[b0, b1, b2, a0, a1, a2]``, or per sample
-            ``(batch or 1, n_samples, n_sections, 6)``.
+        sos: ``(batch or 1, n_sections, 6)`` rows ``[b0, b1, b2, a0, a1, a2]``, per sample
+            ``(batch or 1, n_samples, n_sections, 6)``, or per frame ``(batch or 1, n_frames,
+            n_sections, 6)`` (upsampled linearly, which keeps every section stable).
         zi: state ``(batch, n_sections, 4)`` (module docstring); zeros by default.
         return_state, backend: as :func:`lfilter`.
     """
@@ -134,6 +152,8 @@ def sosfilt(x: Tensor, sos: Tensor, zi: Tensor | None = None, *, return_state: b
         check_rank("zi", zi, 3, "(batch, n_sections, 4)")
         if zi.shape != (x.shape[0], n_sections, 4):
             raise ValueError(f"zi must have shape ({x.shape[0]}, {n_sections}, 4), found {tuple(zi.shape)}")
+    if sos.dim() == 4:
+        sos = _frames_to_samples("sos", sos, x.shape[1])
     states = []
     y = x
     for section in range(n_sections):
