@@ -101,10 +101,11 @@ def test_fixed_and_broadcast_coefficients_equal_explicit_ones():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_first_and_second_derivatives(backend):
+@pytest.mark.parametrize("a_shape", [(2, 9, 3), (1, 3), (2, 3)], ids=["per_sample", "fixed_shared", "fixed_per_item"])
+def test_first_and_second_derivatives(backend, a_shape):
     generator = torch.Generator().manual_seed(5)
     x = torch.randn(2, 9, generator=generator, dtype=torch.float64, requires_grad=True)
-    a = (0.3 * torch.randn(2, 9, 3, generator=generator, dtype=torch.float64)).requires_grad_()
+    a = (0.3 * torch.randn(*a_shape, generator=generator, dtype=torch.float64)).requires_grad_()
     zi = torch.randn(2, 3, generator=generator, dtype=torch.float64, requires_grad=True)
 
     def f(x, a, zi):

@@ -45,14 +45,16 @@ if numba is not None:
     def _recursion_kernel(x, a, history):  # pragma: no cover - compiled; tested through allpole_filter
         batch, n_samples = x.shape
         order = a.shape[2]
+        step_stride = 1 if a.shape[1] > 1 else 0  # fixed coefficients are not copied per sample
         y = np.empty((batch, n_samples + order), dtype=x.dtype)
         for b in numba.prange(batch):
             for k in range(order):
                 y[b, k] = history[b, k]
             for n in range(n_samples):
+                step = n * step_stride
                 acc = x[b, n]
                 for k in range(order):
-                    acc -= a[b, n, k] * y[b, n + order - 1 - k]
+                    acc -= a[b, step, k] * y[b, n + order - 1 - k]
                 y[b, n + order] = acc
         return y
 
@@ -69,19 +71,19 @@ def _recursion_torch(x: Tensor, a: Tensor, history: Tensor) -> Tensor:
     outputs = list(history.unbind(1))
     for n in range(x.shape[1]):
         past = torch.stack(outputs[-1 : -order - 1 : -1], dim=1)  # most recent first
-        outputs.append(x[:, n] - (a[:, n] * past).sum(1))
+        outputs.append(x[:, n] - (a[:, n if a.shape[1] > 1 else 0] * past).sum(1))
     return torch.stack(outputs, dim=1)
 
 
 def _recursion_scan(x: Tensor, a: Tensor, history: Tensor) -> Tensor:
     """The recursion as a parallel prefix scan over companion-matrix state updates (the GPU
     path: no loop over samples); same layout as :func:`_recursion_torch`."""
-    batch, n_samples, order = a.shape
-    companion = a.new_zeros(batch, n_samples, order, order)
+    batch, steps, order = a.shape
+    companion = a.new_zeros(batch, steps, order, order)
     companion[:, :, 0, :] = -a
     if order > 1:
         companion[:, :, 1:, :-1] = torch.eye(order - 1, dtype=a.dtype, device=a.device)
-    drive = x.new_zeros(batch, n_samples, order)
+    drive = x.new_zeros(batch, x.shape[1], order)
     drive[:, :, 0] = x
     states = _scan_torch(drive, companion, history.flip(1))
     return torch.cat([history, states[:, :, 0]], dim=1)
@@ -117,20 +119,28 @@ class _AllPole(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y: Tensor):
         a, zi, y = ctx.saved_tensors
-        order, n_samples = a.shape[2], a.shape[1]
+        order, n_samples = a.shape[2], y.shape[1]
+        fixed = a.shape[1] == 1
         full = torch.cat([zi.flip(1), y], dim=1)  # outputs from y[-order] on
         # Adjoint: g_x[n] = g_y[n] - sum_k a[n+k, k-1] g_x[n+k]. In reversed time m = T-1-n it
-        # is the same all-pole filter with coefficients c[m, k-1] = a[T-1-m+k, k-1] (0 past the end).
-        padded = torch.cat([a, a.new_zeros(a.shape[0], order, order)], dim=1)
-        shifted = torch.stack([padded[:, k + 1 : k + 1 + n_samples, k] for k in range(order)], dim=2)
-        grad_x = _AllPole.apply(grad_y.flip(1), shifted.flip(1), grad_y.new_zeros(grad_y.shape[0], order),
+        # is the same all-pole filter with coefficients c[m, k-1] = a[T-1-m+k, k-1] (0 past the
+        # end). Fixed coefficients stay fixed: the terms past the end multiply the adjoint's
+        # zero initial state, whatever their coefficient.
+        if fixed:
+            shifted = a
+        else:
+            padded = torch.cat([a, a.new_zeros(a.shape[0], order, order)], dim=1)
+            shifted = torch.stack([padded[:, k + 1 : k + 1 + n_samples, k] for k in range(order)], dim=2).flip(1)
+        grad_x = _AllPole.apply(grad_y.flip(1), shifted, grad_y.new_zeros(grad_y.shape[0], order),
                                 ctx.backend).flip(1)
         # dy[n]/da[n, k-1] = -y[n-k]; y[n-k] sits at full[:, order + n - k].
         past = torch.stack([full[:, order - k : order - k + n_samples] for k in range(1, order + 1)], dim=2)
         grad_a = -grad_x.unsqueeze(2) * past
+        if fixed:
+            grad_a = grad_a.sum(1, keepdim=True)
         # zi[j-1] = y[-j] feeds y[n] for n = k - j >= 0 through a[n, k-1].
         grad_zi = torch.stack([
-            -sum((grad_x[:, k - j] * a[:, k - j, k - 1] for k in range(j, order + 1)
+            -sum((grad_x[:, k - j] * a[:, 0 if fixed else k - j, k - 1] for k in range(j, order + 1)
                   if k - j < n_samples), grad_x.new_zeros(grad_x.shape[0]))
             for j in range(1, order + 1)
         ], dim=1)
@@ -138,16 +148,17 @@ class _AllPole(torch.autograd.Function):
 
 
 def per_sample_coefficients(name: str, coefficients: Tensor, batch: int, n_samples: int) -> Tensor:
-    """Check filter coefficients against ``x`` ``(batch, n_samples)`` and give one set per
-    sample: ``(batch or 1, n)`` (fixed) or ``(batch or 1, n_samples, n)`` -> ``(batch,
-    n_samples, n)`` (a broadcast view, no copy)."""
+    """Check filter coefficients against ``x`` ``(batch, n_samples)``: ``(batch or 1, n)`` or
+    ``(batch or 1, 1, n)`` (fixed) -> ``(batch, 1, n)``; ``(batch or 1, n_samples, n)`` (one set
+    per sample) -> ``(batch, n_samples, n)``. Broadcast views, no copy; fixed coefficients keep
+    a time axis of 1 (the kernels never copy them per sample)."""
     check_rank(name, coefficients, (2, 3), f"(batch, n_{name}) or (batch, n_samples, n_{name})")
     check_finite(name, coefficients)
     if coefficients.dim() == 2:
-        coefficients = coefficients.unsqueeze(1).expand(-1, n_samples, -1)
+        coefficients = coefficients.unsqueeze(1)
     if coefficients.shape[0] not in (1, batch):
         raise ValueError(f"{name} must have batch size 1 or {batch} (that of x), found {coefficients.shape[0]}")
-    if coefficients.shape[1] != n_samples:
+    if coefficients.shape[1] not in (1, n_samples):
         raise ValueError(f"{name} must have {n_samples} time steps (one per sample of x), found {coefficients.shape[1]}")
     return coefficients.expand(batch, -1, -1)
 

@@ -34,7 +34,7 @@ def _frames_to_samples(name: str, coefficients: Tensor, n_samples: int) -> Tenso
     pass through. Linear interpolation keeps second-order sections stable: the set of stable
     ``(a1, a2)`` (the stability triangle) is convex, and interpolating unnormalised rows
     ``[a0, a1, a2]`` with ``a0 > 0`` moves along a segment of it."""
-    if not isinstance(coefficients, Tensor) or coefficients.dim() < 3 or coefficients.shape[1] == n_samples:
+    if not isinstance(coefficients, Tensor) or coefficients.dim() < 3 or coefficients.shape[1] in (1, n_samples):
         return coefficients  # fixed or per-sample (or not a tensor: per_sample_coefficients says so)
     check_finite(name, coefficients)
     shape = coefficients.shape
