@@ -1,4 +1,4 @@
-"""Audio effects as processors: reverbs, FIR filtering and a modulated delay.
+"""Convolution and delay effects as processors: reverbs, FIR filtering and a modulated delay.
 
 Effects take audio ``(batch, n_samples)`` (plus controls) and return audio of the same
 length. Impulse-response reverbs are convolutions (:func:`torchddsp.functional.fft_convolve`)
@@ -16,10 +16,10 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from .functional import exp_sigmoid, fft_convolve, fractional_delay, frequency_filter, uniform_noise, upsample
-from .functional._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
-from .functional.delay import DELAY_INTERPOLATIONS
-from .processors import Processor
+from ..functional import exp_sigmoid, fft_convolve, fractional_delay, frequency_filter, uniform_noise, upsample
+from ..functional._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
+from ..functional.delay import DELAY_INTERPOLATIONS
+from ..processors import Processor
 
 __all__ = ["Reverb", "ExpDecayReverb", "FilteredNoiseReverb", "FIRFilter", "ModDelay"]
 
