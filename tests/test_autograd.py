@@ -99,6 +99,20 @@ CASES = [
      lambda: (t(2, 6, 2), t(2, 6, 2, 2, low=-0.4, high=0.4), t(2, 2))),
     ("state_variable_filter", True, lambda x, c, q, zi: F.state_variable_filter(x, c, q, SR, "highpass", zi),
      lambda: (t(2, 8), t(2, 8, low=300, high=5000), t(2, 1, low=0.5, high=4), t(2, 2))),
+    ("gain_computer", True, lambda level, t, r, k: F.gain_computer(level, t, r, k),
+     lambda: (t(2, 9, low=-40, high=0), t(1, 1, low=-25, high=-15), t(1, 1, low=2, high=6), t(1, 1, low=4, high=8))),
+    ("gain_computer_expander", True, lambda level, th, r: F.gain_computer(level, th, r, 6.0, "expander"),
+     lambda: (t(2, 9, low=-60, high=-20), t(1, 1, low=-45, high=-35), t(1, 1, low=2, high=4))),
+    ("smooth_gain", True, lambda g, a, r, zi: F.smooth_gain(g, a, r, SR, zi),
+     lambda: (t(2, 12, low=-10, high=0), t(1, 1, low=1e-4, high=3e-4), t(1, 1, low=5e-4, high=9e-4), t(2, low=-5, high=0))),
+    ("detect_level", True, lambda x: F.detect_level(x, SR, "rms", rms_time_s=1e-3), lambda: (t(2, 10),)),
+    ("compress", True, lambda x, th, m: F.compress(x, SR, th, 3.0, 6.0, 2e-4, 1e-3, m),
+     lambda: (t(2, 16), t(1, 1, low=-12, high=-6), t(1, 1, low=0, high=3))),
+    ("orthogonal_matrix", True, F.orthogonal_matrix, lambda: (t(2, 3, 3),)),
+    ("fdn_impulse_response", True,
+     lambda m, b, c, r: F.fdn_impulse_response([2, 3, 5], m, b, c, r, 1000.0, 32, (250.0,), n_fft=128),
+     lambda: (t(3, 3, low=-0.5, high=0.5), t(3), t(3), t(2, low=0.02, high=0.05))),
+    ("fdn_delays", False, lambda: torch.tensor(F.fdn_delays(4, SR), dtype=torch.float64), lambda: ()),
     ("uniform_noise", False, lambda: F.uniform_noise(1, 4, seed=0), lambda: ()),
 ]
 
@@ -154,6 +168,14 @@ MODULE_CASES = [
     ("FIRFilter", lambda x, m: td.FIRFilter()(x, m), lambda: (t(1, 12), t(1, 3, 4))),
     ("ModDelay", lambda x, g, p: td.ModDelay(center_ms=0.2, depth_ms=0.1, sample_rate=SR)(x, g, p),
      lambda: (t(1, 10), t(1, 2, 1), t(1, 2, 1))),
+    ("ParametricEQ", lambda x, f, g, q: td.ParametricEQ(SR, n_peaks=1, trainable=False)(x, f, g, q),
+     lambda: (t(1, 12), t(1, 3, low=200, high=5000), t(1, 3, low=-6, high=6), t(1, 3, low=0.5, high=2))),
+    ("ParametricEQ_frames", lambda x, f: td.ParametricEQ(SR, n_peaks=1, trainable=False)(
+        x, f, torch.full((1, 2, 3), 3.0, dtype=torch.float64), torch.ones(1, 2, 3, dtype=torch.float64)),
+     lambda: (t(1, 12), t(1, 2, 3, low=200, high=5000))),
+    ("Compressor", lambda x: td.Compressor(SR, threshold_db=-10.0, attack_ms=0.2, release_ms=1.0)(x), lambda: (t(1, 16),)),
+    ("FDNReverb", lambda x: td.FDNReverb(1000.0, rt60_s=0.05, delays=[2, 3, 5], reverb_length=16).double()(x),
+     lambda: (t(1, 20),)),
     ("Mix", lambda a, b, m: td.Mix()(a, b, m), lambda: (t(1, 8), t(1, 8), t(1, 2, 1))),
     ("Add", lambda a, b: td.Add()(a, b), lambda: (t(1, 8), t(1, 8))),
 ]
@@ -199,6 +221,9 @@ def test_trainable_parameters_receive_finite_gradients():
         (td.Reverb(trainable=True, reverb_length=32), ()),
         (td.ExpDecayReverb(trainable=True, reverb_length=32), ()),
         (td.FilteredNoiseReverb(trainable=True, reverb_length=32, n_frames=2, n_filter_banks=3), ()),
+        (td.ParametricEQ(SR, n_peaks=2), ()),
+        (td.Compressor(SR, threshold_db=-30.0, trainable=True), ()),
+        (td.FDNReverb(SR, rt60_s=(0.05, 0.02), band_edges_hz=(3000.0,), reverb_length=64), ()),
     ]
     audio = torch.randn(2, 64, generator=torch.Generator().manual_seed(0))
     for module, extra in modules:

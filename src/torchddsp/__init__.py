@@ -7,7 +7,7 @@ Modules:
   declared as data), ``Add``, ``Mix``.
 - ``torchddsp.synths``: ``Harmonic``, ``FilteredNoise``, ``Sinusoidal``, ``Wavetable``, ``FM``.
 - ``torchddsp.effects``: ``Reverb``, ``ExpDecayReverb``, ``FilteredNoiseReverb``,
-  ``FIRFilter``, ``ModDelay``.
+  ``FIRFilter``, ``ModDelay``, ``ParametricEQ``, ``Compressor``, ``FDNReverb``.
 - ``torchddsp.features``: STFT, mel and MFCC features, A-weighted loudness, f0 by CREPE or YIN.
 - ``torchddsp.losses``: ``MultiScaleSpectralLoss`` (``.magenta()``, ``.auraloss()`` presets),
   ``MelSpectrogramLoss``, ``LoudnessLoss``, ``CREPEEmbeddingLoss``.
@@ -16,7 +16,16 @@ Shapes: audio ``(batch, n_samples)``; frame-rate controls ``(batch, n_frames, ch
 """
 
 from . import effects, features, functional, losses, processors, synths
-from .effects import ExpDecayReverb, FilteredNoiseReverb, FIRFilter, ModDelay, Reverb
+from .effects import (
+    Compressor,
+    ExpDecayReverb,
+    FDNReverb,
+    FilteredNoiseReverb,
+    FIRFilter,
+    ModDelay,
+    ParametricEQ,
+    Reverb,
+)
 from .processors import Add, Mix, Node, Processor, ProcessorGroup
 from .synths import FM, FilteredNoise, Harmonic, Sinusoidal, Wavetable
 
@@ -44,4 +53,7 @@ __all__ = [
     "FilteredNoiseReverb",
     "FIRFilter",
     "ModDelay",
+    "ParametricEQ",
+    "Compressor",
+    "FDNReverb",
 ]

@@ -4,9 +4,15 @@ same length out; each fits in a :class:`~torchddsp.processors.ProcessorGroup`.
 Modules:
 - ``convolution``: ``Reverb`` (learned or given impulse response), ``ExpDecayReverb``,
   ``FilteredNoiseReverb``, ``FIRFilter`` (time-varying linear-phase FIR), ``ModDelay``.
+- ``equalizer``: ``ParametricEQ`` (shelves and peaks, learned or driven per frame).
+- ``dynamics``: ``Compressor`` (also ``Compressor.limiter`` and ``Compressor.expander``).
+- ``fdn``: ``FDNReverb`` (feedback delay network with per-band RT60).
 """
 
 from .convolution import ExpDecayReverb, FilteredNoiseReverb, FIRFilter, ModDelay, Reverb
+from .dynamics import Compressor
+from .equalizer import ParametricEQ
+from .fdn import FDNReverb
 
 __all__ = [
     "Reverb",
@@ -14,4 +20,7 @@ __all__ = [
     "FilteredNoiseReverb",
     "FIRFilter",
     "ModDelay",
+    "ParametricEQ",
+    "Compressor",
+    "FDNReverb",
 ]

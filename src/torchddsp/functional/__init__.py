@@ -16,6 +16,10 @@ Modules:
 - ``recurrence``: ``linear_recurrence`` (time-varying state-space recursion, exact gradients;
   numba kernel, parallel scan for GPUs, PyTorch loop).
 - ``svf``: ``state_variable_filter`` (time-varying cutoff and resonance, stable for every value).
+- ``dynamics``: ``compress``, ``gain_computer``, ``smooth_gain``, ``detect_level``
+  (compressor, limiter, expander; attack/release ballistics with exact gradients).
+- ``fdn``: ``fdn_impulse_response``, ``orthogonal_matrix``, ``fdn_delays`` (feedback delay
+  network reverberation with per-band RT60).
 - ``stable_poles``: ``resonator_coefficients``, ``reflection_to_lpc`` (stable by construction).
 - ``overlap_add``: frames placed every ``hop`` samples and summed.
 - ``noise``: seeded uniform noise.
@@ -57,6 +61,8 @@ from .oscillators import (
     oscillator_bank_stream,
 )
 from .phase import cumulative_phase
+from .dynamics import compress, detect_level, gain_computer, smooth_gain
+from .fdn import fdn_delays, fdn_impulse_response, orthogonal_matrix
 from .recurrence import linear_recurrence
 from .svf import state_variable_filter
 from .stable_poles import reflection_to_lpc, resonator_coefficients
@@ -64,6 +70,13 @@ from .resampling import resample, upsample
 from .wavetable import wavetable_synthesis, wavetable_synthesis_stream
 
 __all__ = [
+    "compress",
+    "detect_level",
+    "gain_computer",
+    "smooth_gain",
+    "fdn_delays",
+    "fdn_impulse_response",
+    "orthogonal_matrix",
     "linear_recurrence",
     "state_variable_filter",
     "reflection_to_lpc",

@@ -1,0 +1,120 @@
+"""Dynamics processors: :class:`Compressor` (also a limiter and a downward expander).
+
+Thin module over :func:`torchddsp.functional.dynamics.compress`; the settings are module state,
+learnable when ``trainable=True`` (stored through maps that keep them valid whatever the
+optimiser does: ``ratio = 1 + softplus``, times as logarithms, ``knee = softplus``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as nnf
+from torch import Tensor, nn
+
+from ..functional._checks import check_choice, check_positive, check_rank
+from ..functional.dynamics import DYNAMICS_MODES, LEVEL_DETECTORS, compress
+from ..processors import Processor
+
+__all__ = ["Compressor"]
+
+
+def _inverse_softplus(value: float) -> float:
+    return value + math.log(-math.expm1(-value))
+
+
+class Compressor(Processor):
+    """Feed-forward compressor with soft knee and attack/release ballistics.
+
+    ``Compressor.limiter(...)`` and ``Compressor.expander(...)`` build the other two modes.
+
+    Args:
+        sample_rate: in Hz.
+        threshold_db: level above which (compressor) or below which (expander) gain changes.
+        ratio: >= 1; ``float("inf")`` makes a limiter (not learnable then).
+        knee_db: width of the soft knee in dB (>= 0).
+        attack_ms, release_ms: ballistics time constants (a step settles to 63.2 % in that time).
+        makeup_db: output gain.
+        mode: ``"compressor"`` or ``"expander"``.
+        detector: ``"peak"`` or ``"rms"``.
+        trainable: settings become ``nn.Parameter``s (ratio must then be finite).
+
+    Shape:
+        ``audio`` ``(batch, n_samples)`` -> ``(batch, n_samples)``. ``controls(audio)`` returns
+        the settings in their units (and the audio); ``gain_db(audio)`` the applied gain.
+    """
+
+    input_names = ("audio",)
+
+    def __init__(self, sample_rate: float = 16000, threshold_db: float = -20.0, ratio: float = 4.0,
+                 knee_db: float = 6.0, attack_ms: float = 5.0, release_ms: float = 100.0, makeup_db: float = 0.0,
+                 mode: str = "compressor", detector: str = "peak", trainable: bool = False):
+        super().__init__()
+        self.sample_rate = check_positive("sample_rate", sample_rate)
+        self.mode = check_choice("mode", mode, DYNAMICS_MODES)
+        self.detector = check_choice("detector", detector, LEVEL_DETECTORS)
+        self.trainable = trainable
+        attack_ms = check_positive("attack_ms", attack_ms)
+        release_ms = check_positive("release_ms", release_ms)
+        if not ratio >= 1:
+            raise ValueError(f"ratio must be >= 1, found {ratio}")
+        if not knee_db >= 0 or not math.isfinite(knee_db):
+            raise ValueError(f"knee_db must be a finite number >= 0, found {knee_db}")
+        for name, value in (("threshold_db", threshold_db), ("makeup_db", makeup_db)):
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be finite, found {value}")
+        if trainable:
+            if math.isinf(ratio):
+                raise ValueError("a trainable Compressor needs a finite ratio (a limiter's ratio is not learnable)")
+            self.threshold = nn.Parameter(torch.tensor(float(threshold_db)))
+            self.ratio_raw = nn.Parameter(torch.tensor(_inverse_softplus(max(ratio - 1.0, 1e-6))))
+            self.knee_raw = nn.Parameter(torch.tensor(_inverse_softplus(max(knee_db, 1e-6))))
+            self.log_attack = nn.Parameter(torch.tensor(math.log(attack_ms / 1000.0)))
+            self.log_release = nn.Parameter(torch.tensor(math.log(release_ms / 1000.0)))
+            self.makeup = nn.Parameter(torch.tensor(float(makeup_db)))
+        else:
+            self.settings = {"threshold_db": float(threshold_db), "ratio": float(ratio), "knee_db": float(knee_db),
+                             "attack_s": attack_ms / 1000.0, "release_s": release_ms / 1000.0,
+                             "makeup_db": float(makeup_db)}
+
+    @classmethod
+    def limiter(cls, sample_rate: float = 16000, threshold_db: float = -1.0, knee_db: float = 1.0,
+                attack_ms: float = 1.0, release_ms: float = 50.0, makeup_db: float = 0.0) -> "Compressor":
+        """Infinite ratio, fast attack: the level never stays above ``threshold_db``."""
+        return cls(sample_rate, threshold_db, float("inf"), knee_db, attack_ms, release_ms, makeup_db)
+
+    @classmethod
+    def expander(cls, sample_rate: float = 16000, threshold_db: float = -40.0, ratio: float = 2.0,
+                 knee_db: float = 6.0, attack_ms: float = 1.0, release_ms: float = 100.0,
+                 trainable: bool = False) -> "Compressor":
+        """Downward expander: below ``threshold_db`` the level falls ``ratio`` dB per dB (a gate
+        for large ratios); attack is the opening time."""
+        return cls(sample_rate, threshold_db, ratio, knee_db, attack_ms, release_ms, 0.0, mode="expander",
+                   trainable=trainable)
+
+    def _settings(self, like: Tensor) -> dict[str, Tensor | float]:
+        if not self.trainable:
+            return dict(self.settings)
+        return {"threshold_db": self.threshold.to(like.dtype), "ratio": 1.0 + nnf.softplus(self.ratio_raw).to(like.dtype),
+                "knee_db": nnf.softplus(self.knee_raw).to(like.dtype),
+                "attack_s": torch.exp(self.log_attack).to(like.dtype),
+                "release_s": torch.exp(self.log_release).to(like.dtype), "makeup_db": self.makeup.to(like.dtype)}
+
+    def controls(self, audio: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+        check_rank("audio", audio, 2, "(batch, n_samples)")
+        return {"audio": audio, **{k: torch.as_tensor(v, dtype=audio.dtype) if not isinstance(v, Tensor) else v
+                                   for k, v in self._settings(audio).items()}}
+
+    def render(self, audio: Tensor, threshold_db, ratio, knee_db, attack_s, release_s, makeup_db) -> Tensor:  # type: ignore[override]
+        return compress(audio, self.sample_rate, threshold_db, ratio, knee_db, attack_s, release_s, makeup_db,
+                        self.mode, self.detector)
+
+    def gain_db(self, audio: Tensor) -> Tensor:
+        """The gain applied to ``audio`` in dB ``(batch, n_samples)`` (makeup included)."""
+        settings = self._settings(audio)
+        return compress(audio, self.sample_rate, **settings, mode=self.mode, detector=self.detector,
+                        return_gain=True)[1]
+
+    def forward(self, audio: Tensor) -> Tensor:  # type: ignore[override]
+        return self.render(**self.controls(audio))

@@ -1,0 +1,109 @@
+"""Feedback delay network reverb as a processor (:func:`torchddsp.functional.fdn_impulse_response`
+computes its impulse response; the audio is convolved with it)."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..functional import fft_convolve
+from ..functional._checks import check_finite, check_positive, check_positive_int, check_rank
+from ..functional.fdn import fdn_delays, fdn_impulse_response, orthogonal_matrix
+from ..processors import Processor
+
+__all__ = ["FDNReverb"]
+
+
+class FDNReverb(Processor):
+    """Feedback delay network reverb with per-band reverberation times.
+
+    ``N`` delay lines (prime lengths between ``min_delay_ms`` and ``max_delay_ms`` unless
+    ``delays`` is given), an orthogonal mixing matrix ``Q0 exp(P - P^T)`` (``Q0`` a seeded
+    random orthogonal matrix, ``P`` learnable, zero at start), input and output gains, and one
+    reverberation time per band (bands split at ``band_edges_hz``). With ``trainable=True`` the
+    gains, ``P`` and the reverberation times (as logarithms, so they stay positive) are learned;
+    otherwise they are fixed buffers.
+
+    Args:
+        sample_rate: in Hz.
+        rt60_s: reverberation time in seconds, one number or one per band (low to high).
+        band_edges_hz: ``len(rt60_s) - 1`` frequencies between the bands.
+        n_lines: number of delay lines (8 by default).
+        delays: explicit line lengths in samples (overrides ``n_lines`` and the ms range).
+        min_delay_ms, max_delay_ms: range of the default lengths.
+        reverb_length: impulse response length in samples (default: 1.5 x the longest RT60,
+            where the tail is 90 dB down).
+        wet_gain: gain of the reverberated signal; ``add_dry`` adds the input.
+        trainable: learn gains, mixing and decay.
+        seed: of the mixing matrix and the gains' random signs.
+
+    Shape:
+        ``audio`` ``(batch, n_samples)`` -> ``(batch, n_samples)``. ``impulse_response()`` gives
+        the ``(1, reverb_length)`` response, ``controls(audio)`` the settings in their units.
+    """
+
+    input_names = ("audio",)
+
+    def __init__(self, sample_rate: float = 16000, rt60_s: float | Sequence[float] = 1.0,
+                 band_edges_hz: Sequence[float] = (), n_lines: int = 8, delays: Sequence[int] | None = None,
+                 min_delay_ms: float = 15.0, max_delay_ms: float = 45.0, reverb_length: int | None = None,
+                 wet_gain: float = 1.0, add_dry: bool = True, trainable: bool = True, seed: int = 0):
+        super().__init__()
+        self.sample_rate = check_positive("sample_rate", sample_rate)
+        rt60 = [float(rt60_s)] if isinstance(rt60_s, (int, float)) else [float(v) for v in rt60_s]
+        if not rt60 or any(not (math.isfinite(v) and v > 0) for v in rt60):
+            raise ValueError(f"rt60_s must be one or more positive finite times in seconds, found {rt60_s}")
+        self.band_edges_hz = tuple(float(e) for e in band_edges_hz)
+        if len(self.band_edges_hz) != len(rt60) - 1:
+            raise ValueError(f"band_edges_hz must hold len(rt60_s) - 1 = {len(rt60) - 1} frequencies, "
+                             f"found {len(self.band_edges_hz)}")
+        lengths = list(delays) if delays is not None else fdn_delays(n_lines, self.sample_rate, min_delay_ms, max_delay_ms)
+        if any(int(d) != d or d < 1 for d in lengths):
+            raise ValueError(f"delays must be integers >= 1 (samples), found {lengths}")
+        self.register_buffer("delays", torch.tensor([int(d) for d in lengths]))
+        n_lines = len(lengths)
+        self.reverb_length = check_positive_int(
+            "reverb_length", reverb_length if reverb_length is not None else int(1.5 * max(rt60) * self.sample_rate) + 1,
+            minimum=2)
+        self.add_dry = add_dry
+        if not math.isfinite(wet_gain):
+            raise ValueError(f"wet_gain must be finite, found {wet_gain}")
+        self.wet_gain = float(wet_gain)
+        self.trainable = trainable
+        generator = torch.Generator().manual_seed(seed)
+        base, _ = torch.linalg.qr(torch.randn(n_lines, n_lines, generator=generator, dtype=torch.float64))
+        self.register_buffer("base_matrix", base.float())
+        signs = lambda: torch.where(torch.rand(n_lines, generator=generator) < 0.5, -1.0, 1.0)  # noqa: E731
+        values = {"mixing": torch.zeros(n_lines, n_lines), "input_gains": signs() / math.sqrt(n_lines),
+                  "output_gains": signs() / math.sqrt(n_lines), "log_rt60": torch.log(torch.tensor(rt60))}
+        for name, value in values.items():
+            if trainable:
+                setattr(self, name, nn.Parameter(value))
+            else:
+                self.register_buffer(name, value)
+
+    def feedback_matrix(self) -> Tensor:
+        """The orthogonal ``(N, N)`` mixing matrix."""
+        return self.base_matrix @ orthogonal_matrix(self.mixing)
+
+    def impulse_response(self) -> Tensor:
+        """``(1, reverb_length)`` impulse response (wet gain included)."""
+        ir = fdn_impulse_response(self.delays, self.feedback_matrix(), self.input_gains, self.output_gains,
+                                  torch.exp(self.log_rt60), self.sample_rate, self.reverb_length, self.band_edges_hz)
+        return self.wet_gain * ir
+
+    def controls(self, audio: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+        check_rank("audio", audio, 2, "(batch, n_samples)")
+        return {"audio": audio, "ir": self.impulse_response().to(audio.dtype), "rt60_s": torch.exp(self.log_rt60)}
+
+    def render(self, audio: Tensor, ir: Tensor, rt60_s: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        check_rank("audio", audio, 2, "(batch, n_samples)")
+        check_finite("audio", audio)
+        wet = fft_convolve(audio, ir, padding="same", delay_compensation=0)
+        return wet + audio if self.add_dry else wet
+
+    def forward(self, audio: Tensor) -> Tensor:  # type: ignore[override]
+        return self.render(**self.controls(audio))

@@ -1,0 +1,142 @@
+"""Phaser as a processor: an all-pass cascade swept by an internal LFO or by a frame-rate
+control, with feedback and a wet/dry mix.
+
+Renders through :func:`torchddsp.functional.phaser` (structure, notches and stability are
+documented there). The internal LFO sweeps the break frequency exponentially, by octaves
+around a centre::
+
+    sweep_hz[n] = centre_hz * 2 ** (depth_octaves * sin(2 pi rate_hz n / sample_rate + lfo_phase))
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from ..functional._checks import check_choice, check_positive, check_positive_int, check_rank
+from ..functional.phaser import phaser
+from ..processors import Processor
+
+__all__ = ["Phaser", "PHASER_SWEEPS"]
+
+ScaleFn = Callable[[Tensor], Tensor]
+
+PHASER_SWEEPS = ("lfo", "control")
+
+
+class Phaser(Processor):
+    """Phaser with ``n_stages`` first-order all-pass sections, feedback and mix.
+
+    ``sweep="lfo"`` (default): the break frequency follows the internal LFO (module
+    docstring); call ``phaser(audio)``. ``sweep="control"``: it is a frame-rate control in Hz,
+    ``phaser(audio, sweep_hz)`` with ``sweep_hz`` ``(batch, n_frames, 1)`` (after
+    ``sweep_scale_fn``, e.g. :func:`~torchddsp.functional.frequencies_sigmoid` for raw network
+    outputs; none by default), upsampled linearly.
+
+    ``trainable=True`` makes ``feedback``, ``mix`` and, with the LFO, ``rate_hz``,
+    ``depth_octaves`` and the centre ``nn.Parameter`` scalars starting from the constructor's
+    values. The feedback is learned through ``feedback = tanh(raw_feedback)``, so it stays in
+    (-1, 1) where the phaser is stable; the centre as ``log_centre_hz``, so it stays positive.
+    Otherwise they are fixed buffers. ``controls`` returns the per-sample sweep it renders, so
+    the LFO can be inspected.
+
+    Shape:
+        ``audio`` ``(batch, n_samples)`` -> ``(batch, n_samples)``.
+
+    Args:
+        sample_rate: in Hz.
+        n_stages: number of all-pass sections (4 by default: two notches).
+        sweep: ``"lfo"`` or ``"control"``.
+        rate_hz: LFO rate in Hz (>= 0).
+        depth_octaves: LFO depth in octaves either side of the centre (>= 0).
+        centre_hz: LFO centre in Hz; ``centre_hz * 2 ** depth_octaves`` must stay below Nyquist.
+        lfo_phase: LFO phase at sample 0, radians.
+        feedback: ``|feedback| < 1``.
+        mix: wet proportion, 0.5 by default (deepest notches).
+        trainable: learn the settings (above).
+        sweep_scale_fn: map from raw inputs to Hz for ``sweep="control"``.
+    """
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        n_stages: int = 4,
+        sweep: str = "lfo",
+        rate_hz: float = 0.5,
+        depth_octaves: float = 2.0,
+        centre_hz: float = 800.0,
+        lfo_phase: float = 0.0,
+        feedback: float = 0.5,
+        mix: float = 0.5,
+        trainable: bool = False,
+        sweep_scale_fn: ScaleFn | None = None,
+    ):
+        super().__init__()
+        self.sample_rate = check_positive("sample_rate", sample_rate)
+        self.n_stages = check_positive_int("n_stages", n_stages)
+        self.sweep = check_choice("sweep", sweep, PHASER_SWEEPS)
+        self.trainable = trainable
+        self.sweep_scale_fn = sweep_scale_fn
+        self.lfo_phase = float(lfo_phase)
+        if not abs(float(feedback)) < 1:
+            raise ValueError(f"feedback must satisfy |feedback| < 1, found {feedback!r}")
+        if not math.isfinite(float(mix)) or not math.isfinite(self.lfo_phase):
+            raise ValueError(f"mix and lfo_phase must be finite, found {mix!r}, {lfo_phase!r}")
+        self.input_names = ("audio",) if sweep == "lfo" else ("audio", "sweep_hz")
+        settings = {"raw_feedback": math.atanh(float(feedback)), "mix": float(mix)}
+        if sweep == "lfo":
+            if not (rate_hz >= 0 and depth_octaves >= 0 and math.isfinite(rate_hz + depth_octaves)):
+                raise ValueError(f"rate_hz and depth_octaves must be finite and >= 0, found {rate_hz!r}, {depth_octaves!r}")
+            centre_hz = check_positive("centre_hz", centre_hz)
+            if centre_hz * 2.0**depth_octaves >= self.sample_rate / 2:
+                raise ValueError(f"centre_hz * 2 ** depth_octaves must stay below Nyquist ({self.sample_rate / 2} Hz), "
+                                 f"found {centre_hz * 2.0 ** depth_octaves}")
+            settings.update(rate_hz=float(rate_hz), depth_octaves=float(depth_octaves), log_centre_hz=math.log(centre_hz))
+        for name, value in settings.items():
+            tensor = torch.tensor([[value]])
+            if trainable:
+                setattr(self, name, nn.Parameter(tensor))
+            else:
+                self.register_buffer(name, tensor)
+
+    @property
+    def feedback(self) -> Tensor:
+        """The feedback gain, ``tanh(raw_feedback)``, shape ``(1, 1)``."""
+        return torch.tanh(self.raw_feedback)
+
+    def lfo(self, n_samples: int, dtype: torch.dtype = torch.float32) -> Tensor:
+        """The LFO's break frequency in Hz for ``n_samples`` samples, ``(1, n_samples)``.
+
+        The phase is computed in float64 (long signals), then cast to ``dtype``.
+        Differentiable in the LFO parameters.
+        """
+        if self.sweep != "lfo":
+            raise ValueError("this Phaser has no LFO (sweep='control')")
+        n_samples = check_positive_int("n_samples", n_samples)
+        time = torch.arange(n_samples, dtype=torch.float64, device=self.rate_hz.device) / self.sample_rate
+        phase = 2 * math.pi * self.rate_hz.double() * time[None, :] + self.lfo_phase
+        octaves = self.depth_octaves.double() * torch.sin(phase)
+        return (torch.exp(self.log_centre_hz.double()) * torch.exp2(octaves)).to(dtype)
+
+    def controls(self, audio: Tensor, sweep_hz: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]
+        check_rank("audio", audio, 2, "(batch, n_samples)")
+        if self.sweep == "lfo":
+            if sweep_hz is not None:
+                raise ValueError("sweep_hz must not be given to a Phaser with sweep='lfo' (its LFO makes the sweep)")
+            sweep_hz = self.lfo(audio.shape[1], audio.dtype)
+        else:
+            if sweep_hz is None:
+                raise ValueError("sweep_hz (batch, n_frames, 1) is required by a Phaser with sweep='control'")
+            check_rank("sweep_hz", sweep_hz, 3, "(batch, n_frames, 1)")
+            if self.sweep_scale_fn is not None:
+                sweep_hz = self.sweep_scale_fn(sweep_hz)
+        return {"audio": audio, "sweep_hz": sweep_hz, "feedback": self.feedback, "mix": self.mix}
+
+    def render(self, audio: Tensor, sweep_hz: Tensor, feedback: Tensor, mix: Tensor) -> Tensor:  # type: ignore[override]
+        return phaser(audio, sweep_hz, self.n_stages, feedback, mix, self.sample_rate)
+
+    def forward(self, audio: Tensor, sweep_hz: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        return self.render(**self.controls(audio, sweep_hz))

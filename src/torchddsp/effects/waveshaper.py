@@ -1,0 +1,136 @@
+"""Waveshaper (saturation, clipping, Chebyshev harmonic shaping) as a processor.
+
+Renders through :func:`torchddsp.functional.waveshape` (curves, bias and DC removal,
+oversampling are documented there) and adds an output gain and a wet/dry mix::
+
+    out = mix * 10 ** (output_gain_db / 20) * waveshape(audio, ...) + (1 - mix) * audio
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from ..functional._checks import check_choice, check_positive_int, check_rank
+from ..functional.waveshaping import WAVESHAPE_KINDS, waveshape
+from ..processors import Processor
+
+__all__ = ["Waveshaper"]
+
+ScaleFn = Callable[[Tensor], Tensor]
+
+
+class Waveshaper(Processor):
+    """Static nonlinearity with drive, asymmetry (bias), optional oversampling, gain and mix.
+
+    ``trainable=True``: ``drive_db``, ``bias``, ``output_gain_db``, ``mix`` (and for
+    ``"chebyshev"`` the ``n_terms`` coefficients, initialised to ``T_1`` alone, the identity)
+    are ``nn.Parameter`` scalars shared by the batch, starting from the constructor's values;
+    call ``shaper(audio)``. ``trainable=False``: output gain and mix are fixed at the
+    constructor's values and the curve's settings are controls:
+    ``shaper(audio, drive_db, bias)`` (plus ``coefficients`` for ``"chebyshev"``), each mapped
+    by its scale function when one is given (default: none, values in dB and linear units).
+
+    Shape:
+        ``audio`` ``(batch, n_samples)``; ``drive_db`` and ``bias`` ``(batch, 1)``, per sample
+        ``(batch, n_samples)`` or frame rate ``(batch, n_frames, 1)`` (upsampled linearly); ``coefficients`` ``(batch or 1,
+        n_terms)`` -> ``(batch, n_samples)``.
+
+    Args:
+        kind: ``"tanh"``, ``"soft_clip"``, ``"hard_clip"`` or ``"chebyshev"``.
+        oversampling: integer factor of the band-limited oversampling (1: none).
+        trainable: learn the settings (above) rather than take them as controls.
+        drive_db, bias: initial values when trainable.
+        n_terms: number of Chebyshev coefficients when trainable (``T_0 .. T_{n_terms - 1}``).
+        output_gain_db: gain of the shaped signal in dB (learned when trainable).
+        mix: wet proportion, 1 by default (only the shaped signal; learned when trainable;
+            not limited to [0, 1]).
+        drive_scale_fn, bias_scale_fn, coefficients_scale_fn: optional maps from raw network
+            outputs to the controls when not trainable.
+    """
+
+    def __init__(
+        self,
+        kind: str = "tanh",
+        oversampling: int = 1,
+        trainable: bool = False,
+        drive_db: float = 0.0,
+        bias: float = 0.0,
+        n_terms: int = 4,
+        output_gain_db: float = 0.0,
+        mix: float = 1.0,
+        drive_scale_fn: ScaleFn | None = None,
+        bias_scale_fn: ScaleFn | None = None,
+        coefficients_scale_fn: ScaleFn | None = None,
+    ):
+        super().__init__()
+        self.kind = check_choice("kind", kind, WAVESHAPE_KINDS)
+        self.oversampling = check_positive_int("oversampling", oversampling)
+        self.trainable = trainable
+        for name, value in (("drive_db", drive_db), ("bias", bias), ("output_gain_db", output_gain_db), ("mix", mix)):
+            if not math.isfinite(float(value)):
+                raise ValueError(f"{name} must be a finite number, found {value!r}")
+        self.drive_scale_fn = drive_scale_fn
+        self.bias_scale_fn = bias_scale_fn
+        self.coefficients_scale_fn = coefficients_scale_fn
+        chebyshev = kind == "chebyshev"
+        if trainable:
+            self.input_names = ("audio",)
+            self.drive_db = nn.Parameter(torch.tensor([[float(drive_db)]]))
+            self.bias = nn.Parameter(torch.tensor([[float(bias)]]))
+            self.output_gain_db = nn.Parameter(torch.tensor([[float(output_gain_db)]]))
+            self.mix = nn.Parameter(torch.tensor([[float(mix)]]))
+            if chebyshev:
+                n_terms = check_positive_int("n_terms", n_terms, minimum=2)
+                identity = torch.zeros(1, n_terms)
+                identity[0, 1] = 1.0
+                self.coefficients = nn.Parameter(identity)
+        else:
+            self.input_names = ("audio", "drive_db", "bias", "coefficients") if chebyshev else ("audio", "drive_db", "bias")
+            self.register_buffer("output_gain_db", torch.tensor([[float(output_gain_db)]]))
+            self.register_buffer("mix", torch.tensor([[float(mix)]]))
+
+    def controls(self, audio: Tensor, drive_db: Tensor | None = None, bias: Tensor | None = None,  # type: ignore[override]
+                 coefficients: Tensor | None = None) -> dict[str, Tensor]:
+        check_rank("audio", audio, 2, "(batch, n_samples)")
+        if self.trainable:
+            if drive_db is not None or bias is not None or coefficients is not None:
+                raise ValueError("drive_db, bias and coefficients must not be given to a trainable Waveshaper "
+                                 "(it learns its own)")
+            drive_db, bias = self.drive_db, self.bias
+            coefficients = self.coefficients if self.kind == "chebyshev" else None
+        else:
+            if drive_db is None or bias is None:
+                raise ValueError("drive_db and bias ((batch, 1) or (batch, n_frames, 1)) are required: "
+                                 "this Waveshaper is not trainable")
+            if self.kind == "chebyshev" and coefficients is None:
+                raise ValueError("coefficients (batch or 1, n_terms) are required by a chebyshev Waveshaper")
+            if self.kind != "chebyshev" and coefficients is not None:
+                raise ValueError(f"coefficients are only used by kind='chebyshev', found kind={self.kind!r}")
+            for name, control in (("drive_db", drive_db), ("bias", bias)):
+                check_rank(name, control, (2, 3), "(batch, 1), (batch, n_samples) or (batch, n_frames, 1)")
+            if self.drive_scale_fn is not None:
+                drive_db = self.drive_scale_fn(drive_db)
+            if self.bias_scale_fn is not None:
+                bias = self.bias_scale_fn(bias)
+            if coefficients is not None and self.coefficients_scale_fn is not None:
+                coefficients = self.coefficients_scale_fn(coefficients)
+        controls = {"audio": audio, "drive_db": drive_db, "bias": bias,
+                    "output_gain_db": self.output_gain_db, "mix": self.mix}
+        if coefficients is not None:
+            controls["coefficients"] = coefficients
+        return controls
+
+    def render(self, audio: Tensor, drive_db: Tensor, bias: Tensor, output_gain_db: Tensor, mix: Tensor,  # type: ignore[override]
+               coefficients: Tensor | None = None) -> Tensor:
+        shaped = waveshape(audio, self.kind, drive_db, bias, coefficients, self.oversampling)
+        gain = 10.0 ** (output_gain_db.to(audio.dtype) / 20.0)
+        weight = mix.to(audio.dtype)
+        return weight * gain * shaped + (1.0 - weight) * audio
+
+    def forward(self, audio: Tensor, drive_db: Tensor | None = None, bias: Tensor | None = None,  # type: ignore[override]
+                coefficients: Tensor | None = None) -> Tensor:
+        return self.render(**self.controls(audio, drive_db, bias, coefficients))
