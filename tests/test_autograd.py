@@ -113,6 +113,18 @@ CASES = [
      lambda m, b, c, r: F.fdn_impulse_response([2, 3, 5], m, b, c, r, 1000.0, 32, (250.0,), n_fft=128),
      lambda: (t(3, 3, low=-0.5, high=0.5), t(3), t(3), t(2, low=0.02, high=0.05))),
     ("fdn_delays", False, lambda: torch.tensor(F.fdn_delays(4, SR), dtype=torch.float64), lambda: ()),
+    ("waveshape", True, lambda x, d, b: F.waveshape(x, "tanh", d, b),
+     lambda: (t(2, 8), t(2, 1, low=-6, high=12), t(2, 1, low=-0.3, high=0.3))),
+    ("waveshape_oversampled", True, lambda x, d, b: F.waveshape(x, "soft_clip", d, b, oversampling=2),
+     lambda: (t(1, 8), t(1, 2, 1, low=-8, high=-4), t(1, 1, low=-0.2, high=0.2))),
+    ("waveshape_chebyshev", True, lambda x, b, c: F.waveshape(x, "chebyshev", 0.0, b, c),
+     lambda: (t(2, 8), t(2, 1, low=-0.3, high=0.3), t(1, 4))),
+    ("chebyshev_polynomials", True, lambda x: F.chebyshev_polynomials(x, 5), lambda: (t(2, 6, low=-1.5, high=1.5),)),
+    ("allpass_coefficient", True, lambda f: F.allpass_coefficient(f, SR), lambda: (t(4, low=100, high=7000),)),
+    ("allpass_cascade", True, lambda x, a, fb, zi: F.allpass_cascade(x, a, 3, fb, zi),
+     lambda: (t(2, 8), t(2, 8, low=-0.8, high=0.8), t(2, 1, low=-0.6, high=0.6), t(2, 4))),
+    ("phaser", True, lambda x, s, fb, m, zi: F.phaser(x, s, 3, fb, m, SR, zi),
+     lambda: (t(2, 8), t(2, 8, low=300, high=5000), t(2, 1, low=-0.6, high=0.6), t(2, 1, low=0, high=1), t(2, 4))),
     ("uniform_noise", False, lambda: F.uniform_noise(1, 4, seed=0), lambda: ()),
 ]
 
@@ -176,6 +188,10 @@ MODULE_CASES = [
     ("Compressor", lambda x: td.Compressor(SR, threshold_db=-10.0, attack_ms=0.2, release_ms=1.0)(x), lambda: (t(1, 16),)),
     ("FDNReverb", lambda x: td.FDNReverb(1000.0, rt60_s=0.05, delays=[2, 3, 5], reverb_length=16).double()(x),
      lambda: (t(1, 20),)),
+    ("Waveshaper", lambda x, d, b: td.Waveshaper("tanh", oversampling=2, output_gain_db=3.0, mix=0.8).double()(x, d, b),
+     lambda: (t(1, 8), t(1, 2, 1, low=-3, high=3), t(1, 1, low=-0.2, high=0.2))),
+    ("Phaser", lambda x, s: td.Phaser(SR, sweep="control", n_stages=2, feedback=0.3).double()(x, s),
+     lambda: (t(1, 8), t(1, 2, 1, low=300, high=4000))),
     ("Mix", lambda a, b, m: td.Mix()(a, b, m), lambda: (t(1, 8), t(1, 8), t(1, 2, 1))),
     ("Add", lambda a, b: td.Add()(a, b), lambda: (t(1, 8), t(1, 8))),
 ]
@@ -222,6 +238,8 @@ def test_trainable_parameters_receive_finite_gradients():
         (td.ExpDecayReverb(trainable=True, reverb_length=32), ()),
         (td.FilteredNoiseReverb(trainable=True, reverb_length=32, n_frames=2, n_filter_banks=3), ()),
         (td.ParametricEQ(SR, n_peaks=2), ()),
+        (td.Waveshaper("chebyshev", trainable=True, oversampling=2), ()),
+        (td.Phaser(trainable=True), ()),
         (td.Compressor(SR, threshold_db=-30.0, trainable=True), ()),
         (td.FDNReverb(SR, rt60_s=(0.05, 0.02), band_edges_hz=(3000.0,), reverb_length=64), ()),
     ]

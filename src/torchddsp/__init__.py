@@ -7,7 +7,8 @@ Modules:
   declared as data), ``Add``, ``Mix``.
 - ``torchddsp.synths``: ``Harmonic``, ``FilteredNoise``, ``Sinusoidal``, ``Wavetable``, ``FM``.
 - ``torchddsp.effects``: ``Reverb``, ``ExpDecayReverb``, ``FilteredNoiseReverb``,
-  ``FIRFilter``, ``ModDelay``, ``ParametricEQ``, ``Compressor``, ``FDNReverb``.
+  ``FIRFilter``, ``ModDelay``, ``ParametricEQ``, ``Compressor``, ``FDNReverb``, ``Waveshaper``,
+  ``Phaser``.
 - ``torchddsp.features``: STFT, mel and MFCC features, A-weighted loudness, f0 by CREPE or YIN.
 - ``torchddsp.losses``: ``MultiScaleSpectralLoss`` (``.magenta()``, ``.auraloss()`` presets),
   ``MelSpectrogramLoss``, ``LoudnessLoss``, ``CREPEEmbeddingLoss``.
@@ -24,7 +25,9 @@ from .effects import (
     FIRFilter,
     ModDelay,
     ParametricEQ,
+    Phaser,
     Reverb,
+    Waveshaper,
 )
 from .processors import Add, Mix, Node, Processor, ProcessorGroup
 from .synths import FM, FilteredNoise, Harmonic, Sinusoidal, Wavetable
@@ -56,4 +59,6 @@ __all__ = [
     "ParametricEQ",
     "Compressor",
     "FDNReverb",
+    "Waveshaper",
+    "Phaser",
 ]

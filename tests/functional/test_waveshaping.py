@@ -150,7 +150,7 @@ def test_oversampled_path_is_aligned_with_the_input():
         i = int(np.argmax(correlation))
         assert lags[i] == 0
         left, centre, right = correlation[i - 1:i + 2]
-        assert abs(0.5 * (left - right) / (left - 2 * centre + right)) < 1e-3  # samples
+        assert abs(0.5 * (left - right) / (left - 2 * centre + right)) < 1e-5  # samples (measured < 3e-7)
 
 
 def test_linear_regime_passes_band_limited_audio_unchanged():
@@ -188,6 +188,11 @@ def test_batch_equals_per_item(factor, rng):
     for i in range(3):
         item = waveshape(x[i:i + 1], "chebyshev", drive[i:i + 1], bias[i:i + 1], coefficients[i:i + 1], factor)
         np.testing.assert_allclose(batched[i:i + 1].numpy(), item.numpy(), atol=1e-12)
+    # A shared (scalar) bias with per-item coefficients broadcasts the same way.
+    shared = waveshape(x, "chebyshev", drive, 0.2, coefficients, factor)
+    for i in range(3):
+        item = waveshape(x[i:i + 1], "chebyshev", drive[i:i + 1], 0.2, coefficients[i:i + 1], factor)
+        np.testing.assert_allclose(shared[i:i + 1].numpy(), item.numpy(), atol=1e-12)
 
 
 def _tiny(*shape, low=-1.0, high=1.0, seed=0):

@@ -7,12 +7,16 @@ Modules:
 - ``equalizer``: ``ParametricEQ`` (shelves and peaks, learned or driven per frame).
 - ``dynamics``: ``Compressor`` (also ``Compressor.limiter`` and ``Compressor.expander``).
 - ``fdn``: ``FDNReverb`` (feedback delay network with per-band RT60).
+- ``waveshaper``: ``Waveshaper`` (tanh, soft/hard clip, Chebyshev; drive, bias, oversampling, gain, mix).
+- ``phaser``: ``Phaser`` (all-pass cascade swept by an internal LFO or a frame-rate control; feedback, mix).
 """
 
 from .convolution import ExpDecayReverb, FilteredNoiseReverb, FIRFilter, ModDelay, Reverb
 from .dynamics import Compressor
 from .equalizer import ParametricEQ
 from .fdn import FDNReverb
+from .phaser import Phaser
+from .waveshaper import Waveshaper
 
 __all__ = [
     "Reverb",
@@ -23,4 +27,6 @@ __all__ = [
     "ParametricEQ",
     "Compressor",
     "FDNReverb",
+    "Waveshaper",
+    "Phaser",
 ]

@@ -20,6 +20,10 @@ Modules:
   (compressor, limiter, expander; attack/release ballistics with exact gradients).
 - ``fdn``: ``fdn_impulse_response``, ``orthogonal_matrix``, ``fdn_delays`` (feedback delay
   network reverberation with per-band RT60).
+- ``waveshaping``: ``waveshape`` (tanh, cubic soft clip, hard clip, Chebyshev; bias with static
+  DC removal; band-limited oversampling without delay), ``chebyshev_polynomials``.
+- ``phaser``: ``phaser``, ``allpass_cascade``, ``allpass_coefficient`` (time-varying first-order
+  all-pass cascade with feedback, one state-space recursion, exact gradients).
 - ``stable_poles``: ``resonator_coefficients``, ``reflection_to_lpc`` (stable by construction).
 - ``overlap_add``: frames placed every ``hop`` samples and summed.
 - ``noise``: seeded uniform noise.
@@ -61,6 +65,8 @@ from .oscillators import (
     oscillator_bank_stream,
 )
 from .phase import cumulative_phase
+from .phaser import allpass_cascade, allpass_coefficient, phaser
+from .waveshaping import chebyshev_polynomials, waveshape
 from .dynamics import compress, detect_level, gain_computer, smooth_gain
 from .fdn import fdn_delays, fdn_impulse_response, orthogonal_matrix
 from .recurrence import linear_recurrence
@@ -70,6 +76,11 @@ from .resampling import resample, upsample
 from .wavetable import wavetable_synthesis, wavetable_synthesis_stream
 
 __all__ = [
+    "waveshape",
+    "chebyshev_polynomials",
+    "phaser",
+    "allpass_cascade",
+    "allpass_coefficient",
     "compress",
     "detect_level",
     "gain_computer",

@@ -25,9 +25,12 @@ notches and adds resonant peaks between them.
 
 Stability: for fixed coefficients the loop ``feedback * z^-1 * H^K`` has gain ``|feedback|``
 at every frequency (the cascade is all-pass), so by the small-gain theorem the phaser is
-stable exactly when ``|feedback| < 1``; values at or beyond 1 raise. With coefficients that
-move from sample to sample the same bound holds in practice for sweeps (tested under
-random jumps), but no theorem is claimed.
+stable exactly when ``|feedback| < 1``; values at or beyond 1 raise. Without feedback each
+stage is stable whatever its coefficient does (its memory obeys ``s[n] = (1 - a^2) x[n] -
+a s[n-1]`` with ``|a| < 1``). With feedback and coefficients that move from sample to sample
+the frequency-domain argument no longer applies: LFO sweeps stay bounded (tested: 8 stages,
+50 Hz to 6.4 kHz at a 50 Hz rate, ``|feedback| = 0.9``), but coefficients jumping at random
+across their whole range every sample with strong feedback (0.95) can grow without bound.
 
 The whole structure, stages and feedback, is one call of
 :func:`~torchddsp.functional.recurrence.linear_recurrence` with state

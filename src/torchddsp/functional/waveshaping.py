@@ -9,8 +9,10 @@ The signal path of :func:`waveshape`, at the (over)sampled rate::
 Subtracting ``f(bias)`` (the curve's output for silent input) removes the DC offset the bias
 put in: silence maps to silence and the operation stays memoryless, so it needs no state and
 works in chunks. What it does not remove is the signal-dependent DC that every asymmetric
-(even-order) distortion creates, about ``f''(bias) / 2`` times the input's power; follow
-with a high-pass filter where that matters. ``remove_dc=False`` skips the subtraction.
+(even-order) distortion creates (for small signals about ``f''(bias) / 2`` times the mean
+square of the driven input); follow with a high-pass filter where that matters.
+``remove_dc=False`` skips the subtraction (with oversampling, the constant ``f(bias)`` then
+meets the resampler's zero-padded edges, and the first and last few samples ring).
 
 Curves ``f``:
 
@@ -24,8 +26,9 @@ Curves ``f``:
   inside, 0 outside.
 - ``"chebyshev"``: ``sum_k c_k T_k(u)`` for ``k = 0 .. n_terms - 1`` with Chebyshev
   polynomials of the first kind and learnable ``coefficients``. Since ``T_k(cos t) = cos(k t)``,
-  a full-scale cosine through ``T_k`` comes out as exactly its ``k``-th harmonic, which makes
-  the coefficients a harmonic recipe for inputs in [-1, 1]. Outside [-1, 1], ``|T_k(u)|``
+  a full-scale cosine through ``T_k`` comes out as exactly its ``k``-th harmonic (with
+  ``remove_dc=False``; by default the constant ``T_k(bias)`` is subtracted as well), which
+  makes the coefficients a harmonic recipe for inputs in [-1, 1]. Outside [-1, 1], ``|T_k(u)|``
   grows like ``(|u| + sqrt(u^2 - 1))^k / 2``; nothing is clamped, keep the driven signal in
   range (or accept the growth).
 
@@ -161,8 +164,8 @@ def _curve(kind: str, u: Tensor, coefficients: Tensor | None) -> Tensor:
         return 1.5 * inside - 0.5 * inside**3
     if kind == "hard_clip":
         return u.clamp(-1.0, 1.0)
-    polynomials = chebyshev_polynomials(u, coefficients.shape[-1])  # (batch, n, n_terms)
-    return torch.einsum("bnk,bk->bn", polynomials, coefficients.expand(u.shape[0], -1))
+    polynomials = chebyshev_polynomials(u, coefficients.shape[-1])  # (batch or 1, n, n_terms)
+    return (polynomials * coefficients.unsqueeze(1)).sum(-1)  # batch sizes 1 and B broadcast
 
 
 def _control(name: str, value: Tensor | float, batch: int, n_samples: int, factor: int, like: Tensor) -> Tensor:
