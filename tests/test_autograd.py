@@ -125,6 +125,11 @@ CASES = [
      lambda: (t(2, 8), t(2, 8, low=-0.8, high=0.8), t(2, 1, low=-0.6, high=0.6), t(2, 4))),
     ("phaser", True, lambda x, s, fb, m, zi: F.phaser(x, s, 3, fb, m, SR, zi),
      lambda: (t(2, 8), t(2, 8, low=300, high=5000), t(2, 1, low=-0.6, high=0.6), t(2, 1, low=0, high=1), t(2, 4))),
+    ("bandlimited_oscillator", True,
+     lambda f, a, m: F.bandlimited_oscillator(f, a, 12, SR, ("square", "saw"), m, backend="torch"),
+     lambda: (t(1, 3, 1, low=100, high=2000), t(1, 3, 1), t(1, 1, 2))),
+    ("counter_noise", False, lambda: F.counter_noise(torch.tensor([1, 2]), 4), lambda: ()),
+    ("noise_seed", False, lambda: torch.tensor(float(F.noise_seed(1, 2))), lambda: ()),
     ("uniform_noise", False, lambda: F.uniform_noise(1, 4, seed=0), lambda: ()),
 ]
 

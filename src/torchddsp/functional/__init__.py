@@ -24,9 +24,11 @@ Modules:
   DC removal; band-limited oversampling without delay), ``chebyshev_polynomials``.
 - ``phaser``: ``phaser``, ``allpass_cascade``, ``allpass_coefficient`` (time-varying first-order
   all-pass cascade with feedback, one state-space recursion, exact gradients).
+- ``bandlimited``: ``bandlimited_oscillator`` (alias-free sine/triangle/square/saw from
+  control-rate frequency and amplitude, mip-mapped tables, fused numba kernel + PyTorch path).
 - ``stable_poles``: ``resonator_coefficients``, ``reflection_to_lpc`` (stable by construction).
 - ``overlap_add``: frames placed every ``hop`` samples and summed.
-- ``noise``: seeded uniform noise.
+- ``noise``: seeded uniform noise; ``counter_noise`` (a pure function of seed and sample index).
 
 Conventions: audio ``(batch, n_samples)``; frame-rate controls ``(batch, n_frames, channels)``;
 frame ``i`` sits at sample ``i * hop`` (see ``resampling``); phase in radians, accumulated in
@@ -55,7 +57,8 @@ from .fir import (
 from .fm import fm_synthesis, fm_synthesis_stream
 from .iir import lfilter, sosfilt
 from .overlap_add import overlap_add
-from .noise import uniform_noise
+from .bandlimited import bandlimited_oscillator
+from .noise import counter_noise, noise_seed, uniform_noise
 from .oscillators import (
     harmonic_frequencies,
     harmonic_synthesis,
@@ -76,6 +79,9 @@ from .resampling import resample, upsample
 from .wavetable import wavetable_synthesis, wavetable_synthesis_stream
 
 __all__ = [
+    "bandlimited_oscillator",
+    "counter_noise",
+    "noise_seed",
     "waveshape",
     "chebyshev_polynomials",
     "phaser",

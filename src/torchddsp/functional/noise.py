@@ -9,7 +9,68 @@ from torch import Tensor
 
 from ._checks import check_positive_int
 
-__all__ = ["uniform_noise", "make_generator"]
+__all__ = ["uniform_noise", "make_generator", "counter_noise", "noise_seed"]
+
+# SplitMix64 (Steele, Lea and Flood, 2014): a counter-based generator, so sample n of a seed is
+# a pure function of (seed, n), computed the same way by integer arithmetic on every device.
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX_1 = 0xBF58476D1CE4E5B9
+_MIX_2 = 0x94D049BB133111EB
+_MASK_64 = (1 << 64) - 1
+
+
+def _signed(value: int) -> int:
+    """An unsigned 64-bit constant as the int64 with the same bits."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _splitmix_int(z: int) -> int:
+    z = (z + _GOLDEN) & _MASK_64
+    z = ((z ^ (z >> 30)) * _MIX_1) & _MASK_64
+    z = ((z ^ (z >> 27)) * _MIX_2) & _MASK_64
+    return z ^ (z >> 31)
+
+
+def noise_seed(*keys: int) -> int:
+    """A 63-bit seed mixed from integers (e.g. a dataset seed and a sound index), so nearby
+    keys give unrelated noise."""
+    state = 0
+    for key in keys:
+        state = _splitmix_int(state ^ (int(key) & _MASK_64))
+    return state >> 1
+
+
+def _shift_right(z: Tensor, bits: int) -> Tensor:
+    """Logical right shift of int64 bit patterns (torch's ``>>`` is arithmetic)."""
+    return (z >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def counter_noise(seeds: Tensor, n_samples: int, offset: int = 0, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Uniform noise in [-1, 1) that is a pure function of (seed, sample index).
+
+    Row ``b`` is ``u(seeds[b], offset + n)`` for ``n < n_samples``: the same numbers whatever
+    the batch, the block boundaries (``offset`` continues a stream) and the device (exact
+    int64 arithmetic, no device RNG). 53 random bits per sample.
+
+    Args:
+        seeds: ``(batch,)`` int64 seeds (e.g. from :func:`noise_seed`).
+        n_samples: samples per row; ``offset``: index of the first.
+        dtype: output floating dtype.
+
+    Returns:
+        ``(batch, n_samples)``. Not differentiable (random numbers).
+    """
+    if not isinstance(seeds, Tensor) or seeds.dtype != torch.int64 or seeds.dim() != 1:
+        raise ValueError(f"seeds must be a (batch,) int64 tensor, found {getattr(seeds, 'dtype', type(seeds))} "
+                         f"of shape {tuple(getattr(seeds, 'shape', ()))}")
+    n_samples = check_positive_int("n_samples", n_samples)
+    index = torch.arange(offset + 1, offset + n_samples + 1, dtype=torch.int64, device=seeds.device)
+    z = seeds[:, None] + index[None, :] * _signed(_GOLDEN)
+    z = (z ^ _shift_right(z, 30)) * _signed(_MIX_1)
+    z = (z ^ _shift_right(z, 27)) * _signed(_MIX_2)
+    z = z ^ _shift_right(z, 31)
+    uniform = _shift_right(z, 11).to(torch.float64) * (2.0**-53)
+    return (2.0 * uniform - 1.0).to(dtype)
 
 
 def make_generator(seed: int | None = None, generator: torch.Generator | None = None,
