@@ -26,6 +26,7 @@ Modules:
   all-pass cascade with feedback, one state-space recursion, exact gradients).
 - ``bandlimited``: ``bandlimited_oscillator`` (alias-free sine/triangle/square/saw from
   control-rate frequency and amplitude, mip-mapped tables, fused numba kernel + PyTorch path).
+- ``envelopes``: ``adsr`` and ``lfo`` (control signals with finite gradients in every corner case).
 - ``stable_poles``: ``resonator_coefficients``, ``reflection_to_lpc`` (stable by construction).
 - ``overlap_add``: frames placed every ``hop`` samples and summed.
 - ``noise``: seeded uniform noise; ``counter_noise`` (a pure function of seed and sample index).
@@ -58,6 +59,7 @@ from .fm import fm_synthesis, fm_synthesis_stream
 from .iir import lfilter, sosfilt
 from .overlap_add import overlap_add
 from .bandlimited import bandlimited_oscillator
+from .envelopes import adsr, lfo
 from .noise import counter_noise, noise_seed, uniform_noise
 from .oscillators import (
     harmonic_frequencies,
@@ -79,6 +81,8 @@ from .resampling import resample, upsample
 from .wavetable import wavetable_synthesis, wavetable_synthesis_stream
 
 __all__ = [
+    "adsr",
+    "lfo",
     "bandlimited_oscillator",
     "counter_noise",
     "noise_seed",
