@@ -6,9 +6,11 @@
     torchddsp evaluate RUN_DIR DATASET_DIR [--split eval] [--max-examples N]
     torchddsp transfer INPUT --model violin -o OUTPUT.wav [--pitch-shift 0] [--loudness-shift 0]
                        [--no-auto-adjust] [--dry | --reverb-from MODEL]
+    torchddsp modular render --voice default --count N --seed S --out DIR [--shard-size 1000]
+    torchddsp modular curves --voice default --out CURVES.json
 
 Every command has a Python equivalent: ``training.prepare_dataset``, ``training.train``,
-``training.evaluate_model``, ``transfer.transfer``.
+``training.evaluate_model``, ``transfer.transfer``, ``modular.render_dataset``.
 """
 
 from __future__ import annotations
@@ -90,6 +92,31 @@ def _transfer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _modular_context(args: argparse.Namespace):
+    from .modular import RenderContext  # noqa: PLC0415
+
+    return RenderContext(args.sample_rate, args.duration, args.control_rate)
+
+
+def _modular_render(args: argparse.Namespace) -> int:
+    from .modular.dataset import render_dataset  # noqa: PLC0415
+
+    summary = render_dataset(args.voice, args.count, args.seed, args.out, shard_size=args.shard_size,
+                             batch_size=args.batch_size, context=_modular_context(args), curves=args.curves,
+                             show_progress=not args.quiet)
+    print(json.dumps(summary))
+    return 0
+
+
+def _modular_curves(args: argparse.Namespace) -> int:
+    from .modular import make_voice  # noqa: PLC0415
+
+    voice = make_voice(args.voice, _modular_context(args), args.curves)
+    voice.save_curves(args.out)
+    print(f"wrote {args.out} ({voice.n_parameters} parameters of voice {voice.name!r})")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="torchddsp", description="Differentiable DSP: timbre transfer and more.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +161,28 @@ def _parser() -> argparse.ArgumentParser:
     room.add_argument("--reverb-from", help="use this other model's reverb (transfer of room acoustics)")
     transfer.add_argument("--f0-method", default="crepe", choices=("crepe", "yin"))
     transfer.set_defaults(run=_transfer)
+
+    modular = commands.add_parser("modular", help="the modular synthesizer: render datasets, export curves")
+    actions = modular.add_subparsers(dest="action", required=True)
+    for action, helptext in (("render", "render a seeded dataset of sounds (FLAC + parameters, in shards)"),
+                             ("curves", "write a voice's parameter curves as JSON (edit, then pass --curves)")):
+        sub = actions.add_parser(action, help=helptext)
+        sub.add_argument("--voice", default="default", help="registered voice: default (torchsynth's), rich")
+        sub.add_argument("--curves", help="JSON of parameter curves (from 'torchddsp modular curves')")
+        sub.add_argument("--sample-rate", type=float, default=44100.0)
+        sub.add_argument("--duration", type=float, default=4.0, help="seconds per sound")
+        sub.add_argument("--control-rate", type=float, default=441.0, help="Hz; sample_rate / control_rate must be whole")
+        if action == "render":
+            sub.add_argument("--count", type=int, required=True, help="number of sounds")
+            sub.add_argument("--seed", type=int, default=0, help="dataset seed (sound k depends on (seed, k) only)")
+            sub.add_argument("--out", required=True, help="output folder (rerun to resume)")
+            sub.add_argument("--shard-size", type=int, default=1000)
+            sub.add_argument("--batch-size", type=int, default=64)
+            sub.add_argument("--quiet", action="store_true", help="no progress bar")
+            sub.set_defaults(run=_modular_render)
+        else:
+            sub.add_argument("--out", required=True, help="JSON file to write")
+            sub.set_defaults(run=_modular_curves)
     return parser
 
 

@@ -160,7 +160,15 @@ class LFO(SynthModule):
         "sqr": ParameterRange(0.0, 1.0),
     }
 
+    def __init__(self, rate_modulated: bool = True, ranges: Mapping[str, ParameterRange] | None = None):
+        if ranges is None and not rate_modulated:  # no rate input: no (dead) depth parameter
+            ranges = {k: v for k, v in type(self).parameter_ranges.items() if k != "mod_depth"}
+        super().__init__(ranges)
+        self.rate_modulated = rate_modulated
+
     def forward(self, context: RenderContext, params: Mapping[str, Tensor], rate_modulation: Tensor | None = None) -> Tensor:
+        if rate_modulation is not None and not self.rate_modulated:
+            raise ValueError("this LFO was built with rate_modulated=False: it takes no rate modulation")
         weights = torch.stack([params[k] for k in ("sin", "tri", "saw", "rsaw", "sqr")], dim=1)
         return lfo(params["frequency"], weights, context.n_frames, context.control_rate, params["initial_phase"],
                    rate_modulation, params["mod_depth"] if rate_modulation is not None else None)

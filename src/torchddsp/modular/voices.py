@@ -283,7 +283,7 @@ class RichVoice(Voice):
         self.add("keyboard", Keyboard())
         self.add("amp_adsr", ADSR())
         self.add("filter_adsr", ADSR())
-        self.add("lfo", LFO())
+        self.add("lfo", LFO(rate_modulated=False))
         self.add("mod_matrix", ModulationMixer(("amp_adsr", "filter_adsr", "lfo"), ("pitch", "cutoff")))
         self.add("vco_1", SquareSawVCO())
         self.add("vco_2", SineVCO())

@@ -33,7 +33,7 @@ from ..features import a_weighted_loudness, estimate_f0
 from ..functional import hz_to_midi, resample
 from ..models.autoencoder import AutoencoderConfig
 from .config import DataConfig
-from .progress import progress
+from ..progress import progress
 
 __all__ = ["AUDIO_SUFFIXES", "AudioFileError", "prepare_dataset", "read_audio", "FeatureDataset", "load_statistics",
            "compute_features", "CONFIDENCE_THRESHOLD", "QUANTILES"]

@@ -38,7 +38,7 @@ from .config import ExperimentConfig, load_config, save_config
 from .data import FeatureDataset
 from .metrics import METRIC_NAMES, evaluate_model
 from .plots import have_matplotlib, save_spectrograms, save_training_curves
-from .progress import Progress
+from ..progress import Progress
 
 __all__ = ["train", "TRAIN_COLUMNS"]
 

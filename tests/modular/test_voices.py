@@ -1,0 +1,182 @@
+"""Voices: torchsynth's architecture and parameter names, reproducibility (sound k the same for
+every batch size and position, kernel and PyTorch paths equal, CPU and GPU), the train/test
+label, finite gradients over 1000 random patches and the corner cases, a user-defined voice,
+the rich voice's filter, and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from torchddsp.modular import (
+    ADSR,
+    DefaultVoice,
+    Keyboard,
+    RenderContext,
+    RichVoice,
+    SineVCO,
+    Voice,
+    make_voice,
+    render_sources,
+)
+
+SHORT = RenderContext(sample_rate=16000.0, duration_s=0.5, control_rate=400.0)
+
+# torchsynth 1.0.2's Voice.parameters() order (registration order), for one-to-one comparison.
+TORCHSYNTH_ORDER = (
+    ["keyboard.midi_f0", "keyboard.duration"]
+    + [f"adsr_{i}.{p}" for i in (1, 2) for p in ("attack", "decay", "sustain", "release", "alpha")]
+    + [f"lfo_{i}.{p}" for i in (1, 2) for p in ("frequency", "mod_depth", "initial_phase", "sin", "tri", "saw", "rsaw", "sqr")]
+    + [f"{n}.{p}" for n in ("lfo_1_amp_adsr", "lfo_2_amp_adsr", "lfo_1_rate_adsr", "lfo_2_rate_adsr")
+       for p in ("attack", "decay", "sustain", "release", "alpha")]
+    + [f"mod_matrix.{s}->{t}" for s in ("adsr_1", "adsr_2", "lfo_1", "lfo_2")
+       for t in ("vco_1_pitch", "vco_1_amp", "vco_2_pitch", "vco_2_amp", "noise_amp")]
+    + ["vco_1.tuning", "vco_1.mod_depth", "vco_1.initial_phase", "vco_2.tuning", "vco_2.mod_depth",
+       "vco_2.initial_phase", "vco_2.shape", "mixer.vco_1", "mixer.vco_2", "mixer.noise"]
+)
+
+
+def test_default_voice_has_torchsynths_78_parameters_in_its_order():
+    voice = DefaultVoice()
+    assert voice.n_parameters == 78
+    assert voice.parameter_names == TORCHSYNTH_ORDER
+    ranges = voice.ranges
+    assert ranges["keyboard.duration"].curve == 0.5 and ranges["vco_2.mod_depth"].symmetric
+    assert ranges["mixer.noise"].curve == 0.025
+    assert voice.context.n_samples == 176400 and voice.context.n_frames == 1764
+
+
+def test_sound_k_is_the_same_whatever_the_batch():
+    voice = DefaultVoice(SHORT)
+    big = voice.render_batch(0, 8, seed=5)
+    small = voice.render_batch(3, 2, seed=5)  # sounds 6 and 7
+    alone = voice.render_sounds(torch.tensor([6]), seed=5)
+    np.testing.assert_allclose(small["audio"].numpy(), big["audio"][6:8].numpy(), atol=1e-6)
+    np.testing.assert_allclose(alone["audio"][0].numpy(), big["audio"][6].numpy(), atol=1e-6)
+    assert torch.equal(small["patch"], big["patch"][6:8])
+    other_seed = voice.render_batch(0, 8, seed=6)
+    assert not torch.allclose(other_seed["audio"], big["audio"])
+    assert float(big["audio"].abs().max()) <= 1.0 + 1e-6 and torch.isfinite(big["audio"]).all()
+
+
+def test_kernel_and_pytorch_paths_render_the_same_sounds():
+    fused = DefaultVoice(SHORT).render_batch(0, 6, seed=1)["audio"]
+    context = RenderContext(SHORT.sample_rate, SHORT.duration_s, SHORT.control_rate, backend="torch")
+    reference = DefaultVoice(context).render_batch(0, 6, seed=1)["audio"]
+    np.testing.assert_allclose(fused.numpy(), reference.numpy(), atol=2e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_the_same_on_cpu_and_gpu():
+    voice = DefaultVoice(SHORT)
+    cpu = voice.render_batch(0, 4, seed=2)["audio"]
+    gpu = voice.to("cuda").render_batch(0, 4, seed=2, device="cuda")["audio"].cpu()
+    np.testing.assert_allclose(cpu.numpy(), gpu.numpy(), atol=1e-4)
+
+
+def test_train_test_label_is_deterministic_and_about_ten_percent():
+    labels = Voice.is_train(torch.arange(20000), seed=3)
+    assert torch.equal(labels, Voice.is_train(torch.arange(20000), seed=3))
+    assert 0.08 < 1 - labels.float().mean().item() < 0.12
+    assert torch.equal(Voice.is_train(torch.arange(100, 200), seed=3), labels[100:200])
+
+
+def corner_patches(voice: Voice) -> torch.Tensor:
+    """Zero-length segments, notes shorter than the attack, extreme values in every column."""
+    names = voice.parameter_names
+    patches = [torch.zeros(voice.n_parameters), torch.ones(voice.n_parameters)]
+    for attack_u, duration_u in ((1.0, 0.0), (0.0, 0.0), (0.7, 0.05)):
+        patch = torch.rand(voice.n_parameters, generator=torch.Generator().manual_seed(len(patches)))
+        for i, name in enumerate(names):
+            if name.endswith(".attack"):
+                patch[i] = attack_u
+            if name.endswith((".decay", ".release")):
+                patch[i] = 0.0
+            if name == "keyboard.duration":
+                patch[i] = duration_u
+        patches.append(patch)
+    return torch.stack(patches)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["default", "rich"])
+def test_finite_gradients_over_1000_random_patches_and_the_corner_cases(name):
+    voice = make_voice(name, RenderContext(16000.0, 0.25, 400.0))
+    generator = torch.Generator().manual_seed(0)
+    batches = [voice.random_patch(250, generator) for _ in range(4)] + [corner_patches(voice)]
+    for patch in batches:
+        patch = patch.clone().requires_grad_()
+        audio = voice(patch, torch.arange(patch.shape[0]))
+        assert torch.isfinite(audio).all()
+        (audio.pow(2).mean() + audio.abs().mean()).backward()
+        assert torch.isfinite(patch.grad).all(), [n for n, bad in zip(voice.parameter_names, (~torch.isfinite(patch.grad)).any(0)) if bad]
+    # Every parameter moves the sound somewhere (no dead column).
+    patch = voice.random_patch(64, generator).requires_grad_()
+    voice(patch, torch.arange(64)).pow(2).mean().backward()
+    assert bool((patch.grad.abs().sum(0) > 0).all()), [n for n, g in zip(voice.parameter_names, patch.grad.abs().sum(0)) if g == 0]
+
+
+class TwoOscillatorVoice(Voice):
+    """A user-defined voice: one envelope shapes two detuned sines."""
+
+    name = "two_sines"
+
+    def __init__(self, context=None, curves=None):
+        super().__init__(context, curves)
+        self.add("keyboard", Keyboard())
+        self.add("envelope", ADSR())
+        self.add("low", SineVCO())
+        self.add("high", SineVCO())
+
+    def synthesize(self, p, seeds):
+        ctx = self.context
+        midi, duration = self.synth_modules["keyboard"](ctx, p["keyboard"])
+        envelope = self.synth_modules["envelope"](ctx, p["envelope"], duration)
+        oscillators = [self.synth_modules[n].controls(ctx, p[n], midi, None, 0.5 * envelope) for n in ("low", "high")]
+        return render_sources(ctx, oscillators)
+
+
+def test_a_user_defined_voice_renders_what_it_wires():
+    voice = TwoOscillatorVoice(SHORT)
+    assert voice.n_parameters == 2 + 5 + 3 + 3
+    human = {"keyboard": {"midi_f0": 69.0, "duration": 0.3},
+             "envelope": {"attack": 0.0, "decay": 0.0, "sustain": 1.0, "release": 0.0, "alpha": 1.0},
+             "low": {"tuning": 0.0, "mod_depth": 0.0, "initial_phase": 0.0},
+             "high": {"tuning": 12.0, "mod_depth": 0.0, "initial_phase": 0.0}}
+    audio = voice(voice.normalize(human))[0].numpy()
+    # Held until the control frame before note-off (0.3 s; frames every 40 samples), then
+    # silent from note-off on (zero release). Sample n has phase 2 pi f (n + 1) / sr.
+    n = np.arange(int(0.29 * 16000))
+    expected = 0.5 * (np.sin(2 * np.pi * 440 * (n + 1) / 16000) + np.sin(2 * np.pi * 880 * (n + 1) / 16000))
+    np.testing.assert_allclose(audio[: len(n)], expected, atol=1e-3)
+    assert np.abs(audio[int(0.3 * 16000) :]).max() < 1e-6
+
+
+def test_rich_voice_filter_darkens_the_sound():
+    voice = RichVoice(SHORT)
+    patch = torch.full((2, voice.n_parameters), 0.5)
+    cutoff = voice.parameter_names.index("vcf.cutoff")
+    for column in ("vcf.mod_depth", "vcf.keyboard_tracking", "drive.mix", "mod_matrix.filter_adsr->cutoff",
+                   "mod_matrix.lfo->cutoff", "mod_matrix.amp_adsr->cutoff"):
+        patch[:, voice.parameter_names.index(column)] = 0.0 if column != "vcf.mod_depth" else 0.5
+    patch[0, cutoff], patch[1, cutoff] = 0.1, 0.9
+    audio = voice(patch, torch.arange(2))
+    spectrum = torch.fft.rfft(audio).abs()
+    freqs = torch.fft.rfftfreq(audio.shape[1], 1 / 16000)
+    centroid = (spectrum * freqs).sum(1) / spectrum.sum(1)
+    assert float(centroid[0]) < 0.5 * float(centroid[1])
+
+
+def test_bad_patches_are_errors():
+    voice = DefaultVoice(SHORT)
+    with pytest.raises(ValueError, match="patch must have 78 columns"):
+        voice(torch.zeros(1, 77))
+    with pytest.raises(ValueError, match="patch values must lie in"):
+        voice(torch.full((1, 78), 1.5))
+    with pytest.raises(ValueError, match="seeds must be"):
+        voice(torch.zeros(2, 78), torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="voice must be one of"):
+        make_voice("organ")
+    with pytest.raises(ValueError, match="whole number"):
+        RenderContext(44100.0, 4.0, 440.0)
