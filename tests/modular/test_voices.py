@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+import torchddsp as td
 from torchddsp.modular import (
     ADSR,
+    Effect,
     DefaultVoice,
     Keyboard,
     RenderContext,
@@ -151,6 +153,33 @@ def test_a_user_defined_voice_renders_what_it_wires():
     expected = 0.5 * (np.sin(2 * np.pi * 440 * (n + 1) / 16000) + np.sin(2 * np.pi * 880 * (n + 1) / 16000))
     np.testing.assert_allclose(audio[: len(n)], expected, atol=1e-3)
     assert np.abs(audio[int(0.3 * 16000) :]).max() < 1e-6
+
+
+class CompressedVoice(TwoOscillatorVoice):
+    """The two sines through effects of torchddsp.effects (a limiter, then a reverb)."""
+
+    def __init__(self, context=None, curves=None):
+        super().__init__(context, curves)
+        self.add("limiter", Effect(td.Compressor.limiter(context.sample_rate, threshold_db=-12.0, knee_db=0.0,
+                                                         attack_ms=0.05)))
+        self.add("room", Effect(td.FDNReverb(context.sample_rate, rt60_s=0.2, reverb_length=2000)))
+
+    def synthesize(self, p, seeds):
+        dry = super().synthesize(p, seeds)
+        return self.synth_modules["room"](self.context, self.synth_modules["limiter"](self.context, dry))
+
+
+def test_effects_from_torchddsp_effects_are_modules_and_learn():
+    voice = CompressedVoice(SHORT)
+    assert voice.n_parameters == TwoOscillatorVoice(SHORT).n_parameters  # effects add no patch columns
+    patch = torch.full((2, voice.n_parameters), 0.5, requires_grad=True)
+    audio = voice(patch)
+    assert torch.isfinite(audio).all()
+    audio.pow(2).mean().backward()
+    assert torch.isfinite(patch.grad).all()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in voice.parameters())
+    with pytest.raises(ValueError, match="Effect wraps a Processor"):
+        Effect(td.Mix())
 
 
 def test_rich_voice_filter_darkens_the_sound():

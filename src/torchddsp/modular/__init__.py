@@ -6,7 +6,8 @@ sound matching.
 - ``modules``: :class:`Keyboard`, :class:`ADSR`, :class:`LFO`, :class:`ModulationMixer`,
   band-limited :class:`VCO` (:class:`SineVCO`, :class:`SquareSawVCO`), :class:`FmVCO`,
   :class:`Noise`, :class:`VCA`, :class:`AudioMixer`, :class:`VCF` (state-variable filter),
-  :class:`Drive`, :class:`ToneEQ`; :class:`RenderContext` (rates and length).
+  :class:`Drive`, :class:`ToneEQ`, :class:`Effect` (any ``torchddsp.effects`` processor);
+  :class:`RenderContext` (rates and length).
 - ``voices``: :class:`Voice` (base class for your own), :class:`DefaultVoice` (torchsynth's
   architecture), :class:`RichVoice` (filter and effects), ``make_voice(name)``.
 - ``dataset``: ``render_dataset`` (FLAC + parameters in shards, resumable), behind
@@ -18,6 +19,7 @@ from .modules import (
     LFO,
     AudioMixer,
     Drive,
+    Effect,
     FmVCO,
     Keyboard,
     ModulationMixer,
@@ -54,6 +56,7 @@ __all__ = [
     "AudioMixer",
     "VCF",
     "Drive",
+    "Effect",
     "ToneEQ",
     "render_sources",
     "Voice",

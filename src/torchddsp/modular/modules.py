@@ -50,6 +50,7 @@ __all__ = [
     "AudioMixer",
     "VCF",
     "Drive",
+    "Effect",
     "ToneEQ",
     "render_sources",
 ]
@@ -424,6 +425,24 @@ class Drive(SynthModule):
         wet = waveshape(audio, "tanh", drive, oversampling=self.oversampling)
         mix = params["mix"][:, None]
         return (1 - mix) * audio + mix * wet
+
+
+class Effect(SynthModule):
+    """Any audio effect of :mod:`torchddsp.effects` (or another one-input
+    :class:`~torchddsp.processors.Processor`) as a module: ``effect(audio)``. Its settings are
+    the processor's own (learned ``nn.Parameter``s when it is trainable), not per-sound patch
+    parameters."""
+
+    def __init__(self, processor: nn.Module):
+        super().__init__({})
+        from ..processors import Processor  # noqa: PLC0415  (processors sit beside modular)
+
+        if not isinstance(processor, Processor) or tuple(getattr(processor, "input_names", ())) != ("audio",):
+            raise ValueError("Effect wraps a Processor whose only input is the audio (e.g. torchddsp.effects.Compressor())")
+        self.processor = processor
+
+    def forward(self, context: RenderContext, audio: Tensor) -> Tensor:  # type: ignore[override]
+        return self.processor(audio)
 
 
 class ToneEQ(SynthModule):
