@@ -42,34 +42,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from timing import LoadMonitor, fmt_ms, fmt_ratio, machine_description, measure  # benchmarks/timing.py
+from timing import LoadMonitor, current_rss_mb, fmt_ms, fmt_ratio, machine_description, measure, peak_rss_mb  # noqa: E501
 from torchsynth_env import DEFAULT_TORCHSYNTH_ENV, ensure_torchsynth_env  # benchmarks/torchsynth_env.py
 
 BENCH_DIR = Path(__file__).resolve().parent
 PEER_SCRIPT = BENCH_DIR / "peers" / "torchsynth_voice.py"
 PASSES = (("forward", "forward"), ("forward_backward", "fwd+bwd"))
 SUBPROCESS_TIMEOUT_S = 3600
-
-
-# ----------------------------------------------------------------- memory (as the peer)
-
-
-def current_rss_mb() -> float:
-    """Resident set size of this process now, in MiB (Linux ``/proc/self/statm``)."""
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB (``ru_maxrss`` is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # ------------------------------------------------------------------------ worker

@@ -30,6 +30,20 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int, budget_s: float
     return {"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times), "repeats": count}
 
 
+def current_rss_mb() -> float:
+    """Resident set size of this process now, in MiB (Linux ``/proc/self/statm``)."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (``ru_maxrss`` is KiB on Linux)."""
+    import resource  # noqa: PLC0415  (POSIX only; imported where it is used)
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def machine_busy_seconds() -> float | None:
     """CPU seconds the whole machine has spent busy since boot (Linux ``/proc/stat``), or None."""
     try:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -41,21 +40,11 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from timing import LoadMonitor, measure  # noqa: E402  (benchmarks/timing.py: standard library only)
+from timing import LoadMonitor, current_rss_mb, measure, peak_rss_mb  # noqa: E402  (benchmarks/timing.py: standard library only)
 
 PASSES = ("forward", "forward_backward")
 
 
-def current_rss_mb() -> float:
-    """Resident set size of this process now, in MiB (Linux ``/proc/self/statm``)."""
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB (``ru_maxrss`` is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def build_voice(batch_size: int, threads: int, seed: int):
