@@ -31,6 +31,7 @@ CASES = [
     ("db_to_amplitude", True, F.db_to_amplitude, lambda: (t(5, low=-60, high=6),)),
     ("exp_sigmoid", True, F.exp_sigmoid, lambda: (t(5, low=-5, high=5),)),
     ("frequencies_sigmoid", True, F.frequencies_sigmoid, lambda: (t(5, low=-3, high=3),)),
+    ("smooth_limit", True, lambda x: F.smooth_limit(x, -1.0, 2.0, 0.3), lambda: (t(7, low=-3, high=4),)),
     # Resampling.
     ("upsample", True, lambda x: F.upsample(x, 12, "window"), lambda: (t(2, 3, 2),)),
     ("upsample_linear_fractional", True, lambda x: F.upsample(x, 7, "linear"), lambda: (t(1, 3, 2),)),

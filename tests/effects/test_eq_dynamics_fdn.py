@@ -178,3 +178,15 @@ def test_bad_settings_are_errors():
         td.FDNReverb(rt60_s=(1.0, 0.5))
     with pytest.raises(ValueError, match="rt60_s must be"):
         td.FDNReverb(rt60_s=-1.0)
+
+
+def test_a_trainable_phaser_cannot_be_trained_past_nyquist():
+    phaser = td.Phaser(SR, centre_hz=3000.0, depth_octaves=1.0, trainable=True)
+    with torch.no_grad():
+        phaser.log_centre_hz.fill_(math.log(20000.0))  # what a large Adam step could do
+        phaser.depth_octaves.fill_(3.0)
+    sweep = phaser.lfo(4000)
+    assert float(sweep.max()) < 0.45 * SR + 1e-3 and float(sweep.min()) > 10.0 - 1e-6
+    audio = torch.randn(1, 4000, generator=torch.Generator().manual_seed(0))
+    phaser(audio).pow(2).mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in phaser.parameters())

@@ -125,11 +125,15 @@ def test_frame_rate_coefficients_are_upsampled_linearly_and_stay_stable():
     cutoff = torch.from_numpy(rng.uniform(100, 7000, (2, 10)))
     q = torch.from_numpy(rng.uniform(0.5, 20, (2, 10)))
     frames = biquad("lowpass", cutoff, q, 16000.0).unsqueeze(-2)  # (2, 10, 1, 6)
-    per_sample = upsample(frames.reshape(2, 10, 6), 1600, "linear").reshape(2, 1600, 1, 6)
+    # Unnormalised rows whose a0 changes a lot from frame to frame: normalised per frame first.
+    frames = frames * torch.from_numpy(rng.uniform(0.1, 10.0, (2, 10, 1, 1)))
+    normalised = frames / frames[..., 3:4]
+    per_sample = upsample(normalised.reshape(2, 10, 6), 1600, "linear").reshape(2, 1600, 1, 6)
     np.testing.assert_allclose(sosfilt(x, frames).numpy(), sosfilt(x, per_sample).numpy(), atol=1e-12)
     b, a = frames[:, :, 0, :3], frames[:, :, 0, 3:]
     np.testing.assert_allclose(lfilter(x, b, a).numpy(), sosfilt(x, frames).numpy(), atol=1e-10)
     # Every interpolated section keeps its poles inside the unit circle.
-    normalised = per_sample[..., 0, 4:] / per_sample[..., 0, 3:4]
-    a1, a2 = normalised[..., 0], normalised[..., 1]
+    a1, a2 = per_sample[..., 0, 4], per_sample[..., 0, 5]
     assert bool(((a2.abs() < 1) & (a1.abs() < 1 + a2)).all())
+    with pytest.raises(ValueError, match="a0 must not be 0 in any frame"):
+        sosfilt(x, frames * torch.tensor([1.0, 1.0, 1.0, 0.0, 1.0, 1.0], dtype=torch.float64))

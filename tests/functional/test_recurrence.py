@@ -97,3 +97,15 @@ def test_inputs_are_not_modified_and_batch_equals_per_item(rng):
         single = torch.cat([linear_recurrence(u[i : i + 1], A[i : i + 1], backend=backend) for i in range(3)])
         np.testing.assert_allclose(batched.numpy(), single.numpy(), atol=1e-13)
     assert torch.equal(u, u_copy) and torch.equal(A, A_copy)
+
+
+@pytest.mark.parametrize("n_samples,block", [(1, None), (7, 3), (100, 7), (101, 10), (64, 64), (50, 1)])
+@pytest.mark.parametrize("fixed", [False, True])
+def test_blocked_scan_any_length_and_block(n_samples, block, fixed, rng):
+    from torchddsp.functional.recurrence import _scan_torch
+
+    u = torch.from_numpy(rng.standard_normal((2, n_samples, 3)))
+    A = torch.from_numpy(random_contractions(rng, (2, 1 if fixed else n_samples), 3))
+    s0 = torch.from_numpy(rng.standard_normal((2, 3)))
+    expected = loop_reference(u.numpy(), A.numpy(), s0.numpy())
+    np.testing.assert_allclose(_scan_torch(u, A, s0, block).numpy(), expected, atol=1e-12)

@@ -103,7 +103,8 @@ class Compressor(Processor):
 
     def controls(self, audio: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
         check_rank("audio", audio, 2, "(batch, n_samples)")
-        return {"audio": audio, **{k: torch.as_tensor(v, dtype=audio.dtype) if not isinstance(v, Tensor) else v
+        return {"audio": audio, **{k: v if isinstance(v, Tensor) else torch.as_tensor(v, dtype=audio.dtype,
+                                                                                         device=audio.device)
                                    for k, v in self._settings(audio).items()}}
 
     def render(self, audio: Tensor, threshold_db, ratio, knee_db, attack_s, release_s, makeup_db) -> Tensor:  # type: ignore[override]

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..functional._checks import check_choice, check_positive, check_positive_int, check_rank
+from ..functional import smooth_limit
 from ..functional.phaser import phaser
 from ..processors import Processor
 
@@ -39,8 +40,10 @@ class Phaser(Processor):
     ``trainable=True`` makes ``feedback``, ``mix`` and, with the LFO, ``rate_hz``,
     ``depth_octaves`` and the centre ``nn.Parameter`` scalars starting from the constructor's
     values. The feedback is learned through ``feedback = tanh(raw_feedback)``, so it stays in
-    (-1, 1) where the phaser is stable; the centre as ``log_centre_hz``, so it stays positive.
-    Otherwise they are fixed buffers. ``controls`` returns the per-sample sweep it renders, so
+    (-1, 1) where the phaser is stable; the centre as ``log_centre_hz``, so it stays positive;
+    and the learned sweep is kept between 10 Hz and 0.45 x the sample rate by smooth limits
+    (:func:`~torchddsp.functional.smooth_limit` in octaves), so training cannot carry it past
+    Nyquist. Otherwise they are fixed buffers. ``controls`` returns the per-sample sweep it renders, so
     the LFO can be inspected.
 
     Shape:
@@ -118,8 +121,12 @@ class Phaser(Processor):
         n_samples = check_positive_int("n_samples", n_samples)
         time = torch.arange(n_samples, dtype=torch.float64, device=self.rate_hz.device) / self.sample_rate
         phase = 2 * math.pi * self.rate_hz.double() * time[None, :] + self.lfo_phase
-        octaves = self.depth_octaves.double() * torch.sin(phase)
-        return (torch.exp(self.log_centre_hz.double()) * torch.exp2(octaves)).to(dtype)
+        octaves = self.log_centre_hz.double() / math.log(2.0) + self.depth_octaves.double() * torch.sin(phase)
+        if self.trainable:
+            # Learned centre and depth could carry the sweep past Nyquist (an error in phaser()):
+            # smooth limits keep it between 10 Hz and 0.45 x the sample rate (in octaves).
+            octaves = smooth_limit(octaves, math.log2(10.0), math.log2(0.45 * self.sample_rate), 0.1)
+        return torch.exp2(octaves).to(dtype)
 
     def controls(self, audio: Tensor, sweep_hz: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]
         check_rank("audio", audio, 2, "(batch, n_samples)")

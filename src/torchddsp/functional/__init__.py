@@ -1,7 +1,7 @@
 """Pure, differentiable DSP functions: no ``nn.Module``, no global state.
 
 Modules:
-- ``conversions``: MIDI <-> Hz, amplitude/power <-> dB, ``exp_sigmoid``.
+- ``conversions``: MIDI <-> Hz, amplitude/power <-> dB, ``exp_sigmoid``, ``smooth_limit``.
 - ``resampling``: ``upsample`` (frame rate -> audio rate), ``resample`` (audio between rates).
 - ``phase``: float64 phase accumulation shared by all oscillators.
 - ``oscillators``: ``oscillator_bank``, ``harmonic_synthesis`` and their streaming forms.
@@ -44,6 +44,7 @@ from .conversions import (
     hz_to_midi,
     midi_to_hz,
     power_to_db,
+    smooth_limit,
 )
 from .allpole import allpole_filter
 from .biquad import biquad
@@ -81,6 +82,7 @@ from .resampling import resample, upsample
 from .wavetable import wavetable_synthesis, wavetable_synthesis_stream
 
 __all__ = [
+    "smooth_limit",
     "adsr",
     "lfo",
     "bandlimited_oscillator",

@@ -76,7 +76,7 @@ def _recursion_torch(x: Tensor, a: Tensor, history: Tensor) -> Tensor:
 
 
 def _recursion_scan(x: Tensor, a: Tensor, history: Tensor) -> Tensor:
-    """The recursion as a parallel prefix scan over companion-matrix state updates (the GPU
+    """The recursion as a blocked parallel scan over companion-matrix state updates (the GPU
     path: no loop over samples); same layout as :func:`_recursion_torch`."""
     batch, steps, order = a.shape
     companion = a.new_zeros(batch, steps, order, order)
@@ -177,8 +177,8 @@ def allpole_filter(x: Tensor, a: Tensor, zi: Tensor | None = None, *, return_sta
         return_state: also return the state for the next block (the last ``order`` outputs,
             most recent first).
         backend: ``"auto"`` (numba kernel on CPU, parallel scan on other devices), ``"numba"``,
-            ``"scan"`` (a parallel prefix scan over companion matrices: ``log2 n_samples``
-            batched matrix products, the GPU path) or ``"torch"`` (a loop over samples).
+            ``"scan"`` (a blocked parallel scan over companion matrices, about ``3
+            sqrt(n_samples)`` vectorised steps: the GPU path) or ``"torch"`` (a loop over samples).
 
     Returns:
         ``y`` ``(batch, n_samples)`` (and the state ``(batch, order)``). Differentiable in ``x``,

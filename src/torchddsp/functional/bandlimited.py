@@ -373,6 +373,7 @@ class _FusedOscillator(torch.autograd.Function):
         return torch.from_numpy(out)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # the adjoint is compiled: second derivatives raise
     def backward(ctx, grad: Tensor):
         frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same = ctx.saved_tensors
         as64 = lambda t: t.detach().contiguous().numpy().astype(np.float64, copy=False)  # noqa: E731
@@ -468,7 +469,9 @@ def bandlimited_oscillator(frequency_hz: Tensor, amplitude: Tensor, n_samples: i
 
     Returns:
         ``(batch, n_samples)`` in the dtype of ``amplitude``. Differentiable in
-        ``frequency_hz``, ``amplitude``, ``mix``, ``initial_phase`` and ``noise_amplitude``.
+        ``frequency_hz``, ``amplitude``, ``mix``, ``initial_phase`` and ``noise_amplitude``
+        (first derivatives: the kernel's adjoint is compiled and differentiating it again
+        raises; a linearly interpolated table has no useful second derivative anyway).
     """
     check_rank("frequency_hz", frequency_hz, 3, "(batch, n_frames, channels)")
     check_rank("amplitude", amplitude, 3, "(batch, n_frames, channels)")

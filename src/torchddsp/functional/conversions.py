@@ -21,6 +21,7 @@ __all__ = [
     "power_to_db",
     "exp_sigmoid",
     "frequencies_sigmoid",
+    "smooth_limit",
 ]
 
 
@@ -139,3 +140,20 @@ def frequencies_sigmoid(x: Tensor, hz_min: float = 20.0, hz_max: float = 8000.0)
     midi_min = 69.0 + 12.0 * math.log2(hz_min / 440.0)
     midi_max = 69.0 + 12.0 * math.log2(hz_max / 440.0)
     return midi_to_hz(midi_min + torch.sigmoid(x) * (midi_max - midi_min))
+
+
+def smooth_limit(x: Tensor, low: float, high: float, softness: float = 1.0) -> Tensor:
+    """Keep ``x`` between ``low`` and ``high`` with smooth corners: ``low + softplus(high -
+    softplus(high - x) - low)`` (softplus of width ``softness``). Identity, within about
+    ``softness``, well inside the range; never outside it; differentiable everywhere with a
+    gradient that fades (never vanishes) past the ends. For controls that must stay valid
+    whatever an optimiser does (a filter cutoff below Nyquist), not for hiding bad input."""
+    check_tensor("x", x)
+    if not low < high:
+        raise ValueError(f"low must be below high, found {low} and {high}")
+    if not softness > 0:
+        raise ValueError(f"softness must be > 0, found {softness}")
+    beta = 1.0 / softness
+    upper = high - torch.nn.functional.softplus(high - x, beta=beta)
+    return low + torch.nn.functional.softplus(upper - low, beta=beta)
+

@@ -175,8 +175,8 @@ def smooth_gain(gain_db: Tensor, attack_s: Tensor | float, release_s: Tensor | f
         zi: ``(batch,)`` value of ``y[-1]``; by default the first target (no start-up transient).
         attack_when: ``"falling"`` or ``"rising"``.
         return_state: also return ``y[-1]`` of the block (``(batch,)``), to continue in chunks.
-        backend: ``"auto"`` (compiled decision pass on CPU), ``"torch"`` (a loop), or
-            ``"numba"``; the smoothing itself is :func:`allpole_filter` either way.
+        backend: ``"auto"`` (the compiled decision pass, on any device), ``"torch"`` (a loop),
+            or ``"numba"``; the smoothing itself is :func:`allpole_filter` either way.
 
     Returns:
         ``(batch, n_samples)`` (and the state). Differentiable in ``gain_db``, both time
@@ -199,7 +199,9 @@ def smooth_gain(gain_db: Tensor, attack_s: Tensor | float, release_s: Tensor | f
             raise ValueError(f"zi must have shape ({batch},), found {tuple(zi.shape)}")
         zi = zi.to(gain_db.dtype)
     rising = attack_when == "rising"
-    use_kernel = backend == "numba" or (backend == "auto" and numba is not None and gain_db.device.type == "cpu")
+    # The decisions carry no gradient, so the compiled pass serves every device (a copy to the
+    # CPU and back beats a Python loop of one small GPU kernel per sample).
+    use_kernel = backend == "numba" or (backend == "auto" and numba is not None)
     if use_kernel:
         if numba is None:
             raise ValueError("backend='numba' needs numba (pip install numba)")

@@ -28,18 +28,39 @@ from .resampling import upsample
 __all__ = ["lfilter", "sosfilt"]
 
 
+def _is_frame_rate(coefficients: Tensor, n_samples: int) -> bool:
+    return isinstance(coefficients, Tensor) and coefficients.dim() >= 3 and coefficients.shape[1] not in (1, n_samples)
+
+
 def _frames_to_samples(name: str, coefficients: Tensor, n_samples: int) -> Tensor:
-    """Frame-rate coefficients ``(batch, n_frames, ...)`` (``n_frames != n_samples``) upsampled
-    linearly to one set per sample (the library's frame convention, last frame held); others
-    pass through. Linear interpolation keeps second-order sections stable: the set of stable
-    ``(a1, a2)`` (the stability triangle) is convex, and interpolating unnormalised rows
-    ``[a0, a1, a2]`` with ``a0 > 0`` moves along a segment of it."""
-    if not isinstance(coefficients, Tensor) or coefficients.dim() < 3 or coefficients.shape[1] in (1, n_samples):
+    """Frame-rate coefficients ``(batch, n_frames, ...)`` (``n_frames`` neither 1 nor
+    ``n_samples``) upsampled linearly to one set per sample (the library's frame convention,
+    last frame held); others pass through."""
+    if not _is_frame_rate(coefficients, n_samples):
         return coefficients  # fixed or per-sample (or not a tensor: per_sample_coefficients says so)
     check_finite(name, coefficients)
     shape = coefficients.shape
     flat = coefficients.reshape(shape[0], shape[1], -1)
     return upsample(flat, n_samples, "linear").reshape(shape[0], n_samples, *shape[2:])
+
+
+def _normalise_frames(name: str, numerator: Tensor, denominator: Tensor, n_samples: int) -> tuple[Tensor, Tensor]:
+    """Divide frame-rate coefficients by their leading denominator term frame by frame, before
+    any interpolation: interpolating normalised second-order denominators keeps them stable
+    (the stability triangle of ``(a1, a2)`` is convex), which interpolating raw rows does not
+    when ``a0`` changes across frames."""
+    if not _is_frame_rate(denominator, n_samples):
+        return numerator, denominator
+    check_finite(name, denominator)
+    leading = denominator[..., :1]
+    if bool((leading == 0).any()):
+        raise ValueError(f"{name}: the leading denominator coefficient a0 must not be 0 in any frame")
+    if _is_frame_rate(numerator, n_samples) and numerator.shape[1] != denominator.shape[1]:
+        raise ValueError(f"frame-rate numerator and denominator must have the same frames, found "
+                         f"{numerator.shape[1]} and {denominator.shape[1]}")
+    if isinstance(numerator, Tensor) and numerator.dim() == denominator.dim() - 1:
+        numerator = numerator.unsqueeze(1)  # fixed numerator: one set, divided per frame
+    return numerator / leading, denominator / leading
 
 
 def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
@@ -50,8 +71,9 @@ def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return
     Args:
         x: input ``(batch, n_samples)``.
         b: numerator ``(batch or 1, n_b)``, per sample ``(batch or 1, n_samples, n_b)``, or per
-            frame ``(batch or 1, n_frames, n_b)`` with ``n_frames != n_samples`` (upsampled
-            linearly to one set per sample, frame ``i`` at sample ``i * n_samples / n_frames``).
+            frame ``(batch or 1, n_frames, n_b)`` with ``n_frames != n_samples`` (normalised by
+            the frame's ``a0``, then upsampled linearly to one set per sample, frame ``i`` at
+            sample ``i * n_samples / n_frames``).
         a: denominator with its leading term, same layouts as ``b``; everything is divided by
             ``a[..., 0]``, which must not be 0.
         zi: state ``(batch, (n_b - 1) + (n_a - 1))`` (module docstring); zeros by default.
@@ -75,6 +97,7 @@ def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return
     if method != "exact":
         raise ValueError(f"method must be 'exact' or 'frequency_sampling', found {method!r}")
     batch, n_samples = x.shape
+    b, a = _normalise_frames("a", b, a, n_samples)
     b = per_sample_coefficients("b", _frames_to_samples("b", b, n_samples), batch, n_samples)
     a = per_sample_coefficients("a", _frames_to_samples("a", a, n_samples), batch, n_samples)
     n_b, n_a = b.shape[2], a.shape[2]
@@ -137,7 +160,8 @@ def sosfilt(x: Tensor, sos: Tensor, zi: Tensor | None = None, *, return_state: b
         x: input ``(batch, n_samples)``.
         sos: ``(batch or 1, n_sections, 6)`` rows ``[b0, b1, b2, a0, a1, a2]``, per sample
             ``(batch or 1, n_samples, n_sections, 6)``, or per frame ``(batch or 1, n_frames,
-            n_sections, 6)`` (upsampled linearly, which keeps every section stable).
+            n_sections, 6)`` (normalised by ``a0`` per frame, then upsampled linearly, which keeps
+            every stable section stable).
         zi: state ``(batch, n_sections, 4)`` (module docstring); zeros by default.
         return_state, backend: as :func:`lfilter`.
     """
@@ -153,7 +177,8 @@ def sosfilt(x: Tensor, sos: Tensor, zi: Tensor | None = None, *, return_state: b
         if zi.shape != (x.shape[0], n_sections, 4):
             raise ValueError(f"zi must have shape ({x.shape[0]}, {n_sections}, 4), found {tuple(zi.shape)}")
     if sos.dim() == 4:
-        sos = _frames_to_samples("sos", sos, x.shape[1])
+        numerator, denominator = _normalise_frames("sos", sos[..., :3], sos[..., 3:], x.shape[1])
+        sos = _frames_to_samples("sos", torch.cat([numerator, denominator], dim=-1), x.shape[1])
     states = []
     y = x
     for section in range(n_sections):

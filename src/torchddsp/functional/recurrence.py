@@ -16,16 +16,17 @@ calls the recursion itself (differentiably), and ``grad_A[n] = l[n] s[n-1]^T``,
 Three interchangeable engines (tested against each other):
 
 - ``"numba"``: a compiled per-sample loop on CPU (parallel over the batch); the default there.
-- ``"scan"``: a parallel prefix scan over affine maps ``s -> A s + u`` (Hillis-Steele, ``log2
-  n_samples`` steps of batched matrix products, no per-sample loop): the path for GPUs, the
-  default on any non-CPU device. It does ``O(n log n)`` work, so on CPU it is slower than the
-  kernel; it is exact up to rounding.
+- ``"scan"``: a blocked parallel scan (blocks of about ``sqrt(n_samples)`` samples run side by
+  side, then a short pass links them: about ``3 sqrt(n_samples)`` vectorised steps instead of
+  ``n_samples``): the path for GPUs, the default on any non-CPU device; exact up to rounding.
 - ``"torch"``: a PyTorch loop over samples (vectorised over batch and state), a fallback.
 
 Stability is the caller's: the recursion does what ``A`` says.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -101,28 +102,50 @@ def _loop_torch(u: Tensor, A: Tensor, s0: Tensor) -> Tensor:
     return torch.stack(states, dim=1)
 
 
-def _scan_torch(u: Tensor, A: Tensor, s0: Tensor) -> Tensor:
-    """Hillis-Steele inclusive scan of the affine maps ``s -> A[n] s + u[n]``.
+def _scan_torch(u: Tensor, A: Tensor, s0: Tensor, block: int | None = None) -> Tensor:
+    """Blocked parallel scan of ``s[n] = A[n] s[n-1] + u[n]``: the GPU path.
 
-    After the step with offset ``d``, position ``n`` holds the composition of the maps
-    ``n-2d+1 .. n`` (or all of them from 0): ``(P[n], c[n])`` with ``s[n] = P[n] s[start-1] +
-    c[n]``. The initial state is folded into the first input, so at the end ``s[n] = c[n]``.
+    The signal is cut into ``n_blocks`` blocks of ``L`` samples (``L ~ sqrt(n_samples)``) that
+    run side by side: (1) every block runs from a zero state, keeping its end state and the
+    product of its matrices; (2) a short sequential pass over the blocks turns those into each
+    block's true entry state; (3) every block runs again from its entry state. That is ``2 L +
+    n_blocks`` vectorised steps (about 1300 for four seconds at 44.1 kHz), ``O(n_samples N^2)``
+    work and memory of the output's size plus one matrix per block, whatever the matrices.
     """
     batch, n_samples, size = u.shape
-    A = A.expand(batch, n_samples, size, size)
-    u = u.clone()
-    u[:, 0] = u[:, 0] + torch.einsum("bij,bj->bi", A[:, 0], s0)
-    # The first map now ignores the state before it: its matrix is zero.
-    P = torch.cat([torch.zeros_like(A[:, :1]), A[:, 1:]], dim=1)
-    offset = 1
-    while offset < n_samples:
-        later_P, later_c = P[:, offset:], u[:, offset:]
-        earlier_P, earlier_c = P[:, :-offset], u[:, :-offset]
-        c = torch.cat([u[:, :offset], torch.einsum("btij,btj->bti", later_P, earlier_c) + later_c], dim=1)
-        P = torch.cat([P[:, :offset], later_P @ earlier_P], dim=1)
-        u = c
-        offset *= 2
-    return u
+    length = block or max(1, int(round(math.sqrt(n_samples))))
+    n_blocks = -(-n_samples // length)
+    padding = n_blocks * length - n_samples
+    fixed = A.shape[1] == 1
+    if padding:  # zero drive after the end: those states are discarded
+        u = torch.cat([u, u.new_zeros(batch, padding, size)], dim=1)
+        if not fixed:
+            A = torch.cat([A, torch.eye(size, dtype=A.dtype, device=A.device).expand(A.shape[0], padding, size, size)], 1)
+    drive = u.reshape(batch, n_blocks, length, size)
+    matrices = A[:, 0].unsqueeze(1) if fixed else A.reshape(A.shape[0], n_blocks, length, size, size)
+
+    def step(j: int) -> Tensor:
+        return matrices if fixed else matrices[:, :, j]
+
+    state = u.new_zeros(batch, n_blocks, size)
+    product = None
+    for j in range(length):
+        m = step(j)
+        state = torch.einsum("bkij,bkj->bki", m.expand(batch, n_blocks, size, size), state) + drive[:, :, j]
+        if not fixed:
+            product = m if product is None else m @ product
+    if fixed:
+        product = torch.linalg.matrix_power(matrices[:, 0], length).unsqueeze(1).expand(-1, n_blocks, -1, -1)
+    product = product.expand(batch, n_blocks, size, size)
+    entries = [s0]
+    for k in range(n_blocks - 1):
+        entries.append(torch.einsum("bij,bj->bi", product[:, k], entries[-1]) + state[:, k])
+    state = torch.stack(entries, dim=1)
+    states = []
+    for j in range(length):
+        state = torch.einsum("bkij,bkj->bki", step(j).expand(batch, n_blocks, size, size), state) + drive[:, :, j]
+        states.append(state)
+    return torch.stack(states, dim=2).reshape(batch, n_blocks * length, size)[:, :n_samples]
 
 
 def _run(u: Tensor, A: Tensor, s0: Tensor, backend: str) -> Tensor:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Mapping, Sequence
 
 import torch
-import torch.nn.functional as nnf
 from torch import Tensor, nn
 
 from ..functional import (
@@ -25,6 +24,7 @@ from ..functional import (
     hz_to_midi,
     lfo,
     midi_to_hz,
+    smooth_limit,
     sosfilt,
     state_variable_filter,
     upsample,
@@ -347,6 +347,7 @@ class _NormalizeIfClipping(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # second derivatives raise, never silently wrong
     def backward(ctx, grad: Tensor):
         out, scale, peak = ctx.saved_tensors
         grad_audio = grad * scale
@@ -365,13 +366,6 @@ def normalize_if_clipping(audio: Tensor) -> Tensor:
     """Divide each sound ``(batch, n_samples)`` by its peak when that exceeds 1 (torchsynth's
     ``normalize_if_clipping``); differentiable."""
     return _NormalizeIfClipping.apply(audio)
-
-
-def _soft_between(value: Tensor, low: float, high: float, sharpness: float = 1.0) -> Tensor:
-    """Smoothly keep ``value`` between ``low`` and ``high`` (softplus corners ``sharpness`` wide):
-    the filter's cutoff stays inside its valid range for every parameter value, with gradients."""
-    upper = high - nnf.softplus(high - value, beta=1.0 / sharpness)
-    return low + nnf.softplus(upper - low, beta=1.0 / sharpness)
 
 
 class VCF(SynthModule):
@@ -402,7 +396,7 @@ class VCF(SynthModule):
         pitch = pitch.expand(-1, context.n_frames)
         low = float(hz_to_midi(torch.tensor(10.0)))
         high = float(hz_to_midi(torch.tensor(0.45 * context.sample_rate)))
-        cutoff_hz = midi_to_hz(_soft_between(pitch, low, high))
+        cutoff_hz = midi_to_hz(smooth_limit(pitch, low, high))
         return state_variable_filter(audio, cutoff_hz.unsqueeze(-1).to(audio.dtype), params["resonance"][:, None],
                                      context.sample_rate, self.mode)
 
