@@ -39,13 +39,37 @@ TORCHSYNTH_ORDER = (
 )
 
 
-def test_default_voice_has_torchsynths_78_parameters_in_its_order():
+PI = 3.141592653589793
+ADSR_RANGES = {"attack": (0, 2, 0.5, False), "decay": (0, 2, 0.5, False), "sustain": (0, 1, 1, False),
+               "release": (0, 5, 0.5, False), "alpha": (0.1, 6, 1, False)}
+LFO_RANGES = {"frequency": (0, 20, 0.25, False), "mod_depth": (-10, 20, 0.5, True), "initial_phase": (-PI, PI, 1, False),
+              **{k: (0, 1, 1, False) for k in ("sin", "tri", "saw", "rsaw", "sqr")}}
+VCO_RANGES = {"tuning": (-24, 24, 1, False), "mod_depth": (-96, 96, 0.2, True), "initial_phase": (-PI, PI, 1, False)}
+# torchsynth 1.0.2's ModuleParameterRange of every parameter of its default Voice:
+# (minimum, maximum, curve, symmetric).
+TORCHSYNTH_RANGES = {
+    "keyboard.midi_f0": (0, 127, 1, False), "keyboard.duration": (0.01, 4, 0.5, False),
+    **{f"{m}.{p}": r for m in ("adsr_1", "adsr_2", "lfo_1_amp_adsr", "lfo_2_amp_adsr", "lfo_1_rate_adsr",
+                               "lfo_2_rate_adsr") for p, r in ADSR_RANGES.items()},
+    **{f"{m}.{p}": r for m in ("lfo_1", "lfo_2") for p, r in LFO_RANGES.items()},
+    **{f"mod_matrix.{s}->{t}": (0, 1, 0.5, False) for s in ("adsr_1", "adsr_2", "lfo_1", "lfo_2")
+       for t in ("vco_1_pitch", "vco_1_amp", "vco_2_pitch", "vco_2_amp", "noise_amp")},
+    **{f"{m}.{p}": r for m in ("vco_1", "vco_2") for p, r in VCO_RANGES.items()},
+    "vco_2.shape": (0, 1, 1, False),
+    "mixer.vco_1": (0, 1, 1, False), "mixer.vco_2": (0, 1, 1, False), "mixer.noise": (0, 1, 0.025, False),
+}
+
+
+def test_default_voice_has_torchsynths_78_parameters_in_its_order_with_its_ranges():
     voice = DefaultVoice()
     assert voice.n_parameters == 78
     assert voice.parameter_names == TORCHSYNTH_ORDER
-    ranges = voice.ranges
-    assert ranges["keyboard.duration"].curve == 0.5 and ranges["vco_2.mod_depth"].symmetric
-    assert ranges["mixer.noise"].curve == 0.025
+    assert set(TORCHSYNTH_RANGES) == set(voice.parameter_names)
+    for name, parameter_range in voice.ranges.items():
+        minimum, maximum, curve, symmetric = TORCHSYNTH_RANGES[name]
+        assert (parameter_range.minimum, parameter_range.maximum, parameter_range.curve) == pytest.approx(
+            (minimum, maximum, curve)), name
+        assert parameter_range.symmetric == symmetric, name
     assert voice.context.n_samples == 176400 and voice.context.n_frames == 1764
 
 
@@ -54,6 +78,8 @@ def test_sound_k_is_the_same_whatever_the_batch():
     big = voice.render_batch(0, 8, seed=5)
     small = voice.render_batch(3, 2, seed=5)  # sounds 6 and 7
     alone = voice.render_sounds(torch.tensor([6]), seed=5)
+    # Equal to float rounding: PyTorch's vectorised CPU kernels may round the last bit of an
+    # element differently depending on where it falls in a batch.
     np.testing.assert_allclose(small["audio"].numpy(), big["audio"][6:8].numpy(), atol=1e-6)
     np.testing.assert_allclose(alone["audio"][0].numpy(), big["audio"][6].numpy(), atol=1e-6)
     assert torch.equal(small["patch"], big["patch"][6:8])
@@ -99,6 +125,19 @@ def corner_patches(voice: Voice) -> torch.Tensor:
                 patch[i] = duration_u
         patches.append(patch)
     return torch.stack(patches)
+
+
+@pytest.mark.slow
+def test_finite_gradients_over_1000_random_patches_at_full_length():
+    # torchsynth's setting (4 s at 44.1 kHz), where notes of every duration reach their
+    # release: 1000 random patches of the default voice, in batches of 125.
+    voice = DefaultVoice()
+    generator = torch.Generator().manual_seed(11)
+    for start in range(0, 1000, 125):
+        patch = voice.random_patch(125, generator).requires_grad_()
+        audio = voice(patch, voice.noise_seeds(torch.arange(start, start + 125)))
+        audio.pow(2).mean().backward()
+        assert torch.isfinite(audio).all() and torch.isfinite(patch.grad).all()
 
 
 @pytest.mark.slow
@@ -197,6 +236,31 @@ def test_rich_voice_filter_darkens_the_sound():
     assert float(centroid[0]) < 0.5 * float(centroid[1])
 
 
+def test_fm_vco_noise_and_vca_modules():
+    from torchddsp.modular import FmVCO, Noise, VCA
+
+    ctx = SHORT
+    ones = torch.ones(2, ctx.n_frames, dtype=torch.float64)
+    params = {"tuning": torch.zeros(2, dtype=torch.float64), "mod_depth": torch.zeros(2, dtype=torch.float64),
+              "initial_phase": torch.zeros(2, dtype=torch.float64), "mod_index": torch.tensor([0.0, 2.0], dtype=torch.float64)}
+    n = torch.arange(1, ctx.n_samples + 1, dtype=torch.float64)
+    modulator = torch.sin(2 * np.pi * 110.0 * n / ctx.sample_rate).expand(2, -1)
+    y = FmVCO()(ctx, params, torch.full((2,), 69.0, dtype=torch.float64), None, ones, modulator)
+    expected = torch.sin(2 * np.pi * 440.0 * n / ctx.sample_rate + params["mod_index"][:, None] * modulator)
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), atol=1e-9)
+    seeds = torch.tensor([3, 4])
+    noise = Noise()(ctx, 0.5 * ones, seeds)
+    from torchddsp.functional import counter_noise
+
+    np.testing.assert_allclose(noise.numpy(), 0.5 * counter_noise(seeds, ctx.n_samples, dtype=torch.float64).numpy(),
+                               atol=1e-12)
+    np.testing.assert_allclose(render_sources(ctx, [], 0.5 * ones, seeds).numpy(), noise.numpy(), atol=1e-12)
+    ramp = torch.linspace(0, 1, ctx.n_frames, dtype=torch.float64).expand(2, -1)
+    gated = VCA()(ctx, noise, ramp)
+    np.testing.assert_allclose(gated.numpy(), (noise * ctx.to_audio_rate(ramp)).numpy(), atol=1e-12)
+    np.testing.assert_allclose(VCA()(ctx, ramp, ramp).numpy(), (ramp * ramp).numpy())
+
+
 def test_bad_patches_are_errors():
     voice = DefaultVoice(SHORT)
     with pytest.raises(ValueError, match="patch must have 78 columns"):
@@ -209,3 +273,17 @@ def test_bad_patches_are_errors():
         make_voice("organ")
     with pytest.raises(ValueError, match="whole number"):
         RenderContext(44100.0, 4.0, 440.0)
+
+
+def test_normalize_if_clipping_values_gradients_and_silent_sounds():
+    from torchddsp.modular.modules import normalize_if_clipping
+
+    x = torch.zeros(3, 9, dtype=torch.float64)
+    x[1] = 3 * torch.randn(9, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x[2] = 0.2
+    x.requires_grad_()
+    expected = x.detach() / x.detach().abs().amax(1, keepdim=True).clamp(min=1)
+    np.testing.assert_allclose(normalize_if_clipping(x).detach().numpy(), expected.numpy(), atol=1e-15)
+    assert torch.autograd.gradcheck(normalize_if_clipping, (x,))
+    normalize_if_clipping(x).pow(2).sum().backward()  # a silent sound beside a clipping one
+    assert torch.isfinite(x.grad).all()

@@ -111,8 +111,8 @@ def lfo(frequency_hz: Tensor, shape_weights: Tensor, n_frames: int, frame_rate: 
     the shapes backwards; nothing is clamped); the phase accumulates it in float64 like every
     oscillator of the library. Shapes of the phase ``theta`` (in turns ``u = theta / 2 pi``):
     ``sine = (1 - cos theta) / 2``, ``triangle = 1 - |2 frac(u) - 1|`` (0 at the start, 1 half
-    way), ``saw = frac(u)``, ``reverse_saw = 1 - saw``, ``square = 1`` on the second
-    half of each period. The mix weights are ``w ** weight_exponent`` normalised to sum to
+    way), ``saw = frac(u)``, ``reverse_saw = 1 - saw``, ``square = 1`` where ``cos theta < 0``
+    (the middle half of each period, torchsynth's phase). The mix weights are ``w ** weight_exponent`` normalised to sum to
     one (an all-zero mix is an even blend), as in torchsynth.
 
     Args:
@@ -155,7 +155,7 @@ def lfo(frequency_hz: Tensor, shape_weights: Tensor, n_frames: int, frame_rate: 
         1 - torch.abs(2 * fraction - 1),
         fraction,
         1 - fraction,
-        (fraction >= 0.5).to(fraction.dtype),
+        ((fraction > 0.25) & (fraction < 0.75)).to(fraction.dtype),
     ], dim=1)
     if bool(((shape_weights < 0) | (shape_weights > 1)).any()):
         raise ValueError("shape_weights must lie in [0, 1]")

@@ -274,8 +274,9 @@ class FmVCO(VCO):
 
 def render_sources(context: RenderContext, oscillators: Sequence[Mapping], noise_amplitude: Tensor | None = None,
                    noise_seeds: Tensor | None = None) -> Tensor:
-    """Render oscillators (``VCO.controls`` dicts) and noise as few fused passes as possible:
-    oscillators sharing a waveform set render together (the first group takes the noise)."""
+    """Render oscillators (``VCO.controls`` dicts) and noise ``(batch, n_frames)`` in as few
+    fused passes as possible: one per distinct waveform set (the first also takes the noise),
+    so two for the default voice (its square/saw VCO with the noise, then its sine VCO)."""
     groups: dict[tuple[str, ...], list[Mapping]] = {}
     for oscillator in oscillators:
         groups.setdefault(tuple(oscillator["waveforms"]), []).append(oscillator)
@@ -358,7 +359,8 @@ class _NormalizeIfClipping(torch.autograd.Function):
             # d out_n / d peak = -out_n / peak, and d peak / d audio_m = sign(audio_m) at the peak.
             dot = torch.bmm(grad.unsqueeze(1), out.unsqueeze(2))[:, :, 0]
             sign = torch.sign(torch.gather(out, 1, where))
-            grad_audio.scatter_add_(1, where, -clipping * dot / peak * sign)
+            # (peak >= 1 in the denominator: silent sounds, peak 0, are not clipping and get 0.)
+            grad_audio.scatter_add_(1, where, -clipping * dot / torch.clamp(peak, min=1.0) * sign)
         return grad_audio
 
 

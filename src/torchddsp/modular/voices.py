@@ -10,9 +10,19 @@ seeded from ``(s, k)`` and its noise from a counter-based generator seeded from 
 (:func:`~torchddsp.functional.counter_noise`), so it is the same whatever the batch size or
 position and on every device; its train/test label is a hash of ``(s, k)`` (10 % test).
 
-- :class:`DefaultVoice` (``"default"``): torchsynth's default ``Voice``, module for module
-  (keyboard; 2 VCOs, sine and square/saw; noise; 2 LFOs and 6 ADSRs through a modulation
-  mixer; audio mixer), with band-limited oscillators.
+- :class:`DefaultVoice` (``"default"``): torchsynth's default ``Voice``, the same modules
+  wired the same way with the same 78 parameters, ranges and curves (keyboard; 2 VCOs, sine
+  and square/saw; noise; 2 LFOs and 6 ADSRs through a modulation mixer; audio mixer). Where
+  the modules' insides differ, on purpose: the VCOs are band-limited (torchsynth's square/saw
+  is a tanh distortion of a sine and aliases; here ``shape`` crossfades a band-limited square
+  into a band-limited saw), the sine VCO uses ``sin`` (the library's phase convention; a
+  quarter period from torchsynth's ``cos``, its initial phase is random anyway), VCO pitch is
+  not clamped to MIDI 0-127 (pitches at or above Nyquist are silent rather than clamped to
+  12.5 kHz), the LFO rate is not clamped at 0 (a negative rate runs the LFO backwards), a
+  note released during its attack or decay releases from the level reached (torchsynth
+  compresses the attack into the note), control frame ``i`` sits at sample ``i * hop``
+  (torchsynth stretches by 0.06 %), and the noise is seeded per sound (torchsynth's is one
+  fixed buffer for every batch).
 - :class:`RichVoice` (``"rich"``): the same sources through a resonant filter with its own
   envelope and LFO, a saturating drive and a tone EQ.
 - Your own: subclass :class:`Voice`, register modules in ``__init__`` with ``self.add(name,
@@ -216,7 +226,8 @@ class Voice(nn.Module):
 
 
 class DefaultVoice(Voice):
-    """torchsynth's default voice, module for module (78 parameters; module docstring).
+    """torchsynth's default voice: its modules, wiring and 78 parameters (module docstring lists where
+    the modules' insides differ).
 
     Six ADSRs (two for the modulation mixer, one each for the LFOs' amplitudes and rates) and
     two LFOs feed a 4 x 5 modulation mixer driving the two VCOs' pitch and amplitude and the
