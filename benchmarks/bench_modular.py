@@ -8,7 +8,7 @@ Usage (from the repository root)::
 
 Shapes: batch ``--batch-size`` (default 128) sounds of 4 s at 44.1 kHz (176400 samples),
 control rate 441 Hz, float32, CPU, ``torch.set_num_threads(--threads)`` (default 2) on both
-sides; numba (torchddsp's audio-rate kernels) uses its default thread count.
+sides; numba (torchddsp's audio-rate kernels) gets the same count (NUMBA_NUM_THREADS).
 
 torchddsp: ``voice = DefaultVoice()``, ``patch = voice.sound_patch(arange(B), seed=0)`` and
 ``seeds = voice.noise_seeds(arange(B), seed=0)``. torchsynth: ``Voice(SynthConfig(batch_size=B,
@@ -140,7 +140,10 @@ def worker(args: argparse.Namespace) -> dict:
 
 def run_worker_subprocess(command: list[str], threads: int, label: str) -> dict:
     """Run one worker (ours or the peer's driver) and parse the last JSON line of its stdout."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    # numba's kernels get the same thread count as torch (on a bigger machine they would
+    # otherwise take every core while torchsynth gets `threads`).
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "NUMBA_NUM_THREADS": str(threads)}
     try:
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=None, text=True, env=env,
                               timeout=SUBPROCESS_TIMEOUT_S)
@@ -266,7 +269,7 @@ def report(machine: dict, args: argparse.Namespace, ours: dict, peer: dict | Non
         f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, torch {machine['torch']}, "
         f"Python {machine['python']}, torchddsp {machine['torchddsp']}.",
         f"Threads: torch {args.threads} on both sides (OMP/MKL_NUM_THREADS={args.threads}); "
-        f"numba {forward.get('numba_threads', '-')} (its default).",
+        f"numba {forward.get('numba_threads', '-')} (NUMBA_NUM_THREADS).",
         f"Peer: {peer_text}.",
         f"Shapes: batch {args.batch_size} x 4 s at 44.1 kHz (176400 samples), control rate 441 Hz, "
         f"78 parameters, float32. Each pass in a fresh subprocess; median of {args.repeats} runs requested "

@@ -12,7 +12,7 @@ pure function of ``(voice, curves, seed, k)`` (see :mod:`torchddsp.modular.voice
 complete when its ``.npz`` exists with the expected indices; on a rerun (after an interruption,
 or with a larger ``count``) complete shards are kept and any other shard is rendered again from
 scratch, so no sound is duplicated or lost. A rerun with other settings than ``dataset.json``
-records is an error.
+records, or with a smaller ``count``, is an error.
 """
 
 from __future__ import annotations
@@ -105,6 +105,9 @@ def render_dataset(voice: Voice | str, count: int, seed: int, out_dir: str | os.
         if different:
             raise ValueError(f"{out_dir} holds a dataset rendered with other settings ({', '.join(different)} "
                              f"differ); use another folder")
+        if count < int(previous.get("count", 0)):
+            raise ValueError(f"{out_dir} already holds {previous['count']} sounds; count must not shrink "
+                             f"(found {count}): use another folder for a smaller dataset")
     _write_atomic(manifest, lambda p: Path(p).write_text(json.dumps({**settings, "count": count,
                                                                        "test_fraction": 0.1}, indent=1)))
     n_shards = -(-count // shard_size)
