@@ -3,11 +3,9 @@ lives, the recipe that installs it on Python 3.11, and a check that it imports."
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import venv
 from pathlib import Path
+
+from peer_env import ensure_env, env_python, imports_ok  # benchmarks/peer_env.py
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_MAGENTA_ENV = BENCH_DIR / ".peers" / "magenta"
@@ -24,21 +22,18 @@ MAGENTA_REQUIREMENTS = [
 MAGENTA_PACKAGE = "ddsp==3.7.0"  # installed with --no-deps
 
 
+MAGENTA_PROBE = "import sys, types; sys.modules['crepe'] = types.ModuleType('crepe'); import ddsp.synths, ddsp.effects"
+QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
 def magenta_env_python(env_dir: Path) -> Path:
-    """The interpreter of a virtual environment (POSIX or Windows layout)."""
-    posix = env_dir / "bin" / "python"
-    return posix if posix.exists() or os.name != "nt" else env_dir / "Scripts" / "python.exe"
+    """The interpreter of Magenta's virtual environment."""
+    return env_python(env_dir)
 
 
 def magenta_works(python: Path) -> bool:
     """True when ``python`` can import TensorFlow and ddsp (with the ``crepe`` stub)."""
-    probe = "import sys, types; sys.modules['crepe'] = types.ModuleType('crepe'); import ddsp.synths, ddsp.effects"
-    try:
-        done = subprocess.run([str(python), "-c", probe], capture_output=True, timeout=300,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+    return imports_ok(python, MAGENTA_PROBE, QUIET_TENSORFLOW)
 
 
 def ensure_magenta_env(env_dir: Path, allow_install: bool) -> tuple[Path | None, str]:
@@ -48,21 +43,5 @@ def ensure_magenta_env(env_dir: Path, allow_install: bool) -> tuple[Path | None,
     ``pip install`` of ``MAGENTA_REQUIREMENTS`` and ``pip install --no-deps ddsp==3.7.0``.
     The interpreter is None when the environment is missing or broken and cannot be made.
     """
-    python = magenta_env_python(env_dir)
-    if python.exists() and magenta_works(python):
-        return python, ""
-    if not allow_install:
-        return None, f"no working Magenta environment at {env_dir} (--no-peer-install given)"
-    print(f"Creating Magenta's environment in {env_dir} (TensorFlow download, a few minutes)...",
-          file=sys.stderr, flush=True)
-    try:
-        if not python.exists():
-            venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-        pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
-        subprocess.run(pip + MAGENTA_REQUIREMENTS, check=True)
-        subprocess.run(pip + ["--no-deps", MAGENTA_PACKAGE], check=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        return None, f"could not create Magenta's environment in {env_dir}: {error}"
-    if not magenta_works(python):
-        return None, f"Magenta's environment in {env_dir} was installed but cannot import ddsp"
-    return python, ""
+    return ensure_env(env_dir, "Magenta", [MAGENTA_REQUIREMENTS, ["--no-deps", MAGENTA_PACKAGE]], MAGENTA_PROBE,
+                      allow_install, "TensorFlow download, a few minutes", QUIET_TENSORFLOW)
