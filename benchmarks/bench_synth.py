@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 import torchddsp
-from magenta_env import DEFAULT_MAGENTA_ENV, ensure_magenta_env  # benchmarks/magenta_env.py
+from magenta_env import DEFAULT_MAGENTA_ENV, ensure_magenta_env, magenta_works  # benchmarks/magenta_env.py
 from timing import LoadMonitor, fmt_ms, fmt_ratio, machine_description, measure  # benchmarks/timing.py
 
 SAMPLE_RATE = 16000
