@@ -21,8 +21,12 @@ position and on every device; its train/test label is a hash of ``(s, k)`` (10 %
   12.5 kHz), the LFO rate is not clamped at 0 (a negative rate runs the LFO backwards), a
   note released during its attack or decay releases from the level reached (torchsynth
   compresses the attack into the note), control frame ``i`` sits at sample ``i * hop``
-  (torchsynth stretches by 0.06 %), and the noise is seeded per sound (torchsynth's is one
-  fixed buffer for every batch).
+  (torchsynth stretches by 0.06 %), the noise is seeded per sound (torchsynth's is one
+  fixed buffer for every batch), a decay of exactly 0 drops straight to the sustain level
+  (torchsynth then holds 1 until the note ends), and an attack starts from exactly 0
+  (torchsynth's ramps start at ``(1e-6 (1 + 1 / (attack * control_rate))) ** alpha``, 0.25 for
+  alpha 0.1). ``tests/modular/test_torchsynth_wiring.py`` checks every control signal against
+  torchsynth's own for fixed patches.
 - :class:`RichVoice` (``"rich"``): the same sources through a resonant filter with its own
   envelope and LFO, a saturating drive and a tone EQ.
 - Your own: subclass :class:`Voice`, register modules in ``__init__`` with ``self.add(name,
