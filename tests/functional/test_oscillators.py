@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from references import harmonic_reference, to_numpy
+import torchddsp.functional._numba as _numba
 import torchddsp.functional.oscillators as oscillators
 from torchddsp.functional import (
     harmonic_synthesis,
@@ -53,43 +54,46 @@ def test_oscillator_bank_stream_in_chunks_equals_one_call(rng):
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), offline.numpy(), atol=1e-12)
 
 
-@pytest.fixture(params=["global", "local"])
-def nyquist_mode(request, monkeypatch):
-    """Run a test with each way of silencing harmonics above Nyquist (see _harmonic_sum)."""
-    monkeypatch.setattr(oscillators, "_LOCAL_PASS_COST", 10**9 if request.param == "global" else 0)
-    return request.param
+@pytest.fixture(params=["numba", "torch-global", "torch-local"])
+def engine(request, monkeypatch):
+    """The ``backend`` of harmonic_synthesis for a test: the compiled pass, or the PyTorch path
+    with each of its ways of silencing harmonics above Nyquist (see _harmonic_sum)."""
+    backend, _, nyquist_mode = request.param.partition("-")
+    monkeypatch.setattr(oscillators, "_LOCAL_PASS_COST", 10**9 if nyquist_mode == "global" else 0)
+    return backend
 
 
 @pytest.mark.parametrize("method", ["window", "linear"])
-def test_harmonic_synthesis_matches_numpy_reference(rng, method, nyquist_mode):
+def test_harmonic_synthesis_matches_numpy_reference(rng, method, engine):
     n_frames, hop, n_harmonics = 40, 32, 24
     # f0 sweeps widely, so some harmonics cross Nyquist within the signal (the masked path).
     f0 = np.exp(rng.uniform(np.log(80), np.log(2500), (2, n_frames, 1)))
     amplitudes = rng.uniform(0, 1, (2, n_frames, 1))
     distribution = rng.uniform(0, 1, (2, n_frames, n_harmonics)) / n_harmonics
     tensors = [torch.tensor(v, dtype=torch.float64) for v in (f0, amplitudes, distribution)]
-    y = harmonic_synthesis(*tensors, n_frames * hop, SR, amplitude_upsampling=method)
+    y = harmonic_synthesis(*tensors, n_frames * hop, SR, amplitude_upsampling=method, backend=engine)
     for b in range(2):
         expected = harmonic_reference(f0[b], amplitudes[b], distribution[b], n_frames * hop, SR, method)
         np.testing.assert_allclose(y[b].numpy(), expected, atol=1e-9)
 
 
-def test_smooth_sweep_across_many_nyquist_crossings(nyquist_mode):
+def test_smooth_sweep_across_many_nyquist_crossings(engine):
     # A glide from 90 Hz to 1.6 kHz with 60 harmonics: at each hop one or two harmonics cross
     # Nyquist, while over the whole signal almost all of them do.
     n_frames, hop = 50, 64
     f0 = np.geomspace(90, 1600, n_frames)[None, :, None]
     amplitudes = np.full((1, n_frames, 1), 0.5)
     distribution = np.random.default_rng(3).uniform(0, 1, (1, n_frames, 60)) / 30
-    y = harmonic_synthesis(*(torch.tensor(v) for v in (f0, amplitudes, distribution)), n_frames * hop, SR)
+    y = harmonic_synthesis(*(torch.tensor(v) for v in (f0, amplitudes, distribution)), n_frames * hop, SR,
+                           backend=engine)
     expected = harmonic_reference(f0[0], amplitudes[0], distribution[0], n_frames * hop, SR)
     np.testing.assert_allclose(y[0].numpy(), expected, atol=1e-9)
     y32 = harmonic_synthesis(*(torch.tensor(v, dtype=torch.float32) for v in (f0, amplitudes, distribution)),
-                             n_frames * hop, SR)
+                             n_frames * hop, SR, backend=engine)
     np.testing.assert_allclose(to_numpy(y32[0]), expected, atol=1e-4)
 
 
-def test_harmonic_gradients_in_both_nyquist_modes(nyquist_mode):
+def test_harmonic_gradients_on_every_engine(engine):
     generator = torch.Generator().manual_seed(0)
     # Values chosen so that no sample sits exactly on a Nyquist crossing (a true discontinuity).
     f0 = torch.tensor([[[1511.3], [1733.7], [2093.9], [2311.1]]], dtype=torch.float64, requires_grad=True)
@@ -97,8 +101,30 @@ def test_harmonic_gradients_in_both_nyquist_modes(nyquist_mode):
     distribution = torch.rand(1, 4, 8, dtype=torch.float64, generator=generator).requires_grad_()
     phase = torch.rand(1, 1, dtype=torch.float64, generator=generator).requires_grad_()
     assert torch.autograd.gradcheck(
-        lambda *x: harmonic_synthesis(*x[:3], 32, SR, x[3]), (f0, amplitudes, distribution, phase), atol=1e-6
-    )
+        lambda *x: harmonic_synthesis(*x[:3], 32, SR, x[3], backend=engine), (f0, amplitudes, distribution, phase),
+        atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype,tolerance", [(torch.float64, 1e-12), (torch.float32, 2e-4)])
+@pytest.mark.parametrize("threads", ["one", "all"])
+def test_compiled_pass_equals_the_pytorch_path(dtype, tolerance, threads, monkeypatch):
+    # Random f0 per frame across Nyquist for some harmonics (both mask modes of the PyTorch
+    # path are compared), f0 requiring grad too; "all" forces numba's threads on a small call.
+    monkeypatch.setattr(_numba, "PARALLEL_MIN_WORK", 10**15 if threads == "one" else 0)
+    generator = torch.Generator().manual_seed(5)
+    f0 = (60.0 * 40.0 ** torch.rand(3, 50, 1, generator=generator, dtype=torch.float64)).to(dtype)
+    amplitudes = torch.rand(3, 50, 1, generator=generator, dtype=dtype)
+    distribution = torch.rand(3, 50, 40, generator=generator, dtype=dtype)
+    weights = torch.randn(3, 50 * 64, generator=generator, dtype=dtype)
+    results = {}
+    for name, backend, local_cost in (("numba", "numba", 4), ("global", "torch", 10**9), ("local", "torch", 0)):
+        monkeypatch.setattr(oscillators, "_LOCAL_PASS_COST", local_cost)
+        inputs = [t.clone().requires_grad_() for t in (f0, amplitudes, distribution)]
+        y = harmonic_synthesis(*inputs, 50 * 64, SR, backend=backend)
+        results[name] = (y, *torch.autograd.grad((y * weights).sum(), inputs))
+    for name in ("global", "local"):
+        for ours, theirs in zip(results["numba"], results[name]):
+            assert float((ours - theirs).detach().abs().max() / theirs.detach().abs().max()) < tolerance, name
 
 
 def _fixed_tone(seconds: float):
