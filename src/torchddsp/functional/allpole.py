@@ -14,7 +14,8 @@ recursion is the same recursion run backwards in time with the coefficients shif
 and second derivatives come for free. The coefficient and state gradients are plain tensor
 products of that adjoint with the (saved) outputs.
 
-The per-sample recursion runs in a compiled numba kernel on CPU (parallel over the batch); on
+The per-sample recursion runs in a compiled numba kernel on CPU (parallel over the batch when
+the call is large enough, see ``_numba``); on
 other devices (GPUs) it runs as a parallel prefix scan over the companion-matrix form of the
 recursion (:mod:`~torchddsp.functional.recurrence`), with no loop over samples; a PyTorch loop
 over samples is the fallback. All three are tested against each other and against
@@ -29,6 +30,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_finite, check_rank
+from ._numba import Kernel
 from .recurrence import _scan_torch
 
 __all__ = ["allpole_filter", "allpole_kernel_available"]
@@ -89,6 +91,10 @@ def _recursion_scan(x: Tensor, a: Tensor, history: Tensor) -> Tensor:
     return torch.cat([history, states[:, :, 0]], dim=1)
 
 
+# Each call picks its thread count from its work (see _numba).
+_RECURSION = Kernel(_recursion_kernel) if numba is not None else None
+
+
 def _recursion(x: Tensor, a: Tensor, history: Tensor, backend: str) -> Tensor:
     if backend == "auto":
         backend = ("numba" if numba is not None else "torch") if x.device.type == "cpu" else "scan"
@@ -99,8 +105,8 @@ def _recursion(x: Tensor, a: Tensor, history: Tensor, backend: str) -> Tensor:
             raise ValueError("backend='numba' needs numba (pip install numba)")
         if x.device.type != "cpu":
             raise ValueError(f"backend='numba' runs on CPU tensors, found device {x.device}")
-        y = _recursion_kernel(x.detach().contiguous().numpy(), a.detach().contiguous().numpy(),
-                              history.detach().contiguous().numpy())
+        y = _RECURSION(x.numel() * a.shape[2], x.detach().contiguous().numpy(), a.detach().contiguous().numpy(),
+                       history.detach().contiguous().numpy())
         return torch.from_numpy(y)
     return _recursion_torch(x.detach(), a.detach(), history.detach())
 

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
+from ._numba import Kernel
 from .resampling import hop_for, upsample
 
 __all__ = ["bandlimited_oscillator", "bandlimited_tables", "BANDLIMITED_WAVEFORMS"]
@@ -359,15 +360,25 @@ if numba is not None:
         return grad_frequency, grad_amplitude, grad_mix, grad_turns0, grad_noise
 
 
+# Each call picks its thread count from its work (see _numba).
+_FORWARD = Kernel(_oscillator_forward) if numba is not None else None
+_BACKWARD = Kernel(_oscillator_backward) if numba is not None else None
+
+
+def _work(amplitude: Tensor, settings: tuple) -> int:
+    """Inner-loop updates of a call: oscillator samples (frames x hop per oscillator)."""
+    return amplitude.numel() * settings[0]
+
+
 class _FusedOscillator(torch.autograd.Function):
     @staticmethod
     def forward(ctx, frequency: Tensor, amplitude: Tensor, mix: Tensor, turns0: Tensor, noise_amplitude: Tensor,
                 seeds: Tensor, tables: Tensor, same: Tensor, settings: tuple) -> Tensor:
         dtype = amplitude.dtype
         numpy = lambda t, d=None: t.detach().contiguous().numpy().astype(d or t.detach().numpy().dtype, copy=False)  # noqa: E731
-        out = _oscillator_forward(numpy(frequency, np.float64), numpy(amplitude), numpy(mix), numpy(turns0, np.float64),
-                                  numpy(noise_amplitude), seeds.contiguous().numpy(),
-                                  numpy(tables.to(dtype)), same.numpy(), *settings)
+        out = _FORWARD(_work(amplitude, settings), numpy(frequency, np.float64), numpy(amplitude), numpy(mix),
+                       numpy(turns0, np.float64), numpy(noise_amplitude), seeds.contiguous().numpy(),
+                       numpy(tables.to(dtype)), same.numpy(), *settings)
         ctx.save_for_backward(frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same)
         ctx.settings = settings
         return torch.from_numpy(out)
@@ -378,9 +389,9 @@ class _FusedOscillator(torch.autograd.Function):
         frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same = ctx.saved_tensors
         as64 = lambda t: t.detach().contiguous().numpy().astype(np.float64, copy=False)  # noqa: E731
         # Tables in the forward's dtype, so the adjoint is that of the computed function.
-        grads = _oscillator_backward(grad.detach().contiguous().numpy(), as64(frequency), as64(amplitude), as64(mix), as64(turns0),
-                                     as64(noise_amplitude), seeds.contiguous().numpy(), as64(tables.to(amplitude.dtype)),
-                                     same.numpy(), bool(ctx.needs_input_grad[2]), *ctx.settings)
+        grads = _BACKWARD(_work(amplitude, ctx.settings), grad.detach().contiguous().numpy(), as64(frequency),
+                          as64(amplitude), as64(mix), as64(turns0), as64(noise_amplitude), seeds.contiguous().numpy(),
+                          as64(tables.to(amplitude.dtype)), same.numpy(), bool(ctx.needs_input_grad[2]), *ctx.settings)
         inputs = (frequency, amplitude, mix, turns0, noise_amplitude)
         out = [torch.from_numpy(g).to(t.dtype) if g.size or t.numel() == 0 else None for g, t in zip(grads, inputs)]
         if noise_amplitude.numel() == 0:

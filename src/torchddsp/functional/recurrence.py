@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_choice, check_finite, check_rank
+from ._numba import Kernel
 
 __all__ = ["linear_recurrence", "RECURRENCE_BACKENDS"]
 
@@ -148,6 +149,11 @@ def _scan_torch(u: Tensor, A: Tensor, s0: Tensor, block: int | None = None) -> T
     return torch.stack(states, dim=2).reshape(batch, n_blocks * length, size)[:, :n_samples]
 
 
+# Each call picks its thread count from its work (see _numba).
+_KERNEL = Kernel(_state_space_kernel) if numba is not None else None
+_KERNEL_2 = Kernel(_state_space_kernel_2) if numba is not None else None
+
+
 def _run(u: Tensor, A: Tensor, s0: Tensor, backend: str) -> Tensor:
     """Plain (non-differentiable) evaluation on detached tensors by the chosen engine."""
     u, A, s0 = u.detach(), A.detach(), s0.detach()
@@ -158,8 +164,9 @@ def _run(u: Tensor, A: Tensor, s0: Tensor, backend: str) -> Tensor:
             raise ValueError("backend='numba' needs numba (pip install numba)")
         if u.device.type != "cpu":
             raise ValueError(f"backend='numba' runs on CPU tensors, found device {u.device}")
-        kernel = _state_space_kernel_2 if u.shape[-1] == 2 else _state_space_kernel
-        return torch.from_numpy(kernel(u.contiguous().numpy(), A.contiguous().numpy(), s0.contiguous().numpy()))
+        kernel = _KERNEL_2 if u.shape[-1] == 2 else _KERNEL
+        return torch.from_numpy(kernel(u.numel() * u.shape[-1], u.contiguous().numpy(), A.contiguous().numpy(),
+                                       s0.contiguous().numpy()))
     if backend == "scan":
         return _scan_torch(u, A, s0)
     return _loop_torch(u, A, s0)
