@@ -32,10 +32,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
-# auraloss and torchlpc are benchmark peers (never dependencies); Magenta ddsp and torchsynth get their own
-# environments, created by the benchmarks under benchmarks/.peers/ on first use.
+# torchlpc is a benchmark peer (never a dependency; auraloss, the losses' peer, is in the test extra);
+# Magenta ddsp and torchsynth get their own environments, created by the benchmarks under
+# benchmarks/.peers/ on first use.
 bench: $(STAMP)
-	$(PY) -m pip install --quiet auraloss==0.4.0
 	$(PY) -m pip install --quiet --no-build-isolation torchlpc==0.7.2
 	$(PY) benchmarks/bench_synth.py
 	$(PY) benchmarks/bench_features.py

@@ -206,7 +206,8 @@ def crepe_activations(
     frames = _normalized_frames(audio, sample_rate, frame_rate, n_frames, epsilon)
     network = load_crepe(model, frames.device)
     layer = network.embed if embedding else network
-    flat = frames.reshape(-1, CREPE_FRAME_SIZE).to(torch.float32)
+    # The network's own precision (float32 as loaded; a float64 copy for exact gradient checks).
+    flat = frames.reshape(-1, CREPE_FRAME_SIZE).to(network.classifier.weight.dtype)
     outputs = torch.cat([layer(flat[i : i + FRAMES_PER_CHUNK]) for i in range(0, flat.shape[0], FRAMES_PER_CHUNK)])
     return outputs.reshape(frames.shape[0], frames.shape[1], -1)
 
