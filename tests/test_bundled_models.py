@@ -2,10 +2,12 @@
 
 These run the real bundled weights on real clips no model trained on (the pitch-test
 melodies in ``tests/data/pitch``, rendered from the same soundfont as the training data but
-from other tunes): resynthesis quality on the model's own instrument, and melody preservation
-when a flute melody is played by the violin.
+from other tunes): resynthesis quality on the model's own instrument, a timbre that the
+other instrument's model and an untrained model do not match, and melody preservation when
+a flute melody is played by the violin.
 """
 
+import functools
 import json
 import shutil
 
@@ -16,8 +18,10 @@ import torch
 
 from torchddsp.features import estimate_f0
 from torchddsp.functional import hz_to_midi
+from torchddsp.losses import MultiScaleSpectralLoss
+from torchddsp.models.autoencoder import Autoencoder
 from torchddsp.training.config import DataConfig
-from torchddsp.training.data import FeatureDataset, prepare_dataset
+from torchddsp.training.data import FeatureDataset, compute_features, prepare_dataset
 from torchddsp.training.metrics import evaluate_model
 from torchddsp.transfer import PRETRAINED_DIR, available_models, load_model, transfer
 from training_support import DATA
@@ -54,6 +58,76 @@ def test_bundled_model_resynthesises_a_melody_it_never_heard(name, tmp_path):
     assert metrics["loudness_l1_db"] <= 1.0, metrics
     assert metrics["f0_l1_semitones"] <= 0.1, metrics
     assert metrics["f0_outlier_ratio"] < 0.01, metrics
+
+
+@functools.lru_cache(maxsize=2)
+def _held_out_clip(name):
+    """A held-out clip cut to whole frames, its features as prepared for training (CREPE f0,
+    confidence, A-weighted loudness; computed once per clip) and its voiced frames."""
+    loaded = load_model(name)
+    hop = loaded.config.model.hop_size
+    audio, rate = sf.read(DATA / f"{name}.flac", dtype="float32")
+    assert rate == loaded.sample_rate
+    audio = torch.from_numpy(audio[: len(audio) // hop * hop])
+    features = compute_features(audio, loaded.config.model, DataConfig())
+    loudness = features["loudness_db"]
+    voiced = (features["confidence"] >= 0.85) & (loudness > loudness.max() - 30)
+    return audio, features, voiced.numpy()
+
+
+def _harmonic_profile(audio, f0_hz, voiced, hop, sample_rate, n_harmonics=10, n_fft=2048):
+    """Mean level (dB) of harmonics 1..n_harmonics relative to each frame's strongest one,
+    over the voiced frames: the instrument's spectral envelope along the melody, whatever its
+    loudness. Each level is the peak of a Hann-windowed FFT frame centred on the frame's time,
+    within 1.5 % (26 cents) and one bin of ``k * f0``; harmonics above Nyquist are skipped."""
+    padded = np.pad(np.asarray(audio, dtype=np.float64), n_fft // 2)
+    frames = np.flatnonzero(voiced)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    spectra = np.abs(np.fft.rfft(np.stack([padded[i * hop : i * hop + n_fft] for i in frames]) * window, axis=-1))
+    centre = np.asarray(f0_hz, dtype=np.float64)[frames, None] * np.arange(1, n_harmonics + 1) * n_fft / sample_rate
+    bins = np.round(centre)[..., None] + np.arange(-40, 41)
+    inside = (np.abs(bins - centre[..., None]) <= 0.015 * centre[..., None] + 1) & (bins < spectra.shape[1])
+    values = np.take_along_axis(spectra[:, None, :], np.clip(bins, 0, spectra.shape[1] - 1).astype(int), axis=-1)
+    levels = np.where(inside, values, -np.inf).max(axis=-1)
+    levels = np.where(centre < spectra.shape[1] - 1, levels, np.nan)
+    db = 20 * np.log10(np.maximum(levels, 1e-9))
+    return np.nanmean(db - np.nanmax(db, axis=1, keepdims=True), axis=0)
+
+
+# Timbre thresholds. Measured on each clip, resynthesised from its own f0 and loudness
+# (Magenta's multi-scale spectral distance to the clip / harmonic-profile L1 in dB):
+#   violin clip: violin model 5.11 / 0.49, flute model 11.33 / 12.38, untrained (seed 0) 18.60 / 12.60
+#   flute clip:  flute model 4.97 / 0.91, violin model 10.83 / 21.46, untrained (seed 0) 21.81 / 32.86
+# Both thresholds sit between the model's own figure and both of the others'.
+SPECTRAL_DISTANCE_MAX = 8.0
+HARMONIC_PROFILE_MAX_DB = 3.0
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_sounds_like_its_own_instrument_and_the_others_do_not(name):
+    # Catches a model that renders the right pitch and loudness with the wrong timbre: the
+    # other instrument's weights loaded under this name, or a decoder that loses harmonics.
+    audio, features, voiced = _held_out_clip(name)
+    own = load_model(name)
+    other = load_model(next(n for n in BUNDLED if n != name))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        untrained = Autoencoder(own.config.model).eval()
+    hop, rate = own.config.model.hop_size, own.sample_rate
+    source_profile = _harmonic_profile(audio.numpy(), features["f0_hz"].numpy(), voiced, hop, rate)
+    distances = {}
+    for label, model in (("own", own.model), ("other", other.model), ("untrained", untrained)):
+        with torch.no_grad():
+            output = model(features["f0_hz"][None], features["loudness_db"][None], audio[None],
+                           generator=torch.Generator().manual_seed(0))["audio"]
+        spectral = MultiScaleSpectralLoss.magenta()(output.double(), audio[None].double()).item()
+        profile = _harmonic_profile(output[0].numpy(), features["f0_hz"].numpy(), voiced, hop, rate)
+        distances[label] = (spectral, float(np.nanmean(np.abs(profile - source_profile))))
+    assert distances["own"][0] <= SPECTRAL_DISTANCE_MAX and distances["own"][1] <= HARMONIC_PROFILE_MAX_DB, distances
+    # The thresholds tell instruments apart: the other model and an untrained one both fail them.
+    for label in ("other", "untrained"):
+        assert distances[label][0] > SPECTRAL_DISTANCE_MAX, distances
+        assert distances[label][1] > HARMONIC_PROFILE_MAX_DB, distances
 
 
 def test_flute_melody_played_by_the_violin_keeps_the_melody():
