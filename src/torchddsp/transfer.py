@@ -94,7 +94,7 @@ def adjust_features(
     pitch_shift: float = 0.0,
     loudness_shift: float = 0.0,
     quiet_db: float = 20.0,
-) -> tuple[Tensor, Tensor, dict[str, float]]:
+) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """Adjust an input's f0 and loudness to a model's training data (DDSP's auto-adjust).
 
     With ``auto_adjust``: f0 is shifted by whole octaves toward the training data's mean pitch;
@@ -103,11 +103,22 @@ def adjust_features(
     the manual overrides apply: ``pitch_shift`` semitones and ``loudness_shift`` dB.
 
     Shape: ``(batch, n_frames)`` each; returns the adjusted ``f0_hz`` and ``loudness_db`` and a
-    dict of what was applied (``octave_shift_semitones``, ``pitch_shift_semitones``, ...).
+    dict of what was applied:
+
+    - ``octave_shift_semitones``: the automatic octave shift; ``manual_pitch_shift_semitones``.
+    - ``median_loudness_shift_db``: how far the median loudness of the pitched frames moved,
+      everything included (quantile map and manual shift); over all frames when none is pitched.
+    - ``loudness_map_input_range_db`` / ``loudness_map_output_range_db``: the input loudness
+      range the quantile map took (its lowest and highest quantiles of the pitched frames) and
+      the training data's range it mapped it onto, ``[low, high]``; ``None`` without the map.
+    - ``manual_loudness_shift_db``; ``quiet_db``: how much quieter unpitched frames were made.
     """
     pitched = confidence >= CONFIDENCE_THRESHOLD
-    applied = {"octave_shift_semitones": 0.0, "pitch_shift_semitones": float(pitch_shift),
-               "loudness_shift_db": float(loudness_shift), "quiet_db": 0.0}
+    applied: dict[str, Any] = {"octave_shift_semitones": 0.0, "manual_pitch_shift_semitones": float(pitch_shift),
+                               "median_loudness_shift_db": 0.0, "loudness_map_input_range_db": None,
+                               "loudness_map_output_range_db": None, "manual_loudness_shift_db": float(loudness_shift),
+                               "quiet_db": 0.0}
+    input_loudness = loudness_db
     f0_hz, loudness_db = f0_hz.clone(), loudness_db.clone()
     if auto_adjust and int(pitched.sum()) > 0 and statistics.get("pitched_frames", 0) > 0:
         input_pitch = float(hz_to_midi(f0_hz[pitched].double()).mean())
@@ -115,14 +126,21 @@ def adjust_features(
         applied["octave_shift_semitones"] = 12.0 * octaves
         levels = np.asarray(statistics["quantile_levels"])
         source = np.quantile(loudness_db[pitched].double().numpy(), levels)
-        mapped = _quantile_map(loudness_db.double().numpy(), source, np.asarray(statistics["loudness_db_quantiles"]))
+        target = np.asarray(statistics["loudness_db_quantiles"], dtype=np.float64)
+        mapped = _quantile_map(loudness_db.double().numpy(), source, target)
         loudness_db = torch.where(pitched, torch.as_tensor(mapped, dtype=loudness_db.dtype), loudness_db)
         loudness_db = torch.where(pitched, loudness_db, loudness_db - quiet_db)
         applied["quiet_db"] = float(quiet_db)
-    semitones = applied["octave_shift_semitones"] + applied["pitch_shift_semitones"]
+        applied["loudness_map_input_range_db"] = [float(source[0]), float(source[-1])]
+        applied["loudness_map_output_range_db"] = [float(target[0]), float(target[-1])]
+    semitones = applied["octave_shift_semitones"] + applied["manual_pitch_shift_semitones"]
     if semitones:
         f0_hz = midi_to_hz(hz_to_midi(f0_hz.clamp_min(1e-3)) + semitones)
     loudness_db = loudness_db + loudness_shift
+    # What the model is actually given, measured rather than restated from the settings.
+    frames = pitched if bool(pitched.any()) else torch.ones_like(pitched)
+    applied["median_loudness_shift_db"] = float(np.median(loudness_db[frames].double().numpy())
+                                                - np.median(input_loudness[frames].double().numpy()))
     return f0_hz, loudness_db, applied
 
 

@@ -112,17 +112,21 @@ def test_trainable_compressor_learns_its_threshold():
     assert float(module.threshold.detach()) == pytest.approx(-24.0, abs=1.5)
 
 
+def _schroeder_t30(ir):
+    """Reverberation time (s) from the -5 to -35 dB slope of the backward-integrated energy."""
+    energy = np.cumsum(np.asarray(ir, dtype=np.float64)[::-1] ** 2)[::-1]
+    decay_db = 10 * np.log10(energy / energy[0])
+    start, stop = np.argmax(decay_db <= -5), np.argmax(decay_db <= -35)
+    return -60 / np.polyfit(np.arange(start, stop) / SR, decay_db[start:stop], 1)[0]
+
+
 def test_fdn_reverb_module_rt60_and_learning():
     reverb = td.FDNReverb(SR, rt60_s=0.6, reverb_length=12000, add_dry=False)
     impulse = torch.zeros(1, 12000)
     impulse[0, 0] = 1.0
     ir = reverb(impulse)[0].detach().numpy().astype(np.float64)
     np.testing.assert_allclose(ir, reverb.impulse_response()[0].detach().numpy(), atol=1e-6)
-    energy = np.cumsum(ir[::-1] ** 2)[::-1]
-    decay_db = 10 * np.log10(energy / energy[0])
-    start, stop = np.argmax(decay_db <= -5), np.argmax(decay_db <= -35)
-    slope = np.polyfit(np.arange(start, stop) / SR, decay_db[start:stop], 1)[0]
-    assert -60 / slope == pytest.approx(0.6, rel=0.1)
+    assert _schroeder_t30(ir) == pytest.approx(0.6, rel=0.1)
     matrix = reverb.feedback_matrix().detach()
     np.testing.assert_allclose((matrix @ matrix.T).numpy(), np.eye(8), atol=1e-5)
     # Learning the decay: a 0.3 s target response pulls the learned RT60 down.
@@ -135,6 +139,25 @@ def test_fdn_reverb_module_rt60_and_learning():
         loss.backward()
         optimizer.step()
     assert float(torch.exp(reverb.log_rt60.detach())) < 0.45
+
+
+def test_fdn_reverb_render_uses_the_reverberation_times_it_is_given():
+    # Catches render ignoring its rt60_s (the module's own times whatever it is given).
+    impulse = torch.zeros(2, 12000, dtype=torch.float64)
+    impulse[:, 0] = 1.0
+    reverb = td.FDNReverb(SR, rt60_s=0.6, reverb_length=12000, add_dry=False, trainable=False).double()
+    assert set(reverb.controls(impulse)) == {"audio", "rt60_s"}
+    # Same seed, so the same lines, matrix and gains: rendered at 0.3 s it is the 0.3 s reverb
+    # (to 1e-9: the transfer function is sampled at 32768 frequencies for 0.6 s, 16384 for 0.3 s).
+    shorter = td.FDNReverb(SR, rt60_s=0.3, reverb_length=12000, add_dry=False, trainable=False).double()
+    torch.testing.assert_close(reverb.render(impulse, torch.tensor([0.3], dtype=torch.float64)), shorter(impulse),
+                               atol=1e-8, rtol=0)
+    # One set of times per item: each item's response decays at its own rate.
+    per_item = reverb.render(impulse, torch.tensor([[0.6], [0.2]], dtype=torch.float64))
+    assert _schroeder_t30(per_item[0].numpy()) == pytest.approx(0.6, rel=0.1)
+    assert _schroeder_t30(per_item[1].numpy()) == pytest.approx(0.2, rel=0.1)
+    with pytest.raises(ValueError, match="rt60_s must hold one time per band"):
+        reverb.render(impulse, torch.tensor([0.3, 0.2], dtype=torch.float64))
 
 
 def test_effects_fit_in_a_processor_group(rng):

@@ -42,7 +42,9 @@ class FDNReverb(Processor):
 
     Shape:
         ``audio`` ``(batch, n_samples)`` -> ``(batch, n_samples)``. ``impulse_response()`` gives
-        the ``(1, reverb_length)`` response, ``controls(audio)`` the settings in their units.
+        the ``(1, reverb_length)`` response, ``controls(audio)`` the settings in their units
+        (``rt60_s``, which ``render`` takes: ``render(audio, rt60_s)`` reverberates with other
+        reverberation times, one set or one per batch item, through the same network).
     """
 
     input_names = ("audio",)
@@ -89,19 +91,30 @@ class FDNReverb(Processor):
         """The orthogonal ``(N, N)`` mixing matrix."""
         return self.base_matrix @ orthogonal_matrix(self.mixing)
 
-    def impulse_response(self) -> Tensor:
-        """``(1, reverb_length)`` impulse response (wet gain included)."""
+    def impulse_response(self, rt60_s: Tensor | None = None) -> Tensor:
+        """Impulse response (wet gain included), ``(1, reverb_length)`` for the module's own
+        reverberation times, or for ``rt60_s`` in seconds, ``(n_bands,)`` -> ``(1, reverb_length)``
+        or ``(batch, n_bands)`` -> ``(batch, reverb_length)``. Times longer than the module's are
+        cut at ``reverb_length``."""
+        if rt60_s is None:
+            rt60_s = torch.exp(self.log_rt60)
+        elif rt60_s.shape[-1:] != self.log_rt60.shape:
+            raise ValueError(f"rt60_s must hold one time per band ({self.log_rt60.shape[0]}), "
+                             f"found shape {tuple(rt60_s.shape)}")
         ir = fdn_impulse_response(self.delays, self.feedback_matrix(), self.input_gains, self.output_gains,
-                                  torch.exp(self.log_rt60), self.sample_rate, self.reverb_length, self.band_edges_hz)
+                                  rt60_s, self.sample_rate, self.reverb_length, self.band_edges_hz)
         return self.wet_gain * ir
 
     def controls(self, audio: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
         check_rank("audio", audio, 2, "(batch, n_samples)")
-        return {"audio": audio, "ir": self.impulse_response().to(audio.dtype), "rt60_s": torch.exp(self.log_rt60)}
+        return {"audio": audio, "rt60_s": torch.exp(self.log_rt60)}
 
-    def render(self, audio: Tensor, ir: Tensor, rt60_s: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def render(self, audio: Tensor, rt60_s: Tensor) -> Tensor:  # type: ignore[override]
+        """Reverberate ``audio`` ``(batch, n_samples)`` with the network's response for
+        ``rt60_s`` (seconds per band, ``(n_bands,)`` or ``(batch, n_bands)``)."""
         check_rank("audio", audio, 2, "(batch, n_samples)")
         check_finite("audio", audio)
+        ir = self.impulse_response(rt60_s).to(audio.dtype)
         wet = fft_convolve(audio, ir, padding="same", delay_compensation=0)
         return wet + audio if self.add_dry else wet
 

@@ -405,7 +405,10 @@ class VCF(SynthModule):
 
 class Drive(SynthModule):
     """Saturation (:func:`torchddsp.functional.waveshape`, tanh) with ``drive`` in dB and a
-    dry/wet ``mix``; the output is scaled back by the drive so loudness stays comparable."""
+    dry/wet ``mix``: ``(1 - mix) * x + mix * tanh(10^(drive / 20) * x)``. The wet signal is not
+    scaled back by the drive: quiet inputs come out up to ``drive`` dB louder, and tanh bounds
+    the wet signal to [-1, 1]. Shape: ``audio`` ``(batch, n_samples)``; ``drive``, ``mix``
+    ``(batch,)``."""
 
     parameter_ranges = {
         "drive": ParameterRange(0.0, 36.0, 1.0, unit="dB"),
