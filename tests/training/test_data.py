@@ -19,8 +19,9 @@ def test_prepared_dataset_layout_and_statistics(dataset_dir):
     assert 48 < stats["pitch_midi_quantiles"][50] < 86
     train = FeatureDataset(dataset_dir, "train")
     item = train[0]
-    assert item["audio"].shape == (2 * 16000,) and item["f0_hz"].shape == (500,)
-    assert item["loudness_db"].shape == item["confidence"].shape == (500,)
+    # tiny_config: half-second examples at 16 kHz, 250 frames/s.
+    assert item["audio"].shape == (8000,) and item["f0_hz"].shape == (125,)
+    assert item["loudness_db"].shape == item["confidence"].shape == (125,)
     for split in ("train", "eval"):
         audio = np.load(dataset_dir / split / "audio.npy")
         frames = np.load(dataset_dir / split / "f0_hz.npy")
