@@ -1,139 +1,230 @@
-"""Compiled CPU passes of ``harmonic_sum`` (numba): the PyTorch path's mathematics, fused.
+"""Harmonic synthesis on CPU in one compiled pass (numba), forward and backward.
 
-The PyTorch path (``_harmonic_sum``) runs each step of the recurrence over the harmonics as
-a whole-signal elementwise op: about three ops per harmonic, each streaming the whole
-signal through memory and each a parallel region of its own (see ``_numba``). These kernels
-do the same arithmetic column block by column block, with the recurrence's state in cache:
-one pass over memory and one parallel region per call.
+The PyTorch engine (``_harmonic_sum``) builds the per-sample phase, its sine and cosine and
+the Nyquist limits as whole-signal tensors, then runs each step of the recurrence over the
+harmonics as elementwise ops: dozens of passes over memory and as many parallel regions per
+call, and each region is a barrier where a busy machine makes the call wait (see
+``_numba``). Here one kernel call does all of it per frame interval, with the interval's
+samples in cache: one parallel region (or none, for small calls) per pass.
 
-Layout (as in ``_harmonic_sum``): ``(rows, M)`` signals, rows the sample's position inside
-its hop, columns the frame interval; ``end``, ``delta`` ``(n_harmonics, M)``; ``weights``
-``(rows,)``. Harmonic ``k`` (1-based) sounds at sample ``(r, m)`` when ``k <= k_all`` or
-``k < limit[r, m]`` (``limit`` is only read for ``k > k_all``).
+Per interval ``m`` (``M = batch * intervals`` of them, ``hop`` samples each) the inputs are
+the phase before it ``start`` (float64 cycles, wrapped), its f0 at the start ``f_a`` and the
+f0 change across it ``slope`` (float64 Hz; f0 is linear inside), and per harmonic ``k`` the
+amplitude ``end[k-1, m] + weights[r] delta[k-1, m]`` at sample ``r``. The phase of sample
+``r`` is ``theta_r = 2 pi (start + (r + 1) f_a / sr + r (r + 1) / (2 hop sr) slope)`` (the
+running sum of a linear f0, DDSP's convention); its cosine and sine come from one float64
+rotation per sample (``e^{i theta_{r+1}} = e^{i theta_r} e^{i omega} e^{i (r+1) delta}``), not
+from a sine per sample. Harmonic ``k`` sounds where ``k |f_r| < sr / 2``.
 
 - forward: Clenshaw's recurrence ``b_k = a_k + 2 cos(theta) b_{k+1} - b_{k+2}`` from
   ``k_max`` down to 1, then ``sum_k a_k sin(k theta) = b_1 sin(theta)``;
-- backward: ``g sin(k theta)`` and ``cos(k theta)`` by the Chebyshev recurrence upwards
-  (``s_{k+1} = 2 cos(theta) s_k - s_{k-1}``), accumulating
-  ``d/d end_k = sum_r g mask_k sin(k theta)``, ``d/d delta_k = sum_r g w_r mask_k sin(k theta)``
-  and, when asked, ``d/d theta = g sum_k k a_k mask_k cos(k theta)``.
+- backward: ``g sin(k theta)`` and ``cos(k theta)`` by the Chebyshev recurrence upwards,
+  accumulating ``d/d end_k``, ``d/d delta_k`` and, when f0 or the initial phase need it,
+  ``d/d theta = g sum_k k a_k cos(k theta)`` reduced straight to ``d/d start``, ``d/d f_a``
+  and ``d/d slope`` (the phase is linear in them), so no per-sample gradient tensor exists.
 
-Indices are unsigned on purpose: numba checks signed indices for wrap-around, which keeps
-LLVM from vectorising the inner loops (measured: 8x slower).
+The recurrences run in the working dtype (float32 or float64), the phase in float64.
+Indices into the big arrays are unsigned on purpose: numba checks signed indices for
+wrap-around, which keeps LLVM from vectorising the loops (measured 8x slower).
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
+import numpy as np
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ._checks import check_choice
 from ._numba import compile_kernel, numba
 
-__all__ = ["forward_kernel", "backward_kernel", "COLUMN_BLOCK"]
+__all__ = ["fused_harmonic_sum", "use_kernel", "HARMONIC_BACKENDS"]
 
-#: Columns per block: the recurrence's state for a block stays in the L1 cache.
-COLUMN_BLOCK = 64
-
-
-def _forward(sin, cos2, end, delta, weights, limit, k_all, k_max, out):  # pragma: no cover - compiled
-    rows, columns = sin.shape
-    zero = sin.dtype.type(0)
-    for block in numba.prange((columns + COLUMN_BLOCK - 1) // COLUMN_BLOCK):
-        m0 = numba.uint64(block * COLUMN_BLOCK)
-        width = numba.uint64(min(columns, block * COLUMN_BLOCK + COLUMN_BLOCK) - block * COLUMN_BLOCK)
-        b1 = np.empty(width, sin.dtype)  # b_{k+1}
-        b2 = np.empty(width, sin.dtype)  # b_{k+2}
-        for r in range(numba.uint64(rows)):
-            w = weights[r]
-            for j in range(width):
-                b1[j] = zero
-                b2[j] = zero
-            for i in range(k_max):
-                k = k_max - i  # signed: compared with k_all and limit
-                row = numba.uint64(k - 1)
-                if k > k_all:  # audible at some samples only
-                    for j in range(width):
-                        m = m0 + j
-                        a = end[row, m] + w * delta[row, m]
-                        a = a if limit[r, m] > k else zero
-                        b0 = a + cos2[r, m] * b1[j] - b2[j]
-                        b2[j] = b1[j]
-                        b1[j] = b0
-                else:
-                    for j in range(width):
-                        m = m0 + j
-                        b0 = end[row, m] + w * delta[row, m] + cos2[r, m] * b1[j] - b2[j]
-                        b2[j] = b1[j]
-                        b1[j] = b0
-            for j in range(width):
-                out[r, m0 + j] = b1[j] * sin[r, m0 + j]
+TWO_PI = 2.0 * math.pi
+HARMONIC_BACKENDS = ("auto", "numba", "torch")
 
 
-def _backward(grad, sin, cos2, end, delta, weights, limit, k_all, k_max, need_phase,
-              grad_end, grad_delta, grad_theta):  # pragma: no cover - compiled
-    rows, columns = sin.shape
-    zero = sin.dtype.type(0)
-    one = sin.dtype.type(1)
-    half = sin.dtype.type(0.5)
-    for block in numba.prange((columns + COLUMN_BLOCK - 1) // COLUMN_BLOCK):
-        m0 = numba.uint64(block * COLUMN_BLOCK)
-        width = numba.uint64(min(columns, block * COLUMN_BLOCK + COLUMN_BLOCK) - block * COLUMN_BLOCK)
-        s_now = np.empty(width, sin.dtype)  # g sin(k theta)
-        s_old = np.empty(width, sin.dtype)  # g sin((k - 1) theta)
-        c_now = np.empty(width, sin.dtype)  # cos(k theta)
-        c_old = np.empty(width, sin.dtype)  # cos((k - 1) theta)
-        total = np.empty(width, sin.dtype)  # sum_k k a_k mask_k cos(k theta)
-        for k in range(numba.uint64(k_max)):
-            for j in range(width):
-                grad_end[k, m0 + j] = zero
-                grad_delta[k, m0 + j] = zero
-        for r in range(numba.uint64(rows)):
-            w = weights[r]
-            for j in range(width):
-                m = m0 + j
-                s_now[j] = grad[r, m] * sin[r, m]  # the recurrence is linear: g rides along
-                s_old[j] = zero
-                c_now[j] = cos2[r, m] * half
-                c_old[j] = one
-                total[j] = zero
-            for k in range(1, k_max + 1):  # signed: compared with k_all and limit
-                row = numba.uint64(k - 1)
-                scale = sin.dtype.type(k)
-                masked = k > k_all
-                if need_phase:
-                    for j in range(width):
-                        m = m0 + j
-                        audible = one if (not masked or limit[r, m] > k) else zero
-                        g_sin = audible * s_now[j]
-                        grad_end[row, m] += g_sin
-                        grad_delta[row, m] += w * g_sin
-                        total[j] += scale * audible * (end[row, m] + w * delta[row, m]) * c_now[j]
-                        c_next = cos2[r, m] * c_now[j] - c_old[j]
-                        c_old[j] = c_now[j]
-                        c_now[j] = c_next
-                        s_next = cos2[r, m] * s_now[j] - s_old[j]
-                        s_old[j] = s_now[j]
-                        s_now[j] = s_next
-                elif masked:
-                    for j in range(width):
-                        m = m0 + j
-                        g_sin = s_now[j] if limit[r, m] > k else zero
-                        grad_end[row, m] += g_sin
-                        grad_delta[row, m] += w * g_sin
-                        s_next = cos2[r, m] * s_now[j] - s_old[j]
-                        s_old[j] = s_now[j]
-                        s_now[j] = s_next
-                else:
-                    for j in range(width):
-                        m = m0 + j
-                        grad_end[row, m] += s_now[j]
-                        grad_delta[row, m] += w * s_now[j]
-                        s_next = cos2[r, m] * s_now[j] - s_old[j]
-                        s_old[j] = s_now[j]
-                        s_now[j] = s_next
+def use_kernel(backend: str, device: torch.device) -> bool:
+    """Whether harmonic synthesis runs the compiled pass: ``"auto"`` on CPU when numba is there."""
+    check_choice("backend", backend, HARMONIC_BACKENDS)
+    available = _FORWARD is not None
+    if backend == "numba":
+        if not available:
+            raise ValueError("backend='numba' needs numba (pip install numba)")
+        if device.type != "cpu":
+            raise ValueError(f"backend='numba' runs on CPU tensors, found device {device}")
+        return True
+    return backend == "auto" and available and device.type == "cpu"
+
+
+def _phase_rows(start, f_a, slope, hop, sample_rate, nyquist, dtype, c2, s, c, limit):  # pragma: no cover - compiled
+    """Fill ``c2 = 2 cos(theta_r)``, ``s = sin(theta_r)``, ``c = cos(theta_r)`` and ``limit =
+    nyquist / |f_r|`` (inf at 0 Hz) for the ``hop`` samples of one interval."""
+    omega = TWO_PI * f_a / sample_rate
+    step = TWO_PI * slope / (hop * sample_rate)
+    theta = TWO_PI * start + omega
+    z_re, z_im = math.cos(theta), math.sin(theta)
+    w_re, w_im = math.cos(omega), math.sin(omega)
+    e_re, e_im = math.cos(step), math.sin(step)
+    u_re, u_im = e_re, e_im  # e^{i (r + 1) step}
+    for r in range(hop):
+        c[r] = dtype(z_re)
+        s[r] = dtype(z_im)
+        c2[r] = dtype(2.0 * z_re)
+        frequency = abs(f_a + slope * (r / hop))
+        limit[r] = dtype(nyquist / frequency) if frequency > 0.0 else dtype(np.inf)
+        t_re = w_re * u_re - w_im * u_im
+        t_im = w_re * u_im + w_im * u_re
+        z_re, z_im = z_re * t_re - z_im * t_im, z_re * t_im + z_im * t_re
+        u_re, u_im = u_re * e_re - u_im * e_im, u_re * e_im + u_im * e_re
+
+
+_phase_rows_jit = numba.njit(cache=True, inline="always")(_phase_rows) if numba is not None else None
+
+
+def _forward(start, f_a, slope, end, delta, weights, hop, sample_rate, k_all, k_max, out):  # pragma: no cover
+    n_columns = start.shape[0]
+    dtype = weights.dtype.type
+    zero = dtype(0)
+    nyquist = 0.5 * sample_rate
+    for m in numba.prange(n_columns):
+        c2 = np.empty(hop, weights.dtype)
+        s = np.empty(hop, weights.dtype)
+        c = np.empty(hop, weights.dtype)
+        limit = np.empty(hop, weights.dtype)
+        b1 = np.zeros(hop, weights.dtype)  # b_{k+1}
+        b2 = np.zeros(hop, weights.dtype)  # b_{k+2}
+        _phase_rows_jit(start[m], f_a[m], slope[m], hop, sample_rate, nyquist, dtype, c2, s, c, limit)
+        column = numba.uint64(m)
+        for i in range(k_max):
+            k = k_max - i  # signed: compared with k_all
+            row = numba.uint64(k - 1)
+            e = end[row, column]
+            d = delta[row, column]
+            if k > k_all:  # audible at some samples only
+                for r in range(hop):
+                    a = e + weights[r] * d
+                    a = a if limit[r] > k else zero
+                    b0 = a + c2[r] * b1[r] - b2[r]
+                    b2[r] = b1[r]
+                    b1[r] = b0
+            else:
+                for r in range(hop):
+                    b0 = e + weights[r] * d + c2[r] * b1[r] - b2[r]
+                    b2[r] = b1[r]
+                    b1[r] = b0
+        base = column * numba.uint64(hop)
+        for r in range(hop):
+            out[base + numba.uint64(r)] = b1[r] * s[r]
+
+
+def _backward(grad, start, f_a, slope, end, delta, weights, hop, sample_rate, k_all, k_max, need_phase,
+              grad_end, grad_delta, grad_start, grad_f_a, grad_slope):  # pragma: no cover - compiled
+    n_columns = start.shape[0]
+    dtype = weights.dtype.type
+    zero = dtype(0)
+    one = dtype(1)
+    nyquist = 0.5 * sample_rate
+    for m in numba.prange(n_columns):
+        c2 = np.empty(hop, weights.dtype)
+        s = np.empty(hop, weights.dtype)
+        c = np.empty(hop, weights.dtype)
+        limit = np.empty(hop, weights.dtype)
+        _phase_rows_jit(start[m], f_a[m], slope[m], hop, sample_rate, nyquist, dtype, c2, s, c, limit)
+        column = numba.uint64(m)
+        base = column * numba.uint64(hop)
+        s_now = np.empty(hop, weights.dtype)  # g sin(k theta)
+        s_old = np.zeros(hop, weights.dtype)
+        c_now = np.empty(hop, weights.dtype)  # cos(k theta)
+        c_old = np.ones(hop, weights.dtype)
+        total = np.zeros(hop, weights.dtype)  # sum_k k a_k mask_k cos(k theta)
+        for r in range(hop):
+            s_now[r] = grad[base + numba.uint64(r)] * s[r]  # the recurrence is linear: g rides along
+            c_now[r] = c[r]
+        for k in range(1, k_max + 1):  # signed: compared with k_all
+            row = numba.uint64(k - 1)
+            e = end[row, column]
+            d = delta[row, column]
+            scale = dtype(k)
+            masked = k > k_all
+            sum_end = zero
+            sum_delta = zero
+            for r in range(hop):
+                g_sin = s_now[r] if (not masked or limit[r] > k) else zero
+                sum_end += g_sin
+                sum_delta += weights[r] * g_sin
+                s_next = c2[r] * s_now[r] - s_old[r]
+                s_old[r] = s_now[r]
+                s_now[r] = s_next
+            grad_end[row, column] = sum_end
+            grad_delta[row, column] = sum_delta
             if need_phase:
-                for j in range(width):
-                    grad_theta[r, m0 + j] = grad[r, m0 + j] * total[j]
+                for r in range(hop):
+                    audible = one if (not masked or limit[r] > k) else zero
+                    total[r] += scale * audible * (e + weights[r] * d) * c_now[r]
+                    c_next = c2[r] * c_now[r] - c_old[r]
+                    c_old[r] = c_now[r]
+                    c_now[r] = c_next
+        if need_phase:
+            # theta_r = 2 pi (start + (r + 1) f_a / sr + r (r + 1) / (2 hop sr) slope)
+            g_start = 0.0
+            g_f_a = 0.0
+            g_slope = 0.0
+            for r in range(hop):
+                g_theta = TWO_PI * float(grad[base + numba.uint64(r)] * total[r])
+                g_start += g_theta
+                g_f_a += g_theta * (r + 1)
+                g_slope += g_theta * (r * (r + 1))
+            grad_start[m] = g_start
+            grad_f_a[m] = g_f_a / sample_rate
+            grad_slope[m] = g_slope / (2.0 * hop * sample_rate)
 
 
-forward_kernel = compile_kernel(_forward, fastmath=False)
-backward_kernel = compile_kernel(_backward, fastmath=False)
+_FORWARD = compile_kernel(_forward, fastmath=False, error_model="numpy")
+_BACKWARD = compile_kernel(_backward, fastmath={"reassoc"}, error_model="numpy")
+
+
+class _FusedHarmonicSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, start: Tensor, f_a: Tensor, slope: Tensor, end: Tensor, delta: Tensor, weights: Tensor,
+                settings: tuple) -> Tensor:  # type: ignore[override]
+        hop, sample_rate, k_all, k_max = settings
+        wrapped = (start - torch.floor(start)).detach().contiguous()
+        f_a, slope = f_a.detach().contiguous(), slope.detach().contiguous()
+        end, delta, weights = end.detach().contiguous(), delta.detach().contiguous(), weights.detach().contiguous()
+        out = torch.empty(start.shape[0] * hop, dtype=end.dtype)
+        _FORWARD(out.numel() * k_max, wrapped.numpy(), f_a.numpy(), slope.numpy(), end.numpy(), delta.numpy(),
+                 weights.numpy(), hop, float(sample_rate), k_all, k_max, out.numpy())
+        ctx.save_for_backward(wrapped, f_a, slope, end, delta, weights)
+        ctx.settings = settings
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        wrapped, f_a, slope, end, delta, weights = ctx.saved_tensors
+        hop, sample_rate, k_all, k_max = ctx.settings
+        need_phase = any(ctx.needs_input_grad[:3])
+        grad = grad.detach().to(end.dtype).contiguous()
+        grad_end, grad_delta = torch.zeros_like(end), torch.zeros_like(delta)
+        grad_start, grad_f_a, grad_slope = (torch.zeros_like(wrapped) for _ in range(3))
+        _BACKWARD(grad.numel() * k_max, grad.numpy(), wrapped.numpy(), f_a.numpy(), slope.numpy(), end.numpy(),
+                  delta.numpy(), weights.numpy(), hop, float(sample_rate), k_all, k_max, need_phase, grad_end.numpy(),
+                  grad_delta.numpy(), grad_start.numpy(), grad_f_a.numpy(), grad_slope.numpy())
+        if not need_phase:
+            grad_start = grad_f_a = grad_slope = None
+        return grad_start, grad_f_a, grad_slope, grad_end, grad_delta, None, None
+
+
+def fused_harmonic_sum(start: Tensor, f_a: Tensor, slope: Tensor, end: Tensor, delta: Tensor, weights: Tensor,
+                       hop: int, sample_rate: float, k_all: int, k_max: int) -> Tensor:
+    """Audio of ``M`` frame intervals, ``(M * hop,)`` in ``end``'s dtype, interval after interval.
+
+    Shapes: ``start`` (phase before each interval, cycles), ``f_a``, ``slope`` ``(M,)`` float64;
+    ``end``, ``delta`` ``(n_harmonics, M)``; ``weights`` ``(hop,)``. Harmonics above ``k_max``
+    are skipped (they are inaudible everywhere); those up to ``k_all`` are audible everywhere.
+    Differentiable in ``start``, ``f_a``, ``slope``, ``end`` and ``delta``; CPU tensors only.
+    """
+    return _FusedHarmonicSum.apply(start, f_a, slope, end, delta, weights, (hop, float(sample_rate), k_all, k_max))

@@ -1,4 +1,7 @@
-"""The fast kernel behind ``harmonic_synthesis``: a sum of K harmonics without K sines per sample.
+"""The PyTorch engine of ``harmonic_synthesis``: a sum of K harmonics without K sines per sample.
+
+It runs on any device and is the reference of the compiled CPU pass (``_harmonic_kernel``,
+the same mathematics fused into one pass, tested equal to this).
 
 All harmonics of one sample share the fundamental's phase ``theta``: harmonic ``k`` is
 ``sin(k theta)``. Clenshaw's recurrence evaluates ``sum_k c_k sin(k theta)`` from
@@ -30,11 +33,6 @@ ways, whichever costs less for the signal at hand:
   (one or two for a smooth pitch contour, even when the pitch spans octaves) are subtracted
   again at the samples where they are inaudible, each with one direct sine.
 
-Engines: the elementwise PyTorch ops below (any device, the reference) or, on CPU, the
-compiled passes of ``_harmonic_kernel`` (the same mathematics fused into one pass over
-memory and one parallel region per call; tested equal). The compiled passes mask every
-harmonic per sample themselves, so they never need the "local" plan.
-
 Sign trick: the recurrences ``b_k = a_k + 2 cos(theta) b_{k+1} - b_{k+2}`` run on
 ``beta_k = eps_k b_k`` with ``eps = (+1, +1, -1, -1, +1, ...)``, so that the subtraction becomes
 an in-place ``addcmul_`` with a +-1 scale (one pass over memory instead of two).
@@ -49,25 +47,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from . import _harmonic_kernel
-from ._checks import check_choice
-
-__all__ = ["harmonic_sum", "NyquistMask", "HARMONIC_BACKENDS", "use_kernel"]
-
-HARMONIC_BACKENDS = ("auto", "numba", "torch")
-
-
-def use_kernel(backend: str, device: torch.device) -> bool:
-    """Whether ``harmonic_sum`` runs the compiled passes: ``"auto"`` on CPU when numba is there."""
-    check_choice("backend", backend, HARMONIC_BACKENDS)
-    available = _harmonic_kernel.forward_kernel is not None
-    if backend == "numba":
-        if not available:
-            raise ValueError("backend='numba' needs numba (pip install numba)")
-        if device.type != "cpu":
-            raise ValueError(f"backend='numba' runs on CPU tensors, found device {device}")
-        return True
-    return backend == "auto" and available and device.type == "cpu"
+__all__ = ["harmonic_sum", "NyquistMask"]
 
 
 @dataclass(frozen=True)
@@ -177,143 +157,95 @@ def _row_sums(blend_parts: Tensor, values: Tensor, out: Tensor, scratch: Tensor)
 class _HarmonicSum(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx, turns: Tensor, end: Tensor, delta: Tensor, weights: Tensor, mask: NyquistMask, kernel: bool
+        ctx, turns: Tensor, end: Tensor, delta: Tensor, weights: Tensor, mask: NyquistMask
     ) -> Tensor:
         angle = (2.0 * math.pi) * turns
         cos2 = 2.0 * torch.cos(angle)
         sin = torch.sin(angle)
-        if kernel:
-            audio = torch.empty_like(sin)
-            _harmonic_kernel.forward_kernel(sin.numel() * mask.k_max, *_arrays(sin, cos2, end, delta, weights),
-                                            _limit_array(mask, sin), mask.k_all, mask.k_max, audio.numpy())
-        else:
-            audio = _forward_torch(turns, end, delta, weights, mask, sin, cos2)
+        signs = _signs(end.shape[0], end)
+        k_all = mask.k_max if mask.is_local else mask.k_all
+        beta_1, _ = _clenshaw(cos2, end * signs, delta * signs, weights, mask.limit, k_all, mask.k_max)
+        audio = beta_1.mul_(sin)
+        if mask.is_local:
+            for columns, _, _, amplitude, angle_k in _corrections(turns, end, delta, weights, mask):
+                audio.index_add_(1, columns, amplitude.mul_(torch.sin(angle_k)), alpha=-1.0)
         # The backward pass reuses sin and 2 cos of the phase rather than recomputing them.
         ctx.save_for_backward(turns, end, delta, weights, sin, cos2)
         ctx.mask = mask
-        ctx.kernel = kernel
         return audio
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         turns, end, delta, weights, sin, cos2 = ctx.saved_tensors
-        if ctx.kernel:
-            return (*_backward_kernel(ctx, grad, turns, end, delta, weights, sin, cos2), None, None, None)
-        return (*_backward_torch(ctx, grad, turns, end, delta, weights, sin, cos2), None, None, None)
+        mask: NyquistMask = ctx.mask
+        k_all = mask.k_max if mask.is_local else mask.k_all
+        k_max = mask.k_max
+        n_harmonics, n_columns = end.shape
+        rows = turns.shape[0]
+        dtype = end.dtype
+        grad = grad.contiguous().to(dtype)
+        grad_turns = grad_end = grad_delta = None
+        blend_t = torch.cat([torch.ones_like(weights), weights], dim=1).T.contiguous()  # (2, rows)
+        need_coefficients = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        need_phase = ctx.needs_input_grad[0]
+
+        if need_coefficients:
+            # d y / d (end_k, delta_k) = [1, w].T @ (g * mask_k * sin(k theta)); g sin(k theta)
+            # follows the Chebyshev recurrence itself (it is linear), from g sin(theta).
+            parts = torch.get_num_threads() if grad.device.type == "cpu" else 1
+            parts = parts if parts > 1 and rows % parts == 0 else 1
+            blend_parts = blend_t.view(2, parts, rows // parts).permute(1, 0, 2).contiguous()
+            scratch = torch.empty(parts, 2, n_columns, dtype=dtype, device=grad.device)
+            projections = torch.zeros(n_harmonics, 2, n_columns, dtype=dtype, device=grad.device)
+            rows_of = projections.unbind(0)
+            current = grad * sin  # eps_k g sin(k theta), from k = 1
+            previous = torch.zeros_like(current)  # k = 0
+            if k_max > k_all:
+                masked = torch.empty_like(current)
+                sample_mask = torch.empty_like(current)
+            for k in range(1, k_max + 1):
+                source = current
+                if k > k_all:
+                    torch.sub(mask.limit, k, out=sample_mask).clamp_(0.0, 1.0)
+                    source = torch.mul(current, sample_mask, out=masked)
+                _row_sums(blend_parts, source, rows_of[k - 1], scratch)
+                if _eps(k) < 0:
+                    rows_of[k - 1].neg_()
+                if k < k_max:
+                    previous.addcmul_(cos2, current, value=_eps(k + 1) * _eps(k))
+                    current, previous = previous, current
+
+        if need_phase:
+            # d y / d theta = sum_k k c_k cos(k theta): Clenshaw on the cosine series.
+            scale = _signs(n_harmonics, end) * torch.arange(1, n_harmonics + 1, dtype=dtype, device=end.device)[:, None]
+            beta_1, beta_2 = _clenshaw(cos2, end * scale, delta * scale, weights, mask.limit, k_all, k_max)
+            derivative = beta_1.mul_(cos2).mul_(0.5).add_(beta_2)
+
+        if mask.is_local:  # remove what the inaudible samples contributed
+            for columns, k, inaudible, amplitude, angle_k in _corrections(turns, end, delta, weights, mask):
+                if need_coefficients:
+                    removed = blend_t @ (grad.index_select(1, columns) * inaudible * torch.sin(angle_k))  # (2, n)
+                    flat = ((k - 1) * 2)[None, :] + torch.arange(2, device=k.device)[:, None]
+                    flat = flat * n_columns + columns[None, :]
+                    projections.view(-1).index_add_(0, flat.reshape(-1), removed.reshape(-1), alpha=-1.0)
+                if need_phase:
+                    derivative.index_add_(1, columns, amplitude * k.to(dtype) * torch.cos(angle_k), alpha=-1.0)
+
+        if need_coefficients:
+            grad_end, grad_delta = projections[:, 0], projections[:, 1]
+        if need_phase:
+            grad_turns = derivative.mul_(grad).mul_(2.0 * math.pi)
+        return grad_turns, grad_end, grad_delta, None, None
 
 
-def _arrays(sin: Tensor, cos2: Tensor, end: Tensor, delta: Tensor, weights: Tensor) -> list:
-    """The kernels' array arguments: contiguous numpy views (copies only where not contiguous),
-    ``weights`` flattened to ``(rows,)``."""
-    return [t.detach().contiguous().numpy() for t in (sin, cos2, end, delta, weights.reshape(-1))]
-
-
-def _limit_array(mask: NyquistMask, like: Tensor):
-    """The per-sample limits the kernels read for harmonics above ``k_all`` (a dummy when none are)."""
-    if mask.limit is None or mask.k_max <= mask.k_all:
-        return torch.zeros(1, 1, dtype=like.dtype).numpy()
-    return mask.limit.detach().contiguous().numpy()
-
-
-def _forward_torch(turns: Tensor, end: Tensor, delta: Tensor, weights: Tensor, mask: NyquistMask, sin: Tensor,
-                   cos2: Tensor) -> Tensor:
-    signs = _signs(end.shape[0], end)
-    k_all = mask.k_max if mask.is_local else mask.k_all
-    beta_1, _ = _clenshaw(cos2, end * signs, delta * signs, weights, mask.limit, k_all, mask.k_max)
-    audio = beta_1.mul_(sin)
-    if mask.is_local:
-        for columns, _, _, amplitude, angle_k in _corrections(turns, end, delta, weights, mask):
-            audio.index_add_(1, columns, amplitude.mul_(torch.sin(angle_k)), alpha=-1.0)
-    return audio
-
-
-def _backward_kernel(ctx, grad, turns, end, delta, weights, sin, cos2):
-    mask: NyquistMask = ctx.mask
-    need_phase = ctx.needs_input_grad[0]
-    grad = grad.contiguous().to(end.dtype)
-    grad_end, grad_delta = torch.empty_like(end), torch.empty_like(delta)
-    grad_end[mask.k_max:] = 0.0  # never audible; the kernel fills the rows below k_max
-    grad_delta[mask.k_max:] = 0.0
-    grad_theta = torch.empty_like(sin) if need_phase else torch.zeros(1, 1, dtype=sin.dtype)
-    _harmonic_kernel.backward_kernel(sin.numel() * mask.k_max, grad.numpy(), *_arrays(sin, cos2, end, delta, weights),
-                                     _limit_array(mask, sin), mask.k_all, mask.k_max, need_phase, grad_end.numpy(),
-                                     grad_delta.numpy(), grad_theta.numpy())
-    grad_turns = grad_theta.mul_(2.0 * math.pi) if need_phase else None
-    return grad_turns, grad_end, grad_delta
-
-
-def _backward_torch(ctx, grad, turns, end, delta, weights, sin, cos2):
-    mask: NyquistMask = ctx.mask
-    k_all = mask.k_max if mask.is_local else mask.k_all
-    k_max = mask.k_max
-    n_harmonics, n_columns = end.shape
-    rows = turns.shape[0]
-    dtype = end.dtype
-    grad = grad.contiguous().to(dtype)
-    grad_turns = grad_end = grad_delta = None
-    blend_t = torch.cat([torch.ones_like(weights), weights], dim=1).T.contiguous()  # (2, rows)
-    need_coefficients = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
-    need_phase = ctx.needs_input_grad[0]
-
-    if need_coefficients:
-        # d y / d (end_k, delta_k) = [1, w].T @ (g * mask_k * sin(k theta)); g sin(k theta)
-        # follows the Chebyshev recurrence itself (it is linear), from g sin(theta).
-        parts = torch.get_num_threads() if grad.device.type == "cpu" else 1
-        parts = parts if parts > 1 and rows % parts == 0 else 1
-        blend_parts = blend_t.view(2, parts, rows // parts).permute(1, 0, 2).contiguous()
-        scratch = torch.empty(parts, 2, n_columns, dtype=dtype, device=grad.device)
-        projections = torch.zeros(n_harmonics, 2, n_columns, dtype=dtype, device=grad.device)
-        rows_of = projections.unbind(0)
-        current = grad * sin  # eps_k g sin(k theta), from k = 1
-        previous = torch.zeros_like(current)  # k = 0
-        if k_max > k_all:
-            masked = torch.empty_like(current)
-            sample_mask = torch.empty_like(current)
-        for k in range(1, k_max + 1):
-            source = current
-            if k > k_all:
-                torch.sub(mask.limit, k, out=sample_mask).clamp_(0.0, 1.0)
-                source = torch.mul(current, sample_mask, out=masked)
-            _row_sums(blend_parts, source, rows_of[k - 1], scratch)
-            if _eps(k) < 0:
-                rows_of[k - 1].neg_()
-            if k < k_max:
-                previous.addcmul_(cos2, current, value=_eps(k + 1) * _eps(k))
-                current, previous = previous, current
-
-    if need_phase:
-        # d y / d theta = sum_k k c_k cos(k theta): Clenshaw on the cosine series.
-        scale = _signs(n_harmonics, end) * torch.arange(1, n_harmonics + 1, dtype=dtype, device=end.device)[:, None]
-        beta_1, beta_2 = _clenshaw(cos2, end * scale, delta * scale, weights, mask.limit, k_all, k_max)
-        derivative = beta_1.mul_(cos2).mul_(0.5).add_(beta_2)
-
-    if mask.is_local:  # remove what the inaudible samples contributed
-        for columns, k, inaudible, amplitude, angle_k in _corrections(turns, end, delta, weights, mask):
-            if need_coefficients:
-                removed = blend_t @ (grad.index_select(1, columns) * inaudible * torch.sin(angle_k))  # (2, n)
-                flat = ((k - 1) * 2)[None, :] + torch.arange(2, device=k.device)[:, None]
-                flat = flat * n_columns + columns[None, :]
-                projections.view(-1).index_add_(0, flat.reshape(-1), removed.reshape(-1), alpha=-1.0)
-            if need_phase:
-                derivative.index_add_(1, columns, amplitude * k.to(dtype) * torch.cos(angle_k), alpha=-1.0)
-
-    if need_coefficients:
-        grad_end, grad_delta = projections[:, 0], projections[:, 1]
-    if need_phase:
-        grad_turns = derivative.mul_(grad).mul_(2.0 * math.pi)
-    return grad_turns, grad_end, grad_delta
-
-
-def harmonic_sum(turns: Tensor, end: Tensor, delta: Tensor, weights: Tensor, mask: NyquistMask,
-                 backend: str = "auto") -> Tensor:
+def harmonic_sum(turns: Tensor, end: Tensor, delta: Tensor, weights: Tensor, mask: NyquistMask) -> Tensor:
     """``y[r, m] = sum_k audible_k[r, m] (end[k-1, m] + weights[r] delta[k-1, m]) sin(2 pi k turns[r, m])``.
 
     Shapes: ``turns`` ``(rows, M)`` fundamental phase in cycles, in ``end``'s dtype (keep it
     small: the caller wraps whole cycles away in float64); ``end``, ``delta``
     ``(n_harmonics, M)`` contiguous; ``weights`` ``(rows, 1)``. ``mask`` says which harmonics
     are audible (:class:`NyquistMask`). Output ``(rows, M)`` in ``end``'s dtype.
-    Differentiable in ``turns``, ``end`` and ``delta``. ``backend``: ``"auto"`` (the compiled
-    passes on CPU when numba is installed, else PyTorch), ``"numba"`` or ``"torch"``.
+    Differentiable in ``turns``, ``end`` and ``delta``.
     """
-    return _HarmonicSum.apply(turns, end, delta, weights, mask, use_kernel(backend, turns.device))
+    return _HarmonicSum.apply(turns, end, delta, weights, mask)

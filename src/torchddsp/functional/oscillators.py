@@ -15,7 +15,8 @@ import torch
 from torch import Tensor
 
 from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch
-from ._harmonic_sum import NyquistMask, harmonic_sum, use_kernel
+from ._harmonic_kernel import fused_harmonic_sum, use_kernel
+from ._harmonic_sum import NyquistMask, harmonic_sum
 from .phase import TWO_PI, cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
 from .resampling import UPSAMPLE_METHODS, block_weights, frame_pairs, hop_for
 
@@ -167,23 +168,24 @@ def _audible_count(frequency: Tensor, nyquist: float, n_harmonics: int) -> Tenso
 
 
 @torch.no_grad()
-def _nyquist_mask(
-    f_a: Tensor, f_b: Tensor, position: Tensor, nyquist: float, n_harmonics: int, dtype: torch.dtype,
-    allow_local: bool = True,
-) -> tuple[NyquistMask, Tensor | None]:
-    """Plan the Nyquist masking of harmonic_sum; also return the per-column 0/1 coefficient
-    mask ``(n_harmonics, M)`` that the "local" mode needs (None otherwise). The compiled
-    passes mask per sample at no extra cost and pass ``allow_local=False``.
-
-    ``f_a``, ``f_b``: ``(batch, intervals)`` f0 at each interval's start and end (float64);
-    f0 is linear in between, so its extremes over an interval are at the ends.
-    ``position``: ``(hop, 1, 1)`` sample positions in the interval, in [0, 1).
-    """
+def _audible_counts(f_a: Tensor, f_b: Tensor, nyquist: float, n_harmonics: int) -> tuple[Tensor, Tensor]:
+    """Per interval ``(batch, intervals)``: how many harmonics are audible at every sample and at
+    some sample. ``f_a``, ``f_b``: f0 at each interval's start and end (float64); f0 is linear
+    in between, so its extremes over an interval are at the ends."""
     magnitude_a, magnitude_b = f_a.abs(), f_b.abs()
     largest = torch.maximum(magnitude_a, magnitude_b)
     smallest = torch.where(f_a * f_b <= 0, torch.zeros_like(f_a), torch.minimum(magnitude_a, magnitude_b))
-    everywhere = _audible_count(largest, nyquist, n_harmonics)  # audible at every sample of the hop
-    somewhere = _audible_count(smallest, nyquist, n_harmonics)  # audible at some sample of the hop
+    return _audible_count(largest, nyquist, n_harmonics), _audible_count(smallest, nyquist, n_harmonics)
+
+
+@torch.no_grad()
+def _nyquist_mask(
+    f_a: Tensor, f_b: Tensor, position: Tensor, nyquist: float, n_harmonics: int, dtype: torch.dtype
+) -> tuple[NyquistMask, Tensor | None]:
+    """Plan the Nyquist masking of the PyTorch engine (harmonic_sum); also return the
+    per-column 0/1 coefficient mask ``(n_harmonics, M)`` that its "local" mode needs (None
+    otherwise). ``position``: ``(hop, 1, 1)`` sample positions in the interval, in [0, 1)."""
+    everywhere, somewhere = _audible_counts(f_a, f_b, nyquist, n_harmonics)
     k_max, k_all = int(somewhere.max()), int(everywhere.min())
     if k_all >= k_max:
         return NyquistMask(k_max, k_max), None
@@ -193,13 +195,31 @@ def _nyquist_mask(
     limit = torch.reciprocal_(magnitude.abs_()).mul_(nyquist).ceil_().clamp_(max=n_harmonics + 1)
     limit = limit.reshape(position.shape[0], -1)
     spread = int((somewhere - everywhere).max())
-    if not allow_local or spread * _LOCAL_PASS_COST >= k_max - k_all:
+    if spread * _LOCAL_PASS_COST >= k_max - k_all:
         return NyquistMask(k_max, k_all, limit), None
     first = (everywhere + 1).long().reshape(-1)
     last = somewhere.long().reshape(-1)
     harmonics = torch.arange(1, n_harmonics + 1, device=f_a.device)[:, None]
     column_mask = (harmonics <= last[None, :]).to(dtype)
     return NyquistMask(k_max, k_all, limit, first, last, spread), column_mask
+
+
+def _interval_turns(before: Tensor, f_a: Tensor, slope: Tensor, r: Tensor, hop: int, sample_rate: float,
+                    dtype: torch.dtype) -> Tensor:
+    """Phase in cycles of every sample, laid out ``(hop, batch, interval)`` (the PyTorch engine)."""
+    constant_steps = (r + 1) / sample_rate
+    ramp_steps = r * (r + 1) / (2 * hop * sample_rate)
+    if hop <= _SHORT_HOP or dtype == torch.float64:
+        # Whole intervals accumulate in float64 and are wrapped to [0, 1) before the
+        # per-sample part is added in the working precision. For an audible harmonic k
+        # (k |f0| < Nyquist) that part, times k, stays below hop / 2 cycles, so float32 keeps
+        # every harmonic's phase within hop / 2 * 2 pi * 6e-8 rad (5e-5 rad for hop 256).
+        turns = torch.addcmul(wrap_turns(before).to(dtype).unsqueeze(0), constant_steps.to(dtype),
+                              f_a.to(dtype).unsqueeze(0))
+        return turns.addcmul_(ramp_steps.to(dtype), slope.to(dtype).unsqueeze(0))
+    # Long hops: the whole phase in float64, wrapped, then cast.
+    turns = torch.addcmul(before.unsqueeze(0), constant_steps, f_a.unsqueeze(0))
+    return wrap_turns(turns.addcmul_(ramp_steps, slope.unsqueeze(0))).to(dtype)
 
 
 def harmonic_synthesis_stream(
@@ -232,42 +252,34 @@ def harmonic_synthesis_stream(
     device = harmonic_distribution.device
     start_turns = initial_turns(initial_phase, (batch, 1), f0_hz, "initial_phase")[:, 0]
 
-    # Phase of the fundamental in cycles, laid out (hop, batch, interval). f0 is linear inside
-    # an interval (f_a at its start, f_b at its end), so the running sum of f / sample_rate
-    # has a closed form: r + 1 steps of f_a plus r (r + 1) / (2 hop) steps of (f_b - f_a).
+    # Phase of the fundamental in cycles. f0 is linear inside an interval (f_a at its start,
+    # f_b at its end), so the running sum of f / sample_rate has a closed form: r + 1 steps of
+    # f_a plus r (r + 1) / (2 hop) steps of (f_b - f_a) at sample r of the interval.
     f_a, f_b = frame_pairs(f0_hz[..., 0].to(torch.float64), add_endpoint)
     slope = f_b - f_a
     intervals = f_a.shape[1]
-    r = torch.arange(hop, dtype=torch.float64, device=device)[:, None, None]
-    constant_steps = (r + 1) / sample_rate
-    ramp_steps = r * (r + 1) / (2 * hop * sample_rate)
     totals = (hop * f_a + 0.5 * (hop - 1) * slope) / sample_rate  # cycles per interval
     before = torch.cumsum(totals, dim=1) - totals + start_turns[:, None]
     final_turns = before[:, -1] + totals[:, -1]
-    if hop <= _SHORT_HOP or dtype == torch.float64:
-        # Whole intervals accumulate in float64 and are wrapped to [0, 1) before the
-        # per-sample part is added in the working precision. For an audible harmonic k
-        # (k |f0| < Nyquist) that part, times k, stays below hop / 2 cycles, so float32 keeps
-        # every harmonic's phase within hop / 2 * 2 pi * 6e-8 rad (5e-5 rad for hop 256).
-        turns = torch.addcmul(wrap_turns(before).to(dtype).unsqueeze(0), constant_steps.to(dtype),
-                              f_a.to(dtype).unsqueeze(0))
-        turns = turns.addcmul_(ramp_steps.to(dtype), slope.to(dtype).unsqueeze(0))
-    else:  # long hops: the whole phase in float64, wrapped, then cast
-        turns = torch.addcmul(before.unsqueeze(0), constant_steps, f_a.unsqueeze(0))
-        turns = wrap_turns(turns.addcmul_(ramp_steps, slope.unsqueeze(0))).to(dtype)
 
     # Frame-rate amplitudes per interval as harmonic-major rows: end value and start - end.
     harmonic_amplitudes = amplitudes.to(dtype) * harmonic_distribution.to(dtype)
     c_start, c_end = frame_pairs(harmonic_amplitudes, add_endpoint)
     end = c_end.permute(2, 0, 1).contiguous().view(n_harmonics, batch * intervals)
     delta = (c_start - c_end).permute(2, 0, 1).contiguous().view(n_harmonics, batch * intervals)
-    weights = block_weights(hop, amplitude_upsampling, dtype, device)[:, None]
+    weights = block_weights(hop, amplitude_upsampling, dtype, device)
 
-    mask, column_mask = _nyquist_mask(f_a, f_b, r / hop, sample_rate / 2, n_harmonics, dtype, allow_local=not kernel)
+    if kernel:
+        everywhere, somewhere = _audible_counts(f_a, f_b, sample_rate / 2, n_harmonics)
+        audio = fused_harmonic_sum(before.reshape(-1), f_a.reshape(-1), slope.reshape(-1), end, delta, weights, hop,
+                                   sample_rate, int(everywhere.min()), int(somewhere.max()))
+        return audio.view(batch, n_samples), turns_to_radians(final_turns)[:, None]
+    r = torch.arange(hop, dtype=torch.float64, device=device)[:, None, None]
+    turns = _interval_turns(before, f_a, slope, r, hop, sample_rate, dtype)
+    mask, column_mask = _nyquist_mask(f_a, f_b, r / hop, sample_rate / 2, n_harmonics, dtype)
     if column_mask is not None:
         end, delta = end * column_mask, delta * column_mask
-    audio = harmonic_sum(turns.reshape(hop, batch * intervals), end, delta, weights, mask,
-                         "numba" if kernel else "torch")
+    audio = harmonic_sum(turns.reshape(hop, batch * intervals), end, delta, weights[:, None], mask)
     audio = audio.reshape(hop, batch, intervals).permute(1, 2, 0).reshape(batch, n_samples)
     return audio, turns_to_radians(final_turns)[:, None]
 
