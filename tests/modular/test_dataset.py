@@ -43,7 +43,10 @@ def test_cli_renders_shards_equal_to_the_voice(tmp_path, capsys):
     assert sorted(sounds) == sorted(parameters) == list(range(7))
     direct = DefaultVoice(CONTEXT).render_sounds(torch.arange(7), seed=4)
     for k in range(7):
-        np.testing.assert_allclose(sounds[k], direct["audio"][k].numpy(), atol=2 ** -22)  # 24-bit FLAC
+        # 24-bit FLAC, and float rounding: PyTorch's vectorised CPU kernels may round an element's
+        # last bit differently by where it falls in a batch (the CLI renders in batches of 2),
+        # and a frequency's last bit drifts the phase (measured 9.5e-7 on one CPU, 0 on another).
+        np.testing.assert_allclose(sounds[k], direct["audio"][k].numpy(), atol=5e-6)
         np.testing.assert_allclose(parameters[k][0], direct["patch"][k].numpy())
         assert parameters[k][1] == bool(direct["is_train"][k])
     manifest = json.loads((out / "dataset.json").read_text())

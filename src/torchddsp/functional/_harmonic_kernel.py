@@ -5,7 +5,8 @@ the Nyquist limits as whole-signal tensors, then runs each step of the recurrenc
 harmonics as elementwise ops: dozens of passes over memory and as many parallel regions per
 call, and each region is a barrier where a busy machine makes the call wait (see
 ``_numba``). Here one kernel call does all of it per frame interval, with the interval's
-samples in cache: one parallel region (or none, for small calls) per pass.
+samples in cache; intervals are independent, so a call is shared out in chunks of intervals
+(``_numba.Kernel``).
 
 Per interval ``m`` (``M = batch * intervals`` of them, ``hop`` samples each) the inputs are
 the phase before it ``start`` (float64 cycles, wrapped), its f0 at the start ``f_a`` and the
@@ -40,7 +41,7 @@ from torch.autograd.function import once_differentiable
 from ._checks import check_choice
 from ._numba import compile_kernel, numba
 
-__all__ = ["fused_harmonic_sum", "use_kernel", "HARMONIC_BACKENDS"]
+__all__ = ["fused_harmonic_synthesis", "use_kernel", "HARMONIC_BACKENDS"]
 
 TWO_PI = 2.0 * math.pi
 HARMONIC_BACKENDS = ("auto", "numba", "torch")
@@ -84,25 +85,37 @@ def _phase_rows(start, f_a, slope, hop, sample_rate, nyquist, dtype, c2, s, c, l
 _phase_rows_jit = numba.njit(cache=True, inline="always")(_phase_rows) if numba is not None else None
 
 
-def _forward(start, f_a, slope, end, delta, weights, hop, sample_rate, k_all, k_max, out):  # pragma: no cover
-    n_columns = start.shape[0]
+@numba.njit(cache=True, inline="always") if numba is not None else (lambda f: f)
+def _frames(m, intervals, n_frames):  # pragma: no cover - compiled
+    """Item, start frame and end frame of interval ``m`` (the last frame is held past the end)."""
+    item = m // intervals
+    first = m - item * intervals
+    return item, first, min(first + 1, n_frames - 1)
+
+
+def _forward(first_column, stop_column, start, f_a, slope, amplitudes, distribution, weights, hop, sample_rate, k_all,
+             k_max, out):  # pragma: no cover - compiled
+    intervals = start.shape[0] // amplitudes.shape[0]
+    n_frames = amplitudes.shape[1]
     dtype = weights.dtype.type
     zero = dtype(0)
     nyquist = 0.5 * sample_rate
-    for m in numba.prange(n_columns):
-        c2 = np.empty(hop, weights.dtype)
-        s = np.empty(hop, weights.dtype)
-        c = np.empty(hop, weights.dtype)
-        limit = np.empty(hop, weights.dtype)
-        b1 = np.zeros(hop, weights.dtype)  # b_{k+1}
-        b2 = np.zeros(hop, weights.dtype)  # b_{k+2}
+    c2 = np.empty(hop, weights.dtype)
+    s = np.empty(hop, weights.dtype)
+    c = np.empty(hop, weights.dtype)
+    limit = np.empty(hop, weights.dtype)
+    b1 = np.empty(hop, weights.dtype)  # b_{k+1}
+    b2 = np.empty(hop, weights.dtype)  # b_{k+2}
+    for m in range(first_column, stop_column):
+        item, first, last = _frames(m, intervals, n_frames)
+        b1[:] = zero
+        b2[:] = zero
         _phase_rows_jit(start[m], f_a[m], slope[m], hop, sample_rate, nyquist, dtype, c2, s, c, limit)
-        column = numba.uint64(m)
+        a_first, a_last = amplitudes[item, first], amplitudes[item, last]
         for i in range(k_max):
             k = k_max - i  # signed: compared with k_all
-            row = numba.uint64(k - 1)
-            e = end[row, column]
-            d = delta[row, column]
+            e = a_last * distribution[item, last, k - 1]  # amplitude at the interval's end
+            d = a_first * distribution[item, first, k - 1] - e
             if k > k_all:  # audible at some samples only
                 for r in range(hop):
                     a = e + weights[r] * d
@@ -115,52 +128,60 @@ def _forward(start, f_a, slope, end, delta, weights, hop, sample_rate, k_all, k_
                     b0 = e + weights[r] * d + c2[r] * b1[r] - b2[r]
                     b2[r] = b1[r]
                     b1[r] = b0
-        base = column * numba.uint64(hop)
+        base = numba.uint64(m) * numba.uint64(hop)
         for r in range(hop):
             out[base + numba.uint64(r)] = b1[r] * s[r]
 
 
-def _backward(grad, start, f_a, slope, end, delta, weights, hop, sample_rate, k_all, k_max, need_phase,
-              grad_end, grad_delta, grad_start, grad_f_a, grad_slope):  # pragma: no cover - compiled
-    n_columns = start.shape[0]
+def _backward(first_column, stop_column, grad, start, f_a, slope, amplitudes, distribution, weights, hop, sample_rate,
+              k_all, k_max, need_phase, grad_first, grad_last, grad_start, grad_f_a,
+              grad_slope):  # pragma: no cover - compiled
+    """Per interval ``m``: ``grad_first[m, k]`` / ``grad_last[m, k]``, the gradients w.r.t. harmonic
+    ``k``'s amplitude at the interval's start and end frame (summed over frames by the caller),
+    and, with ``need_phase``, the gradients w.r.t. ``start``, ``f_a`` and ``slope``."""
+    intervals = start.shape[0] // amplitudes.shape[0]
+    n_frames = amplitudes.shape[1]
     dtype = weights.dtype.type
     zero = dtype(0)
     one = dtype(1)
     nyquist = 0.5 * sample_rate
-    for m in numba.prange(n_columns):
-        c2 = np.empty(hop, weights.dtype)
-        s = np.empty(hop, weights.dtype)
-        c = np.empty(hop, weights.dtype)
-        limit = np.empty(hop, weights.dtype)
+    c2 = np.empty(hop, weights.dtype)
+    s = np.empty(hop, weights.dtype)
+    c = np.empty(hop, weights.dtype)
+    limit = np.empty(hop, weights.dtype)
+    s_now = np.empty(hop, weights.dtype)  # g sin(k theta)
+    s_old = np.empty(hop, weights.dtype)
+    c_now = np.empty(hop, weights.dtype)  # cos(k theta)
+    c_old = np.empty(hop, weights.dtype)
+    total = np.empty(hop, weights.dtype)  # sum_k k a_k mask_k cos(k theta)
+    for m in range(first_column, stop_column):
+        item, first, last = _frames(m, intervals, n_frames)
         _phase_rows_jit(start[m], f_a[m], slope[m], hop, sample_rate, nyquist, dtype, c2, s, c, limit)
-        column = numba.uint64(m)
-        base = column * numba.uint64(hop)
-        s_now = np.empty(hop, weights.dtype)  # g sin(k theta)
-        s_old = np.zeros(hop, weights.dtype)
-        c_now = np.empty(hop, weights.dtype)  # cos(k theta)
-        c_old = np.ones(hop, weights.dtype)
-        total = np.zeros(hop, weights.dtype)  # sum_k k a_k mask_k cos(k theta)
+        base = numba.uint64(m) * numba.uint64(hop)
+        s_old[:] = zero
+        c_old[:] = one
+        total[:] = zero
         for r in range(hop):
             s_now[r] = grad[base + numba.uint64(r)] * s[r]  # the recurrence is linear: g rides along
             c_now[r] = c[r]
+        a_first, a_last = amplitudes[item, first], amplitudes[item, last]
         for k in range(1, k_max + 1):  # signed: compared with k_all
-            row = numba.uint64(k - 1)
-            e = end[row, column]
-            d = delta[row, column]
-            scale = dtype(k)
             masked = k > k_all
-            sum_end = zero
-            sum_delta = zero
+            sum_all = zero  # sum_r g mask sin(k theta): d/d(amplitude at the end)
+            sum_weighted = zero  # the same weighted by w_r: d/d(start - end)
             for r in range(hop):
                 g_sin = s_now[r] if (not masked or limit[r] > k) else zero
-                sum_end += g_sin
-                sum_delta += weights[r] * g_sin
+                sum_all += g_sin
+                sum_weighted += weights[r] * g_sin
                 s_next = c2[r] * s_now[r] - s_old[r]
                 s_old[r] = s_now[r]
                 s_now[r] = s_next
-            grad_end[row, column] = sum_end
-            grad_delta[row, column] = sum_delta
+            grad_first[m, k - 1] = sum_weighted
+            grad_last[m, k - 1] = sum_all - sum_weighted
             if need_phase:
+                e = a_last * distribution[item, last, k - 1]
+                d = a_first * distribution[item, first, k - 1] - e
+                scale = dtype(k)
                 for r in range(hop):
                     audible = one if (not masked or limit[r] > k) else zero
                     total[r] += scale * audible * (e + weights[r] * d) * c_now[r]
@@ -182,49 +203,82 @@ def _backward(grad, start, f_a, slope, end, delta, weights, hop, sample_rate, k_
             grad_slope[m] = g_slope / (2.0 * hop * sample_rate)
 
 
-_FORWARD = compile_kernel(_forward, fastmath=False, error_model="numpy")
+def _amplitude_gradients(grad_first, grad_last, amplitudes, distribution, grad_amplitudes,
+                         grad_distribution):  # pragma: no cover - compiled
+    """Frame-rate gradients from the intervals' (one pass, on the calling thread: every frame
+    gathers from the interval it starts and the one it ends)."""
+    batch, n_frames, n_harmonics = distribution.shape
+    intervals = grad_first.shape[0] // batch
+    for item in range(batch):
+        for frame in range(n_frames):
+            total = 0.0
+            for k in range(n_harmonics):
+                g = 0.0
+                if frame < intervals:
+                    g += grad_first[item * intervals + frame, k]
+                if frame >= 1 and frame - 1 < intervals:
+                    g += grad_last[item * intervals + frame - 1, k]
+                if frame == n_frames - 1 and intervals == n_frames:  # the held last frame
+                    g += grad_last[item * intervals + frame, k]
+                grad_distribution[item, frame, k] = g * amplitudes[item, frame]
+                total += g * distribution[item, frame, k]
+            grad_amplitudes[item, frame] = total
+
+
+_FORWARD = compile_kernel(_forward, error_model="numpy")
 _BACKWARD = compile_kernel(_backward, fastmath={"reassoc"}, error_model="numpy")
+_AMPLITUDE_GRADIENTS = numba.njit(cache=True)(_amplitude_gradients) if numba is not None else None
 
 
-class _FusedHarmonicSum(torch.autograd.Function):
+class _FusedHarmonic(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, start: Tensor, f_a: Tensor, slope: Tensor, end: Tensor, delta: Tensor, weights: Tensor,
-                settings: tuple) -> Tensor:  # type: ignore[override]
+    def forward(ctx, start: Tensor, f_a: Tensor, slope: Tensor, amplitudes: Tensor, distribution: Tensor,
+                weights: Tensor, settings: tuple) -> Tensor:  # type: ignore[override]
         hop, sample_rate, k_all, k_max = settings
         wrapped = (start - torch.floor(start)).detach().contiguous()
         f_a, slope = f_a.detach().contiguous(), slope.detach().contiguous()
-        end, delta, weights = end.detach().contiguous(), delta.detach().contiguous(), weights.detach().contiguous()
-        out = torch.empty(start.shape[0] * hop, dtype=end.dtype)
-        _FORWARD(out.numel() * k_max, wrapped.numpy(), f_a.numpy(), slope.numpy(), end.numpy(), delta.numpy(),
-                 weights.numpy(), hop, float(sample_rate), k_all, k_max, out.numpy())
-        ctx.save_for_backward(wrapped, f_a, slope, end, delta, weights)
+        amplitudes, distribution = amplitudes.detach().contiguous(), distribution.detach().contiguous()
+        weights = weights.detach().contiguous()
+        out = torch.empty(start.shape[0] * hop, dtype=weights.dtype)
+        _FORWARD(out.numel() * k_max, wrapped.shape[0], wrapped.numpy(), f_a.numpy(), slope.numpy(), amplitudes.numpy(),
+                 distribution.numpy(), weights.numpy(), hop, float(sample_rate), k_all, k_max, out.numpy())
+        ctx.save_for_backward(wrapped, f_a, slope, amplitudes, distribution, weights)
         ctx.settings = settings
-        return out
+        return out.view(amplitudes.shape[0], -1)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        wrapped, f_a, slope, end, delta, weights = ctx.saved_tensors
+        wrapped, f_a, slope, amplitudes, distribution, weights = ctx.saved_tensors
         hop, sample_rate, k_all, k_max = ctx.settings
         need_phase = any(ctx.needs_input_grad[:3])
-        grad = grad.detach().to(end.dtype).contiguous()
-        grad_end, grad_delta = torch.zeros_like(end), torch.zeros_like(delta)
+        grad = grad.detach().to(weights.dtype).contiguous().view(-1)
+        n_columns, n_harmonics = wrapped.shape[0], distribution.shape[-1]
+        grad_first = torch.zeros(n_columns, n_harmonics, dtype=weights.dtype)
+        grad_last = torch.zeros_like(grad_first)
         grad_start, grad_f_a, grad_slope = (torch.zeros_like(wrapped) for _ in range(3))
-        _BACKWARD(grad.numel() * k_max, grad.numpy(), wrapped.numpy(), f_a.numpy(), slope.numpy(), end.numpy(),
-                  delta.numpy(), weights.numpy(), hop, float(sample_rate), k_all, k_max, need_phase, grad_end.numpy(),
-                  grad_delta.numpy(), grad_start.numpy(), grad_f_a.numpy(), grad_slope.numpy())
+        _BACKWARD(grad.numel() * k_max, n_columns, grad.numpy(), wrapped.numpy(), f_a.numpy(), slope.numpy(),
+                  amplitudes.numpy(), distribution.numpy(), weights.numpy(), hop, float(sample_rate), k_all, k_max, need_phase,
+                  grad_first.numpy(), grad_last.numpy(), grad_start.numpy(), grad_f_a.numpy(), grad_slope.numpy())
+        grad_amplitudes, grad_distribution = torch.empty_like(amplitudes), torch.empty_like(distribution)
+        _AMPLITUDE_GRADIENTS(grad_first.numpy(), grad_last.numpy(), amplitudes.numpy(), distribution.numpy(),
+                             grad_amplitudes.numpy(), grad_distribution.numpy())
         if not need_phase:
             grad_start = grad_f_a = grad_slope = None
-        return grad_start, grad_f_a, grad_slope, grad_end, grad_delta, None, None
+        return grad_start, grad_f_a, grad_slope, grad_amplitudes, grad_distribution, None, None
 
 
-def fused_harmonic_sum(start: Tensor, f_a: Tensor, slope: Tensor, end: Tensor, delta: Tensor, weights: Tensor,
-                       hop: int, sample_rate: float, k_all: int, k_max: int) -> Tensor:
-    """Audio of ``M`` frame intervals, ``(M * hop,)`` in ``end``'s dtype, interval after interval.
+def fused_harmonic_synthesis(start: Tensor, f_a: Tensor, slope: Tensor, amplitudes: Tensor, distribution: Tensor,
+                             weights: Tensor, hop: int, sample_rate: float, k_all: int, k_max: int) -> Tensor:
+    """Harmonic synthesis of frame-rate controls in one compiled pass: ``(batch, intervals * hop)``.
 
-    Shapes: ``start`` (phase before each interval, cycles), ``f_a``, ``slope`` ``(M,)`` float64;
-    ``end``, ``delta`` ``(n_harmonics, M)``; ``weights`` ``(hop,)``. Harmonics above ``k_max``
-    are skipped (they are inaudible everywhere); those up to ``k_all`` are audible everywhere.
-    Differentiable in ``start``, ``f_a``, ``slope``, ``end`` and ``delta``; CPU tensors only.
+    Shapes: ``start`` (phase before each interval, cycles), ``f_a`` (f0 at its start, Hz),
+    ``slope`` (f0 change across it, Hz) ``(batch * intervals,)`` float64; ``amplitudes``
+    ``(batch, n_frames)`` and ``distribution`` ``(batch, n_frames, n_harmonics)`` in the working
+    dtype (interval ``i`` blends frame ``i`` into frame ``i + 1``, the last frame held);
+    ``weights`` ``(hop,)`` the earlier frame's weight per sample. Harmonics above ``k_max`` are
+    skipped (inaudible everywhere); those up to ``k_all`` are audible everywhere.
+    Differentiable in ``start``, ``f_a``, ``slope``, ``amplitudes`` and ``distribution``; CPU only.
     """
-    return _FusedHarmonicSum.apply(start, f_a, slope, end, delta, weights, (hop, float(sample_rate), k_all, k_max))
+    return _FusedHarmonic.apply(start, f_a, slope, amplitudes, distribution, weights,
+                                (hop, float(sample_rate), k_all, k_max))

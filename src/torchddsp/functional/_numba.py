@@ -1,39 +1,53 @@
-"""The one place that imports numba and compiles the library's CPU kernels.
+"""The one place that imports numba and runs the library's compiled CPU kernels.
 
-Why kernels are compiled twice. On CPU, PyTorch and numba each keep a pool of worker threads
-(two separate OpenMP runtimes), and each parallel region ends at a barrier that waits for
-every worker. On an idle machine that costs microseconds. On a busy one (a DAW, a data
-loader, a second training process) a worker is often descheduled, and the barrier waits for
-the scheduler to give it a core back: up to a scheduler tick (4 ms here) per region, and a
-waiting OpenMP thread spins for milliseconds before it sleeps, taking the core that the
-late worker needs. Code made of hundreds of small parallel regions per call (an
-elementwise PyTorch op per harmonic, say) then stalls for whole seconds. The library's fix
-is at that root: its hot loops are fused into single compiled passes (one region, data
-kept in cache), and a compiled pass runs in parallel only when its work is large enough
-that one late worker cannot dominate it (:func:`parallel_worth_it`); smaller calls run on
-the calling thread alone, with no barrier at all. Nothing here changes a global setting of
-the host process (thread counts, wait policies, threading layers).
+Why kernels do not use numba's ``prange``. PyTorch and numba each keep an OpenMP pool of
+worker threads, and an OpenMP parallel region ends at a barrier where the finished threads
+*spin* for milliseconds before they sleep. On an idle machine that costs microseconds. On a
+busy one (a DAW, a data loader, a second training process) a worker is often descheduled:
+the barrier waits for the scheduler to give it a core back (up to a scheduler tick, 4 ms
+here, per region), and the spinning threads of one pool take the cores that the other pool,
+or the calling thread, needs next. Code made of hundreds of small parallel regions per call
+stalled for whole seconds (measured by ``benchmarks/bench_load.py``).
 
-Each kernel is written once as a plain Python function looping with ``numba.prange`` over
-independent items; :func:`compile_kernel` compiles it into a :class:`Kernel` that chooses its
-thread count per call.
+The fix at that root, without touching any setting of the host process (thread counts,
+wait policies, threading layers): the hot loops are fused into single compiled passes over
+independent items (frame intervals, batch items), compiled with ``nogil``, and a
+:class:`Kernel` call splits the items into chunks that the calling thread and a small pool
+of *sleeping* helper threads take from a shared counter. Nothing spins, and a helper the
+scheduler delays holds up at most the one chunk it has started; the caller takes the rest.
+Calls too small to gain from a second thread run on the calling thread alone. The number of
+threads follows ``torch.get_num_threads()``, so a host that limits PyTorch limits these too.
+
+A kernel is a plain Python function whose first two arguments are the range of items it
+handles (``first``, ``stop``); :func:`compile_kernel` compiles it.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
+
+import torch
 
 try:  # numba is a core dependency; the guard keeps the PyTorch paths usable on exotic installs.
     import numba
 except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
     numba = None
 
-__all__ = ["numba", "available", "compile_kernel", "Kernel", "parallel_worth_it", "PARALLEL_MIN_WORK"]
+__all__ = ["numba", "available", "compile_kernel", "Kernel", "PARALLEL_MIN_WORK", "CHUNKS_PER_THREAD"]
 
-#: Inner-loop updates (about 0.2-1 ns each) below which a kernel runs on the calling thread:
-#: about 2-8 ms of serial work, comfortably more than a scheduler tick, so a busy machine
-#: can delay a parallel call by at most a fraction of its own length.
-PARALLEL_MIN_WORK = 8_000_000
+#: Inner-loop updates (0.2-1 ns each) below which a kernel runs on the calling thread alone:
+#: handing chunks to a helper costs tens of microseconds.
+PARALLEL_MIN_WORK = 1_000_000
+#: Chunks per thread: a delayed helper holds up at most one of them.
+CHUNKS_PER_THREAD = 4
+
+_pool: ThreadPoolExecutor | None = None
+_pool_owner = 0  # the process that made the pool: a forked child needs its own
+_pool_lock = threading.Lock()
 
 
 def available() -> bool:
@@ -41,37 +55,47 @@ def available() -> bool:
     return numba is not None
 
 
-def parallel_worth_it(work: int) -> bool:
-    """Whether a kernel call doing ``work`` inner-loop updates should use numba's threads."""
-    return numba is not None and work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+def _helpers() -> ThreadPoolExecutor:
+    global _pool, _pool_owner
+    with _pool_lock:
+        if _pool is None or _pool_owner != os.getpid():
+            _pool = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1),
+                                       thread_name_prefix="torchddsp-kernel")
+            _pool_owner = os.getpid()
+        return _pool
 
 
 class Kernel:
-    """A compiled kernel that picks its thread count per call: ``kernel(work, *args)``.
-
-    Small calls run with one thread (numba's thread count is thread-local, and it is
-    restored before returning). There is one compilation, numba's parallel one, even for
-    one thread: numba vectorises its loops better there (the outlined loop body carries
-    no-alias guarantees; measured 4.5x faster than the plain compilation).
-    """
+    """A compiled kernel over independent items: ``kernel(work, n_items, *args)`` runs
+    ``function(first, stop, *args)`` over ``[0, n_items)`` in chunks (module docstring).
+    ``work`` (inner-loop updates in the call) decides whether helpers are worth waking."""
 
     def __init__(self, compiled: Callable):
         self.compiled = compiled
 
-    def __call__(self, work: int, *args):
-        if parallel_worth_it(work):
-            return self.compiled(*args)
-        previous = numba.get_num_threads()
-        numba.set_num_threads(1)
-        try:
-            return self.compiled(*args)
-        finally:
-            numba.set_num_threads(previous)
+    def __call__(self, work: int, n_items: int, *args) -> None:
+        threads = min(torch.get_num_threads(), n_items)
+        if threads < 2 or work < PARALLEL_MIN_WORK:
+            self.compiled(0, n_items, *args)
+            return
+        n_chunks = min(n_items, threads * CHUNKS_PER_THREAD)
+        bounds = [n_items * i // n_chunks for i in range(n_chunks + 1)]
+        counter = itertools.count()  # next() is atomic under the GIL
+
+        def take_chunks() -> None:
+            while (i := next(counter)) < n_chunks:
+                self.compiled(bounds[i], bounds[i + 1], *args)
+
+        pool = _helpers()
+        helpers = [pool.submit(take_chunks) for _ in range(threads - 1)]
+        take_chunks()
+        for helper in helpers:
+            helper.result()  # re-raises a helper's exception
 
 
 def compile_kernel(function: Callable, **options) -> Kernel | None:
-    """Compile ``function`` (a loop with ``numba.prange`` over independent items) with numba's
-    ``options``; None without numba."""
+    """Compile ``function(first, stop, *args)`` (numba, ``nogil``, with ``options``); None
+    without numba."""
     if numba is None:
         return None
-    return Kernel(numba.njit(cache=True, parallel=True, **options)(function))
+    return Kernel(numba.njit(cache=True, nogil=True, **options)(function))

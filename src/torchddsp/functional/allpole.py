@@ -14,9 +14,8 @@ recursion is the same recursion run backwards in time with the coefficients shif
 and second derivatives come for free. The coefficient and state gradients are plain tensor
 products of that adjoint with the (saved) outputs.
 
-The per-sample recursion runs in a compiled numba kernel on CPU (parallel over the batch when
-the call is large enough, see ``_numba``); on
-other devices (GPUs) it runs as a parallel prefix scan over the companion-matrix form of the
+The per-sample recursion runs in a compiled numba kernel on CPU (batch items shared out
+among threads when the call is large enough, see ``_numba``); on other devices (GPUs) it runs as a parallel prefix scan over the companion-matrix form of the
 recursion (:mod:`~torchddsp.functional.recurrence`), with no loop over samples; a PyTorch loop
 over samples is the fallback. All three are tested against each other and against
 ``scipy.signal.lfilter``. Stability is the caller's: the filter does exactly what the
@@ -25,45 +24,37 @@ coefficients say (see ``iir.py`` for stable parameterisations).
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from ._checks import check_finite, check_rank
-from ._numba import Kernel
+from ._numba import compile_kernel
 from .recurrence import _scan_torch
 
 __all__ = ["allpole_filter", "allpole_kernel_available"]
 
-try:  # numba is a core dependency; the guard keeps the PyTorch path usable on exotic installs.
-    import numba
-except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
-    numba = None
-
-
-if numba is not None:
-
-    @numba.njit(parallel=True, cache=True, fastmath=False)
-    def _recursion_kernel(x, a, history):  # pragma: no cover - compiled; tested through allpole_filter
-        batch, n_samples = x.shape
-        order = a.shape[2]
-        step_stride = 1 if a.shape[1] > 1 else 0  # fixed coefficients are not copied per sample
-        y = np.empty((batch, n_samples + order), dtype=x.dtype)
-        for b in numba.prange(batch):
+def _recursion_rows(first, stop, x, a, history, y):  # pragma: no cover - compiled; tested through allpole_filter
+    """Batch items ``first .. stop - 1``: ``y[b, :order]`` is the history, then the recursion."""
+    n_samples = x.shape[1]
+    order = a.shape[2]
+    step_stride = 1 if a.shape[1] > 1 else 0  # fixed coefficients are not copied per sample
+    for b in range(first, stop):
+        for k in range(order):
+            y[b, k] = history[b, k]
+        for n in range(n_samples):
+            step = n * step_stride
+            acc = x[b, n]
             for k in range(order):
-                y[b, k] = history[b, k]
-            for n in range(n_samples):
-                step = n * step_stride
-                acc = x[b, n]
-                for k in range(order):
-                    acc -= a[b, step, k] * y[b, n + order - 1 - k]
-                y[b, n + order] = acc
-        return y
+                acc -= a[b, step, k] * y[b, n + order - 1 - k]
+            y[b, n + order] = acc
+
+
+_RECURSION = compile_kernel(_recursion_rows)
 
 
 def allpole_kernel_available() -> bool:
     """Whether the compiled CPU kernel (numba) is importable."""
-    return numba is not None
+    return _RECURSION is not None
 
 
 def _recursion_torch(x: Tensor, a: Tensor, history: Tensor) -> Tensor:
@@ -91,23 +82,20 @@ def _recursion_scan(x: Tensor, a: Tensor, history: Tensor) -> Tensor:
     return torch.cat([history, states[:, :, 0]], dim=1)
 
 
-# Each call picks its thread count from its work (see _numba).
-_RECURSION = Kernel(_recursion_kernel) if numba is not None else None
-
-
 def _recursion(x: Tensor, a: Tensor, history: Tensor, backend: str) -> Tensor:
     if backend == "auto":
-        backend = ("numba" if numba is not None else "torch") if x.device.type == "cpu" else "scan"
+        backend = ("numba" if _RECURSION is not None else "torch") if x.device.type == "cpu" else "scan"
     if backend == "scan":
         return _recursion_scan(x.detach(), a.detach(), history.detach())
     if backend == "numba":
-        if numba is None:
+        if _RECURSION is None:
             raise ValueError("backend='numba' needs numba (pip install numba)")
         if x.device.type != "cpu":
             raise ValueError(f"backend='numba' runs on CPU tensors, found device {x.device}")
-        y = _RECURSION(x.numel() * a.shape[2], x.detach().contiguous().numpy(), a.detach().contiguous().numpy(),
-                       history.detach().contiguous().numpy())
-        return torch.from_numpy(y)
+        x, a, history = (t.detach().contiguous() for t in (x, a, history))
+        y = x.new_empty(x.shape[0], x.shape[1] + a.shape[2])
+        _RECURSION(x.numel() * a.shape[2], x.shape[0], x.numpy(), a.numpy(), history.numpy(), y.numpy())
+        return y
     return _recursion_torch(x.detach(), a.detach(), history.detach())
 
 

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
-from ._numba import Kernel
+from ._numba import compile_kernel
 from .resampling import hop_for, upsample
 
 __all__ = ["bandlimited_oscillator", "bandlimited_tables", "BANDLIMITED_WAVEFORMS"]
@@ -174,17 +174,15 @@ if numba is not None:
             high = max(high, min(j + 1, n_bands - 1))
         return low, high
 
-    @numba.njit(parallel=True, cache=True)
-    def _oscillator_forward(frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same, hop,
-                            sample_rate, f_min, bands_per_octave, noise_offset):  # pragma: no cover - compiled
-        batch, n_frames, n_channels = frequency.shape
+    def _oscillator_forward(first, stop, frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same, hop,
+                            sample_rate, f_min, bands_per_octave, noise_offset, out):  # pragma: no cover - compiled
+        n_frames, n_channels = frequency.shape[1], frequency.shape[2]
         n_waveforms, n_bands, table_points = tables.shape
         size = table_points - 1
         with_noise = noise_amplitude.shape[0] > 0
         inverse_rate = 1.0 / sample_rate
         inverse_hop = 1.0 / hop
-        out = np.empty((batch, n_frames * hop), dtype=amplitude.dtype)
-        for b in numba.prange(batch):
+        for b in range(first, stop):
             acc = np.empty(hop)
             sample_turns = np.empty(hop)
             # Per oscillator: the table rows of the bands it visits, with its waveforms already
@@ -232,7 +230,6 @@ if numba is not None:
                             seeds[b], noise_offset + base + step + 1)
                 for step in range(hop):
                     out[b, base + step] = acc[step]
-        return out
 
     @numba.njit(cache=True, inline="always")
     def _adjoint_pass(g_level, values, slopes, across, sample_turns, low_row, high_row, use_high, c, weight,
@@ -266,21 +263,17 @@ if numba is not None:
                 grad_weight += g_level[step] * value
         return grad_weight
 
-    @numba.njit(parallel=True, cache=True)
-    def _oscillator_backward(grad, frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same, need_mix,
-                             hop, sample_rate, f_min, bands_per_octave, noise_offset):  # pragma: no cover - gradchecked
-        batch, n_frames, n_channels = frequency.shape
+    def _oscillator_backward(first, stop, grad, frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same,
+                             need_mix, hop, sample_rate, f_min, bands_per_octave, noise_offset, grad_frequency,
+                             grad_amplitude, grad_mix, grad_turns0, grad_noise):  # pragma: no cover - gradchecked
+        """Gradients of batch items ``first .. stop - 1``, accumulated into the zeroed outputs."""
+        n_frames, n_channels = frequency.shape[1], frequency.shape[2]
         n_waveforms, n_bands, table_points = tables.shape
         size = table_points - 1
         with_noise = noise_amplitude.shape[0] > 0
-        grad_frequency = np.zeros((batch, n_frames, n_channels))
-        grad_amplitude = np.zeros((batch, n_frames, n_channels))
-        grad_mix = np.zeros((batch, n_channels, n_waveforms))
-        grad_turns0 = np.zeros((batch, n_channels))
-        grad_noise = np.zeros((batch, n_frames)) if with_noise else np.zeros((0, 0))
         inverse_rate = 1.0 / sample_rate
         inverse_hop = 1.0 / hop
-        for b in numba.prange(batch):
+        for b in range(first, stop):
             hop_turns = np.empty(n_frames)
             sample_turns = np.empty(hop)
             g_level = np.empty(hop)
@@ -357,12 +350,11 @@ if numba is not None:
                             grad_frequency[b, i, ch] += 0.5 * share * sign_a
                             grad_frequency[b, nxt, ch] += 0.5 * share * sign_b
                 grad_turns0[b, ch] = running
-        return grad_frequency, grad_amplitude, grad_mix, grad_turns0, grad_noise
 
 
-# Each call picks its thread count from its work (see _numba).
-_FORWARD = Kernel(_oscillator_forward) if numba is not None else None
-_BACKWARD = Kernel(_oscillator_backward) if numba is not None else None
+# Batch items are independent: each call is shared out in chunks of items (see _numba).
+_FORWARD = compile_kernel(_oscillator_forward) if numba is not None else None
+_BACKWARD = compile_kernel(_oscillator_backward) if numba is not None else None
 
 
 def _work(amplitude: Tensor, settings: tuple) -> int:
@@ -376,12 +368,14 @@ class _FusedOscillator(torch.autograd.Function):
                 seeds: Tensor, tables: Tensor, same: Tensor, settings: tuple) -> Tensor:
         dtype = amplitude.dtype
         numpy = lambda t, d=None: t.detach().contiguous().numpy().astype(d or t.detach().numpy().dtype, copy=False)  # noqa: E731
-        out = _FORWARD(_work(amplitude, settings), numpy(frequency, np.float64), numpy(amplitude), numpy(mix),
-                       numpy(turns0, np.float64), numpy(noise_amplitude), seeds.contiguous().numpy(),
-                       numpy(tables.to(dtype)), same.numpy(), *settings)
+        batch, n_frames = frequency.shape[:2]
+        out = torch.empty(batch, n_frames * settings[0], dtype=dtype)
+        _FORWARD(_work(amplitude, settings), batch, numpy(frequency, np.float64), numpy(amplitude), numpy(mix),
+                 numpy(turns0, np.float64), numpy(noise_amplitude), seeds.contiguous().numpy(),
+                 numpy(tables.to(dtype)), same.numpy(), *settings, out.numpy())
         ctx.save_for_backward(frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same)
         ctx.settings = settings
-        return torch.from_numpy(out)
+        return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable  # the adjoint is compiled: second derivatives raise
@@ -389,9 +383,14 @@ class _FusedOscillator(torch.autograd.Function):
         frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same = ctx.saved_tensors
         as64 = lambda t: t.detach().contiguous().numpy().astype(np.float64, copy=False)  # noqa: E731
         # Tables in the forward's dtype, so the adjoint is that of the computed function.
-        grads = _BACKWARD(_work(amplitude, ctx.settings), grad.detach().contiguous().numpy(), as64(frequency),
-                          as64(amplitude), as64(mix), as64(turns0), as64(noise_amplitude), seeds.contiguous().numpy(),
-                          as64(tables.to(amplitude.dtype)), same.numpy(), bool(ctx.needs_input_grad[2]), *ctx.settings)
+        batch, n_frames, n_channels = frequency.shape
+        with_noise = noise_amplitude.numel() > 0
+        grads = (np.zeros((batch, n_frames, n_channels)), np.zeros((batch, n_frames, n_channels)),
+                 np.zeros((batch, n_channels, mix.shape[-1])), np.zeros((batch, n_channels)),
+                 np.zeros((batch, n_frames)) if with_noise else np.zeros((0, 0)))
+        _BACKWARD(_work(amplitude, ctx.settings), batch, grad.detach().contiguous().numpy(), as64(frequency),
+                  as64(amplitude), as64(mix), as64(turns0), as64(noise_amplitude), seeds.contiguous().numpy(),
+                  as64(tables.to(amplitude.dtype)), same.numpy(), bool(ctx.needs_input_grad[2]), *ctx.settings, *grads)
         inputs = (frequency, amplitude, mix, turns0, noise_amplitude)
         out = [torch.from_numpy(g).to(t.dtype) if g.size or t.numel() == 0 else None for g, t in zip(grads, inputs)]
         if noise_amplitude.numel() == 0:

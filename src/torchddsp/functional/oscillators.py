@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch
-from ._harmonic_kernel import fused_harmonic_sum, use_kernel
+from ._harmonic_kernel import fused_harmonic_synthesis, use_kernel
 from ._harmonic_sum import NyquistMask, harmonic_sum
 from .phase import TWO_PI, cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
 from .resampling import UPSAMPLE_METHODS, block_weights, frame_pairs, hop_for
@@ -262,18 +262,19 @@ def harmonic_synthesis_stream(
     before = torch.cumsum(totals, dim=1) - totals + start_turns[:, None]
     final_turns = before[:, -1] + totals[:, -1]
 
+    weights = block_weights(hop, amplitude_upsampling, dtype, device)
+    if kernel:
+        everywhere, somewhere = _audible_counts(f_a, f_b, sample_rate / 2, n_harmonics)
+        audio = fused_harmonic_synthesis(before.reshape(-1), f_a.reshape(-1), slope.reshape(-1),
+                                         amplitudes[..., 0].to(dtype), harmonic_distribution.to(dtype), weights, hop,
+                                         sample_rate, int(everywhere.min()), int(somewhere.max()))
+        return audio, turns_to_radians(final_turns)[:, None]
+
     # Frame-rate amplitudes per interval as harmonic-major rows: end value and start - end.
     harmonic_amplitudes = amplitudes.to(dtype) * harmonic_distribution.to(dtype)
     c_start, c_end = frame_pairs(harmonic_amplitudes, add_endpoint)
     end = c_end.permute(2, 0, 1).contiguous().view(n_harmonics, batch * intervals)
     delta = (c_start - c_end).permute(2, 0, 1).contiguous().view(n_harmonics, batch * intervals)
-    weights = block_weights(hop, amplitude_upsampling, dtype, device)
-
-    if kernel:
-        everywhere, somewhere = _audible_counts(f_a, f_b, sample_rate / 2, n_harmonics)
-        audio = fused_harmonic_sum(before.reshape(-1), f_a.reshape(-1), slope.reshape(-1), end, delta, weights, hop,
-                                   sample_rate, int(everywhere.min()), int(somewhere.max()))
-        return audio.view(batch, n_samples), turns_to_radians(final_turns)[:, None]
     r = torch.arange(hop, dtype=torch.float64, device=device)[:, None, None]
     turns = _interval_turns(before, f_a, slope, r, hop, sample_rate, dtype)
     mask, column_mask = _nyquist_mask(f_a, f_b, r / hop, sample_rate / 2, n_harmonics, dtype)

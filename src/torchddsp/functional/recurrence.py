@@ -15,7 +15,8 @@ calls the recursion itself (differentiably), and ``grad_A[n] = l[n] s[n-1]^T``,
 
 Three interchangeable engines (tested against each other):
 
-- ``"numba"``: a compiled per-sample loop on CPU (parallel over the batch); the default there.
+- ``"numba"``: a compiled per-sample loop on CPU (batch items shared out among threads, see
+  ``_numba``); the default there.
 - ``"scan"``: a blocked parallel scan (blocks of about ``sqrt(n_samples)`` samples run side by
   side, then a short pass links them: about ``3 sqrt(n_samples)`` vectorised steps instead of
   ``n_samples``): the path for GPUs, the default on any non-CPU device; exact up to rounding.
@@ -28,68 +29,59 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from ._checks import check_choice, check_finite, check_rank
-from ._numba import Kernel
+from ._numba import compile_kernel
 
 __all__ = ["linear_recurrence", "RECURRENCE_BACKENDS"]
 
 RECURRENCE_BACKENDS = ("auto", "numba", "scan", "torch")
 
-try:  # numba is a core dependency; the guard keeps the PyTorch paths usable on exotic installs.
-    import numba
-except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
-    numba = None
-
-
-if numba is not None:
-
-    @numba.njit(parallel=True, cache=True, fastmath=False)
-    def _state_space_kernel(u, A, s0):  # pragma: no cover - compiled; tested through linear_recurrence
-        batch, n_samples, size = u.shape
-        step_stride = 1 if A.shape[1] > 1 else 0
-        item_stride = 1 if A.shape[0] > 1 else 0
-        states = np.empty_like(u)
-        for b in numba.prange(batch):
-            item = b * item_stride
+def _states_rows(first, stop, u, A, s0, states):  # pragma: no cover - compiled; tested through linear_recurrence
+    """Batch items ``first .. stop - 1`` of ``s[n] = A[n] s[n-1] + u[n]``, any state size."""
+    n_samples, size = u.shape[1], u.shape[2]
+    step_stride = 1 if A.shape[1] > 1 else 0
+    item_stride = 1 if A.shape[0] > 1 else 0
+    for b in range(first, stop):
+        item = b * item_stride
+        for i in range(size):
+            acc = u[b, 0, i]
+            for j in range(size):
+                acc += A[item, 0, i, j] * s0[b, j]
+            states[b, 0, i] = acc
+        for n in range(1, n_samples):
+            step = n * step_stride
             for i in range(size):
-                acc = u[b, 0, i]
+                acc = u[b, n, i]
                 for j in range(size):
-                    acc += A[item, 0, i, j] * s0[b, j]
-                states[b, 0, i] = acc
-            for n in range(1, n_samples):
-                step = n * step_stride
-                for i in range(size):
-                    acc = u[b, n, i]
-                    for j in range(size):
-                        acc += A[item, step, i, j] * states[b, n - 1, j]
-                    states[b, n, i] = acc
-        return states
+                    acc += A[item, step, i, j] * states[b, n - 1, j]
+                states[b, n, i] = acc
 
-    @numba.njit(parallel=True, cache=True, fastmath=False)
-    def _state_space_kernel_2(u, A, s0):  # pragma: no cover - compiled; tested through linear_recurrence
-        # Size 2 (state-variable filters) unrolled: the state lives in registers, about 8x
-        # faster than the generic loop.
-        batch, n_samples = u.shape[0], u.shape[1]
-        step_stride = 1 if A.shape[1] > 1 else 0
-        item_stride = 1 if A.shape[0] > 1 else 0
-        states = np.empty_like(u)
-        for b in numba.prange(batch):
-            item = b * item_stride
-            p0 = s0[b, 0]
-            p1 = s0[b, 1]
-            for n in range(n_samples):
-                step = n * step_stride
-                c0 = u[b, n, 0] + A[item, step, 0, 0] * p0 + A[item, step, 0, 1] * p1
-                c1 = u[b, n, 1] + A[item, step, 1, 0] * p0 + A[item, step, 1, 1] * p1
-                states[b, n, 0] = c0
-                states[b, n, 1] = c1
-                p0 = c0
-                p1 = c1
-        return states
+
+def _states_rows_2(first, stop, u, A, s0, states):  # pragma: no cover - compiled; tested through linear_recurrence
+    """Size 2 (state-variable filters) unrolled: the state lives in registers, about 8x faster
+    than the generic loop."""
+    n_samples = u.shape[1]
+    step_stride = 1 if A.shape[1] > 1 else 0
+    item_stride = 1 if A.shape[0] > 1 else 0
+    for b in range(first, stop):
+        item = b * item_stride
+        p0 = s0[b, 0]
+        p1 = s0[b, 1]
+        for n in range(n_samples):
+            step = n * step_stride
+            c0 = u[b, n, 0] + A[item, step, 0, 0] * p0 + A[item, step, 0, 1] * p1
+            c1 = u[b, n, 1] + A[item, step, 1, 0] * p0 + A[item, step, 1, 1] * p1
+            states[b, n, 0] = c0
+            states[b, n, 1] = c1
+            p0 = c0
+            p1 = c1
+
+
+_KERNEL = compile_kernel(_states_rows)
+_KERNEL_2 = compile_kernel(_states_rows_2)
 
 
 def _loop_torch(u: Tensor, A: Tensor, s0: Tensor) -> Tensor:
@@ -149,24 +141,21 @@ def _scan_torch(u: Tensor, A: Tensor, s0: Tensor, block: int | None = None) -> T
     return torch.stack(states, dim=2).reshape(batch, n_blocks * length, size)[:, :n_samples]
 
 
-# Each call picks its thread count from its work (see _numba).
-_KERNEL = Kernel(_state_space_kernel) if numba is not None else None
-_KERNEL_2 = Kernel(_state_space_kernel_2) if numba is not None else None
-
-
 def _run(u: Tensor, A: Tensor, s0: Tensor, backend: str) -> Tensor:
     """Plain (non-differentiable) evaluation on detached tensors by the chosen engine."""
     u, A, s0 = u.detach(), A.detach(), s0.detach()
     if backend == "auto":
-        backend = ("numba" if numba is not None else "torch") if u.device.type == "cpu" else "scan"
+        backend = ("numba" if _KERNEL is not None else "torch") if u.device.type == "cpu" else "scan"
     if backend == "numba":
-        if numba is None:
+        if _KERNEL is None:
             raise ValueError("backend='numba' needs numba (pip install numba)")
         if u.device.type != "cpu":
             raise ValueError(f"backend='numba' runs on CPU tensors, found device {u.device}")
         kernel = _KERNEL_2 if u.shape[-1] == 2 else _KERNEL
-        return torch.from_numpy(kernel(u.numel() * u.shape[-1], u.contiguous().numpy(), A.contiguous().numpy(),
-                                       s0.contiguous().numpy()))
+        u, A, s0 = u.contiguous(), A.contiguous(), s0.contiguous()
+        states = torch.empty_like(u)
+        kernel(u.numel() * u.shape[-1], u.shape[0], u.numpy(), A.numpy(), s0.numpy(), states.numpy())
+        return states
     if backend == "scan":
         return _scan_torch(u, A, s0)
     return _loop_torch(u, A, s0)

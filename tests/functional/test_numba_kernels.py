@@ -1,0 +1,89 @@
+"""The kernel layer (functional/_numba.py): every item exactly once, whoever runs it; the host's
+thread count respected; errors and forks handled."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import torchddsp.functional._numba as _numba
+
+
+def _count_items(first, stop, out):
+    for i in range(first, stop):
+        out[i] += 1
+
+
+def _recording_kernel():
+    threads: list[int] = []
+
+    def run(first, stop, out):
+        threads.append(threading.get_ident())
+        out[first:stop] += 1
+
+    return _numba.Kernel(run), threads
+
+
+@pytest.mark.parametrize("n_items", [1, 2, 7, 1000])
+def test_every_item_is_handled_exactly_once(n_items):
+    kernel = _numba.compile_kernel(_count_items)
+    for work in (0, 10**9):  # on the calling thread alone, and shared out in chunks
+        out = np.zeros(n_items)
+        kernel(work, n_items, out)
+        np.testing.assert_array_equal(out, 1.0)
+
+
+def test_chunks_are_shared_with_helpers_only_when_worth_it(monkeypatch):
+    kernel, threads = _recording_kernel()
+    out = np.zeros(64)
+    kernel(10, 64, out)  # small: the calling thread alone, one call
+    assert threads == [threading.get_ident()]
+    threads.clear()
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    kernel(10**9, 64, out)
+    assert len(threads) == 2 * _numba.CHUNKS_PER_THREAD and threading.get_ident() in threads
+    np.testing.assert_array_equal(out, 2.0)
+
+
+def test_a_host_limited_to_one_thread_keeps_every_chunk(monkeypatch):
+    kernel, threads = _recording_kernel()
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    kernel(10**9, 64, np.zeros(64))
+    assert threads == [threading.get_ident()]
+
+
+def test_an_error_in_any_chunk_reaches_the_caller(monkeypatch):
+    def failing(first, stop, out):
+        if first > 0:  # not the first chunk: may run on a helper
+            raise RuntimeError("chunk failed")
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    with pytest.raises(RuntimeError, match="chunk failed"):
+        _numba.Kernel(failing)(10**9, 64, np.zeros(64))
+
+
+def _child(queue):
+    out = np.zeros(100)
+    _numba.compile_kernel(_count_items)(10**9, 100, out)
+    queue.put(float(out.sum()))
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_a_forked_child_gets_its_own_helpers(monkeypatch):
+    # The parent's helper threads do not exist in a forked child (a data loader worker, say):
+    # the child must not wait on them forever.
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    _numba.compile_kernel(_count_items)(10**9, 100, np.zeros(100))  # the parent's pool exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child, args=(queue,))
+    child.start()
+    child.join(60)
+    if child.is_alive():  # hung on the parent's helpers
+        child.kill()
+        child.join()
+    assert child.exitcode == 0 and queue.get(timeout=5) == 100.0
