@@ -1,0 +1,218 @@
+"""Do the tests catch real bugs? Plant each bug of a curated list in a copy of the project and
+run the tests that exist to catch it.
+
+Usage (from the repository root, after ``make install``)::
+
+    .venv/bin/python scripts/check_tests_bite.py [--only NAME,...] [--keep]
+
+The working tree's tracked files are copied to a temporary folder once; for each bug in
+``BUGS`` the copy gets that one edit (an exact text replacement that must match exactly
+once), the named tests run against the copy (``PYTHONPATH`` puts the copy's ``src`` first),
+and the edit is undone. A bug is **caught** when pytest reports failing tests (exit status
+1); a collection or usage error (status 2-4) is reported as **error**, never as caught,
+since a test that cannot even run proves nothing; exit status 0 is **missed**. Prints one
+line per bug and a summary; exits with status 1 unless every bug is caught.
+
+Each entry says which area it belongs to and why the bug is plausible: the list is meant to
+grow with every test written to catch a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Bug:
+    name: str
+    area: str
+    path: str  # relative to the repository root
+    old: str  # must occur exactly once in the file
+    new: str
+    tests: tuple[str, ...]  # pytest node ids or files
+    why: str
+
+
+BUGS: list[Bug] = [
+    # functional -----------------------------------------------------------------------------
+    Bug("harmonic-kernel-nyquist", "functional", "src/torchddsp/functional/_harmonic_kernel.py",
+        "a = a if limit[r] > k else zero", "a = a if limit[r] >= k else zero",
+        ("tests/functional/test_oscillators.py",),
+        "off by one in the compiled pass's Nyquist mask: the harmonic just below Nyquist goes silent"),
+    Bug("harmonic-kernel-f0-gradient", "functional", "src/torchddsp/functional/_harmonic_kernel.py",
+        "g_f_a += g_theta * (r + 1)", "g_f_a += g_theta * r",
+        ("tests/functional/test_oscillators.py",),
+        "the compiled adjoint drops the first step of the phase's dependence on f0: f0 gradients slightly wrong"),
+    Bug("lfilter-fir-off-by-one", "functional", "src/torchddsp/functional/iir.py",
+        "v = sum(b[..., k] * extended[:, n_b - 1 - k : n_b - 1 - k + n_samples] for k in range(n_b))",
+        "v = sum(b[..., k] * extended[:, n_b - k : n_b - k + n_samples] for k in range(n_b))",
+        ("tests/functional/test_iir.py",), "the FIR half of lfilter reads every input one sample late"),
+    Bug("allpole-kernel-wrong-tap", "functional", "src/torchddsp/functional/allpole.py",
+        "acc -= a[b, step, k] * y[b, n + order - 1 - k]", "acc -= a[b, step, k] * y[b, n + order - k - (k > 0)]",
+        ("tests/functional/test_allpole.py",), "the compiled recursion pairs coefficient k with the wrong past output"),
+    # features -------------------------------------------------------------------------------
+    Bug("loudness-bins-summed", "features", "src/torchddsp/features/loudness.py",
+        "return power_to_db((power * weighting).mean(-1), ref_db=ref_db",
+        "return power_to_db((power * weighting).sum(-1), ref_db=ref_db",
+        ("tests/features/test_loudness.py",), "A-weighted power summed over bins, not averaged (+24 dB at n_fft 512)"),
+    Bug("loudness-ref-sign", "features", "src/torchddsp/features/loudness.py",
+        "return power_to_db((power * weighting).mean(-1), ref_db=ref_db",
+        "return power_to_db((power * weighting).mean(-1), ref_db=-ref_db",
+        ("tests/features/test_loudness.py",), "the reference level added instead of subtracted"),
+    Bug("a-weighting-rounded", "features", "src/torchddsp/features/loudness.py",
+        "_A_POLES_HZ = (20.598997, 107.65265, 737.86223, 12194.217)", "_A_POLES_HZ = (20.6, 107.7, 737.9, 12194.0)",
+        ("tests/features/test_loudness.py",), "the often-quoted rounded A-weighting poles (0.005 dB off)"),
+    Bug("yin-keeps-a-graph", "features", "src/torchddsp/features/yin.py",
+        "with torch.no_grad():\n        return _yin(", "if True:\n        return _yin(",
+        ("tests/test_autograd.py::test_feature_gradients[yin]",),
+        "yin's f0 carries a meaningless autograd graph (an argmin is not differentiable)"),
+    Bug("power-spectrogram-backward-sign", "features", "src/torchddsp/features/spectral.py",
+        "scale = 2.0 * grad_output", "scale = -2.0 * grad_output",
+        ("tests/test_autograd.py::test_feature_gradients[power_spectrogram]",),
+        "sign error in the power spectrogram's hand-written backward"),
+    # losses -----------------------------------------------------------------------------------
+    Bug("convergence-per-item", "losses", "src/torchddsp/losses.py",
+        "if self.convergence_over_batch and self.reduction != \"none\":",
+        "if False and self.convergence_over_batch and self.reduction != \"none\":",
+        ("tests/test_losses.py",), "auraloss's spectral convergence averaged per item instead of over the batch"),
+    # synths -----------------------------------------------------------------------------------
+    Bug("harmonic-upper-partials-lost", "synths", "src/torchddsp/synths.py",
+        "\n        nyquist_rate = self.sample_rate if self.normalize_below_nyquist else None\n",
+        "\n        harmonic_distribution = harmonic_distribution * (torch.arange(harmonic_distribution.shape[-1]) < 4)"
+        "\n        nyquist_rate = self.sample_rate if self.normalize_below_nyquist else None\n",
+        ("tests/test_bundled_models.py::test_bundled_model_sounds_like_its_own_instrument_and_the_others_do_not",),
+        "the synth drops every harmonic above the 4th (a timbre bug a pitch or loudness test cannot see)"),
+    # effects ----------------------------------------------------------------------------------
+    Bug("fdn-ignores-rt60", "effects", "src/torchddsp/effects/fdn.py",
+        "ir = self.impulse_response(rt60_s).to(audio.dtype)", "ir = self.impulse_response().to(audio.dtype)",
+        ("tests/effects/test_eq_dynamics_fdn.py::test_fdn_reverb_render_uses_the_reverberation_times_it_is_given",),
+        "FDNReverb.render takes reverberation times and ignores them"),
+    Bug("compressor-attack-release-swapped", "effects", "src/torchddsp/functional/dynamics.py",
+        "                if use:\n                    alpha = attack[b * attack_item, n * attack_step]",
+        "                if not use:\n                    alpha = attack[b * attack_item, n * attack_step]",
+        ("tests/functional/test_dynamics.py", "tests/effects/test_eq_dynamics_fdn.py"),
+        "the compressor's compiled ballistics use the release time where the attack belongs"),
+    # modular ----------------------------------------------------------------------------------
+    Bug("vco-pitch-routes-swapped", "modular", "src/torchddsp/modular/voices.py",
+        "midi_f0, mods[\"vco_1_pitch\"],", "midi_f0, mods[\"vco_2_pitch\"],",
+        ("tests/modular/test_torchsynth_wiring.py",), "vco_1 follows the modulation meant for vco_2's pitch"),
+    Bug("lfos-swapped", "modular", "src/torchddsp/modular/voices.py",
+        "lfo_1, lfo_2 = self.synth_modules[\"lfo_1\"](ctx, lfo_params, rates).chunk(2)",
+        "lfo_2, lfo_1 = self.synth_modules[\"lfo_1\"](ctx, lfo_params, rates).chunk(2)",
+        ("tests/modular/test_torchsynth_wiring.py",), "the two LFOs feed each other's modulation-mixer inputs"),
+    Bug("mixer-sources-reversed", "modular", "src/torchddsp/modular/modules.py",
+        "stacked = torch.stack([inputs[s] for s in self.sources], dim=1)",
+        "stacked = torch.stack([inputs[s] for s in reversed(self.sources)], dim=1)",
+        ("tests/modular/test_torchsynth_wiring.py",), "the modulation mixer reads its sources in the wrong order"),
+    Bug("drive-scaled-back", "modular", "src/torchddsp/modular/modules.py",
+        "wet = waveshape(audio, \"tanh\", drive, oversampling=self.oversampling)\n",
+        "wet = waveshape(audio, \"tanh\", drive, oversampling=self.oversampling) / 10 ** (drive / 20)\n",
+        ("tests/modular/test_drive.py",), "Drive divides its wet signal by the drive (what its old docstring said)"),
+    # training ---------------------------------------------------------------------------------
+    Bug("optimizer-never-steps", "training", "src/torchddsp/training/trainer.py",
+        "optimizer.step()", "pass",
+        ("tests/training/test_train.py::test_training_learns", "tests/training/test_train.py::test_resume_continues_exactly"),
+        "the optimizer never steps: training runs, logs and checkpoints, and learns nothing"),
+    Bug("schedule-restarts-on-resume", "training", "src/torchddsp/training/trainer.py",
+        "group[\"lr\"] = config.train.learning_rate_at(step) * group[\"lr_scale\"]",
+        "group[\"lr\"] = config.train.learning_rate_at(step - start_step) * group[\"lr_scale\"]",
+        ("tests/training/test_train.py::test_resume_continues_exactly",),
+        "a resumed run restarts its learning-rate schedule (warm-up again) from step 0"),
+    Bug("optimizer-state-not-resumed", "training", "src/torchddsp/training/trainer.py",
+        "start_step = int(load_checkpoint(checkpoint, model, optimizer)[\"step\"])",
+        "start_step = int(load_checkpoint(checkpoint, model)[\"step\"])",
+        ("tests/training/test_train.py::test_resume_continues_exactly",), "Adam's moments are not restored on resume"),
+    # transfer ---------------------------------------------------------------------------------
+    Bug("bundled-violin-is-the-flute", "transfer", "src/torchddsp/transfer.py",
+        "path = PRETRAINED_DIR / str(name_or_path)\n",
+        "path = PRETRAINED_DIR / str(name_or_path).replace(\"violin\", \"flute\")\n",
+        ("tests/test_bundled_models.py::test_bundled_model_sounds_like_its_own_instrument_and_the_others_do_not",),
+        "load_model('violin') loads the flute's weights"),
+    Bug("report-restates-manual-shift", "transfer", "src/torchddsp/transfer.py",
+        "applied[\"median_loudness_shift_db\"] = float(np.median(",
+        "applied[\"median_loudness_shift_db\"] = float(loudness_shift) + 0 * float(np.median(",
+        ("tests/test_transfer_report.py",), "the transfer report restates the manual loudness shift, not the applied map"),
+    Bug("weights-never-loaded", "transfer", "src/torchddsp/transfer.py",
+        "    load_checkpoint(checkpoint, model)\n", "    pass\n",
+        ("tests/test_transfer.py::test_a_trained_run_renders_its_training_audio_closer_than_its_initial_weights",
+         "tests/test_cli.py::test_evaluate_tells_a_trained_run_from_its_initial_weights"),
+        "load_model builds the model and never loads the trained weights"),
+]
+
+
+def copy_project(target: Path) -> None:
+    """Copy the tracked files of the working tree (with their current contents)."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
+    for name in filter(None, (f.decode() for f in files)):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def run_tests(copy: Path, tests: tuple[str, ...]) -> tuple[int, str]:
+    environment = {**os.environ, "PYTHONPATH": str(copy / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+    done = subprocess.run(command, cwd=copy, env=environment, capture_output=True, text=True, timeout=1800)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    return done.returncode, lines[-1] if lines else " ".join(done.stderr.strip().splitlines()[-1:])
+
+
+def check(copy: Path, bug: Bug) -> tuple[str, str]:
+    path = copy / bug.path
+    original = path.read_text()
+    count = original.count(bug.old)
+    if count != 1:
+        return "error", f"the text to replace occurs {count} times in {bug.path}"
+    path.write_text(original.replace(bug.old, bug.new))
+    try:
+        status, summary = run_tests(copy, bug.tests)
+    finally:
+        path.write_text(original)
+    outcome = {0: "MISSED", 1: "caught"}.get(status, "error")
+    return outcome, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="comma-separated bug names")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    args = parser.parse_args(argv)
+    bugs = [b for b in BUGS if not args.only or b.name in args.only.split(",")]
+    folder = Path(tempfile.mkdtemp(prefix="torchddsp-bite-"))
+    started = time.time()
+    results = []
+    try:
+        copy_project(folder)
+        # The unmodified copy must pass the tests first: otherwise "caught" means nothing.
+        for tests in dict.fromkeys(b.tests for b in bugs):
+            status, summary = run_tests(folder, tests)
+            if status != 0:
+                print(f"the unmodified project fails {' '.join(tests)}: {summary}")
+                return 2
+        for bug in bugs:
+            outcome, summary = check(folder, bug)
+            results.append(outcome)
+            print(f"{outcome:7s} {bug.area:10s} {bug.name}: {bug.why} -- {summary}", flush=True)
+    finally:
+        if args.keep:
+            print(f"copy kept in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    caught = results.count("caught")
+    print(f"\n{caught} of {len(results)} planted bugs caught ({time.time() - started:.0f} s)")
+    return 0 if caught == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
