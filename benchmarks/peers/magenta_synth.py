@@ -94,6 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", required=True, help=".npz of controls written by bench_synth.py")
     parser.add_argument("--cases", default="harmonic,filtered_noise,reverb")
+    parser.add_argument("--passes", default="forward,forward_backward")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per measurement, at most")
@@ -112,6 +113,8 @@ def main() -> None:
         forward, gradient, inputs = cases[name]
         results[name] = {}
         for pass_name, fn in (("forward", forward), ("forward_backward", gradient)):
+            if pass_name not in args.passes.split(","):
+                continue
             results[name][pass_name] = {}
             for mode, runner in (("eager", fn), ("graph", tf.function(fn))):
                 print(f"magenta: {name} {pass_name} ({mode})", file=sys.stderr, flush=True)
