@@ -13,8 +13,9 @@ The fix at that root, without touching any setting of the host process (thread c
 wait policies, threading layers): the hot loops are fused into single compiled passes over
 independent items (frame intervals, batch items), compiled with ``nogil``, and a
 :class:`Kernel` call splits the items into chunks that the calling thread and a small pool
-of *sleeping* helper threads take from a shared counter. Nothing spins, and a helper the
-scheduler delays holds up at most the one chunk it has started; the caller takes the rest.
+of *sleeping* helper threads take from a shared counter. Nothing spins, the caller never
+waits for a helper to start (a helper that starts late finds no chunk left), and a helper
+the scheduler delays holds up at most the one chunk it has started.
 Calls too small to gain from a second thread run on the calling thread alone. The number of
 threads follows ``torch.get_num_threads()``, so a host that limits PyTorch limits these too.
 
@@ -39,9 +40,13 @@ except ImportError:  # pragma: no cover - exercised only where numba cannot be i
 
 __all__ = ["numba", "available", "compile_kernel", "Kernel", "PARALLEL_MIN_WORK", "CHUNKS_PER_THREAD"]
 
-#: Inner-loop updates (0.2-1 ns each) below which a kernel runs on the calling thread alone:
-#: handing chunks to a helper costs tens of microseconds.
-PARALLEL_MIN_WORK = 1_000_000
+#: Inner-loop updates (0.2-1 ns each) below which a kernel runs on the calling thread alone.
+#: On an idle machine a helper halves a kernel's time from about a millisecond of work up; on
+#: a busy one, waking it and waiting for its chunk can cost a scheduler tick or more (measured
+#: by benchmarks/bench_load.py: Harmonic forward under two busy processes, median 16 ms
+#: serial vs 19 ms shared, 90th percentile 44 vs 97 ms). Helpers are woken for calls of
+#: about 10 ms of work and more, where that risk is small beside the gain.
+PARALLEL_MIN_WORK = 32_000_000
 #: Chunks per thread: a delayed helper holds up at most one of them.
 CHUNKS_PER_THREAD = 4
 
@@ -81,16 +86,30 @@ class Kernel:
         n_chunks = min(n_items, threads * CHUNKS_PER_THREAD)
         bounds = [n_items * i // n_chunks for i in range(n_chunks + 1)]
         counter = itertools.count()  # next() is atomic under the GIL
+        finished = threading.Condition()
+        done: list[int] = []
+        errors: list[BaseException] = []
 
         def take_chunks() -> None:
+            # A helper the scheduler starts late finds no chunk left and returns: the caller
+            # never waits for a thread to start, only for chunks already started.
             while (i := next(counter)) < n_chunks:
-                self.compiled(bounds[i], bounds[i + 1], *args)
+                try:
+                    self.compiled(bounds[i], bounds[i + 1], *args)
+                except BaseException as error:  # noqa: BLE001 - handed to the caller below
+                    errors.append(error)
+                with finished:
+                    done.append(i)
+                    finished.notify_all()
 
         pool = _helpers()
-        helpers = [pool.submit(take_chunks) for _ in range(threads - 1)]
+        for _ in range(threads - 1):
+            pool.submit(take_chunks)
         take_chunks()
-        for helper in helpers:
-            helper.result()  # re-raises a helper's exception
+        with finished:
+            finished.wait_for(lambda: len(done) == n_chunks)
+        if errors:
+            raise errors[0]
 
 
 def compile_kernel(function: Callable, **options) -> Kernel | None:
