@@ -265,6 +265,23 @@ def load_table(cases: list[Case], times: dict, loads: list[int]) -> tuple[list[s
     return lines, all_met
 
 
+def summary_table(cases: list[Case], times: dict, loads: list[int]) -> list[str]:
+    """Per operation and pass: its idle medians (fastest to slowest family) and the worst
+    slowest-call / idle-median ratio over its families under each load."""
+    busy = [n for n in loads if n > 0]
+    lines = ["| operation | pass | idle median ms (families) | " + " | ".join(f"worst slowest / idle, {n} busy" for n in busy)
+             + " |", "|---|---|---|" + "---:|" * len(busy)]
+    groups: dict[tuple[str, str], list[Case]] = {}
+    for case in cases:
+        groups.setdefault((case.operation, case.pass_name), []).append(case)
+    for (operation, pass_name), members in groups.items():
+        idle = [statistics.median(times[c.name][0]) for c in members]
+        worst = [max(max(times[c.name][n]) / statistics.median(times[c.name][0]) for c in members) for n in busy]
+        lines.append(f"| {operation} | {pass_name} | {min(idle):.1f}-{max(idle):.1f} | "
+                     + " | ".join(f"{w:.1f}x" for w in worst) + " |")
+    return lines
+
+
 def family_table(cases: list[Case], times: dict) -> tuple[list[str], bool]:
     lines = ["| operation | pass | fastest family (idle ms) | slowest family (idle ms) | slowest / fastest | within 2x |",
              "|---|---|---|---|---:|---|"]
@@ -289,6 +306,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--loads", default="0,1,2", help="numbers of busy background processes (0 first)")
     parser.add_argument("--only", default="", help="comma-separated operation name prefixes to run")
     parser.add_argument("--json", type=Path, help="also write the raw timings here")
+    parser.add_argument("--from-json", type=Path, help="print the report of timings saved by --json (no runs)")
     parser.add_argument("--no-peer", action="store_true", help="skip Magenta")
     parser.add_argument("--magenta-python", type=Path, help="interpreter of a working Magenta environment")
     parser.add_argument("--magenta-env", type=Path, default=DEFAULT_MAGENTA_ENV)
@@ -302,6 +320,15 @@ def main(argv: list[str] | None = None) -> None:
     if loads[0] != 0:
         raise SystemExit("--loads must start with 0 (the idle baseline)")
     cases = [c for c in all_cases() if not args.only or any(c.operation.startswith(p) for p in args.only.split(","))]
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        times = {name: {int(n): v for n, v in per_load.items()} for name, per_load in saved["times_ms"].items()}
+        cases = [c for c in cases if c.name in times]
+        loads = sorted(next(iter(times.values())))
+        magenta = {int(n): v for n, v in saved["magenta"].items()}
+        machine, environment = saved["machine"], saved.get("environment", {})
+        print("\n".join(report(args, cases, times, loads, magenta, "", machine, environment)))
+        return
     magenta_python, magenta_note = None, "skipped (--no-peer)"
     if not args.no_peer:
         magenta_python = args.magenta_python or ensure_magenta_env(args.magenta_env, not args.no_peer_install)[0]
@@ -317,12 +344,21 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{load} busy: Magenta Harmonic", file=sys.stderr, flush=True)
                 magenta[load] = magenta_harmonic(magenta_python, args.repeats)
     machine = machine_description()
+    environment = {name: os.environ.get(name, "") for name in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT")}
+    print("\n".join(report(args, cases, times, loads, magenta, magenta_note, machine, environment)))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine, "environment": environment, "times_ms": times,
+                                         "magenta": magenta}, indent=1))
+
+
+def report(args, cases, times, loads, magenta, magenta_note, machine, environment) -> list[str]:
+    settings = ", ".join(f"{k}={v}" for k, v in environment.items() if v) or "no OpenMP variables set"
     lines = ["## Load and input-family benchmark", "",
              f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, torch {machine['torch']} with "
-             f"{machine['torch_threads']} threads, torchddsp {machine['torchddsp']}; {args.repeats} calls per case "
-             f"and load after 2 warm-up calls; busy processes: `sh -c 'while :; do :; done'`.", ""]
+             f"{machine['torch_threads']} threads, torchddsp {machine['torchddsp']}; {settings}; {args.repeats} calls "
+             f"per case and load after 2 warm-up calls; busy processes: `sh -c 'while :; do :; done'`.", ""]
     table, load_met = load_table(cases, times, loads)
-    lines += table + [""]
+    lines += table + [""] + summary_table(cases, times, loads) + [""]
     table, family_met = family_table(cases, times)
     lines += table + [""]
     if magenta:
@@ -340,9 +376,7 @@ def main(argv: list[str] | None = None) -> None:
         lines += [f"Magenta: {magenta_note}.", ""]
     lines.append(f"Targets: slowest of every case within 3x of its idle median under load: {'met' if load_met else 'NOT met'}; "
                  f"slowest input family within 2x of the fastest: {'met' if family_met else 'NOT met'}.")
-    print("\n".join(lines))
-    if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "times_ms": times, "magenta": magenta}, indent=1))
+    return lines
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ Steps, all deterministic:
 
 Prints a markdown table (loudness L1 in dB, f0 L1 in semitones, f0 outlier ratio, spectral
 loss, examples); ``--write`` also stores each result as the ``heldout:NAME_heldout`` entry of
-the model's ``evaluation.json`` (the step-2500 weights; the paths recorded are this machine's).
+the model's ``evaluation.json`` (the step-2500 weights). ``--run-eval-split`` also prepares each
+model's training data as its run did (``--config cpu_small``, about 15 minutes of audio per
+instrument, a few minutes of CREPE) and evaluates the run's own evaluation split
+(``run_eval_split``).
 
 Then melody preservation across instruments: the flute clip of ``tests/data/pitch`` played by
 the violin (auto-adjust on), the output's f0 measured by CREPE and compared with the f0 given
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "heldout", help="working folder")
     parser.add_argument("--write", action="store_true", help="update each model's evaluation.json")
+    parser.add_argument("--run-eval-split", action="store_true", help="also evaluate the runs' own evaluation splits")
     args = parser.parse_args(argv)
     started = time.time()
     names = available_models()
@@ -97,12 +101,19 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         dataset_dir = prepare(rendered, args.data, name)
         loaded = load_model(name)
-        metrics = evaluate_model(loaded.model, FeatureDataset(dataset_dir, "train"))
-        lines.append(row(name, metrics))
+        results = {f"heldout:{dataset_dir.name}": evaluate_model(loaded.model, FeatureDataset(dataset_dir, "train"))}
+        lines.append(row(f"{name}, held-out melodies", results[f"heldout:{dataset_dir.name}"]))
+        if args.run_eval_split:
+            training_data = args.data / name
+            if not (training_data / "dataset.json").is_file():
+                config = load_config("cpu_small")
+                prepare_dataset(rendered / name / "train", training_data, config.model, config.data, show_progress=False)
+            results["run_eval_split"] = evaluate_model(loaded.model, FeatureDataset(training_data, "eval"))
+            lines.append(row(f"{name}, the run's evaluation split", results["run_eval_split"]))
         if args.write:
             path = PRETRAINED_DIR / name / "evaluation.json"
-            evaluation = json.loads(path.read_text())
-            evaluation[f"heldout:{dataset_dir.name}"] = metrics
+            evaluation = {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("heldout_at_step")}
+            evaluation.update(results)
             path.write_text(json.dumps(evaluation, indent=1) + "\n")
     print("\n".join(lines))
     if "violin" in names:

@@ -4,6 +4,7 @@ thread count respected; errors and forks handled."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 
 import numpy as np
@@ -37,16 +38,36 @@ def test_every_item_is_handled_exactly_once(n_items):
         np.testing.assert_array_equal(out, 1.0)
 
 
-def test_chunks_are_shared_with_helpers_only_when_worth_it(monkeypatch):
+@pytest.fixture
+def idle_machine(monkeypatch):
+    """Two threads for PyTorch and one idle core, whatever else runs while the test does."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(_numba, "idle_cores", lambda: 1)
+
+
+def test_chunks_are_shared_with_helpers_only_when_worth_it(idle_machine):
     kernel, threads = _recording_kernel()
     out = np.zeros(64)
     kernel(10, 64, out)  # small: the calling thread alone, one call
     assert threads == [threading.get_ident()]
     threads.clear()
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     kernel(10**9, 64, out)
     assert len(threads) == 2 * _numba.CHUNKS_PER_THREAD and threading.get_ident() in threads
     np.testing.assert_array_equal(out, 2.0)
+
+
+def test_no_helpers_while_no_core_is_idle(idle_machine, monkeypatch):
+    # A busy machine: a helper would queue behind the busy threads and the caller wait for it.
+    monkeypatch.setattr(_numba, "idle_cores", lambda: 0)
+    kernel, threads = _recording_kernel()
+    kernel(10**9, 64, np.zeros(64))
+    assert threads == [threading.get_ident()]
+
+
+def test_idle_cores_reads_the_runnable_threads():
+    idle = _numba.idle_cores()
+    if idle is not None:  # Linux: this test's own thread is running, so at most all but none
+        assert idle <= (os.cpu_count() or 1)
 
 
 def test_a_host_limited_to_one_thread_keeps_every_chunk(monkeypatch):
@@ -56,12 +77,11 @@ def test_a_host_limited_to_one_thread_keeps_every_chunk(monkeypatch):
     assert threads == [threading.get_ident()]
 
 
-def test_an_error_in_any_chunk_reaches_the_caller(monkeypatch):
+def test_an_error_in_any_chunk_reaches_the_caller(idle_machine):
     def failing(first, stop, out):
         if first > 0:  # not the first chunk: may run on a helper
             raise RuntimeError("chunk failed")
 
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     with pytest.raises(RuntimeError, match="chunk failed"):
         _numba.Kernel(failing)(10**9, 64, np.zeros(64))
 
@@ -73,10 +93,9 @@ def _child(queue):
 
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
-def test_a_forked_child_gets_its_own_helpers(monkeypatch):
+def test_a_forked_child_gets_its_own_helpers(idle_machine):
     # The parent's helper threads do not exist in a forked child (a data loader worker, say):
     # the child must not wait on them forever.
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     _numba.compile_kernel(_count_items)(10**9, 100, np.zeros(100))  # the parent's pool exists
     context = multiprocessing.get_context("fork")
     queue = context.Queue()

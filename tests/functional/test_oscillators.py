@@ -120,6 +120,8 @@ def test_compiled_pass_equals_the_pytorch_path(threads, monkeypatch):
     # them in float64; in float32 both must stay as close to the float64 result as the
     # PyTorch engine's own float32 does (its float32 phase costs it the most).
     monkeypatch.setattr(_numba, "PARALLEL_MIN_WORK", 10**15 if threads == "one" else 0)
+    monkeypatch.setattr(_numba, "idle_cores", lambda: 1)  # "all": helpers even on a busy machine
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     generator = torch.Generator().manual_seed(5)
     f0 = 60.0 * 40.0 ** torch.rand(3, 50, 1, generator=generator, dtype=torch.float64)
     amplitudes = torch.rand(3, 50, 1, generator=generator, dtype=torch.float64)

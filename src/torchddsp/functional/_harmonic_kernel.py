@@ -169,25 +169,39 @@ def _backward(first_column, stop_column, grad, start, f_a, slope, amplitudes, di
             masked = k > k_all
             sum_all = zero  # sum_r g mask sin(k theta): d/d(amplitude at the end)
             sum_weighted = zero  # the same weighted by w_r: d/d(start - end)
-            for r in range(hop):
-                g_sin = s_now[r] if (not masked or limit[r] > k) else zero
-                sum_all += g_sin
-                sum_weighted += weights[r] * g_sin
-                s_next = c2[r] * s_now[r] - s_old[r]
-                s_old[r] = s_now[r]
-                s_now[r] = s_next
-            grad_first[m, k - 1] = sum_weighted
-            grad_last[m, k - 1] = sum_all - sum_weighted
-            if need_phase:
+            if need_phase:  # both recurrences in one pass over the hop
                 e = a_last * distribution[item, last, k - 1]
                 d = a_first * distribution[item, first, k - 1] - e
                 scale = dtype(k)
                 for r in range(hop):
                     audible = one if (not masked or limit[r] > k) else zero
+                    g_sin = audible * s_now[r]
+                    sum_all += g_sin
+                    sum_weighted += weights[r] * g_sin
                     total[r] += scale * audible * (e + weights[r] * d) * c_now[r]
+                    s_next = c2[r] * s_now[r] - s_old[r]
+                    s_old[r] = s_now[r]
+                    s_now[r] = s_next
                     c_next = c2[r] * c_now[r] - c_old[r]
                     c_old[r] = c_now[r]
                     c_now[r] = c_next
+            elif masked:
+                for r in range(hop):
+                    g_sin = s_now[r] if limit[r] > k else zero
+                    sum_all += g_sin
+                    sum_weighted += weights[r] * g_sin
+                    s_next = c2[r] * s_now[r] - s_old[r]
+                    s_old[r] = s_now[r]
+                    s_now[r] = s_next
+            else:
+                for r in range(hop):
+                    sum_all += s_now[r]
+                    sum_weighted += weights[r] * s_now[r]
+                    s_next = c2[r] * s_now[r] - s_old[r]
+                    s_old[r] = s_now[r]
+                    s_now[r] = s_next
+            grad_first[m, k - 1] = sum_weighted
+            grad_last[m, k - 1] = sum_all - sum_weighted
         if need_phase:
             # theta_r = 2 pi (start + (r + 1) f_a / sr + r (r + 1) / (2 hop sr) slope)
             g_start = 0.0

@@ -16,8 +16,13 @@ independent items (frame intervals, batch items), compiled with ``nogil``, and a
 of *sleeping* helper threads take from a shared counter. Nothing spins, the caller never
 waits for a helper to start (a helper that starts late finds no chunk left), and a helper
 the scheduler delays holds up at most the one chunk it has started.
-Calls too small to gain from a second thread run on the calling thread alone. The number of
-threads follows ``torch.get_num_threads()``, so a host that limits PyTorch limits these too.
+Calls too small to gain from a second thread run on the calling thread alone, and so does
+every call while the machine has no idle core: a helper would only queue behind the busy
+threads, and the caller would wait for it (measured: Harmonic forward under two busy
+processes, 90th percentile 97 ms shared vs 44 ms alone). Idle cores are read per call from
+Linux's count of runnable threads (``/proc/loadavg``, a few microseconds); elsewhere helpers
+are used whenever the work is large enough. The number of threads follows
+``torch.get_num_threads()``, so a host that limits PyTorch limits these too.
 
 A kernel is a plain Python function whose first two arguments are the range of items it
 handles (``first``, ``stop``); :func:`compile_kernel` compiles it.
@@ -40,13 +45,9 @@ except ImportError:  # pragma: no cover - exercised only where numba cannot be i
 
 __all__ = ["numba", "available", "compile_kernel", "Kernel", "PARALLEL_MIN_WORK", "CHUNKS_PER_THREAD"]
 
-#: Inner-loop updates (0.2-1 ns each) below which a kernel runs on the calling thread alone.
-#: On an idle machine a helper halves a kernel's time from about a millisecond of work up; on
-#: a busy one, waking it and waiting for its chunk can cost a scheduler tick or more (measured
-#: by benchmarks/bench_load.py: Harmonic forward under two busy processes, median 16 ms
-#: serial vs 19 ms shared, 90th percentile 44 vs 97 ms). Helpers are woken for calls of
-#: about 10 ms of work and more, where that risk is small beside the gain.
-PARALLEL_MIN_WORK = 32_000_000
+#: Inner-loop updates (0.2-1 ns each) below which a kernel runs on the calling thread alone:
+#: waking a helper and waiting for its chunk costs tens of microseconds on an idle machine.
+PARALLEL_MIN_WORK = 1_000_000
 #: Chunks per thread: a delayed helper holds up at most one of them.
 CHUNKS_PER_THREAD = 4
 
@@ -58,6 +59,18 @@ _pool_lock = threading.Lock()
 def available() -> bool:
     """Whether numba is importable (the compiled CPU kernels exist)."""
     return numba is not None
+
+
+def idle_cores() -> int | None:
+    """CPUs with nothing to run right now: the CPU count minus the runnable threads other than
+    the caller (Linux's instantaneous count, the 4th field of ``/proc/loadavg``); None where
+    that count is not available."""
+    try:
+        with open("/proc/loadavg") as loadavg:
+            running = int(loadavg.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (os.cpu_count() or 1) - (running - 1)
 
 
 def _helpers() -> ThreadPoolExecutor:
@@ -80,6 +93,9 @@ class Kernel:
 
     def __call__(self, work: int, n_items: int, *args) -> None:
         threads = min(torch.get_num_threads(), n_items)
+        if threads >= 2 and work >= PARALLEL_MIN_WORK:
+            idle = idle_cores()
+            threads = threads if idle is None else min(threads, 1 + max(idle, 0))
         if threads < 2 or work < PARALLEL_MIN_WORK:
             self.compiled(0, n_items, *args)
             return
