@@ -46,8 +46,9 @@ except ImportError:  # pragma: no cover - exercised only where numba cannot be i
 __all__ = ["numba", "available", "compile_kernel", "Kernel", "PARALLEL_MIN_WORK", "CHUNKS_PER_THREAD"]
 
 #: Inner-loop updates (0.2-1 ns each) below which a kernel runs on the calling thread alone:
-#: waking a helper and waiting for its chunk costs tens of microseconds on an idle machine.
-PARALLEL_MIN_WORK = 1_000_000
+#: waking a helper and waiting for its chunk costs tens of microseconds on an idle machine,
+#: about a tenth of a call this size.
+PARALLEL_MIN_WORK = 250_000
 #: Chunks per thread: a delayed helper holds up at most one of them.
 CHUNKS_PER_THREAD = 4
 
