@@ -9,7 +9,6 @@ blocks equals one call.
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import Tensor

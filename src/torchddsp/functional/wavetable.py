@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch
 from .phase import cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
-from .resampling import UPSAMPLE_METHODS, block_weights, frame_pairs, hop_for, upsample
+from .resampling import UPSAMPLE_METHODS, block_weights, hop_for, upsample
 
 __all__ = ["wavetable_synthesis", "wavetable_synthesis_stream"]
 

@@ -36,7 +36,6 @@ position and on every device; its train/test label is a hash of ``(s, k)`` (10 %
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Mapping
 
 import torch
