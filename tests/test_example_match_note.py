@@ -33,7 +33,6 @@ def test_match_note_writes_outputs_and_lowers_the_loss(tmp_path):
     assert losses[-1] < 0.9 * losses[0]
 
 
-@pytest.mark.slow
 def test_match_note_resamples_another_rate_and_finds_its_pitch(tmp_path):
     example = load_example("match_note")
     rate, seconds, f0_hz = 22050, 0.5, 330.0

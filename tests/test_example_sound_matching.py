@@ -24,3 +24,11 @@ def test_sound_matching_recovers_the_hidden_patch(tmp_path):
     close = {r["parameter"]: r["error_after"] for r in result["rows"]}
     for name in ("mixer.vco_1", "mixer.vco_2", "mixer.noise", "vcf.cutoff", "vcf.resonance"):
         assert close[name] < 0.05, (name, close[name])
+
+
+def test_a_few_steps_already_lower_the_loss():
+    # The fast check of the example (make test-fast): it runs, and three steps go downhill
+    # (measured 23.39 -> 18.16).
+    result = load_example("sound_matching").main(["--steps", "3", "--seed", "0", "--no-files"])
+    losses = result["losses"]
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses) and losses[-1] < 0.9 * losses[0]
