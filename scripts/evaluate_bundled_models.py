@@ -69,7 +69,7 @@ def prepare(rendered: Path, data: Path, name: str) -> Path:
 
 def row(name: str, metrics: dict) -> str:
     return (f"| {name} | {metrics['loudness_l1_db']:.2f} | {metrics['f0_l1_semitones']:.3f} | "
-            f"{100 * metrics['f0_outlier_ratio']:.0f} % | {metrics['spectral_loss']:.2f} | {int(metrics['examples'])} x 2 s |")
+            f"{100 * metrics['f0_outlier_ratio']:.2f} % | {metrics['spectral_loss']:.2f} | {int(metrics['examples'])} x 2 s |")
 
 
 def melody_preservation(clip: Path, model: str) -> dict[str, float]:
