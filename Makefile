@@ -42,6 +42,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_features.py
 	$(PY) benchmarks/bench_iir.py
 	$(PY) benchmarks/bench_modular.py
+	$(PY) benchmarks/bench_load.py
+	$(PY) benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

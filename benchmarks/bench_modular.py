@@ -8,7 +8,7 @@ Usage (from the repository root)::
 
 Shapes: batch ``--batch-size`` (default 128) sounds of 4 s at 44.1 kHz (176400 samples),
 control rate 441 Hz, float32, CPU, ``torch.set_num_threads(--threads)`` (default 2) on both
-sides; numba (torchddsp's audio-rate kernels) gets the same count (NUMBA_NUM_THREADS).
+sides; torchddsp's compiled audio-rate kernels use at most as many threads as torch.
 
 torchddsp: ``voice = DefaultVoice()``, ``patch = voice.sound_patch(arange(B), seed=0)`` and
 ``seeds = voice.noise_seeds(arange(B), seed=0)``. torchsynth: ``Voice(SynthConfig(batch_size=B,
@@ -133,17 +133,13 @@ def worker(args: argparse.Namespace) -> dict:
         result["grad_elements"] = grad.numel()
         result["grad_zero_elements"] = int((grad == 0).sum())
         result["n_parameters"] = len(names)
-    numba = sys.modules.get("numba")  # imported by torchddsp; reported, not imported here
-    result["numba_threads"] = numba.get_num_threads() if numba is not None else None
+    result["kernel_threads"] = torch.get_num_threads()  # torchddsp's kernels follow torch's count
     return result
 
 
 def run_worker_subprocess(command: list[str], threads: int, label: str) -> dict:
     """Run one worker (ours or the peer's driver) and parse the last JSON line of its stdout."""
-    # numba's kernels get the same thread count as torch (on a bigger machine they would
-    # otherwise take every core while torchsynth gets `threads`).
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "NUMBA_NUM_THREADS": str(threads)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     try:
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=None, text=True, env=env,
                               timeout=SUBPROCESS_TIMEOUT_S)
@@ -269,7 +265,7 @@ def report(machine: dict, args: argparse.Namespace, ours: dict, peer: dict | Non
         f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, torch {machine['torch']}, "
         f"Python {machine['python']}, torchddsp {machine['torchddsp']}.",
         f"Threads: torch {args.threads} on both sides (OMP/MKL_NUM_THREADS={args.threads}); "
-        f"numba {forward.get('numba_threads', '-')} (NUMBA_NUM_THREADS).",
+        f"torchddsp's compiled kernels up to {forward.get('kernel_threads', '-')} (torch's count).",
         f"Peer: {peer_text}.",
         f"Shapes: batch {args.batch_size} x 4 s at 44.1 kHz (176400 samples), control rate 441 Hz, "
         f"78 parameters, float32. Each pass in a fresh subprocess; median of {args.repeats} runs requested "
