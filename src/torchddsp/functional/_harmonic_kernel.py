@@ -11,7 +11,9 @@ samples in cache; intervals are independent, so a call is shared out in chunks o
 Per interval ``m`` (``M = batch * intervals`` of them, ``hop`` samples each) the inputs are
 the phase before it ``start`` (float64 cycles, wrapped), its f0 at the start ``f_a`` and the
 f0 change across it ``slope`` (float64 Hz; f0 is linear inside), and per harmonic ``k`` the
-amplitude ``end[k-1, m] + weights[r] delta[k-1, m]`` at sample ``r``. The phase of sample
+amplitude ``e_k + weights[r] (s_k - e_k)`` at sample ``r``, where ``s_k`` and ``e_k`` are the
+frame-rate amplitude times distribution at the interval's start and end frame (read straight
+from the controls, so no per-interval tensor is built). The phase of sample
 ``r`` is ``theta_r = 2 pi (start + (r + 1) f_a / sr + r (r + 1) / (2 hop sr) slope)`` (the
 running sum of a linear f0, DDSP's convention); its cosine and sine come from one float64
 rotation per sample (``e^{i theta_{r+1}} = e^{i theta_r} e^{i omega} e^{i (r+1) delta}``), not

@@ -18,8 +18,7 @@ waits for a helper to start (a helper that starts late finds no chunk left), and
 the scheduler delays holds up at most the one chunk it has started.
 Calls too small to gain from a second thread run on the calling thread alone, and so does
 every call while the machine has no idle core: a helper would only queue behind the busy
-threads, and the caller would wait for it (measured: Harmonic forward under two busy
-processes, 90th percentile 97 ms shared vs 44 ms alone). Idle cores are read per call from
+threads, and the caller would wait for it. Idle cores are read per call from
 Linux's count of runnable threads (``/proc/loadavg``, a few microseconds); elsewhere helpers
 are used whenever the work is large enough. The number of threads follows
 ``torch.get_num_threads()``, so a host that limits PyTorch limits these too.
