@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -25,6 +26,10 @@ def _recording_kernel():
     def run(first, stop, out):
         threads.append(threading.get_ident())
         out[first:stop] += 1
+        # A chunk takes time, as a compiled one does: without it a helper can take every chunk
+        # of a Python stand-in before the calling thread gets the GIL back (seen on a loaded
+        # machine); the sleep releases the GIL, as the compiled kernels do (nogil).
+        time.sleep(0.005)
 
     return _numba.Kernel(run), threads
 

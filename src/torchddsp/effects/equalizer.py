@@ -91,6 +91,7 @@ class ParametricEQ(Processor):
     def controls(self, audio: Tensor, frequency_hz: Tensor | None = None, gain_db: Tensor | None = None,  # type: ignore[override]
                  q: Tensor | None = None) -> dict[str, Tensor]:
         check_rank("audio", audio, 2, "(batch, n_samples)")
+        check_finite("audio", audio)  # named as the module's input, not sosfilt's x
         if self.trainable:
             if frequency_hz is not None or gain_db is not None or q is not None:
                 raise ValueError("a trainable ParametricEQ learns its bands: call it with the audio only")

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ..functional._checks import check_choice, check_positive, check_positive_int, check_rank
+from ..functional._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
 from ..functional import smooth_limit
 from ..functional.phaser import phaser
 from ..processors import Processor
@@ -118,7 +118,7 @@ class Phaser(Processor):
         """
         if self.sweep != "lfo":
             raise ValueError("this Phaser has no LFO (sweep='control')")
-        n_samples = check_positive_int("n_samples", n_samples)
+        n_samples = check_positive_int("n_samples", n_samples, minimum=0)
         time = torch.arange(n_samples, dtype=torch.float64, device=self.rate_hz.device) / self.sample_rate
         phase = 2 * math.pi * self.rate_hz.double() * time[None, :] + self.lfo_phase
         octaves = self.log_centre_hz.double() / math.log(2.0) + self.depth_octaves.double() * torch.sin(phase)
@@ -130,6 +130,7 @@ class Phaser(Processor):
 
     def controls(self, audio: Tensor, sweep_hz: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]
         check_rank("audio", audio, 2, "(batch, n_samples)")
+        check_finite("audio", audio)  # named as the module's input, not phaser's x
         if self.sweep == "lfo":
             if sweep_hz is not None:
                 raise ValueError("sweep_hz must not be given to a Phaser with sweep='lfo' (its LFO makes the sweep)")
@@ -143,7 +144,9 @@ class Phaser(Processor):
         return {"audio": audio, "sweep_hz": sweep_hz, "feedback": self.feedback, "mix": self.mix}
 
     def render(self, audio: Tensor, sweep_hz: Tensor, feedback: Tensor, mix: Tensor) -> Tensor:  # type: ignore[override]
-        return phaser(audio, sweep_hz, self.n_stages, feedback, mix, self.sample_rate)
+        # Settings follow the audio's dtype, so the output has it too (half audio stays half).
+        return phaser(audio, sweep_hz.to(audio.dtype), self.n_stages, feedback.to(audio.dtype), mix.to(audio.dtype),
+                      self.sample_rate)
 
     def forward(self, audio: Tensor, sweep_hz: Tensor | None = None) -> Tensor:  # type: ignore[override]
         return self.render(**self.controls(audio, sweep_hz))

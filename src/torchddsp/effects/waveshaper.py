@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ..functional._checks import check_choice, check_positive_int, check_rank
+from ..functional._checks import check_choice, check_finite, check_positive_int, check_rank
 from ..functional.waveshaping import WAVESHAPE_KINDS, waveshape
 from ..processors import Processor
 
@@ -96,6 +96,7 @@ class Waveshaper(Processor):
     def controls(self, audio: Tensor, drive_db: Tensor | None = None, bias: Tensor | None = None,  # type: ignore[override]
                  coefficients: Tensor | None = None) -> dict[str, Tensor]:
         check_rank("audio", audio, 2, "(batch, n_samples)")
+        check_finite("audio", audio)  # named as the module's input, not waveshape's x
         if self.trainable:
             if drive_db is not None or bias is not None or coefficients is not None:
                 raise ValueError("drive_db, bias and coefficients must not be given to a trainable Waveshaper "
@@ -126,6 +127,9 @@ class Waveshaper(Processor):
 
     def render(self, audio: Tensor, drive_db: Tensor, bias: Tensor, output_gain_db: Tensor, mix: Tensor,  # type: ignore[override]
                coefficients: Tensor | None = None) -> Tensor:
+        # Settings follow the audio's dtype, so the output has it too (half audio stays half).
+        drive_db, bias = drive_db.to(audio.dtype), bias.to(audio.dtype)
+        coefficients = None if coefficients is None else coefficients.to(audio.dtype)
         shaped = waveshape(audio, self.kind, drive_db, bias, coefficients, self.oversampling)
         gain = 10.0 ** (output_gain_db.to(audio.dtype) / 20.0)
         weight = mix.to(audio.dtype)

@@ -34,6 +34,25 @@ Modules:
 Conventions: audio ``(batch, n_samples)``; frame-rate controls ``(batch, n_frames, channels)``;
 frame ``i`` sits at sample ``i * hop`` (see ``resampling``); phase in radians, accumulated in
 float64; invalid input raises ``ValueError`` naming the argument.
+
+Edge inputs, the same rule for every op (tested as one table in
+``tests/reliability/test_edge_inputs.py``):
+
+- Empty audio: ``n_samples == 0`` (an empty input, or a requested length of 0) returns an
+  empty output of the usual shape and dtype, as torch ops and ``scipy.signal.lfilter`` do, so
+  a stream may hand over an empty block; streaming states come back unchanged. A length that
+  cannot carry the op's meaning is a ``ValueError`` naming the argument: frame-rate controls
+  with no frames to interpolate onto samples, a hop of 0.
+- Dtypes: float32 and float64 compute natively (the output has the promoted dtype of the
+  inputs, of the amplitude-like ones for oscillators; phases stay float64). float16 and bfloat16 are accepted as storage formats: the op
+  computes in float32 (the compiled recursions, the CPU FFT and long sums have no
+  half-precision form) and returns its float32 results in the half dtype it was given; a mix
+  of half and float32/float64 tensors is promoted as torch promotes (half reads as float32).
+  Integer and bool tensors raise ``ValueError`` naming the argument (not a ``TypeError``:
+  the CLI reports ``ValueError`` as one line).
+- NaN or infinity in any tensor input raises ``ValueError`` naming the argument
+  (``_checks.check_finite``), conversions included: ``amplitude_to_db(nan)`` is an error, not
+  a silent NaN nor a number clamped to the dB floor.
 """
 
 from .conversions import (

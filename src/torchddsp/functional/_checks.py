@@ -7,9 +7,11 @@ says what was expected, instead of broadcasting into a silently wrong answer.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import operator
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -23,6 +25,8 @@ __all__ = [
     "check_same_batch",
     "check_choice",
     "as_tensor_like",
+    "half_in_float32",
+    "HALF_DTYPES",
 ]
 
 
@@ -112,3 +116,41 @@ def as_tensor_like(name: str, value: float | Tensor, like: Tensor) -> Tensor:
         return torch.tensor(float(value), dtype=like.dtype, device=like.device)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number or a tensor, found {value!r}") from None
+
+
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def _narrow(result: object, dtype: torch.dtype) -> object:
+    """``result`` (a tensor or a tuple/list of them) with its float32 tensors cast to ``dtype``;
+    other dtypes (float64 phases, integer indices) are left as they are."""
+    if isinstance(result, Tensor):
+        return result.to(dtype) if result.dtype == torch.float32 else result
+    if isinstance(result, (tuple, list)):
+        return type(result)(_narrow(item, dtype) for item in result)
+    return result
+
+
+def half_in_float32(function: Callable) -> Callable:
+    """The library's half-precision rule (``torchddsp.functional``'s docstring), as a decorator
+    of a public op: float16 and bfloat16 tensor arguments are computed in float32, and when
+    every floating tensor argument was of one half dtype, the float32 results come back in it.
+    A mix with float32 or float64 tensors is promoted as torch promotes (the half tensors read
+    as float32). Calls without half tensors pass straight through."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        floating = [v.dtype for v in itertools.chain(args, kwargs.values())
+                    if isinstance(v, Tensor) and v.is_floating_point()]
+        if not any(dtype in HALF_DTYPES for dtype in floating):
+            return function(*args, **kwargs)
+        # float16 with bfloat16 promotes to float32: no half dtype to return then.
+        returned = functools.reduce(torch.promote_types, floating)
+
+        def widen(value: object) -> object:
+            return value.float() if isinstance(value, Tensor) and value.dtype in HALF_DTYPES else value
+
+        result = function(*map(widen, args), **{name: widen(value) for name, value in kwargs.items()})
+        return _narrow(result, returned) if returned in HALF_DTYPES else result
+
+    return wrapper

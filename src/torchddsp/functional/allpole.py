@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_rank
+from ._checks import check_finite, check_rank, half_in_float32
 from ._numba import compile_kernel
 from .recurrence import _scan_torch
 
@@ -157,6 +157,7 @@ def per_sample_coefficients(name: str, coefficients: Tensor, batch: int, n_sampl
     return coefficients.expand(batch, -1, -1)
 
 
+@half_in_float32
 def allpole_filter(x: Tensor, a: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
                    backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
     """All-pole filter with per-sample coefficients: ``y[n] = x[n] - sum_k a[n, k-1] y[n-k]``.

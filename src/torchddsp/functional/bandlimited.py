@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
+from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank, half_in_float32
 from ._numba import compile_kernel
 from .resampling import hop_for, upsample
 
@@ -445,6 +445,7 @@ def _oscillator_torch(frequency: Tensor, amplitude: Tensor, mix: Tensor, turns0:
     return out
 
 
+@half_in_float32
 def bandlimited_oscillator(frequency_hz: Tensor, amplitude: Tensor, n_samples: int, sample_rate: float,
                            waveforms: Sequence[str] = ("saw",), mix: Tensor | None = None,
                            initial_phase: Tensor | None = None, *, noise_amplitude: Tensor | None = None,
@@ -490,14 +491,14 @@ def bandlimited_oscillator(frequency_hz: Tensor, amplitude: Tensor, n_samples: i
     if frequency_hz.shape != amplitude.shape:
         raise ValueError(f"frequency_hz and amplitude must have the same shape, found {tuple(frequency_hz.shape)} "
                          f"and {tuple(amplitude.shape)}")
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples, minimum=0)
     sample_rate = check_positive("sample_rate", sample_rate)
     check_choice("backend", backend, ("auto", "numba", "torch"))
     waveforms = tuple(waveforms)
     if not waveforms:
         raise ValueError(f"waveforms must name at least one of {BANDLIMITED_WAVEFORMS}")
     batch, n_frames, n_channels = frequency_hz.shape
-    hop = hop_for(n_samples, n_frames, True, "frequency_hz")
+    hop = hop_for(n_samples, n_frames, True, "frequency_hz") if n_samples else 0
     device = amplitude.device
     dtype = amplitude.dtype if amplitude.dtype in (torch.float32, torch.float64) else torch.float32
     amplitude = amplitude.to(dtype)
@@ -530,6 +531,8 @@ def bandlimited_oscillator(frequency_hz: Tensor, amplitude: Tensor, n_samples: i
             raise ValueError(f"noise_seeds must be a ({batch},) int64 tensor when noise_amplitude is given")
         noise_amplitude = noise_amplitude[..., 0].to(dtype)
         seeds = noise_seeds
+    if n_samples == 0:  # an empty block
+        return amplitude.new_zeros(batch, 0)
     tables = bandlimited_tables(waveforms, sample_rate, table_size, bands_per_octave, f_min)
     mix = mix.to(dtype)
     use_kernel = backend == "numba" or (backend == "auto" and numba is not None and device.type == "cpu")

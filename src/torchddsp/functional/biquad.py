@@ -14,13 +14,14 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_positive
+from ._checks import check_finite, check_positive, check_tensor, half_in_float32
 
 __all__ = ["biquad", "BIQUAD_KINDS"]
 
 BIQUAD_KINDS = ("lowpass", "highpass", "bandpass", "notch", "peak", "lowshelf", "highshelf", "allpass")
 
 
+@half_in_float32
 def biquad(kind: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate: float,
            gain_db: Tensor | float = 0.0) -> Tensor:
     """Second-order section ``[b0, b1, b2, a0, a1, a2]`` of a cookbook filter.
@@ -42,7 +43,8 @@ def biquad(kind: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate:
         raise ValueError(f"kind must be one of {BIQUAD_KINDS}, found {kind!r}")
     sample_rate = check_positive("sample_rate", sample_rate)
     # Plain numbers take the dtype and device of the tensor parameters (float64 stays float64).
-    given = [v for v in (cutoff_hz, q, gain_db) if isinstance(v, Tensor)]
+    given = [check_tensor(name, v) for name, v in (("cutoff_hz", cutoff_hz), ("q", q), ("gain_db", gain_db))
+             if isinstance(v, Tensor)]
     dtype = given[0].dtype if given else torch.get_default_dtype()
     for value in given[1:]:
         dtype = torch.promote_types(dtype, value.dtype)

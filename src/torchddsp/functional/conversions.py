@@ -2,6 +2,8 @@
 
 All functions work elementwise on tensors of any shape, keep the input's dtype and device,
 and are differentiable with finite gradients everywhere (including at 0 Hz and at silence).
+NaN or infinite input is a ``ValueError`` naming the argument, as everywhere in the library:
+a conversion neither passes NaN on unnoticed nor clamps it into a number.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_positive, check_tensor
+from ._checks import check_finite, check_positive, check_tensor, half_in_float32
 
 __all__ = [
     "midi_to_hz",
@@ -25,6 +27,7 @@ __all__ = [
 ]
 
 
+@half_in_float32
 def midi_to_hz(notes: Tensor) -> Tensor:
     """MIDI note numbers to frequency in Hz: ``440 * 2 ** ((notes - 69) / 12)``.
 
@@ -34,10 +37,11 @@ def midi_to_hz(notes: Tensor) -> Tensor:
     Returns:
         Frequencies in Hz, same shape as ``notes``.
     """
-    check_tensor("notes", notes)
+    check_finite("notes", check_tensor("notes", notes))
     return 440.0 * torch.pow(2.0, (notes - 69.0) / 12.0)
 
 
+@half_in_float32
 def hz_to_midi(frequencies_hz: Tensor) -> Tensor:
     """Frequency in Hz to (fractional) MIDI note numbers: ``12 * log2(f / 440) + 69``.
 
@@ -63,6 +67,7 @@ def hz_to_midi(frequencies_hz: Tensor) -> Tensor:
     return torch.where(voiced, notes, torch.zeros_like(notes))
 
 
+@half_in_float32
 def power_to_db(power: Tensor, ref_db: float = 0.0, range_db: float = 80.0) -> Tensor:
     """Power to decibels, ``10 log10(power) - ref_db``, floored at ``-range_db``.
 
@@ -74,13 +79,19 @@ def power_to_db(power: Tensor, ref_db: float = 0.0, range_db: float = 80.0) -> T
         ref_db: dB value subtracted after conversion (0 dB = power 1).
         range_db: dynamic range; the output is never below ``-range_db``. Must be > 0.
     """
-    check_tensor("power", power)
+    check_finite("power", check_tensor("power", power))
+    return _power_to_db(power, ref_db, range_db)
+
+
+def _power_to_db(power: Tensor, ref_db: float, range_db: float) -> Tensor:
+    """:func:`power_to_db` of a checked tensor."""
     range_db = check_positive("range_db", range_db)
     floor = 10.0 ** (-range_db / 10.0)
     db = 10.0 * torch.log10(torch.clamp_min(power, floor)) - ref_db
     return torch.clamp_min(db, -range_db)
 
 
+@half_in_float32
 def amplitude_to_db(amplitude: Tensor, ref_db: float = 0.0, range_db: float = 80.0) -> Tensor:
     """Amplitude to decibels, ``20 log10(|amplitude|) - ref_db``, floored at ``-range_db``.
 
@@ -89,16 +100,23 @@ def amplitude_to_db(amplitude: Tensor, ref_db: float = 0.0, range_db: float = 80
         ref_db: dB value subtracted after conversion (0 dB = amplitude 1).
         range_db: dynamic range; the output is never below ``-range_db``. Must be > 0.
     """
-    check_tensor("amplitude", amplitude)
-    return power_to_db(amplitude * amplitude, ref_db=ref_db, range_db=range_db)
+    check_finite("amplitude", check_tensor("amplitude", amplitude))
+    return _power_to_db(amplitude * amplitude, ref_db, range_db)
 
 
+@half_in_float32
 def db_to_amplitude(db: Tensor) -> Tensor:
-    """Decibels to linear amplitude, ``10 ** (db / 20)``. Differentiable."""
+    """Decibels to linear amplitude, ``10 ** (db / 20)``; ``-inf`` dB is silence (0). Differentiable.
+
+    Raises ``ValueError`` for NaN or ``+inf`` (no amplitude).
+    """
     check_tensor("db", db)
+    if bool(torch.isnan(db).any() | torch.isposinf(db).any()):
+        raise ValueError("db must be finite (or -inf dB: silence), found NaN or +inf")
     return torch.pow(10.0, db / 20.0)
 
 
+@half_in_float32
 def exp_sigmoid(
     x: Tensor, exponent: float = 10.0, max_value: float = 2.0, threshold: float = 1e-7
 ) -> Tensor:
@@ -114,7 +132,7 @@ def exp_sigmoid(
         max_value: limit of the output for large ``x``; must be > 0.
         threshold: added floor, keeps outputs strictly positive; must be >= 0.
     """
-    check_tensor("x", x)
+    check_finite("x", check_tensor("x", x))
     if not exponent > 1.0:
         raise ValueError(f"exponent must be > 1, found {exponent!r}")
     check_positive("max_value", max_value)
@@ -123,6 +141,7 @@ def exp_sigmoid(
     return max_value * torch.exp(math.log(exponent) * torch.nn.functional.logsigmoid(x)) + threshold
 
 
+@half_in_float32
 def frequencies_sigmoid(x: Tensor, hz_min: float = 20.0, hz_max: float = 8000.0) -> Tensor:
     """Map raw network outputs to frequencies in (hz_min, hz_max), uniformly in pitch.
 
@@ -133,7 +152,7 @@ def frequencies_sigmoid(x: Tensor, hz_min: float = 20.0, hz_max: float = 8000.0)
         x: raw values, any shape. Differentiable.
         hz_min, hz_max: output range in Hz, 0 < hz_min < hz_max.
     """
-    check_tensor("x", x)
+    check_finite("x", check_tensor("x", x))
     check_positive("hz_min", hz_min)
     if not hz_max > hz_min:
         raise ValueError(f"hz_max must be greater than hz_min ({hz_min}), found {hz_max!r}")
@@ -142,13 +161,14 @@ def frequencies_sigmoid(x: Tensor, hz_min: float = 20.0, hz_max: float = 8000.0)
     return midi_to_hz(midi_min + torch.sigmoid(x) * (midi_max - midi_min))
 
 
+@half_in_float32
 def smooth_limit(x: Tensor, low: float, high: float, softness: float = 1.0) -> Tensor:
     """Keep ``x`` between ``low`` and ``high`` with smooth corners: ``low + softplus(high -
     softplus(high - x) - low)`` (softplus of width ``softness``). Identity, within about
     ``softness``, well inside the range; never outside it; differentiable everywhere with a
     gradient that fades (never vanishes) past the ends. For controls that must stay valid
     whatever an optimiser does (a filter cutoff below Nyquist), not for hiding bad input."""
-    check_tensor("x", x)
+    check_finite("x", check_tensor("x", x))
     if not low < high:
         raise ValueError(f"low must be below high, found {low} and {high}")
     if not softness > 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_finite, check_rank
+from ._checks import check_choice, check_finite, check_rank, half_in_float32
 
 __all__ = ["fractional_delay", "fractional_delay_stream", "DELAY_INTERPOLATIONS"]
 
@@ -25,6 +25,7 @@ def _taps_before(interpolation: str) -> int:
     return 1 if interpolation == "linear" else 2
 
 
+@half_in_float32
 def fractional_delay_stream(
     audio: Tensor,
     delay_samples: Tensor,
@@ -57,7 +58,7 @@ def fractional_delay_stream(
         )
     before = _taps_before(interpolation)
     whole = torch.floor(delay_samples.detach())
-    longest = int(whole.max()) + before
+    longest = (int(whole.max()) if whole.numel() else 0) + before  # an empty block reads nothing
     if history is None:
         history = audio.new_zeros(batch, longest)
     else:
@@ -96,6 +97,7 @@ def fractional_delay_stream(
     return delayed, signal[:, -n_history:] if n_history else signal[:, :0]
 
 
+@half_in_float32
 def fractional_delay(
     audio: Tensor,
     delay_samples: Tensor,

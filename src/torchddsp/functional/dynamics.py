@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import as_tensor_like, check_choice, check_finite, check_positive, check_rank
+from ._checks import as_tensor_like, check_choice, check_finite, check_positive, check_rank, half_in_float32
 from .allpole import allpole_filter
 from .conversions import amplitude_to_db, db_to_amplitude, power_to_db
 
@@ -55,6 +55,7 @@ def _parameter(name: str, value: Tensor | float, like: Tensor, allow_inf: bool =
     return value
 
 
+@half_in_float32
 def gain_computer(level_db: Tensor, threshold_db: Tensor | float, ratio: Tensor | float,
                   knee_db: Tensor | float = 0.0, mode: str = "compressor") -> Tensor:
     """Static gain (dB, ``<= 0``) of a compressor or downward expander at each input level.
@@ -157,6 +158,7 @@ def _ballistics_torch(target: Tensor, attack: Tensor, release: Tensor, state: Te
     return torch.stack(decisions, dim=1)
 
 
+@half_in_float32
 def smooth_gain(gain_db: Tensor, attack_s: Tensor | float, release_s: Tensor | float, sample_rate: float,
                 zi: Tensor | None = None, *, attack_when: str = "falling", return_state: bool = False,
                 backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
@@ -189,9 +191,12 @@ def smooth_gain(gain_db: Tensor, attack_s: Tensor | float, release_s: Tensor | f
     sample_rate = check_positive("sample_rate", sample_rate)
     attack = _time_constant_coefficient("attack_s", attack_s, gain_db, sample_rate)
     release = _time_constant_coefficient("release_s", release_s, gain_db, sample_rate)
-    batch = gain_db.shape[0]
+    batch, n_samples = gain_db.shape
     if zi is None:
-        zi = gain_db[:, 0]
+        if n_samples == 0 and return_state:
+            raise ValueError("zi is required to return a state from an empty gain_db (by default the state "
+                             "starts at the first target, and an empty block has none)")
+        zi = gain_db[:, 0] if n_samples else gain_db.new_zeros(batch)
     else:
         check_rank("zi", zi, 1, "(batch,)")
         check_finite("zi", zi)
@@ -214,10 +219,11 @@ def smooth_gain(gain_db: Tensor, attack_s: Tensor | float, release_s: Tensor | f
     alpha = torch.where(decisions, attack, release)
     y = allpole_filter((1 - alpha) * gain_db, -alpha.unsqueeze(-1), zi.unsqueeze(-1))
     if return_state:
-        return y, y[:, -1]
+        return y, y[:, -1] if n_samples else zi
     return y
 
 
+@half_in_float32
 def detect_level(audio: Tensor, sample_rate: float, detector: str = "peak", rms_time_s: float = 0.01,
                  range_db: float = 120.0) -> Tensor:
     """Level of ``audio`` ``(batch, n_samples)`` in dB, per sample, floored at ``-range_db``.
@@ -237,6 +243,7 @@ def detect_level(audio: Tensor, sample_rate: float, detector: str = "peak", rms_
     return power_to_db(power, range_db=range_db)
 
 
+@half_in_float32
 def compress(audio: Tensor, sample_rate: float, threshold_db: Tensor | float = -20.0, ratio: Tensor | float = 4.0,
              knee_db: Tensor | float = 6.0, attack_s: Tensor | float = 0.005, release_s: Tensor | float = 0.1,
              makeup_db: Tensor | float = 0.0, mode: str = "compressor", detector: str = "peak",

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_positive, check_positive_int, check_rank
+from ._checks import check_finite, check_positive, check_positive_int, check_rank, half_in_float32
 
 __all__ = ["adsr", "lfo", "LFO_SHAPES"]
 
@@ -46,6 +46,7 @@ def _shaped(p: Tensor, alpha: Tensor) -> Tensor:
     return torch.where(positive, torch.exp(alpha * torch.log(safe)), torch.zeros_like(p))
 
 
+@half_in_float32
 def adsr(attack_s: Tensor, decay_s: Tensor, sustain: Tensor, release_s: Tensor, note_duration_s: Tensor,
          n_frames: int, frame_rate: float, curve: Tensor | float = 1.0) -> Tensor:
     """Attack-decay-sustain-release envelopes, one per batch item.
@@ -72,7 +73,7 @@ def adsr(attack_s: Tensor, decay_s: Tensor, sustain: Tensor, release_s: Tensor, 
         ``(batch, n_frames)`` in [0, 1]. Differentiable in every argument, finite everywhere.
     """
     frame_rate = check_positive("frame_rate", frame_rate)
-    n_frames = check_positive_int("n_frames", n_frames)
+    n_frames = check_positive_int("n_frames", n_frames, minimum=0)
     attack_s = _per_item("attack_s", attack_s)
     batch = attack_s.shape[0]
     decay_s, sustain, release_s, note_duration_s = (
@@ -102,6 +103,7 @@ def adsr(attack_s: Tensor, decay_s: Tensor, sustain: Tensor, release_s: Tensor, 
     return torch.where(t < d, held(t), held(d) * release)
 
 
+@half_in_float32
 def lfo(frequency_hz: Tensor, shape_weights: Tensor, n_frames: int, frame_rate: float,
         initial_phase: Tensor | None = None, rate_modulation: Tensor | None = None,
         modulation_depth_hz: Tensor | None = None, weight_exponent: float = math.e) -> Tensor:
@@ -129,7 +131,7 @@ def lfo(frequency_hz: Tensor, shape_weights: Tensor, n_frames: int, frame_rate: 
         (the square's gradient with respect to the phase is zero: it is piecewise constant).
     """
     frame_rate = check_positive("frame_rate", frame_rate)
-    n_frames = check_positive_int("n_frames", n_frames)
+    n_frames = check_positive_int("n_frames", n_frames, minimum=0)
     frequency_hz = _per_item("frequency_hz", frequency_hz)
     batch = frequency_hz.shape[0]
     check_rank("shape_weights", shape_weights, 2, f"(batch, {len(LFO_SHAPES)})")

@@ -27,12 +27,13 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_positive, check_positive_int, check_rank, check_tensor
+from ._checks import check_finite, check_positive, check_positive_int, check_rank, check_tensor, half_in_float32
 from .biquad import biquad
 
 __all__ = ["fdn_impulse_response", "orthogonal_matrix", "fdn_delays", "attenuation_db"]
 
 
+@half_in_float32
 def orthogonal_matrix(parameters: Tensor) -> Tensor:
     """An orthogonal matrix ``exp(P - P^T)`` (special orthogonal) from any square ``P``
     ``(..., N, N)``; differentiable, and zero ``P`` gives the identity."""
@@ -79,6 +80,7 @@ def _biquad_response(sos: Tensor, z_inverse: Tensor) -> Tensor:
     return (b0 + b1 * z1 + b2 * z2) / (a0 + a1 * z1 + a2 * z2)
 
 
+@half_in_float32
 def fdn_impulse_response(delays: Sequence[int] | Tensor, feedback_matrix: Tensor, input_gains: Tensor,
                          output_gains: Tensor, rt60_s: Tensor, sample_rate: float, n_samples: int,
                          band_edges_hz: Sequence[float] = (), n_fft: int | None = None) -> Tensor:
@@ -93,7 +95,7 @@ def fdn_impulse_response(delays: Sequence[int] | Tensor, feedback_matrix: Tensor
         rt60_s: reverberation time per band in seconds (> 0), ``(batch or 1, n_bands)`` (or
             ``(n_bands,)``), bands ordered from low to high.
         sample_rate: in Hz.
-        n_samples: length of the returned response.
+        n_samples: length of the returned response (0: an empty one).
         band_edges_hz: the ``n_bands - 1`` increasing frequencies between the bands.
         n_fft: number of frequencies the transfer function is sampled at (module docstring);
             by default the smallest power of two >= ``n_samples`` and >= twice the longest RT60.
@@ -103,7 +105,7 @@ def fdn_impulse_response(delays: Sequence[int] | Tensor, feedback_matrix: Tensor
         Differentiable in the matrix, the gains and the reverberation times.
     """
     sample_rate = check_positive("sample_rate", sample_rate)
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples, minimum=0)
     delays = torch.as_tensor(delays)
     if delays.dim() != 1 or delays.numel() < 1 or delays.is_floating_point() and bool((delays != delays.round()).any()):
         raise ValueError(f"delays must be a sequence of integer lengths in samples, found {delays.tolist()}")
@@ -148,6 +150,8 @@ def fdn_impulse_response(delays: Sequence[int] | Tensor, feedback_matrix: Tensor
 
     dtype = torch.promote_types(torch.promote_types(feedback_matrix.dtype, input_gains.dtype),
                                 torch.promote_types(output_gains.dtype, rt60_s.dtype))
+    if n_samples == 0:  # validated, and empty
+        return feedback_matrix.new_zeros(batch, 0, dtype=dtype)
     complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
     device = feedback_matrix.device
     omega = 2 * math.pi * torch.arange(n_fft // 2 + 1, dtype=dtype, device=device) / n_fft

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .overlap_add import overlap_add
+from .overlap_add import overlap_add_unchecked
 from ._checks import (
     check_choice,
     check_finite,
@@ -23,6 +23,7 @@ from ._checks import (
     check_positive_int,
     check_rank,
     check_tensor,
+    half_in_float32,
 )
 
 __all__ = [
@@ -66,6 +67,7 @@ def _check_magnitudes(magnitudes: Tensor, window_size: int) -> tuple[int, int]:
     return n_bins, window_size
 
 
+@half_in_float32
 def frequency_impulse_response(magnitudes: Tensor, window_size: int = 0) -> Tensor:
     """Linear-phase FIR impulse response from sampled magnitudes (frequency sampling method).
 
@@ -87,12 +89,16 @@ def frequency_impulse_response(magnitudes: Tensor, window_size: int = 0) -> Tens
     """
     n_bins, window_size = _check_magnitudes(magnitudes, window_size)
     n_fft = 2 * (n_bins - 1)
+    if magnitudes.numel() == 0:  # no frames (or an empty batch): no responses
+        return magnitudes.new_zeros(*magnitudes.shape[:-1], window_size,
+                                    dtype=torch.promote_types(magnitudes.dtype, torch.float32))
     zero_phase = torch.fft.irfft(magnitudes.to(torch.promote_types(magnitudes.dtype, torch.float32)), n=n_fft)
     delay = window_size // 2
     causal = torch.roll(zero_phase, shifts=delay, dims=-1)[..., :window_size]
     return causal * linear_phase_window(window_size, causal.dtype, causal.device)
 
 
+@half_in_float32
 def sinc_impulse_response(cutoff_frequency: Tensor | float, window_size: int = 257, sample_rate: float = 16000.0) -> Tensor:
     """Windowed-sinc low-pass impulse response (Blackman window, unit gain at 0 Hz).
 
@@ -131,6 +137,7 @@ def sinc_impulse_response(cutoff_frequency: Tensor | float, window_size: int = 2
     return response / response.sum(dim=-1, keepdim=True)
 
 
+@half_in_float32
 def fft_convolve(
     audio: Tensor, impulse_response: Tensor, padding: str = "same", delay_compensation: int = -1
 ) -> Tensor:
@@ -180,8 +187,6 @@ class _BlockConvolution:
         check_choice("padding", padding, ("same", "valid"))
         check_finite("audio", audio)
         batch, n_samples = audio.shape
-        if n_samples < 1:
-            raise ValueError("audio must hold at least one sample")
         if ir_batch not in (1, batch):
             raise ValueError(f"impulse_response batch size must be 1 or match audio's ({batch}), found {ir_batch}")
         start = 0
@@ -194,12 +199,12 @@ class _BlockConvolution:
                     f"delay_compensation must be < ir_size ({ir_size}) or negative, found {delay_compensation}"
                 )
         block = -(-n_samples // n_frames)
-        if -(-n_samples // block) != n_frames:
+        if n_samples and -(-n_samples // block) != n_frames:  # empty audio: nothing to cut
             raise ValueError(
                 f"impulse_response has {n_frames} frames but audio of {n_samples} samples cut into blocks "
                 f"of ceil({n_samples} / {n_frames}) = {block} samples gives {-(-n_samples // block)}"
             )
-        fft_size = 1 << (block + ir_size - 2).bit_length()  # power of 2 >= block + ir_size - 1
+        fft_size = 1 << max(block + ir_size - 2, 0).bit_length()  # power of 2 >= block + ir_size - 1
         # The promoted dtype of audio and filter; half precision computes in float32 (the
         # CPU FFT has no half-precision kernels).
         dtype = torch.promote_types(torch.promote_types(audio.dtype, ir_dtype), torch.float32)
@@ -208,10 +213,13 @@ class _BlockConvolution:
     def run(self, audio: Tensor, ir_spectrum: Tensor) -> Tensor:
         """Convolve with the filters whose spectra (size ``fft_size``) are ``ir_spectrum``
         ``(batch or 1, n_frames, fft_size // 2 + 1)``."""
+        if self.n_samples == 0:  # empty audio: an empty output ("same"), or the zero tail ("valid")
+            length = 0 if self.padding == "same" else self.ir_size - 1
+            return audio.new_zeros(self.batch, length, dtype=self.dtype)
         blocks = torch.nn.functional.pad(audio.to(self.dtype), (0, self.n_frames * self.block - self.n_samples))
         blocks = blocks.view(self.batch, self.n_frames, self.block)
         convolved = torch.fft.irfft(torch.fft.rfft(blocks, n=self.fft_size) * ir_spectrum, n=self.fft_size)
-        full = convolved[:, 0] if self.n_frames == 1 else overlap_add(convolved, self.block)
+        full = convolved[:, 0] if self.n_frames == 1 else overlap_add_unchecked(convolved, self.block)
         full = full[:, : self.n_samples + self.ir_size - 1]
         if self.padding == "valid":
             return full
@@ -238,6 +246,7 @@ def _magnitude_to_spectrum(n_bins: int, window_size: int, fft_size: int) -> tupl
     return spectrum.real.numpy(), spectrum.imag.numpy()
 
 
+@half_in_float32
 def frequency_filter(audio: Tensor, magnitudes: Tensor, window_size: int = 0) -> Tensor:
     """Filter audio by sampled magnitude responses (one per frame, or one for all).
 
@@ -268,6 +277,7 @@ def frequency_filter(audio: Tensor, magnitudes: Tensor, window_size: int = 0) ->
     return plan.run(audio, spectrum)
 
 
+@half_in_float32
 def sinc_filter(
     audio: Tensor, cutoff_frequency: Tensor | float, window_size: int = 257, sample_rate: float = 16000.0
 ) -> Tensor:

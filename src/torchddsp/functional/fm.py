@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ._checks import check_finite, check_positive, check_rank, check_tensor
+from ._checks import check_finite, check_positive, check_rank, check_tensor, half_in_float32
 from .phase import TWO_PI, cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
 
 __all__ = ["fm_synthesis", "fm_synthesis_stream"]
@@ -81,6 +81,7 @@ def _per_sample(name: str, value: Tensor, batch: int, n_samples: int, n_ops: int
     return value.expand(batch, n_samples, n_ops)
 
 
+@half_in_float32
 def fm_synthesis_stream(
     frequencies_hz: Tensor,
     amplitudes: Tensor,
@@ -101,8 +102,8 @@ def fm_synthesis_stream(
     check_finite("frequencies_hz", frequencies_hz)
     sample_rate = check_positive("sample_rate", sample_rate)
     batch, n_samples, n_ops = frequencies_hz.shape
-    if n_samples < 1 or n_ops < 1:
-        raise ValueError(f"frequencies_hz needs at least one sample and one operator, found {tuple(frequencies_hz.shape)}")
+    if n_ops < 1:
+        raise ValueError(f"frequencies_hz needs at least one operator, found {tuple(frequencies_hz.shape)}")
     amplitudes = _per_sample("amplitudes", amplitudes, batch, n_samples, n_ops)
     # The output follows the amplitudes' precision (frequencies only feed the float64 phase);
     # half precision computes in float32.
@@ -142,6 +143,8 @@ def fm_synthesis_stream(
         check_finite("previous_output", previous_output)
 
     start = initial_turns(initial_phase, (batch, n_ops), frequencies_hz, "initial_phase")
+    if n_samples == 0:  # an empty block: no audio, phases and feedback memory unchanged
+        return frequencies_hz.new_zeros(batch, 0, dtype=dtype), turns_to_radians(start), previous_output
     turns = cumulative_turns(frequencies_hz, sample_rate, start)
     theta = (TWO_PI * wrap_turns(turns)).to(dtype)
     audible = (frequencies_hz.abs() < sample_rate / 2).to(dtype)
@@ -161,6 +164,7 @@ def fm_synthesis_stream(
     return audio, turns_to_radians(turns[:, -1]), stacked[:, -1]
 
 
+@half_in_float32
 def fm_synthesis(
     frequencies_hz: Tensor,
     amplitudes: Tensor,

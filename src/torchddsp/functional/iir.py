@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_positive_int, check_rank
+from ._checks import check_finite, check_positive_int, check_rank, half_in_float32
 from .allpole import allpole_filter, per_sample_coefficients
 from .fir import fft_convolve
 from .resampling import upsample
@@ -63,6 +63,7 @@ def _normalise_frames(name: str, numerator: Tensor, denominator: Tensor, n_sampl
     return numerator / leading, denominator / leading
 
 
+@half_in_float32
 def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
             backend: str = "auto", method: str = "exact", n_fft: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """Filter ``x`` by ``B(z) / A(z)``, as ``scipy.signal.lfilter(b, a, x)``, batched and
@@ -151,6 +152,7 @@ def _frequency_sampling(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None, retu
     return fft_convolve(x, impulse_response.to(x.dtype), padding="same", delay_compensation=0)
 
 
+@half_in_float32
 def sosfilt(x: Tensor, sos: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
             backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
     """Cascade of second-order sections, as ``scipy.signal.sosfilt(sos, x)``, batched and

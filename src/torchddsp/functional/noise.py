@@ -54,7 +54,7 @@ def counter_noise(seeds: Tensor, n_samples: int, offset: int = 0, dtype: torch.d
 
     Args:
         seeds: ``(batch,)`` int64 seeds (e.g. from :func:`noise_seed`).
-        n_samples: samples per row; ``offset``: index of the first.
+        n_samples: samples per row (0: an empty block); ``offset``: index of the first.
         dtype: output floating dtype.
 
     Returns:
@@ -63,7 +63,8 @@ def counter_noise(seeds: Tensor, n_samples: int, offset: int = 0, dtype: torch.d
     if not isinstance(seeds, Tensor) or seeds.dtype != torch.int64 or seeds.dim() != 1:
         raise ValueError(f"seeds must be a (batch,) int64 tensor, found {getattr(seeds, 'dtype', type(seeds))} "
                          f"of shape {tuple(getattr(seeds, 'shape', ()))}")
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples, minimum=0)
+    check_floating_dtype(dtype)
     index = torch.arange(offset + 1, offset + n_samples + 1, dtype=torch.int64, device=seeds.device)
     z = seeds[:, None] + index[None, :] * _signed(_GOLDEN)
     z = (z ^ _shift_right(z, 30)) * _signed(_MIX_1)
@@ -71,6 +72,12 @@ def counter_noise(seeds: Tensor, n_samples: int, offset: int = 0, dtype: torch.d
     z = z ^ _shift_right(z, 31)
     uniform = _shift_right(z, 11).to(torch.float64) * (2.0**-53)
     return (2.0 * uniform - 1.0).to(dtype)
+
+
+def check_floating_dtype(dtype: object) -> None:
+    """Raise unless ``dtype`` is a floating torch dtype (noise in [-1, 1) has no integer form)."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch dtype (e.g. torch.float32), found {dtype!r}")
 
 
 def make_generator(seed: int | None = None, generator: torch.Generator | None = None,
@@ -106,7 +113,8 @@ def uniform_noise(
         dtype, device: of the output. The generator must live on ``device``.
     """
     batch = check_positive_int("batch", batch)
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples, minimum=0)
+    check_floating_dtype(dtype)
     source = make_generator(seed, generator, device)
     noise = torch.rand(batch, n_samples, generator=source, dtype=dtype, device=device)
     return noise * 2.0 - 1.0

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch
+from ._checks import (check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch,
+                      check_tensor, half_in_float32)
 from ._harmonic_kernel import fused_harmonic_synthesis, use_kernel
 from ._harmonic_sum import NyquistMask, harmonic_sum
 from .phase import TWO_PI, cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 
+@half_in_float32
 def oscillator_bank_stream(
     frequencies_hz: Tensor, amplitudes: Tensor, sample_rate: float, initial_phase: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
@@ -48,10 +50,10 @@ def oscillator_bank_stream(
     check_finite("amplitudes", amplitudes)
     sample_rate = check_positive("sample_rate", sample_rate)
     batch, n_samples, n_oscillators = frequencies_hz.shape
-    if n_samples < 1:
-        raise ValueError("frequencies_hz must hold at least one sample")
     dtype = output_dtype(amplitudes)
     start = initial_turns(initial_phase, (batch, n_oscillators), frequencies_hz, "initial_phase")
+    if n_samples == 0:  # an empty block: no audio, the phase unchanged
+        return amplitudes.new_zeros(batch, 0, dtype=dtype), turns_to_radians(start)
     turns = cumulative_turns(frequencies_hz, sample_rate, start)
     audible = (frequencies_hz.abs() < sample_rate / 2).to(dtype)
     sines = torch.sin((TWO_PI * wrap_turns(turns)).to(dtype))
@@ -59,6 +61,7 @@ def oscillator_bank_stream(
     return audio, turns_to_radians(turns[:, -1])
 
 
+@half_in_float32
 def oscillator_bank(
     frequencies_hz: Tensor, amplitudes: Tensor, sample_rate: float, initial_phase: Tensor | None = None
 ) -> Tensor:
@@ -82,14 +85,17 @@ def oscillator_bank(
     return audio
 
 
+@half_in_float32
 def harmonic_frequencies(f0_hz: Tensor, n_harmonics: int) -> Tensor:
     """Frequencies of harmonics 1..n_harmonics: ``(..., 1)`` -> ``(..., n_harmonics)``."""
+    check_finite("f0_hz", check_tensor("f0_hz", f0_hz))
     check_tensor_last_dim_one("f0_hz", f0_hz)
     n_harmonics = check_positive_int("n_harmonics", n_harmonics)
     harmonics = torch.arange(1, n_harmonics + 1, dtype=f0_hz.dtype, device=f0_hz.device)
     return f0_hz * harmonics
 
 
+@half_in_float32
 def normalize_harmonics(
     harmonic_distribution: Tensor, f0_hz: Tensor | None = None, sample_rate: float | None = None
 ) -> Tensor:
@@ -109,6 +115,7 @@ def normalize_harmonics(
             are zeroed before normalising.
     """
     check_rank("harmonic_distribution", harmonic_distribution, 3, "(batch, n_frames, n_harmonics)")
+    check_finite("harmonic_distribution", harmonic_distribution)
     if sample_rate is not None:
         if f0_hz is None:
             raise ValueError("f0_hz is required to remove harmonics above Nyquist (sample_rate was given)")
@@ -119,6 +126,7 @@ def normalize_harmonics(
                 f"f0_hz must have shape {tuple(harmonic_distribution.shape[:2]) + (1,)} to match "
                 f"harmonic_distribution, found {tuple(f0_hz.shape)}"
             )
+        check_finite("f0_hz", f0_hz)
         frequencies = harmonic_frequencies(f0_hz.to(harmonic_distribution.dtype), harmonic_distribution.shape[-1])
         harmonic_distribution = harmonic_distribution * (frequencies.abs() < sample_rate / 2)
     total = harmonic_distribution.sum(dim=-1, keepdim=True)
@@ -221,6 +229,7 @@ def _interval_turns(before: Tensor, f_a: Tensor, slope: Tensor, r: Tensor, hop: 
     return wrap_turns(turns.addcmul_(ramp_steps, slope.unsqueeze(0))).to(dtype)
 
 
+@half_in_float32
 def harmonic_synthesis_stream(
     f0_hz: Tensor,
     amplitudes: Tensor,
@@ -241,15 +250,17 @@ def harmonic_synthesis_stream(
     block and ``add_endpoint=False`` (the final block: its frames with the last one repeated).
     """
     _check_harmonic_inputs(f0_hz, amplitudes, harmonic_distribution)
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples, minimum=0)
     sample_rate = check_positive("sample_rate", sample_rate)
     check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
     kernel = use_kernel(backend, harmonic_distribution.device)
     batch, n_frames, n_harmonics = harmonic_distribution.shape
-    hop = hop_for(n_samples, n_frames, add_endpoint, "the controls")
     dtype = output_dtype(amplitudes, harmonic_distribution)
     device = harmonic_distribution.device
     start_turns = initial_turns(initial_phase, (batch, 1), f0_hz, "initial_phase")[:, 0]
+    if n_samples == 0:  # an empty block: no audio, the phase unchanged
+        return amplitudes.new_zeros(batch, 0, dtype=dtype), turns_to_radians(start_turns)[:, None]
+    hop = hop_for(n_samples, n_frames, add_endpoint, "the controls")
 
     # Phase of the fundamental in cycles. f0 is linear inside an interval (f_a at its start,
     # f_b at its end), so the running sum of f / sample_rate has a closed form: r + 1 steps of
@@ -284,6 +295,7 @@ def harmonic_synthesis_stream(
     return audio, turns_to_radians(final_turns)[:, None]
 
 
+@half_in_float32
 def harmonic_synthesis(
     f0_hz: Tensor,
     amplitudes: Tensor,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_positive_int, check_rank
+from ._checks import check_finite, check_positive_int, check_rank, half_in_float32
 
-__all__ = ["overlap_add"]
+__all__ = ["overlap_add", "overlap_add_unchecked"]
 
 
+@half_in_float32
 def overlap_add(frames: Tensor, hop: int) -> Tensor:
     """Sum of ``frames`` placed every ``hop`` samples.
 
@@ -18,7 +19,8 @@ def overlap_add(frames: Tensor, hop: int) -> Tensor:
     (much cheaper, forward and backward, than ``fold`` or ``unfold``'s backward).
 
     Shape:
-        ``frames``: ``(batch, n_frames, size)`` -> ``(batch, (n_frames - 1) * hop + size)``.
+        ``frames``: ``(batch, n_frames, size)`` -> ``(batch, (n_frames - 1) * hop + size)``
+        (``(batch, 0)`` for no frames).
 
     Args:
         frames: the frames. Differentiable.
@@ -26,7 +28,16 @@ def overlap_add(frames: Tensor, hop: int) -> Tensor:
     """
     check_rank("frames", frames, 3, "(batch, n_frames, size)")
     hop = check_positive_int("hop", hop)
+    check_finite("frames", frames)
+    return overlap_add_unchecked(frames, hop)
+
+
+def overlap_add_unchecked(frames: Tensor, hop: int) -> Tensor:
+    """:func:`overlap_add` without validation, for the library's own inner loops (backward
+    passes, block convolution) whose frames are already checked or are gradients."""
     batch, n_frames, size = frames.shape
+    if n_frames == 0:  # nothing to add: an empty signal, not (0 - 1) * hop + size samples
+        return frames.new_zeros(batch, 0)
     n_segments = -(-size // hop)
     if n_segments * hop != size:
         frames = torch.nn.functional.pad(frames, (0, n_segments * hop - size))

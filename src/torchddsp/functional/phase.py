@@ -17,7 +17,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_rank
+from ._checks import check_finite, check_rank, half_in_float32
 
 __all__ = [
     "cumulative_phase",
@@ -34,7 +34,8 @@ TWO_PI = 2.0 * math.pi
 def output_dtype(*amplitude_like: Tensor) -> torch.dtype:
     """Working and output dtype of an oscillator: the promoted dtype of its amplitude-like
     inputs (frequencies only feed the float64 phase and do not count). Half precision cannot
-    hold sums of many partials: those compute, and return, in float32."""
+    hold sums of many partials: it computes in float32 (the public ops are wrapped by
+    ``half_in_float32``, which hands the result back in the half dtype)."""
     dtype = amplitude_like[0].dtype
     for tensor in amplitude_like[1:]:
         dtype = torch.promote_types(dtype, tensor.dtype)
@@ -71,6 +72,7 @@ def turns_to_radians(turns: Tensor) -> Tensor:
     return TWO_PI * wrap_turns(turns.to(torch.float64))
 
 
+@half_in_float32
 def cumulative_phase(frequencies_hz: Tensor, sample_rate: float, initial_phase: Tensor | None = None) -> Tensor:
     """Running phase of per-sample frequencies, in radians wrapped to [0, 2 pi), float64.
 

@@ -55,6 +55,7 @@ from ._checks import (
     check_positive_int,
     check_rank,
     check_tensor,
+    half_in_float32,
 )
 from .recurrence import linear_recurrence
 from .resampling import upsample
@@ -64,6 +65,7 @@ __all__ = ["allpass_coefficient", "allpass_cascade", "phaser", "SWEEP_UNITS"]
 SWEEP_UNITS = ("hz", "coefficient")
 
 
+@half_in_float32
 def allpass_coefficient(break_hz: Tensor, sample_rate: float) -> Tensor:
     """First-order all-pass coefficient ``a = (tan(pi f / fs) - 1) / (tan(pi f / fs) + 1)``.
 
@@ -83,6 +85,7 @@ def allpass_coefficient(break_hz: Tensor, sample_rate: float) -> Tensor:
     return (t - 1.0) / (t + 1.0)
 
 
+@half_in_float32
 def allpass_cascade(
     x: Tensor,
     coefficient: Tensor | float,
@@ -144,6 +147,7 @@ def allpass_cascade(
     return (wet, states[:, -1]) if return_state else wet
 
 
+@half_in_float32
 def phaser(
     x: Tensor,
     sweep: Tensor | float,

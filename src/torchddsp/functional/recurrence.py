@@ -32,7 +32,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_finite, check_rank
+from ._checks import check_choice, check_finite, check_rank, half_in_float32
 from ._numba import compile_kernel
 
 __all__ = ["linear_recurrence", "RECURRENCE_BACKENDS"]
@@ -193,6 +193,7 @@ class _LinearRecurrence(torch.autograd.Function):
         return adjoint, grad_A, grad_s0, None
 
 
+@half_in_float32
 def linear_recurrence(u: Tensor, A: Tensor, s0: Tensor | None = None, *, backend: str = "auto") -> Tensor:
     """States of ``s[n] = A[n] @ s[n-1] + u[n]`` for every sample.
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_tensor
+from ._checks import check_finite, check_tensor, half_in_float32
 
 __all__ = ["resonator_coefficients", "reflection_to_lpc"]
 
 
+@half_in_float32
 def resonator_coefficients(radius: Tensor, angle: Tensor) -> Tensor:
     """Feedback coefficients ``[a1, a2] = [-2 r cos(theta), r^2]`` of the pole pair
     ``r exp(+-i theta)``: ``(..., 2)`` from ``radius`` in [0, 1) and ``angle`` in radians
@@ -32,6 +33,7 @@ def resonator_coefficients(radius: Tensor, angle: Tensor) -> Tensor:
     return torch.stack([-2 * radius * torch.cos(angle), radius**2], dim=-1)
 
 
+@half_in_float32
 def reflection_to_lpc(reflection: Tensor) -> Tensor:
     """``(..., order)`` reflection coefficients, each in (-1, 1), to ``(..., order)`` LPC
     coefficients ``[a1, ..., a_order]`` of ``A(z) = 1 + a1 z^-1 + ...``, whose roots all lie

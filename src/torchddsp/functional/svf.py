@@ -31,7 +31,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_finite, check_positive, check_rank, check_tensor
+from ._checks import check_choice, check_finite, check_positive, check_rank, check_tensor, half_in_float32
 from .recurrence import linear_recurrence
 from .resampling import upsample
 
@@ -65,6 +65,7 @@ def _control(name: str, value: Tensor | float, batch: int, n_samples: int, like:
     return value
 
 
+@half_in_float32
 def state_variable_filter(x: Tensor, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate: float,
                           mode: str | Sequence[str] = "lowpass", zi: Tensor | None = None, *,
                           return_state: bool = False, backend: str = "auto") -> Tensor | tuple:

@@ -50,7 +50,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import as_tensor_like, check_choice, check_finite, check_positive_int, check_rank, check_tensor
+from ._checks import as_tensor_like, check_choice, check_finite, check_positive_int, check_rank, check_tensor, half_in_float32
 from .resampling import resample, upsample
 
 __all__ = ["waveshape", "chebyshev_polynomials", "WAVESHAPE_KINDS"]
@@ -58,6 +58,7 @@ __all__ = ["waveshape", "chebyshev_polynomials", "WAVESHAPE_KINDS"]
 WAVESHAPE_KINDS = ("tanh", "soft_clip", "hard_clip", "chebyshev")
 
 
+@half_in_float32
 def chebyshev_polynomials(x: Tensor, n_terms: int) -> Tensor:
     """Chebyshev polynomials of the first kind ``T_0(x) .. T_{n_terms - 1}(x)``.
 
@@ -82,6 +83,7 @@ def chebyshev_polynomials(x: Tensor, n_terms: int) -> Tensor:
     return torch.stack(terms, dim=-1)
 
 
+@half_in_float32
 def waveshape(
     x: Tensor,
     kind: str,
@@ -141,6 +143,10 @@ def waveshape(
         coefficients = coefficients.to(dtype=x.dtype, device=x.device)
     elif coefficients is not None:
         raise ValueError(f"coefficients are only used by kind='chebyshev', found kind={kind!r}")
+    if n_samples == 0:  # validated controls, then an empty output (the resampler has nothing to read)
+        for name, value in (("drive_db", drive_db), ("bias", bias)):
+            _control(name, value, batch, n_samples, 1, x)
+        return x.new_zeros(batch, 0)
     gain = 10.0 ** (_control("drive_db", drive_db, batch, n_samples, factor, x) / 20.0)
     offset = _control("bias", bias, batch, n_samples, factor, x)
     rate = {"zero_crossings": zero_crossings, "rolloff": rolloff}
@@ -188,4 +194,6 @@ def _control(name: str, value: Tensor | float, batch: int, n_samples: int, facto
     else:
         raise ValueError(f"{name} must be a number, (batch, 1), (batch, n_samples) or (batch, n_frames, 1), "
                          f"found shape {tuple(value.shape)}")
+    if n_samples == 0:  # nothing to interpolate onto
+        return value.new_zeros(value.shape[0], 0)
     return upsample(value, n_samples * factor, "linear")[..., 0]

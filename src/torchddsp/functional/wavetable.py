@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch
+from ._checks import (check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch,
+                      half_in_float32)
 from .phase import cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
 from .resampling import UPSAMPLE_METHODS, block_weights, hop_for, upsample
 
@@ -36,6 +37,7 @@ def _read_table(tables: Tensor, frame_index: Tensor, turns: Tensor) -> Tensor:
     return x0 + fraction * (x1 - x0)
 
 
+@half_in_float32
 def wavetable_synthesis_stream(
     f0_hz: Tensor,
     amplitudes: Tensor,
@@ -56,7 +58,7 @@ def wavetable_synthesis_stream(
     check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, 1)")
     check_rank("wavetables", wavetables, (2, 3), "(batch, table_size) or (batch, n_frames, table_size)")
     check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples, minimum=0)
     sample_rate = check_positive("sample_rate", sample_rate)
     for name, tensor in (("f0_hz", f0_hz), ("amplitudes", amplitudes)):
         if tensor.shape[-1] != 1:
@@ -73,10 +75,12 @@ def wavetable_synthesis_stream(
         )
     if tables.shape[-1] < 2:
         raise ValueError(f"wavetables must hold at least 2 samples per table, found {tables.shape[-1]}")
+    start = initial_turns(initial_phase, (batch, 1), f0_hz, "initial_phase")
+    if n_samples == 0:  # an empty block: no audio, the phase unchanged
+        return amplitudes.new_zeros(batch, 0, dtype=output_dtype(tables, amplitudes)), turns_to_radians(start)
     hop = hop_for(n_samples, n_frames, add_endpoint, "the controls")
 
     frequencies = upsample(f0_hz.to(torch.float64), n_samples, "linear", add_endpoint)
-    start = initial_turns(initial_phase, (batch, 1), f0_hz, "initial_phase")
     turns = cumulative_turns(frequencies, sample_rate, start)[..., 0]
     wrapped = wrap_turns(turns)
     dtype = output_dtype(tables, amplitudes)
@@ -101,6 +105,7 @@ def wavetable_synthesis_stream(
     return audio * audible, turns_to_radians(turns[:, -1:])
 
 
+@half_in_float32
 def wavetable_synthesis(
     f0_hz: Tensor,
     amplitudes: Tensor,
