@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     shutil.copyfile(checkpoint / "model.safetensors", building / "model.safetensors")
     state = json.loads((checkpoint / "state.json").read_text())
     state.pop("optimizer", None)
+    state.get("files", {}).pop("optimizer.safetensors", None)  # its checksum goes with it
     (building / "state.json").write_text(json.dumps(state, indent=1))
     for name in ("config.yaml", "train.csv", "eval.csv", "training_curves.png"):
         if (args.run_dir / name).is_file():

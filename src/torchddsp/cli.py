@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -48,26 +49,48 @@ def _train(args: argparse.Namespace) -> int:
     from .training.trainer import train  # noqa: PLC0415
 
     summary = train(args.config, args.dataset_dir, args.run_dir, resume=args.resume, steps=args.steps,
-                    show_progress=not args.quiet, tensorboard=args.tensorboard)
+                    show_progress=not args.quiet, tensorboard=args.tensorboard, overwrite=args.overwrite)
     print(json.dumps(summary, indent=1))
     return 0
 
 
+def _evaluation_output(args: argparse.Namespace) -> Path:
+    """``--output``, or ``evaluation_<split>.json`` in the run folder; for a bundled model
+    (a name, not a folder) in the current folder, named after it."""
+    from .io import check_output  # noqa: PLC0415
+
+    if args.output:
+        output = Path(args.output)
+    elif Path(args.run_dir).is_dir():
+        output = Path(args.run_dir) / f"evaluation_{args.split}.json"
+    else:
+        output = Path(f"evaluation_{Path(args.run_dir).name}_{args.split}.json")
+    if output.suffix.lower() != ".json":
+        raise ValueError(f"--output {output}: expected a .json file name")
+    return check_output(output, inputs=[args.dataset_dir], option="--output")
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
 def _evaluate(args: argparse.Namespace) -> int:
+    from .io import write_text_atomic  # noqa: PLC0415
     from .training.data import FeatureDataset  # noqa: PLC0415
     from .training.metrics import METRIC_NAMES, evaluate_model  # noqa: PLC0415
     from .transfer import load_model  # noqa: PLC0415
 
+    output = _evaluation_output(args)  # before the work: a bad path fails in a second, not after it
     loaded = load_model(args.run_dir)
     dataset = FeatureDataset(args.dataset_dir, args.split)
     metrics = evaluate_model(loaded.model, dataset, args.max_examples, f0_method=loaded.config.data.f0_method)
-    result = {"checkpoint": loaded.source, "dataset": str(args.dataset_dir), "split": args.split, **metrics}
-    output = Path(args.output) if args.output else Path(args.run_dir) / f"evaluation_{args.split}.json"
-    if output.parent.is_dir():
-        output.write_text(json.dumps(result, indent=1))
+    # JSON has no NaN: a metric that is undefined (no pitched frame) is null.
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+    result = {"checkpoint": loaded.source, "dataset": str(args.dataset_dir), "split": args.split, **clean}
+    write_text_atomic(output, json.dumps(result, indent=1, allow_nan=False))
     print("| metric | value |\n|---|---:|")
     for name in METRIC_NAMES + ("examples", "pitched_frames"):
-        print(f"| {name} | {metrics[name]:.4f} |")
+        print(f"| {name} | {_number(clean[name])} |")
     print(f"wrote {output}")
     return 0
 
@@ -117,6 +140,34 @@ def _modular_curves(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan`` and ``inf`` are refused, naming the option)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, found {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, found {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, found {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, found {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="torchddsp", description="Differentiable DSP: timbre transfer and more.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -134,8 +185,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("config", help="YAML config file or shipped name (solo_instrument, cpu_small)")
     train.add_argument("dataset_dir")
     train.add_argument("run_dir")
-    train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in RUN_DIR")
-    train.add_argument("--steps", type=int, help="train up to this step (default: the config's)")
+    again = train.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in RUN_DIR")
+    again.add_argument("--overwrite", action="store_true",
+                       help="start a new run in RUN_DIR, deleting the run there (only what a run writes)")
+    train.add_argument("--steps", type=_positive_int, help="train up to this step (default: the config's)")
     train.add_argument("--tensorboard", action="store_true", help="also log to RUN_DIR/tensorboard")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
@@ -144,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", help="training run, checkpoint folder or bundled model name")
     evaluate.add_argument("dataset_dir")
     evaluate.add_argument("--split", default="eval", choices=("eval", "train"))
-    evaluate.add_argument("--max-examples", type=int)
+    evaluate.add_argument("--max-examples", type=_positive_int, help="evaluate at most this many examples")
     evaluate.add_argument("--output", help="JSON path (default RUN_DIR/evaluation_<split>.json)")
     evaluate.set_defaults(run=_evaluate)
 
@@ -152,9 +206,9 @@ def _parser() -> argparse.ArgumentParser:
     transfer.add_argument("input")
     transfer.add_argument("--model", required=True, help="bundled model name or training run folder")
     transfer.add_argument("-o", "--output", required=True, help="output WAV (a PNG and JSON go beside it)")
-    transfer.add_argument("--pitch-shift", type=float, default=0.0, help="semitones, after the automatic octave shift")
-    transfer.add_argument("--loudness-shift", type=float, default=0.0, help="dB, after the automatic mapping")
-    transfer.add_argument("--quiet-db", type=float, default=20.0, help="attenuation of unpitched parts")
+    transfer.add_argument("--pitch-shift", type=_finite_float, default=0.0, help="semitones, after the automatic octave shift")
+    transfer.add_argument("--loudness-shift", type=_finite_float, default=0.0, help="dB, after the automatic mapping")
+    transfer.add_argument("--quiet-db", type=_finite_float, default=20.0, help="attenuation of unpitched parts")
     transfer.add_argument("--no-auto-adjust", action="store_true", help="use the input's f0 and loudness as they are")
     room = transfer.add_mutually_exclusive_group()
     room.add_argument("--dry", action="store_true", help="no reverb (the dry instrument)")
@@ -169,15 +223,16 @@ def _parser() -> argparse.ArgumentParser:
         sub = actions.add_parser(action, help=helptext)
         sub.add_argument("--voice", default="default", help="registered voice: default (torchsynth's), rich")
         sub.add_argument("--curves", help="JSON of parameter curves (from 'torchddsp modular curves')")
-        sub.add_argument("--sample-rate", type=float, default=44100.0)
-        sub.add_argument("--duration", type=float, default=4.0, help="seconds per sound")
-        sub.add_argument("--control-rate", type=float, default=441.0, help="Hz; sample_rate / control_rate must be whole")
+        sub.add_argument("--sample-rate", type=_positive_float, default=44100.0)
+        sub.add_argument("--duration", type=_positive_float, default=4.0, help="seconds per sound")
+        sub.add_argument("--control-rate", type=_positive_float, default=441.0,
+                         help="Hz; sample_rate / control_rate must be whole")
         if action == "render":
-            sub.add_argument("--count", type=int, required=True, help="number of sounds")
+            sub.add_argument("--count", type=_positive_int, required=True, help="number of sounds")
             sub.add_argument("--seed", type=int, default=0, help="dataset seed (sound k depends on (seed, k) only)")
             sub.add_argument("--out", required=True, help="output folder (rerun to resume)")
-            sub.add_argument("--shard-size", type=int, default=1000)
-            sub.add_argument("--batch-size", type=int, default=64)
+            sub.add_argument("--shard-size", type=_positive_int, default=1000)
+            sub.add_argument("--batch-size", type=_positive_int, default=64)
             sub.add_argument("--quiet", action="store_true", help="no progress bar")
             sub.set_defaults(run=_modular_render)
         else:
@@ -186,13 +241,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _describe(error: OSError) -> str:
+    """An operating-system error in one line with the file it concerns (disk full, permission
+    denied, no such file...)."""
+    names = [str(name) for name in (error.filename, error.filename2) if name]
+    reason = error.strerror or str(error)
+    return f"{' -> '.join(names)}: {reason}" if names else reason
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; user mistakes and file-system failures print one line and return 2
+    (130 on Ctrl-C); anything else is a library bug and keeps its traceback."""
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
     except ValueError as error:  # bad input: one clear line, not a traceback
         print(f"torchddsp {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except OSError as error:  # a full disk, a read-only folder, a file that vanished
+        print(f"torchddsp {args.command}: error: {_describe(error)}", file=sys.stderr)
+    except FloatingPointError as error:  # training diverged: a setting to change, not a bug
+        print(f"torchddsp {args.command}: error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"torchddsp {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 2
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def test_other_settings_in_the_same_folder_are_an_error(tmp_path):
     render_dataset("default", 2, 1, out, shard_size=2, context=CONTEXT, show_progress=False)
     with pytest.raises(ValueError, match="seed"):
         render_dataset("default", 2, 2, out, shard_size=2, context=CONTEXT, show_progress=False)
-    with pytest.raises(ValueError, match="count must not shrink"):
+    with pytest.raises(ValueError, match="count must be at least 2"):
         render_dataset("default", 1, 1, out, shard_size=2, context=CONTEXT, show_progress=False)
     assert main(["modular", "render", "--voice", "rich", "--count", "2", "--seed", "1", "--out", str(out),
                  "--shard-size", "2", "--quiet", *ARGS]) == 2

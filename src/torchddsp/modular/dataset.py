@@ -12,22 +12,28 @@ pure function of ``(voice, curves, seed, k)`` (see :mod:`torchddsp.modular.voice
 complete when its ``.npz`` exists with the expected indices; on a rerun (after an interruption,
 or with a larger ``count``) complete shards are kept and any other shard is rendered again from
 scratch, so no sound is duplicated or lost. A rerun with other settings than ``dataset.json``
-records, or with a smaller ``count``, is an error.
+records is an error; ``count`` may change (a mistaken huge count is corrected by rerunning with
+the right one) as long as it keeps every complete shard. One render writes to a folder at a
+time (a lock file, ``.render.lock``); the temporary files of a killed render are removed by
+the next one, and a count that surely cannot fit on the disk is refused before any work.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
 import torch
 
 from ..functional._checks import check_positive_int
+from ..io import atomic_path, remove_stale_temporaries, write_text_atomic
 from ..progress import Progress
 from .modules import RenderContext
 from .voices import Voice, make_voice
@@ -47,15 +53,53 @@ def _settings(voice: Voice, seed: int, shard_size: int) -> dict:
             "curves": {name: r.to_dict() for name, r in voice.ranges.items()}}
 
 
-def _write_atomic(path: Path, write) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + "-")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+# 24-bit FLAC of synthesised sounds takes 1.5-2.5 bytes per sample (measured on the default
+# voice); 1 byte is a floor, so only a count that surely cannot fit is refused.
+_MIN_BYTES_PER_SAMPLE = 1.0
+
+
+@contextlib.contextmanager
+def _exclusive(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir/.render.lock`` (released when the process ends, even by kill -9)."""
+    with open(out_dir / ".render.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ValueError(f"another render is writing to {out_dir}; wait for it or use another folder") from None
+        yield
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.1f} MB"
+
+
+def _check_disk(out_dir: Path, n_sounds: int, samples_per_sound: int) -> None:
+    needed = n_sounds * samples_per_sound * _MIN_BYTES_PER_SAMPLE
+    free = shutil.disk_usage(out_dir).free
+    if needed > free:
+        raise ValueError(f"{n_sounds} more sounds need at least {_size(needed)}; {out_dir} has "
+                         f"{_size(free)} free: lower --count")
+
+
+def _check_count(out_dir: Path, previous: dict, count: int, shard_size: int) -> None:
+    """A new ``count`` must keep every complete shard (no rendered sound is thrown away)."""
+    complete = [shard for shard in range(-(-int(previous.get("count", 0)) // shard_size))
+                if (out_dir / f"{shard_name(shard)}.npz").is_file()]
+    if not complete:
+        return
+    last = complete[-1]
+    held = min((last + 1) * shard_size, int(previous["count"]))
+    if count < held:
+        raise ValueError(f"{out_dir} holds rendered sounds up to number {held - 1} (shard {last}); count must "
+                         f"be at least {held} (found {count}): use another folder for a smaller dataset")
+
+
+def _remove_beyond(out_dir: Path, n_shards: int) -> None:
+    """Partial shards past the last one of this count (a bigger count was interrupted)."""
+    for folder in out_dir.glob("shard_*"):
+        suffix = folder.name.removeprefix("shard_").removesuffix(".npz")
+        if suffix.isdigit() and int(suffix) >= n_shards:
+            shutil.rmtree(folder) if folder.is_dir() else folder.unlink()
 
 
 def _complete(out_dir: Path, shard: int, indices: np.ndarray) -> bool:
@@ -94,22 +138,25 @@ def render_dataset(voice: Voice | str, count: int, seed: int, out_dir: str | os.
         raise ValueError("context and curves configure a voice given by name; set them on the Voice instead")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = _settings(voice, seed, shard_size)
-    manifest = out_dir / "dataset.json"
-    if manifest.is_file():
-        try:
-            previous = json.loads(manifest.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"cannot read {manifest}: {error}") from error
-        different = sorted(k for k in settings if previous.get(k) != settings[k])
-        if different:
-            raise ValueError(f"{out_dir} holds a dataset rendered with other settings ({', '.join(different)} "
-                             f"differ); use another folder")
-        if count < int(previous.get("count", 0)):
-            raise ValueError(f"{out_dir} already holds {previous['count']} sounds; count must not shrink "
-                             f"(found {count}): use another folder for a smaller dataset")
-    _write_atomic(manifest, lambda p: Path(p).write_text(json.dumps({**settings, "count": count,
-                                                                       "test_fraction": 0.1}, indent=1)))
+    with _exclusive(out_dir):
+        remove_stale_temporaries(out_dir, max_age_s=0.0)  # the lock says no other render writes them
+        settings = _settings(voice, seed, shard_size)
+        manifest = out_dir / "dataset.json"
+        if manifest.is_file():
+            try:
+                previous = json.loads(manifest.read_text())
+            except (OSError, json.JSONDecodeError) as error:
+                raise ValueError(f"cannot read {manifest}: {error}") from error
+            different = sorted(k for k in settings if previous.get(k) != settings[k])
+            if different:
+                raise ValueError(f"{out_dir} holds a dataset rendered with other settings ({', '.join(different)} "
+                                 f"differ); use another folder")
+            _check_count(out_dir, previous, count, shard_size)
+        return _render_shards(voice, count, seed, out_dir, shard_size, batch_size, settings, show_progress)
+
+
+def _render_shards(voice: Voice, count: int, seed: int, out_dir: Path, shard_size: int, batch_size: int,
+                   settings: dict, show_progress: bool) -> dict:
     n_shards = -(-count // shard_size)
     sample_rate = int(round(voice.context.sample_rate))
     pending, kept = [], 0
@@ -119,33 +166,40 @@ def render_dataset(voice: Voice | str, count: int, seed: int, out_dir: str | os.
             kept += len(indices)
         else:
             pending.append((shard, indices))
+    _check_disk(out_dir, count - kept, int(round(voice.context.duration_s * voice.context.sample_rate)))
+    _remove_beyond(out_dir, n_shards)
+    write_text_atomic(out_dir / "dataset.json", json.dumps({**settings, "count": count, "test_fraction": 0.1},
+                                                           indent=1))
     rendered = 0
     with Progress(count, "sounds", enabled=show_progress, initial=kept) as bar:
         for shard, indices in pending:
-            folder = out_dir / shard_name(shard)
-            shutil.rmtree(folder, ignore_errors=True)  # a partial shard is rendered again, whole
-            (out_dir / f"{shard_name(shard)}.npz").unlink(missing_ok=True)
-            folder.mkdir()
-            patches, humans, labels = [], [], []
-            for start in range(0, len(indices), batch_size):
-                chunk = torch.from_numpy(indices[start : start + batch_size])
-                result = voice.render_sounds(chunk, seed)
-                audio = result["audio"].detach().cpu().numpy()
-                for k, sound in zip(chunk.tolist(), audio):
-                    sf.write(folder / f"sound_{k:08d}.flac", sound, sample_rate, subtype="PCM_24", format="FLAC")
-                patches.append(result["patch"].cpu().numpy())
-                human = voice.human(result["patch"])
-                humans.append(np.stack([human[m][p].cpu().numpy() for m, module in voice.synth_modules.items()
-                                        for p in module.ranges], axis=1))
-                labels.append(result["is_train"].numpy())
-                rendered += len(chunk)
-                bar.update(len(chunk))
-            arrays = {"indices": indices, "patch": np.concatenate(patches).astype(np.float32),
-                      "human": np.concatenate(humans).astype(np.float32), "is_train": np.concatenate(labels),
-                      "parameter_names": np.array(voice.parameter_names)}
-            def write_arrays(path: str, arrays: dict = arrays) -> None:
-                with open(path, "wb") as stream:
-                    np.savez(stream, **arrays)
-
-            _write_atomic(out_dir / f"{shard_name(shard)}.npz", write_arrays)
+            rendered += _render_shard(voice, seed, out_dir, shard, indices, batch_size, sample_rate, bar)
     return {"rendered": rendered, "kept": kept, "shards": n_shards, "count": count}
+
+
+def _render_shard(voice: Voice, seed: int, out_dir: Path, shard: int, indices: np.ndarray, batch_size: int,
+                  sample_rate: int, bar: Progress) -> int:
+    """Render one shard whole: its FLAC files, then its ``.npz`` (atomically, last)."""
+    folder = out_dir / shard_name(shard)
+    shutil.rmtree(folder, ignore_errors=True)  # a partial shard is rendered again, whole
+    (out_dir / f"{shard_name(shard)}.npz").unlink(missing_ok=True)
+    folder.mkdir()
+    patches, humans, labels = [], [], []
+    for start in range(0, len(indices), batch_size):
+        chunk = torch.from_numpy(indices[start : start + batch_size])
+        result = voice.render_sounds(chunk, seed)
+        audio = result["audio"].detach().cpu().numpy()
+        for k, sound in zip(chunk.tolist(), audio):
+            sf.write(folder / f"sound_{k:08d}.flac", sound, sample_rate, subtype="PCM_24", format="FLAC")
+        patches.append(result["patch"].cpu().numpy())
+        human = voice.human(result["patch"])
+        humans.append(np.stack([human[m][p].cpu().numpy() for m, module in voice.synth_modules.items()
+                                for p in module.ranges], axis=1))
+        labels.append(result["is_train"].numpy())
+        bar.update(len(chunk))
+    arrays = {"indices": indices, "patch": np.concatenate(patches).astype(np.float32),
+              "human": np.concatenate(humans).astype(np.float32), "is_train": np.concatenate(labels),
+              "parameter_names": np.array(voice.parameter_names)}
+    with atomic_path(out_dir / f"{shard_name(shard)}.npz") as temporary, open(temporary, "wb") as stream:
+        np.savez(stream, **arrays)
+    return len(indices)

@@ -1,26 +1,39 @@
 """Checkpoints: weights and optimizer state in safetensors, everything else in JSON, written
-atomically. Loading never unpickles anything.
+atomically and checked on load. Loading never unpickles anything.
 
 A checkpoint is a folder ``RUN_DIR/checkpoints/step_00001234/`` holding ``model.safetensors``,
 ``optimizer.safetensors`` (optional) and ``state.json`` (step, config, dataset statistics,
-optimizer hyper-parameters). It is written under a temporary name and renamed into place in
-one step, and ``RUN_DIR/checkpoints/latest`` (a one-line file, itself replaced atomically)
-names the newest: killing the process at any moment leaves the previous checkpoint intact.
+optimizer hyper-parameters, and the SHA-256 of each tensor file). It is written under a
+temporary name and renamed into place in one step. Two small files, each replaced atomically,
+say which checkpoints a run wrote: ``RUN_DIR/checkpoints/history`` (the kept checkpoints, one
+name a line, oldest write first) and ``RUN_DIR/checkpoints/latest`` (the newest). Killing the
+process at any moment leaves the previous checkpoint intact and named by ``latest``.
+
+Old checkpoints are pruned by the order in which this run folder received them, never by
+their names: a run that restarts at a lower step keeps its new checkpoints, and ``latest``
+always names one that exists.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state", "checkpoint_dir"]
+from ..io import TEMPORARY_MARK, write_text_atomic
+
+__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state", "checkpoint_dir",
+           "checkpoint_history"]
+
+# The files of a checkpoint whose content state.json records a checksum of.
+_TENSOR_FILES = ("model.safetensors", "optimizer.safetensors")
 
 
 def _safetensors():
@@ -48,25 +61,57 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def _fsync_folder(folder: Path) -> None:
+def _fsync(path: Path) -> None:
     try:
-        descriptor = os.open(folder, os.O_RDONLY)
+        descriptor = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
         os.fsync(descriptor)
+    except OSError:  # some file systems cannot sync a folder
+        pass
     finally:
         os.close(descriptor)
 
 
-def _replace_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
+def _digest(data: bytes) -> dict[str, Any]:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _new_folder(root: Path, prefix: str) -> Path:
+    """A new hidden folder in ``root``, created with the umask's permissions (mkdtemp's are 0700)."""
+    folder = root / f"{prefix}{TEMPORARY_MARK}{uuid.uuid4().hex[:12]}"
+    folder.mkdir()
+    return folder
+
+
+def checkpoint_history(run_dir: str | Path) -> list[Path]:
+    """The complete checkpoints of a run, oldest write first.
+
+    Folders the history file does not name (written by a torchddsp without one, or whose
+    write was interrupted before the history was updated) count as older than every named
+    one, in step order among themselves.
+    """
+    root = checkpoint_dir(run_dir)
+    complete = {p.name: p for p in root.glob("step_*") if (p / "state.json").is_file()}
+    history = root / "history"
+    named = history.read_text().split() if history.is_file() else []
+    recorded = [name for name in dict.fromkeys(named) if name in complete]
+    unrecorded = sorted(set(complete) - set(recorded))
+    return [complete[name] for name in unrecorded + recorded]
+
+
+def _replace_folder(temporary: Path, final: Path) -> None:
+    """Rename ``temporary`` to ``final``; an existing ``final`` (the same step written again)
+    is moved aside first, so that ``final`` is never a half-deleted folder."""
+    aside = None
+    if final.exists():
+        aside = final.with_name(f".{final.name}{TEMPORARY_MARK}old-{uuid.uuid4().hex[:12]}")
+        os.rename(final, aside)
+    os.rename(temporary, final)
+    _fsync(final.parent)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def save_checkpoint(
@@ -77,42 +122,52 @@ def save_checkpoint(
     extra: dict[str, Any],
     keep: int = 3,
 ) -> Path:
-    """Write checkpoint ``step`` atomically, point ``latest`` at it, keep the ``keep`` newest.
+    """Write checkpoint ``step`` atomically, point ``latest`` at it, keep the ``keep`` most
+    recently written (by this run folder's history, not by step number).
 
-    ``extra`` (JSON-serialisable: config, dataset statistics, ...) goes into ``state.json``.
+    ``extra`` (JSON-serialisable: config, dataset statistics, ...) goes into ``state.json``,
+    with the SHA-256 and size of each tensor file under ``"files"``. Files and folders get the
+    usual permissions (0644 and 0755 under a 022 umask).
     """
+    if int(keep) < 1:
+        raise ValueError(f"keep must be at least 1 (got {keep}): the newest checkpoint is always kept")
     safetensors = _safetensors()
     root = checkpoint_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
-    temporary = Path(tempfile.mkdtemp(dir=root, prefix=f".step_{step:08d}."))
+    temporary = _new_folder(root, f".{final.name}")
     weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    safetensors.save_file(weights, str(temporary / "model.safetensors"))
+    blobs = {"model.safetensors": safetensors.save(weights)}
     state: dict[str, Any] = {"step": step, **extra}
     if optimizer is not None:
         tensors, rest = _optimizer_tensors(optimizer)
-        safetensors.save_file(tensors, str(temporary / "optimizer.safetensors"))
+        blobs["optimizer.safetensors"] = safetensors.save(tensors)
         state["optimizer"] = rest
+    state["files"] = {name: _digest(data) for name, data in blobs.items()}
+    for name, data in blobs.items():
+        (temporary / name).write_bytes(data)
     (temporary / "state.json").write_text(json.dumps(state, indent=1))
     for file in temporary.iterdir():
-        with open(file, "rb") as stream:
-            os.fsync(stream.fileno())
-    if final.exists():  # the same step written again (e.g. after a resume): replace it
-        shutil.rmtree(final)
-    os.rename(temporary, final)
-    _fsync_folder(root)
-    _replace_text(root / "latest", final.name + "\n")
-    finished = sorted(p for p in root.glob("step_*") if p.is_dir())
-    for old in finished[: max(0, len(finished) - keep)]:
-        shutil.rmtree(old, ignore_errors=True)
+        _fsync(file)
+    _replace_folder(temporary, final)
+    # The history first: a kill before `latest` changes leaves the previous checkpoint named.
+    order = [p.name for p in checkpoint_history(run_dir) if p.name != final.name] + [final.name]
+    kept, pruned = order[-keep:], order[:-keep]
+    write_text_atomic(root / "history", "".join(f"{name}\n" for name in kept))
+    write_text_atomic(root / "latest", final.name + "\n")
+    for name in pruned:
+        shutil.rmtree(root / name, ignore_errors=True)
     for stale in root.glob(".step_*"):  # leftovers of an interrupted write
-        if stale != temporary:
-            shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
     return final
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """The newest complete checkpoint of a run (or a checkpoint folder given directly), or None."""
+    """The newest complete checkpoint of a run (or a checkpoint folder given directly), or None.
+
+    The one ``latest`` names; if that is missing, the last one written (see
+    :func:`checkpoint_history`).
+    """
     path = Path(run_dir)
     if (path / "model.safetensors").is_file() and (path / "state.json").is_file():
         return path
@@ -120,35 +175,91 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     pointer = root / "latest"
     if pointer.is_file():
         named = root / pointer.read_text().strip()
-        if (named / "state.json").is_file():
+        if named.name.startswith("step_") and (named / "state.json").is_file():
             return named
-    complete = sorted(p for p in root.glob("step_*") if (p / "state.json").is_file())
+    complete = checkpoint_history(path)
     return complete[-1] if complete else None
 
 
 def read_state(checkpoint: str | Path) -> dict[str, Any]:
-    """``state.json`` of a checkpoint folder."""
+    """``state.json`` of a checkpoint folder (ValueError if missing or not a JSON object)."""
     path = Path(checkpoint) / "state.json"
     if not path.is_file():
         raise ValueError(f"{checkpoint} is not a checkpoint (no state.json)")
-    return json.loads(path.read_text())
+    try:
+        state = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is damaged (not valid JSON: {error})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is damaged (expected a JSON object, found {type(state).__name__})")
+    return state
+
+
+def _read_tensors(checkpoint: Path, name: str, state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The tensors of ``checkpoint/name``, after checking its recorded checksum (if any)."""
+    path = checkpoint / name
+    if not path.is_file():
+        raise ValueError(f"{checkpoint} has no {name}")
+    data = path.read_bytes()
+    files = state.get("files")
+    recorded = files.get(name) if isinstance(files, dict) else None
+    if isinstance(recorded, dict) and "sha256" in recorded:
+        if hashlib.sha256(data).hexdigest() != recorded["sha256"]:
+            raise ValueError(f"{path} is damaged (checksum mismatch); use another checkpoint or train again")
+    library = _safetensors()
+    from safetensors import SafetensorError  # noqa: PLC0415  (installed: _safetensors() checked)
+
+    try:
+        return library.load(data)
+    except SafetensorError as error:
+        raise ValueError(f"{path} is damaged (not a readable safetensors file: {error})") from None
+
+
+def _check_fits(path: Path, tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
+    """ValueError naming ``path`` when its tensors' names or shapes differ from ``expected``."""
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    shapes = [f"{key} is {tuple(tensors[key].shape)}, the model expects {tuple(expected[key].shape)}"
+              for key in expected if key in tensors and tensors[key].shape != expected[key].shape]
+    problems = [f"{label} tensors {names[:5]}{' ...' if len(names) > 5 else ''}"
+                for label, names in (("missing", missing), ("unexpected", unexpected)) if names] + shapes[:3]
+    if problems:
+        raise ValueError(f"{path} does not fit this model (another architecture or config?): " + "; ".join(problems))
+
+
+def _load_optimizer(checkpoint: Path, state: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
+    if "optimizer" not in state or not (checkpoint / "optimizer.safetensors").is_file():
+        raise ValueError(f"{checkpoint} holds no optimizer state")
+    tensors = _read_tensors(checkpoint, "optimizer.safetensors", state)
+    per_parameter: dict[int, dict[str, Any]] = {}
+    for name, value in list(tensors.items()) + list(state["optimizer"]["scalars"].items()):
+        index, key = name.split(".", 1)
+        per_parameter.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": per_parameter, "param_groups": state["optimizer"]["param_groups"]})
+    # Moments of the wrong shape would only fail at the next step, far from the cause.
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            for key, value in optimizer.state.get(parameter, {}).items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != parameter.shape:
+                    raise ValueError(f"{checkpoint / 'optimizer.safetensors'} does not fit this model: its {key} "
+                                     f"is {tuple(value.shape)}, the parameter is {tuple(parameter.shape)}")
 
 
 def load_checkpoint(
     checkpoint: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None
 ) -> dict[str, Any]:
-    """Load weights (and optimizer state) from a checkpoint folder; return its ``state.json``."""
-    safetensors = _safetensors()
+    """Load weights (and optimizer state) from a checkpoint folder; return its ``state.json``.
+
+    Each tensor file is checked against the SHA-256 that ``state.json`` records for it;
+    a mismatch, a truncated or unreadable file, and tensors whose names or shapes do not fit
+    ``model`` raise a ValueError naming the file. Checkpoints written before checksums were
+    recorded (no ``"files"`` in ``state.json``) still load, without the checksum check.
+    """
     checkpoint = Path(checkpoint)
     state = read_state(checkpoint)
-    model.load_state_dict(safetensors.load_file(str(checkpoint / "model.safetensors")))
+    weights = _read_tensors(checkpoint, "model.safetensors", state)
+    _check_fits(checkpoint / "model.safetensors", weights, model.state_dict())
+    model.load_state_dict(weights)
     if optimizer is not None:
-        if "optimizer" not in state or not (checkpoint / "optimizer.safetensors").is_file():
-            raise ValueError(f"{checkpoint} holds no optimizer state")
-        tensors = safetensors.load_file(str(checkpoint / "optimizer.safetensors"))
-        per_parameter: dict[int, dict[str, Any]] = {}
-        for name, value in list(tensors.items()) + list(state["optimizer"]["scalars"].items()):
-            index, key = name.split(".", 1)
-            per_parameter.setdefault(int(index), {})[key] = value
-        optimizer.load_state_dict({"state": per_parameter, "param_groups": state["optimizer"]["param_groups"]})
+        _load_optimizer(checkpoint, state, optimizer)
     return state

@@ -4,6 +4,8 @@ value passed to the functions that need it."""
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,12 +18,44 @@ __all__ = ["DataConfig", "TrainConfig", "ExperimentConfig", "load_config", "save
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
-def _from_dict(cls, values: Mapping[str, Any], section: str):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
+def _typed(section: str, name: str, kind: str, value: Any) -> Any:
+    """``value`` as the field's type, or a ValueError naming ``section.name`` (a YAML ``2.5``
+    for a count, ``"fast"`` for a rate, ``yes`` for a name are mistakes, not values to coerce)."""
+    where = f"{section}.{name}"
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where} must be a whole number, found {value!r}")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where} must be a number, found {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"{where} must be a finite number, found {value!r}")
+        return float(value)
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"{where} must be text, found {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be true or false, found {value!r}")
+    return value
+
+
+def check_section(cls, values: Any, section: str) -> dict[str, Any]:
+    """The settings of one config section, checked against the dataclass ``cls``: a mapping
+    with known names only, each of its field's type (``int``, ``float``, ``str``, ``bool``)."""
+    if not isinstance(values, Mapping):
+        raise ValueError(f"config section '{section}' must be a mapping of settings, found {values!r}")
+    kinds = {f.name: str(f.type) for f in fields(cls)}
+    unknown = sorted(set(values) - set(kinds))
     if unknown:
-        raise ValueError(f"unknown settings {unknown} in '{section}'; known: {sorted(known)}")
-    return cls(**values)
+        raise ValueError(f"unknown settings {unknown} in '{section}'; known: {sorted(kinds)}")
+    return {name: _typed(section, name, kinds[name], value) for name, value in values.items()}
+
+
+def _from_dict(cls, values: Mapping[str, Any], section: str):
+    return cls(**check_section(cls, values, section))
 
 
 @dataclass
@@ -114,9 +148,12 @@ class ExperimentConfig:
         unknown = sorted(set(values) - {"name", "model", "data", "train"})
         if unknown:
             raise ValueError(f"unknown config sections {unknown}; expected name, model, data, train")
+        name = values.get("name", "experiment")
+        if not isinstance(name, str):
+            raise ValueError(f"config name must be text, found {name!r}")
         config = cls(
-            name=str(values.get("name", "experiment")),
-            model=AutoencoderConfig.from_dict(values.get("model") or {}),
+            name=name,
+            model=AutoencoderConfig.from_dict(check_section(AutoencoderConfig, values.get("model") or {}, "model")),
             data=_from_dict(DataConfig, values.get("data") or {}, "data"),
             train=_from_dict(TrainConfig, values.get("train") or {}, "train"),
         )
@@ -136,6 +173,39 @@ def _yaml():
     return yaml
 
 
+# YAML 1.1 (PyYAML) reads "2e-3" and "1e4" as text: a float must have a dot there. YAML 1.2
+# and every reader of configs written by hand take them as numbers, so this loader does too.
+_FLOAT = re.compile(r"""^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$
+                    |^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$""", re.X)
+
+
+def _loader():
+    yaml = _yaml()
+
+    class ConfigLoader(yaml.SafeLoader):
+        """SafeLoader (never constructs objects) that reads 2e-3 as a number."""
+
+    ConfigLoader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+    return ConfigLoader
+
+
+def parse_config_text(text: str, source: str = "config") -> dict[str, Any]:
+    """The mapping in a YAML config's ``text``; ValueError naming ``source`` (and the line)
+    when it is not YAML or not a mapping."""
+    yaml = _yaml()
+    try:
+        values = yaml.load(text, Loader=_loader()) or {}
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"{source}: not valid YAML{line}: {problem}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{source}: a config must be a YAML mapping, found {type(values).__name__}")
+    return values
+
+
 def load_config(path_or_name: str | Path) -> ExperimentConfig:
     """Read a YAML config: a path, or the name of a shipped config (``"solo_instrument"``,
     ``"cpu_small"``)."""
@@ -145,11 +215,19 @@ def load_config(path_or_name: str | Path) -> ExperimentConfig:
     if not path.is_file():
         shipped = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
         raise ValueError(f"config {str(path_or_name)!r} is neither a file nor a shipped config {shipped}")
-    values = _yaml().safe_load(path.read_text()) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: a config must be a YAML mapping, found {type(values).__name__}")
-    return ExperimentConfig.from_dict(values)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: cannot read the config ({error})") from None
+    values = parse_config_text(text, str(path))
+    try:
+        return ExperimentConfig.from_dict(values)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 def save_config(config: ExperimentConfig, path: Path) -> None:
-    path.write_text(_yaml().safe_dump(config.to_dict(), sort_keys=False))
+    """Write ``config`` as YAML to ``path`` (atomically)."""
+    from ..io import write_text_atomic  # noqa: PLC0415
+
+    write_text_atomic(path, _yaml().safe_dump(config.to_dict(), sort_keys=False))

@@ -7,11 +7,14 @@ example's:
 - ``loudness_l1_db``: mean |loudness(output) - loudness(input)| in dB over all frames;
 - ``f0_l1_semitones``: mean |midi(f0 output) - midi(f0 input)| over the frames where the input's
   f0 confidence is at least 0.85 (pitched frames);
-- ``f0_outlier_ratio``: share of those frames where the difference exceeds one semitone;
+- ``f0_outlier_ratio``: share of those frames where the difference exceeds one semitone
+  (both f0 metrics are NaN when no frame is pitched: undefined, not perfect);
 - ``spectral_loss``: the multi-scale spectral loss (Magenta's preset) between output and input.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -60,6 +63,9 @@ def evaluate_model(model, dataset: FeatureDataset, max_examples: int | None = No
     """Metrics of ``model`` (an :class:`~torchddsp.models.Autoencoder`) on a dataset split."""
     was_training = model.training
     model.eval()
+    if max_examples is not None and (isinstance(max_examples, bool) or not isinstance(max_examples, int)
+                                     or max_examples < 1):
+        raise ValueError(f"max_examples must be a whole number >= 1 or None, found {max_examples!r}")
     count = len(dataset) if max_examples is None else min(len(dataset), max_examples)
     if count == 0:
         raise ValueError("the evaluation split holds no examples")
@@ -77,7 +83,8 @@ def evaluate_model(model, dataset: FeatureDataset, max_examples: int | None = No
         for key, value in sums.items():
             totals[key] = totals.get(key, 0.0) + value
     model.train(was_training)
-    pitched = max(totals["pitched_frames"], 1.0)
+    # With no pitched frame the f0 metrics are undefined: NaN, not a perfect 0.
+    pitched = totals["pitched_frames"] or math.nan
     return {
         "loudness_l1_db": totals["loudness_abs_sum"] / totals["frames"],
         "f0_l1_semitones": totals["f0_abs_sum"] / pitched,

@@ -13,6 +13,10 @@
 - checkpoints every ``checkpoint_every`` steps and at the end (atomic, see
   :mod:`~torchddsp.training.checkpoints`); ``resume=True`` continues from the newest one with
   its step and optimizer state, and drops log rows written after it;
+- a new run starts only in an empty or new folder: one that holds a run is refused unless
+  ``resume`` or ``overwrite`` (which deletes that run's files, and nothing else); a folder
+  holding anything else is always refused. Every file is written under a temporary name and
+  renamed, so a kill never leaves a truncated log, config or evaluation;
 - data parallel over processes when started by ``torchrun`` (``WORLD_SIZE > 1``): gloo on CPU,
   nccl on GPU; every rank draws its own batch, gradients are averaged, rank 0 writes.
 """
@@ -20,9 +24,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +39,7 @@ from torch import nn
 
 from ..losses import MultiScaleSpectralLoss
 from ..models.autoencoder import Autoencoder
+from ..io import TEMPORARY_MARK, atomic_path, write_text_atomic
 from .checkpoints import latest_checkpoint, load_checkpoint, read_state, save_checkpoint
 from .config import ExperimentConfig, load_config, save_config
 from .data import FeatureDataset
@@ -43,6 +50,77 @@ from ..progress import Progress
 __all__ = ["train", "TRAIN_COLUMNS"]
 
 TRAIN_COLUMNS = ("step", "loss", "learning_rate", "grad_norm", "seconds_per_step")
+
+# What a run writes into its folder (and all that ``overwrite=True`` deletes).
+RUN_FOLDERS = ("checkpoints", "samples", "tensorboard")
+RUN_FILES = ("train.csv", "eval.csv", "eval.json", "config.yaml", "training_curves.png")
+
+
+def _is_run_file(path: Path) -> bool:
+    """True for the files and folders a training run (or ``evaluate`` on it) writes."""
+    name = path.name
+    return (name in RUN_FOLDERS or name in RUN_FILES or (name.startswith("evaluation_") and name.endswith(".json"))
+            or (name.startswith(".") and TEMPORARY_MARK in name))
+
+
+def _describe_step(run_dir: Path) -> str:
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        return "no checkpoint yet"
+    try:
+        return f"step {int(read_state(checkpoint)['step'])}"
+    except (ValueError, KeyError, TypeError):
+        return checkpoint.name
+
+
+def _check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> list[Path]:
+    """Refuse a new run where it would mix with (or delete) other files; return what
+    ``overwrite`` is to delete. Reads only: called by every rank before anything is written."""
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in RUN_DIR, --overwrite deletes it: give one of them")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"RUN_DIR {run_dir} is a file; expected a folder (new or empty, or a run to --resume)")
+    if resume or not run_dir.exists():
+        return []
+    present = sorted(run_dir.iterdir())
+    run_files = [p for p in present if _is_run_file(p)]
+    others = [p.name for p in present if not _is_run_file(p)]
+    if not run_files and others:
+        listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise ValueError(f"{run_dir} is not empty and holds no training run ({listed}); "
+                         "give a new or empty folder as RUN_DIR (nothing in it is deleted, even with --overwrite)")
+    if run_files and not overwrite:
+        raise ValueError(f"{run_dir} already holds a training run ({_describe_step(run_dir)}); "
+                         "use --resume to continue it or --overwrite to start again")
+    return run_files
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _summary_writer_class():
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415  (optional extra)
+    except ImportError:
+        raise ValueError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity (nested in dicts and lists) replaced by None, so
+    that ``json.dumps`` writes valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _distributed() -> tuple[int, int, torch.device]:
@@ -74,9 +152,12 @@ def _truncate_csv(path: Path, step: int) -> None:
         rows = list(csv.reader(stream))
     if not rows:
         return
-    kept = [rows[0]] + [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) <= step]
-    with path.open("w", newline="") as stream:
-        csv.writer(stream).writerows(kept)
+    # A row cut short by a kill has fewer fields than the header: dropped too.
+    kept = [rows[0]] + [row for row in rows[1:]
+                        if len(row) == len(rows[0]) and row[0].isdigit() and int(row[0]) <= step]
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(kept)
+    write_text_atomic(path, text.getvalue())
 
 
 def _append_csv(path: Path, columns: tuple[str, ...], row: dict[str, Any]) -> None:
@@ -97,25 +178,46 @@ def train(
     steps: int | None = None,
     show_progress: bool = True,
     tensorboard: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train an autoencoder on a prepared dataset; returns a summary (final step, loss, metrics).
+    """Train an autoencoder on a prepared dataset; returns a summary (final step, loss, metrics;
+    None where a value is not finite, so that it is valid JSON).
 
     Args:
         config: an :class:`ExperimentConfig`, a YAML path, or a shipped config name.
         dataset_dir: made by :func:`~torchddsp.training.data.prepare_dataset`.
-        run_dir: where checkpoints, logs and samples go (created).
+        run_dir: where checkpoints, logs and samples go: a new or empty folder, or (with
+            ``resume`` or ``overwrite``) one that holds a run.
         resume: continue from the newest checkpoint in ``run_dir`` (its config wins).
         steps: train up to this step instead of ``config.train.steps``.
+        tensorboard: also log to ``run_dir/tensorboard`` (needs the ``tensorboard`` package).
+        overwrite: delete the run that ``run_dir`` holds (its checkpoints, logs, samples,
+            config and evaluations; nothing else) and start a new one.
+
+    Raises ValueError, before anything is written, for a folder that holds a run (without
+    ``resume`` or ``overwrite``) or other files, ``steps`` below 1 or not beyond the resumed
+    step, and ``tensorboard`` without its package.
     """
     rank, world, device = _distributed()
     run_dir = Path(run_dir)
+    to_remove = _check_run_folder(run_dir, resume, overwrite)
+    summary_writer = _summary_writer_class() if tensorboard else None
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         raise ValueError(f"--resume: {run_dir} holds no checkpoint")
     if checkpoint is not None:  # a resumed run keeps the config it started with
-        config = ExperimentConfig.from_dict(read_state(checkpoint)["config"])
+        state = read_state(checkpoint)
+        config = ExperimentConfig.from_dict(state["config"])
+        resumed_step = int(state["step"])
     elif not isinstance(config, ExperimentConfig):
         config = load_config(config)
+    final_step = config.train.steps if steps is None else steps
+    if isinstance(final_step, bool) or not isinstance(final_step, int) or final_step < 1:
+        raise ValueError(f"--steps must be a whole number of at least 1 (got {final_step!r})")
+    if checkpoint is not None and final_step <= resumed_step:
+        asked = f"--steps {final_step}" if steps is not None else f"its config's train.steps ({final_step})"
+        raise ValueError(f"{asked}: the run in {run_dir} is already at step {resumed_step}; "
+                         f"give --steps above {resumed_step} to continue it")
     dataset = FeatureDataset(dataset_dir, "train")
     metadata = dataset.metadata
     eval_dataset = FeatureDataset(dataset_dir, "eval") if (Path(dataset_dir) / "eval").is_dir() else None
@@ -156,21 +258,22 @@ def train(
                 values[key] = value.to(device)
     trained = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     loss_fn = getattr(MultiScaleSpectralLoss, config.train.loss)()
-    final_step = config.train.steps if steps is None else steps
     extra = {"config": config.to_dict(), "statistics": metadata.get("statistics", {}),
              "dataset": {k: metadata[k] for k in ("sample_rate", "frame_rate", "example_frames", "seconds")}}
 
     writer = None
+    if world > 1:  # every rank has checked the folder before rank 0 changes it
+        torch.distributed.barrier()
     if rank == 0:
+        _remove(to_remove)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "samples").mkdir(exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
+        with atomic_path(run_dir / "config.yaml") as temporary:
+            save_config(config, temporary)
         for name in ("train.csv", "eval.csv"):
             _truncate_csv(run_dir / name, start_step) if resume else (run_dir / name).unlink(missing_ok=True)
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415  (optional extra)
-
-            writer = SummaryWriter(str(run_dir / "tensorboard"))
+        if summary_writer is not None:
+            writer = summary_writer(str(run_dir / "tensorboard"))
 
     def checkpoint_now(step: int) -> None:
         if rank == 0:
@@ -181,7 +284,7 @@ def train(
             return None
         metrics = evaluate_model(model, eval_dataset, config.train.eval_examples, f0_method=config.data.f0_method)
         _append_csv(run_dir / "eval.csv", ("step",) + METRIC_NAMES, {"step": step, **metrics})
-        (run_dir / "eval.json").write_text(json.dumps({"step": step, **metrics}, indent=1))
+        write_text_atomic(run_dir / "eval.json", json.dumps(_finite({"step": step, **metrics}), indent=1))
         if writer is not None:
             for key in METRIC_NAMES:
                 writer.add_scalar(f"eval/{key}", metrics[key], step)
@@ -192,12 +295,13 @@ def train(
             return
         sample_rate = config.model.sample_rate
         folder = run_dir / "samples"
-        sf.write(str(folder / f"step_{step:08d}_target.wav"), batch["audio"][0].detach().cpu().numpy(), sample_rate)
-        sf.write(str(folder / f"step_{step:08d}_output.wav"),
-                 output[0].detach().cpu().clamp(-1, 1).numpy(), sample_rate)
+        for kind, audio in (("target", batch["audio"][0]), ("output", output[0].clamp(-1, 1))):
+            with atomic_path(folder / f"step_{step:08d}_{kind}.wav") as temporary:
+                sf.write(str(temporary), audio.detach().cpu().numpy(), sample_rate)
         if have_matplotlib():
-            save_spectrograms(folder / f"step_{step:08d}.png", [("target", batch["audio"][0].cpu()),
-                                                               ("resynthesis", output[0].detach().cpu())], sample_rate)
+            with atomic_path(folder / f"step_{step:08d}.png") as temporary:
+                save_spectrograms(temporary, [("target", batch["audio"][0].cpu()),
+                                              ("resynthesis", output[0].detach().cpu())], sample_rate)
 
     model.train()
     loss_value = math.nan
@@ -238,7 +342,8 @@ def train(
             if done % config.train.checkpoint_every == 0 or done == final_step:
                 checkpoint_now(done)
     if rank == 0 and have_matplotlib() and (run_dir / "train.csv").is_file():
-        save_training_curves(run_dir / "training_curves.png", run_dir / "train.csv", run_dir / "eval.csv")
+        with atomic_path(run_dir / "training_curves.png") as temporary:
+            save_training_curves(temporary, run_dir / "train.csv", run_dir / "eval.csv")
     if writer is not None:
         writer.close()
     if world > 1:
@@ -246,4 +351,4 @@ def train(
     summary = {"step": max(final_step, start_step), "loss": loss_value, "seconds": time.perf_counter() - started}
     if rank == 0 and (run_dir / "eval.json").is_file():
         summary["eval"] = json.loads((run_dir / "eval.json").read_text())
-    return summary
+    return _finite(summary)

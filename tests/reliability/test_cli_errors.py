@@ -1,0 +1,135 @@
+"""The command line under user mistakes: one line naming the option or file, checked before the
+work, exit code 2; outputs that were promised exist; a library bug keeps its traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import torchddsp.io
+from torchddsp.cli import main
+from torchddsp.io import check_output
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_evaluate_writes_where_it_says_or_fails_before_the_work(dataset_dir, tmp_path, capsys, monkeypatch):
+    # Was: exit 0 and "wrote no/such/dir/m.json", nothing written.
+    assert main(["evaluate", "violin", str(dataset_dir), "--output", str(tmp_path / "no" / "m.json")]) == 2
+    err = one_line_error(capsys)
+    assert "--output" in err and "the folder" in err and "does not exist" in err
+    assert main(["evaluate", "violin", str(dataset_dir), "--output", str(tmp_path / "m.wav")]) == 2
+    assert "expected a .json file name" in one_line_error(capsys)
+    # Was: "wrote violin/evaluation_eval.json" for a bundled name, nothing written.
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "violin", str(dataset_dir), "--max-examples", "2"]) == 0
+    out = capsys.readouterr().out
+    written = tmp_path / "evaluation_violin_eval.json"
+    assert f"wrote {written.name}" in out and json.loads(written.read_text())["examples"] == 2
+
+
+def test_evaluate_json_is_valid_when_no_frame_is_pitched(dataset_dir, tmp_path, capsys, monkeypatch):
+    # Was: f0 metrics 0.0 (perfect) with no pitched frame; NaN is not JSON, so null and "n/a".
+    import torchddsp.training.metrics as metrics  # noqa: PLC0415
+
+    monkeypatch.setattr(metrics, "CONFIDENCE_THRESHOLD", 2.0)  # no frame reaches it
+    output = tmp_path / "m.json"
+    assert main(["evaluate", "violin", str(dataset_dir), "--max-examples", "2", "--output", str(output)]) == 0
+    result = json.loads(output.read_text())  # strict JSON: NaN would not parse back as null
+    assert result["f0_l1_semitones"] is None and result["f0_outlier_ratio"] is None
+    assert result["pitched_frames"] == 0 and result["loudness_l1_db"] > 0
+    assert "| f0_l1_semitones | n/a |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["evaluate", "violin", "DS", "--max-examples", "-1"], "argument --max-examples: expected a whole number >= 1"),
+    (["transfer", "IN.wav", "--model", "violin", "-o", "o.wav", "--pitch-shift", "nan"],
+     "argument --pitch-shift: expected a finite number, found 'nan'"),
+    (["transfer", "IN.wav", "--model", "violin", "-o", "o.wav", "--loudness-shift", "loud"],
+     "argument --loudness-shift: expected a number, found 'loud'"),
+    (["train", "cpu_small", "DS", "RUN", "--steps", "0"], "argument --steps: expected a whole number >= 1"),
+    (["train", "cpu_small", "DS", "RUN", "--resume", "--overwrite"], "not allowed with argument"),
+    (["modular", "render", "--count", "0", "--out", "X"], "argument --count: expected a whole number >= 1"),
+    (["modular", "render", "--count", "2", "--out", "X", "--duration", "inf"],
+     "argument --duration: expected a finite number"),
+])
+def test_bad_options_are_named_as_the_user_typed_them(argv, message, capsys):
+    # Was: NaN options reported with internal argument names, or a traceback.
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_file_system_failure_is_one_line_naming_the_file(dataset_dir, tmp_path, capsys, monkeypatch):
+    target = tmp_path / "m.json"
+
+    def disk_full(path, text):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(torchddsp.io, "write_text_atomic", disk_full)
+    assert main(["evaluate", "violin", str(dataset_dir), "--max-examples", "1", "--output", str(target)]) == 2
+    err = one_line_error(capsys)
+    assert str(target) in err and "No space left on device" in err
+
+
+def test_a_library_bug_keeps_its_traceback(dataset_dir, tmp_path, monkeypatch):
+    import torchddsp.training.metrics as metrics  # noqa: PLC0415
+
+    def bug(*args, **kwargs):
+        raise IndexError("a bug in the library")
+
+    monkeypatch.setattr(metrics, "evaluate_model", bug)
+    with pytest.raises(IndexError, match="a bug in the library"):
+        main(["evaluate", "violin", str(dataset_dir), "--output", str(tmp_path / "m.json")])
+
+
+def test_a_read_only_output_folder_is_refused_before_the_work():
+    # Root writes anywhere, so the check runs as an unprivileged user in a child process (the
+    # project's CI runs as root); the dataset and model are unreadable to that user, so only a
+    # check made before the work can give this message.
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        (folder / "ro").mkdir(mode=0o555)
+        (folder / "ro").chmod(0o555)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os.close(read)
+            try:
+                if os.getuid() == 0:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                import contextlib  # noqa: PLC0415
+                import io  # noqa: PLC0415
+
+                err = io.StringIO()
+                with contextlib.redirect_stderr(err):
+                    code = main(["evaluate", "violin", str(folder / "no_dataset"), "--output",
+                                 str(folder / "ro" / "m.json")])
+                os.write(write, f"{code}|{err.getvalue()}".encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as stream:
+            reply = stream.read()
+        os.waitpid(pid, 0)
+        code, err = reply.split("|", 1)
+        assert code == "2" and "is not writable" in err, reply
+        with pytest.raises(ValueError, match="is a symbolic link"):
+            (folder / "link.json").symlink_to(folder / "ro" / "m.json")
+            check_output(folder / "link.json", option="--output")
+    finally:
+        (folder / "ro").chmod(0o755)
+        import shutil  # noqa: PLC0415
+
+        shutil.rmtree(folder)
