@@ -275,6 +275,8 @@ NOT_SIGNAL_OPS = {
     "uniform_noise": "seeded random numbers: no float input to differentiate",
     "CrepeNet": "the network class; its use, crepe_activations, is gradient-checked in FEATURE_CASES",
     "CrepeWeightsMissing": "an exception class",
+    "recording_features": "reads a file (no tensor input); chunked == whole tested in tests/reliability/test_long_recordings.py",
+    "analysis_chunks": "a generator over blocks of a file; chunked == whole tested in tests/reliability/test_long_recordings.py",
 }
 
 MODULE_CASES = [

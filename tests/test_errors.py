@@ -40,7 +40,7 @@ ROWS = [
     ("resample rate", lambda: F.resample(torch.ones(1, 10), 16000, -1), "new_sample_rate"),
     ("sinc sample rate", lambda: F.sinc_impulse_response(100.0, 11, float("inf")), "sample_rate"),
     ("n_samples type", lambda: F.harmonic_synthesis(f0(), ok_frames(), ok_frames(4), 640.5, 16000), "n_samples must be an integer"),
-    ("n_samples zero", lambda: F.upsample(ok_frames(), 0), "n_samples must be an integer >= 1"),
+    ("n_samples negative", lambda: F.upsample(ok_frames(), -1), "n_samples must be an integer >= 0"),
     # n_samples the controls do not allow.
     ("harmonic n_samples", lambda: F.harmonic_synthesis(f0(), ok_frames(), ok_frames(4), 645, 16000),
      "n_samples must be a multiple of the 10 frame intervals"),

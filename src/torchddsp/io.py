@@ -71,8 +71,9 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
     """Check that ``path`` can be written without harm, before any work is done.
 
     Raises ``ValueError`` naming ``option`` when ``path`` is a symbolic link, a folder, one of
-    ``inputs`` (the same file under any name), or when its folder does not exist (unless
-    ``create_parent``: then it is created) or cannot be written. Returns ``path`` as a ``Path``.
+    ``inputs`` (a file: the same file under any name; a folder, such as a dataset or a model:
+    anywhere inside it), or when its folder does not exist (unless ``create_parent``: then it
+    is created) or cannot be written. Returns ``path`` as a ``Path``.
     """
     path = Path(path)
     if path.is_symlink():
@@ -80,8 +81,11 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
                          "give the real path or another name")
     if path.is_dir():
         raise ValueError(f"{option} {path} is a folder; expected a file name")
-    for source in inputs:
-        if path.exists() and Path(source).exists() and _same_file(path, Path(source)):
+    for source in map(Path, inputs):
+        if source.is_dir() and source.resolve() in path.resolve().parents:
+            raise ValueError(f"{option} {path} is inside {source}, which this command reads; "
+                             "write it somewhere else")
+        if path.exists() and source.exists() and _same_file(path, source):
             raise ValueError(f"{option} {path} is also an input of this command; choose another output file")
     parent = path.parent
     if not parent.is_dir():

@@ -220,9 +220,6 @@ CASES = [
 
 #: Public names with no tensor input: nothing here applies to them.
 NO_TENSOR_INPUT = {"noise_seed", "fdn_delays"}
-#: Zero-length cases another owner's file still refuses (resampling.py: upsample(n_samples=0)).
-PENDING_ZERO = {"upsample"}
-
 LENGTH_CASES = [case for case in CASES if case.axis is not None]
 NAN_CASES = [case for case in CASES if case.nan_arg is not None]
 
@@ -237,8 +234,6 @@ def test_every_public_op_has_a_case():
 def test_zero_length_gives_an_empty_output_of_the_usual_shape_and_dtype(case):
     # Bugs: x[:, 0] as a default state (IndexError), max() of an empty delay (RuntimeError),
     # a length check >= 1 (ValueError), an FFT of nothing (MKL error), (0 - 1) * hop + size.
-    if case.op in PENDING_ZERO:
-        pytest.xfail("upsample lives in resampling.py (another owner): n_samples=0 still refused")
     usual = first(case.call(torch.float32, N, None))
     empty = first(case.call(torch.float32, 0, None))
     expected = list(usual.shape)
@@ -359,6 +354,9 @@ EFFECTS = {
     "Waveshaper-chebyshev": lambda: E.Waveshaper(kind="chebyshev", trainable=True),
     "Phaser": lambda: E.Phaser(),
     "Phaser-trainable": lambda: E.Phaser(trainable=True),
+    "ExpDecayReverb-trainable": lambda: E.ExpDecayReverb(trainable=True, reverb_length=64),
+    "FilteredNoiseReverb-trainable": lambda: E.FilteredNoiseReverb(trainable=True, reverb_length=64, n_frames=8),
+    "Reverb-trainable": lambda: E.Reverb(trainable=True, reverb_length=64),
 }
 
 

@@ -5,6 +5,8 @@ Modules:
   (log-)mel spectrograms, MFCCs, and the ``MelSpectrogram`` / ``MFCC`` modules.
 - ``loudness``: ``a_weighted_loudness`` (DDSP's perceptual loudness), ``rms_db``.
 - ``pitch``: ``estimate_f0`` (CREPE or YIN) with a confidence per frame.
+- ``recording``: ``recording_features`` and ``analysis_chunks``: the same features of a
+  recording file of any length, in chunks, in memory that does not grow with it.
 - ``framing``: the one framing convention of frame-rate features: frame ``i`` is centred on
   time ``i / frame_rate``.
 """
@@ -13,6 +15,7 @@ from .crepe import CrepeNet, CrepeWeightsMissing, crepe_activations, load_crepe
 from .framing import centered_frames, default_n_frames
 from .loudness import a_weighted_loudness, a_weighting_db, rms_db
 from .pitch import estimate_f0
+from .recording import analysis_chunks, recording_features
 from .spectral import (
     MFCC,
     MelSpectrogram,
@@ -51,4 +54,6 @@ __all__ = [
     "power_spectrogram",
     "stft",
     "yin",
+    "analysis_chunks",
+    "recording_features",
 ]

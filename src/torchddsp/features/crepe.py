@@ -15,17 +15,19 @@ from __future__ import annotations
 import copy
 import functools
 import importlib.util
+import math
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from ..functional import resample
+from ..functional.resampling import resample_half_width
 from ..functional._checks import check_choice, check_positive
 from .framing import centered_frames, default_n_frames
 
 __all__ = ["CrepeNet", "load_crepe", "crepe_weights_path", "crepe", "crepe_activations", "CREPE_SAMPLE_RATE",
-           "CREPE_FRAME_SIZE", "CrepeWeightsMissing"]
+           "CREPE_FRAME_SIZE", "CrepeWeightsMissing", "crepe_context"]
 
 CREPE_SAMPLE_RATE = 16000
 CREPE_FRAME_SIZE = 1024
@@ -163,6 +165,24 @@ def load_crepe(model: str = "tiny", device: torch.device | str = "cpu") -> Crepe
     model = check_choice("model", model, tuple(CAPACITIES))
     device = torch.device(device)
     return _load_crepe_cpu(model) if device.type == "cpu" else _load_crepe_on(model, device)
+
+
+def crepe_context(sample_rate: int) -> tuple[int, int]:
+    """Samples (at ``sample_rate``) a CREPE frame reads around its centre ``c``:
+    ``[c - before, c + after)``, returned as ``(before, after)``: the 1024-sample frame at
+    16 kHz, widened by the reach of the resampler to 16 kHz (its default filter) when
+    ``sample_rate`` differs. Chunked analysis also needs chunks to start on the resampler's
+    phase grid (a multiple of ``sample_rate / gcd(sample_rate, 16000)`` samples)."""
+    half = CREPE_FRAME_SIZE // 2
+    if sample_rate == CREPE_SAMPLE_RATE:
+        return half, CREPE_FRAME_SIZE - half
+    divisor = math.gcd(int(sample_rate), CREPE_SAMPLE_RATE)
+    up, down = CREPE_SAMPLE_RATE // divisor, int(sample_rate) // divisor
+    half_width = resample_half_width(int(sample_rate), CREPE_SAMPLE_RATE)  # the filter resample() uses below
+    # 16 kHz sample t reads inputs floor(t * down / up) - half_width + 1 .. + half_width.
+    before = -(-half * down // up) + half_width - 1
+    after = (CREPE_FRAME_SIZE - half - 1) * down // up + half_width + 1
+    return before, after
 
 
 def _normalized_frames(

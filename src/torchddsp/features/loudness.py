@@ -18,7 +18,7 @@ from ..functional._checks import check_positive, check_positive_int
 from .framing import centered_frames
 from .spectral import window_tensor, windowed_power
 
-__all__ = ["a_weighting_db", "a_weighted_loudness", "rms_db", "default_loudness_n_fft"]
+__all__ = ["a_weighting_db", "a_weighted_loudness", "rms_db", "default_loudness_n_fft", "loudness_context"]
 
 
 # The A-weighting poles in Hz to IEC 61672-1 Annex E's precision, as librosa (and so Magenta's
@@ -48,6 +48,13 @@ def _a_weighting_power(sample_rate: float, n_fft: int) -> np.ndarray:
 def default_loudness_n_fft(sample_rate: float) -> int:
     """A 32 ms window rounded up to a power of two: 512 at 16 kHz (DDSP's), 2048 at 44.1/48 kHz."""
     return 1 << math.ceil(math.log2(0.032 * sample_rate))
+
+
+def loudness_context(sample_rate: float, n_fft: int | None = None) -> tuple[int, int]:
+    """Samples an :func:`a_weighted_loudness` frame reads around its centre ``c``:
+    ``[c - before, c + after)``, returned as ``(before, after)``."""
+    n_fft = default_loudness_n_fft(check_positive("sample_rate", sample_rate)) if n_fft is None else n_fft
+    return n_fft // 2, n_fft - n_fft // 2
 
 
 def a_weighted_loudness(

@@ -17,7 +17,7 @@ from torch import Tensor
 from ..functional._checks import check_positive
 from .framing import centered_frames
 
-__all__ = ["yin"]
+__all__ = ["yin", "yin_context"]
 
 
 def _difference(frames: Tensor, max_lag: int) -> Tensor:
@@ -100,14 +100,28 @@ def yin(
         return _yin(audio, sample_rate, frame_rate, f_min, f_max, threshold, n_frames)
 
 
+def _cut_size(window: int) -> int:
+    """Samples of audio each frame reads: ``window`` before its centre, the rest from it on."""
+    # From `window` samples before each frame's time to `window + 2` after the end of the
+    # last span the refinement may read.
+    return 2 * window + window // 2 + 2
+
+
+def yin_context(sample_rate: float, f_min: float = 40.0) -> tuple[int, int]:
+    """Samples a YIN frame reads around its centre ``c``: ``[c - before, c + after)``, returned
+    as ``(before, after)``. Audio outside that span does not change the frame's result (what
+    chunked analysis of long recordings relies on)."""
+    window = math.ceil(check_positive("sample_rate", sample_rate) / check_positive("f_min", f_min)) + 1
+    return window, _cut_size(window) - window
+
+
 def _yin(audio: Tensor, sample_rate: float, frame_rate: float, f_min: float, f_max: float, threshold: float,
          n_frames: int | None) -> tuple[Tensor, Tensor]:
     max_lag = math.ceil(sample_rate / f_min)
     min_lag = max(2, math.floor(sample_rate / f_max))
     window = max_lag + 1
-    # One cut serves both passes: from `window` samples before each frame's time to
-    # `window + 2` after the end of the last span the refinement may read.
-    cut = centered_frames(audio, 2 * window + window // 2 + 2, sample_rate, frame_rate, n_frames, lead=window)
+    # One cut serves both passes (see _cut_size).
+    cut = centered_frames(audio, _cut_size(window), sample_rate, frame_rate, n_frames, lead=window)
     dtype = torch.float64 if cut.dtype == torch.float64 else torch.float32
     cut = cut.to(dtype)
     cut = cut - cut.mean(dim=-1, keepdim=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -20,9 +21,11 @@ from torch import Tensor
 
 from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
 
-__all__ = ["upsample", "resample", "UPSAMPLE_METHODS"]
+__all__ = ["upsample", "resample", "resample_blocks", "resample_half_width", "UPSAMPLE_METHODS"]
 
 UPSAMPLE_METHODS = ("linear", "window")
+# resample()'s filter by default: 24 zero crossings, cut-off at 0.945 of the lower Nyquist, Kaiser beta 14.
+ZERO_CROSSINGS, ROLLOFF, BETA = 24, 0.945, 14.0
 
 
 def block_weights(hop_size: int, method: str, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -87,9 +90,11 @@ def upsample(x: Tensor, n_samples: int, method: str = "linear", add_endpoint: bo
     """
     check_rank("x", x, 3, "(batch, n_frames, channels)")
     check_finite("x", x)
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples, minimum=0)
     check_choice("method", method, UPSAMPLE_METHODS)
     batch, n_frames, channels = x.shape
+    if n_samples == 0:  # an empty block (functional/__init__.py: zero length gives empty output)
+        return x.new_zeros(batch, 0, channels)
     if n_frames < 1:
         raise ValueError("x must have at least one frame")
     intervals = frame_intervals(n_frames, add_endpoint)
@@ -135,9 +140,9 @@ def resample(
     audio: Tensor,
     orig_sample_rate: int,
     new_sample_rate: int,
-    zero_crossings: int = 24,
-    rolloff: float = 0.945,
-    beta: float = 14.0,
+    zero_crossings: int = ZERO_CROSSINGS,
+    rolloff: float = ROLLOFF,
+    beta: float = BETA,
 ) -> Tensor:
     """Band-limited resampling between any two integer sample rates.
 
@@ -149,7 +154,8 @@ def resample(
     ``n / new_sample_rate``. Edges are treated as zero-padded.
 
     Shape:
-        ``audio``: ``(batch, n_samples)`` -> ``(batch, ceil(n_samples * new / orig))``.
+        ``audio``: ``(batch, n_samples)`` -> ``(batch, ceil(n_samples * new / orig))``; zero
+        samples give zero samples, ``(batch, 0)`` (as ``scipy.signal.resample_poly`` does).
 
     Args:
         audio: audio to resample. Differentiable.
@@ -171,6 +177,8 @@ def resample(
     check_positive("beta", beta)
     if orig == new:
         return audio
+    if audio.shape[-1] == 0:
+        return audio.new_zeros(audio.shape[0], 0)
     divisor = math.gcd(orig, new)
     up, down = new // divisor, orig // divisor
     n_in = audio.shape[-1]
@@ -180,6 +188,80 @@ def resample(
     if up * (2 * half_width + down) <= _CONVOLUTION_LIMIT:
         return _resample_by_convolution(audio, table, half_width, up, down, n_out)
     return _resample_by_gather(audio, table, half_width, up, down, n_out)
+
+
+def resample_blocks(
+    blocks: Iterable[Tensor],
+    orig_sample_rate: int,
+    new_sample_rate: int,
+    zero_crossings: int = ZERO_CROSSINGS,
+    rolloff: float = ROLLOFF,
+    beta: float = BETA,
+) -> Iterator[Tensor]:
+    """Resample a long signal given as consecutive blocks, in memory bounded by the block size.
+
+    The concatenation of the yielded blocks equals :func:`resample` of the concatenation of
+    ``blocks`` (the same sums of the same products; tested equal to float32 rounding): each
+    output sample reads its ``2 * half_width`` input neighbours, so the blocks are resampled
+    with that much input kept from the previous ones, from a start that is a whole number of
+    the ratio's input periods (``down`` samples: then the block's phases are the signal's).
+    Output is yielded as soon as all the input it reads has arrived; yielded blocks may be
+    empty or of any length.
+
+    Shape:
+        each block ``(batch, n)`` (the same ``batch``) -> blocks ``(batch, m)``.
+
+    Args: as :func:`resample`.
+    """
+    orig = _integer_rate("orig_sample_rate", orig_sample_rate)
+    new = _integer_rate("new_sample_rate", new_sample_rate)
+    divisor = math.gcd(orig, new)
+    up, down = new // divisor, orig // divisor
+    half_width = resample_half_width(orig, new, zero_crossings, rolloff, beta) if orig != new else 0
+    options = dict(zero_crossings=zero_crossings, rolloff=rolloff, beta=beta)
+    kept: Tensor | None = None  # the input from global sample `kept_start` on
+    kept_start, n_in, n_done = 0, 0, 0
+    for block in blocks:
+        check_rank("block", block, 2, "(batch, n_samples)")
+        if orig == new:
+            yield block
+            continue
+        kept = block if kept is None else torch.cat([kept, block], dim=-1)
+        n_in += block.shape[-1]
+        # Output t reads inputs up to floor(t * down / up) + half_width: those below n_in are here.
+        n_ready = max(n_done, -(-(n_in - half_width) * up // down))
+        yield _resample_span(kept, kept_start, n_done, n_ready, orig, new, up, down, options)
+        n_done = n_ready
+        # Keep what the next output reads (from floor(n_done * down / up) - half_width + 1),
+        # from a multiple of `down` so that the kept input starts on the signal's phase grid.
+        first_needed = (n_done * down) // up - half_width + 1
+        new_start = max(0, first_needed // down * down)
+        kept, kept_start = kept[..., new_start - kept_start :], new_start
+    if kept is not None and orig != new:
+        n_total = -(-n_in * up // down)  # beyond the input, zeros: as the whole-signal resample
+        yield _resample_span(kept, kept_start, n_done, n_total, orig, new, up, down, options)
+
+
+def resample_half_width(orig_sample_rate: int, new_sample_rate: int, zero_crossings: int = ZERO_CROSSINGS,
+                        rolloff: float = ROLLOFF, beta: float = BETA) -> int:
+    """Reach of :func:`resample` in input samples: output sample ``n`` (at input position
+    ``q = n * orig / new``) reads the inputs ``floor(q) - half_width + 1 .. floor(q) + half_width``."""
+    orig = _integer_rate("orig_sample_rate", orig_sample_rate)
+    new = _integer_rate("new_sample_rate", new_sample_rate)
+    divisor = math.gcd(orig, new)
+    zero_crossings = check_positive_int("zero_crossings", zero_crossings)
+    return _sinc_resample_table(new // divisor, orig // divisor, zero_crossings, float(rolloff), float(beta))[1]
+
+
+def _resample_span(kept: Tensor, kept_start: int, first: int, stop: int, orig: int, new: int, up: int, down: int,
+                   options: dict) -> Tensor:
+    """Outputs ``first .. stop - 1`` of the whole signal from its input ``kept`` starting at
+    sample ``kept_start`` (a multiple of ``down``: output ``m`` of ``kept`` is output
+    ``m + kept_start * up / down`` of the whole)."""
+    if stop <= first:
+        return kept.new_zeros(kept.shape[0], 0)
+    offset = kept_start // down * up
+    return resample(kept, orig, new, **options)[..., first - offset : stop - offset]
 
 
 #: Largest polyphase convolution kernel (``up * (2 * half_width + down)`` taps) worth
