@@ -118,7 +118,8 @@ class FilteredNoise(Processor):
 
     Shape:
         ``magnitudes`` ``(batch, n_frames, n_bands)`` -> ``(batch, n_samples)``, where
-        ``ceil(n_samples / n_frames)``-sample blocks must give ``n_frames`` blocks.
+        ``ceil(n_samples / n_frames)``-sample blocks must give ``n_frames`` blocks (0 frames:
+        ``n_samples=0`` and an empty result).
 
     Args:
         window_size: filter taps, at most 2 * (n_bands - 1); 0 (default) for that maximum
@@ -148,6 +149,12 @@ class FilteredNoise(Processor):
         self, magnitudes: Tensor, *, n_samples: int, generator: torch.Generator | None = None, seed: int | None = None
     ) -> Tensor:
         check_rank("magnitudes", magnitudes, 3, "(batch, n_frames, n_bands)")
+        if magnitudes.shape[1] == 0:
+            # No frames: no noise, as the library's other ops give an empty result for empty input.
+            if n_samples != 0:
+                raise ValueError(f"magnitudes has 0 frames, which cannot cover n_samples={n_samples}; "
+                                 "give at least one frame, or n_samples=0 for an empty result")
+            return magnitudes.new_zeros(magnitudes.shape[0], 0)
         source = make_generator(seed, generator, magnitudes.device)
         noise = uniform_noise(
             magnitudes.shape[0], n_samples, generator=source, dtype=magnitudes.dtype, device=magnitudes.device

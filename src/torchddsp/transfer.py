@@ -9,11 +9,22 @@ The DDSP paper's other uses of the same model are options of :func:`transfer`:
 ``reverb=False`` renders dry (blind dereverberation of the model's room); ``reverb_ir`` gives
 another room (e.g. ``other_model.impulse_response``: transfer of room acoustics); pitches
 outside the training range render without breaking (extrapolation), since nothing clamps f0.
+
+Files of any length: :func:`transfer_file` (what ``torchddsp transfer`` runs) measures the
+features in chunks (:func:`torchddsp.features.recording.recording_features`), adjusts them with
+the whole recording's statistics (frame-rate arrays are small) and renders chunk by chunk
+(:mod:`torchddsp.models.chunked`), writing the WAV as it goes: memory does not grow with the
+recording, and the files equal what :func:`transfer` and :func:`write_transfer` give in memory.
+Outputs never replace an input and never write through a symbolic link; each is written to a
+temporary name and renamed (:mod:`torchddsp.io`).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,14 +36,23 @@ from torch import Tensor
 from .features import a_weighted_loudness, estimate_f0
 from .functional import hz_to_midi, midi_to_hz, resample
 from .functional._checks import check_finite, check_positive, check_rank
+from .io import TEMPORARY_MARK, atomic_path, check_output, read_audio_blocks, write_text_atomic
 from .models.autoencoder import Autoencoder
-from .training.checkpoints import latest_checkpoint, load_checkpoint, read_state
+from .models.chunked import finish_render, render_chunk, render_chunked, start_render
+from .progress import Progress
+from .training.checkpoints import latest_checkpoint, load_checkpoint, read_state, stored_config
 from .training.config import ExperimentConfig
 
-__all__ = ["LoadedModel", "load_model", "available_models", "adjust_features", "transfer", "PRETRAINED_DIR"]
+__all__ = ["LoadedModel", "load_model", "model_checkpoint", "available_models", "adjust_features", "transfer", "write_transfer",
+           "transfer_file", "check_transfer_outputs", "PRETRAINED_DIR", "FIGURE_SECONDS"]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 CONFIDENCE_THRESHOLD = 0.85
+#: The PNG beside a transfer shows at most this many seconds from the start (memory stays bounded).
+FIGURE_SECONDS = 60.0
+#: A WAV whose peak exceeds this is scaled to a peak of FILE_PEAK (keeps the file from clipping).
+CLIP_PEAK, FILE_PEAK = 0.99, 0.9
+DEFAULT_CHUNK_SECONDS = 30.0
 
 
 @dataclass
@@ -62,8 +82,9 @@ def available_models() -> list[str]:
                   if not p.name.startswith(".") and (p / "model.safetensors").is_file())
 
 
-def load_model(name_or_path: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
-    """Load a bundled model by name (``"violin"``, ``"flute"``) or a run / checkpoint folder."""
+def model_checkpoint(name_or_path: str | Path) -> Path:
+    """The checkpoint folder :func:`load_model` would read for ``name_or_path`` (a bundled name,
+    a run or a checkpoint folder), without reading it; ValueError when there is none."""
     path = Path(name_or_path)
     if not path.exists() and (PRETRAINED_DIR / str(name_or_path) / "model.safetensors").is_file():
         path = PRETRAINED_DIR / str(name_or_path)
@@ -71,8 +92,17 @@ def load_model(name_or_path: str | Path, device: torch.device | str = "cpu") -> 
     if checkpoint is None:
         raise ValueError(f"model {str(name_or_path)!r} is neither a bundled model {available_models()} "
                          "nor a training run or checkpoint folder")
+    return checkpoint
+
+
+def load_model(name_or_path: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
+    """Load a bundled model by name (``"violin"``, ``"flute"``) or a run / checkpoint folder."""
+    checkpoint = model_checkpoint(name_or_path)
     state = read_state(checkpoint)
-    config = ExperimentConfig.from_dict(state["config"])
+    try:
+        config = ExperimentConfig.from_dict(stored_config(checkpoint, state))
+    except ValueError as error:
+        raise ValueError(f"{checkpoint / 'state.json'}: {error}") from None
     model = Autoencoder(config.model)
     load_checkpoint(checkpoint, model)
     model.to(device).eval()
@@ -156,6 +186,7 @@ def transfer(
     reverb_ir: Tensor | None = None,
     f0_method: str = "crepe",
     seed: int = 0,
+    crepe_model: str = "tiny",
 ) -> dict[str, Any]:
     """Render a monophonic recording with a trained model.
 
@@ -174,6 +205,7 @@ def transfer(
         reverb_ir: another impulse response ``(ir_size,)`` to use instead of the learned one.
         f0_method: ``"crepe"`` or ``"yin"`` for the input's pitch.
         seed: of the noise synthesizer.
+        crepe_model: CREPE's size (``"tiny"``... ``"full"``) with ``f0_method="crepe"``.
     """
     if not reverb and reverb_ir is not None:
         raise ValueError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
@@ -191,16 +223,26 @@ def transfer(
     n_frames = audio.shape[1] // hop
     if n_frames < 1:
         raise ValueError(f"audio is shorter than one frame ({hop} samples at {loaded.sample_rate} Hz)")
-    audio = audio[:, : n_frames * hop]
-    f0_hz, confidence = estimate_f0(audio, loaded.sample_rate, loaded.frame_rate, method=f0_method, n_frames=n_frames)
+    # Features of the whole signal (the samples past the last whole frame included), as
+    # recording_features and prepare measure them; the render covers the whole frames.
+    f0_hz, confidence = estimate_f0(audio, loaded.sample_rate, loaded.frame_rate, method=f0_method, model=crepe_model,
+                                    n_frames=n_frames)
     loudness_db = a_weighted_loudness(audio, loaded.sample_rate, loaded.frame_rate, n_frames=n_frames)
+    audio = audio[:, : n_frames * hop]
     model_f0, model_loudness, applied = adjust_features(f0_hz, loudness_db, confidence, loaded.statistics,
                                                          auto_adjust, pitch_shift, loudness_shift, quiet_db)
-    generator = torch.Generator().manual_seed(seed)
     device = next(loaded.model.parameters()).device
-    with torch.no_grad():
-        rendered = loaded.model(model_f0.to(device), model_loudness.to(device), audio.to(device), generator=generator,
-                                reverb=reverb, reverb_ir=reverb_ir)
+    if loaded.model.encoder is None:
+        # One chunk of the chunked renderer (equal to the model's call to float rounding), so
+        # that transfer_file, which renders the same way, writes the same file bit for bit
+        # when the input fits one of its chunks.
+        rendered = render_chunked(loaded.model, model_f0.to(device), model_loudness.to(device), n_frames, seed=seed,
+                                  reverb=reverb, reverb_ir=reverb_ir)
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            rendered = loaded.model(model_f0.to(device), model_loudness.to(device), audio.to(device),
+                                    generator=generator, reverb=reverb, reverb_ir=reverb_ir)
     return {
         "audio": rendered["audio"][0].cpu(),
         "audio_dry": rendered["audio_dry"][0].cpu(),
@@ -216,25 +258,238 @@ def transfer(
     }
 
 
-def write_transfer(result: dict[str, Any], output: Path, figure: bool = True) -> list[Path]:
-    """Write the transferred audio (WAV) and, when matplotlib is present, a PNG comparing the
-    input and output spectrograms with the f0 and loudness curves (``<output>.png``)."""
+def _file_samples(audio: Tensor, peak: float) -> Tensor:
+    """What goes into the WAV: ``audio`` scaled to a peak of FILE_PEAK when the whole output's
+    ``peak`` exceeds CLIP_PEAK (one gain for the whole file, so blocks scale as the whole)."""
+    return audio / peak * FILE_PEAK if peak > CLIP_PEAK else audio
+
+
+def _figure_frames(n_frames: int, frame_rate: int) -> int:
+    return min(n_frames, int(FIGURE_SECONDS * frame_rate))
+
+
+def check_transfer_outputs(output: str | Path, inputs: tuple[str | Path, ...] = (), figure: bool = True,
+                           option: str = "--output", create_parent: bool = False) -> tuple[Path, Path | None, Path]:
+    """Check the three outputs of a transfer before any work: ``output`` (the audio), the PNG
+    (when ``figure`` and matplotlib is present) and the JSON beside it. Each must not be a
+    symbolic link, a folder or one of ``inputs``, and its folder must exist and be writable
+    (:func:`torchddsp.io.check_output`; ``create_parent``: a missing folder is created).
+    ``output`` must have a suffix soundfile writes, not ``.png``/``.json`` (the companions'
+    names). Returns ``(wav, png or None, json)``."""
     import soundfile as sf  # noqa: PLC0415
 
-    from .training.plots import have_matplotlib, save_transfer_figure  # noqa: PLC0415
+    from .training.plots import have_matplotlib  # noqa: PLC0415
 
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    kind = output.suffix[1:].upper()
+    if output.suffix.lower() in (".png", ".json") or kind not in sf.available_formats():
+        raise ValueError(f"{option} {output}: expected an audio file name such as out.wav (a suffix of a format "
+                         "soundfile writes: .wav, .flac, .ogg...)")
+    wav = check_output(output, inputs, option, create_parent=create_parent)
+    png = check_output(output.with_suffix(".png"), inputs, f"{option}'s figure") \
+        if figure and have_matplotlib() else None
+    summary = check_output(output.with_suffix(".json"), inputs, f"{option}'s summary")
+    return wav, png, summary
+
+
+def _write_figure(png: Path, input_audio: Tensor, output_audio: Tensor, sample_rate: int, frame_rate: int,
+                  curves: dict[str, np.ndarray]) -> None:
+    """The PNG of the first FIGURE_SECONDS (at most): spectrograms of input and output with
+    the f0 and loudness curves, written atomically."""
+    from .training.plots import save_transfer_figure  # noqa: PLC0415
+
+    with atomic_path(png) as temporary:
+        save_transfer_figure(temporary, input_audio, output_audio, sample_rate, frame_rate, curves)
+
+
+def write_transfer(result: dict[str, Any], output: Path, figure: bool = True) -> list[Path]:
+    """Write the transferred audio and, when matplotlib is present, a PNG comparing the input
+    and output spectrograms with the f0 and loudness curves (``<output>.png``; the first
+    FIGURE_SECONDS at most), and the adjustments (``<output>.json``).
+
+    The audio is scaled to a peak of 0.9 when its peak exceeds 0.99 (keeps the file from
+    clipping). Every file is written to a temporary name and renamed; an output that is a
+    symbolic link or a folder is refused before anything is written. Returns the paths written.
+    """
+    import soundfile as sf  # noqa: PLC0415
+
+    wav, png, summary = check_transfer_outputs(output, figure=figure, create_parent=True)
     peak = float(result["audio"].abs().max())
-    audio = result["audio"] / peak * 0.9 if peak > 0.99 else result["audio"]  # keep the file from clipping
-    sf.write(str(output), audio.numpy(), result["sample_rate"])
-    written = [output]
-    if figure and have_matplotlib():
-        png = output.with_suffix(".png")
-        curves = {k: result[k].numpy() for k in ("input_f0_hz", "model_f0_hz", "input_loudness_db", "model_loudness_db")}
-        save_transfer_figure(png, result["input_audio"], result["audio"], result["sample_rate"], result["frame_rate"],
-                             curves)
+    with atomic_path(wav) as temporary:
+        sf.write(str(temporary), _file_samples(result["audio"], peak).numpy(), result["sample_rate"])
+    written = [wav]
+    if png is not None:
+        frames = _figure_frames(len(result["input_f0_hz"]), result["frame_rate"])
+        samples = frames * (result["sample_rate"] // result["frame_rate"])
+        curves = {k: result[k][:frames].numpy()
+                  for k in ("input_f0_hz", "model_f0_hz", "input_loudness_db", "model_loudness_db")}
+        _write_figure(png, result["input_audio"][:samples], result["audio"][:samples], result["sample_rate"],
+                      result["frame_rate"], curves)
         written.append(png)
-    (output.with_suffix(".json")).write_text(json.dumps({"adjustments": result["adjustments"]}, indent=1))
-    written.append(output.with_suffix(".json"))
+    write_text_atomic(summary, json.dumps({"adjustments": result["adjustments"]}, indent=1))
+    written.append(summary)
     return written
+
+
+def _recording_features(path: Path, loaded: LoadedModel, f0_method: str, crepe_model: str, chunk_seconds: float,
+                        show_progress: bool) -> dict[str, Any]:
+    from .features.recording import recording_features  # noqa: PLC0415
+
+    return recording_features(path, loaded.sample_rate, loaded.frame_rate, f0_method=f0_method,
+                              crepe_model=crepe_model, chunk_seconds=chunk_seconds, show_progress=show_progress)
+
+
+def _rendered_chunks(loaded: LoadedModel, f0_hz: Tensor, loudness_db: Tensor, chunk_frames: int, seed: int,
+                     reverb: bool, reverb_ir: Tensor | None, bar: Progress) -> Any:
+    """The model's output ``(n,)`` float32 on the CPU, chunk after chunk, then what finishing gives."""
+    device = next(loaded.model.parameters()).device
+    state = start_render(loaded.model, seed=seed, reverb=reverb, reverb_ir=reverb_ir)
+    for start in range(0, f0_hz.shape[1], chunk_frames):
+        stop = min(start + chunk_frames, f0_hz.shape[1])
+        out, state = render_chunk(loaded.model, state, f0_hz[:, start:stop].to(device),
+                                  loudness_db[:, start:stop].to(device))
+        bar.update(stop - start)
+        yield out["audio"][0].float().cpu()
+    out, state = finish_render(loaded.model, state)
+    yield out["audio"][0].float().cpu()
+
+
+def _render_to_scratch(loaded: LoadedModel, f0_hz: Tensor, loudness_db: Tensor, scratch: Path, chunk_frames: int,
+                       seed: int, reverb: bool, reverb_ir: Tensor | None, show_progress: bool) -> float:
+    """Render chunk by chunk into ``scratch`` (raw float32, exactly the samples the model
+    gives); return the peak of the whole output."""
+    peak = 0.0
+    with open(scratch, "wb") as handle, Progress(f0_hz.shape[1], "render", enabled=show_progress) as bar:
+        for audio in _rendered_chunks(loaded, f0_hz, loudness_db, chunk_frames, seed, reverb, reverb_ir, bar):
+            if audio.numel():
+                peak = max(peak, float(audio.abs().max()))
+                audio.numpy().tofile(handle)
+    return peak
+
+
+def _scratch_blocks(scratch: Path, block: int) -> Any:
+    """The float32 samples of ``scratch``, ``block`` at a time."""
+    with open(scratch, "rb") as handle:
+        while True:
+            data = np.fromfile(handle, dtype=np.float32, count=block)
+            if data.size == 0:
+                return
+            yield torch.from_numpy(data)
+
+
+def _write_audio(scratch: Path, wav: Path, peak: float, sample_rate: int, block: int) -> int:
+    """Second pass: the scratch samples, scaled as :func:`write_transfer` scales the whole
+    output (one gain from the whole output's peak), into ``wav`` (atomically). Returns samples."""
+    import soundfile as sf  # noqa: PLC0415
+
+    n_samples = 0
+    with atomic_path(wav) as temporary:
+        # The format and sample format sf.write would choose for this name (PCM_16 for a WAV).
+        kind = wav.suffix[1:].upper()
+        with sf.SoundFile(str(temporary), "w", sample_rate, 1, sf.default_subtype(kind), format=kind) as handle:
+            for audio in _scratch_blocks(scratch, block):
+                handle.write(_file_samples(audio, peak).numpy())
+                n_samples += audio.shape[0]
+    return n_samples
+
+
+def _figure_from_files(png: Path, input_path: Path, scratch: Path, loaded: LoadedModel,
+                       curves: dict[str, np.ndarray]) -> None:
+    """The PNG of the first FIGURE_SECONDS, read back from the input file and the rendered
+    scratch file (as much memory as that excerpt, whatever the recording's length)."""
+    frames = _figure_frames(len(curves["input_f0_hz"]), loaded.frame_rate)
+    samples = frames * loaded.config.model.hop_size
+    input_audio = next(iter(read_audio_blocks(input_path, loaded.sample_rate, samples)))[:samples]
+    output_audio = next(iter(_scratch_blocks(scratch, samples)))
+    _write_figure(png, input_audio, output_audio, loaded.sample_rate, loaded.frame_rate,
+                  {k: v[:frames] for k, v in curves.items()})
+
+
+def transfer_file(
+    input_path: str | Path,
+    model: LoadedModel | str | Path,
+    output_path: str | Path,
+    *,
+    auto_adjust: bool = True,
+    pitch_shift: float = 0.0,
+    loudness_shift: float = 0.0,
+    quiet_db: float = 20.0,
+    reverb: bool = True,
+    reverb_ir: Tensor | None = None,
+    f0_method: str = "crepe",
+    crepe_model: str = "tiny",
+    seed: int = 0,
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    figure: bool = True,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Transfer a recording file of any length to ``output_path`` (WAV), with a PNG (when
+    matplotlib is present; the first FIGURE_SECONDS) and a JSON of the adjustments beside it.
+
+    The same files as ``write_transfer(transfer(read_audio(input_path), ...), output_path)``,
+    in memory that does not grow with the recording (about ``chunk_seconds`` of audio at a time):
+
+    1. the three outputs are checked before any work (:func:`check_transfer_outputs`: never an
+       input, never through a symbolic link);
+    2. features in chunks (:func:`torchddsp.features.recording.recording_features`), adjusted
+       with the whole recording's statistics (:func:`adjust_features`);
+    3. the model renders ``chunk_seconds`` at a time (:mod:`torchddsp.models.chunked`) into a
+       raw float32 scratch file beside the output, tracking the peak;
+    4. a second pass copies the scratch into the WAV, scaled to a peak of 0.9 when the whole
+       output's peak exceeds 0.99 (what :func:`write_transfer` does to the whole output), under a
+       temporary name renamed at the end. The scratch file is removed.
+
+    A model with a z encoder (``z_dims > 0``) cannot render in chunks (its normalisation
+    needs the whole recording): it is transferred in memory instead (memory grows with the
+    recording). Arguments as :func:`transfer`. Returns ``{"adjustments", "written",
+    "n_samples", "sample_rate"}``.
+    """
+    if not reverb and reverb_ir is not None:
+        raise ValueError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
+    input_path = Path(input_path)
+    if not input_path.is_file():
+        raise ValueError(f"input {input_path}: no such file")
+    if not (isinstance(chunk_seconds, (int, float)) and math.isfinite(chunk_seconds) and chunk_seconds > 0):
+        raise ValueError(f"chunk_seconds must be a positive number of seconds, found {chunk_seconds!r}")
+    # The model's own folder is an input too: a summary JSON written there could replace state.json.
+    model_folder = Path(model.source) if isinstance(model, LoadedModel) and model.source else \
+        None if isinstance(model, LoadedModel) else model_checkpoint(model)
+    protected = (input_path, PRETRAINED_DIR) + ((model_folder,) if model_folder is not None else ())
+    wav, png, summary = check_transfer_outputs(output_path, protected, figure, create_parent=True)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    options = dict(auto_adjust=auto_adjust, pitch_shift=pitch_shift, loudness_shift=loudness_shift, quiet_db=quiet_db,
+                   reverb=reverb, reverb_ir=reverb_ir, f0_method=f0_method, seed=seed, crepe_model=crepe_model)
+    if loaded.model.encoder is not None:
+        from .io import read_audio  # noqa: PLC0415
+
+        result = transfer(read_audio(input_path, loaded.sample_rate), loaded.sample_rate, loaded, **options)
+        written = write_transfer(result, wav, figure)
+        return {"adjustments": result["adjustments"], "written": written, "n_samples": int(result["audio"].shape[0]),
+                "sample_rate": loaded.sample_rate}
+    features = _recording_features(input_path, loaded, f0_method, crepe_model, chunk_seconds, show_progress)
+    if len(features["f0_hz"]) < 1:
+        raise ValueError(f"input {input_path} is shorter than one frame ({loaded.config.model.hop_size} samples at "
+                         f"{loaded.sample_rate} Hz)")
+    f0_hz, confidence, loudness_db = (torch.as_tensor(np.asarray(features[k]), dtype=torch.float32)[None]
+                                      for k in ("f0_hz", "confidence", "loudness_db"))
+    model_f0, model_loudness, applied = adjust_features(f0_hz, loudness_db, confidence, loaded.statistics,
+                                                         auto_adjust, pitch_shift, loudness_shift, quiet_db)
+    chunk_frames = max(1, round(chunk_seconds * loaded.frame_rate))
+    handle, name = tempfile.mkstemp(dir=wav.parent, prefix=f".{wav.stem}{TEMPORARY_MARK}render-", suffix=".f32")
+    os.close(handle)
+    scratch = Path(name)
+    try:
+        peak = _render_to_scratch(loaded, model_f0, model_loudness, scratch, chunk_frames, seed, reverb, reverb_ir,
+                                  show_progress)
+        n_samples = _write_audio(scratch, wav, peak, loaded.sample_rate, chunk_frames * loaded.config.model.hop_size)
+        written = [wav]
+        if png is not None:
+            curves = {"input_f0_hz": f0_hz[0].numpy(), "model_f0_hz": model_f0[0].numpy(),
+                      "input_loudness_db": loudness_db[0].numpy(), "model_loudness_db": model_loudness[0].numpy()}
+            _figure_from_files(png, input_path, scratch, loaded, curves)
+            written.append(png)
+    finally:
+        scratch.unlink(missing_ok=True)
+    write_text_atomic(summary, json.dumps({"adjustments": applied}, indent=1))
+    written.append(summary)
+    return {"adjustments": applied, "written": written, "n_samples": n_samples, "sample_rate": loaded.sample_rate}

@@ -30,6 +30,7 @@ def _convolution_reverb(audio: Tensor, ir: Tensor, add_dry: bool) -> Tensor:
     """Convolve with ``ir`` whose first tap is forced to zero (the dry path is added apart)."""
     check_rank("audio", audio, 2, "(batch, n_samples)")
     check_rank("ir", ir, 2, "(batch or 1, ir_size)")
+    ir = ir.to(audio.dtype)  # a learned float32 response follows the audio (half stays half)
     dry_mask = torch.ones(ir.shape[-1], dtype=ir.dtype, device=ir.device)
     dry_mask[0] = 0.0
     wet = fft_convolve(audio, ir * dry_mask, padding="same", delay_compensation=0)

@@ -1,0 +1,271 @@
+"""Chunked rendering of an :class:`~torchddsp.models.Autoencoder`: frames in, audio out, state
+passed in and given back explicitly, equal to one whole call ``model(f0_hz, loudness_db)``.
+
+    state = start_render(model, seed=0)
+    for f0_chunk, loudness_chunk in chunks:            # any number of frames each, >= 1
+        out, state = render_chunk(model, state, f0_chunk, loudness_chunk)
+        write(out["audio"])
+    out, state = finish_render(model, state)           # the samples still held back
+    write(out["audio"])
+
+The concatenated outputs equal ``model(f0_hz, loudness_db, generator=Generator().manual_seed(seed))``
+over all the frames (to float rounding: the GRU, FFTs and phase sums run over other lengths),
+whatever the chunk lengths. What carries across a chunk edge, all in :class:`RenderState`:
+
+- the decoder GRU's hidden state;
+- the harmonic synthesizer's last frame of controls and its phase: samples between frame
+  ``i`` and ``i + 1`` blend both frames, so a chunk's last hop waits for the next chunk's first
+  frame (the final hop, after :func:`finish_render`, holds the last frame as the whole call does);
+- the noise generator's state: CPU ``torch.rand`` draws the same numbers in pieces as at once
+  (tested), so chunked noise is the whole call's noise. That holds for one signal only (a
+  ``(batch, n)`` draw fills row after row), so a chunked render is one signal, batch 1;
+- the noise filter's overlap-add tail: each frame's block of noise is convolved with that
+  frame's FIR, and the output is the convolution delayed by ``window_size // 2`` (the filter's
+  linear-phase delay removed), so noise output lags its frames by that many samples;
+- the reverb's overlap-add tail (``reverb_length - 1`` samples of the convolution still to come).
+
+Rendering runs without gradients (it is for listening, not training). Output therefore lags the input frames (one hop, or the noise filter's half window if longer);
+the samples each call returns vary in number, and :func:`finish_render` returns the rest.
+
+A model with a z encoder (``z_dims > 0``) is refused: its instance normalisation takes
+statistics over the whole recording, which a chunk cannot know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from ..functional import fft_convolve, frequency_impulse_response, harmonic_synthesis_stream
+from ..functional._checks import check_finite, check_rank
+from .autoencoder import Autoencoder
+
+__all__ = ["RenderState", "start_render", "render_chunk", "finish_render", "render_chunked"]
+
+
+@dataclass(frozen=True)
+class RenderState:
+    """Everything a chunked render carries from one chunk to the next (tensors are not modified
+    in place: a state can be kept and rendered from twice).
+
+    Fields: ``frames``: frames consumed; ``samples``: samples returned; ``hidden``: decoder GRU
+    state ``(1, 1, rnn_size)`` or None before the first frame; ``last_frame``: the harmonic
+    controls of the last frame (``f0_hz``, ``amplitudes``, ``harmonic_distribution``, each
+    ``(1, 1, n)``) or None; ``phase``: the fundamental's phase ``(1, 1)`` float64
+    radians; ``noise_rng``: the CPU generator state of the noise; ``noise_tail``: the noise
+    convolution's overlap-add tail ``(1, window_size - 1)``; ``noise_skip``: leading noise
+    samples still to drop (the filter delay); ``harmonic_pending`` / ``noise_pending``: rendered
+    samples waiting for the other path, both starting at sample ``samples``; ``reverb_ir``: the
+    impulse response in use (first tap zeroed) ``(1, ir_size)``, or None for the dry signal;
+    ``reverb_tail``: its overlap-add tail ``(1, ir_size - 1)``.
+    """
+
+    frames: int
+    samples: int
+    hidden: Tensor | None
+    last_frame: dict[str, Tensor] | None
+    phase: Tensor | None
+    noise_rng: Tensor
+    noise_tail: Tensor | None
+    noise_skip: int
+    harmonic_pending: Tensor
+    noise_pending: Tensor
+    reverb_ir: Tensor | None
+    reverb_tail: Tensor | None
+    finished: bool = False
+
+
+def _check_model(model: Autoencoder) -> None:
+    if not isinstance(model, Autoencoder):
+        raise ValueError(f"model must be an Autoencoder, found {type(model).__name__}")
+    if model.encoder is not None:
+        raise ValueError("model encodes z from the audio (z_dims > 0): its instance normalisation needs the whole "
+                         "recording, so it cannot be rendered in chunks; call model(f0_hz, loudness_db, audio) instead")
+
+
+def _reverb_ir(model: Autoencoder, reverb: bool, reverb_ir: Tensor | None, device, dtype) -> Tensor | None:
+    """The impulse response the whole call would use, first tap zeroed, ``(1, ir_size)``."""
+    if not reverb:
+        if reverb_ir is not None:
+            raise ValueError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
+        return None
+    if reverb_ir is not None:
+        ir = reverb_ir.reshape(1, -1).to(device=device, dtype=dtype)
+    elif model.reverb is not None:
+        ir = model.reverb.ir.detach().reshape(1, -1).to(device=device, dtype=dtype)
+    else:
+        return None
+    check_finite("reverb_ir", ir)
+    if ir.shape[1] < 2:
+        raise ValueError(f"reverb_ir must have at least 2 taps, found {ir.shape[1]}")
+    mask = torch.ones_like(ir)
+    mask[:, 0] = 0.0  # the dry path is added apart, as Reverb does
+    return ir * mask
+
+
+def start_render(
+    model: Autoencoder, *, seed: int = 0, generator: torch.Generator | None = None,
+    reverb: bool = True, reverb_ir: Tensor | None = None,
+) -> RenderState:
+    """The state before the first chunk.
+
+    Args:
+        model: an Autoencoder without z encoder (``z_dims == 0``).
+        seed: of the noise, as ``model(..., generator=torch.Generator().manual_seed(seed))``;
+            or ``generator``: a CPU generator whose current state to start from (not advanced).
+        reverb, reverb_ir: as :meth:`Autoencoder.forward`.
+    """
+    _check_model(model)
+    if generator is not None:
+        if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+            raise ValueError("generator must be a CPU torch.Generator")
+        rng = generator.get_state()
+    else:
+        rng = torch.Generator().manual_seed(int(seed)).get_state()
+    parameter = next(model.parameters())
+    ir = _reverb_ir(model, reverb, reverb_ir, parameter.device, parameter.dtype)
+    empty = parameter.new_zeros(1, 0)
+    return RenderState(frames=0, samples=0, hidden=None, last_frame=None, phase=None, noise_rng=rng,
+                       noise_tail=None, noise_skip=_noise_window(model) // 2, harmonic_pending=empty,
+                       noise_pending=empty, reverb_ir=ir, reverb_tail=None)
+
+
+def _noise_window(model: Autoencoder) -> int:
+    noise = model.synthesizer.processors["noise"]
+    n_fft = 2 * (model.config.n_noise_bands - 1)
+    return noise.window_size or n_fft
+
+
+def _harmonic(model: Autoencoder, state: RenderState, controls: dict[str, Tensor] | None, final: bool
+              ) -> tuple[Tensor, dict[str, Tensor] | None, Tensor | None]:
+    """Render the hops whose both end frames are known; the last frame waits for the next one
+    (``final``: it is held for the last hop, as ``add_endpoint=True`` does)."""
+    harmonic = model.synthesizer.processors["harmonic"]
+    hop = model.config.hop_size
+    parts = ([state.last_frame] if state.last_frame is not None else []) + ([controls] if controls else [])
+    if not parts:
+        return state.harmonic_pending[:, :0], None, state.phase
+    frames = {k: torch.cat([p[k] for p in parts], dim=1) for k in parts[0]}
+    n = frames["f0_hz"].shape[1]
+    if n < 2 and not final:
+        return state.harmonic_pending[:, :0], frames, state.phase
+    audio, phase = harmonic_synthesis_stream(
+        frames["f0_hz"], frames["amplitudes"], frames["harmonic_distribution"], (n if final else n - 1) * hop,
+        harmonic.sample_rate, state.phase, amplitude_upsampling=harmonic.amplitude_upsampling, add_endpoint=final)
+    return audio, {k: v[:, -1:] for k, v in frames.items()}, phase
+
+
+def _noise(model: Autoencoder, state: RenderState, magnitudes: Tensor | None
+           ) -> tuple[Tensor, Tensor, Tensor | None, int]:
+    """Filtered noise of new frames: returns the finished output samples, the new generator
+    state, the overlap-add tail and the samples still to skip. ``magnitudes`` None: flush the tail."""
+    window = _noise_window(model)
+    if magnitudes is None:  # the end: nothing more overlaps the tail; the whole call stops at n_frames * hop
+        needed = state.frames * model.config.hop_size - state.samples - state.noise_pending.shape[1]
+        return state.noise_tail[:, state.noise_skip:state.noise_skip + needed], state.noise_rng, None, 0
+    hop = model.config.hop_size
+    generator = torch.Generator()
+    generator.set_state(state.noise_rng)
+    n = magnitudes.shape[1] * hop
+    # CPU draws, as the whole call's CPU generator: the same numbers in pieces as at once.
+    noise = torch.rand(1, n, generator=generator, dtype=magnitudes.dtype) * 2.0 - 1.0
+    ir = frequency_impulse_response(magnitudes, window)
+    convolved = fft_convolve(noise.to(magnitudes.device), ir, padding="valid")  # (1, n + window - 1)
+    if state.noise_tail is not None:
+        overlap = state.noise_tail.shape[1]
+        convolved = torch.cat([convolved[:, :overlap] + state.noise_tail, convolved[:, overlap:]], dim=1)
+    done, tail = convolved[:, :n], convolved[:, n:]
+    skip = min(state.noise_skip, n)
+    return done[:, skip:], generator.get_state(), tail, state.noise_skip - skip
+
+
+def _reverb(state: RenderState, dry: Tensor, final: bool) -> tuple[Tensor, Tensor | None]:
+    """Causal convolution with the carried tail; the whole call drops what runs past the end."""
+    if state.reverb_ir is None or dry.shape[1] == 0:
+        return dry, state.reverb_tail
+    convolved = fft_convolve(dry, state.reverb_ir, padding="valid")  # (1, n + ir - 1)
+    if state.reverb_tail is not None:
+        overlap = state.reverb_tail.shape[1]
+        convolved = torch.cat([convolved[:, :overlap] + state.reverb_tail, convolved[:, overlap:]], dim=1)
+    n = dry.shape[1]
+    return convolved[:, :n] + dry, (None if final else convolved[:, n:])
+
+
+def _emit(model: Autoencoder, state: RenderState, harmonic: Tensor, noise: Tensor, final: bool,
+          **changes) -> tuple[dict[str, Tensor], RenderState]:
+    """Add the harmonic and noise samples both paths have reached, reverberate, return them."""
+    harmonic = torch.cat([state.harmonic_pending, harmonic], dim=1)
+    noise = torch.cat([state.noise_pending, noise], dim=1)
+    ready = min(harmonic.shape[1], noise.shape[1])
+    dry = harmonic[:, :ready] + noise[:, :ready]
+    wet, reverb_tail = _reverb(state, dry, final)
+    new = replace(state, samples=state.samples + ready, harmonic_pending=harmonic[:, ready:],
+                  noise_pending=noise[:, ready:], reverb_tail=reverb_tail, **changes)
+    return {"audio": wet, "audio_dry": dry, "harmonic": harmonic[:, :ready], "noise": noise[:, :ready]}, new
+
+
+@torch.no_grad()
+def render_chunk(model: Autoencoder, state: RenderState, f0_hz: Tensor, loudness_db: Tensor
+                 ) -> tuple[dict[str, Tensor], RenderState]:
+    """Decode and render the next frames; return the audio now complete and the new state.
+
+    Shape: ``f0_hz``, ``loudness_db`` ``(1, n_frames)``, ``n_frames >= 1`` -> ``audio``,
+    ``audio_dry`` ``(1, n_out)`` where ``n_out`` is whatever the lag allows (0 at first).
+    """
+    _check_model(model)
+    if not isinstance(state, RenderState):
+        raise ValueError(f"state must be a RenderState from start_render, found {type(state).__name__}")
+    if state.finished:
+        raise ValueError("state is finished: start a new render with start_render")
+    check_rank("f0_hz", f0_hz, 2, "(1, n_frames)")
+    check_rank("loudness_db", loudness_db, 2, "(1, n_frames)")
+    if f0_hz.shape[0] != 1 or f0_hz.shape[1] < 1:
+        raise ValueError(f"f0_hz must have shape (1, n_frames >= 1): one signal, found {tuple(f0_hz.shape)}")
+    if loudness_db.shape != f0_hz.shape:
+        raise ValueError(f"loudness_db must have the shape of f0_hz {tuple(f0_hz.shape)}, found "
+                         f"{tuple(loudness_db.shape)}")
+    f0_scaled, loudness_scaled = model.preprocessor(f0_hz, loudness_db)
+    raw, hidden = model.decoder(loudness_scaled, f0_scaled, hidden=state.hidden, return_state=True)
+    synthesizer = model.synthesizer.processors
+    controls = synthesizer["harmonic"].controls(raw["amplitudes"], raw["harmonic_distribution"], f0_hz.unsqueeze(-1))
+    magnitudes = synthesizer["noise"].controls(raw["noise_magnitudes"])["magnitudes"]
+    harmonic, last_frame, phase = _harmonic(model, state, controls, final=False)
+    noise, rng, noise_tail, skip = _noise(model, state, magnitudes)
+    return _emit(model, state, harmonic, noise, False, frames=state.frames + f0_hz.shape[1], hidden=hidden,
+                 last_frame=last_frame, phase=phase, noise_rng=rng, noise_tail=noise_tail, noise_skip=skip)
+
+
+@torch.no_grad()
+def finish_render(model: Autoencoder, state: RenderState) -> tuple[dict[str, Tensor], RenderState]:
+    """Return the samples still held back (the last hop, the noise filter's delay); after it,
+    ``state.samples == state.frames * hop_size``, as the whole call."""
+    _check_model(model)
+    if state.finished:
+        raise ValueError("state is finished: start a new render with start_render")
+    if state.frames == 0:
+        raise ValueError("state has no frames: render at least one chunk before finish_render")
+    harmonic, _, phase = _harmonic(model, state, None, final=True)
+    noise, rng, _, _ = _noise(model, state, None)
+    return _emit(model, state, harmonic, noise, True, last_frame=None, phase=phase, noise_rng=rng, noise_tail=None,
+                 finished=True)
+
+
+def render_chunked(model: Autoencoder, f0_hz: Tensor, loudness_db: Tensor, chunk_frames: int, *, seed: int = 0,
+                   reverb: bool = True, reverb_ir: Tensor | None = None) -> dict[str, Tensor]:
+    """Render ``(1, n_frames)`` features ``chunk_frames`` frames at a time and join the
+    output: ``audio``, ``audio_dry``, ``harmonic``, ``noise``, each ``(1, n_frames * hop_size)``,
+    as the whole call."""
+    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+        raise ValueError(f"chunk_frames must be a positive integer, found {chunk_frames!r}")
+    check_rank("f0_hz", f0_hz, 2, "(1, n_frames)")
+    state = start_render(model, seed=seed, reverb=reverb, reverb_ir=reverb_ir)
+    outputs = []
+    for start in range(0, f0_hz.shape[1], chunk_frames):
+        out, state = render_chunk(model, state, f0_hz[:, start:start + chunk_frames],
+                                  loudness_db[:, start:start + chunk_frames])
+        outputs.append(out)
+    out, state = finish_render(model, state)
+    outputs.append(out)
+    return {key: torch.cat([o[key] for o in outputs], dim=1) for key in ("audio", "audio_dry", "harmonic", "noise")}
