@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 __all__ = ["main"]
@@ -56,18 +57,21 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluation_output(args: argparse.Namespace) -> Path:
     """``--output``, or ``evaluation_<split>.json`` in the run folder; for a bundled model
-    (a name, not a folder) in the current folder, named after it."""
+    (a name, not a folder) in the current folder, named after it. Never inside the dataset or
+    the model's checkpoint folder (it would replace dataset.json or state.json)."""
     from .io import check_output  # noqa: PLC0415
+    from .transfer import PRETRAINED_DIR, model_checkpoint  # noqa: PLC0415
 
     if args.output:
         output = Path(args.output)
-    elif Path(args.run_dir).is_dir():
+    elif Path(args.run_dir).is_dir() and not (Path(args.run_dir) / "state.json").is_file():  # a run folder
         output = Path(args.run_dir) / f"evaluation_{args.split}.json"
     else:
         output = Path(f"evaluation_{Path(args.run_dir).name}_{args.split}.json")
     if output.suffix.lower() != ".json":
         raise ValueError(f"--output {output}: expected a .json file name")
-    return check_output(output, inputs=[args.dataset_dir], option="--output")
+    return check_output(output, inputs=[args.dataset_dir, model_checkpoint(args.run_dir), PRETRAINED_DIR],
+                        option="--output")
 
 
 def _number(value: float | None) -> str:
@@ -96,22 +100,23 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    from .training.data import read_audio  # noqa: PLC0415
-    from .transfer import load_model, transfer, write_transfer  # noqa: PLC0415
+    from .transfer import PRETRAINED_DIR, check_transfer_outputs, load_model, model_checkpoint, transfer_file  # noqa: PLC0415
 
+    # Before loading anything; never over the input nor inside the model's folder.
+    check_transfer_outputs(args.output, (args.input, model_checkpoint(args.model), PRETRAINED_DIR), create_parent=True)
     loaded = load_model(args.model)
-    audio = read_audio(args.input, loaded.sample_rate)
     reverb_ir = None
     if args.reverb_from:
         reverb_ir = load_model(args.reverb_from).model.impulse_response
         if reverb_ir is None:
             raise ValueError(f"--reverb-from {args.reverb_from}: that model has no reverb (reverb_seconds: 0)")
-    result = transfer(audio, loaded.sample_rate, loaded, auto_adjust=not args.no_auto_adjust,
-                      pitch_shift=args.pitch_shift, loudness_shift=args.loudness_shift, quiet_db=args.quiet_db,
-                      reverb=not args.dry, reverb_ir=reverb_ir, f0_method=args.f0_method)
-    for path in write_transfer(result, Path(args.output)):
+    info = transfer_file(args.input, loaded, args.output, auto_adjust=not args.no_auto_adjust,
+                         pitch_shift=args.pitch_shift, loudness_shift=args.loudness_shift, quiet_db=args.quiet_db,
+                         reverb=not args.dry, reverb_ir=reverb_ir, f0_method=args.f0_method,
+                         chunk_seconds=args.chunk_seconds, show_progress=not args.quiet)
+    for path in info["written"]:
         print(f"wrote {path}")
-    print(json.dumps(result["adjustments"]))
+    print(json.dumps(info["adjustments"]))
     return 0
 
 
@@ -148,6 +153,13 @@ def _finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, found {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, found {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, found {text!r}")
     return value
 
 
@@ -208,12 +220,16 @@ def _parser() -> argparse.ArgumentParser:
     transfer.add_argument("-o", "--output", required=True, help="output WAV (a PNG and JSON go beside it)")
     transfer.add_argument("--pitch-shift", type=_finite_float, default=0.0, help="semitones, after the automatic octave shift")
     transfer.add_argument("--loudness-shift", type=_finite_float, default=0.0, help="dB, after the automatic mapping")
-    transfer.add_argument("--quiet-db", type=_finite_float, default=20.0, help="attenuation of unpitched parts")
+    transfer.add_argument("--quiet-db", type=_non_negative_float, default=20.0,
+                          help="dB of attenuation of unpitched parts (>= 0)")
     transfer.add_argument("--no-auto-adjust", action="store_true", help="use the input's f0 and loudness as they are")
     room = transfer.add_mutually_exclusive_group()
     room.add_argument("--dry", action="store_true", help="no reverb (the dry instrument)")
     room.add_argument("--reverb-from", help="use this other model's reverb (transfer of room acoustics)")
     transfer.add_argument("--f0-method", default="crepe", choices=("crepe", "yin"))
+    transfer.add_argument("--chunk-seconds", type=_positive_float, default=30.0,
+                          help="audio analysed and rendered at a time (memory does not grow with the recording)")
+    transfer.add_argument("--quiet", action="store_true", help="no progress bar")
     transfer.set_defaults(run=_transfer)
 
     modular = commands.add_parser("modular", help="the modular synthesizer: render datasets, export curves")
@@ -253,8 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; user mistakes and file-system failures print one line and return 2
     (130 on Ctrl-C); anything else is a library bug and keeps its traceback."""
     args = _parser().parse_args(argv)
+
+    def one_line(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
+        print(f"torchddsp {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line  # a warning about the user's file, not a source line
+            return args.run(args)
     except ValueError as error:  # bad input: one clear line, not a traceback
         print(f"torchddsp {args.command}: error: {error}", file=sys.stderr)
     except OSError as error:  # a full disk, a read-only folder, a file that vanished

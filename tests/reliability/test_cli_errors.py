@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -133,3 +134,52 @@ def test_a_read_only_output_folder_is_refused_before_the_work():
         import shutil  # noqa: PLC0415
 
         shutil.rmtree(folder)
+
+
+def test_outputs_never_land_inside_what_the_command_reads(trained_run, dataset_dir, tmp_path, capsys):
+    # Was: `evaluate --output DS/dataset.json` (or a checkpoint's state.json) replaced the input
+    # with metrics, and `transfer -o CHECKPOINT/state.wav` replaced state.json with its summary.
+    from torchddsp.training import latest_checkpoint  # noqa: PLC0415
+    from training_support import DATA  # noqa: PLC0415
+
+    data = tmp_path / "data"
+    shutil.copytree(dataset_dir, data)
+    checkpoint = latest_checkpoint(trained_run)
+    before = {p: p.read_bytes() for p in (data / "dataset.json", checkpoint / "state.json")}
+    for output in (data / "dataset.json", checkpoint / "state.json", data / "train" / "m.json"):
+        assert main(["evaluate", str(trained_run), str(data), "--output", str(output)]) == 2
+        assert "which this command reads" in one_line_error(capsys)
+    assert main(["transfer", str(DATA / "flute.flac"), "--model", str(trained_run), "-o",
+                 str(checkpoint / "state.wav"), "--f0-method", "yin"]) == 2
+    assert "which this command reads" in one_line_error(capsys)
+    assert all(path.read_bytes() == content for path, content in before.items())
+    # A checkpoint folder given as the model: the default evaluation goes to the current folder.
+    assert main(["evaluate", str(checkpoint), str(data), "--max-examples", "1", "--output",
+                 str(tmp_path / "ok.json")]) == 0
+
+
+def test_a_negative_attenuation_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["transfer", "IN.wav", "--model", "violin", "-o", "o.wav", "--quiet-db", "-5"])
+    assert "argument --quiet-db: expected a number >= 0, found '-5'" in capsys.readouterr().err
+
+
+def test_a_warning_about_a_users_file_is_one_line(tmp_path, capsys):
+    # A truncated WAV is used with a warning; the CLI shows it as one line, not Python's
+    # "file:line: Category" with a source line of the library.
+    import soundfile as sf  # noqa: PLC0415
+
+    from training_support import DATA, tiny_config  # noqa: PLC0415
+    from torchddsp.training import save_config  # noqa: PLC0415
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    mono, _ = sf.read(DATA / "violin.flac", dtype="float32")
+    sf.write(audio / "violin.wav", mono, 16000, subtype="PCM_16")
+    data = (audio / "violin.wav").read_bytes()
+    (audio / "violin.wav").write_bytes(data[: len(data) - 32000])
+    save_config(tiny_config(), tmp_path / "tiny.yaml")
+    assert main(["prepare", str(audio), str(tmp_path / "ds"), "--config", str(tmp_path / "tiny.yaml"), "--quiet"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("torchddsp prepare: warning: ") and "violin.wav is truncated" in err
+    assert "\n" not in err and "Warning" not in err

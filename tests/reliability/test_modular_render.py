@@ -106,3 +106,17 @@ def test_the_cli_reports_the_lock_in_one_line(tmp_path, capsys):
     assert code == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
     assert os.listdir(out) == [".render.lock"]
+
+
+def test_a_render_never_mixes_into_a_folder_it_does_not_own(tmp_path, dataset_dir):
+    # Was: --out FOLDER_OF_RECORDINGS wrote shards beside them (a later prepare trained on the
+    # synth sounds); --out DATASET gave a misleading "other settings" and left a lock there.
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    (recordings / "take1.wav").write_bytes(b"RIFF")
+    with pytest.raises(ValueError, match="not empty and holds no modular render \\(take1.wav\\)"):
+        render(recordings, 2)
+    assert sorted(p.name for p in recordings.iterdir()) == ["take1.wav"]
+    with pytest.raises(ValueError, match="not a modular render \\(a prepared training dataset\\?\\)"):
+        render(dataset_dir, 2)
+    assert not (dataset_dir / ".render.lock").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training_support import LEARNING_STEPS, checkpoint_model, tiny_config
+from training_support import LEARNING_STEPS, checkpoint_model, learning_config, tiny_config
 from torchddsp.training import latest_checkpoint, train
 from torchddsp.training import trainer as trainer_module
 from torchddsp.training.checkpoints import checkpoint_history, read_state
@@ -100,9 +100,9 @@ def test_resuming_to_a_step_already_reached_is_refused_before_anything_is_writte
     before = snapshot(old_run)
     with pytest.raises(ValueError, match=rf"--steps {LEARNING_STEPS}: the run in .* is already at step "
                                          rf"{LEARNING_STEPS}; give --steps above {LEARNING_STEPS}"):
-        train(three_steps(), dataset_dir, old_run, resume=True, steps=LEARNING_STEPS, show_progress=False)
+        train(learning_config(), dataset_dir, old_run, resume=True, steps=LEARNING_STEPS, show_progress=False)
     with pytest.raises(ValueError, match=rf"its config's train.steps \({LEARNING_STEPS}\): the run"):
-        train(three_steps(), dataset_dir, old_run, resume=True, show_progress=False)
+        train(learning_config(), dataset_dir, old_run, resume=True, show_progress=False)
     assert snapshot(old_run) == before
 
 
@@ -190,6 +190,74 @@ def test_a_failed_config_write_on_resume_leaves_the_config_whole(old_run, datase
 
     monkeypatch.setattr(trainer_module, "save_config", half_then_full)
     with pytest.raises(DiskFull):
-        train(three_steps(), dataset_dir, old_run, resume=True, steps=LEARNING_STEPS + 1, show_progress=False)
+        train(learning_config(), dataset_dir, old_run, resume=True, steps=LEARNING_STEPS + 1, show_progress=False)
     assert (old_run / "config.yaml").read_bytes() == before
     assert not [p.name for p in old_run.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+def test_resume_with_another_config_is_refused_and_more_steps_are_allowed(old_run, dataset_dir):
+    # Was: a different CONFIG with --resume was silently ignored (the run's own config won).
+    other = learning_config(learning_rate=0.01)
+    with pytest.raises(ValueError, match=r"CONFIG differs .* \(train.learning_rate\)"):
+        train(other, dataset_dir, old_run, resume=True, steps=LEARNING_STEPS + 1, show_progress=False)
+    # Raising train.steps in the config is how a run is continued further.
+    summary = train(learning_config(steps=LEARNING_STEPS + 2), dataset_dir, old_run, resume=True,
+                    show_progress=False)
+    assert summary["step"] == LEARNING_STEPS + 2
+
+
+def test_a_run_inside_its_dataset_folder_is_refused(dataset_dir, tmp_path):
+    # prepare replaces DATASET_DIR whole: a run inside it would be deleted by the next prepare.
+    data = tmp_path / "data"
+    shutil.copytree(dataset_dir, data)
+    with pytest.raises(ValueError, match="RUN_DIR .* is inside DATASET_DIR"):
+        train(three_steps(), data, data / "run", show_progress=False)
+    assert not (data / "run").exists()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_says_what_to_do(dataset_dir, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train.csv").write_text("step,loss\n1,0.5\n")  # killed at step 1 of checkpoint_every 3
+    with pytest.raises(ValueError, match="stopped before its first checkpoint.*use --overwrite"):
+        train(three_steps(), dataset_dir, run, show_progress=False)
+    with pytest.raises(ValueError, match="--resume: .* holds no checkpoint .* use --overwrite"):
+        train(three_steps(), dataset_dir, run, resume=True, show_progress=False)
+
+
+def test_overwrite_keeps_the_users_files_inside_the_runs_folders(old_run, dataset_dir):
+    # Was: samples/ (and checkpoints/) deleted whole, with a recording the user kept there.
+    (old_run / "samples" / "my_take.wav").write_bytes(b"mine")
+    (old_run / "checkpoints" / "notes.txt").write_text("mine")
+    train(three_steps(), dataset_dir, old_run, overwrite=True, show_progress=False)
+    assert (old_run / "samples" / "my_take.wav").read_bytes() == b"mine"
+    assert (old_run / "checkpoints" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in (old_run / "samples").glob("step_*")) == [
+        "step_00000003.png", "step_00000003_output.wav", "step_00000003_target.wav"]
+
+
+def test_a_full_disk_during_a_checkpoint_names_it_and_gives_the_space_back(tmp_path, monkeypatch):
+    model = torch.nn.Linear(3, 2)
+    written = []
+
+    def full(self, data):
+        written.append(self)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OSError, match="No space left on device while writing checkpoint step_00000007") as caught:
+        from torchddsp.training.checkpoints import save_checkpoint  # noqa: PLC0415
+
+        save_checkpoint(tmp_path, 7, model, None, {"config": {}})
+    assert caught.value.filename == str(tmp_path / "checkpoints")
+    assert written and not written[0].parent.exists()  # the partial folder is gone
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == []
+
+
+def test_a_state_without_config_is_a_one_line_error(old_run):
+    from torchddsp.transfer import load_model  # noqa: PLC0415
+
+    state = latest_checkpoint(old_run) / "state.json"
+    state.write_text(json.dumps({"step": 12, "files": 5}))
+    with pytest.raises(ValueError, match=r"state.json records no config: not a checkpoint of a training run"):
+        load_model(old_run)

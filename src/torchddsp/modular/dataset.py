@@ -33,7 +33,7 @@ import soundfile as sf
 import torch
 
 from ..functional._checks import check_positive_int
-from ..io import atomic_path, remove_stale_temporaries, write_text_atomic
+from ..io import TEMPORARY_MARK, atomic_path, remove_stale_temporaries, write_text_atomic
 from ..progress import Progress
 from .modules import RenderContext
 from .voices import Voice, make_voice
@@ -71,6 +71,30 @@ def _exclusive(out_dir: Path) -> Iterator[None]:
 
 def _size(n_bytes: float) -> str:
     return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.1f} MB"
+
+
+def _check_owned(out_dir: Path) -> None:
+    """A render goes into a new or empty folder, or one holding a render: never into a folder
+    of other files (recordings that ``prepare`` would then mix with synth sounds, a dataset)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; expected a folder")
+    if not out_dir.is_dir():
+        return
+    manifest = out_dir / "dataset.json"
+    if manifest.is_file():
+        try:
+            owner = json.loads(manifest.read_text())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"cannot read {manifest}: {error}") from None
+        if isinstance(owner, dict) and "voice" in owner:
+            return
+        raise ValueError(f"--out {out_dir} holds a dataset.json that is not a modular render (a prepared "
+                         "training dataset?); use another folder")
+    others = sorted(p.name for p in out_dir.iterdir() if p.name != ".render.lock" and TEMPORARY_MARK not in p.name)
+    if others:
+        listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise ValueError(f"--out {out_dir} is not empty and holds no modular render ({listed}); give a new or "
+                         "empty folder")
 
 
 def _check_disk(out_dir: Path, n_sounds: int, samples_per_sound: int) -> None:
@@ -137,6 +161,7 @@ def render_dataset(voice: Voice | str, count: int, seed: int, out_dir: str | os.
     elif context is not None or curves is not None:
         raise ValueError("context and curves configure a voice given by name; set them on the Voice instead")
     out_dir = Path(out_dir)
+    _check_owned(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(out_dir):
         remove_stale_temporaries(out_dir, max_age_s=0.0)  # the lock says no other render writes them

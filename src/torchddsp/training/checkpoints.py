@@ -29,7 +29,7 @@ from torch import nn
 
 from ..io import TEMPORARY_MARK, write_text_atomic
 
-__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state", "checkpoint_dir",
+__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state", "stored_config", "checkpoint_dir",
            "checkpoint_history"]
 
 # The files of a checkpoint whose content state.json records a checksum of.
@@ -144,11 +144,16 @@ def save_checkpoint(
         blobs["optimizer.safetensors"] = safetensors.save(tensors)
         state["optimizer"] = rest
     state["files"] = {name: _digest(data) for name, data in blobs.items()}
-    for name, data in blobs.items():
-        (temporary / name).write_bytes(data)
-    (temporary / "state.json").write_text(json.dumps(state, indent=1))
-    for file in temporary.iterdir():
-        _fsync(file)
+    try:
+        for name, data in blobs.items():
+            (temporary / name).write_bytes(data)
+        (temporary / "state.json").write_text(json.dumps(state, indent=1))
+        for file in temporary.iterdir():
+            _fsync(file)
+    except OSError as error:  # a full disk: give the space back and name the checkpoint
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise OSError(error.errno, f"{error.strerror or error} while writing checkpoint {final.name}",
+                      str(root)) from error
     _replace_folder(temporary, final)
     # The history first: a kill before `latest` changes leaves the previous checkpoint named.
     order = [p.name for p in checkpoint_history(run_dir) if p.name != final.name] + [final.name]
@@ -192,7 +197,18 @@ def read_state(checkpoint: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path} is damaged (not valid JSON: {error})") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path} is damaged (expected a JSON object, found {type(state).__name__})")
+    if not isinstance(state.get("step"), int):
+        raise ValueError(f"{path} is damaged or not torchddsp's (no whole-number step)")
     return state
+
+
+def stored_config(checkpoint: str | Path, state: dict[str, Any]) -> dict[str, Any]:
+    """The experiment config a training checkpoint's ``state.json`` records (ValueError naming
+    the file when there is none: a checkpoint written without one cannot rebuild its model)."""
+    config = state.get("config")
+    if not isinstance(config, dict) or not config:
+        raise ValueError(f"{Path(checkpoint) / 'state.json'} records no config: not a checkpoint of a training run")
+    return config
 
 
 def _read_tensors(checkpoint: Path, name: str, state: dict[str, Any]) -> dict[str, torch.Tensor]:

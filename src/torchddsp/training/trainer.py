@@ -28,6 +28,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -40,7 +41,7 @@ from torch import nn
 from ..losses import MultiScaleSpectralLoss
 from ..models.autoencoder import Autoencoder
 from ..io import TEMPORARY_MARK, atomic_path, write_text_atomic
-from .checkpoints import latest_checkpoint, load_checkpoint, read_state, save_checkpoint
+from .checkpoints import latest_checkpoint, load_checkpoint, read_state, save_checkpoint, stored_config
 from .config import ExperimentConfig, load_config, save_config
 from .data import FeatureDataset
 from .metrics import METRIC_NAMES, evaluate_model
@@ -90,14 +91,62 @@ def _check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> list[Path
         raise ValueError(f"{run_dir} is not empty and holds no training run ({listed}); "
                          "give a new or empty folder as RUN_DIR (nothing in it is deleted, even with --overwrite)")
     if run_files and not overwrite:
+        if latest_checkpoint(run_dir) is None:
+            raise ValueError(f"{run_dir} holds a training run that stopped before its first checkpoint, so it "
+                             "cannot be resumed; use --overwrite to start again (or another RUN_DIR)")
         raise ValueError(f"{run_dir} already holds a training run ({_describe_step(run_dir)}); "
                          "use --resume to continue it or --overwrite to start again")
     return run_files
 
 
+def _check_apart(run_dir: Path, dataset_dir: Path) -> None:
+    """A run inside its dataset's folder would be deleted by the next ``prepare`` there."""
+    run, data = run_dir.resolve(), dataset_dir.resolve()
+    if run == data or data in run.parents:
+        raise ValueError(f"RUN_DIR {run_dir} is inside DATASET_DIR {dataset_dir}: preparing the dataset again "
+                         "would replace that folder; give a RUN_DIR outside it")
+
+
+def _resumed_config(given: ExperimentConfig | str | Path, stored: dict[str, Any], checkpoint: Path,
+                    steps: int | None) -> ExperimentConfig:
+    """The config of a resumed run: the stored one. ``given`` must equal it except for
+    ``train.steps`` (which may be raised to train further); anything else that differs is an
+    error rather than silently ignored."""
+    try:
+        config = ExperimentConfig.from_dict(stored)
+    except ValueError as error:
+        raise ValueError(f"{checkpoint / 'state.json'}: {error}") from None
+    given = given if isinstance(given, ExperimentConfig) else load_config(given)
+    mine, theirs = given.to_dict(), config.to_dict()
+    different = sorted(f"{section}.{key}" for section in ("model", "data", "train") for key in theirs[section]
+                       if key != "steps" and mine[section].get(key) != theirs[section][key])
+    if different:
+        raise ValueError(f"--resume: CONFIG differs from the config the run was started with ({', '.join(different)}); "
+                         "a run continues with its own settings: give the same config, or start a new run")
+    if steps is None:
+        config.train.steps = given.train.steps
+    return config
+
+
+# Inside the run's folders, the names a run writes; anything else there is the user's and stays.
+_WRITTEN_INSIDE = {
+    "checkpoints": re.compile(r"step_\d{8}|latest|history|\..*" + re.escape(TEMPORARY_MARK) + ".*"),
+    "samples": re.compile(r"step_\d{8}(_target|_output)?\.(wav|png)|\..*" + re.escape(TEMPORARY_MARK) + ".*"),
+    "tensorboard": re.compile(r"events\.out\.tfevents\..*"),
+}
+
+
 def _remove(paths: list[Path]) -> None:
+    """Delete what a run wrote: files, and inside its folders only the names it writes."""
     for path in paths:
-        if path.is_dir() and not path.is_symlink():
+        if path.is_dir() and not path.is_symlink() and path.name in _WRITTEN_INSIDE:
+            pattern = _WRITTEN_INSIDE[path.name]
+            for item in path.iterdir():
+                if pattern.fullmatch(item.name):
+                    shutil.rmtree(item) if item.is_dir() and not item.is_symlink() else item.unlink()
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
@@ -188,7 +237,8 @@ def train(
         dataset_dir: made by :func:`~torchddsp.training.data.prepare_dataset`.
         run_dir: where checkpoints, logs and samples go: a new or empty folder, or (with
             ``resume`` or ``overwrite``) one that holds a run.
-        resume: continue from the newest checkpoint in ``run_dir`` (its config wins).
+        resume: continue from the newest checkpoint in ``run_dir`` with the config it was
+            started with: ``config`` must equal it, except ``train.steps``, which may be raised.
         steps: train up to this step instead of ``config.train.steps``.
         tensorboard: also log to ``run_dir/tensorboard`` (needs the ``tensorboard`` package).
         overwrite: delete the run that ``run_dir`` holds (its checkpoints, logs, samples,
@@ -204,10 +254,12 @@ def train(
     summary_writer = _summary_writer_class() if tensorboard else None
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
-        raise ValueError(f"--resume: {run_dir} holds no checkpoint")
+        raise ValueError(f"--resume: {run_dir} holds no checkpoint (a run that stopped before its first one "
+                         "cannot be resumed: use --overwrite to start again)")
+    _check_apart(run_dir, Path(dataset_dir))
     if checkpoint is not None:  # a resumed run keeps the config it started with
         state = read_state(checkpoint)
-        config = ExperimentConfig.from_dict(state["config"])
+        config = _resumed_config(config, stored_config(checkpoint, state), checkpoint, steps)
         resumed_step = int(state["step"])
     elif not isinstance(config, ExperimentConfig):
         config = load_config(config)
