@@ -12,6 +12,8 @@ Rows (``--only`` reruns some and keeps the others in the results file):
 - ``prepare-crepe``: the same with CREPE tiny on a shorter file (``--crepe-minutes``, default 3);
   ``--crepe-hour`` runs it on the long file instead (slow on a 2-core CPU: about an hour).
 - ``transfer-yin``: ``python -m torchddsp transfer LONG.wav --model violin -o OUT.wav --f0-method yin``.
+- ``transfer-crepe``: the same with CREPE tiny (the command's default pitch tracker), on the long
+  file (slow on a 2-core CPU: about 11 s per minute of audio).
 - ``evaluate``: ``python -m torchddsp evaluate violin DATASET`` on the dataset of ``prepare-yin``
   (its held-out split, the last tenth of the file: the minutes reported are those).
 
@@ -40,7 +42,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "long_recordings.md"
-ROWS = ("prepare-yin", "prepare-crepe", "transfer-yin", "evaluate")
+ROWS = ("prepare-yin", "prepare-crepe", "transfer-yin", "transfer-crepe", "evaluate")
 RATE = 48000
 HEADER = ("| case | audio (min) | peak memory (MB) | wall (s) | wall s per minute of audio | CPU s per minute | exit "
           "| command |\n|---|---:|---:|---:|---:|---:|---:|---|")
@@ -152,9 +154,10 @@ def run_rows(rows: list[str], args: argparse.Namespace) -> dict[str, str]:
             audio = long_file if args.crepe_hour else _audio(workdir, "short", minutes)
             command = _cli("prepare", audio.parent, workdir / f"dataset_crepe_{minutes:g}min", "--f0-method", "crepe",
                            "--quiet")
-        elif row == "transfer-yin":
-            command = _cli("transfer", long_file, "--model", "violin", "-o", workdir / "transfer.wav",
-                           "--f0-method", "yin")
+        elif row in ("transfer-yin", "transfer-crepe"):
+            method = row.split("-")[1]
+            command = _cli("transfer", long_file, "--model", "violin", "-o", workdir / f"transfer_{method}.wav",
+                           "--f0-method", method, "--quiet")
         else:
             if not (dataset / "dataset.json").is_file():
                 measure(_cli("prepare", long_file.parent, dataset, "--f0-method", "yin", "--quiet"), args.max_mb,
