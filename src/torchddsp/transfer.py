@@ -52,7 +52,7 @@ CONFIDENCE_THRESHOLD = 0.85
 FIGURE_SECONDS = 60.0
 #: A WAV whose peak exceeds this is scaled to a peak of FILE_PEAK (keeps the file from clipping).
 CLIP_PEAK, FILE_PEAK = 0.99, 0.9
-DEFAULT_CHUNK_SECONDS = 10.0
+DEFAULT_CHUNK_SECONDS = 30.0
 
 
 @dataclass

@@ -20,6 +20,9 @@ from .framing import centered_frames
 __all__ = ["yin", "yin_context"]
 
 
+FRAMES_PER_BLOCK = 1024
+
+
 def _difference(frames: Tensor, max_lag: int) -> Tensor:
     """``d(tau)`` for ``tau = 0 .. max_lag`` over the first ``size - max_lag`` samples of each frame."""
     size = frames.shape[-1]
@@ -124,13 +127,27 @@ def _yin(audio: Tensor, sample_rate: float, frame_rate: float, f_min: float, f_m
     cut = centered_frames(audio, _cut_size(window), sample_rate, frame_rate, n_frames, lead=window)
     dtype = torch.float64 if cut.dtype == torch.float64 else torch.float32
     cut = cut.to(dtype)
+    # Frames are independent: analysed FRAMES_PER_BLOCK at a time, the intermediates (a dozen
+    # arrays of frames x lags) stay a few tens of MB whatever the signal's length.
+    pieces = [_yin_frames(cut[..., i : i + FRAMES_PER_BLOCK, :], sample_rate, window, min_lag, max_lag, threshold)
+              for i in range(0, cut.shape[-2], FRAMES_PER_BLOCK)]
+    if not pieces:
+        empty = cut.new_zeros(cut.shape[:-1])
+        return empty.to(audio.dtype), empty.to(audio.dtype)
+    f0_hz, confidence = (torch.cat(values, dim=-1) for values in zip(*pieces))
+    return f0_hz.to(audio.dtype), confidence.to(audio.dtype)
+
+
+def _yin_frames(cut: Tensor, sample_rate: float, window: int, min_lag: int, max_lag: int,
+                threshold: float) -> tuple[Tensor, Tensor]:
+    """f0 and confidence of frames already cut, ``(..., n_frames, cut_size)``."""
     cut = cut - cut.mean(dim=-1, keepdim=True)
     # Lag choice on a frame starting window / 2 before the time: the compared spans are then
     # late by at most half a period, before the refinement centres them exactly.
     frames = cut[..., window // 2 : window // 2 + 2 * window]
     difference = _difference(frames, window)  # one extra lag for the parabola at max_lag
 
-    lags = torch.arange(1, difference.shape[-1], device=audio.device, dtype=difference.dtype)
+    lags = torch.arange(1, difference.shape[-1], device=cut.device, dtype=difference.dtype)
     mean_so_far = torch.cumsum(difference[..., 1:], dim=-1) / lags
     normalised = difference[..., 1:] / mean_so_far.clamp_min(torch.finfo(difference.dtype).tiny)
     normalised = torch.where(mean_so_far > 0, normalised, torch.ones_like(normalised))
@@ -141,7 +158,7 @@ def _yin(audio: Tensor, sample_rate: float, frame_rate: float, f_min: float, f_m
     any_below = below.any(dim=-1, keepdim=True)
     first = torch.where(any_below, below.float().argmax(dim=-1, keepdim=True), torch.zeros_like(any_below, dtype=torch.long))
     # Inside the first run of lags below the threshold, take its minimum; with no run, the global one.
-    index = torch.arange(search.shape[-1], device=audio.device)
+    index = torch.arange(search.shape[-1], device=cut.device)
     after_first = index >= first
     run = torch.cumprod((below | ~after_first).to(torch.uint8), dim=-1).bool() & after_first
     candidates = torch.where(run | ~any_below, search, torch.full_like(search, math.inf))
@@ -158,5 +175,4 @@ def _yin(audio: Tensor, sample_rate: float, frame_rate: float, f_min: float, f_m
 
     # The period itself, on a span re-centred on the frame time for the chosen lag.
     period = _refine_centred(cut, window, lag[..., 0])
-    f0_hz = sample_rate / period
-    return f0_hz.to(audio.dtype), confidence.to(audio.dtype)
+    return sample_rate / period, confidence
