@@ -227,7 +227,7 @@ def _parser() -> argparse.ArgumentParser:
     room.add_argument("--dry", action="store_true", help="no reverb (the dry instrument)")
     room.add_argument("--reverb-from", help="use this other model's reverb (transfer of room acoustics)")
     transfer.add_argument("--f0-method", default="crepe", choices=("crepe", "yin"))
-    transfer.add_argument("--chunk-seconds", type=_positive_float, default=10.0,
+    transfer.add_argument("--chunk-seconds", type=_positive_float, default=30.0,
                           help="audio analysed and rendered at a time (memory does not grow with the recording)")
     transfer.add_argument("--quiet", action="store_true", help="no progress bar")
     transfer.set_defaults(run=_transfer)
