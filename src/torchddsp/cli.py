@@ -70,8 +70,8 @@ def _evaluation_output(args: argparse.Namespace) -> Path:
         output = Path(f"evaluation_{Path(args.run_dir).name}_{args.split}.json")
     if output.suffix.lower() != ".json":
         raise ValueError(f"--output {output}: expected a .json file name")
-    return check_output(output, inputs=[args.dataset_dir, model_checkpoint(args.run_dir), PRETRAINED_DIR],
-                        option="--output")
+    check_output(output, inputs=[args.dataset_dir], option="--output")  # a link, a missing or read-only folder
+    return check_output(output, inputs=[model_checkpoint(args.run_dir), PRETRAINED_DIR], option="--output")
 
 
 def _number(value: float | None) -> str:

@@ -97,6 +97,12 @@ def test_a_read_only_output_folder_is_refused_before_the_work():
     # Root writes anywhere, so the check runs as an unprivileged user in a child process (the
     # project's CI runs as root); the dataset and model are unreadable to that user, so only a
     # check made before the work can give this message.
+    # The child may not read the project's files as that user (a checkout in a private
+    # folder): everything the command imports before its check is imported here first.
+    import torchddsp.training.data  # noqa: F401, PLC0415
+    import torchddsp.training.metrics  # noqa: F401, PLC0415
+    import torchddsp.transfer  # noqa: F401, PLC0415
+
     folder = Path(tempfile.mkdtemp())
     try:
         folder.chmod(0o755)
@@ -107,6 +113,7 @@ def test_a_read_only_output_folder_is_refused_before_the_work():
         if pid == 0:  # pragma: no cover - the child
             os.close(read)
             try:
+                os.chdir(folder)  # a working folder that user may read
                 if os.getuid() == 0:
                     os.setgid(65534)
                     os.setuid(65534)
