@@ -49,7 +49,7 @@ from .functional import resample
 from .functional._checks import check_positive_int
 from .functional.resampling import resample_blocks
 
-__all__ = ["check_output", "atomic_path", "write_text_atomic", "write_bytes_atomic", "atomic_folder",
+__all__ = ["sync_to_disk", "check_output", "atomic_path", "write_text_atomic", "write_bytes_atomic", "atomic_folder",
            "remove_stale_temporaries", "TEMPORARY_MARK", "AudioFileError", "TruncatedAudioWarning", "audio_info",
            "read_audio", "read_audio_blocks"]
 
@@ -117,8 +117,13 @@ def remove_stale_temporaries(folder: str | os.PathLike, max_age_s: float = _STAL
             pass
 
 
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
+def sync_to_disk(path: str | os.PathLike) -> None:
+    """Flush a file's or a folder's content to the disk (``fsync``); a path that cannot be
+    opened or a file system that cannot sync a folder is left as it is."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
     try:
         os.fsync(descriptor)
     except OSError:  # some file systems cannot sync a folder
@@ -143,9 +148,9 @@ def atomic_path(path: str | os.PathLike, mode: int = 0o644) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, mode & ~umask)
-        _fsync(temporary)
+        sync_to_disk(temporary)
         os.replace(temporary, path)  # replaces a link itself, never its target
-        _fsync(path.parent)
+        sync_to_disk(path.parent)
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -178,14 +183,14 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         yield temporary
         for file in temporary.rglob("*"):
             if file.is_file():
-                _fsync(file)
+                sync_to_disk(file)
         old = None
         if path.exists() or path.is_symlink():
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}{TEMPORARY_MARK}old-"))
             os.rmdir(old)
             os.rename(path, old)
         os.rename(temporary, path)
-        _fsync(path.parent)
+        sync_to_disk(path.parent)
         if old is not None:
             if old.is_dir() and not old.is_symlink():
                 shutil.rmtree(old, ignore_errors=True)

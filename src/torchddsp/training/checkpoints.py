@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..io import TEMPORARY_MARK, write_text_atomic
+from ..io import TEMPORARY_MARK, sync_to_disk, write_text_atomic
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state", "stored_config", "checkpoint_dir",
            "checkpoint_history"]
@@ -59,19 +59,6 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
             else:
                 scalars[f"{index}.{key}"] = value
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
-
-
-def _fsync(path: Path) -> None:
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:  # some file systems cannot sync a folder
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def _digest(data: bytes) -> dict[str, Any]:
@@ -109,7 +96,7 @@ def _replace_folder(temporary: Path, final: Path) -> None:
         aside = final.with_name(f".{final.name}{TEMPORARY_MARK}old-{uuid.uuid4().hex[:12]}")
         os.rename(final, aside)
     os.rename(temporary, final)
-    _fsync(final.parent)
+    sync_to_disk(final.parent)
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
 
@@ -149,7 +136,7 @@ def save_checkpoint(
             (temporary / name).write_bytes(data)
         (temporary / "state.json").write_text(json.dumps(state, indent=1))
         for file in temporary.iterdir():
-            _fsync(file)
+            sync_to_disk(file)
     except OSError as error:  # a full disk: give the space back and name the checkpoint
         shutil.rmtree(temporary, ignore_errors=True)
         raise OSError(error.errno, f"{error.strerror or error} while writing checkpoint {final.name}",
