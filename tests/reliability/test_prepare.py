@@ -162,7 +162,7 @@ def test_a_full_disk_leaves_the_previous_dataset_intact(tmp_path, long_audio, mo
         monkeypatch.setattr(data_module, "write_text_atomic", full_disk)
     else:
         import torchddsp.io as io_module
-        monkeypatch.setattr(io_module, "_fsync", full_disk)  # the last step before the swap
+        monkeypatch.setattr(io_module, "sync_to_disk", full_disk)  # the last step before the swap
     monkeypatch.setattr(data_module, "CHUNK_SECONDS", CHUNK_SECONDS)
     with pytest.raises(OSError, match="No space left"):
         prepare_dataset(long_audio, dataset, config.model, config.data, show_progress=False)
