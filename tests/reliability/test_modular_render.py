@@ -120,3 +120,25 @@ def test_a_render_never_mixes_into_a_folder_it_does_not_own(tmp_path, dataset_di
     with pytest.raises(ValueError, match="not a modular render \\(a prepared training dataset\\?\\)"):
         render(dataset_dir, 2)
     assert not (dataset_dir / ".render.lock").exists()
+
+
+def test_sound_files_appear_only_with_their_whole_shard(tmp_path, monkeypatch):
+    # Catches: FLAC files written straight into shard_00001/ (a kill leaves a half shard that
+    # looks like data until its NPZ is checked).
+    out = tmp_path / "sounds"
+    written = []
+    real_write = modular_dataset.sf.write
+
+    def dies_in_shard_1(path, *args, **kwargs):
+        written.append(path)
+        if len(written) == 3:  # the first sound of the second shard
+            raise KeyboardInterrupt
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(modular_dataset.sf, "write", dies_in_shard_1)
+    with pytest.raises(KeyboardInterrupt):
+        render(out, 4)
+    assert sorted(p.name for p in out.glob("shard_*")) == ["shard_00000", "shard_00000.npz"]
+    monkeypatch.setattr(modular_dataset.sf, "write", real_write)
+    assert render(out, 4) == {"rendered": 2, "kept": 2, "shards": 2, "count": 4}
+    assert [p.name for p in out.iterdir() if p.name.startswith(".shard")] == []

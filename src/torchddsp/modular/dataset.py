@@ -204,10 +204,12 @@ def _render_shards(voice: Voice, count: int, seed: int, out_dir: Path, shard_siz
 
 def _render_shard(voice: Voice, seed: int, out_dir: Path, shard: int, indices: np.ndarray, batch_size: int,
                   sample_rate: int, bar: Progress) -> int:
-    """Render one shard whole: its FLAC files, then its ``.npz`` (atomically, last)."""
-    folder = out_dir / shard_name(shard)
-    shutil.rmtree(folder, ignore_errors=True)  # a partial shard is rendered again, whole
+    """Render one shard whole: its FLAC files into a temporary folder renamed into place, then
+    its ``.npz`` (atomically, last)."""
+    final = out_dir / shard_name(shard)
     (out_dir / f"{shard_name(shard)}.npz").unlink(missing_ok=True)
+    folder = out_dir / f".{shard_name(shard)}{TEMPORARY_MARK}{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     patches, humans, labels = [], [], []
     for start in range(0, len(indices), batch_size):
@@ -222,6 +224,8 @@ def _render_shard(voice: Voice, seed: int, out_dir: Path, shard: int, indices: n
                                 for p in module.ranges], axis=1))
         labels.append(result["is_train"].numpy())
         bar.update(len(chunk))
+    shutil.rmtree(final, ignore_errors=True)  # a partial shard of an interrupted render
+    os.rename(folder, final)
     arrays = {"indices": indices, "patch": np.concatenate(patches).astype(np.float32),
               "human": np.concatenate(humans).astype(np.float32), "is_train": np.concatenate(labels),
               "parameter_names": np.array(voice.parameter_names)}
