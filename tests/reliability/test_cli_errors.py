@@ -143,7 +143,7 @@ def test_a_read_only_output_folder_is_refused_before_the_work():
         shutil.rmtree(folder)
 
 
-def test_outputs_never_land_inside_what_the_command_reads(trained_run, dataset_dir, tmp_path, capsys):
+def test_outputs_never_land_inside_what_the_command_reads(trained_run, dataset_dir, tmp_path, capsys, monkeypatch):
     # Was: `evaluate --output DS/dataset.json` (or a checkpoint's state.json) replaced the input
     # with metrics, and `transfer -o CHECKPOINT/state.wav` replaced state.json with its summary.
     from torchddsp.training import latest_checkpoint  # noqa: PLC0415
@@ -160,9 +160,11 @@ def test_outputs_never_land_inside_what_the_command_reads(trained_run, dataset_d
                  str(checkpoint / "state.wav"), "--f0-method", "yin"]) == 2
     assert "which this command reads" in one_line_error(capsys)
     assert all(path.read_bytes() == content for path, content in before.items())
-    # A checkpoint folder given as the model: the default evaluation goes to the current folder.
-    assert main(["evaluate", str(checkpoint), str(data), "--max-examples", "1", "--output",
-                 str(tmp_path / "ok.json")]) == 0
+    # A checkpoint folder given as the model: the default evaluation goes to the current folder
+    # (inside the checkpoint it would be refused, as above).
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", str(checkpoint), str(data), "--max-examples", "1"]) == 0
+    assert (tmp_path / f"evaluation_{checkpoint.name}_eval.json").is_file()
 
 
 def test_a_negative_attenuation_is_refused(capsys):
