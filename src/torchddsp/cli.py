@@ -21,6 +21,7 @@ import math
 import sys
 import warnings
 from pathlib import Path
+from .validation import InputError
 
 __all__ = ["main"]
 
@@ -69,7 +70,7 @@ def _evaluation_output(args: argparse.Namespace) -> Path:
     else:
         output = Path(f"evaluation_{Path(args.run_dir).name}_{args.split}.json")
     if output.suffix.lower() != ".json":
-        raise ValueError(f"--output {output}: expected a .json file name")
+        raise InputError(f"--output {output}: expected a .json file name")
     check_output(output, inputs=[args.dataset_dir], option="--output")  # a link, a missing or read-only folder
     return check_output(output, inputs=[model_checkpoint(args.run_dir), PRETRAINED_DIR], option="--output")
 
@@ -109,7 +110,7 @@ def _transfer(args: argparse.Namespace) -> int:
     if args.reverb_from:
         reverb_ir = load_model(args.reverb_from).model.impulse_response
         if reverb_ir is None:
-            raise ValueError(f"--reverb-from {args.reverb_from}: that model has no reverb (reverb_seconds: 0)")
+            raise InputError(f"--reverb-from {args.reverb_from}: that model has no reverb (reverb_seconds: 0)")
     info = transfer_file(args.input, loaded, args.output, auto_adjust=not args.no_auto_adjust,
                          pitch_shift=args.pitch_shift, loudness_shift=args.loudness_shift, quiet_db=args.quiet_db,
                          reverb=not args.dry, reverb_ir=reverb_ir, f0_method=args.f0_method,

@@ -46,8 +46,9 @@ import torch
 from torch import Tensor
 
 from .functional import resample
-from .functional._checks import check_positive_int
+from .validation import check_positive_int
 from .functional.resampling import resample_blocks
+from .validation import InputError
 
 __all__ = ["sync_to_disk", "check_output", "atomic_path", "write_text_atomic", "write_bytes_atomic", "atomic_folder",
            "remove_stale_temporaries", "TEMPORARY_MARK", "AudioFileError", "TruncatedAudioWarning", "audio_info",
@@ -77,28 +78,28 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
     """
     path = Path(path)
     if path.is_symlink():
-        raise ValueError(f"{option} {path} is a symbolic link; torchddsp does not write through links, "
+        raise InputError(f"{option} {path} is a symbolic link; torchddsp does not write through links, "
                          "give the real path or another name")
     if path.is_dir():
-        raise ValueError(f"{option} {path} is a folder; expected a file name")
+        raise InputError(f"{option} {path} is a folder; expected a file name")
     for source in map(Path, inputs):
         if source.is_dir() and source.resolve() in path.resolve().parents:
-            raise ValueError(f"{option} {path} is inside {source}, which this command reads; "
+            raise InputError(f"{option} {path} is inside {source}, which this command reads; "
                              "write it somewhere else")
         if path.exists() and source.exists() and _same_file(path, source):
-            raise ValueError(f"{option} {path} is also an input of this command; choose another output file")
+            raise InputError(f"{option} {path} is also an input of this command; choose another output file")
     parent = path.parent
     if not parent.is_dir():
         if not create_parent:
-            raise ValueError(f"{option} {path}: the folder {parent} does not exist")
+            raise InputError(f"{option} {path}: the folder {parent} does not exist")
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise ValueError(f"{option} {path}: cannot create the folder {parent} ({error.strerror})") from None
+            raise InputError(f"{option} {path}: cannot create the folder {parent} ({error.strerror})") from None
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {path}: the folder {parent} is not writable")
+        raise InputError(f"{option} {path}: the folder {parent} is not writable")
     if path.exists() and not os.access(path, os.W_OK):
-        raise ValueError(f"{option} {path} exists and is read-only")
+        raise InputError(f"{option} {path} exists and is read-only")
     return path
 
 
@@ -205,7 +206,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
 # Reading audio
 
 
-class AudioFileError(ValueError):
+class AudioFileError(InputError):
     """An audio file is unreadable, empty or corrupt (the message names it)."""
 
 

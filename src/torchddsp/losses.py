@@ -23,7 +23,8 @@ from torch.autograd.function import once_differentiable
 from .features.crepe import crepe_activations
 from .features.loudness import a_weighted_loudness
 from .features.spectral import WINDOWS, magnitude_spectrogram, mel_filterbank, power_spectrogram, window_tensor
-from .functional._checks import check_choice, check_positive, check_rank
+from .validation import check_choice, check_positive, check_rank
+from .validation import InputError
 
 __all__ = ["MultiScaleSpectralLoss", "MelSpectrogramLoss", "LoudnessLoss", "CREPEEmbeddingLoss", "REDUCTIONS"]
 
@@ -34,7 +35,7 @@ def _check_pair(prediction: Tensor, target: Tensor) -> None:
     check_rank("prediction", prediction, 2, "(batch, n_samples)")
     check_rank("target", target, 2, "(batch, n_samples)")
     if prediction.shape != target.shape:
-        raise ValueError(
+        raise InputError(
             f"prediction and target must have the same shape (batch, n_samples), "
             f"found {tuple(prediction.shape)} and {tuple(target.shape)}"
         )
@@ -106,20 +107,20 @@ class MultiScaleSpectralLoss(nn.Module):
         super().__init__()
         self.fft_sizes = tuple(int(n) for n in fft_sizes)
         if not self.fft_sizes:
-            raise ValueError("fft_sizes must name at least one FFT size")
+            raise InputError("fft_sizes must name at least one FFT size")
         if not 0.0 <= overlap < 1.0:
-            raise ValueError(f"overlap must be in [0, 1), found {overlap}")
+            raise InputError(f"overlap must be in [0, 1), found {overlap}")
         self.hop_sizes = tuple(int(h) for h in hop_sizes) if hop_sizes is not None else tuple(
             max(1, int(n * (1.0 - overlap))) for n in self.fft_sizes)
         self.win_lengths = tuple(int(w) for w in win_lengths) if win_lengths is not None else self.fft_sizes
         if not len(self.fft_sizes) == len(self.hop_sizes) == len(self.win_lengths):
-            raise ValueError(
+            raise InputError(
                 f"fft_sizes, hop_sizes and win_lengths must have the same length, found "
                 f"{len(self.fft_sizes)}, {len(self.hop_sizes)} and {len(self.win_lengths)}"
             )
         for n_fft, hop, win in zip(self.fft_sizes, self.hop_sizes, self.win_lengths):
             if n_fft < 2 or hop < 1 or not 1 <= win <= n_fft:
-                raise ValueError(f"each resolution needs n_fft >= 2, hop >= 1 and 1 <= win_length <= n_fft, "
+                raise InputError(f"each resolution needs n_fft >= 2, hop >= 1 and 1 <= win_length <= n_fft, "
                                  f"found n_fft={n_fft}, hop={hop}, win_length={win}")
         self.window = check_choice("window", window, WINDOWS)
         # Windows per (resolution, dtype, device), made once: exact in float64 (the log terms of
@@ -133,7 +134,7 @@ class MultiScaleSpectralLoss(nn.Module):
         self.log_epsilon = check_positive("log_epsilon", log_epsilon)
         self.log_guard = check_choice("log_guard", log_guard, ("floor", "zero_only"))
         if not magnitude_floor >= 0.0:
-            raise ValueError(f"magnitude_floor must be >= 0, found {magnitude_floor}")
+            raise InputError(f"magnitude_floor must be >= 0, found {magnitude_floor}")
         self.magnitude_floor = float(magnitude_floor)
         self.scale_reduction = check_choice("scale_reduction", scale_reduction, ("sum", "mean"))
         self.convergence_over_batch = bool(convergence_over_batch)
@@ -313,7 +314,7 @@ class MelSpectrogramLoss(nn.Module):
     ):
         super().__init__()
         if len(fft_sizes) != len(n_mels) or not fft_sizes:
-            raise ValueError(f"fft_sizes and n_mels must be non-empty and of equal length, found {fft_sizes}, {n_mels}")
+            raise InputError(f"fft_sizes and n_mels must be non-empty and of equal length, found {fft_sizes}, {n_mels}")
         self.fft_sizes = tuple(int(n) for n in fft_sizes)
         self.log_floor = check_positive("log_floor", log_floor)
         self.log_weight, self.magnitude_weight = float(log_weight), float(magnitude_weight)

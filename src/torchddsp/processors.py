@@ -23,7 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from .functional import upsample
-from .functional._checks import check_finite, check_rank
+from .validation import check_finite, check_rank
+from .validation import InputError
 
 __all__ = ["Processor", "ProcessorGroup", "Node", "Add", "Mix", "RENDER_OPTIONS"]
 
@@ -44,7 +45,7 @@ class Processor(nn.Module):
     def controls(self, *inputs: Tensor) -> dict[str, Tensor]:
         """Map raw inputs to controls; the default passes them through under ``input_names``."""
         if len(inputs) != len(self.input_names):
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__} takes {len(self.input_names)} inputs {list(self.input_names)}, "
                 f"found {len(inputs)}"
             )
@@ -68,7 +69,7 @@ def _check_same_audio(**signals: Tensor) -> None:
         check_rank(name, signal, 2, "(batch, n_samples)")
         shapes[name] = tuple(signal.shape)
     if len(set(shapes.values())) > 1:
-        raise ValueError(f"signals must have the same shape ({', '.join(f'{k}: {v}' for k, v in shapes.items())})")
+        raise InputError(f"signals must have the same shape ({', '.join(f'{k}: {v}' for k, v in shapes.items())})")
 
 
 class Add(Processor):
@@ -103,7 +104,7 @@ class Mix(Processor):
         _check_same_audio(signal_one=signal_one, signal_two=signal_two)
         check_rank("mix", mix, 3, "(batch, n_frames, 1)")
         if mix.shape[-1] != 1 or mix.shape[0] != signal_one.shape[0]:
-            raise ValueError(f"mix must have shape ({signal_one.shape[0]}, n_frames, 1), found {tuple(mix.shape)}")
+            raise InputError(f"mix must have shape ({signal_one.shape[0]}, n_frames, 1), found {tuple(mix.shape)}")
         check_finite("mix", mix)
         weight = upsample(mix, signal_one.shape[1], "linear")[..., 0]
         return weight * signal_one + (1.0 - weight) * signal_two
@@ -152,28 +153,28 @@ class ProcessorGroup(Processor):
         super().__init__()
         parsed = [n if isinstance(n, Node) else Node(*n) for n in nodes]
         if not parsed:
-            raise ValueError("nodes must hold at least one node")
+            raise InputError("nodes must hold at least one node")
         names = [n.name for n in parsed]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"node names must be unique, found duplicates {duplicates}")
+            raise InputError(f"node names must be unique, found duplicates {duplicates}")
         for node in parsed:
             if not isinstance(node.processor, Processor):
-                raise ValueError(f"node {node.name!r}: processor must be a Processor, found {type(node.processor).__name__}")
+                raise InputError(f"node {node.name!r}: processor must be a Processor, found {type(node.processor).__name__}")
             if not node.name or "/" in node.name or "." in node.name:
-                raise ValueError(f"node names must be non-empty without '/' or '.', found {node.name!r}")
+                raise InputError(f"node names must be non-empty without '/' or '.', found {node.name!r}")
         self.wiring: dict[str, dict[str, str]] = {n.name: self._wire(n) for n in parsed}
         for name, ports in self.wiring.items():
             for port, source in ports.items():
                 if "/" in source and source.split("/")[0] not in self.wiring:
-                    raise ValueError(
+                    raise InputError(
                         f"node {name!r}, port {port!r}: source {source!r} names no node "
                         f"('node/control' reads a node's control; nodes are {names})"
                     )
         self.order = self._sort(self.wiring)
         self.output = output if output is not None else names[-1]
         if self.output not in self.wiring:
-            raise ValueError(f"output must name a node {names}, found {self.output!r}")
+            raise InputError(f"output must name a node {names}, found {self.output!r}")
         self.processors = nn.ModuleDict({n.name: n.processor for n in parsed})
         self.options_of = {n.name: n.processor.render_options() for n in parsed}
         graph_inputs = []
@@ -191,7 +192,7 @@ class ProcessorGroup(Processor):
         else:
             sources = list(node.inputs)
             if len(sources) != len(ports):
-                raise ValueError(
+                raise InputError(
                     f"node {node.name!r}: {type(node.processor).__name__} has ports {list(ports)}, "
                     f"found {len(sources)} sources {sources}"
                 )
@@ -199,7 +200,7 @@ class ProcessorGroup(Processor):
         unknown = sorted(set(wiring) - set(ports))
         missing = [p for p in ports if p not in wiring]
         if unknown or missing:
-            raise ValueError(
+            raise InputError(
                 f"node {node.name!r}: ports of {type(node.processor).__name__} are {list(ports)}; "
                 f"unknown {unknown}, unconnected {missing}"
             )
@@ -218,7 +219,7 @@ class ProcessorGroup(Processor):
             if state.get(name) == 2:
                 return
             if state.get(name) == 1:
-                raise ValueError(f"the processor graph has a cycle: {' -> '.join(path + (name,))}")
+                raise InputError(f"the processor graph has a cycle: {' -> '.join(path + (name,))}")
             state[name] = 1
             for dependency in sorted(depends[name]):
                 visit(dependency, path + (name,))
@@ -234,10 +235,10 @@ class ProcessorGroup(Processor):
         tensors, or a mapping plus keywords."""
         if inputs and isinstance(inputs[0], Mapping):
             if len(inputs) > 1:
-                raise ValueError("pass the graph inputs as one mapping (plus keywords), not a mapping and positionals")
+                raise InputError("pass the graph inputs as one mapping (plus keywords), not a mapping and positionals")
             return {**dict(inputs[0]), **named}
         if len(inputs) > len(self.input_names):
-            raise ValueError(
+            raise InputError(
                 f"the graph takes {len(self.input_names)} inputs {list(self.input_names)}, found {len(inputs)} positional"
             )
         return {**dict(zip(self.input_names, inputs)), **named}
@@ -246,13 +247,13 @@ class ProcessorGroup(Processor):
         """Render every node; return graph inputs, node signals and ``"node/control"`` controls."""
         unknown_options = sorted(set(options) - set(RENDER_OPTIONS))
         if unknown_options:
-            raise ValueError(f"render options must be among {list(RENDER_OPTIONS)}, found {unknown_options}")
+            raise InputError(f"render options must be among {list(RENDER_OPTIONS)}, found {unknown_options}")
         missing = [name for name in self.input_names if name not in inputs]
         if missing:
-            raise ValueError(f"missing graph inputs {missing}; the graph needs {list(self.input_names)}")
+            raise InputError(f"missing graph inputs {missing}; the graph needs {list(self.input_names)}")
         shadowing = sorted(set(inputs) & set(self.wiring))
         if shadowing:
-            raise ValueError(f"graph inputs {shadowing} have the names of nodes; rename them")
+            raise InputError(f"graph inputs {shadowing} have the names of nodes; rename them")
         values: dict[str, Tensor] = dict(inputs)
         for name in self.order:
             processor = self.processors[name]
@@ -262,7 +263,7 @@ class ProcessorGroup(Processor):
                 if source not in values:
                     node = source.split("/")[0]
                     known = sorted(k.split("/", 1)[1] for k in values if k.startswith(node + "/"))
-                    raise ValueError(f"node {name!r}, port {port!r}: node {node!r} has no control "
+                    raise InputError(f"node {name!r}, port {port!r}: node {node!r} has no control "
                                      f"{source.split('/', 1)[1]!r}; its controls are {known}")
                 arguments.append(values[source])
             controls = processor.controls(*arguments)

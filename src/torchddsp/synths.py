@@ -27,10 +27,11 @@ from .functional import (
     upsample,
     wavetable_synthesis_stream,
 )
-from .functional._checks import check_choice, check_positive, check_rank, check_tensor
+from .validation import check_choice, check_positive, check_rank, check_tensor
 from .functional.noise import make_generator
 from .functional.resampling import UPSAMPLE_METHODS
 from .processors import Processor
+from .validation import InputError
 
 __all__ = ["Harmonic", "FilteredNoise", "Sinusoidal", "Wavetable", "FM"]
 
@@ -152,7 +153,7 @@ class FilteredNoise(Processor):
         if magnitudes.shape[1] == 0:
             # No frames: no noise, as the library's other ops give an empty result for empty input.
             if n_samples != 0:
-                raise ValueError(f"magnitudes has 0 frames, which cannot cover n_samples={n_samples}; "
+                raise InputError(f"magnitudes has 0 frames, which cannot cover n_samples={n_samples}; "
                                  "give at least one frame, or n_samples=0 for an empty result")
             return magnitudes.new_zeros(magnitudes.shape[0], 0)
         source = make_generator(seed, generator, magnitudes.device)
@@ -209,7 +210,7 @@ class Sinusoidal(Processor):
     ) -> tuple[Tensor, Tensor]:
         """Render and return ``(audio, final_phase)``; ``final_phase`` is ``(batch, n_sinusoids)``."""
         if amplitudes.shape != frequencies.shape:
-            raise ValueError(
+            raise InputError(
                 f"amplitudes and frequencies must have the same shape, found {tuple(amplitudes.shape)} "
                 f"and {tuple(frequencies.shape)}"
             )
@@ -309,16 +310,16 @@ class FM(Processor):
         self.sample_rate = check_positive("sample_rate", sample_rate)
         n_operators = len(ratios)
         if n_operators < 2:
-            raise ValueError(f"ratios must name at least 2 operators, found {n_operators}")
+            raise InputError(f"ratios must name at least 2 operators, found {n_operators}")
         ratio_tensor = torch.tensor([float(r) for r in ratios])
         routing = _stack_routing(n_operators) if routing is None else torch.as_tensor(routing, dtype=torch.float32)
         if routing.shape != (n_operators, n_operators):
-            raise ValueError(f"routing must have shape ({n_operators}, {n_operators}), found {tuple(routing.shape)}")
+            raise InputError(f"routing must have shape ({n_operators}, {n_operators}), found {tuple(routing.shape)}")
         if bool((torch.tril(routing) != 0).any()):
-            raise ValueError("routing must be strictly upper triangular (operator j modulates i only if j > i)")
+            raise InputError("routing must be strictly upper triangular (operator j modulates i only if j > i)")
         feedback_tensor = torch.zeros(n_operators) if feedback is None else torch.tensor([float(f) for f in feedback])
         if feedback_tensor.shape != (n_operators,):
-            raise ValueError(f"feedback must have {n_operators} values, found {tuple(feedback_tensor.shape)}")
+            raise InputError(f"feedback must have {n_operators} values, found {tuple(feedback_tensor.shape)}")
         self.ratios: Tensor
         self.feedback: Tensor
         if trainable_ratios:
@@ -339,7 +340,7 @@ class FM(Processor):
         check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
         check_rank("levels", levels, 3, f"(batch, n_frames, {self.ratios.shape[0]})")
         if levels.shape[-1] != self.ratios.shape[0]:
-            raise ValueError(f"levels must have {self.ratios.shape[0]} operators in its last dimension, found {levels.shape[-1]}")
+            raise InputError(f"levels must have {self.ratios.shape[0]} operators in its last dimension, found {levels.shape[-1]}")
         if self.scale_fn is not None:
             levels = self.scale_fn(levels)
         return {"frequencies_hz": f0_hz * self.ratios.to(f0_hz.dtype), "levels": levels}

@@ -35,13 +35,14 @@ from torch import Tensor
 
 from .features import a_weighted_loudness, estimate_f0
 from .functional import hz_to_midi, midi_to_hz, resample
-from .functional._checks import check_finite, check_positive, check_rank
+from .validation import check_finite, check_positive, check_rank
 from .io import TEMPORARY_MARK, atomic_path, check_output, read_audio_blocks, write_text_atomic
 from .models.autoencoder import Autoencoder
 from .models.chunked import finish_render, render_chunk, render_chunked, start_render
 from .progress import Progress
 from .training.checkpoints import latest_checkpoint, load_checkpoint, read_state, stored_config
 from .training.config import ExperimentConfig
+from .validation import InputError
 
 __all__ = ["LoadedModel", "load_model", "model_checkpoint", "available_models", "adjust_features", "transfer", "write_transfer",
            "transfer_file", "check_transfer_outputs", "PRETRAINED_DIR", "FIGURE_SECONDS"]
@@ -90,7 +91,7 @@ def model_checkpoint(name_or_path: str | Path) -> Path:
         path = PRETRAINED_DIR / str(name_or_path)
     checkpoint = latest_checkpoint(path) if path.exists() else None
     if checkpoint is None:
-        raise ValueError(f"model {str(name_or_path)!r} is neither a bundled model {available_models()} "
+        raise InputError(f"model {str(name_or_path)!r} is neither a bundled model {available_models()} "
                          "nor a training run or checkpoint folder")
     return checkpoint
 
@@ -102,7 +103,7 @@ def load_model(name_or_path: str | Path, device: torch.device | str = "cpu") -> 
     try:
         config = ExperimentConfig.from_dict(stored_config(checkpoint, state))
     except ValueError as error:
-        raise ValueError(f"{checkpoint / 'state.json'}: {error}") from None
+        raise InputError(f"{checkpoint / 'state.json'}: {error}") from None
     model = Autoencoder(config.model)
     load_checkpoint(checkpoint, model)
     model.to(device).eval()
@@ -208,12 +209,12 @@ def transfer(
         crepe_model: CREPE's size (``"tiny"``... ``"full"``) with ``f0_method="crepe"``.
     """
     if not reverb and reverb_ir is not None:
-        raise ValueError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
+        raise InputError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     audio = audio.reshape(1, -1) if audio.dim() == 1 else audio
     check_rank("audio", audio, 2, "(n_samples,) or (1, n_samples)")
     if audio.shape[0] != 1:
-        raise ValueError(f"audio must be one mono signal, found {audio.shape[0]} signals")
+        raise InputError(f"audio must be one mono signal, found {audio.shape[0]} signals")
     check_finite("audio", audio)
     sample_rate = check_positive("sample_rate", sample_rate)
     audio = audio.float()
@@ -222,7 +223,7 @@ def transfer(
     hop = loaded.config.model.hop_size
     n_frames = audio.shape[1] // hop
     if n_frames < 1:
-        raise ValueError(f"audio is shorter than one frame ({hop} samples at {loaded.sample_rate} Hz)")
+        raise InputError(f"audio is shorter than one frame ({hop} samples at {loaded.sample_rate} Hz)")
     # Features of the whole signal (the samples past the last whole frame included), as
     # recording_features and prepare measure them; the render covers the whole frames.
     f0_hz, confidence = estimate_f0(audio, loaded.sample_rate, loaded.frame_rate, method=f0_method, model=crepe_model,
@@ -283,7 +284,7 @@ def check_transfer_outputs(output: str | Path, inputs: tuple[str | Path, ...] = 
     output = Path(output)
     kind = output.suffix[1:].upper()
     if output.suffix.lower() in (".png", ".json") or kind not in sf.available_formats():
-        raise ValueError(f"{option} {output}: expected an audio file name such as out.wav (a suffix of a format "
+        raise InputError(f"{option} {output}: expected an audio file name such as out.wav (a suffix of a format "
                          "soundfile writes: .wav, .flac, .ogg...)")
     wav = check_output(output, inputs, option, create_parent=create_parent)
     png = check_output(output.with_suffix(".png"), inputs, f"{option}'s figure") \
@@ -445,12 +446,12 @@ def transfer_file(
     "n_samples", "sample_rate"}``.
     """
     if not reverb and reverb_ir is not None:
-        raise ValueError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
+        raise InputError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
     input_path = Path(input_path)
     if not input_path.is_file():
-        raise ValueError(f"input {input_path}: no such file")
+        raise InputError(f"input {input_path}: no such file")
     if not (isinstance(chunk_seconds, (int, float)) and math.isfinite(chunk_seconds) and chunk_seconds > 0):
-        raise ValueError(f"chunk_seconds must be a positive number of seconds, found {chunk_seconds!r}")
+        raise InputError(f"chunk_seconds must be a positive number of seconds, found {chunk_seconds!r}")
     # The model's own folder is an input too: a summary JSON written there could replace state.json.
     model_folder = Path(model.source) if isinstance(model, LoadedModel) and model.source else \
         None if isinstance(model, LoadedModel) else model_checkpoint(model)
@@ -468,7 +469,7 @@ def transfer_file(
                 "sample_rate": loaded.sample_rate}
     features = _recording_features(input_path, loaded, f0_method, crepe_model, chunk_seconds, show_progress)
     if len(features["f0_hz"]) < 1:
-        raise ValueError(f"input {input_path} is shorter than one frame ({loaded.config.model.hop_size} samples at "
+        raise InputError(f"input {input_path} is shorter than one frame ({loaded.config.model.hop_size} samples at "
                          f"{loaded.sample_rate} Hz)")
     f0_hz, confidence, loudness_db = (torch.as_tensor(np.asarray(features[k]), dtype=torch.float32)[None]
                                       for k in ("f0_hz", "confidence", "loudness_db"))

@@ -1,4 +1,4 @@
-"""The kernel layer (functional/_numba.py): every item exactly once, whoever runs it; the host's
+"""The kernel layer (functional/engine.py): every item exactly once, whoever runs it; the host's
 thread count respected; errors and forks handled."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-import torchddsp.functional._numba as _numba
+import torchddsp.functional.engine as kernel_engine
 
 
 def _count_items(first, stop, out):
@@ -31,12 +31,12 @@ def _recording_kernel():
         # machine); the sleep releases the GIL, as the compiled kernels do (nogil).
         time.sleep(0.005)
 
-    return _numba.Kernel(run), threads
+    return kernel_engine.Kernel(run), threads
 
 
 @pytest.mark.parametrize("n_items", [1, 2, 7, 1000])
 def test_every_item_is_handled_exactly_once(n_items):
-    kernel = _numba.compile_kernel(_count_items)
+    kernel = kernel_engine.compile_kernel(_count_items)
     for work in (0, 10**9):  # on the calling thread alone, and shared out in chunks
         out = np.zeros(n_items)
         kernel(work, n_items, out)
@@ -47,7 +47,7 @@ def test_every_item_is_handled_exactly_once(n_items):
 def idle_machine(monkeypatch):
     """Two threads for PyTorch and one idle core, whatever else runs while the test does."""
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    monkeypatch.setattr(_numba, "idle_cores", lambda: 1)
+    monkeypatch.setattr(kernel_engine, "idle_cores", lambda: 1)
 
 
 def test_chunks_are_shared_with_helpers_only_when_worth_it(idle_machine):
@@ -57,20 +57,20 @@ def test_chunks_are_shared_with_helpers_only_when_worth_it(idle_machine):
     assert threads == [threading.get_ident()]
     threads.clear()
     kernel(10**9, 64, out)
-    assert len(threads) == 2 * _numba.CHUNKS_PER_THREAD and threading.get_ident() in threads
+    assert len(threads) == 2 * kernel_engine.CHUNKS_PER_THREAD and threading.get_ident() in threads
     np.testing.assert_array_equal(out, 2.0)
 
 
 def test_no_helpers_while_no_core_is_idle(idle_machine, monkeypatch):
     # A busy machine: a helper would queue behind the busy threads and the caller wait for it.
-    monkeypatch.setattr(_numba, "idle_cores", lambda: 0)
+    monkeypatch.setattr(kernel_engine, "idle_cores", lambda: 0)
     kernel, threads = _recording_kernel()
     kernel(10**9, 64, np.zeros(64))
     assert threads == [threading.get_ident()]
 
 
 def test_idle_cores_reads_the_runnable_threads():
-    idle = _numba.idle_cores()
+    idle = kernel_engine.idle_cores()
     if idle is not None:  # Linux: this test's own thread is running, so at most all but none
         assert idle <= (os.cpu_count() or 1)
 
@@ -88,12 +88,12 @@ def test_an_error_in_any_chunk_reaches_the_caller(idle_machine):
             raise RuntimeError("chunk failed")
 
     with pytest.raises(RuntimeError, match="chunk failed"):
-        _numba.Kernel(failing)(10**9, 64, np.zeros(64))
+        kernel_engine.Kernel(failing)(10**9, 64, np.zeros(64))
 
 
 def _child(queue):
     out = np.zeros(100)
-    _numba.compile_kernel(_count_items)(10**9, 100, out)
+    kernel_engine.compile_kernel(_count_items)(10**9, 100, out)
     queue.put(float(out.sum()))
 
 
@@ -101,7 +101,7 @@ def _child(queue):
 def test_a_forked_child_gets_its_own_helpers(idle_machine):
     # The parent's helper threads do not exist in a forked child (a data loader worker, say):
     # the child must not wait on them forever.
-    _numba.compile_kernel(_count_items)(10**9, 100, np.zeros(100))  # the parent's pool exists
+    kernel_engine.compile_kernel(_count_items)(10**9, 100, np.zeros(100))  # the parent's pool exists
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_child, args=(queue,))

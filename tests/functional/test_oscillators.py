@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from references import harmonic_reference, to_numpy
-import torchddsp.functional._numba as _numba
+import torchddsp.functional.engine as kernel_engine
 import torchddsp.functional.oscillators as oscillators
 from torchddsp.functional import (
     harmonic_synthesis,
@@ -119,8 +119,8 @@ def test_compiled_pass_equals_the_pytorch_path(threads, monkeypatch):
     # (a float64 rotation per sample vs a float64 closed form), which is all that separates
     # them in float64; in float32 both must stay as close to the float64 result as the
     # PyTorch engine's own float32 does (its float32 phase costs it the most).
-    monkeypatch.setattr(_numba, "PARALLEL_MIN_WORK", 10**15 if threads == "one" else 0)
-    monkeypatch.setattr(_numba, "idle_cores", lambda: 1)  # "all": helpers even on a busy machine
+    monkeypatch.setattr(kernel_engine, "PARALLEL_MIN_WORK", 10**15 if threads == "one" else 0)
+    monkeypatch.setattr(kernel_engine, "idle_cores", lambda: 1)  # "all": helpers even on a busy machine
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     generator = torch.Generator().manual_seed(5)
     f0 = 60.0 * 40.0 ** torch.rand(3, 50, 1, generator=generator, dtype=torch.float64)

@@ -17,9 +17,10 @@ import torch
 from torch import Tensor, nn
 
 from ..functional import exp_sigmoid, fft_convolve, fractional_delay, frequency_filter, uniform_noise, upsample
-from ..functional._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
+from ..validation import check_choice, check_finite, check_positive, check_positive_int, check_rank
 from ..functional.delay import DELAY_INTERPOLATIONS
 from ..processors import Processor
+from ..validation import InputError
 
 __all__ = ["Reverb", "ExpDecayReverb", "FilteredNoiseReverb", "FIRFilter", "ModDelay"]
 
@@ -62,10 +63,10 @@ class Reverb(Processor):
     def controls(self, audio: Tensor, ir: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]
         if self.trainable:
             if ir is not None:
-                raise ValueError("ir must not be given to a trainable Reverb (it learns its own)")
+                raise InputError("ir must not be given to a trainable Reverb (it learns its own)")
             ir = self.ir.unsqueeze(0)
         elif ir is None:
-            raise ValueError("ir is required: this Reverb is not trainable (pass ir of shape (batch, ir_size))")
+            raise InputError("ir is required: this Reverb is not trainable (pass ir of shape (batch, ir_size))")
         return {"audio": audio, "ir": ir}
 
     def render(self, audio: Tensor, ir: Tensor) -> Tensor:  # type: ignore[override]
@@ -106,14 +107,14 @@ class ExpDecayReverb(Processor):
     def controls(self, audio: Tensor, gain: Tensor | None = None, decay: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]
         if self.trainable:
             if gain is not None or decay is not None:
-                raise ValueError("gain and decay must not be given to a trainable ExpDecayReverb")
+                raise InputError("gain and decay must not be given to a trainable ExpDecayReverb")
             gain, decay = self.gain, self.decay
         elif gain is None or decay is None:
-            raise ValueError("gain and decay (each (batch, 1)) are required: this ExpDecayReverb is not trainable")
+            raise InputError("gain and decay (each (batch, 1)) are required: this ExpDecayReverb is not trainable")
         for name, control in (("gain", gain), ("decay", decay)):
             check_rank(name, control, 2, "(batch, 1)")
             if control.shape[-1] != 1:
-                raise ValueError(f"{name} must have shape (batch, 1), found {tuple(control.shape)}")
+                raise InputError(f"{name} must have shape (batch, 1), found {tuple(control.shape)}")
         if self.scale_fn is not None:
             gain = self.scale_fn(gain)
         rate = 2.0 + torch.exp(decay)
@@ -166,15 +167,15 @@ class FilteredNoiseReverb(Processor):
     def controls(self, audio: Tensor, magnitudes: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]
         if self.trainable:
             if magnitudes is not None:
-                raise ValueError("magnitudes must not be given to a trainable FilteredNoiseReverb")
+                raise InputError("magnitudes must not be given to a trainable FilteredNoiseReverb")
             magnitudes = self.magnitudes.unsqueeze(0)
         elif magnitudes is None:
-            raise ValueError("magnitudes (batch, n_frames, n_filter_banks) are required: this reverb is not trainable")
+            raise InputError("magnitudes (batch, n_frames, n_filter_banks) are required: this reverb is not trainable")
         check_rank("magnitudes", magnitudes, 3, "(batch, n_frames, n_filter_banks)")
         n_frames = magnitudes.shape[1]
         block = -(-self.reverb_length // n_frames)
         if -(-self.reverb_length // block) != n_frames:
-            raise ValueError(
+            raise InputError(
                 f"magnitudes has {n_frames} frames, which cannot cut reverb_length={self.reverb_length} taps into "
                 f"equal blocks; use a frame count such that ceil(reverb_length / n_frames) blocks give n_frames"
             )
@@ -245,7 +246,7 @@ class ModDelay(Processor):
     ):
         super().__init__()
         if not center_ms >= 0 or not depth_ms >= 0 or not math.isfinite(center_ms + depth_ms):
-            raise ValueError(f"center_ms and depth_ms must be finite and >= 0, found {center_ms}, {depth_ms}")
+            raise InputError(f"center_ms and depth_ms must be finite and >= 0, found {center_ms}, {depth_ms}")
         self.center_ms = float(center_ms)
         self.depth_ms = float(depth_ms)
         self.sample_rate = check_positive("sample_rate", sample_rate)
@@ -267,10 +268,10 @@ class ModDelay(Processor):
         check_rank("phase", phase, 3, "(batch, n_frames, 1)")
         for name, control in (("gain", gain), ("phase", phase)):
             if control.shape[-1] != 1 or control.shape[0] != audio.shape[0]:
-                raise ValueError(f"{name} must have shape ({audio.shape[0]}, n_frames, 1), found {tuple(control.shape)}")
+                raise InputError(f"{name} must have shape ({audio.shape[0]}, n_frames, 1), found {tuple(control.shape)}")
         check_finite("phase", phase)
         if not bool(((phase >= 0) & (phase <= 1)).all()):
-            raise ValueError("phase must lie in [0, 1] after phase_scale_fn (it scales depth_ms)")
+            raise InputError("phase must lie in [0, 1] after phase_scale_fn (it scales depth_ms)")
         n_samples = audio.shape[1]
         delay_ms = self.center_ms + self.depth_ms * upsample(phase, n_samples, "linear")[..., 0]
         wet = fractional_delay(audio, delay_ms * (self.sample_rate / 1000.0), interpolation=self.interpolation)

@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor, nn
 
-from ..functional._checks import check_choice, check_positive, check_rank
+from ..validation import check_choice, check_positive, check_rank
 from ..functional.dynamics import DYNAMICS_MODES, LEVEL_DETECTORS, compress
 from ..processors import Processor
+from ..validation import InputError
 
 __all__ = ["Compressor"]
 
@@ -58,15 +59,15 @@ class Compressor(Processor):
         attack_ms = check_positive("attack_ms", attack_ms)
         release_ms = check_positive("release_ms", release_ms)
         if not ratio >= 1:
-            raise ValueError(f"ratio must be >= 1, found {ratio}")
+            raise InputError(f"ratio must be >= 1, found {ratio}")
         if not knee_db >= 0 or not math.isfinite(knee_db):
-            raise ValueError(f"knee_db must be a finite number >= 0, found {knee_db}")
+            raise InputError(f"knee_db must be a finite number >= 0, found {knee_db}")
         for name, value in (("threshold_db", threshold_db), ("makeup_db", makeup_db)):
             if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, found {value}")
+                raise InputError(f"{name} must be finite, found {value}")
         if trainable:
             if math.isinf(ratio):
-                raise ValueError("a trainable Compressor needs a finite ratio (a limiter's ratio is not learnable)")
+                raise InputError("a trainable Compressor needs a finite ratio (a limiter's ratio is not learnable)")
             self.threshold = nn.Parameter(torch.tensor(float(threshold_db)))
             self.ratio_raw = nn.Parameter(torch.tensor(_inverse_softplus(max(ratio - 1.0, 1e-6))))
             self.knee_raw = nn.Parameter(torch.tensor(_inverse_softplus(max(knee_db, 1e-6))))

@@ -10,8 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from ..functional import biquad, sosfilt
-from ..functional._checks import check_finite, check_positive, check_positive_int, check_rank
+from ..validation import check_finite, check_positive, check_positive_int, check_rank
 from ..processors import Processor
+from ..validation import InputError
 
 __all__ = ["ParametricEQ"]
 
@@ -57,15 +58,15 @@ class ParametricEQ(Processor):
         n_peaks = check_positive_int("n_peaks", n_peaks, minimum=0)
         self.kinds = (("lowshelf",) if low_shelf else ()) + ("peak",) * n_peaks + (("highshelf",) if high_shelf else ())
         if not self.kinds:
-            raise ValueError("ParametricEQ needs at least one band (n_peaks >= 1 or a shelf)")
+            raise InputError("ParametricEQ needs at least one band (n_peaks >= 1 or a shelf)")
         self.f_min = check_positive("f_min", f_min)
         self.f_max = check_positive("f_max", 0.45 * self.sample_rate if f_max is None else f_max)
         if not self.f_min < self.f_max < self.sample_rate / 2:
-            raise ValueError(f"need 0 < f_min < f_max < Nyquist ({self.sample_rate / 2} Hz), found {f_min}, {self.f_max}")
+            raise InputError(f"need 0 < f_min < f_max < Nyquist ({self.sample_rate / 2} Hz), found {f_min}, {self.f_max}")
         self.max_gain_db = check_positive("max_gain_db", max_gain_db)
         self.q_min, self.q_max = check_positive("q_min", q_min), check_positive("q_max", q_max)
         if not self.q_min < self.q_max:
-            raise ValueError(f"q_min must be below q_max, found {q_min}, {q_max}")
+            raise InputError(f"q_min must be below q_max, found {q_min}, {q_max}")
         self.trainable = trainable
         self.raw_inputs = raw_inputs and not trainable
         n_bands = len(self.kinds)
@@ -94,18 +95,18 @@ class ParametricEQ(Processor):
         check_finite("audio", audio)  # named as the module's input, not sosfilt's x
         if self.trainable:
             if frequency_hz is not None or gain_db is not None or q is not None:
-                raise ValueError("a trainable ParametricEQ learns its bands: call it with the audio only")
+                raise InputError("a trainable ParametricEQ learns its bands: call it with the audio only")
             values = self._map_raw(self.frequency_raw, self.gain_raw, self.q_raw)
             values = tuple(v.to(audio.dtype)[None] for v in values)
         else:
             if frequency_hz is None or gain_db is None or q is None:
-                raise ValueError("frequency_hz, gain_db and q are required (this ParametricEQ is not trainable)")
+                raise InputError("frequency_hz, gain_db and q are required (this ParametricEQ is not trainable)")
             values = (frequency_hz, gain_db, q)
             for name, value in zip(("frequency_hz", "gain_db", "q"), values):
                 check_rank(name, value, (2, 3), "(batch, n_bands) or (batch, n_frames, n_bands)")
                 check_finite(name, value)
                 if value.shape[-1] != self.n_bands:
-                    raise ValueError(f"{name} must have {self.n_bands} bands {list(self.kinds)} in its last "
+                    raise InputError(f"{name} must have {self.n_bands} bands {list(self.kinds)} in its last "
                                      f"dimension, found {value.shape[-1]}")
             if self.raw_inputs:
                 values = self._map_raw(*values)

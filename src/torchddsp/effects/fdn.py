@@ -10,9 +10,10 @@ import torch
 from torch import Tensor, nn
 
 from ..functional import fft_convolve
-from ..functional._checks import check_finite, check_positive, check_positive_int, check_rank
+from ..validation import check_finite, check_positive, check_positive_int, check_rank
 from ..functional.fdn import fdn_delays, fdn_impulse_response, orthogonal_matrix
 from ..processors import Processor
+from ..validation import InputError
 
 __all__ = ["FDNReverb"]
 
@@ -57,14 +58,14 @@ class FDNReverb(Processor):
         self.sample_rate = check_positive("sample_rate", sample_rate)
         rt60 = [float(rt60_s)] if isinstance(rt60_s, (int, float)) else [float(v) for v in rt60_s]
         if not rt60 or any(not (math.isfinite(v) and v > 0) for v in rt60):
-            raise ValueError(f"rt60_s must be one or more positive finite times in seconds, found {rt60_s}")
+            raise InputError(f"rt60_s must be one or more positive finite times in seconds, found {rt60_s}")
         self.band_edges_hz = tuple(float(e) for e in band_edges_hz)
         if len(self.band_edges_hz) != len(rt60) - 1:
-            raise ValueError(f"band_edges_hz must hold len(rt60_s) - 1 = {len(rt60) - 1} frequencies, "
+            raise InputError(f"band_edges_hz must hold len(rt60_s) - 1 = {len(rt60) - 1} frequencies, "
                              f"found {len(self.band_edges_hz)}")
         lengths = list(delays) if delays is not None else fdn_delays(n_lines, self.sample_rate, min_delay_ms, max_delay_ms)
         if any(int(d) != d or d < 1 for d in lengths):
-            raise ValueError(f"delays must be integers >= 1 (samples), found {lengths}")
+            raise InputError(f"delays must be integers >= 1 (samples), found {lengths}")
         self.register_buffer("delays", torch.tensor([int(d) for d in lengths]))
         n_lines = len(lengths)
         self.reverb_length = check_positive_int(
@@ -72,7 +73,7 @@ class FDNReverb(Processor):
             minimum=2)
         self.add_dry = add_dry
         if not math.isfinite(wet_gain):
-            raise ValueError(f"wet_gain must be finite, found {wet_gain}")
+            raise InputError(f"wet_gain must be finite, found {wet_gain}")
         self.wet_gain = float(wet_gain)
         self.trainable = trainable
         generator = torch.Generator().manual_seed(seed)
@@ -99,7 +100,7 @@ class FDNReverb(Processor):
         if rt60_s is None:
             rt60_s = torch.exp(self.log_rt60)
         elif rt60_s.shape[-1:] != self.log_rt60.shape:
-            raise ValueError(f"rt60_s must hold one time per band ({self.log_rt60.shape[0]}), "
+            raise InputError(f"rt60_s must hold one time per band ({self.log_rt60.shape[0]}), "
                              f"found shape {tuple(rt60_s.shape)}")
         ir = fdn_impulse_response(self.delays, self.feedback_matrix(), self.input_gains, self.output_gains,
                                   rt60_s, self.sample_rate, self.reverb_length, self.band_edges_hz)

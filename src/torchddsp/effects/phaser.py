@@ -16,10 +16,11 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ..functional._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
+from ..validation import check_choice, check_finite, check_positive, check_positive_int, check_rank
 from ..functional import smooth_limit
 from ..functional.phaser import phaser
 from ..processors import Processor
+from ..validation import InputError
 
 __all__ = ["Phaser", "PHASER_SWEEPS"]
 
@@ -85,17 +86,17 @@ class Phaser(Processor):
         self.sweep_scale_fn = sweep_scale_fn
         self.lfo_phase = float(lfo_phase)
         if not abs(float(feedback)) < 1:
-            raise ValueError(f"feedback must satisfy |feedback| < 1, found {feedback!r}")
+            raise InputError(f"feedback must satisfy |feedback| < 1, found {feedback!r}")
         if not math.isfinite(float(mix)) or not math.isfinite(self.lfo_phase):
-            raise ValueError(f"mix and lfo_phase must be finite, found {mix!r}, {lfo_phase!r}")
+            raise InputError(f"mix and lfo_phase must be finite, found {mix!r}, {lfo_phase!r}")
         self.input_names = ("audio",) if sweep == "lfo" else ("audio", "sweep_hz")
         settings = {"raw_feedback": math.atanh(float(feedback)), "mix": float(mix)}
         if sweep == "lfo":
             if not (rate_hz >= 0 and depth_octaves >= 0 and math.isfinite(rate_hz + depth_octaves)):
-                raise ValueError(f"rate_hz and depth_octaves must be finite and >= 0, found {rate_hz!r}, {depth_octaves!r}")
+                raise InputError(f"rate_hz and depth_octaves must be finite and >= 0, found {rate_hz!r}, {depth_octaves!r}")
             centre_hz = check_positive("centre_hz", centre_hz)
             if centre_hz * 2.0**depth_octaves >= self.sample_rate / 2:
-                raise ValueError(f"centre_hz * 2 ** depth_octaves must stay below Nyquist ({self.sample_rate / 2} Hz), "
+                raise InputError(f"centre_hz * 2 ** depth_octaves must stay below Nyquist ({self.sample_rate / 2} Hz), "
                                  f"found {centre_hz * 2.0 ** depth_octaves}")
             settings.update(rate_hz=float(rate_hz), depth_octaves=float(depth_octaves), log_centre_hz=math.log(centre_hz))
         for name, value in settings.items():
@@ -117,7 +118,7 @@ class Phaser(Processor):
         Differentiable in the LFO parameters.
         """
         if self.sweep != "lfo":
-            raise ValueError("this Phaser has no LFO (sweep='control')")
+            raise InputError("this Phaser has no LFO (sweep='control')")
         n_samples = check_positive_int("n_samples", n_samples, minimum=0)
         time = torch.arange(n_samples, dtype=torch.float64, device=self.rate_hz.device) / self.sample_rate
         phase = 2 * math.pi * self.rate_hz.double() * time[None, :] + self.lfo_phase
@@ -133,11 +134,11 @@ class Phaser(Processor):
         check_finite("audio", audio)  # named as the module's input, not phaser's x
         if self.sweep == "lfo":
             if sweep_hz is not None:
-                raise ValueError("sweep_hz must not be given to a Phaser with sweep='lfo' (its LFO makes the sweep)")
+                raise InputError("sweep_hz must not be given to a Phaser with sweep='lfo' (its LFO makes the sweep)")
             sweep_hz = self.lfo(audio.shape[1], audio.dtype)
         else:
             if sweep_hz is None:
-                raise ValueError("sweep_hz (batch, n_frames, 1) is required by a Phaser with sweep='control'")
+                raise InputError("sweep_hz (batch, n_frames, 1) is required by a Phaser with sweep='control'")
             check_rank("sweep_hz", sweep_hz, 3, "(batch, n_frames, 1)")
             if self.sweep_scale_fn is not None:
                 sweep_hz = self.sweep_scale_fn(sweep_hz)

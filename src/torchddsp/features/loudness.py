@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..functional import power_to_db
-from ..functional._checks import check_positive, check_positive_int
+from ..validation import check_positive, check_positive_int
 from .framing import centered_frames
 from .spectral import window_tensor, windowed_power
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..functional._checks import check_choice, check_rank
+from ..validation import check_choice, check_rank
 from .crepe import crepe
 from .yin import yin
+from ..validation import InputError
 
 __all__ = ["estimate_f0", "F0_METHODS"]
 
@@ -50,6 +51,6 @@ def estimate_f0(
     check_choice("method", method, F0_METHODS)
     if method == "crepe":
         if yin_options:
-            raise ValueError(f"options {sorted(yin_options)} apply to method='yin' only")
+            raise InputError(f"options {sorted(yin_options)} apply to method='yin' only")
         return crepe(audio, sample_rate, frame_rate, model, n_frames)
     return yin(audio, sample_rate, frame_rate, n_frames=n_frames, **yin_options)

@@ -24,13 +24,14 @@ from typing import Iterable, Iterator
 import torch
 from torch import Tensor
 
-from ..functional._checks import check_choice, check_positive
+from ..validation import check_choice, check_positive
 from ..io import audio_info, read_audio_blocks
 from ..progress import Progress
 from .crepe import CREPE_SAMPLE_RATE, crepe_context, crepe_weights_path
 from .loudness import a_weighted_loudness, loudness_context
 from .pitch import F0_METHODS, estimate_f0
 from .yin import yin_context
+from ..validation import InputError
 
 __all__ = ["FeatureChunk", "frame_features", "feature_context", "analysis_chunks", "recording_features", "FEATURES"]
 
@@ -70,7 +71,7 @@ def _hop(sample_rate: int, frame_rate: int) -> int:
     check_positive("sample_rate", sample_rate)
     check_positive("frame_rate", frame_rate)
     if not float(sample_rate).is_integer() or not float(frame_rate).is_integer() or sample_rate % frame_rate:
-        raise ValueError(f"sample_rate ({sample_rate}) must be a whole multiple of frame_rate ({frame_rate})")
+        raise InputError(f"sample_rate ({sample_rate}) must be a whole multiple of frame_rate ({frame_rate})")
     return int(sample_rate) // int(frame_rate)
 
 
@@ -189,5 +190,5 @@ def recording_features(path: str | os.PathLike, sample_rate: int, frame_rate: in
 
 def _chunk_frames(chunk_seconds: float, frame_rate: int) -> int:
     if not isinstance(chunk_seconds, (int, float)) or not math.isfinite(chunk_seconds) or chunk_seconds <= 0:
-        raise ValueError(f"chunk_seconds must be a positive number of seconds, found {chunk_seconds!r}")
+        raise InputError(f"chunk_seconds must be a positive number of seconds, found {chunk_seconds!r}")
     return max(1, round(chunk_seconds * frame_rate))

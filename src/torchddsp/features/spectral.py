@@ -25,7 +25,8 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from ..functional.overlap_add import overlap_add_unchecked
-from ..functional._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
+from ..validation import check_choice, check_finite, check_positive, check_positive_int, check_rank
+from ..validation import InputError
 
 __all__ = [
     "stft",
@@ -168,17 +169,17 @@ def _padded(audio: Tensor, n_fft: int, hop_length: int | None, win_length: int |
     hop_length = check_positive_int("hop_length", n_fft // 4 if hop_length is None else hop_length)
     if isinstance(window, Tensor):
         if window.shape != (n_fft,):
-            raise ValueError(f"a window tensor must have shape ({n_fft},) (n_fft), found {tuple(window.shape)}")
+            raise InputError(f"a window tensor must have shape ({n_fft},) (n_fft), found {tuple(window.shape)}")
     else:
         win_length = check_positive_int("win_length", n_fft if win_length is None else win_length)
         if win_length > n_fft:
-            raise ValueError(f"win_length must be at most n_fft ({n_fft}), found {win_length}")
+            raise InputError(f"win_length must be at most n_fft ({n_fft}), found {win_length}")
         check_choice("window", window, WINDOWS)
     check_choice("pad_mode", pad_mode, ("reflect", "constant"))
     n_samples = audio.shape[1]
     if center:
         if pad_mode == "reflect" and n_samples <= n_fft // 2:
-            raise ValueError(
+            raise InputError(
                 f"reflect padding needs more than n_fft // 2 = {n_fft // 2} samples, found {n_samples}; "
                 "use pad_mode='constant'"
             )
@@ -187,7 +188,7 @@ def _padded(audio: Tensor, n_fft: int, hop_length: int | None, win_length: int |
         n_frames = -(-n_samples // hop_length)
         audio = torch.nn.functional.pad(audio, (0, (n_frames - 1) * hop_length + n_fft - n_samples))
     elif n_samples < n_fft:
-        raise ValueError(f"audio must hold at least n_fft = {n_fft} samples without padding, found {n_samples}")
+        raise InputError(f"audio must hold at least n_fft = {n_fft} samples without padding, found {n_samples}")
     dtype = audio.dtype if audio.dtype in (torch.float32, torch.float64) else torch.float32
     if isinstance(window, Tensor):
         values = window.to(dtype=dtype, device=audio.device)
@@ -301,10 +302,10 @@ def mel_filterbank(
     sample_rate = check_positive("sample_rate", sample_rate)
     f_max = sample_rate / 2 if f_max is None else float(f_max)
     if not 0.0 <= f_min < f_max <= sample_rate / 2:
-        raise ValueError(f"need 0 <= f_min < f_max <= Nyquist ({sample_rate / 2}), found f_min={f_min}, f_max={f_max}")
+        raise InputError(f"need 0 <= f_min < f_max <= Nyquist ({sample_rate / 2}), found f_min={f_min}, f_max={f_max}")
     check_choice("scale", scale, ("slaney", "htk"))
     if norm not in ("slaney", None):
-        raise ValueError(f"norm must be 'slaney' or None, found {norm!r}")
+        raise InputError(f"norm must be 'slaney' or None, found {norm!r}")
     weights = _mel_filterbank(n_fft, n_mels, float(sample_rate), float(f_min), float(f_max), scale, norm)
     return torch.as_tensor(weights, dtype=dtype, device=device)
 
@@ -351,7 +352,7 @@ def dct_matrix(n_inputs: int, n_outputs: int, dtype: torch.dtype = torch.float32
     n_inputs = check_positive_int("n_inputs", n_inputs)
     n_outputs = check_positive_int("n_outputs", n_outputs)
     if n_outputs > n_inputs:
-        raise ValueError(f"n_outputs must be at most n_inputs ({n_inputs}), found {n_outputs}")
+        raise InputError(f"n_outputs must be at most n_inputs ({n_inputs}), found {n_outputs}")
     return torch.as_tensor(_dct_matrix(n_inputs, n_outputs), dtype=dtype, device=device)
 
 

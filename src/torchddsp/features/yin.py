@@ -14,8 +14,9 @@ import math
 import torch
 from torch import Tensor
 
-from ..functional._checks import check_positive
+from ..validation import check_positive
 from .framing import centered_frames
+from ..validation import InputError
 
 __all__ = ["yin", "yin_context"]
 
@@ -97,7 +98,7 @@ def yin(
     if f_max is None:
         f_max = min(2000.0, 0.99 * sample_rate / 4)
     if not f_min < f_max < sample_rate / 4:
-        raise ValueError(f"need f_min < f_max < sample_rate / 4 ({sample_rate / 4}), found f_min={f_min}, f_max={f_max}")
+        raise InputError(f"need f_min < f_max < sample_rate / 4 ({sample_rate / 4}), found f_min={f_min}, f_max={f_max}")
     check_positive("threshold", threshold)
     with torch.no_grad():
         return _yin(audio, sample_rate, frame_rate, f_min, f_max, threshold, n_frames)

@@ -51,7 +51,7 @@ Edge inputs, the same rule for every op (tested as one table in
   Integer and bool tensors raise ``ValueError`` naming the argument (not a ``TypeError``:
   the CLI reports ``ValueError`` as one line).
 - NaN or infinity in any tensor input raises ``ValueError`` naming the argument
-  (``_checks.check_finite``), conversions included: ``amplitude_to_db(nan)`` is an error, not
+  (``validation.check_finite``), conversions included: ``amplitude_to_db(nan)`` is an error, not
   a silent NaN nor a number clamped to the dB floor.
 """
 

@@ -4,9 +4,9 @@ The PyTorch engine (``_harmonic_sum``) builds the per-sample phase, its sine and
 the Nyquist limits as whole-signal tensors, then runs each step of the recurrence over the
 harmonics as elementwise ops: dozens of passes over memory and as many parallel regions per
 call, and each region is a barrier where a busy machine makes the call wait (see
-``_numba``). Here one kernel call does all of it per frame interval, with the interval's
+``engine``). Here one kernel call does all of it per frame interval, with the interval's
 samples in cache; intervals are independent, so a call is shared out in chunks of intervals
-(``_numba.Kernel``).
+(``engine.Kernel``).
 
 Per interval ``m`` (``M = batch * intervals`` of them, ``hop`` samples each) the inputs are
 the phase before it ``start`` (float64 cycles, wrapped), its f0 at the start ``f_a`` and the
@@ -40,8 +40,9 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ._checks import check_choice
-from ._numba import compile_kernel, numba
+from ..validation import check_choice
+from .engine import compile_kernel, numba
+from ..validation import InputError
 
 __all__ = ["fused_harmonic_synthesis", "use_kernel", "HARMONIC_BACKENDS"]
 
@@ -55,9 +56,9 @@ def use_kernel(backend: str, device: torch.device) -> bool:
     available = _FORWARD is not None
     if backend == "numba":
         if not available:
-            raise ValueError("backend='numba' needs numba (pip install numba)")
+            raise InputError("backend='numba' needs numba (pip install numba)")
         if device.type != "cpu":
-            raise ValueError(f"backend='numba' runs on CPU tensors, found device {device}")
+            raise InputError(f"backend='numba' runs on CPU tensors, found device {device}")
         return True
     return backend == "auto" and available and device.type == "cpu"
 

@@ -15,7 +15,7 @@ and second derivatives come for free. The coefficient and state gradients are pl
 products of that adjoint with the (saved) outputs.
 
 The per-sample recursion runs in a compiled numba kernel on CPU (batch items shared out
-among threads when the call is large enough, see ``_numba``); on other devices (GPUs) it runs as a parallel prefix scan over the companion-matrix form of the
+among threads when the call is large enough, see ``engine``); on other devices (GPUs) it runs as a parallel prefix scan over the companion-matrix form of the
 recursion (:mod:`~torchddsp.functional.recurrence`), with no loop over samples; a PyTorch loop
 over samples is the fallback. All three are tested against each other and against
 ``scipy.signal.lfilter``. Stability is the caller's: the filter does exactly what the
@@ -27,9 +27,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_rank, half_in_float32
-from ._numba import compile_kernel
+from ..validation import check_finite, check_rank, half_in_float32
+from .engine import compile_kernel
 from .recurrence import _scan_torch
+from ..validation import InputError
 
 __all__ = ["allpole_filter", "allpole_kernel_available"]
 
@@ -89,9 +90,9 @@ def _recursion(x: Tensor, a: Tensor, history: Tensor, backend: str) -> Tensor:
         return _recursion_scan(x.detach(), a.detach(), history.detach())
     if backend == "numba":
         if _RECURSION is None:
-            raise ValueError("backend='numba' needs numba (pip install numba)")
+            raise InputError("backend='numba' needs numba (pip install numba)")
         if x.device.type != "cpu":
-            raise ValueError(f"backend='numba' runs on CPU tensors, found device {x.device}")
+            raise InputError(f"backend='numba' runs on CPU tensors, found device {x.device}")
         x, a, history = (t.detach().contiguous() for t in (x, a, history))
         y = x.new_empty(x.shape[0], x.shape[1] + a.shape[2])
         _RECURSION(x.numel() * a.shape[2], x.shape[0], x.numpy(), a.numpy(), history.numpy(), y.numpy())
@@ -151,9 +152,9 @@ def per_sample_coefficients(name: str, coefficients: Tensor, batch: int, n_sampl
     if coefficients.dim() == 2:
         coefficients = coefficients.unsqueeze(1)
     if coefficients.shape[0] not in (1, batch):
-        raise ValueError(f"{name} must have batch size 1 or {batch} (that of x), found {coefficients.shape[0]}")
+        raise InputError(f"{name} must have batch size 1 or {batch} (that of x), found {coefficients.shape[0]}")
     if coefficients.shape[1] not in (1, n_samples):
-        raise ValueError(f"{name} must have {n_samples} time steps (one per sample of x), found {coefficients.shape[1]}")
+        raise InputError(f"{name} must have {n_samples} time steps (one per sample of x), found {coefficients.shape[1]}")
     return coefficients.expand(batch, -1, -1)
 
 
@@ -182,12 +183,12 @@ def allpole_filter(x: Tensor, a: Tensor, zi: Tensor | None = None, *, return_sta
     check_rank("x", x, 2, "(batch, n_samples)")
     check_finite("x", x)
     if backend not in ("auto", "numba", "scan", "torch"):
-        raise ValueError(f"backend must be 'auto', 'numba', 'scan' or 'torch', found {backend!r}")
+        raise InputError(f"backend must be 'auto', 'numba', 'scan' or 'torch', found {backend!r}")
     batch, n_samples = x.shape
     a = per_sample_coefficients("a", a, batch, n_samples)
     order = a.shape[2]
     if order < 1:
-        raise ValueError("a must hold at least one coefficient (order >= 1)")
+        raise InputError("a must hold at least one coefficient (order >= 1)")
     dtype = torch.promote_types(x.dtype, a.dtype)
     if zi is None:
         zi = x.new_zeros(batch, order, dtype=dtype)
@@ -195,7 +196,7 @@ def allpole_filter(x: Tensor, a: Tensor, zi: Tensor | None = None, *, return_sta
         check_rank("zi", zi, 2, "(batch, order)")
         check_finite("zi", zi)
         if zi.shape != (batch, order):
-            raise ValueError(f"zi must have shape ({batch}, {order}), found {tuple(zi.shape)}")
+            raise InputError(f"zi must have shape ({batch}, {order}), found {tuple(zi.shape)}")
     x, a, zi = x.to(dtype), a.to(dtype), zi.to(dtype)
     y = _AllPole.apply(x, a, zi, backend)
     if not return_state:

@@ -33,9 +33,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank, half_in_float32
-from ._numba import compile_kernel
+from ..validation import check_choice, check_finite, check_positive, check_positive_int, check_rank, half_in_float32
+from .engine import compile_kernel
 from .resampling import hop_for, upsample
+from ..validation import InputError
 
 __all__ = ["bandlimited_oscillator", "bandlimited_tables", "BANDLIMITED_WAVEFORMS"]
 
@@ -352,7 +353,7 @@ if numba is not None:
                 grad_turns0[b, ch] = running
 
 
-# Batch items are independent: each call is shared out in chunks of items (see _numba).
+# Batch items are independent: each call is shared out in chunks of items (see engine).
 _FORWARD = compile_kernel(_oscillator_forward) if numba is not None else None
 _BACKWARD = compile_kernel(_oscillator_backward) if numba is not None else None
 
@@ -489,14 +490,14 @@ def bandlimited_oscillator(frequency_hz: Tensor, amplitude: Tensor, n_samples: i
     for name, value in (("frequency_hz", frequency_hz), ("amplitude", amplitude)):
         check_finite(name, value)
     if frequency_hz.shape != amplitude.shape:
-        raise ValueError(f"frequency_hz and amplitude must have the same shape, found {tuple(frequency_hz.shape)} "
+        raise InputError(f"frequency_hz and amplitude must have the same shape, found {tuple(frequency_hz.shape)} "
                          f"and {tuple(amplitude.shape)}")
     n_samples = check_positive_int("n_samples", n_samples, minimum=0)
     sample_rate = check_positive("sample_rate", sample_rate)
     check_choice("backend", backend, ("auto", "numba", "torch"))
     waveforms = tuple(waveforms)
     if not waveforms:
-        raise ValueError(f"waveforms must name at least one of {BANDLIMITED_WAVEFORMS}")
+        raise InputError(f"waveforms must name at least one of {BANDLIMITED_WAVEFORMS}")
     batch, n_frames, n_channels = frequency_hz.shape
     hop = hop_for(n_samples, n_frames, True, "frequency_hz") if n_samples else 0
     device = amplitude.device
@@ -507,28 +508,28 @@ def bandlimited_oscillator(frequency_hz: Tensor, amplitude: Tensor, n_samples: i
     check_rank("mix", mix, 3, f"(batch, channels, {len(waveforms)})")
     check_finite("mix", mix)
     if mix.shape != (batch, n_channels, len(waveforms)):
-        raise ValueError(f"mix must have shape ({batch}, {n_channels}, {len(waveforms)}), found {tuple(mix.shape)}")
+        raise InputError(f"mix must have shape ({batch}, {n_channels}, {len(waveforms)}), found {tuple(mix.shape)}")
     if initial_phase is None:
         turns0 = torch.zeros(batch, n_channels, dtype=torch.float64, device=device)
     else:
         check_rank("initial_phase", initial_phase, 2, "(batch, channels)")
         check_finite("initial_phase", initial_phase)
         if initial_phase.shape != (batch, n_channels):
-            raise ValueError(f"initial_phase must have shape ({batch}, {n_channels}), found {tuple(initial_phase.shape)}")
+            raise InputError(f"initial_phase must have shape ({batch}, {n_channels}), found {tuple(initial_phase.shape)}")
         turns0 = initial_phase / TWO_PI
     if noise_amplitude is None:
         if noise_seeds is not None:
-            raise ValueError("noise_seeds is given without noise_amplitude")
+            raise InputError("noise_seeds is given without noise_amplitude")
         noise_amplitude = amplitude.new_zeros(0, 0)
         seeds = torch.zeros(0, dtype=torch.int64)
     else:
         check_rank("noise_amplitude", noise_amplitude, 3, "(batch, n_frames, 1)")
         check_finite("noise_amplitude", noise_amplitude)
         if noise_amplitude.shape != (batch, n_frames, 1):
-            raise ValueError(f"noise_amplitude must have shape ({batch}, {n_frames}, 1), found {tuple(noise_amplitude.shape)}")
+            raise InputError(f"noise_amplitude must have shape ({batch}, {n_frames}, 1), found {tuple(noise_amplitude.shape)}")
         if noise_seeds is None or not isinstance(noise_seeds, Tensor) or noise_seeds.dtype != torch.int64 \
                 or noise_seeds.shape != (batch,):
-            raise ValueError(f"noise_seeds must be a ({batch},) int64 tensor when noise_amplitude is given")
+            raise InputError(f"noise_seeds must be a ({batch},) int64 tensor when noise_amplitude is given")
         noise_amplitude = noise_amplitude[..., 0].to(dtype)
         seeds = noise_seeds
     if n_samples == 0:  # an empty block
@@ -538,9 +539,9 @@ def bandlimited_oscillator(frequency_hz: Tensor, amplitude: Tensor, n_samples: i
     use_kernel = backend == "numba" or (backend == "auto" and numba is not None and device.type == "cpu")
     if use_kernel:
         if numba is None:
-            raise ValueError("backend='numba' needs numba (pip install numba)")
+            raise InputError("backend='numba' needs numba (pip install numba)")
         if device.type != "cpu":
-            raise ValueError(f"backend='numba' runs on CPU tensors, found device {device}")
+            raise InputError(f"backend='numba' runs on CPU tensors, found device {device}")
         same = torch.from_numpy(_same_as_next(waveforms, float(sample_rate), int(table_size), int(bands_per_octave),
                                               float(f_min)))
         settings = (hop, sample_rate, float(f_min), float(bands_per_octave), int(noise_offset))

@@ -14,7 +14,8 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_positive, check_tensor, half_in_float32
+from ..validation import check_finite, check_positive, check_tensor, half_in_float32
+from ..validation import InputError
 
 __all__ = ["biquad", "BIQUAD_KINDS"]
 
@@ -40,7 +41,7 @@ def biquad(kind: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate:
         :func:`sosfilt` as one section (``unsqueeze(-2)``). Differentiable in every parameter.
     """
     if kind not in BIQUAD_KINDS:
-        raise ValueError(f"kind must be one of {BIQUAD_KINDS}, found {kind!r}")
+        raise InputError(f"kind must be one of {BIQUAD_KINDS}, found {kind!r}")
     sample_rate = check_positive("sample_rate", sample_rate)
     # Plain numbers take the dtype and device of the tensor parameters (float64 stays float64).
     given = [check_tensor(name, v) for name, v in (("cutoff_hz", cutoff_hz), ("q", q), ("gain_db", gain_db))
@@ -53,9 +54,9 @@ def biquad(kind: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate:
     for name, value in (("cutoff_hz", cutoff_hz), ("q", q), ("gain_db", gain_db)):
         check_finite(name, value)
     if bool(((cutoff_hz <= 0) | (cutoff_hz >= sample_rate / 2)).any()):
-        raise ValueError(f"cutoff_hz must be strictly between 0 and Nyquist ({sample_rate / 2} Hz)")
+        raise InputError(f"cutoff_hz must be strictly between 0 and Nyquist ({sample_rate / 2} Hz)")
     if bool((q <= 0).any()):
-        raise ValueError("q must be > 0")
+        raise InputError("q must be > 0")
     cutoff_hz, q, gain_db = torch.broadcast_tensors(cutoff_hz, q, gain_db)
     w0 = 2 * math.pi * cutoff_hz / sample_rate
     cos, alpha = torch.cos(w0), torch.sin(w0) / (2 * q)

@@ -13,7 +13,8 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_positive, check_tensor, half_in_float32
+from ..validation import check_finite, check_positive, check_tensor, half_in_float32
+from ..validation import InputError
 
 __all__ = [
     "midi_to_hz",
@@ -59,7 +60,7 @@ def hz_to_midi(frequencies_hz: Tensor) -> Tensor:
     """
     check_tensor("frequencies_hz", frequencies_hz)
     if not bool(((frequencies_hz >= 0) & torch.isfinite(frequencies_hz)).all()):
-        raise ValueError("frequencies_hz must be finite and >= 0 Hz (0 marks unvoiced frames), found negative, infinite or NaN values")
+        raise InputError("frequencies_hz must be finite and >= 0 Hz (0 marks unvoiced frames), found negative, infinite or NaN values")
     voiced = frequencies_hz > 0
     # Evaluate the log on a safe value everywhere so the masked branch has a finite gradient.
     safe = torch.where(voiced, frequencies_hz, torch.ones_like(frequencies_hz))
@@ -112,7 +113,7 @@ def db_to_amplitude(db: Tensor) -> Tensor:
     """
     check_tensor("db", db)
     if bool(torch.isnan(db).any() | torch.isposinf(db).any()):
-        raise ValueError("db must be finite (or -inf dB: silence), found NaN or +inf")
+        raise InputError("db must be finite (or -inf dB: silence), found NaN or +inf")
     return torch.pow(10.0, db / 20.0)
 
 
@@ -134,10 +135,10 @@ def exp_sigmoid(
     """
     check_finite("x", check_tensor("x", x))
     if not exponent > 1.0:
-        raise ValueError(f"exponent must be > 1, found {exponent!r}")
+        raise InputError(f"exponent must be > 1, found {exponent!r}")
     check_positive("max_value", max_value)
     if not threshold >= 0.0:
-        raise ValueError(f"threshold must be >= 0, found {threshold!r}")
+        raise InputError(f"threshold must be >= 0, found {threshold!r}")
     return max_value * torch.exp(math.log(exponent) * torch.nn.functional.logsigmoid(x)) + threshold
 
 
@@ -155,7 +156,7 @@ def frequencies_sigmoid(x: Tensor, hz_min: float = 20.0, hz_max: float = 8000.0)
     check_finite("x", check_tensor("x", x))
     check_positive("hz_min", hz_min)
     if not hz_max > hz_min:
-        raise ValueError(f"hz_max must be greater than hz_min ({hz_min}), found {hz_max!r}")
+        raise InputError(f"hz_max must be greater than hz_min ({hz_min}), found {hz_max!r}")
     midi_min = 69.0 + 12.0 * math.log2(hz_min / 440.0)
     midi_max = 69.0 + 12.0 * math.log2(hz_max / 440.0)
     return midi_to_hz(midi_min + torch.sigmoid(x) * (midi_max - midi_min))
@@ -170,9 +171,9 @@ def smooth_limit(x: Tensor, low: float, high: float, softness: float = 1.0) -> T
     whatever an optimiser does (a filter cutoff below Nyquist), not for hiding bad input."""
     check_finite("x", check_tensor("x", x))
     if not low < high:
-        raise ValueError(f"low must be below high, found {low} and {high}")
+        raise InputError(f"low must be below high, found {low} and {high}")
     if not softness > 0:
-        raise ValueError(f"softness must be > 0, found {softness}")
+        raise InputError(f"softness must be > 0, found {softness}")
     beta = 1.0 / softness
     upper = high - torch.nn.functional.softplus(high - x, beta=beta)
     return low + torch.nn.functional.softplus(upper - low, beta=beta)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_finite, check_rank, half_in_float32
+from ..validation import check_choice, check_finite, check_rank, half_in_float32
+from ..validation import InputError
 
 __all__ = ["fractional_delay", "fractional_delay_stream", "DELAY_INTERPOLATIONS"]
 
@@ -44,7 +45,7 @@ def fractional_delay_stream(
     check_finite("delay_samples", delay_samples)
     batch, n_samples = audio.shape
     if delay_samples.shape[0] != batch or delay_samples.shape[1] not in (1, n_samples):
-        raise ValueError(
+        raise InputError(
             f"delay_samples must have shape ({batch}, {n_samples}) or ({batch}, 1) to match audio, "
             f"found {tuple(delay_samples.shape)}"
         )
@@ -52,7 +53,7 @@ def fractional_delay_stream(
     # only from a delay of one sample.
     minimum = 0 if interpolation == "linear" else 1
     if not bool((delay_samples >= minimum).all()):
-        raise ValueError(
+        raise InputError(
             f"delay_samples must be >= {minimum} for {interpolation} interpolation "
             "(a delay line cannot read the future)"
         )
@@ -64,9 +65,9 @@ def fractional_delay_stream(
     else:
         check_rank("history", history, 2, "(batch, n_history)")
         if history.shape[0] != batch:
-            raise ValueError(f"history batch size must match audio ({batch}), found {history.shape[0]}")
+            raise InputError(f"history batch size must match audio ({batch}), found {history.shape[0]}")
         if history.shape[1] < longest:
-            raise ValueError(
+            raise InputError(
                 f"history must hold at least floor(max delay) + {before} = {longest} samples for "
                 f"{interpolation} interpolation, found {history.shape[1]}"
             )

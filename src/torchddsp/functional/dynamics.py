@@ -25,9 +25,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import as_tensor_like, check_choice, check_finite, check_positive, check_rank, half_in_float32
+from ..validation import as_tensor_like, check_choice, check_finite, check_positive, check_rank, half_in_float32
 from .allpole import allpole_filter
 from .conversions import amplitude_to_db, db_to_amplitude, power_to_db
+from ..validation import InputError
 
 __all__ = ["gain_computer", "smooth_gain", "detect_level", "compress", "DYNAMICS_MODES", "LEVEL_DETECTORS"]
 
@@ -46,12 +47,12 @@ def _parameter(name: str, value: Tensor | float, like: Tensor, allow_inf: bool =
     +-infinity unless ``allow_inf``."""
     value = as_tensor_like(name, value, like)
     if bool(torch.isnan(value).any()) or (not allow_inf and bool(torch.isinf(value).any())):
-        raise ValueError(f"{name} must be {'a number (not NaN)' if allow_inf else 'finite'}, found NaN or infinity")
+        raise InputError(f"{name} must be {'a number (not NaN)' if allow_inf else 'finite'}, found NaN or infinity")
     if value.dim() == 0:
         return value.reshape(1, 1)
     check_rank(name, value, 2, "(batch or 1, 1) or (batch or 1, n_samples)")
     if value.shape[0] not in (1, like.shape[0]) or value.shape[1] not in (1, like.shape[-1]):
-        raise ValueError(f"{name} must broadcast to {tuple(like.shape)}, found {tuple(value.shape)}")
+        raise InputError(f"{name} must broadcast to {tuple(like.shape)}, found {tuple(value.shape)}")
     return value
 
 
@@ -91,11 +92,11 @@ def gain_computer(level_db: Tensor, threshold_db: Tensor | float, ratio: Tensor 
     ratio = _parameter("ratio", ratio, level_db, allow_inf=True)
     knee_db = _parameter("knee_db", knee_db, level_db)
     if bool((ratio < 1).any()):
-        raise ValueError("ratio must be >= 1 (use mode='expander' for expansion)")
+        raise InputError("ratio must be >= 1 (use mode='expander' for expansion)")
     if mode == "expander" and bool(torch.isinf(ratio).any()):
-        raise ValueError("ratio must be finite for an expander (a large ratio is a gate)")
+        raise InputError("ratio must be finite for an expander (a large ratio is a gate)")
     if bool((knee_db < 0).any()):
-        raise ValueError("knee_db must be >= 0")
+        raise InputError("knee_db must be >= 0")
     # A knee of zero width has no quadratic part; a tiny floor keeps the division finite
     # where the branch is not selected (its value and gradient are then unused).
     safe_knee = torch.where(knee_db > 0, knee_db, torch.ones_like(knee_db))
@@ -117,7 +118,7 @@ def gain_computer(level_db: Tensor, threshold_db: Tensor | float, ratio: Tensor 
 def _time_constant_coefficient(name: str, seconds: Tensor | float, like: Tensor, sample_rate: float) -> Tensor:
     seconds = _parameter(name, seconds, like)
     if bool((seconds <= 0).any()):
-        raise ValueError(f"{name} must be > 0 seconds")
+        raise InputError(f"{name} must be > 0 seconds")
     return torch.exp(-1.0 / (seconds * sample_rate))
 
 
@@ -194,14 +195,14 @@ def smooth_gain(gain_db: Tensor, attack_s: Tensor | float, release_s: Tensor | f
     batch, n_samples = gain_db.shape
     if zi is None:
         if n_samples == 0 and return_state:
-            raise ValueError("zi is required to return a state from an empty gain_db (by default the state "
+            raise InputError("zi is required to return a state from an empty gain_db (by default the state "
                              "starts at the first target, and an empty block has none)")
         zi = gain_db[:, 0] if n_samples else gain_db.new_zeros(batch)
     else:
         check_rank("zi", zi, 1, "(batch,)")
         check_finite("zi", zi)
         if zi.shape[0] != batch:
-            raise ValueError(f"zi must have shape ({batch},), found {tuple(zi.shape)}")
+            raise InputError(f"zi must have shape ({batch},), found {tuple(zi.shape)}")
         zi = zi.to(gain_db.dtype)
     rising = attack_when == "rising"
     # The decisions carry no gradient, so the compiled pass serves every device (a copy to the
@@ -209,7 +210,7 @@ def smooth_gain(gain_db: Tensor, attack_s: Tensor | float, release_s: Tensor | f
     use_kernel = backend == "numba" or (backend == "auto" and numba is not None)
     if use_kernel:
         if numba is None:
-            raise ValueError("backend='numba' needs numba (pip install numba)")
+            raise InputError("backend='numba' needs numba (pip install numba)")
         decisions = torch.from_numpy(_ballistics_kernel(
             gain_db.detach().cpu().double().numpy(), attack.detach().cpu().double().numpy(),
             release.detach().cpu().double().numpy(), zi.detach().cpu().double().numpy(), rising))

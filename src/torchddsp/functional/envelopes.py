@@ -15,7 +15,8 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_positive, check_positive_int, check_rank, half_in_float32
+from ..validation import check_finite, check_positive, check_positive_int, check_rank, half_in_float32
+from ..validation import InputError
 
 __all__ = ["adsr", "lfo", "LFO_SHAPES"]
 
@@ -26,7 +27,7 @@ def _per_item(name: str, value: Tensor, batch: int | None = None) -> Tensor:
     check_rank(name, value, 1, "(batch,)")
     check_finite(name, value)
     if batch is not None and value.shape[0] != batch:
-        raise ValueError(f"{name} must have shape ({batch},), found {tuple(value.shape)}")
+        raise InputError(f"{name} must have shape ({batch},), found {tuple(value.shape)}")
     return value
 
 
@@ -82,14 +83,14 @@ def adsr(attack_s: Tensor, decay_s: Tensor, sustain: Tensor, release_s: Tensor, 
     for name, value in (("attack_s", attack_s), ("decay_s", decay_s), ("release_s", release_s),
                         ("note_duration_s", note_duration_s)):
         if bool((value < 0).any()):
-            raise ValueError(f"{name} must be >= 0 seconds")
+            raise InputError(f"{name} must be >= 0 seconds")
     if bool(((sustain < 0) | (sustain > 1)).any()):
-        raise ValueError("sustain must lie in [0, 1]")
+        raise InputError("sustain must lie in [0, 1]")
     alpha = curve if isinstance(curve, Tensor) else torch.tensor(float(curve), dtype=attack_s.dtype)
     alpha = alpha.to(dtype=attack_s.dtype, device=attack_s.device)
     check_finite("curve", alpha)
     if bool((alpha <= 0).any()):
-        raise ValueError("curve must be > 0")
+        raise InputError("curve must be > 0")
     alpha = alpha.reshape(-1, 1) if alpha.dim() == 1 else alpha
     t = torch.arange(n_frames, dtype=attack_s.dtype, device=attack_s.device)[None, :] / frame_rate
     A, D, S, R, d = (v[:, None] for v in (attack_s, decay_s, sustain, release_s, note_duration_s))
@@ -137,15 +138,15 @@ def lfo(frequency_hz: Tensor, shape_weights: Tensor, n_frames: int, frame_rate: 
     check_rank("shape_weights", shape_weights, 2, f"(batch, {len(LFO_SHAPES)})")
     check_finite("shape_weights", shape_weights)
     if shape_weights.shape != (batch, len(LFO_SHAPES)):
-        raise ValueError(f"shape_weights must have shape ({batch}, {len(LFO_SHAPES)}), found {tuple(shape_weights.shape)}")
+        raise InputError(f"shape_weights must have shape ({batch}, {len(LFO_SHAPES)}), found {tuple(shape_weights.shape)}")
     rate = frequency_hz[:, None].expand(batch, n_frames)
     if rate_modulation is not None:
         check_rank("rate_modulation", rate_modulation, 2, "(batch, n_frames)")
         check_finite("rate_modulation", rate_modulation)
         if rate_modulation.shape != (batch, n_frames):
-            raise ValueError(f"rate_modulation must have shape ({batch}, {n_frames}), found {tuple(rate_modulation.shape)}")
+            raise InputError(f"rate_modulation must have shape ({batch}, {n_frames}), found {tuple(rate_modulation.shape)}")
         if modulation_depth_hz is None:
-            raise ValueError("modulation_depth_hz is required with rate_modulation")
+            raise InputError("modulation_depth_hz is required with rate_modulation")
         rate = rate + _per_item("modulation_depth_hz", modulation_depth_hz, batch)[:, None] * rate_modulation
     start = torch.zeros(batch, dtype=torch.float64, device=frequency_hz.device) if initial_phase is None else \
         _per_item("initial_phase", initial_phase, batch).to(torch.float64) / (2 * math.pi)
@@ -160,7 +161,7 @@ def lfo(frequency_hz: Tensor, shape_weights: Tensor, n_frames: int, frame_rate: 
         ((fraction > 0.25) & (fraction < 0.75)).to(fraction.dtype),
     ], dim=1)
     if bool(((shape_weights < 0) | (shape_weights > 1)).any()):
-        raise ValueError("shape_weights must lie in [0, 1]")
+        raise InputError("shape_weights must lie in [0, 1]")
     weights = _shaped(shape_weights, torch.tensor(weight_exponent, dtype=shape_weights.dtype, device=shape_weights.device))
     total = weights.sum(1, keepdim=True)
     even = torch.full_like(weights, 1.0 / len(LFO_SHAPES))

@@ -27,8 +27,9 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_positive, check_positive_int, check_rank, check_tensor, half_in_float32
+from ..validation import check_finite, check_positive, check_positive_int, check_rank, check_tensor, half_in_float32
 from .biquad import biquad
+from ..validation import InputError
 
 __all__ = ["fdn_impulse_response", "orthogonal_matrix", "fdn_delays", "attenuation_db"]
 
@@ -39,7 +40,7 @@ def orthogonal_matrix(parameters: Tensor) -> Tensor:
     ``(..., N, N)``; differentiable, and zero ``P`` gives the identity."""
     check_tensor("parameters", parameters)
     if parameters.dim() < 2 or parameters.shape[-1] != parameters.shape[-2]:
-        raise ValueError(f"parameters must have shape (..., N, N), found {tuple(parameters.shape)}")
+        raise InputError(f"parameters must have shape (..., N, N), found {tuple(parameters.shape)}")
     check_finite("parameters", parameters)
     return torch.linalg.matrix_exp(parameters - parameters.transpose(-1, -2))
 
@@ -55,7 +56,7 @@ def fdn_delays(n_lines: int, sample_rate: float, min_ms: float = 15.0, max_ms: f
     sample_rate = check_positive("sample_rate", sample_rate)
     low, high = check_positive("min_ms", min_ms), check_positive("max_ms", max_ms)
     if not low <= high:
-        raise ValueError(f"min_ms must not exceed max_ms, found {min_ms}, {max_ms}")
+        raise InputError(f"min_ms must not exceed max_ms, found {min_ms}, {max_ms}")
     delays: list[int] = []
     for i in range(n_lines):
         target = low * (high / low) ** (i / max(n_lines - 1, 1)) * sample_rate / 1000.0
@@ -108,10 +109,10 @@ def fdn_impulse_response(delays: Sequence[int] | Tensor, feedback_matrix: Tensor
     n_samples = check_positive_int("n_samples", n_samples, minimum=0)
     delays = torch.as_tensor(delays)
     if delays.dim() != 1 or delays.numel() < 1 or delays.is_floating_point() and bool((delays != delays.round()).any()):
-        raise ValueError(f"delays must be a sequence of integer lengths in samples, found {delays.tolist()}")
+        raise InputError(f"delays must be a sequence of integer lengths in samples, found {delays.tolist()}")
     delays = delays.long()
     if bool((delays < 1).any()):
-        raise ValueError(f"delays must be >= 1 sample, found {delays.tolist()}")
+        raise InputError(f"delays must be >= 1 sample, found {delays.tolist()}")
     n_lines = delays.numel()
 
     def batched(name: str, value: Tensor, rank: int, layout: str) -> Tensor:
@@ -124,29 +125,29 @@ def fdn_impulse_response(delays: Sequence[int] | Tensor, feedback_matrix: Tensor
     output_gains = batched("output_gains", output_gains, 2, "(batch or 1, N)")
     rt60_s = batched("rt60_s", rt60_s, 2, "(batch or 1, n_bands)")
     if feedback_matrix.shape[-2:] != (n_lines, n_lines):
-        raise ValueError(f"feedback_matrix must be ({n_lines}, {n_lines}) for {n_lines} delays, "
+        raise InputError(f"feedback_matrix must be ({n_lines}, {n_lines}) for {n_lines} delays, "
                          f"found {tuple(feedback_matrix.shape[-2:])}")
     for name, value in (("input_gains", input_gains), ("output_gains", output_gains)):
         if value.shape[-1] != n_lines:
-            raise ValueError(f"{name} must have {n_lines} entries (one per delay line), found {value.shape[-1]}")
+            raise InputError(f"{name} must have {n_lines} entries (one per delay line), found {value.shape[-1]}")
     if bool((rt60_s <= 0).any()):
-        raise ValueError("rt60_s must be > 0 seconds")
+        raise InputError("rt60_s must be > 0 seconds")
     edges = [float(e) for e in band_edges_hz]
     if len(edges) != rt60_s.shape[-1] - 1:
-        raise ValueError(f"band_edges_hz must hold n_bands - 1 = {rt60_s.shape[-1] - 1} frequencies, found {len(edges)}")
+        raise InputError(f"band_edges_hz must hold n_bands - 1 = {rt60_s.shape[-1] - 1} frequencies, found {len(edges)}")
     if any(not 0 < e < sample_rate / 2 for e in edges) or any(b <= a for a, b in zip(edges, edges[1:])):
-        raise ValueError(f"band_edges_hz must increase strictly between 0 and Nyquist, found {edges}")
+        raise InputError(f"band_edges_hz must increase strictly between 0 and Nyquist, found {edges}")
     batch = max(t.shape[0] for t in (feedback_matrix, input_gains, output_gains, rt60_s))
     for name, value in (("feedback_matrix", feedback_matrix), ("input_gains", input_gains),
                         ("output_gains", output_gains), ("rt60_s", rt60_s)):
         if value.shape[0] not in (1, batch):
-            raise ValueError(f"{name} must have batch size 1 or {batch}, found {value.shape[0]}")
+            raise InputError(f"{name} must have batch size 1 or {batch}, found {value.shape[0]}")
     if n_fft is None:
         longest = 2.0 * float(rt60_s.detach().max()) * sample_rate
         n_fft = 1 << max(int(math.ceil(math.log2(max(n_samples, longest, 2)))), 1)
     n_fft = check_positive_int("n_fft", n_fft, minimum=2)
     if n_fft < n_samples:
-        raise ValueError(f"n_fft must be >= n_samples ({n_samples}), found {n_fft}")
+        raise InputError(f"n_fft must be >= n_samples ({n_samples}), found {n_fft}")
 
     dtype = torch.promote_types(torch.promote_types(feedback_matrix.dtype, input_gains.dtype),
                                 torch.promote_types(output_gains.dtype, rt60_s.dtype))

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .overlap_add import overlap_add_unchecked
-from ._checks import (
+from ..validation import (
     check_choice,
     check_finite,
     check_positive,
@@ -25,6 +25,7 @@ from ._checks import (
     check_tensor,
     half_in_float32,
 )
+from ..validation import InputError
 
 __all__ = [
     "frequency_impulse_response",
@@ -57,11 +58,11 @@ def _check_magnitudes(magnitudes: Tensor, window_size: int) -> tuple[int, int]:
     check_finite("magnitudes", magnitudes)
     n_bins = magnitudes.shape[-1]
     if n_bins < 2:
-        raise ValueError(f"magnitudes must have at least 2 frequency bins (0 Hz and Nyquist), found {n_bins}")
+        raise InputError(f"magnitudes must have at least 2 frequency bins (0 Hz and Nyquist), found {n_bins}")
     n_fft = 2 * (n_bins - 1)
     window_size = check_positive_int("window_size", window_size or n_fft)
     if window_size > n_fft:
-        raise ValueError(
+        raise InputError(
             f"window_size must be at most n_fft = 2 * (n_bins - 1) = {n_fft} for {n_bins} bins, found {window_size}"
         )
     return n_bins, window_size
@@ -114,11 +115,11 @@ def sinc_impulse_response(cutoff_frequency: Tensor | float, window_size: int = 2
     sample_rate = check_positive("sample_rate", sample_rate)
     window_size = check_positive_int("window_size", window_size)
     if window_size % 2 == 0:
-        raise ValueError(f"window_size must be odd for a linear-phase sinc filter, found {window_size}")
+        raise InputError(f"window_size must be odd for a linear-phase sinc filter, found {window_size}")
     if isinstance(cutoff_frequency, Tensor):
         check_tensor("cutoff_frequency", cutoff_frequency)
         if cutoff_frequency.dim() not in (2, 3) or cutoff_frequency.shape[-1] != 1:
-            raise ValueError(
+            raise InputError(
                 "cutoff_frequency must be a number or have shape (batch, 1) or (batch, n_frames, 1), "
                 f"found {tuple(cutoff_frequency.shape)}"
             )
@@ -127,7 +128,7 @@ def sinc_impulse_response(cutoff_frequency: Tensor | float, window_size: int = 2
         cutoff = torch.tensor(float(cutoff_frequency), dtype=torch.float32)
     check_finite("cutoff_frequency", cutoff)
     if not bool(((cutoff > 0) & (cutoff <= sample_rate / 2)).all()):
-        raise ValueError(f"cutoff_frequency must be in (0, {sample_rate / 2}] Hz (Nyquist), found values outside")
+        raise InputError(f"cutoff_frequency must be in (0, {sample_rate / 2}] Hz (Nyquist), found values outside")
     dtype = torch.promote_types(cutoff.dtype, torch.float32)
     normalized = cutoff.to(dtype) * (2.0 / sample_rate)  # 1 = Nyquist
     half = window_size // 2
@@ -166,7 +167,7 @@ def fft_convolve(
     check_finite("impulse_response", impulse_response)
     ir = impulse_response if impulse_response.dim() == 3 else impulse_response.unsqueeze(1)
     if ir.shape[2] < 1 or ir.shape[1] < 1:
-        raise ValueError(f"impulse_response must have at least one frame and one tap, found {tuple(impulse_response.shape)}")
+        raise InputError(f"impulse_response must have at least one frame and one tap, found {tuple(impulse_response.shape)}")
     plan = _BlockConvolution.plan(audio, ir.shape[0], ir.shape[1], ir.shape[2], padding, delay_compensation, ir.dtype)
     spectrum = torch.fft.rfft(ir.to(plan.dtype), n=plan.fft_size)
     return plan.run(audio, spectrum)
@@ -188,19 +189,19 @@ class _BlockConvolution:
         check_finite("audio", audio)
         batch, n_samples = audio.shape
         if ir_batch not in (1, batch):
-            raise ValueError(f"impulse_response batch size must be 1 or match audio's ({batch}), found {ir_batch}")
+            raise InputError(f"impulse_response batch size must be 1 or match audio's ({batch}), found {ir_batch}")
         start = 0
         if padding == "same":
             if isinstance(delay_compensation, bool) or not isinstance(delay_compensation, (int, np.integer)):
-                raise ValueError(f"delay_compensation must be an integer number of samples, found {delay_compensation!r}")
+                raise InputError(f"delay_compensation must be an integer number of samples, found {delay_compensation!r}")
             start = ir_size // 2 if delay_compensation < 0 else int(delay_compensation)
             if start > ir_size - 1:
-                raise ValueError(
+                raise InputError(
                     f"delay_compensation must be < ir_size ({ir_size}) or negative, found {delay_compensation}"
                 )
         block = -(-n_samples // n_frames)
         if n_samples and -(-n_samples // block) != n_frames:  # empty audio: nothing to cut
-            raise ValueError(
+            raise InputError(
                 f"impulse_response has {n_frames} frames but audio of {n_samples} samples cut into blocks "
                 f"of ceil({n_samples} / {n_frames}) = {block} samples gives {-(-n_samples // block)}"
             )

@@ -23,8 +23,9 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ._checks import check_finite, check_positive, check_rank, check_tensor, half_in_float32
+from ..validation import check_finite, check_positive, check_rank, check_tensor, half_in_float32
 from .phase import TWO_PI, cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
+from ..validation import InputError
 
 __all__ = ["fm_synthesis", "fm_synthesis_stream"]
 
@@ -73,7 +74,7 @@ class _FeedbackOscillator(torch.autograd.Function):
 def _per_sample(name: str, value: Tensor, batch: int, n_samples: int, n_ops: int) -> Tensor:
     check_rank(name, value, 3, f"(batch, n_samples or 1, n_operators) = ({batch}, {n_samples}, {n_ops})")
     if value.shape[0] != batch or value.shape[1] not in (1, n_samples) or value.shape[2] != n_ops:
-        raise ValueError(
+        raise InputError(
             f"{name} must have shape ({batch}, {n_samples}, {n_ops}) or ({batch}, 1, {n_ops}), "
             f"found {tuple(value.shape)}"
         )
@@ -103,7 +104,7 @@ def fm_synthesis_stream(
     sample_rate = check_positive("sample_rate", sample_rate)
     batch, n_samples, n_ops = frequencies_hz.shape
     if n_ops < 1:
-        raise ValueError(f"frequencies_hz needs at least one operator, found {tuple(frequencies_hz.shape)}")
+        raise InputError(f"frequencies_hz needs at least one operator, found {tuple(frequencies_hz.shape)}")
     amplitudes = _per_sample("amplitudes", amplitudes, batch, n_samples, n_ops)
     # The output follows the amplitudes' precision (frequencies only feed the float64 phase);
     # half precision computes in float32.
@@ -112,13 +113,13 @@ def fm_synthesis_stream(
     if modulation.shape[-2:] != (n_ops, n_ops) or modulation.dim() not in (2, 3) or (
         modulation.dim() == 3 and modulation.shape[0] != batch
     ):
-        raise ValueError(
+        raise InputError(
             f"modulation must have shape ({n_ops}, {n_ops}) or ({batch}, {n_ops}, {n_ops}), "
             f"found {tuple(modulation.shape)}"
         )
     check_finite("modulation", modulation)
     if bool((torch.tril(modulation) != 0).any()):
-        raise ValueError(
+        raise InputError(
             "modulation must be strictly upper triangular: operator j may modulate operator i only "
             "if j > i (use feedback for self-modulation)"
         )
@@ -131,7 +132,7 @@ def fm_synthesis_stream(
     else:
         check_tensor("output_gains", output_gains)
         if output_gains.shape not in ((n_ops,), (batch, n_ops)):
-            raise ValueError(f"output_gains must have shape ({n_ops},) or ({batch}, {n_ops}), found {tuple(output_gains.shape)}")
+            raise InputError(f"output_gains must have shape ({n_ops},) or ({batch}, {n_ops}), found {tuple(output_gains.shape)}")
         check_finite("output_gains", output_gains)
         gains = output_gains.to(dtype).expand(batch, n_ops)
     if previous_output is None:
@@ -139,7 +140,7 @@ def fm_synthesis_stream(
     else:
         check_rank("previous_output", previous_output, 2, f"({batch}, {n_ops})")
         if tuple(previous_output.shape) != (batch, n_ops):
-            raise ValueError(f"previous_output must have shape ({batch}, {n_ops}), found {tuple(previous_output.shape)}")
+            raise InputError(f"previous_output must have shape ({batch}, {n_ops}), found {tuple(previous_output.shape)}")
         check_finite("previous_output", previous_output)
 
     start = initial_turns(initial_phase, (batch, n_ops), frequencies_hz, "initial_phase")

@@ -20,10 +20,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_positive_int, check_rank, half_in_float32
+from ..validation import check_finite, check_positive_int, check_rank, half_in_float32
 from .allpole import allpole_filter, per_sample_coefficients
 from .fir import fft_convolve
 from .resampling import upsample
+from ..validation import InputError
 
 __all__ = ["lfilter", "sosfilt"]
 
@@ -54,9 +55,9 @@ def _normalise_frames(name: str, numerator: Tensor, denominator: Tensor, n_sampl
     check_finite(name, denominator)
     leading = denominator[..., :1]
     if bool((leading == 0).any()):
-        raise ValueError(f"{name}: the leading denominator coefficient a0 must not be 0 in any frame")
+        raise InputError(f"{name}: the leading denominator coefficient a0 must not be 0 in any frame")
     if _is_frame_rate(numerator, n_samples) and numerator.shape[1] != denominator.shape[1]:
-        raise ValueError(f"frame-rate numerator and denominator must have the same frames, found "
+        raise InputError(f"frame-rate numerator and denominator must have the same frames, found "
                          f"{numerator.shape[1]} and {denominator.shape[1]}")
     if isinstance(numerator, Tensor) and numerator.dim() == denominator.dim() - 1:
         numerator = numerator.unsqueeze(1)  # fixed numerator: one set, divided per frame
@@ -96,16 +97,16 @@ def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return
     if method == "frequency_sampling":
         return _frequency_sampling(x, b, a, zi, return_state, n_fft)
     if method != "exact":
-        raise ValueError(f"method must be 'exact' or 'frequency_sampling', found {method!r}")
+        raise InputError(f"method must be 'exact' or 'frequency_sampling', found {method!r}")
     batch, n_samples = x.shape
     b, a = _normalise_frames("a", b, a, n_samples)
     b = per_sample_coefficients("b", _frames_to_samples("b", b, n_samples), batch, n_samples)
     a = per_sample_coefficients("a", _frames_to_samples("a", a, n_samples), batch, n_samples)
     n_b, n_a = b.shape[2], a.shape[2]
     if n_b < 1 or n_a < 1:
-        raise ValueError(f"b and a must hold at least one coefficient, found {n_b} and {n_a}")
+        raise InputError(f"b and a must hold at least one coefficient, found {n_b} and {n_a}")
     if bool((a[..., 0] == 0).any()):
-        raise ValueError("a[..., 0] must not be 0 (the filter would not be causal)")
+        raise InputError("a[..., 0] must not be 0 (the filter would not be causal)")
     dtype = torch.promote_types(torch.promote_types(x.dtype, b.dtype), a.dtype)
     x, b, a = x.to(dtype), b.to(dtype), a.to(dtype)
     state_size = (n_b - 1) + (n_a - 1)
@@ -115,7 +116,7 @@ def lfilter(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None = None, *, return
         check_rank("zi", zi, 2, "(batch, (n_b - 1) + (n_a - 1))")
         check_finite("zi", zi)
         if zi.shape != (batch, state_size):
-            raise ValueError(f"zi must have shape ({batch}, {state_size}), found {tuple(zi.shape)}")
+            raise InputError(f"zi must have shape ({batch}, {state_size}), found {tuple(zi.shape)}")
         zi = zi.to(dtype)
     past_x, past_y = zi[:, : n_b - 1], zi[:, n_b - 1 :]
     leading = a[..., :1]
@@ -138,15 +139,15 @@ def _frequency_sampling(x: Tensor, b: Tensor, a: Tensor, zi: Tensor | None, retu
                         n_fft: int | None) -> Tensor:
     """``lfilter(..., method="frequency_sampling")``: see its docstring."""
     if n_fft is None:
-        raise ValueError("n_fft is required with method='frequency_sampling'")
+        raise InputError("n_fft is required with method='frequency_sampling'")
     n_fft = check_positive_int("n_fft", n_fft, minimum=2)
     if zi is not None or return_state:
-        raise ValueError("method='frequency_sampling' has no state: zi and return_state need method='exact'")
+        raise InputError("method='frequency_sampling' has no state: zi and return_state need method='exact'")
     for name, value in (("b", b), ("a", a)):
         check_rank(name, value, 2, f"(batch or 1, n_{name}) (fixed coefficients with frequency sampling)")
         check_finite(name, value)
         if value.shape[-1] > n_fft:
-            raise ValueError(f"{name} has {value.shape[-1]} coefficients, more than n_fft ({n_fft})")
+            raise InputError(f"{name} has {value.shape[-1]} coefficients, more than n_fft ({n_fft})")
     response = torch.fft.rfft(b, n_fft) / torch.fft.rfft(a, n_fft)
     impulse_response = torch.fft.irfft(response, n_fft)
     return fft_convolve(x, impulse_response.to(x.dtype), padding="same", delay_compensation=0)
@@ -170,14 +171,14 @@ def sosfilt(x: Tensor, sos: Tensor, zi: Tensor | None = None, *, return_state: b
     check_rank("x", x, 2, "(batch, n_samples)")
     check_rank("sos", sos, (3, 4), "(batch, n_sections, 6) or (batch, n_samples, n_sections, 6)")
     if sos.shape[-1] != 6:
-        raise ValueError(f"sos rows must hold 6 coefficients [b0, b1, b2, a0, a1, a2], found {sos.shape[-1]}")
+        raise InputError(f"sos rows must hold 6 coefficients [b0, b1, b2, a0, a1, a2], found {sos.shape[-1]}")
     n_sections = sos.shape[-2]
     if n_sections < 1:
-        raise ValueError("sos must hold at least one section")
+        raise InputError("sos must hold at least one section")
     if zi is not None:
         check_rank("zi", zi, 3, "(batch, n_sections, 4)")
         if zi.shape != (x.shape[0], n_sections, 4):
-            raise ValueError(f"zi must have shape ({x.shape[0]}, {n_sections}, 4), found {tuple(zi.shape)}")
+            raise InputError(f"zi must have shape ({x.shape[0]}, {n_sections}, 4), found {tuple(zi.shape)}")
     if sos.dim() == 4:
         numerator, denominator = _normalise_frames("sos", sos[..., :3], sos[..., 3:], x.shape[1])
         sos = _frames_to_samples("sos", torch.cat([numerator, denominator], dim=-1), x.shape[1])

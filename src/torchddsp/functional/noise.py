@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_positive_int
+from ..validation import check_positive_int
+from ..validation import InputError
 
 __all__ = ["uniform_noise", "make_generator", "counter_noise", "noise_seed"]
 
@@ -61,7 +62,7 @@ def counter_noise(seeds: Tensor, n_samples: int, offset: int = 0, dtype: torch.d
         ``(batch, n_samples)``. Not differentiable (random numbers).
     """
     if not isinstance(seeds, Tensor) or seeds.dtype != torch.int64 or seeds.dim() != 1:
-        raise ValueError(f"seeds must be a (batch,) int64 tensor, found {getattr(seeds, 'dtype', type(seeds))} "
+        raise InputError(f"seeds must be a (batch,) int64 tensor, found {getattr(seeds, 'dtype', type(seeds))} "
                          f"of shape {tuple(getattr(seeds, 'shape', ()))}")
     n_samples = check_positive_int("n_samples", n_samples, minimum=0)
     check_floating_dtype(dtype)
@@ -77,17 +78,17 @@ def counter_noise(seeds: Tensor, n_samples: int, offset: int = 0, dtype: torch.d
 def check_floating_dtype(dtype: object) -> None:
     """Raise unless ``dtype`` is a floating torch dtype (noise in [-1, 1) has no integer form)."""
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating torch dtype (e.g. torch.float32), found {dtype!r}")
+        raise InputError(f"dtype must be a floating torch dtype (e.g. torch.float32), found {dtype!r}")
 
 
 def make_generator(seed: int | None = None, generator: torch.Generator | None = None,
                    device: torch.device | str = "cpu") -> torch.Generator | None:
     """Return ``generator``, or a new one seeded with ``seed``; None when both are None."""
     if generator is not None and seed is not None:
-        raise ValueError("pass either seed or generator, not both")
+        raise InputError("pass either seed or generator, not both")
     if generator is not None:
         if not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator, found {type(generator).__name__}")
+            raise InputError(f"generator must be a torch.Generator, found {type(generator).__name__}")
         return generator
     if seed is None:
         return None

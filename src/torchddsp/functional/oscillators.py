@@ -13,12 +13,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import (check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch,
+from ..validation import (check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch,
                       check_tensor, half_in_float32)
 from ._harmonic_kernel import fused_harmonic_synthesis, use_kernel
 from ._harmonic_sum import NyquistMask, harmonic_sum
 from .phase import TWO_PI, cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
 from .resampling import UPSAMPLE_METHODS, block_weights, frame_pairs, hop_for
+from ..validation import InputError
 
 __all__ = [
     "oscillator_bank",
@@ -42,7 +43,7 @@ def oscillator_bank_stream(
     check_rank("frequencies_hz", frequencies_hz, 3, "(batch, n_samples, n_oscillators)")
     check_rank("amplitudes", amplitudes, 3, "(batch, n_samples, n_oscillators)")
     if frequencies_hz.shape != amplitudes.shape:
-        raise ValueError(
+        raise InputError(
             f"frequencies_hz and amplitudes must have the same shape (batch, n_samples, n_oscillators), "
             f"found {tuple(frequencies_hz.shape)} and {tuple(amplitudes.shape)}"
         )
@@ -118,11 +119,11 @@ def normalize_harmonics(
     check_finite("harmonic_distribution", harmonic_distribution)
     if sample_rate is not None:
         if f0_hz is None:
-            raise ValueError("f0_hz is required to remove harmonics above Nyquist (sample_rate was given)")
+            raise InputError("f0_hz is required to remove harmonics above Nyquist (sample_rate was given)")
         sample_rate = check_positive("sample_rate", sample_rate)
         check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
         if f0_hz.shape[:2] != harmonic_distribution.shape[:2] or f0_hz.shape[-1] != 1:
-            raise ValueError(
+            raise InputError(
                 f"f0_hz must have shape {tuple(harmonic_distribution.shape[:2]) + (1,)} to match "
                 f"harmonic_distribution, found {tuple(f0_hz.shape)}"
             )
@@ -137,7 +138,7 @@ def normalize_harmonics(
 
 def check_tensor_last_dim_one(name: str, value: Tensor) -> None:
     if value.shape[-1] != 1:
-        raise ValueError(f"{name} must have a last dimension of size 1, found shape {tuple(value.shape)}")
+        raise InputError(f"{name} must have a last dimension of size 1, found shape {tuple(value.shape)}")
 
 
 def _check_harmonic_inputs(f0_hz: Tensor, amplitudes: Tensor, harmonic_distribution: Tensor) -> None:
@@ -152,9 +153,9 @@ def _check_harmonic_inputs(f0_hz: Tensor, amplitudes: Tensor, harmonic_distribut
     frames = {name: t.shape[1] for name, t in
               (("f0_hz", f0_hz), ("amplitudes", amplitudes), ("harmonic_distribution", harmonic_distribution))}
     if len(set(frames.values())) > 1:
-        raise ValueError(f"frame counts must match ({', '.join(f'{k}: {v}' for k, v in frames.items())})")
+        raise InputError(f"frame counts must match ({', '.join(f'{k}: {v}' for k, v in frames.items())})")
     if harmonic_distribution.shape[-1] < 1:
-        raise ValueError("harmonic_distribution must have at least one harmonic")
+        raise InputError("harmonic_distribution must have at least one harmonic")
     check_finite("f0_hz", f0_hz)
     check_finite("amplitudes", amplitudes)
     check_finite("harmonic_distribution", harmonic_distribution)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_positive_int, check_rank, half_in_float32
+from ..validation import check_finite, check_positive_int, check_rank, half_in_float32
 
 __all__ = ["overlap_add", "overlap_add_unchecked"]
 

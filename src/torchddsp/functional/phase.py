@@ -17,7 +17,8 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_rank, half_in_float32
+from ..validation import check_finite, check_rank, half_in_float32
+from ..validation import InputError
 
 __all__ = [
     "cumulative_phase",
@@ -48,7 +49,7 @@ def initial_turns(initial_phase: Tensor | None, shape: tuple[int, int], like: Te
         return torch.zeros(shape, dtype=torch.float64, device=like.device)
     check_rank(name, initial_phase, 2, f"(batch, {shape[1]})")
     if tuple(initial_phase.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, found {tuple(initial_phase.shape)}")
+        raise InputError(f"{name} must have shape {tuple(shape)}, found {tuple(initial_phase.shape)}")
     check_finite(name, initial_phase)
     return initial_phase.to(device=like.device, dtype=torch.float64) / TWO_PI
 

@@ -47,7 +47,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import (
+from ..validation import (
     as_tensor_like,
     check_choice,
     check_finite,
@@ -59,6 +59,7 @@ from ._checks import (
 )
 from .recurrence import linear_recurrence
 from .resampling import upsample
+from ..validation import InputError
 
 __all__ = ["allpass_coefficient", "allpass_cascade", "phaser", "SWEEP_UNITS"]
 
@@ -80,7 +81,7 @@ def allpass_coefficient(break_hz: Tensor, sample_rate: float) -> Tensor:
     sample_rate = check_positive("sample_rate", sample_rate)
     check_finite("break_hz", check_tensor("break_hz", break_hz))
     if bool(((break_hz <= 0) | (break_hz >= sample_rate / 2)).any()):
-        raise ValueError(f"break_hz must lie strictly between 0 and Nyquist ({sample_rate / 2} Hz)")
+        raise InputError(f"break_hz must lie strictly between 0 and Nyquist ({sample_rate / 2} Hz)")
     t = torch.tan(math.pi / sample_rate * break_hz)
     return (t - 1.0) / (t + 1.0)
 
@@ -126,16 +127,16 @@ def allpass_cascade(
     batch, n_samples = x.shape
     a = _control("coefficient", coefficient, batch, n_samples, x, (1, n_stages))
     if bool((a.abs() >= 1).any()):
-        raise ValueError("coefficient must lie strictly between -1 and 1 (a stable all-pass section)")
+        raise InputError("coefficient must lie strictly between -1 and 1 (a stable all-pass section)")
     fb = _control("feedback", feedback, batch, n_samples, x, (1,))[..., 0]
     if bool((fb.abs() >= 1).any()):
-        raise ValueError("feedback must satisfy |feedback| < 1 (the loop is unstable otherwise)")
+        raise InputError("feedback must satisfy |feedback| < 1 (the loop is unstable otherwise)")
     size = n_stages + 1
     if zi is not None:
         check_rank("zi", zi, 2, f"(batch, {size})")
         check_finite("zi", zi)
         if zi.shape != (batch, size):
-            raise ValueError(f"zi must have shape ({batch}, {size}) (n_stages memories + the last output), "
+            raise InputError(f"zi must have shape ({batch}, {size}) (n_stages memories + the last output), "
                              f"found {tuple(zi.shape)}")
         zi = zi.to(dtype=x.dtype, device=x.device)
     A, drive = _state_space(a.expand(-1, -1, n_stages), fb, n_stages)
@@ -203,7 +204,7 @@ def phaser(
     if sweep_unit == "hz":
         break_hz = _control("sweep", sweep, batch, n_samples, x, (1, n_stages))
         if bool(((break_hz <= 0) | (break_hz >= sample_rate / 2)).any()):
-            raise ValueError(f"sweep must lie strictly between 0 and Nyquist ({sample_rate / 2} Hz) with sweep_unit='hz'")
+            raise InputError(f"sweep must lie strictly between 0 and Nyquist ({sample_rate / 2} Hz) with sweep_unit='hz'")
         coefficient = allpass_coefficient(break_hz, sample_rate)
     else:
         coefficient = _control("sweep", sweep, batch, n_samples, x, (1, n_stages))
@@ -248,16 +249,16 @@ def _control(name: str, value: Tensor | float, batch: int, n_samples: int, like:
         value = value.reshape(1, 1, 1)
     elif value.dim() == 2:
         if value.shape[0] not in (1, batch) or value.shape[1] not in (1, n_samples):
-            raise ValueError(f"{name} must broadcast to ({batch}, {n_samples}) (that of x), found {tuple(value.shape)}")
+            raise InputError(f"{name} must broadcast to ({batch}, {n_samples}) (that of x), found {tuple(value.shape)}")
         value = value.unsqueeze(-1)
     elif value.dim() == 3:
         if value.shape[0] not in (1, batch) or value.shape[2] not in channels:
             layout = " or ".join(map(str, channels))
-            raise ValueError(f"{name} at frame rate must have shape ({batch} or 1, n_frames, {layout}), "
+            raise InputError(f"{name} at frame rate must have shape ({batch} or 1, n_frames, {layout}), "
                              f"found {tuple(value.shape)}")
         if value.shape[1] not in (1, n_samples):  # one frame is fixed; n_samples frames, per sample
             value = upsample(value, n_samples, "linear")
     else:
-        raise ValueError(f"{name} must be a number, (batch, 1), (batch, n_samples) or (batch, n_frames, channels), "
+        raise InputError(f"{name} must be a number, (batch, 1), (batch, n_samples) or (batch, n_frames, channels), "
                          f"found shape {tuple(value.shape)}")
     return value

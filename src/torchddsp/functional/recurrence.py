@@ -16,7 +16,7 @@ calls the recursion itself (differentiably), and ``grad_A[n] = l[n] s[n-1]^T``,
 Three interchangeable engines (tested against each other):
 
 - ``"numba"``: a compiled per-sample loop on CPU (batch items shared out among threads, see
-  ``_numba``); the default there.
+  ``engine``); the default there.
 - ``"scan"``: a blocked parallel scan (blocks of about ``sqrt(n_samples)`` samples run side by
   side, then a short pass links them: about ``3 sqrt(n_samples)`` vectorised steps instead of
   ``n_samples``): the path for GPUs, the default on any non-CPU device; exact up to rounding.
@@ -32,8 +32,9 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_finite, check_rank, half_in_float32
-from ._numba import compile_kernel
+from ..validation import check_choice, check_finite, check_rank, half_in_float32
+from .engine import compile_kernel
+from ..validation import InputError
 
 __all__ = ["linear_recurrence", "RECURRENCE_BACKENDS"]
 
@@ -148,9 +149,9 @@ def _run(u: Tensor, A: Tensor, s0: Tensor, backend: str) -> Tensor:
         backend = ("numba" if _KERNEL is not None else "torch") if u.device.type == "cpu" else "scan"
     if backend == "numba":
         if _KERNEL is None:
-            raise ValueError("backend='numba' needs numba (pip install numba)")
+            raise InputError("backend='numba' needs numba (pip install numba)")
         if u.device.type != "cpu":
-            raise ValueError(f"backend='numba' runs on CPU tensors, found device {u.device}")
+            raise InputError(f"backend='numba' runs on CPU tensors, found device {u.device}")
         kernel = _KERNEL_2 if u.shape[-1] == 2 else _KERNEL
         u, A, s0 = u.contiguous(), A.contiguous(), s0.contiguous()
         states = torch.empty_like(u)
@@ -219,11 +220,11 @@ def linear_recurrence(u: Tensor, A: Tensor, s0: Tensor | None = None, *, backend
     if A.dim() == 3:
         A = A.unsqueeze(1)
     if A.shape[-2:] != (size, size):
-        raise ValueError(f"A must hold ({size}, {size}) matrices (the state size of u), found {tuple(A.shape[-2:])}")
+        raise InputError(f"A must hold ({size}, {size}) matrices (the state size of u), found {tuple(A.shape[-2:])}")
     if A.shape[0] not in (1, batch):
-        raise ValueError(f"A must have batch size 1 or {batch} (that of u), found {A.shape[0]}")
+        raise InputError(f"A must have batch size 1 or {batch} (that of u), found {A.shape[0]}")
     if A.shape[1] not in (1, n_samples):
-        raise ValueError(f"A must have {n_samples} time steps (one per sample of u) or be fixed, found {A.shape[1]}")
+        raise InputError(f"A must have {n_samples} time steps (one per sample of u) or be fixed, found {A.shape[1]}")
     dtype = torch.promote_types(u.dtype, A.dtype)
     if s0 is None:
         s0 = u.new_zeros(batch, size, dtype=dtype)
@@ -231,7 +232,7 @@ def linear_recurrence(u: Tensor, A: Tensor, s0: Tensor | None = None, *, backend
         check_rank("s0", s0, 2, "(batch, N)")
         check_finite("s0", s0)
         if s0.shape != (batch, size):
-            raise ValueError(f"s0 must have shape ({batch}, {size}), found {tuple(s0.shape)}")
+            raise InputError(f"s0 must have shape ({batch}, {size}), found {tuple(s0.shape)}")
     if n_samples == 0:
         return u.new_zeros(batch, 0, size, dtype=dtype)
     return _LinearRecurrence.apply(u.to(dtype), A.to(dtype), s0.to(dtype), backend)

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_finite, check_positive, check_positive_int, check_rank
+from ..validation import check_choice, check_finite, check_positive, check_positive_int, check_rank
+from ..validation import InputError
 
 __all__ = ["upsample", "resample", "resample_blocks", "resample_half_width", "UPSAMPLE_METHODS"]
 
@@ -60,9 +61,9 @@ def hop_for(n_samples: int, n_frames: int, add_endpoint: bool, what: str) -> int
     intervals = frame_intervals(n_frames, add_endpoint)
     if intervals < 1:
         needed = 1 if add_endpoint else 2
-        raise ValueError(f"{what} need at least {needed} frame(s) with add_endpoint={add_endpoint}, found {n_frames}")
+        raise InputError(f"{what} need at least {needed} frame(s) with add_endpoint={add_endpoint}, found {n_frames}")
     if n_samples % intervals:
-        raise ValueError(
+        raise InputError(
             f"n_samples must be a multiple of the {intervals} frame intervals of {what} "
             f"(n_frames={n_frames}, add_endpoint={add_endpoint}), found n_samples={n_samples}"
         )
@@ -96,10 +97,10 @@ def upsample(x: Tensor, n_samples: int, method: str = "linear", add_endpoint: bo
     if n_samples == 0:  # an empty block (functional/__init__.py: zero length gives empty output)
         return x.new_zeros(batch, 0, channels)
     if n_frames < 1:
-        raise ValueError("x must have at least one frame")
+        raise InputError("x must have at least one frame")
     intervals = frame_intervals(n_frames, add_endpoint)
     if intervals < 1:
-        raise ValueError(f"x needs at least 2 frames when add_endpoint=False, found {n_frames}")
+        raise InputError(f"x needs at least 2 frames when add_endpoint=False, found {n_frames}")
     if method == "window" or n_samples % intervals == 0:
         hop = hop_for(n_samples, n_frames, add_endpoint, "x")
         start, end = frame_pairs(x, add_endpoint)
@@ -173,7 +174,7 @@ def resample(
     new = _integer_rate("new_sample_rate", new_sample_rate)
     zero_crossings = check_positive_int("zero_crossings", zero_crossings)
     if not 0.0 < rolloff <= 1.0:
-        raise ValueError(f"rolloff must be in (0, 1], found {rolloff!r}")
+        raise InputError(f"rolloff must be in (0, 1], found {rolloff!r}")
     check_positive("beta", beta)
     if orig == new:
         return audio
@@ -306,5 +307,5 @@ def _resample_by_gather(audio: Tensor, table: Tensor, half_width: int, up: int, 
 def _integer_rate(name: str, rate: object) -> int:
     value = check_positive(name, rate)  # type: ignore[arg-type]
     if not float(value).is_integer():
-        raise ValueError(f"{name} must be a whole number of Hz, found {rate!r}")
+        raise InputError(f"{name} must be a whole number of Hz, found {rate!r}")
     return int(value)

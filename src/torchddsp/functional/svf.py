@@ -31,9 +31,10 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_finite, check_positive, check_rank, check_tensor, half_in_float32
+from ..validation import check_choice, check_finite, check_positive, check_rank, check_tensor, half_in_float32
 from .recurrence import linear_recurrence
 from .resampling import upsample
+from ..validation import InputError
 
 __all__ = ["state_variable_filter", "SVF_MODES"]
 
@@ -48,20 +49,20 @@ def _control(name: str, value: Tensor | float, batch: int, n_samples: int, like:
         try:
             value = torch.tensor(float(value), dtype=like.dtype, device=like.device)
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number or a tensor, found {value!r}") from None
+            raise InputError(f"{name} must be a number or a tensor, found {value!r}") from None
     check_tensor(name, value)
     check_finite(name, value)
     if value.dim() == 0:
         value = value.reshape(1, 1)
     elif value.dim() == 3:
         if value.shape[-1] != 1:
-            raise ValueError(f"{name} at frame rate must have shape (batch, n_frames, 1), found {tuple(value.shape)}")
+            raise InputError(f"{name} at frame rate must have shape (batch, n_frames, 1), found {tuple(value.shape)}")
         value = upsample(value, n_samples, "linear")[..., 0]
     elif value.dim() != 2:
-        raise ValueError(f"{name} must be a number, (batch, n_samples), (batch, 1) or (batch, n_frames, 1), "
+        raise InputError(f"{name} must be a number, (batch, n_samples), (batch, 1) or (batch, n_frames, 1), "
                          f"found shape {tuple(value.shape)}")
     if value.shape[0] not in (1, batch) or value.shape[1] not in (1, n_samples):
-        raise ValueError(f"{name} must broadcast to ({batch}, {n_samples}) (that of x), found {tuple(value.shape)}")
+        raise InputError(f"{name} must broadcast to ({batch}, {n_samples}) (that of x), found {tuple(value.shape)}")
     return value
 
 
@@ -96,16 +97,16 @@ def state_variable_filter(x: Tensor, cutoff_hz: Tensor | float, q: Tensor | floa
     sample_rate = check_positive("sample_rate", sample_rate)
     modes = (mode,) if isinstance(mode, str) else tuple(mode)
     if not modes:
-        raise ValueError(f"mode must name at least one of {SVF_MODES}")
+        raise InputError(f"mode must name at least one of {SVF_MODES}")
     for name in modes:
         check_choice("mode", name, SVF_MODES)
     batch, n_samples = x.shape
     cutoff_hz = _control("cutoff_hz", cutoff_hz, batch, n_samples, x)
     q = _control("q", q, batch, n_samples, x)
     if bool(((cutoff_hz <= 0) | (cutoff_hz >= sample_rate / 2)).any()):
-        raise ValueError(f"cutoff_hz must lie strictly between 0 and Nyquist ({sample_rate / 2} Hz)")
+        raise InputError(f"cutoff_hz must lie strictly between 0 and Nyquist ({sample_rate / 2} Hz)")
     if bool((q <= 0).any()):
-        raise ValueError("q must be > 0")
+        raise InputError("q must be > 0")
     dtype = torch.promote_types(torch.promote_types(x.dtype, cutoff_hz.dtype), q.dtype)
     x, cutoff_hz, q = x.to(dtype), cutoff_hz.to(dtype), q.to(dtype)
     g = torch.tan(math.pi / sample_rate * cutoff_hz)
@@ -118,7 +119,7 @@ def state_variable_filter(x: Tensor, cutoff_hz: Tensor | float, q: Tensor | floa
     if zi is not None:
         check_rank("zi", zi, 2, "(batch, 2)")
         if zi.shape != (batch, 2):
-            raise ValueError(f"zi must have shape ({batch}, 2), found {tuple(zi.shape)}")
+            raise InputError(f"zi must have shape ({batch}, 2), found {tuple(zi.shape)}")
         zi = zi.to(dtype)
     drive = torch.stack([2 * a2 * x, 2 * a3 * x], dim=-1)
     states = linear_recurrence(drive, matrix, zi, backend=backend)

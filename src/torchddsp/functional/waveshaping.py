@@ -50,8 +50,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import as_tensor_like, check_choice, check_finite, check_positive_int, check_rank, check_tensor, half_in_float32
+from ..validation import as_tensor_like, check_choice, check_finite, check_positive_int, check_rank, check_tensor, half_in_float32
 from .resampling import resample, upsample
+from ..validation import InputError
 
 __all__ = ["waveshape", "chebyshev_polynomials", "WAVESHAPE_KINDS"]
 
@@ -135,14 +136,14 @@ def waveshape(
     batch, n_samples = x.shape
     if kind == "chebyshev":
         if coefficients is None:
-            raise ValueError("coefficients (batch or 1, n_terms) are required for kind='chebyshev'")
+            raise InputError("coefficients (batch or 1, n_terms) are required for kind='chebyshev'")
         check_rank("coefficients", coefficients, 2, "(batch or 1, n_terms)")
         check_finite("coefficients", coefficients)
         if coefficients.shape[0] not in (1, batch) or coefficients.shape[1] < 1:
-            raise ValueError(f"coefficients must have shape ({batch} or 1, n_terms >= 1), found {tuple(coefficients.shape)}")
+            raise InputError(f"coefficients must have shape ({batch} or 1, n_terms >= 1), found {tuple(coefficients.shape)}")
         coefficients = coefficients.to(dtype=x.dtype, device=x.device)
     elif coefficients is not None:
-        raise ValueError(f"coefficients are only used by kind='chebyshev', found kind={kind!r}")
+        raise InputError(f"coefficients are only used by kind='chebyshev', found kind={kind!r}")
     if n_samples == 0:  # validated controls, then an empty output (the resampler has nothing to read)
         for name, value in (("drive_db", drive_db), ("bias", bias)):
             _control(name, value, batch, n_samples, 1, x)
@@ -184,15 +185,15 @@ def _control(name: str, value: Tensor | float, batch: int, n_samples: int, facto
         return value.reshape(1, 1)
     if value.dim() == 2:
         if value.shape[0] not in (1, batch) or value.shape[1] not in (1, n_samples):
-            raise ValueError(f"{name} must broadcast to ({batch}, {n_samples}) (that of x), found {tuple(value.shape)}")
+            raise InputError(f"{name} must broadcast to ({batch}, {n_samples}) (that of x), found {tuple(value.shape)}")
         if value.shape[1] == 1 or factor == 1:
             return value
         value = value.unsqueeze(-1)  # one frame per sample: hop `factor` at the high rate
     elif value.dim() == 3:
         if value.shape[0] not in (1, batch) or value.shape[2] != 1:
-            raise ValueError(f"{name} at frame rate must have shape ({batch} or 1, n_frames, 1), found {tuple(value.shape)}")
+            raise InputError(f"{name} at frame rate must have shape ({batch} or 1, n_frames, 1), found {tuple(value.shape)}")
     else:
-        raise ValueError(f"{name} must be a number, (batch, 1), (batch, n_samples) or (batch, n_frames, 1), "
+        raise InputError(f"{name} must be a number, (batch, 1), (batch, n_samples) or (batch, n_frames, 1), "
                          f"found shape {tuple(value.shape)}")
     if n_samples == 0:  # nothing to interpolate onto
         return value.new_zeros(value.shape[0], 0)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import (check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch,
+from ..validation import (check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch,
                       half_in_float32)
 from .phase import cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
 from .resampling import UPSAMPLE_METHODS, block_weights, hop_for, upsample
+from ..validation import InputError
 
 __all__ = ["wavetable_synthesis", "wavetable_synthesis_stream"]
 
@@ -62,19 +63,19 @@ def wavetable_synthesis_stream(
     sample_rate = check_positive("sample_rate", sample_rate)
     for name, tensor in (("f0_hz", f0_hz), ("amplitudes", amplitudes)):
         if tensor.shape[-1] != 1:
-            raise ValueError(f"{name} must have shape (batch, n_frames, 1), found {tuple(tensor.shape)}")
+            raise InputError(f"{name} must have shape (batch, n_frames, 1), found {tuple(tensor.shape)}")
         check_finite(name, tensor)
     check_finite("wavetables", wavetables)
     tables = wavetables if wavetables.dim() == 3 else wavetables.unsqueeze(1)
     batch = check_same_batch(("f0_hz", "amplitudes", "wavetables"), (f0_hz, amplitudes, tables))
     n_frames = f0_hz.shape[1]
     if amplitudes.shape[1] != n_frames or tables.shape[1] not in (1, n_frames):
-        raise ValueError(
+        raise InputError(
             f"frame counts must match (f0_hz: {n_frames}, amplitudes: {amplitudes.shape[1]}, "
             f"wavetables: {tables.shape[1]}; a single table frame is also accepted)"
         )
     if tables.shape[-1] < 2:
-        raise ValueError(f"wavetables must hold at least 2 samples per table, found {tables.shape[-1]}")
+        raise InputError(f"wavetables must hold at least 2 samples per table, found {tables.shape[-1]}")
     start = initial_turns(initial_phase, (batch, 1), f0_hz, "initial_phase")
     if n_samples == 0:  # an empty block: no audio, the phase unchanged
         return amplitudes.new_zeros(batch, 0, dtype=output_dtype(tables, amplitudes)), turns_to_radians(start)

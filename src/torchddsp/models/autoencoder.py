@@ -10,12 +10,13 @@ import torch
 from torch import Tensor, nn
 
 from ..effects import Reverb
-from ..functional._checks import check_rank
+from ..validation import check_rank
 from ..processors import Add, ProcessorGroup
 from ..synths import FilteredNoise, Harmonic
 from .decoders import RnnFcDecoder
 from .encoders import MfccRnnEncoder
 from .preprocessing import F0LoudnessPreprocessor
+from ..validation import InputError
 
 __all__ = ["AutoencoderConfig", "Autoencoder"]
 
@@ -45,21 +46,21 @@ class AutoencoderConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown model settings {unknown}; known: {sorted(known)}")
+            raise InputError(f"unknown model settings {unknown}; known: {sorted(known)}")
         config = cls(**values)
         config.validate()
         return config
 
     def validate(self) -> None:
         if self.sample_rate <= 0 or self.frame_rate <= 0 or self.sample_rate % self.frame_rate:
-            raise ValueError(f"sample_rate ({self.sample_rate}) must be a positive multiple of frame_rate ({self.frame_rate})")
+            raise InputError(f"sample_rate ({self.sample_rate}) must be a positive multiple of frame_rate ({self.frame_rate})")
         for name in ("n_harmonics", "n_noise_bands", "hidden_size", "rnn_size", "layers_per_stack"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, found {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, found {getattr(self, name)}")
         if self.n_noise_bands < 2:
-            raise ValueError(f"n_noise_bands must be >= 2, found {self.n_noise_bands}")
+            raise InputError(f"n_noise_bands must be >= 2, found {self.n_noise_bands}")
         if self.reverb_seconds < 0 or self.z_dims < 0:
-            raise ValueError("reverb_seconds and z_dims must be >= 0")
+            raise InputError("reverb_seconds and z_dims must be >= 0")
 
     @property
     def hop_size(self) -> int:
@@ -113,7 +114,7 @@ class Autoencoder(nn.Module):
         inputs = [loudness_scaled, f0_scaled]
         if self.encoder is not None:
             if audio is None:
-                raise ValueError("audio is required: this model encodes z from it (z_dims > 0)")
+                raise InputError("audio is required: this model encodes z from it (z_dims > 0)")
             inputs.append(self.encoder(audio)[:, : f0_hz.shape[1]])
         return self.decoder(*inputs)
 

@@ -39,8 +39,9 @@ import torch
 from torch import Tensor
 
 from ..functional import fft_convolve, frequency_impulse_response, harmonic_synthesis_stream
-from ..functional._checks import check_finite, check_rank
+from ..validation import check_finite, check_rank
 from .autoencoder import Autoencoder
+from ..validation import InputError
 
 __all__ = ["RenderState", "start_render", "render_chunk", "finish_render", "render_chunked"]
 
@@ -79,9 +80,9 @@ class RenderState:
 
 def _check_model(model: Autoencoder) -> None:
     if not isinstance(model, Autoencoder):
-        raise ValueError(f"model must be an Autoencoder, found {type(model).__name__}")
+        raise InputError(f"model must be an Autoencoder, found {type(model).__name__}")
     if model.encoder is not None:
-        raise ValueError("model encodes z from the audio (z_dims > 0): its instance normalisation needs the whole "
+        raise InputError("model encodes z from the audio (z_dims > 0): its instance normalisation needs the whole "
                          "recording, so it cannot be rendered in chunks; call model(f0_hz, loudness_db, audio) instead")
 
 
@@ -89,7 +90,7 @@ def _reverb_ir(model: Autoencoder, reverb: bool, reverb_ir: Tensor | None, devic
     """The impulse response the whole call would use, first tap zeroed, ``(1, ir_size)``."""
     if not reverb:
         if reverb_ir is not None:
-            raise ValueError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
+            raise InputError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
         return None
     if reverb_ir is not None:
         ir = reverb_ir.reshape(1, -1).to(device=device, dtype=dtype)
@@ -99,7 +100,7 @@ def _reverb_ir(model: Autoencoder, reverb: bool, reverb_ir: Tensor | None, devic
         return None
     check_finite("reverb_ir", ir)
     if ir.shape[1] < 2:
-        raise ValueError(f"reverb_ir must have at least 2 taps, found {ir.shape[1]}")
+        raise InputError(f"reverb_ir must have at least 2 taps, found {ir.shape[1]}")
     mask = torch.ones_like(ir)
     mask[:, 0] = 0.0  # the dry path is added apart, as Reverb does
     return ir * mask
@@ -120,7 +121,7 @@ def start_render(
     _check_model(model)
     if generator is not None:
         if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
-            raise ValueError("generator must be a CPU torch.Generator")
+            raise InputError("generator must be a CPU torch.Generator")
         rng = generator.get_state()
     else:
         rng = torch.Generator().manual_seed(int(seed)).get_state()
@@ -216,15 +217,15 @@ def render_chunk(model: Autoencoder, state: RenderState, f0_hz: Tensor, loudness
     """
     _check_model(model)
     if not isinstance(state, RenderState):
-        raise ValueError(f"state must be a RenderState from start_render, found {type(state).__name__}")
+        raise InputError(f"state must be a RenderState from start_render, found {type(state).__name__}")
     if state.finished:
-        raise ValueError("state is finished: start a new render with start_render")
+        raise InputError("state is finished: start a new render with start_render")
     check_rank("f0_hz", f0_hz, 2, "(1, n_frames)")
     check_rank("loudness_db", loudness_db, 2, "(1, n_frames)")
     if f0_hz.shape[0] != 1 or f0_hz.shape[1] < 1:
-        raise ValueError(f"f0_hz must have shape (1, n_frames >= 1): one signal, found {tuple(f0_hz.shape)}")
+        raise InputError(f"f0_hz must have shape (1, n_frames >= 1): one signal, found {tuple(f0_hz.shape)}")
     if loudness_db.shape != f0_hz.shape:
-        raise ValueError(f"loudness_db must have the shape of f0_hz {tuple(f0_hz.shape)}, found "
+        raise InputError(f"loudness_db must have the shape of f0_hz {tuple(f0_hz.shape)}, found "
                          f"{tuple(loudness_db.shape)}")
     f0_scaled, loudness_scaled = model.preprocessor(f0_hz, loudness_db)
     raw, hidden = model.decoder(loudness_scaled, f0_scaled, hidden=state.hidden, return_state=True)
@@ -243,9 +244,9 @@ def finish_render(model: Autoencoder, state: RenderState) -> tuple[dict[str, Ten
     ``state.samples == state.frames * hop_size``, as the whole call."""
     _check_model(model)
     if state.finished:
-        raise ValueError("state is finished: start a new render with start_render")
+        raise InputError("state is finished: start a new render with start_render")
     if state.frames == 0:
-        raise ValueError("state has no frames: render at least one chunk before finish_render")
+        raise InputError("state has no frames: render at least one chunk before finish_render")
     harmonic, _, phase = _harmonic(model, state, None, final=True)
     noise, rng, _, _ = _noise(model, state, None)
     return _emit(model, state, harmonic, noise, True, last_frame=None, phase=phase, noise_rng=rng, noise_tail=None,
@@ -258,7 +259,7 @@ def render_chunked(model: Autoencoder, f0_hz: Tensor, loudness_db: Tensor, chunk
     output: ``audio``, ``audio_dry``, ``harmonic``, ``noise``, each ``(1, n_frames * hop_size)``,
     as the whole call."""
     if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be a positive integer, found {chunk_frames!r}")
+        raise InputError(f"chunk_frames must be a positive integer, found {chunk_frames!r}")
     check_rank("f0_hz", f0_hz, 2, "(1, n_frames)")
     state = start_render(model, seed=seed, reverb=reverb, reverb_ir=reverb_ir)
     outputs = []

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import torch
 from torch import Tensor, nn
+from ..validation import InputError
 
 __all__ = ["RnnFcDecoder", "fc_stack"]
 
@@ -46,7 +47,7 @@ class RnnFcDecoder(nn.Module):
     def forward(self, *inputs: Tensor, hidden: Tensor | None = None, return_state: bool = False):
         """Decode; with ``return_state=True`` also return the GRU state (block streaming)."""
         if len(inputs) != len(self.input_stacks):
-            raise ValueError(f"the decoder takes {len(self.input_stacks)} inputs, found {len(inputs)}")
+            raise InputError(f"the decoder takes {len(self.input_stacks)} inputs, found {len(inputs)}")
         features = [stack(x) for stack, x in zip(self.input_stacks, inputs)]
         joined = torch.cat(features, dim=-1)
         recurrent, state = self.rnn(joined, hidden)

@@ -32,11 +32,12 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..functional._checks import check_positive_int
+from ..validation import check_positive_int
 from ..io import TEMPORARY_MARK, atomic_path, remove_stale_temporaries, write_text_atomic
 from ..progress import Progress
 from .modules import RenderContext
 from .voices import Voice, make_voice
+from ..validation import InputError
 
 __all__ = ["render_dataset", "shard_name"]
 
@@ -65,7 +66,7 @@ def _exclusive(out_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise ValueError(f"another render is writing to {out_dir}; wait for it or use another folder") from None
+            raise InputError(f"another render is writing to {out_dir}; wait for it or use another folder") from None
         yield
 
 
@@ -77,7 +78,7 @@ def _check_owned(out_dir: Path) -> None:
     """A render goes into a new or empty folder, or one holding a render: never into a folder
     of other files (recordings that ``prepare`` would then mix with synth sounds, a dataset)."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {out_dir} is a file; expected a folder")
+        raise InputError(f"--out {out_dir} is a file; expected a folder")
     if not out_dir.is_dir():
         return
     manifest = out_dir / "dataset.json"
@@ -85,15 +86,15 @@ def _check_owned(out_dir: Path) -> None:
         try:
             owner = json.loads(manifest.read_text())
         except (OSError, ValueError) as error:
-            raise ValueError(f"cannot read {manifest}: {error}") from None
+            raise InputError(f"cannot read {manifest}: {error}") from None
         if isinstance(owner, dict) and "voice" in owner:
             return
-        raise ValueError(f"--out {out_dir} holds a dataset.json that is not a modular render (a prepared "
+        raise InputError(f"--out {out_dir} holds a dataset.json that is not a modular render (a prepared "
                          "training dataset?); use another folder")
     others = sorted(p.name for p in out_dir.iterdir() if p.name != ".render.lock" and TEMPORARY_MARK not in p.name)
     if others:
         listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-        raise ValueError(f"--out {out_dir} is not empty and holds no modular render ({listed}); give a new or "
+        raise InputError(f"--out {out_dir} is not empty and holds no modular render ({listed}); give a new or "
                          "empty folder")
 
 
@@ -101,7 +102,7 @@ def _check_disk(out_dir: Path, n_sounds: int, samples_per_sound: int) -> None:
     needed = n_sounds * samples_per_sound * _MIN_BYTES_PER_SAMPLE
     free = shutil.disk_usage(out_dir).free
     if needed > free:
-        raise ValueError(f"{n_sounds} more sounds need at least {_size(needed)}; {out_dir} has "
+        raise InputError(f"{n_sounds} more sounds need at least {_size(needed)}; {out_dir} has "
                          f"{_size(free)} free: lower --count")
 
 
@@ -114,7 +115,7 @@ def _check_count(out_dir: Path, previous: dict, count: int, shard_size: int) -> 
     last = complete[-1]
     held = min((last + 1) * shard_size, int(previous["count"]))
     if count < held:
-        raise ValueError(f"{out_dir} holds rendered sounds up to number {held - 1} (shard {last}); count must "
+        raise InputError(f"{out_dir} holds rendered sounds up to number {held - 1} (shard {last}); count must "
                          f"be at least {held} (found {count}): use another folder for a smaller dataset")
 
 
@@ -159,7 +160,7 @@ def render_dataset(voice: Voice | str, count: int, seed: int, out_dir: str | os.
     if isinstance(voice, str):
         voice = make_voice(voice, context, curves)
     elif context is not None or curves is not None:
-        raise ValueError("context and curves configure a voice given by name; set them on the Voice instead")
+        raise InputError("context and curves configure a voice given by name; set them on the Voice instead")
     out_dir = Path(out_dir)
     _check_owned(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -171,10 +172,10 @@ def render_dataset(voice: Voice | str, count: int, seed: int, out_dir: str | os.
             try:
                 previous = json.loads(manifest.read_text())
             except (OSError, json.JSONDecodeError) as error:
-                raise ValueError(f"cannot read {manifest}: {error}") from error
+                raise InputError(f"cannot read {manifest}: {error}") from error
             different = sorted(k for k in settings if previous.get(k) != settings[k])
             if different:
-                raise ValueError(f"{out_dir} holds a dataset rendered with other settings ({', '.join(different)} "
+                raise InputError(f"{out_dir} holds a dataset rendered with other settings ({', '.join(different)} "
                                  f"differ); use another folder")
             _check_count(out_dir, previous, count, shard_size)
         return _render_shards(voice, count, seed, out_dir, shard_size, batch_size, settings, show_progress)

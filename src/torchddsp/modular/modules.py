@@ -30,9 +30,10 @@ from ..functional import (
     upsample,
     waveshape,
 )
-from ..functional._checks import check_positive
+from ..validation import check_positive
 from ..functional.biquad import biquad
 from .parameters import ParameterRange
+from ..validation import InputError
 
 __all__ = [
     "RenderContext",
@@ -73,15 +74,15 @@ class RenderContext:
 
     def __post_init__(self) -> None:
         if self.backend not in ("auto", "numba", "torch"):
-            raise ValueError(f"backend must be 'auto', 'numba' or 'torch', found {self.backend!r}")
+            raise InputError(f"backend must be 'auto', 'numba' or 'torch', found {self.backend!r}")
         check_positive("sample_rate", self.sample_rate)
         check_positive("duration_s", self.duration_s)
         check_positive("control_rate", self.control_rate)
         if abs(self.hop - self.sample_rate / self.control_rate) > 1e-9 or self.hop < 1:
-            raise ValueError(f"sample_rate / control_rate must be a whole number, found "
+            raise InputError(f"sample_rate / control_rate must be a whole number, found "
                              f"{self.sample_rate} / {self.control_rate}")
         if abs(self.n_samples - self.sample_rate * self.duration_s) > 1e-6 or self.n_samples % self.hop:
-            raise ValueError(f"sample_rate * duration_s must be a whole number of control hops ({self.hop} samples), "
+            raise InputError(f"sample_rate * duration_s must be a whole number of control hops ({self.hop} samples), "
                              f"found {self.sample_rate * self.duration_s}")
 
     @property
@@ -169,7 +170,7 @@ class LFO(SynthModule):
 
     def forward(self, context: RenderContext, params: Mapping[str, Tensor], rate_modulation: Tensor | None = None) -> Tensor:
         if rate_modulation is not None and not self.rate_modulated:
-            raise ValueError("this LFO was built with rate_modulated=False: it takes no rate modulation")
+            raise InputError("this LFO was built with rate_modulated=False: it takes no rate modulation")
         weights = torch.stack([params[k] for k in ("sin", "tri", "saw", "rsaw", "sqr")], dim=1)
         return lfo(params["frequency"], weights, context.n_frames, context.control_rate, params["initial_phase"],
                    rate_modulation, params["mod_depth"] if rate_modulation is not None else None)
@@ -293,7 +294,7 @@ def render_sources(context: RenderContext, oscillators: Sequence[Mapping], noise
         out = rendered if out is None else out + rendered
     if out is None:
         if noise_amplitude is None:
-            raise ValueError("render_sources needs at least one oscillator or a noise amplitude")
+            raise InputError("render_sources needs at least one oscillator or a noise amplitude")
         return Noise()(context, noise_amplitude, noise_seeds)
     return out
 
@@ -437,7 +438,7 @@ class Effect(SynthModule):
         from ..processors import Processor  # noqa: PLC0415  (processors sit beside modular)
 
         if not isinstance(processor, Processor) or tuple(getattr(processor, "input_names", ())) != ("audio",):
-            raise ValueError("Effect wraps a Processor whose only input is the audio (e.g. torchddsp.effects.Compressor())")
+            raise InputError("Effect wraps a Processor whose only input is the audio (e.g. torchddsp.effects.Compressor())")
         self.processor = processor
 
     def forward(self, context: RenderContext, audio: Tensor) -> Tensor:  # type: ignore[override]

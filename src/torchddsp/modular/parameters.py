@@ -23,6 +23,7 @@ from typing import Mapping
 
 import torch
 from torch import Tensor
+from ..validation import InputError
 
 __all__ = ["ParameterRange", "save_curves", "load_curves"]
 
@@ -56,11 +57,11 @@ class ParameterRange:
     def __post_init__(self) -> None:
         for name in ("minimum", "maximum", "curve"):
             if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name} must be finite, found {getattr(self, name)}")
+                raise InputError(f"{name} must be finite, found {getattr(self, name)}")
         if not self.minimum < self.maximum:
-            raise ValueError(f"minimum must be below maximum, found {self.minimum} and {self.maximum}")
+            raise InputError(f"minimum must be below maximum, found {self.minimum} and {self.maximum}")
         if not self.curve > 0:
-            raise ValueError(f"curve must be > 0, found {self.curve}")
+            raise InputError(f"curve must be > 0, found {self.curve}")
 
     def to_human(self, normalized: Tensor) -> Tensor:
         """``[0, 1]`` -> human units (differentiable, finite gradients at 0 and 1)."""
@@ -75,7 +76,7 @@ class ParameterRange:
     def to_normalized(self, human: Tensor) -> Tensor:
         """Human units -> ``[0, 1]``; values outside ``[minimum, maximum]`` are an error."""
         if bool(((human < self.minimum) | (human > self.maximum)).any()):
-            raise ValueError(f"values must lie in [{self.minimum}, {self.maximum}], found "
+            raise InputError(f"values must lie in [{self.minimum}, {self.maximum}], found "
                              f"{float(human.min())} to {float(human.max())}")
         fraction = (human - self.minimum) / (self.maximum - self.minimum)
         if not self.symmetric:
@@ -91,7 +92,7 @@ class ParameterRange:
     def from_dict(cls, data: Mapping) -> "ParameterRange":
         unknown = sorted(set(data) - {"minimum", "maximum", "curve", "symmetric", "unit", "description"})
         if unknown:
-            raise ValueError(f"unknown parameter range fields {unknown}")
+            raise InputError(f"unknown parameter range fields {unknown}")
         return cls(**{k: (bool(v) if k == "symmetric" else str(v) if k in ("unit", "description") else float(v))
                       for k, v in data.items()})
 
@@ -115,4 +116,4 @@ def load_curves(path: str | os.PathLike) -> dict[str, ParameterRange]:
         payload = json.loads(Path(path).read_text())
         return {key: ParameterRange.from_dict(value) for key, value in payload["parameters"].items()}
     except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"cannot read parameter curves from {path}: {error}") from error
+        raise InputError(f"cannot read parameter curves from {path}: {error}") from error

@@ -41,7 +41,7 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
-from ..functional._checks import check_finite, check_rank
+from ..validation import check_finite, check_rank
 from ..functional.noise import noise_seed
 from .modules import (
     ADSR,
@@ -60,6 +60,7 @@ from .modules import (
     render_sources,
 )
 from .parameters import ParameterRange, load_curves, save_curves
+from ..validation import InputError
 
 __all__ = ["Voice", "DefaultVoice", "RichVoice", "VOICES", "make_voice", "TEST_FRACTION"]
 
@@ -88,9 +89,9 @@ class Voice(nn.Module):
     def add(self, name: str, module: SynthModule) -> SynthModule:
         """Register ``module`` under ``name`` (its parameters become ``name.parameter``)."""
         if not isinstance(module, SynthModule):
-            raise ValueError(f"module {name!r} must be a SynthModule, found {type(module).__name__}")
+            raise InputError(f"module {name!r} must be a SynthModule, found {type(module).__name__}")
         if name in self.synth_modules or not name or "." in name:
-            raise ValueError(f"module names must be unique, non-empty and without '.', found {name!r}")
+            raise InputError(f"module names must be unique, non-empty and without '.', found {name!r}")
         self.synth_modules[name] = module
         return module
 
@@ -123,7 +124,7 @@ class Voice(nn.Module):
         known = {f"{m}.{p}" for m, module in self.synth_modules.items() for p in module.ranges}
         unknown = sorted(set(curves) - known)
         if unknown:
-            raise ValueError(f"unknown parameters {unknown}; this voice has {sorted(known)}")
+            raise InputError(f"unknown parameters {unknown}; this voice has {sorted(known)}")
         for key, value in curves.items():
             module, parameter = key.split(".", 1)
             self.synth_modules[module].ranges[parameter] = value
@@ -136,10 +137,10 @@ class Voice(nn.Module):
         check_rank("patch", patch, 2, f"(batch, {self.n_parameters})")
         check_finite("patch", patch)
         if patch.shape[1] != self.n_parameters:
-            raise ValueError(f"patch must have {self.n_parameters} columns (one per parameter of {self.name!r}), "
+            raise InputError(f"patch must have {self.n_parameters} columns (one per parameter of {self.name!r}), "
                              f"found {patch.shape[1]}")
         if bool(((patch < 0) | (patch > 1)).any()):
-            raise ValueError("patch values must lie in [0, 1] (normalised parameters)")
+            raise InputError("patch values must lie in [0, 1] (normalised parameters)")
         return patch
 
     def human(self, patch: Tensor) -> dict[str, dict[str, Tensor]]:
@@ -163,7 +164,7 @@ class Voice(nn.Module):
                 try:
                     value = human[name][parameter]
                 except KeyError:
-                    raise ValueError(f"missing parameter {name}.{parameter}") from None
+                    raise InputError(f"missing parameter {name}.{parameter}") from None
                 value = torch.as_tensor(value, dtype=torch.float32).reshape(-1).expand(batch)
                 columns.append(parameter_range.to_normalized(value))
         return torch.stack(columns, dim=1)
@@ -224,7 +225,7 @@ class Voice(nn.Module):
         if seeds is None:
             seeds = torch.zeros(patch.shape[0], dtype=torch.int64, device=patch.device)
         if not isinstance(seeds, Tensor) or seeds.dtype != torch.int64 or seeds.shape != (patch.shape[0],):
-            raise ValueError(f"seeds must be a ({patch.shape[0]},) int64 tensor")
+            raise InputError(f"seeds must be a ({patch.shape[0]},) int64 tensor")
         return self.synthesize(self.human(patch), seeds)
 
 
@@ -329,5 +330,5 @@ VOICES: dict[str, type[Voice]] = {"default": DefaultVoice, "rich": RichVoice}
 def make_voice(name: str, context: RenderContext | None = None, curves=None) -> Voice:
     """A registered voice by name (``VOICES``)."""
     if name not in VOICES:
-        raise ValueError(f"voice must be one of {sorted(VOICES)}, found {name!r}")
+        raise InputError(f"voice must be one of {sorted(VOICES)}, found {name!r}")
     return VOICES[name](context, curves)

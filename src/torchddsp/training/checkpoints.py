@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..io import TEMPORARY_MARK, sync_to_disk, write_text_atomic
+from ..validation import InputError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state", "stored_config", "checkpoint_dir",
            "checkpoint_history"]
@@ -40,7 +41,7 @@ def _safetensors():
     try:
         import safetensors.torch  # noqa: PLC0415
     except ImportError:
-        raise ValueError("checkpoints need safetensors: pip install 'torchddsp[train]'") from None
+        raise InputError("checkpoints need safetensors: pip install 'torchddsp[train]'") from None
     return safetensors.torch
 
 
@@ -117,7 +118,7 @@ def save_checkpoint(
     usual permissions (0644 and 0755 under a 022 umask).
     """
     if int(keep) < 1:
-        raise ValueError(f"keep must be at least 1 (got {keep}): the newest checkpoint is always kept")
+        raise InputError(f"keep must be at least 1 (got {keep}): the newest checkpoint is always kept")
     safetensors = _safetensors()
     root = checkpoint_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -177,15 +178,15 @@ def read_state(checkpoint: str | Path) -> dict[str, Any]:
     """``state.json`` of a checkpoint folder (ValueError if missing or not a JSON object)."""
     path = Path(checkpoint) / "state.json"
     if not path.is_file():
-        raise ValueError(f"{checkpoint} is not a checkpoint (no state.json)")
+        raise InputError(f"{checkpoint} is not a checkpoint (no state.json)")
     try:
         state = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is damaged (not valid JSON: {error})") from None
+        raise InputError(f"{path} is damaged (not valid JSON: {error})") from None
     if not isinstance(state, dict):
-        raise ValueError(f"{path} is damaged (expected a JSON object, found {type(state).__name__})")
+        raise InputError(f"{path} is damaged (expected a JSON object, found {type(state).__name__})")
     if not isinstance(state.get("step"), int):
-        raise ValueError(f"{path} is damaged or not torchddsp's (no whole-number step)")
+        raise InputError(f"{path} is damaged or not torchddsp's (no whole-number step)")
     return state
 
 
@@ -194,7 +195,7 @@ def stored_config(checkpoint: str | Path, state: dict[str, Any]) -> dict[str, An
     the file when there is none: a checkpoint written without one cannot rebuild its model)."""
     config = state.get("config")
     if not isinstance(config, dict) or not config:
-        raise ValueError(f"{Path(checkpoint) / 'state.json'} records no config: not a checkpoint of a training run")
+        raise InputError(f"{Path(checkpoint) / 'state.json'} records no config: not a checkpoint of a training run")
     return config
 
 
@@ -202,20 +203,20 @@ def _read_tensors(checkpoint: Path, name: str, state: dict[str, Any]) -> dict[st
     """The tensors of ``checkpoint/name``, after checking its recorded checksum (if any)."""
     path = checkpoint / name
     if not path.is_file():
-        raise ValueError(f"{checkpoint} has no {name}")
+        raise InputError(f"{checkpoint} has no {name}")
     data = path.read_bytes()
     files = state.get("files")
     recorded = files.get(name) if isinstance(files, dict) else None
     if isinstance(recorded, dict) and "sha256" in recorded:
         if hashlib.sha256(data).hexdigest() != recorded["sha256"]:
-            raise ValueError(f"{path} is damaged (checksum mismatch); use another checkpoint or train again")
+            raise InputError(f"{path} is damaged (checksum mismatch); use another checkpoint or train again")
     library = _safetensors()
     from safetensors import SafetensorError  # noqa: PLC0415  (installed: _safetensors() checked)
 
     try:
         return library.load(data)
     except SafetensorError as error:
-        raise ValueError(f"{path} is damaged (not a readable safetensors file: {error})") from None
+        raise InputError(f"{path} is damaged (not a readable safetensors file: {error})") from None
 
 
 def _check_fits(path: Path, tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
@@ -227,12 +228,12 @@ def _check_fits(path: Path, tensors: dict[str, torch.Tensor], expected: dict[str
     problems = [f"{label} tensors {names[:5]}{' ...' if len(names) > 5 else ''}"
                 for label, names in (("missing", missing), ("unexpected", unexpected)) if names] + shapes[:3]
     if problems:
-        raise ValueError(f"{path} does not fit this model (another architecture or config?): " + "; ".join(problems))
+        raise InputError(f"{path} does not fit this model (another architecture or config?): " + "; ".join(problems))
 
 
 def _load_optimizer(checkpoint: Path, state: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
     if "optimizer" not in state or not (checkpoint / "optimizer.safetensors").is_file():
-        raise ValueError(f"{checkpoint} holds no optimizer state")
+        raise InputError(f"{checkpoint} holds no optimizer state")
     tensors = _read_tensors(checkpoint, "optimizer.safetensors", state)
     per_parameter: dict[int, dict[str, Any]] = {}
     for name, value in list(tensors.items()) + list(state["optimizer"]["scalars"].items()):
@@ -244,7 +245,7 @@ def _load_optimizer(checkpoint: Path, state: dict[str, Any], optimizer: torch.op
         for parameter in group["params"]:
             for key, value in optimizer.state.get(parameter, {}).items():
                 if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != parameter.shape:
-                    raise ValueError(f"{checkpoint / 'optimizer.safetensors'} does not fit this model: its {key} "
+                    raise InputError(f"{checkpoint / 'optimizer.safetensors'} does not fit this model: its {key} "
                                      f"is {tuple(value.shape)}, the parameter is {tuple(parameter.shape)}")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..models.autoencoder import AutoencoderConfig
+from ..validation import InputError
 
 __all__ = ["DataConfig", "TrainConfig", "ExperimentConfig", "load_config", "save_config", "CONFIG_DIR"]
 
@@ -24,21 +25,21 @@ def _typed(section: str, name: str, kind: str, value: Any) -> Any:
     where = f"{section}.{name}"
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where} must be a whole number, found {value!r}")
+            raise InputError(f"{where} must be a whole number, found {value!r}")
         return value
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{where} must be a number, found {value!r}")
+            raise InputError(f"{where} must be a number, found {value!r}")
         if not math.isfinite(value):
-            raise ValueError(f"{where} must be a finite number, found {value!r}")
+            raise InputError(f"{where} must be a finite number, found {value!r}")
         return float(value)
     if kind == "str":
         if not isinstance(value, str):
-            raise ValueError(f"{where} must be text, found {value!r}")
+            raise InputError(f"{where} must be text, found {value!r}")
         return value
     if kind == "bool":
         if not isinstance(value, bool):
-            raise ValueError(f"{where} must be true or false, found {value!r}")
+            raise InputError(f"{where} must be true or false, found {value!r}")
     return value
 
 
@@ -46,11 +47,11 @@ def check_section(cls, values: Any, section: str) -> dict[str, Any]:
     """The settings of one config section, checked against the dataclass ``cls``: a mapping
     with known names only, each of its field's type (``int``, ``float``, ``str``, ``bool``)."""
     if not isinstance(values, Mapping):
-        raise ValueError(f"config section '{section}' must be a mapping of settings, found {values!r}")
+        raise InputError(f"config section '{section}' must be a mapping of settings, found {values!r}")
     kinds = {f.name: str(f.type) for f in fields(cls)}
     unknown = sorted(set(values) - set(kinds))
     if unknown:
-        raise ValueError(f"unknown settings {unknown} in '{section}'; known: {sorted(kinds)}")
+        raise InputError(f"unknown settings {unknown} in '{section}'; known: {sorted(kinds)}")
     return {name: _typed(section, name, kinds[name], value) for name, value in values.items()}
 
 
@@ -78,11 +79,11 @@ class DataConfig:
 
     def validate(self) -> None:
         if not self.example_seconds > 0 or not self.hop_seconds > 0:
-            raise ValueError("example_seconds and hop_seconds must be > 0")
+            raise InputError("example_seconds and hop_seconds must be > 0")
         if self.f0_method not in ("crepe", "yin"):
-            raise ValueError(f"f0_method must be 'crepe' or 'yin', found {self.f0_method!r}")
+            raise InputError(f"f0_method must be 'crepe' or 'yin', found {self.f0_method!r}")
         if not 0 <= self.eval_fraction < 1:
-            raise ValueError(f"eval_fraction must be in [0, 1), found {self.eval_fraction}")
+            raise InputError(f"eval_fraction must be in [0, 1), found {self.eval_fraction}")
 
 
 @dataclass
@@ -118,13 +119,13 @@ class TrainConfig:
         for name in ("batch_size", "steps", "decay_steps", "eval_every", "checkpoint_every", "log_every",
                      "samples_every", "keep_checkpoints", "eval_examples"):
             if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, found {getattr(self, name)}")
+                raise InputError(f"train.{name} must be >= 1, found {getattr(self, name)}")
         if not self.learning_rate > 0 or not self.decay_rate > 0 or self.grad_clip <= 0:
-            raise ValueError("learning_rate, decay_rate and grad_clip must be > 0")
+            raise InputError("learning_rate, decay_rate and grad_clip must be > 0")
         if not self.reverb_learning_rate_scale > 0:
-            raise ValueError(f"train.reverb_learning_rate_scale must be > 0, found {self.reverb_learning_rate_scale}")
+            raise InputError(f"train.reverb_learning_rate_scale must be > 0, found {self.reverb_learning_rate_scale}")
         if self.loss not in ("magenta", "auraloss"):
-            raise ValueError(f"train.loss must be 'magenta' or 'auraloss', found {self.loss!r}")
+            raise InputError(f"train.loss must be 'magenta' or 'auraloss', found {self.loss!r}")
 
     def learning_rate_at(self, step: int) -> float:
         """The schedule: linear warm-up, then exponential decay (applied every step)."""
@@ -147,10 +148,10 @@ class ExperimentConfig:
     def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
         unknown = sorted(set(values) - {"name", "model", "data", "train"})
         if unknown:
-            raise ValueError(f"unknown config sections {unknown}; expected name, model, data, train")
+            raise InputError(f"unknown config sections {unknown}; expected name, model, data, train")
         name = values.get("name", "experiment")
         if not isinstance(name, str):
-            raise ValueError(f"config name must be text, found {name!r}")
+            raise InputError(f"config name must be text, found {name!r}")
         config = cls(
             name=name,
             model=AutoencoderConfig.from_dict(check_section(AutoencoderConfig, values.get("model") or {}, "model")),
@@ -169,7 +170,7 @@ def _yaml():
     try:
         import yaml  # noqa: PLC0415
     except ImportError:
-        raise ValueError("reading configs needs PyYAML: pip install 'torchddsp[train]'") from None
+        raise InputError("reading configs needs PyYAML: pip install 'torchddsp[train]'") from None
     return yaml
 
 
@@ -200,9 +201,9 @@ def parse_config_text(text: str, source: str = "config") -> dict[str, Any]:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ValueError(f"{source}: not valid YAML{line}: {problem}") from None
+        raise InputError(f"{source}: not valid YAML{line}: {problem}") from None
     if not isinstance(values, dict):
-        raise ValueError(f"{source}: a config must be a YAML mapping, found {type(values).__name__}")
+        raise InputError(f"{source}: a config must be a YAML mapping, found {type(values).__name__}")
     return values
 
 
@@ -214,16 +215,16 @@ def load_config(path_or_name: str | Path) -> ExperimentConfig:
         path = CONFIG_DIR / f"{path_or_name}.yaml"
     if not path.is_file():
         shipped = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-        raise ValueError(f"config {str(path_or_name)!r} is neither a file nor a shipped config {shipped}")
+        raise InputError(f"config {str(path_or_name)!r} is neither a file nor a shipped config {shipped}")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: cannot read the config ({error})") from None
+        raise InputError(f"{path}: cannot read the config ({error})") from None
     values = parse_config_text(text, str(path))
     try:
         return ExperimentConfig.from_dict(values)
     except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise InputError(f"{path}: {error}") from None
 
 
 def save_config(config: ExperimentConfig, path: Path) -> None:

@@ -41,6 +41,7 @@ from ..io import AudioFileError, atomic_folder, audio_info, read_audio, read_aud
 from ..models.autoencoder import AutoencoderConfig
 from .config import DataConfig
 from ..progress import Progress
+from ..validation import InputError
 
 __all__ = ["AUDIO_SUFFIXES", "AudioFileError", "prepare_dataset", "read_audio", "FeatureDataset", "load_statistics",
            "compute_features", "CONFIDENCE_THRESHOLD", "QUANTILES", "CHUNK_SECONDS"]
@@ -139,10 +140,10 @@ class _Split:
 
 def _audio_files(audio_dir: Path) -> list[Path]:
     if not audio_dir.is_dir():
-        raise ValueError(f"audio_dir must be a folder of audio files, found {audio_dir}")
+        raise InputError(f"audio_dir must be a folder of audio files, found {audio_dir}")
     files = sorted(p for p in audio_dir.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
     if not files:
-        raise ValueError(f"{audio_dir} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
+        raise InputError(f"{audio_dir} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
     return files
 
 
@@ -150,20 +151,20 @@ def _check_dataset_dir(audio_dir: Path, dataset_dir: Path) -> None:
     """Refuse a destination whose replacement would destroy something that is not a dataset."""
     audio, target = audio_dir.resolve(), dataset_dir.resolve()
     if audio == target or target in audio.parents:
-        raise ValueError(f"dataset_dir {dataset_dir} holds the audio_dir {audio_dir}; choose another folder")
+        raise InputError(f"dataset_dir {dataset_dir} holds the audio_dir {audio_dir}; choose another folder")
     if dataset_dir.is_symlink():
-        raise ValueError(f"dataset_dir {dataset_dir} is a symbolic link; give the real folder")
+        raise InputError(f"dataset_dir {dataset_dir} is a symbolic link; give the real folder")
     if dataset_dir.exists():
         if not dataset_dir.is_dir():
-            raise ValueError(f"dataset_dir {dataset_dir} exists and is not a folder")
+            raise InputError(f"dataset_dir {dataset_dir} exists and is not a folder")
         if any(dataset_dir.iterdir()) and not (dataset_dir / "dataset.json").is_file():
-            raise ValueError(f"dataset_dir {dataset_dir} is a folder that holds files but no dataset.json; "
+            raise InputError(f"dataset_dir {dataset_dir} is a folder that holds files but no dataset.json; "
                              "prepare replaces the whole folder: choose a new or empty one")
     # The new dataset is built beside it: its parent (or the first existing folder above) must be writable.
     parent = dataset_dir.absolute().parent
     existing = next(folder for folder in (parent, *parent.parents) if folder.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"dataset_dir {dataset_dir}: the folder {existing} is not writable")
+        raise InputError(f"dataset_dir {dataset_dir}: the folder {existing} is not writable")
 
 
 def _split(files: list[Path], data: DataConfig) -> dict[Path, str | None]:
@@ -375,11 +376,11 @@ def _prepare_into(folder: Path, audio_dir: Path, files: list[Path], model: Autoe
             split.abandon()
         raise
     if frame_counts["train"] == 0:
-        raise ValueError(f"no usable audio in {audio_dir}: skipped {len(record.skipped)} file(s), "
+        raise InputError(f"no usable audio in {audio_dir}: skipped {len(record.skipped)} file(s), "
                          f"silent {len(record.silent_files)}")
     counts = {name: len(split.starts) for name, split in splits.items()}
     if counts["train"] == 0:
-        raise ValueError(f"no training example in {audio_dir} is louder than {data.silence_db} dB")
+        raise InputError(f"no training example in {audio_dir} is louder than {data.silence_db} dB")
     return {
         "format": "torchddsp-dataset-1",
         "sample_rate": model.sample_rate,
@@ -404,24 +405,24 @@ def load_statistics(dataset_dir: str | Path) -> dict:
     """``dataset.json`` of a prepared dataset (settings and statistics)."""
     path = Path(dataset_dir) / "dataset.json"
     if not path.is_file():
-        raise ValueError(f"{dataset_dir} is not a prepared dataset (no dataset.json); run `torchddsp prepare` first")
+        raise InputError(f"{dataset_dir} is not a prepared dataset (no dataset.json); run `torchddsp prepare` first")
     try:
         return json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); prepare the dataset again") from None
+        raise InputError(f"{path} is not valid JSON ({error}); prepare the dataset again") from None
 
 
 def _load_array(path: Path, dtype: type, mmap: bool) -> np.ndarray:
     """A 1-D ``.npy`` array of ``dtype``, or a ``ValueError`` naming the file (missing,
     truncated, corrupt, or of another type)."""
     if not path.is_file():
-        raise ValueError(f"{path} is missing; the dataset is incomplete: prepare it again")
+        raise InputError(f"{path} is missing; the dataset is incomplete: prepare it again")
     try:
         array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{path} is not a readable .npy array ({error}); prepare the dataset again") from None
+        raise InputError(f"{path} is not a readable .npy array ({error}); prepare the dataset again") from None
     if array.ndim != 1 or array.dtype != dtype:
-        raise ValueError(f"{path} holds a {array.dtype} array of shape {array.shape}, expected 1-D {np.dtype(dtype)}; "
+        raise InputError(f"{path} holds a {array.dtype} array of shape {array.shape}, expected 1-D {np.dtype(dtype)}; "
                          "prepare the dataset again")
     return array
 
@@ -438,7 +439,7 @@ class FeatureDataset(torch.utils.data.Dataset):
         self.metadata = load_statistics(dataset_dir)
         folder = Path(dataset_dir) / split
         if split not in ("train", "eval") or not folder.is_dir():
-            raise ValueError(f"split must be 'train' or 'eval' of {dataset_dir}, found {split!r}")
+            raise InputError(f"split must be 'train' or 'eval' of {dataset_dir}, found {split!r}")
         self.arrays = {key: _load_array(folder / f"{key}.npy", np.float32, mmap=True) for key in ARRAYS}
         self.starts = _load_array(folder / "examples.npy", np.int64, mmap=False)
         self.example_frames = int(self.metadata["example_frames"])
@@ -452,10 +453,10 @@ class FeatureDataset(torch.utils.data.Dataset):
         expected = {key: frames for key in FEATURES} | {"audio": frames * self.hop_size}
         for key, length in expected.items():
             if len(self.arrays[key]) != length:
-                raise ValueError(f"{folder / (key + '.npy')} holds {len(self.arrays[key])} values, expected {length} "
+                raise InputError(f"{folder / (key + '.npy')} holds {len(self.arrays[key])} values, expected {length} "
                                  "(from dataset.json and the other arrays); prepare the dataset again")
         if len(self.starts) and (self.starts.min() < 0 or self.starts.max() + self.example_frames > frames):
-            raise ValueError(f"{folder / 'examples.npy'} lists examples outside the {frames} frames of the split; "
+            raise InputError(f"{folder / 'examples.npy'} lists examples outside the {frames} frames of the split; "
                              "prepare the dataset again")
 
     def __len__(self) -> int:

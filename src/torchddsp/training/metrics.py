@@ -22,6 +22,7 @@ from ..features import a_weighted_loudness, estimate_f0
 from ..functional import hz_to_midi
 from ..losses import MultiScaleSpectralLoss
 from .data import CONFIDENCE_THRESHOLD, FeatureDataset
+from ..validation import InputError
 
 __all__ = ["resynthesis_metrics", "evaluate_model", "METRIC_NAMES"]
 
@@ -65,10 +66,10 @@ def evaluate_model(model, dataset: FeatureDataset, max_examples: int | None = No
     model.eval()
     if max_examples is not None and (isinstance(max_examples, bool) or not isinstance(max_examples, int)
                                      or max_examples < 1):
-        raise ValueError(f"max_examples must be a whole number >= 1 or None, found {max_examples!r}")
+        raise InputError(f"max_examples must be a whole number >= 1 or None, found {max_examples!r}")
     count = len(dataset) if max_examples is None else min(len(dataset), max_examples)
     if count == 0:
-        raise ValueError("the evaluation split holds no examples")
+        raise InputError("the evaluation split holds no examples")
     # Evenly spread examples when evaluating a subset.
     indices = torch.linspace(0, len(dataset) - 1, count).round().long().unique().tolist()
     totals: dict[str, float] = {}

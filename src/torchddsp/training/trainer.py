@@ -47,6 +47,7 @@ from .data import FeatureDataset
 from .metrics import METRIC_NAMES, evaluate_model
 from .plots import have_matplotlib, save_spectrograms, save_training_curves
 from ..progress import Progress
+from ..validation import InputError
 
 __all__ = ["train", "TRAIN_COLUMNS"]
 
@@ -78,9 +79,9 @@ def _check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> list[Path
     """Refuse a new run where it would mix with (or delete) other files; return what
     ``overwrite`` is to delete. Reads only: called by every rank before anything is written."""
     if resume and overwrite:
-        raise ValueError("--resume continues the run in RUN_DIR, --overwrite deletes it: give one of them")
+        raise InputError("--resume continues the run in RUN_DIR, --overwrite deletes it: give one of them")
     if run_dir.exists() and not run_dir.is_dir():
-        raise ValueError(f"RUN_DIR {run_dir} is a file; expected a folder (new or empty, or a run to --resume)")
+        raise InputError(f"RUN_DIR {run_dir} is a file; expected a folder (new or empty, or a run to --resume)")
     if resume or not run_dir.exists():
         return []
     present = sorted(run_dir.iterdir())
@@ -88,13 +89,13 @@ def _check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> list[Path
     others = [p.name for p in present if not _is_run_file(p)]
     if not run_files and others:
         listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-        raise ValueError(f"{run_dir} is not empty and holds no training run ({listed}); "
+        raise InputError(f"{run_dir} is not empty and holds no training run ({listed}); "
                          "give a new or empty folder as RUN_DIR (nothing in it is deleted, even with --overwrite)")
     if run_files and not overwrite:
         if latest_checkpoint(run_dir) is None:
-            raise ValueError(f"{run_dir} holds a training run that stopped before its first checkpoint, so it "
+            raise InputError(f"{run_dir} holds a training run that stopped before its first checkpoint, so it "
                              "cannot be resumed; use --overwrite to start again (or another RUN_DIR)")
-        raise ValueError(f"{run_dir} already holds a training run ({_describe_step(run_dir)}); "
+        raise InputError(f"{run_dir} already holds a training run ({_describe_step(run_dir)}); "
                          "use --resume to continue it or --overwrite to start again")
     return run_files
 
@@ -103,7 +104,7 @@ def _check_apart(run_dir: Path, dataset_dir: Path) -> None:
     """A run inside its dataset's folder would be deleted by the next ``prepare`` there."""
     run, data = run_dir.resolve(), dataset_dir.resolve()
     if run == data or data in run.parents:
-        raise ValueError(f"RUN_DIR {run_dir} is inside DATASET_DIR {dataset_dir}: preparing the dataset again "
+        raise InputError(f"RUN_DIR {run_dir} is inside DATASET_DIR {dataset_dir}: preparing the dataset again "
                          "would replace that folder; give a RUN_DIR outside it")
 
 
@@ -115,13 +116,13 @@ def _resumed_config(given: ExperimentConfig | str | Path, stored: dict[str, Any]
     try:
         config = ExperimentConfig.from_dict(stored)
     except ValueError as error:
-        raise ValueError(f"{checkpoint / 'state.json'}: {error}") from None
+        raise InputError(f"{checkpoint / 'state.json'}: {error}") from None
     given = given if isinstance(given, ExperimentConfig) else load_config(given)
     mine, theirs = given.to_dict(), config.to_dict()
     different = sorted(f"{section}.{key}" for section in ("model", "data", "train") for key in theirs[section]
                        if key != "steps" and mine[section].get(key) != theirs[section][key])
     if different:
-        raise ValueError(f"--resume: CONFIG differs from the config the run was started with ({', '.join(different)}); "
+        raise InputError(f"--resume: CONFIG differs from the config the run was started with ({', '.join(different)}); "
                          "a run continues with its own settings: give the same config, or start a new run")
     if steps is None:
         config.train.steps = given.train.steps
@@ -156,7 +157,7 @@ def _summary_writer_class():
     try:
         from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415  (optional extra)
     except ImportError:
-        raise ValueError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+        raise InputError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
     return SummaryWriter
 
 
@@ -254,7 +255,7 @@ def train(
     summary_writer = _summary_writer_class() if tensorboard else None
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
-        raise ValueError(f"--resume: {run_dir} holds no checkpoint (a run that stopped before its first one "
+        raise InputError(f"--resume: {run_dir} holds no checkpoint (a run that stopped before its first one "
                          "cannot be resumed: use --overwrite to start again)")
     _check_apart(run_dir, Path(dataset_dir))
     if checkpoint is not None:  # a resumed run keeps the config it started with
@@ -265,10 +266,10 @@ def train(
         config = load_config(config)
     final_step = config.train.steps if steps is None else steps
     if isinstance(final_step, bool) or not isinstance(final_step, int) or final_step < 1:
-        raise ValueError(f"--steps must be a whole number of at least 1 (got {final_step!r})")
+        raise InputError(f"--steps must be a whole number of at least 1 (got {final_step!r})")
     if checkpoint is not None and final_step <= resumed_step:
         asked = f"--steps {final_step}" if steps is not None else f"its config's train.steps ({final_step})"
-        raise ValueError(f"{asked}: the run in {run_dir} is already at step {resumed_step}; "
+        raise InputError(f"{asked}: the run in {run_dir} is already at step {resumed_step}; "
                          f"give --steps above {resumed_step} to continue it")
     dataset = FeatureDataset(dataset_dir, "train")
     metadata = dataset.metadata
@@ -280,7 +281,7 @@ def train(
         torch.manual_seed(config.train.seed)
         model = Autoencoder(config.model)
     if (metadata["sample_rate"], metadata["frame_rate"]) != (config.model.sample_rate, config.model.frame_rate):
-        raise ValueError(
+        raise InputError(
             f"the dataset was prepared at {metadata['sample_rate']} Hz and {metadata['frame_rate']} frames/s, "
             f"the model expects {config.model.sample_rate} Hz and {config.model.frame_rate} frames/s"
         )
@@ -297,7 +298,7 @@ def train(
         except ValueError as error:
             if "parameter group" not in str(error):
                 raise
-            raise ValueError(f"{checkpoint}: its optimizer state does not fit this model's {len(groups)} parameter "
+            raise InputError(f"{checkpoint}: its optimizer state does not fit this model's {len(groups)} parameter "
                              f"group(s) (a checkpoint from before reverb_learning_rate_scale, or another "
                              f"architecture); start a new run") from None
         # Loading replaces each group's settings with the saved ones: the scales come from the config.

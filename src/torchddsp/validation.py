@@ -1,4 +1,4 @@
-"""Input validation shared by the functional core.
+"""Input validation shared by the whole library.
 
 Every public function checks its inputs here so that a wrong rank, a mismatched size, a
 non-finite value or a non-positive rate raises a ``ValueError`` that names the argument and
@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "InputError",
     "check_tensor",
     "check_rank",
     "check_finite",
@@ -30,12 +31,20 @@ __all__ = [
 ]
 
 
+class InputError(ValueError):
+    """Bad input: a wrong shape or value, named with what was expected and what was found.
+
+    A ``ValueError``, so ``except ValueError`` still catches it; the command line prints it (and
+    ``OSError``) as one line, while any other exception is a library bug and keeps its traceback.
+    """
+
+
 def check_tensor(name: str, value: object) -> Tensor:
     """Raise unless ``value`` is a floating-point tensor; return it."""
     if not isinstance(value, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, found {type(value).__name__}")
+        raise InputError(f"{name} must be a torch.Tensor, found {type(value).__name__}")
     if not (value.is_floating_point() or value.is_complex()):
-        raise ValueError(f"{name} must be a floating-point tensor, found dtype {value.dtype}")
+        raise InputError(f"{name} must be a floating-point tensor, found dtype {value.dtype}")
     return value
 
 
@@ -44,7 +53,7 @@ def check_rank(name: str, value: Tensor, ranks: int | Sequence[int], layout: str
     check_tensor(name, value)
     allowed = (ranks,) if isinstance(ranks, int) else tuple(ranks)
     if value.dim() not in allowed:
-        raise ValueError(
+        raise InputError(
             f"{name} must have shape {layout} ({' or '.join(map(str, allowed))} dimensions), "
             f"found shape {tuple(value.shape)}"
         )
@@ -56,7 +65,7 @@ def check_finite(name: str, value: Tensor) -> Tensor:
     # One cheap reduction first: a NaN or infinity always makes the sum non-finite. Only when
     # it is (or the sum overflowed) is the elementwise test needed.
     if value.numel() and not bool(torch.isfinite(value.detach().sum())) and not bool(torch.isfinite(value).all()):
-        raise ValueError(f"{name} must be finite, found NaN or infinity")
+        raise InputError(f"{name} must be finite, found NaN or infinity")
     return value
 
 
@@ -64,14 +73,14 @@ def check_positive(name: str, value: float) -> float:
     """Raise unless ``value`` is a finite number greater than zero; return it as float."""
     if isinstance(value, Tensor):
         if value.numel() != 1:
-            raise ValueError(f"{name} must be a positive number, found a tensor of shape {tuple(value.shape)}")
+            raise InputError(f"{name} must be a positive number, found a tensor of shape {tuple(value.shape)}")
         value = value.item()
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, found {value!r}") from None
+        raise InputError(f"{name} must be a positive number, found {value!r}") from None
     if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be a positive finite number, found {value!r}")
+        raise InputError(f"{name} must be a positive finite number, found {value!r}")
     return number
 
 
@@ -79,15 +88,15 @@ def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
     """Raise unless ``value`` is an integer >= ``minimum`` (Python, NumPy or 0-d tensor integers,
     or an integral float); return it as int."""
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer >= {minimum}, found {value!r}")
+        raise InputError(f"{name} must be an integer >= {minimum}, found {value!r}")
     try:
         number = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         if not (isinstance(value, float) and value.is_integer()):
-            raise ValueError(f"{name} must be an integer >= {minimum}, found {value!r}") from None
+            raise InputError(f"{name} must be an integer >= {minimum}, found {value!r}") from None
         number = int(value)
     if number < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, found {value!r}")
+        raise InputError(f"{name} must be an integer >= {minimum}, found {value!r}")
     return number
 
 
@@ -96,14 +105,14 @@ def check_same_batch(names: Sequence[str], tensors: Sequence[Tensor]) -> int:
     sizes = [t.shape[0] for t in tensors]
     if len(set(sizes)) > 1:
         found = ", ".join(f"{n}: {s}" for n, s in zip(names, sizes))
-        raise ValueError(f"batch sizes must match ({found})")
+        raise InputError(f"batch sizes must match ({found})")
     return sizes[0]
 
 
 def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, found {value!r}")
+        raise InputError(f"{name} must be one of {list(choices)}, found {value!r}")
     return value
 
 
@@ -115,7 +124,7 @@ def as_tensor_like(name: str, value: float | Tensor, like: Tensor) -> Tensor:
     try:
         return torch.tensor(float(value), dtype=like.dtype, device=like.device)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number or a tensor, found {value!r}") from None
+        raise InputError(f"{name} must be a number or a tensor, found {value!r}") from None
 
 
 HALF_DTYPES = (torch.float16, torch.bfloat16)

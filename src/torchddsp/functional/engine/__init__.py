@@ -37,12 +37,15 @@ from typing import Callable
 
 import torch
 
+from ...validation import InputError
+
 try:  # numba is a core dependency; the guard keeps the PyTorch paths usable on exotic installs.
     import numba
 except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
     numba = None
 
-__all__ = ["numba", "available", "compile_kernel", "Kernel", "PARALLEL_MIN_WORK", "CHUNKS_PER_THREAD"]
+__all__ = ["numba", "available", "compile_kernel", "Kernel", "resolve_backend", "BACKENDS", "PARALLEL_MIN_WORK",
+           "CHUNKS_PER_THREAD"]
 
 #: Inner-loop updates (0.2-1 ns each) below which a kernel runs on the calling thread alone:
 #: waking a helper and waiting for its chunk costs tens of microseconds on an idle machine,
@@ -59,6 +62,36 @@ _pool_lock = threading.Lock()
 def available() -> bool:
     """Whether numba is importable (the compiled CPU kernels exist)."""
     return numba is not None
+
+
+#: The values of every op's ``backend`` argument: ``"numba"`` runs the compiled CPU kernel,
+#: ``"torch"`` the readable PyTorch reference path (on any device; ops choose among their
+#: PyTorch strategies, e.g. a loop on CPU or a parallel scan on a GPU, by device), ``"auto"``
+#: the compiled kernel for CPU tensors when numba is installed and the PyTorch path otherwise.
+BACKENDS = ("auto", "numba", "torch")
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """The engine that runs an op on ``device``: ``"numba"`` or ``"torch"`` (see :data:`BACKENDS`).
+
+    Raises:
+        InputError: ``backend`` is not one of :data:`BACKENDS`, or ``"numba"`` was asked for
+            without numba or for a tensor that is not on the CPU (it is never copied there).
+
+    Example:
+        >>> resolve_backend("torch", torch.device("cpu"))
+        'torch'
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"backend must be one of {list(BACKENDS)}, found {backend!r}")
+    on_cpu = torch.device(device).type == "cpu"
+    if backend == "auto":
+        return "numba" if on_cpu and numba is not None else "torch"
+    if backend == "numba" and numba is None:
+        raise InputError("backend='numba' needs numba (pip install numba)")
+    if backend == "numba" and not on_cpu:
+        raise InputError(f"backend='numba' runs on CPU tensors, found device {device}")
+    return backend
 
 
 def idle_cores() -> int | None:
