@@ -18,6 +18,8 @@ from torch import Tensor
 
 __all__ = [
     "InputError",
+    "set_validation",
+    "data_checks_enabled",
     "check_tensor",
     "check_rank",
     "check_finite",
@@ -29,6 +31,27 @@ __all__ = [
     "half_in_float32",
     "HALF_DTYPES",
 ]
+
+
+_DATA_CHECKS = True
+
+
+def set_validation(enabled: bool) -> bool:
+    """Turn the data checks (NaN, infinity, value ranges: each a host sync on a GPU) on or off
+    for the whole process; structural checks (type, rank, shape, dtype, device) always run.
+    Returns the previous setting."""
+    global _DATA_CHECKS
+    previous, _DATA_CHECKS = _DATA_CHECKS, bool(enabled)
+    return previous
+
+
+def data_checks_enabled() -> bool:
+    """Whether data checks run now: on unless :func:`set_validation` turned them off, and never
+    while ``torch.compile`` traces (a data-dependent branch would break the graph).
+
+    Every check that reads tensor values goes through this: ``if data_checks_enabled() and
+    bool((a.abs() >= 1).any()): raise InputError(...)``."""
+    return _DATA_CHECKS and not torch.compiler.is_compiling()
 
 
 class InputError(ValueError):
@@ -64,6 +87,8 @@ def check_finite(name: str, value: Tensor) -> Tensor:
     """Raise if ``value`` holds NaN or infinity."""
     # One cheap reduction first: a NaN or infinity always makes the sum non-finite. Only when
     # it is (or the sum overflowed) is the elementwise test needed.
+    if not data_checks_enabled():
+        return value
     if value.numel() and not bool(torch.isfinite(value.detach().sum())) and not bool(torch.isfinite(value).all()):
         raise InputError(f"{name} must be finite, found NaN or infinity")
     return value
