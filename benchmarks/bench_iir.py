@@ -8,7 +8,9 @@ Usage (from the repository root)::
 Cases (batch 4 x 64000 samples, float32, 2 cores):
 - time-varying order-2 all-pole filter (per-sample coefficients of slowly moving stable
   resonators): ``allpole_filter`` vs ``torchlpc.sample_wise_lpc``; forward (no grad) and
-  forward+backward (gradients w.r.t. input and coefficients);
+  forward+backward (gradients w.r.t. input and coefficients); the same filter through the
+  general path ``lfilter(x, [[1.0]], [1, a1, a2])`` (the FIR part and the leading coefficient
+  ``a0``, per sample) against the same peer;
 - a 4-section ``sosfilt`` (Butterworth order 8, fixed): torchddsp forward and forward+backward
   vs ``scipy.signal.sosfilt`` forward;
 - the frequency-sampling approximation (``lfilter(method="frequency_sampling")``) of a
@@ -76,6 +78,19 @@ def main() -> None:
             difference = float((allpole_filter(x, a) - torchlpc.sample_wise_lpc(x, a)).abs().max())
     rows.append(("all-pole order 2, time-varying", "forward", ours_fwd, "torchlpc 0.7.2", peer_fwd))
     rows.append(("all-pole order 2, time-varying", "fwd+bwd", ours_fb, "torchlpc 0.7.2", peer_fb))
+
+    # The general path on the same problem: b = [1], a = [1, a1, a2] per sample.
+    numerator, denominator = torch.ones(1, 1), torch.cat([torch.ones(BATCH, N_SAMPLES, 1), a], dim=-1)
+
+    def general_fb():
+        xi, ai = x.clone().requires_grad_(), denominator.clone().requires_grad_()
+        lfilter(xi, numerator, ai).sum().backward()
+
+    with torch.no_grad():
+        general_fwd = timed(lambda: lfilter(x, numerator, denominator))
+    rows.append(("lfilter b=[1], a=[1, a1, a2], time-varying", "forward", general_fwd, "torchlpc 0.7.2", peer_fwd))
+    rows.append(("lfilter b=[1], a=[1, a1, a2], time-varying", "fwd+bwd", timed(general_fb), "torchlpc 0.7.2",
+                 peer_fb))
 
     sos = torch.from_numpy(scipy.signal.butter(8, 0.1, output="sos")).float()[None]
     x_np, sos_np = x.numpy().astype(np.float32), sos[0].numpy()

@@ -11,7 +11,7 @@ import torch
 from torchddsp.functional import allpole_filter
 from torchddsp.functional.allpole import allpole_kernel_available
 
-BACKENDS = ["torch", "scan"] + (["numba"] if allpole_kernel_available() else [])
+BACKENDS = ["torch"] + (["numba"] if allpole_kernel_available() else [])
 
 
 def stable_denominator(order: int, radius: float = 0.999) -> np.ndarray:
@@ -58,7 +58,7 @@ def test_time_varying_matches_a_per_sample_loop(backend):
     a = np.stack([-2 * radius * np.cos(angle), radius**2], axis=2)
     zi = rng.standard_normal((3, 2))
     expected = loop_reference(x, a, zi)
-    result = allpole_filter(torch.from_numpy(x), torch.from_numpy(a), torch.from_numpy(zi), backend=backend).numpy()
+    result = allpole_filter(torch.from_numpy(x), torch.from_numpy(a), state=torch.from_numpy(zi), backend=backend).numpy()
     assert np.abs(result - expected).max() < 1e-10
 
 
@@ -69,8 +69,8 @@ def test_compiled_and_pytorch_paths_agree():
     x = torch.randn(4, 3000, generator=generator)
     a = 0.2 * torch.randn(4, 3000, 4, generator=generator)
     zi = torch.randn(4, 4, generator=generator)
-    fast = allpole_filter(x, a, zi, backend="numba")
-    slow = allpole_filter(x, a, zi, backend="torch")
+    fast = allpole_filter(x, a, state=zi, backend="numba")
+    slow = allpole_filter(x, a, state=zi, backend="torch")
     assert fast.dtype == slow.dtype == torch.float32
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
 
@@ -83,7 +83,8 @@ def test_chunked_filtering_with_carried_state_equals_one_call(backend):
     whole, whole_state = allpole_filter(x, a, return_state=True, backend=backend)
     state, pieces = None, []
     for start, stop in [(0, 1), (1, 3), (3, 400), (400, 1000)]:
-        piece, state = allpole_filter(x[:, start:stop], a[:, start:stop], state, return_state=True, backend=backend)
+        piece, state = allpole_filter(x[:, start:stop], a[:, start:stop], state=state, return_state=True,
+                                      backend=backend)
         pieces.append(piece)
     torch.testing.assert_close(torch.cat(pieces, 1), whole, rtol=0, atol=1e-12)
     torch.testing.assert_close(state, whole_state)
@@ -109,7 +110,7 @@ def test_first_and_second_derivatives(backend, a_shape):
     zi = torch.randn(2, 3, generator=generator, dtype=torch.float64, requires_grad=True)
 
     def f(x, a, zi):
-        return allpole_filter(x, a, zi, backend=backend)
+        return allpole_filter(x, a, state=zi, backend=backend)
 
     assert torch.autograd.gradcheck(f, (x, a, zi))
     assert torch.autograd.gradgradcheck(f, (x, a, zi))
@@ -137,3 +138,65 @@ def test_gradient_matches_a_long_signal_finite_difference():
         numeric = (allpole_filter(x, a.detach() + shift).pow(2).mean()
                    - allpole_filter(x, a.detach() - shift).pow(2).mean()) / (2 * step)
         assert float(grad[0, k]) == pytest.approx(float(numeric), rel=1e-5)
+
+
+def _agreement_inputs(order, lead, a_shape, seed):
+    """float64 inputs of a stable-ish filter: small feedback, a0 in [1, 2] (lead) per sample."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(3, 40, generator=generator, dtype=torch.float64)
+    a = 0.3 / order * torch.randn(*a_shape, lead + order, generator=generator, dtype=torch.float64)
+    if lead:
+        a[..., 0] = 1 + torch.rand(*a_shape, generator=generator, dtype=torch.float64)
+    zi = torch.randn(3, order, generator=generator, dtype=torch.float64)
+    return x, a, zi
+
+
+@pytest.mark.skipif(not allpole_kernel_available(), reason="numba is not installed")
+@pytest.mark.parametrize("order", [1, 2, 3])
+@pytest.mark.parametrize("lead", [0, 1])
+@pytest.mark.parametrize("a_shape", [(3, 40), (1, 40), (3, 1), (1, 1)], ids=["sample", "sample_shared", "item", "fixed"])
+@pytest.mark.parametrize("engine", ["numba", "scan"])
+def test_engines_equal_the_loop_forward_and_gradients(order, lead, a_shape, engine):
+    # The compiled kernels (order 2: two items per pass, registers; fused one-pass adjoint) and
+    # the parallel scan against the readable PyTorch loop, outputs and all three gradients.
+    from torchddsp.functional.engine.recurrence import allpole
+
+    x, a, zi = _agreement_inputs(order, lead, a_shape, seed=10 * order + lead)
+    weights = torch.randn(3, 40, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    results = []
+    for name in ("loop", engine):
+        inputs = [t.clone().requires_grad_() for t in (x, a, zi)]
+        y = allpole(*inputs, lead, name)
+        (y * weights).sum().backward()
+        results.append([y.detach()] + [t.grad for t in inputs])
+    for reference, result in zip(*results):
+        torch.testing.assert_close(result, reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unbatched_coefficients_and_leading_dimensions(backend):
+    # scipy's layouts: x with any leading dimensions, a (order,); the state follows x's leading
+    # dimensions, in and out.
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 300))
+    denominator = stable_denominator(3, radius=0.9)
+    zi = rng.standard_normal((2, 3, 3))
+    y, state = allpole_filter(torch.from_numpy(x), torch.from_numpy(denominator[1:]), state=torch.from_numpy(zi),
+                              return_state=True, backend=backend)
+    expected = loop_reference(x.reshape(6, 300), np.broadcast_to(denominator[1:], (6, 300, 3)), zi.reshape(6, 3))
+    assert y.shape == (2, 3, 300) and state.shape == (2, 3, 3)
+    np.testing.assert_allclose(y.numpy(), expected.reshape(2, 3, 300), atol=1e-10)
+    np.testing.assert_allclose(state.numpy(), expected[:, ::-1][:, :3].reshape(2, 3, 3), atol=1e-10)
+    single = allpole_filter(torch.from_numpy(x[0, 0]), torch.from_numpy(denominator[1:]), backend=backend)
+    np.testing.assert_allclose(single.numpy(), scipy.signal.lfilter([1.0], denominator, x[0, 0]), atol=1e-10)
+
+
+def test_frame_rate_coefficients_are_stated_not_guessed():
+    from torchddsp.functional import Control, upsample
+
+    x = torch.randn(2, 100, dtype=torch.float64)
+    frames = 0.2 * torch.randn(2, 5, 2, dtype=torch.float64)
+    per_sample = upsample(frames, 100, "linear")
+    torch.testing.assert_close(allpole_filter(x, Control.per_frame(frames)), allpole_filter(x, per_sample))
+    with pytest.raises(ValueError, match=r"a must have 100 time steps .*Control.per_frame"):
+        allpole_filter(x, frames)

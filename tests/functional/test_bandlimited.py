@@ -34,7 +34,7 @@ def test_kernel_equals_the_pytorch_path_in_values_and_gradients(waveforms):
     weight = torch.linspace(-1, 1, 12 * 10, dtype=torch.float64)
     results = {}
     for backend in ("numba", "torch"):
-        y = bandlimited_oscillator(inputs[0], inputs[1], 120, 16000.0, waveforms, inputs[2], inputs[3],
+        y = bandlimited_oscillator(inputs[0], inputs[1], 120, 16000.0, waveforms, inputs[2], state=inputs[3],
                                    noise_amplitude=inputs[4], noise_seeds=seeds, backend=backend)
         results[backend] = (y.detach(), torch.autograd.grad((y * weight).sum(), inputs))
     np.testing.assert_allclose(results["numba"][0].numpy(), results["torch"][0].numpy(), atol=1e-12)
@@ -54,7 +54,7 @@ def test_gradcheck(backend, seed):
     seeds = torch.tensor([1, 2])
 
     def fn(f, a, mix, phase, noise):
-        return bandlimited_oscillator(f, a, 20, 16000.0, ("square", "saw"), mix, phase, noise_amplitude=noise,
+        return bandlimited_oscillator(f, a, 20, 16000.0, ("square", "saw"), mix, state=phase, noise_amplitude=noise,
                                       noise_seeds=seeds, backend=backend)
 
     inputs = tuple(t.clone().requires_grad_() for t in (f, a, mix, phase, noise))
@@ -87,15 +87,15 @@ def test_no_aliasing_energy_off_the_harmonic_series(waveform, f0):
 
 
 def test_no_table_holds_a_partial_at_or_above_nyquist_anywhere_in_its_band():
-    sample_rate, size, per_octave, f_min = 16000.0, 1024, 6, 8.0
-    tables = _tables_numpy(("saw",), sample_rate, size, per_octave, f_min)[0]
+    sample_rate, size, per_octave, min_hz = 16000.0, 1024, 6, 8.0
+    tables = _tables_numpy(("saw",), sample_rate, size, per_octave, min_hz)[0]
     for j in range(tables.shape[0] - 1):
         spectrum = np.abs(np.fft.rfft(tables[j, :size]))
         present = np.nonzero(spectrum > 1e-9 * max(spectrum.max(), 1e-300))[0]
         if present.size:
             # Band j serves hops whose highest frequency is below the top of band j + 1's start;
             # its table is also read (crossfaded) for band j - 1. Its partials stay below Nyquist.
-            top = f_min * 2 ** ((j + 1) / per_octave)
+            top = min_hz * 2 ** ((j + 1) / per_octave)
             assert present.max() * top < sample_rate / 2
 
 
@@ -110,7 +110,7 @@ def test_silent_at_and_above_nyquist_and_at_zero_frequency():
 def test_sine_follows_the_library_phase_convention(rng):
     frames = torch.from_numpy(rng.uniform(100, 2000, (2, 20, 1)))
     phase = torch.from_numpy(rng.uniform(-3, 3, (2, 1)))
-    y = bandlimited_oscillator(frames, torch.ones(2, 20, 1, dtype=torch.float64), 2000, SR, ("sine",), initial_phase=phase)
+    y = bandlimited_oscillator(frames, torch.ones(2, 20, 1, dtype=torch.float64), 2000, SR, ("sine",), state=phase)
     from torchddsp.functional import upsample
 
     f = upsample(frames, 2000, "linear")[..., 0].numpy()

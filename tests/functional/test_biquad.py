@@ -9,40 +9,40 @@ import scipy.signal
 import torch
 
 from torchddsp.functional import biquad, sosfilt
-from torchddsp.functional.biquad import BIQUAD_KINDS
+from torchddsp.functional.biquad import BIQUAD_MODES
 
 SR = 48000.0
 
 
-def prototype(kind: str, s: np.ndarray, q: float, gain_db: float) -> np.ndarray:
+def prototype(mode: str, s: np.ndarray, q: float, gain_db: float) -> np.ndarray:
     """The analog prototypes of the Audio EQ Cookbook, cutoff normalised to 1 rad/s."""
     a = 10 ** (gain_db / 40)
     denominator = s**2 + s / q + 1
-    if kind == "lowpass":
+    if mode == "lowpass":
         return 1 / denominator
-    if kind == "highpass":
+    if mode == "highpass":
         return s**2 / denominator
-    if kind == "bandpass":
+    if mode == "bandpass":
         return (s / q) / denominator
-    if kind == "notch":
+    if mode == "notch":
         return (s**2 + 1) / denominator
-    if kind == "allpass":
+    if mode == "allpass":
         return (s**2 - s / q + 1) / denominator
-    if kind == "peak":
+    if mode == "peak":
         return (s**2 + s * a / q + 1) / (s**2 + s / (a * q) + 1)
-    if kind == "lowshelf":
+    if mode == "lowshelf":
         return a * (s**2 + np.sqrt(a) / q * s + a) / (a * s**2 + np.sqrt(a) / q * s + 1)
     return a * (a * s**2 + np.sqrt(a) / q * s + 1) / (s**2 + np.sqrt(a) / q * s + a)  # highshelf
 
 
-@pytest.mark.parametrize("kind", BIQUAD_KINDS)
+@pytest.mark.parametrize("mode", BIQUAD_MODES)
 @pytest.mark.parametrize("cutoff,q,gain_db", [(1000.0, 0.707, 6.0), (50.0, 4.0, -12.0), (15000.0, 0.5, 18.0)])
-def test_magnitude_matches_the_closed_form(kind, cutoff, q, gain_db):
-    sos = biquad(kind, torch.tensor(cutoff, dtype=torch.float64), q, SR, gain_db).numpy()
+def test_magnitude_matches_the_closed_form(mode, cutoff, q, gain_db):
+    sos = biquad(mode, torch.tensor(cutoff, dtype=torch.float64), q, SR, gain_db).numpy()
     w = np.linspace(0.001, np.pi - 0.001, 2000)
     _, response = scipy.signal.freqz(sos[:3], sos[3:], worN=w)
     s = 1j * np.tan(w / 2) / np.tan(np.pi * cutoff / SR)
-    expected = np.abs(prototype(kind, s, q, gain_db))
+    expected = np.abs(prototype(mode, s, q, gain_db))
     np.testing.assert_allclose(np.abs(response), expected, rtol=1e-9, atol=1e-12)
 
 
@@ -57,18 +57,18 @@ def test_time_varying_cutoff_filters_through_sosfilt_and_is_differentiable():
     assert torch.isfinite(cutoff.grad).all() and cutoff.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("kind", BIQUAD_KINDS)
-def test_gradcheck_in_every_parameter(kind):
+@pytest.mark.parametrize("mode", BIQUAD_MODES)
+def test_gradcheck_in_every_parameter(mode):
     cutoff = torch.tensor([800.0, 3000.0], dtype=torch.float64, requires_grad=True)
     q = torch.tensor([0.7, 2.0], dtype=torch.float64, requires_grad=True)
     gain = torch.tensor([3.0, -6.0], dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda c, q, g: biquad(kind, c, q, SR, g), (cutoff, q, gain))
+    assert torch.autograd.gradcheck(lambda c, q, g: biquad(mode, c, q, SR, g), (cutoff, q, gain))
 
 
 @pytest.mark.parametrize("arguments,match", [
     (("lowpass", 30000.0, 1.0, SR), "cutoff_hz must be strictly between 0 and Nyquist"),
     (("lowpass", 1000.0, 0.0, SR), "q must be > 0"),
-    (("bandstop", 1000.0, 1.0, SR), "kind must be one of"),
+    (("bandstop", 1000.0, 1.0, SR), "mode must be one of"),
     (("lowpass", 1000.0, 1.0, 0.0), "sample_rate"),
     (("peak", 1000.0, 1.0, SR, float("nan")), "gain_db must be finite"),
 ])

@@ -67,7 +67,7 @@ def test_exp_sigmoid_gradient_finite_for_extreme_inputs():
 
 def test_frequencies_sigmoid_range_and_pitch_uniformity():
     x = torch.tensor([-50.0, 0.0, 50.0], dtype=torch.float64)
-    hz = frequencies_sigmoid(x, hz_min=110.0, hz_max=440.0)
+    hz = frequencies_sigmoid(x, min_hz=110.0, max_hz=440.0)
     np.testing.assert_allclose(hz.numpy(), [110.0, 220.0, 440.0], rtol=1e-9)
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from torchddsp.functional import fractional_delay, fractional_delay_stream
+from torchddsp.functional import fractional_delay
 
 
 def test_integer_delay_shifts_and_zero_delay_is_identity(rng):
@@ -32,11 +32,11 @@ def test_delay_stream_in_blocks_equals_one_call(rng, interpolation):
     audio = torch.tensor(rng.standard_normal((2, 400)))
     delay = torch.tensor(rng.uniform(1, 20, (2, 400)))
     history = torch.zeros(2, 24, dtype=torch.float64)
-    offline = fractional_delay(audio, delay, history, interpolation)
+    offline = fractional_delay(audio, delay, interpolation, state=history)
     pieces = []
     for start in range(0, 400, 100):
-        piece, history = fractional_delay_stream(audio[:, start : start + 100], delay[:, start : start + 100], history,
-                                                 interpolation)
+        piece, history = fractional_delay(audio[:, start : start + 100], delay[:, start : start + 100], interpolation,
+                                          state=history, return_state=True)
         pieces.append(piece)
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), offline.numpy(), atol=1e-14)
 
@@ -47,9 +47,9 @@ def test_delay_errors():
         fractional_delay(audio, -torch.ones(1, 10))
     with pytest.raises(ValueError, match="delay_samples must be >= 1 for cubic"):
         fractional_delay(audio, torch.full((1, 10), 0.5), interpolation="cubic")
-    with pytest.raises(ValueError, match="history must hold"):
-        fractional_delay(audio, torch.full((1, 1), 5.0), torch.zeros(1, 3))
-    with pytest.raises(ValueError, match="delay_samples must have shape"):
+    with pytest.raises(ValueError, match="state must hold"):
+        fractional_delay(audio, torch.full((1, 1), 5.0), state=torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="delay_samples per sample must hold 10 samples"):
         fractional_delay(audio, torch.zeros(1, 9))
 
 

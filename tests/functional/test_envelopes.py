@@ -91,8 +91,8 @@ def test_lfo_mix_rate_modulation_and_phase():
     np.testing.assert_allclose(y, 0.5 * (1 - np.cos(2 * np.pi * turns)) / 2 + 0.5 * turns, atol=1e-9)
     ramp = torch.linspace(0, 1, n, dtype=torch.float64)[None]
     modulated = lfo(torch.tensor([1.0], dtype=torch.float64), weights[:, :1].repeat(1, 5) * torch.tensor([[1.0, 0, 0, 0, 0]],
-                    dtype=torch.float64), n, rate, torch.tensor([math.pi / 2], dtype=torch.float64), ramp,
-                    torch.tensor([3.0], dtype=torch.float64))[0].numpy()
+                    dtype=torch.float64), n, rate, ramp, torch.tensor([3.0], dtype=torch.float64),
+                    state=torch.tensor([math.pi / 2], dtype=torch.float64))[0].numpy()
     phase = np.pi / 2 + 2 * np.pi * np.cumsum(1.0 + 3.0 * ramp[0].numpy()) / rate
     np.testing.assert_allclose(modulated, (1 - np.cos(phase)) / 2, atol=1e-9)
     even = lfo(torch.tensor([1.0]), torch.zeros(1, 5), 10, rate)
@@ -107,7 +107,7 @@ def test_lfo_gradients():
     ramp = torch.linspace(0, 1, 30, dtype=torch.float64)[None]
 
     def fn(f, w, phase, depth):
-        return lfo(f, w, 30, 50.0, phase, ramp, depth)
+        return lfo(f, w, 30, 50.0, ramp, depth, state=phase)
 
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-7, atol=1e-4)
     zero_weights = torch.zeros(1, 5, dtype=torch.float64, requires_grad=True)
@@ -127,3 +127,21 @@ def test_bad_input_is_an_error():
         lfo(one, torch.full((1, 5), 2.0), 10, RATE)
     with pytest.raises(ValueError, match="modulation_depth_hz is required"):
         lfo(one, torch.ones(1, 5), 10, RATE, rate_modulation=torch.ones(1, 10))
+
+
+def test_per_note_arguments_take_numbers_and_per_item_controls():
+    # Bugs: a number (fixed control) not broadcast against per-item tensors, the batch taken
+    # from the first argument only, a time-varying control silently accepted as per note.
+    from torchddsp.functional import Control
+
+    duration = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    full = [torch.full((3,), v, dtype=torch.float64) for v in (0.1, 0.2, 0.5, 0.3)]
+    expected = adsr(*full, duration, 300, RATE)
+    mixed = adsr(0.1, Control.fixed(0.2), torch.full((3, 1), 0.5, dtype=torch.float64),
+                 Control.per_item(full[3]), duration, 300, RATE)
+    assert mixed.shape == (3, 300)
+    torch.testing.assert_close(mixed, expected, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="attack_s must be a number, .* found a frame-rate control"):
+        adsr(torch.zeros(3, 4, 1), *full[1:], duration, 300, RATE)
+    with pytest.raises(ValueError, match="decay_s must have batch 1 or 3"):
+        adsr(full[0], torch.zeros(2), *full[2:], duration, 300, RATE)

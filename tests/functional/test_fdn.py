@@ -90,7 +90,7 @@ def test_orthogonal_matrix_is_orthogonal_and_lossless():
 
 
 def test_delays_are_distinct_primes_in_range():
-    delays = fdn_delays(8, 48000, 15.0, 45.0)
+    delays = fdn_delays(8, 48000, min_delay_s=0.015, max_delay_s=0.045)
     assert len(set(delays)) == 8 and all(all(d % k for k in range(2, d)) for d in delays)
     assert 0.015 * 48000 <= min(delays) and max(delays) <= 0.046 * 48000
 

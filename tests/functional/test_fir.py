@@ -125,7 +125,7 @@ def test_sinc_impulse_response_properties():
     assert response[frequencies > 2500].max() < 1e-3
     with pytest.raises(ValueError, match="odd"):
         sinc_impulse_response(1000.0, 256, 16000)
-    with pytest.raises(ValueError, match="cutoff_frequency"):
+    with pytest.raises(ValueError, match="cutoff_hz"):
         sinc_impulse_response(9000.0, 255, 16000)
 
 

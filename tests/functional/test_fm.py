@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from torchddsp.functional import fm_synthesis, fm_synthesis_stream
+from torchddsp.functional import Control, fm_synthesis
+from torchddsp.validation import set_validation
 
 SR = 16000
 
@@ -18,13 +19,14 @@ def test_two_operator_fm_matches_closed_form():
     np.testing.assert_allclose(y[0].numpy(), expected, atol=1e-9)
 
 
-def test_feedback_operator_matches_a_per_sample_loop(rng):
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_feedback_operator_matches_a_per_sample_loop(rng, backend):
     n = 500
     frequencies = torch.tensor(rng.uniform(100, 2000, (2, n, 2)))
     amplitudes = torch.tensor(rng.uniform(0.1, 1.0, (2, n, 2)))
     feedback = torch.tensor(rng.uniform(0.0, 1.5, (2, n, 2)))
     routing = torch.tensor([[0.0, 2.0], [0.0, 0.0]], dtype=torch.float64)
-    y = fm_synthesis(frequencies, amplitudes, routing, SR, feedback=feedback)
+    y = fm_synthesis(frequencies, amplitudes, routing, SR, feedback=feedback, backend=backend)
     f, a, beta = frequencies.numpy(), amplitudes.numpy(), feedback.numpy()
     theta = 2 * np.pi * np.cumsum(f, axis=1) / SR
     for b in range(2):
@@ -45,11 +47,11 @@ def test_fm_stream_with_feedback_in_blocks_equals_one_call(rng):
     routing = torch.tensor([[0, 1.0, 0.5], [0, 0, 1.0], [0, 0, 0]], dtype=torch.float64)
     gains = torch.tensor([1.0, 0.2, 0.0], dtype=torch.float64)
     offline = fm_synthesis(frequencies, amplitudes, routing, SR, feedback, gains)
-    phase = last = None
+    state = None
     pieces = []
     for start in range(0, n, 200):
-        piece, phase, last = fm_synthesis_stream(frequencies[:, start : start + 200], amplitudes[:, start : start + 200],
-                                                 routing, SR, feedback, gains, phase, last)
+        piece, state = fm_synthesis(frequencies[:, start : start + 200], amplitudes[:, start : start + 200],
+                                    routing, SR, feedback, gains, state=state, return_state=True)
         pieces.append(piece)
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), offline.numpy(), atol=1e-10)
 
@@ -77,3 +79,51 @@ def test_zero_feedback_still_gets_a_gradient():
 def test_output_follows_the_amplitude_dtype():
     y = fm_synthesis(torch.full((1, 10, 2), 100.0, dtype=torch.float64), torch.ones(1, 10, 2), torch.zeros(2, 2), 16000)
     assert y.dtype == torch.float32
+
+
+def test_compiled_feedback_equals_the_pytorch_loop_in_values_and_gradients(rng):
+    # The compiled pass has a hand-written adjoint; the PyTorch loop's gradients are autograd's.
+    n = 300
+    inputs = [torch.tensor(rng.uniform(100, 3000, (2, n, 2))), torch.tensor(rng.uniform(0.1, 1.0, (2, n, 2))),
+              torch.tensor(rng.uniform(-1.5, 1.5, (2, n, 2))), torch.tensor(rng.uniform(-0.5, 0.5, (2, 2)))]
+    routing = torch.tensor([[0.0, 1.7], [0.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    weight = torch.tensor(rng.standard_normal((2, n)))
+    results = {}
+    for backend in ("numba", "torch"):
+        leaves = [t.clone().requires_grad_() for t in inputs]
+        f, a, beta, memory = leaves
+        audio, (_, last) = fm_synthesis(f, a, routing, SR, beta, torch.tensor([1.0, 0.3], dtype=torch.float64),
+                                        state=(torch.zeros(2, 2), memory), return_state=True, backend=backend)
+        loss = (audio * weight).sum() + last.pow(2).sum()
+        results[backend] = (audio.detach(), torch.autograd.grad(loss, [*leaves, routing]))
+    np.testing.assert_allclose(results["numba"][0].numpy(), results["torch"][0].numpy(), rtol=0, atol=1e-12)
+    for name, ours, reference in zip(("f", "a", "beta", "memory", "routing"), results["numba"][1], results["torch"][1]):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-9, atol=1e-9, err_msg=name)
+
+
+def test_amplitudes_at_frame_rate_are_upsampled_linearly():
+    # (batch, n_frames, n_operators) with n_frames neither 1 nor n_samples: a frame-rate control
+    # (frame i at sample i * hop, the last held), no longer an error.
+    n, frames = 400, 5
+    hop = n // frames
+    frequencies = torch.full((1, n, 2), 300.0, dtype=torch.float64)
+    amplitudes = torch.tensor([[[0.2, 1.0], [0.9, 0.4], [0.5, 0.5], [0.1, 2.0], [0.7, 0.3]]], dtype=torch.float64)
+    routing = torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    per_sample = np.empty((n, 2))
+    for c in range(2):
+        per_sample[:, c] = np.interp(np.arange(n), np.arange(frames) * hop, amplitudes[0, :, c].numpy())
+    expected = fm_synthesis(frequencies, torch.from_numpy(per_sample)[None], routing, SR)
+    for given in (amplitudes, Control.per_frame(amplitudes)):
+        np.testing.assert_allclose(fm_synthesis(frequencies, given, routing, SR).numpy(), expected.numpy(), atol=1e-12)
+
+
+def test_routing_is_checked_only_while_data_checks_are_on():
+    x = torch.ones(1, 10, 2)
+    lower = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    previous = set_validation(False)
+    try:
+        fm_synthesis(x * 100, x, lower, SR)  # no host sync: the caller vouches for its data
+    finally:
+        set_validation(previous)
+    with pytest.raises(ValueError, match="strictly upper triangular"):
+        fm_synthesis(x * 100, x, lower, SR)

@@ -9,17 +9,15 @@ import torchddsp.functional.engine as kernel_engine
 import torchddsp.functional.oscillators as oscillators
 from torchddsp.functional import (
     harmonic_synthesis,
-    harmonic_synthesis_stream,
     normalize_harmonics,
     oscillator_bank,
-    oscillator_bank_stream,
 )
 
 SR = 16000
 
 
-def oscillator_bank_reference(frequencies, amplitudes, sample_rate, initial_phase=0.0):
-    phase = initial_phase + 2 * np.pi * np.cumsum(frequencies, axis=0) / sample_rate
+def oscillator_bank_reference(frequencies, amplitudes, sample_rate, phase0=0.0):
+    phase = phase0 + 2 * np.pi * np.cumsum(frequencies, axis=0) / sample_rate
     audible = np.abs(frequencies) < sample_rate / 2
     return (amplitudes * audible * np.sin(phase)).sum(-1)
 
@@ -29,7 +27,7 @@ def test_oscillator_bank_matches_numpy_reference(rng):
     amplitudes = rng.uniform(0, 1, (2, 3000, 5))
     phase0 = rng.uniform(0, 2 * np.pi, (2, 5))
     y = oscillator_bank(torch.tensor(frequencies, dtype=torch.float32), torch.tensor(amplitudes, dtype=torch.float32),
-                        SR, torch.tensor(phase0))
+                        SR, state=torch.tensor(phase0))
     for b in range(2):
         f32 = frequencies[b].astype(np.float32).astype(np.float64)
         a32 = amplitudes[b].astype(np.float32).astype(np.float64)
@@ -49,7 +47,8 @@ def test_oscillator_bank_stream_in_chunks_equals_one_call(rng):
     offline = oscillator_bank(frequencies, amplitudes, SR)
     phase, pieces = None, []
     for start in range(0, 1000, 250):
-        piece, phase = oscillator_bank_stream(frequencies[:, start : start + 250], amplitudes[:, start : start + 250], SR, phase)
+        piece, phase = oscillator_bank(frequencies[:, start : start + 250], amplitudes[:, start : start + 250], SR,
+                                       state=phase, return_state=True)
         pieces.append(piece)
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), offline.numpy(), atol=1e-12)
 
@@ -101,7 +100,7 @@ def test_harmonic_gradients_on_every_engine(engine):
     distribution = torch.rand(1, 4, 8, dtype=torch.float64, generator=generator).requires_grad_()
     phase = torch.rand(1, 1, dtype=torch.float64, generator=generator).requires_grad_()
     assert torch.autograd.gradcheck(
-        lambda *x: harmonic_synthesis(*x[:3], 32, SR, x[3], backend=engine), (f0, amplitudes, distribution, phase),
+        lambda *x: harmonic_synthesis(*x[:3], 32, SR, state=x[3], backend=engine), (f0, amplitudes, distribution, phase),
         atol=1e-6)
 
 
@@ -217,16 +216,17 @@ def test_harmonic_batch_equals_per_item(rng):
     amplitudes = torch.tensor(rng.uniform(0, 1, (3, 10, 1)))
     distribution = torch.tensor(rng.uniform(0, 1, (3, 10, 30)))
     phase = torch.tensor(rng.uniform(0, 6, (3, 1)))
-    batched = harmonic_synthesis(f0, amplitudes, distribution, 640, SR, phase)
+    batched = harmonic_synthesis(f0, amplitudes, distribution, 640, SR, state=phase)
     for b in range(3):
-        single = harmonic_synthesis(f0[b : b + 1], amplitudes[b : b + 1], distribution[b : b + 1], 640, SR, phase[b : b + 1])
+        single = harmonic_synthesis(f0[b : b + 1], amplitudes[b : b + 1], distribution[b : b + 1], 640, SR,
+                                    state=phase[b : b + 1])
         np.testing.assert_allclose(batched[b].numpy(), single[0].numpy(), atol=1e-12)
 
 
-def test_harmonic_initial_phase_follows_ddsp_convention(rng):
+def test_harmonic_state_follows_ddsp_convention(rng):
     f0 = torch.full((1, 4, 1), 300.0, dtype=torch.float64)
     y = harmonic_synthesis(f0, torch.ones_like(f0), torch.ones(1, 4, 1, dtype=torch.float64), 256, SR,
-                           torch.tensor([[0.5]], dtype=torch.float64))
+                           state=torch.tensor([[0.5]], dtype=torch.float64))
     n = np.arange(1, 257)
     np.testing.assert_allclose(y[0].numpy(), np.sin(0.5 + 2 * np.pi * 300 * n / SR), atol=1e-12)
 
@@ -243,15 +243,16 @@ def test_harmonic_stream_in_blocks_equals_one_call(rng, method):
         stop = start + block
         def take(x):  # this block's frames plus the next block's first (one frame of look-ahead)
             return x[:, start : stop + 1] if stop < n_frames else torch.cat([x[:, start:], x[:, -1:]], 1)
-        piece, phase = harmonic_synthesis_stream(take(f0), take(amplitudes), take(distribution), block * hop, SR, phase,
-                                                 amplitude_upsampling=method, add_endpoint=False)
+        piece, phase = harmonic_synthesis(take(f0), take(amplitudes), take(distribution), block * hop, SR, state=phase,
+                                          return_state=True, amplitude_upsampling=method, add_endpoint=False)
         pieces.append(piece)
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), offline.numpy(), atol=2e-5)
 
 
 def test_harmonic_final_phase_continues_the_fundamental():
     f0 = torch.full((1, 10, 1), 441.0, dtype=torch.float64)
-    _, phase = harmonic_synthesis_stream(f0, torch.ones_like(f0), torch.ones(1, 10, 1, dtype=torch.float64), 640, SR, None)
+    _, phase = harmonic_synthesis(f0, torch.ones_like(f0), torch.ones(1, 10, 1, dtype=torch.float64), 640, SR,
+                                  return_state=True)
     assert phase.dtype == torch.float64 and phase.shape == (1, 1)
     assert phase.item() == pytest.approx((2 * math.pi * 441.0 * 640 / SR) % (2 * math.pi), abs=1e-9)
 

@@ -12,31 +12,31 @@ import torch
 from numpy.polynomial import chebyshev as np_chebyshev
 
 from torchddsp.functional import upsample
-from torchddsp.functional.waveshaping import WAVESHAPE_KINDS, chebyshev_polynomials, waveshape
+from torchddsp.functional.waveshaping import WAVESHAPE_CURVES, chebyshev_polynomials, waveshape
 
 SR = 16000
 
 
-def numpy_curve(kind, u, coefficients=None):
+def numpy_curve(curve, u, coefficients=None):
     """Independent float64 formulas of the curves."""
-    if kind == "tanh":
+    if curve == "tanh":
         return np.tanh(u)
-    if kind == "soft_clip":
+    if curve == "soft_clip":
         return np.where(np.abs(u) <= 1, 1.5 * u - 0.5 * u**3, np.sign(u))
-    if kind == "hard_clip":
+    if curve == "hard_clip":
         return np.minimum(np.maximum(u, -1.0), 1.0)
     return np_chebyshev.chebval(u, coefficients)
 
 
-@pytest.mark.parametrize("kind", WAVESHAPE_KINDS)
-def test_curves_match_numpy_formulas_with_drive_and_bias(kind, rng):
+@pytest.mark.parametrize("curve", WAVESHAPE_CURVES)
+def test_curves_match_numpy_formulas_with_drive_and_bias(curve, rng):
     x = rng.uniform(-1.5, 1.5, (3, 400))
     drive_db, bias = 4.0, np.array([[0.0], [0.3], [-0.45]])
-    coefficients = np.array([0.1, 0.8, -0.3, 0.2, 0.05]) if kind == "chebyshev" else None
-    y = waveshape(torch.tensor(x), kind, drive_db, torch.tensor(bias),
+    coefficients = np.array([0.1, 0.8, -0.3, 0.2, 0.05]) if curve == "chebyshev" else None
+    y = waveshape(torch.tensor(x), curve, drive_db, torch.tensor(bias),
                   None if coefficients is None else torch.tensor(coefficients)[None])
     gain = 10 ** (drive_db / 20)
-    expected = numpy_curve(kind, gain * x + bias, coefficients) - numpy_curve(kind, bias, coefficients)
+    expected = numpy_curve(curve, gain * x + bias, coefficients) - numpy_curve(curve, bias, coefficients)
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
@@ -100,10 +100,10 @@ def test_bias_makes_even_harmonics_and_its_static_dc_is_removed():
     assert symmetric[second] < 1e-9 * symmetric.max()  # odd curve: odd harmonics only
     assert biased[second] > 1e-2 * biased.max()  # the bias makes the curve asymmetric
     # Silence stays silent with any bias: f(bias) is subtracted after the curve...
-    for kind in WAVESHAPE_KINDS:
-        c = torch.tensor([[0.3, 1.0, 0.5]], dtype=torch.float64) if kind == "chebyshev" else None
+    for curve in WAVESHAPE_CURVES:
+        c = torch.tensor([[0.3, 1.0, 0.5]], dtype=torch.float64) if curve == "chebyshev" else None
         for factor in (1, 4):
-            assert torch.equal(waveshape(torch.zeros(2, 64, dtype=torch.float64), kind, 12.0, 0.4, c, factor),
+            assert torch.equal(waveshape(torch.zeros(2, 64, dtype=torch.float64), curve, 12.0, 0.4, c, factor),
                                torch.zeros(2, 64, dtype=torch.float64))
     # ...and exactly tanh(0.4) leaves the output; the signal-dependent DC (even-order) stays.
     raw = waveshape(x, "tanh", 6.0, 0.4, remove_dc=False)[0].numpy()
@@ -200,19 +200,19 @@ def _tiny(*shape, low=-1.0, high=1.0, seed=0):
     return (low + (high - low) * torch.rand(*shape, generator=generator, dtype=torch.float64)).requires_grad_()
 
 
-@pytest.mark.parametrize("kind", WAVESHAPE_KINDS)
+@pytest.mark.parametrize("curve", WAVESHAPE_CURVES)
 @pytest.mark.parametrize("factor", [1, 2])
-def test_gradcheck_every_argument(kind, factor):
+def test_gradcheck_every_argument(curve, factor):
     # Drives keep |u| away from the joins at +-1 (finite differences straddling a kink).
     x = _tiny(2, 8, seed=1)
     drive = _tiny(2, 1, low=-8, high=-4, seed=2)
     bias = _tiny(2, 1, low=-0.2, high=0.2, seed=3)
-    if kind == "chebyshev":
+    if curve == "chebyshev":
         coefficients = _tiny(1, 4, seed=4)
-        fn = lambda x, d, b, c: waveshape(x, kind, d, b, c, factor)  # noqa: E731
+        fn = lambda x, d, b, c: waveshape(x, curve, d, b, c, factor)  # noqa: E731
         inputs = (x, drive, bias, coefficients)
     else:
-        fn = lambda x, d, b: waveshape(x, kind, d, b, None, factor)  # noqa: E731
+        fn = lambda x, d, b: waveshape(x, curve, d, b, None, factor)  # noqa: E731
         inputs = (x, drive, bias)
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-5)
 
@@ -226,17 +226,17 @@ def test_gradcheck_in_saturation_and_frame_rate_controls():
     assert torch.autograd.gradgradcheck(lambda x, d, b: waveshape(x, "tanh", d, b), (x, drive, bias))
 
 
-@pytest.mark.parametrize("kind", WAVESHAPE_KINDS)
+@pytest.mark.parametrize("curve", WAVESHAPE_CURVES)
 @pytest.mark.parametrize("factor", [1, 4])
 @pytest.mark.parametrize("bias_value", [0.0, 0.5])
-def test_finite_gradients_on_silence(kind, factor, bias_value):
+def test_finite_gradients_on_silence(curve, factor, bias_value):
     x = torch.zeros(2, 64, dtype=torch.float64, requires_grad=True)
     drive = torch.zeros(2, 1, dtype=torch.float64, requires_grad=True)
     bias = torch.full((2, 1), bias_value, dtype=torch.float64, requires_grad=True)
     coefficients = torch.tensor([[0.2, 1.0, 0.4]], dtype=torch.float64, requires_grad=True)
-    y = waveshape(x, kind, drive, bias, coefficients if kind == "chebyshev" else None, factor)
+    y = waveshape(x, curve, drive, bias, coefficients if curve == "chebyshev" else None, factor)
     y.sum().backward()
-    tensors = [x, drive, bias] + ([coefficients] if kind == "chebyshev" else [])
+    tensors = [x, drive, bias] + ([coefficients] if curve == "chebyshev" else [])
     for tensor in tensors:
         assert tensor.grad is not None and torch.isfinite(tensor.grad).all()
     assert x.grad.abs().sum() > 0  # the slope at the bias point, not a dead gradient
@@ -252,24 +252,28 @@ def test_inputs_are_not_written_in_place(rng):
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda: waveshape(torch.ones(10), "tanh"), "x must have shape"),
-    (lambda: waveshape(torch.ones(1, 2, 10), "tanh"), "x must have shape"),
+    (lambda: waveshape(torch.tensor(1.0), "tanh"), r"x must have shape \(\.\.\., n_samples\)"),
     (lambda: waveshape(torch.full((1, 10), float("nan")), "tanh"), "x must be finite"),
-    (lambda: waveshape(torch.ones(1, 10), "fuzz"), "kind must be one of"),
+    (lambda: waveshape(torch.ones(1, 10), "fuzz"), "curve must be one of"),
     (lambda: waveshape(torch.ones(1, 10), "tanh", oversampling=0), "oversampling must be an integer >= 1"),
     (lambda: waveshape(torch.ones(1, 10), "tanh", oversampling=2.5), "oversampling must be an integer"),
     (lambda: waveshape(torch.ones(1, 10), "chebyshev"), "coefficients .* are required"),
-    (lambda: waveshape(torch.ones(1, 10), "tanh", coefficients=torch.ones(1, 3)), "only used by kind='chebyshev'"),
+    (lambda: waveshape(torch.ones(1, 10), "tanh", coefficients=torch.ones(1, 3)), "only used by curve='chebyshev'"),
     (lambda: waveshape(torch.ones(1, 10), "chebyshev", coefficients=torch.ones(3)), "coefficients must have shape"),
     (lambda: waveshape(torch.ones(2, 10), "chebyshev", coefficients=torch.ones(3, 2)), "coefficients must have shape"),
     (lambda: waveshape(torch.ones(1, 10), "chebyshev", coefficients=torch.full((1, 2), float("nan"))),
      "coefficients must be finite"),
     (lambda: waveshape(torch.ones(1, 10), "tanh", drive_db=float("nan")), "drive_db must be finite"),
-    (lambda: waveshape(torch.ones(2, 10), "tanh", drive_db=torch.ones(2, 7)), "drive_db must broadcast"),
-    (lambda: waveshape(torch.ones(2, 10), "tanh", bias=torch.ones(2, 3, 2)), "bias at frame rate must have shape"),
-    (lambda: waveshape(torch.ones(2, 10), "tanh", bias="0.1x"), "bias must be a number or a tensor"),
+    (lambda: waveshape(torch.ones(2, 10), "tanh", drive_db=torch.ones(2, 7)), "drive_db per sample must hold 10 samples"),
+    (lambda: waveshape(torch.ones(2, 10), "tanh", bias=torch.ones(2, 3, 2)), r"bias must have batch 1 or 2 \(that of the input\) and 1 channels, found shape \(2, 3, 2\)"),
     (lambda: chebyshev_polynomials(torch.ones(3), 0), "n_terms must be an integer >= 1"),
 ])
 def test_bad_input_raises_a_clear_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_control_of_the_wrong_type_is_a_type_error():
+    # Bug: a string parsed as a number (float("0.1")) or reported as a bad value.
+    with pytest.raises(TypeError, match="bias must be a number, a tensor or a Control, found str"):
+        waveshape(torch.ones(2, 10), "tanh", bias="0.1")

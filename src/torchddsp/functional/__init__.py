@@ -1,10 +1,13 @@
 """Pure, differentiable DSP functions: no ``nn.Module``, no global state.
 
 Modules:
+- ``controls``: ``Control`` and ``Rate``: the one control type (fixed / per item / per frame /
+  per sample), normalised by ``control_values``.
+- ``layout``: ``flatten_audio``/``restore_audio``: every op taking audio accepts ``(..., n_samples)``.
 - ``conversions``: MIDI <-> Hz, amplitude/power <-> dB, ``exp_sigmoid``, ``smooth_limit``.
 - ``resampling``: ``upsample`` (frame rate -> audio rate), ``resample`` (audio between rates).
 - ``phase``: float64 phase accumulation shared by all oscillators.
-- ``oscillators``: ``oscillator_bank``, ``harmonic_synthesis`` and their streaming forms.
+- ``oscillators``: ``oscillator_bank``, ``harmonic_synthesis`` (both stream through ``state``).
 - ``wavetable``: ``wavetable_synthesis``.
 - ``fm``: ``fm_synthesis`` (operators, routing matrix, feedback).
 - ``fir``: ``frequency_impulse_response``, ``sinc_impulse_response``, ``fft_convolve``,
@@ -28,12 +31,16 @@ Modules:
   control-rate frequency and amplitude, mip-mapped tables, fused numba kernel + PyTorch path).
 - ``envelopes``: ``adsr`` and ``lfo`` (control signals with finite gradients in every corner case).
 - ``stable_poles``: ``resonator_coefficients``, ``reflection_to_lpc`` (stable by construction).
-- ``overlap_add``: frames placed every ``hop`` samples and summed.
+- ``overlap_add``: frames placed every ``hop_size`` samples and summed.
 - ``noise``: seeded uniform noise; ``counter_noise`` (a pure function of seed and sample index).
 
-Conventions: audio ``(batch, n_samples)``; frame-rate controls ``(batch, n_frames, channels)``;
-frame ``i`` sits at sample ``i * hop`` (see ``resampling``); phase in radians, accumulated in
-float64; invalid input raises ``ValueError`` naming the argument.
+Conventions: audio ``(..., n_samples)``, its leading dimensions flattened into one batch and
+restored (``layout``; states ``(..., state_size)`` follow them); controls at a stated rate
+(``controls``: a bare value's layout states it, never a size that happens to match
+``n_samples``); frame-rate controls ``(batch, n_frames, channels)``; frame ``i`` sits at sample
+``i * hop`` (see ``resampling``); phase in radians, accumulated in float64; invalid input
+raises ``validation.InputError`` (a ``ValueError``) naming the argument, a wrong type a
+``TypeError``.
 
 Edge inputs, the same rule for every op (tested as one table in
 ``tests/reliability/test_edge_inputs.py``):
@@ -66,8 +73,11 @@ from .conversions import (
     smooth_limit,
 )
 from .allpole import allpole_filter
+# The control type is importable from here, but __all__ lists ops only (tests/test_autograd.py
+# and tests/reliability/test_edge_inputs.py give every name in it a row of their tables).
+from .controls import Control as Control, Rate as Rate
 from .biquad import biquad
-from .delay import fractional_delay, fractional_delay_stream
+from .delay import fractional_delay
 from .fir import (
     fft_convolve,
     frequency_filter,
@@ -75,7 +85,7 @@ from .fir import (
     sinc_filter,
     sinc_impulse_response,
 )
-from .fm import fm_synthesis, fm_synthesis_stream
+from .fm import fm_synthesis
 from .iir import lfilter, sosfilt
 from .overlap_add import overlap_add
 from .bandlimited import bandlimited_oscillator
@@ -84,10 +94,8 @@ from .noise import counter_noise, noise_seed, uniform_noise
 from .oscillators import (
     harmonic_frequencies,
     harmonic_synthesis,
-    harmonic_synthesis_stream,
     normalize_harmonics,
     oscillator_bank,
-    oscillator_bank_stream,
 )
 from .phase import cumulative_phase
 from .phaser import allpass_cascade, allpass_coefficient, phaser
@@ -98,7 +106,7 @@ from .recurrence import linear_recurrence
 from .svf import state_variable_filter
 from .stable_poles import reflection_to_lpc, resonator_coefficients
 from .resampling import resample, upsample
-from .wavetable import wavetable_synthesis, wavetable_synthesis_stream
+from .wavetable import wavetable_synthesis
 
 __all__ = [
     "smooth_limit",
@@ -135,25 +143,20 @@ __all__ = [
     "midi_to_hz",
     "power_to_db",
     "fractional_delay",
-    "fractional_delay_stream",
     "fft_convolve",
     "frequency_filter",
     "frequency_impulse_response",
     "sinc_filter",
     "sinc_impulse_response",
     "fm_synthesis",
-    "fm_synthesis_stream",
     "overlap_add",
     "uniform_noise",
     "harmonic_frequencies",
     "harmonic_synthesis",
-    "harmonic_synthesis_stream",
     "normalize_harmonics",
     "oscillator_bank",
-    "oscillator_bank_stream",
     "cumulative_phase",
     "resample",
     "upsample",
     "wavetable_synthesis",
-    "wavetable_synthesis_stream",
 ]

@@ -1,25 +1,23 @@
 """Time-varying all-pole (recursive) filtering with exact gradients.
 
-``allpole_filter(x, a, zi)`` computes, for every batch item ``b`` and sample ``n``::
+``allpole_filter(x, a, state=state)`` computes, for every item ``b`` of ``x`` and sample ``n``::
 
     y[b, n] = x[b, n] - sum_{k=1..K} a[b, n, k-1] * y[b, n-k]
 
-with ``y[b, -k] = zi[b, k-1]`` (the ``K`` outputs before the block, most recent first). This
-is the recursive half of any IIR filter (``lfilter`` = FIR part, then this) and the synthesis
-filter of LPC.
+with ``y[b, -k] = state[b, k-1]`` (the ``K`` outputs before the block, most recent first). This
+is the recursive half of any IIR filter and the synthesis filter of LPC: the all-pole structure
+(without a leading coefficient) of the library's one recurrence,
+:mod:`~torchddsp.functional.engine.recurrence`, which holds the compiled CPU kernels, the PyTorch
+paths (a loop on CPU, a parallel scan on GPUs) and the exact gradients of any order.
+Stability is the caller's: the filter does exactly what the coefficients say (see
+``stable_poles.py`` for stable parameterisations).
 
-Gradients are exact, not a truncated or frequency-sampled approximation: the adjoint of the
-recursion is the same recursion run backwards in time with the coefficients shifted
-(``g_x[n] = g_y[n] - sum_k a[n+k, k-1] g_x[n+k]``), so ``backward`` calls the filter itself
-and second derivatives come for free. The coefficient and state gradients are plain tensor
-products of that adjoint with the (saved) outputs.
-
-The per-sample recursion runs in a compiled numba kernel on CPU (batch items shared out
-among threads when the call is large enough, see ``engine``); on other devices (GPUs) it runs as a parallel prefix scan over the companion-matrix form of the
-recursion (:mod:`~torchddsp.functional.recurrence`), with no loop over samples; a PyTorch loop
-over samples is the fallback. All three are tested against each other and against
-``scipy.signal.lfilter``. Stability is the caller's: the filter does exactly what the
-coefficients say (see ``iir.py`` for stable parameterisations).
+Coefficient layouts (shared with :func:`~torchddsp.functional.lfilter`), against ``x`` flattened
+to ``(batch, n_samples)``: ``(n,)`` (one set for everything, as scipy) or ``(batch or 1, n)``
+(fixed per item), ``(batch or 1, n_samples, n)`` (one set per sample), or
+``Control.per_frame(c)`` with ``c`` ``(batch or 1, n_frames, n)`` (upsampled linearly to one
+set per sample, the library's frame convention). A bare tensor's time axis is 1 or
+``n_samples``, never guessed to be frames.
 """
 
 from __future__ import annotations
@@ -27,179 +25,110 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import check_finite, check_rank, half_in_float32
-from .engine import compile_kernel
-from .recurrence import _scan_torch
-from ..validation import InputError
+from ..validation import InputError, check_finite, check_rank, check_tensor, half_in_float32
+from .controls import Control, Rate
+from .engine.recurrence import allpole, engine_for
+from .layout import flatten_audio, restore_audio
+from .resampling import upsample
 
-__all__ = ["allpole_filter", "allpole_kernel_available"]
-
-def _recursion_rows(first, stop, x, a, history, y):  # pragma: no cover - compiled; tested through allpole_filter
-    """Batch items ``first .. stop - 1``: ``y[b, :order]`` is the history, then the recursion."""
-    n_samples = x.shape[1]
-    order = a.shape[2]
-    step_stride = 1 if a.shape[1] > 1 else 0  # fixed coefficients are not copied per sample
-    for b in range(first, stop):
-        for k in range(order):
-            y[b, k] = history[b, k]
-        for n in range(n_samples):
-            step = n * step_stride
-            acc = x[b, n]
-            for k in range(order):
-                acc -= a[b, step, k] * y[b, n + order - 1 - k]
-            y[b, n + order] = acc
-
-
-_RECURSION = compile_kernel(_recursion_rows)
+__all__ = ["allpole_filter", "allpole_kernel_available", "coefficient_rows", "state_like"]
 
 
 def allpole_kernel_available() -> bool:
-    """Whether the compiled CPU kernel (numba) is importable."""
-    return _RECURSION is not None
+    """Whether the compiled CPU kernels (numba) are importable."""
+    from .engine import available  # noqa: PLC0415 - one guard, read when asked
+
+    return available()
 
 
-def _recursion_torch(x: Tensor, a: Tensor, history: Tensor) -> Tensor:
-    """The recursion in PyTorch: ``history`` ``(batch, order)`` oldest first -> ``(batch,
-    order + n_samples)`` with the history in front."""
-    order = a.shape[2]
-    outputs = list(history.unbind(1))
-    for n in range(x.shape[1]):
-        past = torch.stack(outputs[-1 : -order - 1 : -1], dim=1)  # most recent first
-        outputs.append(x[:, n] - (a[:, n if a.shape[1] > 1 else 0] * past).sum(1))
-    return torch.stack(outputs, dim=1)
+def _bare_rows(name: str, value: Tensor, batch: int, n_samples: int) -> Tensor:
+    check_rank(name, value, (1, 2, 3), f"(n_{name},), (batch, n_{name}) or (batch, n_samples, n_{name})")
+    if value.dim() < 3:
+        value = value.reshape(-1 if value.dim() == 2 else 1, 1, value.shape[-1])
+    if value.shape[1] not in (1, n_samples):
+        raise InputError(f"{name} must have {n_samples} time steps (one per sample of x) or 1, found "
+                         f"{value.shape[1]}; state frame-rate coefficients as Control.per_frame({name})")
+    return value
 
 
-def _recursion_scan(x: Tensor, a: Tensor, history: Tensor) -> Tensor:
-    """The recursion as a blocked parallel scan over companion-matrix state updates (the GPU
-    path: no loop over samples); same layout as :func:`_recursion_torch`."""
-    batch, steps, order = a.shape
-    companion = a.new_zeros(batch, steps, order, order)
-    companion[:, :, 0, :] = -a
-    if order > 1:
-        companion[:, :, 1:, :-1] = torch.eye(order - 1, dtype=a.dtype, device=a.device)
-    drive = x.new_zeros(batch, x.shape[1], order)
-    drive[:, :, 0] = x
-    states = _scan_torch(drive, companion, history.flip(1))
-    return torch.cat([history, states[:, :, 0]], dim=1)
+def coefficient_rows(name: str, value: Tensor | Control, batch: int, n_samples: int) -> Tensor:
+    """Filter coefficients in one of the layouts of the module docstring -> ``(batch or 1,
+    n_samples or 1, n)``: views, no copy; fixed coefficients keep a time axis of 1 (the kernels
+    never copy them per sample)."""
+    if isinstance(value, Control):
+        if value.rate is not Rate.FRAME:
+            value = value.value if isinstance(value.value, Tensor) else torch.as_tensor(value.value)
+            return coefficient_rows(name, value, batch, n_samples)
+        check_rank(name, check_tensor(name, value.value), 3, f"(batch or 1, n_frames, n_{name})")
+        check_finite(name, value.value)
+        frames = value.value
+        rows = frames if frames.shape[1] == 1 else upsample(frames, n_samples, "linear")
+    else:
+        rows = _bare_rows(name, check_tensor(name, value), batch, n_samples)
+        check_finite(name, rows)
+    if rows.shape[0] not in (1, batch):
+        raise InputError(f"{name} must have batch size 1 or {batch} (that of x), found {rows.shape[0]}")
+    return rows
 
 
-def _recursion(x: Tensor, a: Tensor, history: Tensor, backend: str) -> Tensor:
-    if backend == "auto":
-        backend = ("numba" if _RECURSION is not None else "torch") if x.device.type == "cpu" else "scan"
-    if backend == "scan":
-        return _recursion_scan(x.detach(), a.detach(), history.detach())
-    if backend == "numba":
-        if _RECURSION is None:
-            raise InputError("backend='numba' needs numba (pip install numba)")
-        if x.device.type != "cpu":
-            raise InputError(f"backend='numba' runs on CPU tensors, found device {x.device}")
-        x, a, history = (t.detach().contiguous() for t in (x, a, history))
-        y = x.new_empty(x.shape[0], x.shape[1] + a.shape[2])
-        _RECURSION(x.numel() * a.shape[2], x.shape[0], x.numpy(), a.numpy(), history.numpy(), y.numpy())
-        return y
-    return _recursion_torch(x.detach(), a.detach(), history.detach())
+def state_like(name: str, state: Tensor | None, leading: torch.Size, size: tuple[int, ...], like: Tensor) -> Tensor:
+    """A filter state ``(*leading, *size)`` (zeros when None) as ``(batch, *size)``."""
+    batch = like.shape[0]
+    if state is None:
+        return like.new_zeros(batch, *size)
+    check_tensor(name, state)
+    if tuple(state.shape) != (*leading, *size):
+        raise InputError(f"{name} must have shape {(*leading, *size)}, found {tuple(state.shape)}")
+    check_finite(name, state)
+    return state.reshape(batch, *size).to(like.dtype)
 
 
-class _AllPole(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, a: Tensor, zi: Tensor, backend: str) -> Tensor:
-        order = a.shape[2]
-        y = _recursion(x, a, zi.flip(1), backend)[:, order:].to(x.dtype)
-        # The output itself is saved (not a copy), so second derivatives see its dependence on
-        # the inputs.
-        ctx.save_for_backward(a, zi, y)
-        ctx.backend = backend
-        return y
-
-    @staticmethod
-    def backward(ctx, grad_y: Tensor):
-        a, zi, y = ctx.saved_tensors
-        order, n_samples = a.shape[2], y.shape[1]
-        fixed = a.shape[1] == 1
-        full = torch.cat([zi.flip(1), y], dim=1)  # outputs from y[-order] on
-        # Adjoint: g_x[n] = g_y[n] - sum_k a[n+k, k-1] g_x[n+k]. In reversed time m = T-1-n it
-        # is the same all-pole filter with coefficients c[m, k-1] = a[T-1-m+k, k-1] (0 past the
-        # end). Fixed coefficients stay fixed: the terms past the end multiply the adjoint's
-        # zero initial state, whatever their coefficient.
-        if fixed:
-            shifted = a
-        else:
-            padded = torch.cat([a, a.new_zeros(a.shape[0], order, order)], dim=1)
-            shifted = torch.stack([padded[:, k + 1 : k + 1 + n_samples, k] for k in range(order)], dim=2).flip(1)
-        grad_x = _AllPole.apply(grad_y.flip(1), shifted, grad_y.new_zeros(grad_y.shape[0], order),
-                                ctx.backend).flip(1)
-        # dy[n]/da[n, k-1] = -y[n-k]; y[n-k] sits at full[:, order + n - k].
-        past = torch.stack([full[:, order - k : order - k + n_samples] for k in range(1, order + 1)], dim=2)
-        grad_a = -grad_x.unsqueeze(2) * past
-        if fixed:
-            grad_a = grad_a.sum(1, keepdim=True)
-        # zi[j-1] = y[-j] feeds y[n] for n = k - j >= 0 through a[n, k-1].
-        grad_zi = torch.stack([
-            -sum((grad_x[:, k - j] * a[:, 0 if fixed else k - j, k - 1] for k in range(j, order + 1)
-                  if k - j < n_samples), grad_x.new_zeros(grad_x.shape[0]))
-            for j in range(1, order + 1)
-        ], dim=1)
-        return grad_x, grad_a, grad_zi, None
-
-
-def per_sample_coefficients(name: str, coefficients: Tensor, batch: int, n_samples: int) -> Tensor:
-    """Check filter coefficients against ``x`` ``(batch, n_samples)``: ``(batch or 1, n)`` or
-    ``(batch or 1, 1, n)`` (fixed) -> ``(batch, 1, n)``; ``(batch or 1, n_samples, n)`` (one set
-    per sample) -> ``(batch, n_samples, n)``. Broadcast views, no copy; fixed coefficients keep
-    a time axis of 1 (the kernels never copy them per sample)."""
-    check_rank(name, coefficients, (2, 3), f"(batch, n_{name}) or (batch, n_samples, n_{name})")
-    check_finite(name, coefficients)
-    if coefficients.dim() == 2:
-        coefficients = coefficients.unsqueeze(1)
-    if coefficients.shape[0] not in (1, batch):
-        raise InputError(f"{name} must have batch size 1 or {batch} (that of x), found {coefficients.shape[0]}")
-    if coefficients.shape[1] not in (1, n_samples):
-        raise InputError(f"{name} must have {n_samples} time steps (one per sample of x), found {coefficients.shape[1]}")
-    return coefficients.expand(batch, -1, -1)
+def past_outputs(before: Tensor, y: Tensor, order: int) -> Tensor:
+    """The last ``order`` outputs, most recent first, from the state ``before`` and ``y`` after."""
+    if y.shape[1] >= order:
+        return y[:, -order:].flip(1)
+    return torch.cat([before.flip(1), y], dim=1)[:, -order:].flip(1)
 
 
 @half_in_float32
-def allpole_filter(x: Tensor, a: Tensor, zi: Tensor | None = None, *, return_state: bool = False,
+def allpole_filter(x: Tensor, a: Tensor | Control, *, state: Tensor | None = None, return_state: bool = False,
                    backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
     """All-pole filter with per-sample coefficients: ``y[n] = x[n] - sum_k a[n, k-1] y[n-k]``.
 
     Args:
-        x: input ``(batch, n_samples)``.
-        a: feedback coefficients without the leading 1: ``(batch or 1, n_samples, order)``
-            (time-varying, one set per sample) or ``(batch or 1, order)`` (fixed). Same sign
-            convention as ``scipy.signal.lfilter([1], [1, *a])``.
-        zi: the ``order`` outputs before the block, most recent first, ``(batch, order)``;
-            zeros by default. Pass the returned state to filter a long signal in chunks.
+        x: input ``(..., n_samples)``.
+        a: feedback coefficients without the leading 1, ``order`` per set, in a layout of the
+            module docstring: ``(order,)``, ``(batch or 1, order)`` (fixed), ``(batch or 1,
+            n_samples, order)`` (per sample) or ``Control.per_frame`` of ``(batch or 1,
+            n_frames, order)``. Same sign convention as ``scipy.signal.lfilter([1], [1, *a])``.
+        state: the ``order`` outputs before the block, most recent first, ``(..., order)``
+            (the leading dimensions of ``x``); zeros (at rest) by default.
         return_state: also return the state for the next block (the last ``order`` outputs,
-            most recent first).
-        backend: ``"auto"`` (numba kernel on CPU, parallel scan on other devices), ``"numba"``,
-            ``"scan"`` (a blocked parallel scan over companion matrices, about ``3
-            sqrt(n_samples)`` vectorised steps: the GPU path) or ``"torch"`` (a loop over samples).
+            most recent first, ``(..., order)``); passed as ``state`` with the following
+            samples, the result equals one call.
+        backend: ``"auto"``, ``"numba"`` (compiled CPU kernel) or ``"torch"`` (the PyTorch
+            path: a loop over samples on CPU, a parallel scan elsewhere); see ``engine``.
 
     Returns:
-        ``y`` ``(batch, n_samples)`` (and the state ``(batch, order)``). Differentiable in ``x``,
-        ``a`` and ``zi``, to any order.
+        ``y`` ``(..., n_samples)`` (and the state). Differentiable in ``x``, ``a`` and ``state``,
+        to any order.
+
+    Example:
+        >>> allpole_filter(torch.tensor([1.0, 0.0, 0.0]), torch.tensor([-0.5])).tolist()
+        [1.0, 0.5, 0.25]
     """
-    check_rank("x", x, 2, "(batch, n_samples)")
-    check_finite("x", x)
-    if backend not in ("auto", "numba", "scan", "torch"):
-        raise InputError(f"backend must be 'auto', 'numba', 'scan' or 'torch', found {backend!r}")
-    batch, n_samples = x.shape
-    a = per_sample_coefficients("a", a, batch, n_samples)
+    flat, leading = flatten_audio("x", x)
+    check_finite("x", flat)
+    batch, n_samples = flat.shape
+    engine = engine_for(backend, flat.device)
+    a = coefficient_rows("a", a, batch, n_samples)
     order = a.shape[2]
     if order < 1:
         raise InputError("a must hold at least one coefficient (order >= 1)")
-    dtype = torch.promote_types(x.dtype, a.dtype)
-    if zi is None:
-        zi = x.new_zeros(batch, order, dtype=dtype)
-    else:
-        check_rank("zi", zi, 2, "(batch, order)")
-        check_finite("zi", zi)
-        if zi.shape != (batch, order):
-            raise InputError(f"zi must have shape ({batch}, {order}), found {tuple(zi.shape)}")
-    x, a, zi = x.to(dtype), a.to(dtype), zi.to(dtype)
-    y = _AllPole.apply(x, a, zi, backend)
+    dtype = torch.promote_types(flat.dtype, a.dtype)
+    flat, a = flat.to(dtype), a.to(dtype)
+    before = state_like("state", state, leading, (order,), flat)
+    y = allpole(flat, a, before, 0, engine)
     if not return_state:
-        return y
-    state = torch.cat([zi.flip(1), y], dim=1)[:, -order:].flip(1)
-    return y, state
+        return restore_audio(y, leading)
+    return restore_audio(y, leading), restore_audio(past_outputs(before, y, order), leading)

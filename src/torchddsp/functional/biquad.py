@@ -14,21 +14,28 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import check_finite, check_positive, check_tensor, half_in_float32
-from ..validation import InputError
+from ..validation import (
+    InputError,
+    check_choice,
+    check_finite,
+    check_positive,
+    check_tensor,
+    data_checks_enabled,
+    half_in_float32,
+)
 
-__all__ = ["biquad", "BIQUAD_KINDS"]
+__all__ = ["biquad", "BIQUAD_MODES"]
 
-BIQUAD_KINDS = ("lowpass", "highpass", "bandpass", "notch", "peak", "lowshelf", "highshelf", "allpass")
+BIQUAD_MODES = ("lowpass", "highpass", "bandpass", "notch", "peak", "lowshelf", "highshelf", "allpass")
 
 
 @half_in_float32
-def biquad(kind: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate: float,
+def biquad(mode: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate: float,
            gain_db: Tensor | float = 0.0) -> Tensor:
     """Second-order section ``[b0, b1, b2, a0, a1, a2]`` of a cookbook filter.
 
     Args:
-        kind: one of ``BIQUAD_KINDS``: ``lowpass``, ``highpass``, ``bandpass`` (0 dB at the
+        mode: one of ``BIQUAD_MODES``: ``lowpass``, ``highpass``, ``bandpass`` (0 dB at the
             centre), ``notch``, ``peak``, ``lowshelf``, ``highshelf``, ``allpass``.
         cutoff_hz: cutoff or centre frequency in Hz, strictly between 0 and Nyquist; any
             shape (e.g. ``(batch,)`` or ``(batch, n_samples)`` for a time-varying filter).
@@ -40,8 +47,7 @@ def biquad(kind: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate:
         coefficients of shape ``broadcast(cutoff_hz, q, gain_db).shape + (6,)``; feed them to
         :func:`sosfilt` as one section (``unsqueeze(-2)``). Differentiable in every parameter.
     """
-    if kind not in BIQUAD_KINDS:
-        raise InputError(f"kind must be one of {BIQUAD_KINDS}, found {kind!r}")
+    check_choice("mode", mode, BIQUAD_MODES)
     sample_rate = check_positive("sample_rate", sample_rate)
     # Plain numbers take the dtype and device of the tensor parameters (float64 stays float64).
     given = [check_tensor(name, v) for name, v in (("cutoff_hz", cutoff_hz), ("q", q), ("gain_db", gain_db))
@@ -53,33 +59,33 @@ def biquad(kind: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate:
     cutoff_hz, q, gain_db = (torch.as_tensor(v, dtype=dtype, device=device) for v in (cutoff_hz, q, gain_db))
     for name, value in (("cutoff_hz", cutoff_hz), ("q", q), ("gain_db", gain_db)):
         check_finite(name, value)
-    if bool(((cutoff_hz <= 0) | (cutoff_hz >= sample_rate / 2)).any()):
+    if data_checks_enabled() and bool(((cutoff_hz <= 0) | (cutoff_hz >= sample_rate / 2)).any()):
         raise InputError(f"cutoff_hz must be strictly between 0 and Nyquist ({sample_rate / 2} Hz)")
-    if bool((q <= 0).any()):
+    if data_checks_enabled() and bool((q <= 0).any()):
         raise InputError("q must be > 0")
     cutoff_hz, q, gain_db = torch.broadcast_tensors(cutoff_hz, q, gain_db)
     w0 = 2 * math.pi * cutoff_hz / sample_rate
     cos, alpha = torch.cos(w0), torch.sin(w0) / (2 * q)
     one = torch.ones_like(cos)
-    if kind == "lowpass":
+    if mode == "lowpass":
         rows = ((1 - cos) / 2, 1 - cos, (1 - cos) / 2, 1 + alpha, -2 * cos, 1 - alpha)
-    elif kind == "highpass":
+    elif mode == "highpass":
         rows = ((1 + cos) / 2, -(1 + cos), (1 + cos) / 2, 1 + alpha, -2 * cos, 1 - alpha)
-    elif kind == "bandpass":
+    elif mode == "bandpass":
         rows = (alpha, torch.zeros_like(cos), -alpha, 1 + alpha, -2 * cos, 1 - alpha)
-    elif kind == "notch":
+    elif mode == "notch":
         rows = (one, -2 * cos, one, 1 + alpha, -2 * cos, 1 - alpha)
-    elif kind == "allpass":
+    elif mode == "allpass":
         rows = (1 - alpha, -2 * cos, 1 + alpha, 1 + alpha, -2 * cos, 1 - alpha)
     else:
         amplitude = 10.0 ** (gain_db / 40.0)
-        if kind == "peak":
+        if mode == "peak":
             rows = (1 + alpha * amplitude, -2 * cos, 1 - alpha * amplitude,
                     1 + alpha / amplitude, -2 * cos, 1 - alpha / amplitude)
         else:
             root = 2 * torch.sqrt(amplitude) * alpha
             plus, minus = amplitude + 1, amplitude - 1
-            if kind == "lowshelf":
+            if mode == "lowshelf":
                 rows = (amplitude * (plus - minus * cos + root), 2 * amplitude * (minus - plus * cos),
                         amplitude * (plus - minus * cos - root), plus + minus * cos + root,
                         -2 * (minus + plus * cos), plus + minus * cos - root)

@@ -18,13 +18,19 @@ cutoff. Frames follow the library's frame convention (``resampling.upsample``, l
 frame held): ``n_frames`` frames span ``n_samples`` samples whatever their count, so a frame
 rate control of ``n_samples`` frames is exactly the per-sample one.
 
+``batch`` is that of the op's audio after its leading dimensions are flattened
+(:mod:`~torchddsp.functional.layout`): audio ``(2, 3, n)`` takes per-item controls ``(6, 1)``.
+
 Every op normalises its controls with :func:`control_values` to ``(batch or 1, n_samples or 1,
 channels)``: sizes of 1 broadcast, so a fixed control is never copied to audio rate.
+Structural checks (type, rank, sizes) always run; the finiteness check only while
+:func:`~torchddsp.validation.data_checks_enabled`.
 """
 
 from __future__ import annotations
 
 import enum
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -33,7 +39,7 @@ from torch import Tensor
 from ..validation import InputError, as_tensor_like, check_finite
 from .resampling import upsample
 
-__all__ = ["Rate", "Control", "ControlLike", "control_values"]
+__all__ = ["Rate", "Control", "ControlLike", "control_values", "rate_of", "control_dtype"]
 
 
 class Rate(str, enum.Enum):
@@ -96,6 +102,15 @@ class Control:
 ControlLike = Control | Tensor | float
 
 
+def _raw(name: str, value: ControlLike) -> Tensor | float:
+    """The value inside a :class:`Control`, or ``value``; a TypeError for anything that is
+    neither a tensor nor a real number (a string, a list, a bool)."""
+    raw = value.value if isinstance(value, Control) else value
+    if isinstance(raw, Tensor) or (isinstance(raw, numbers.Real) and not isinstance(raw, bool)):
+        return raw
+    raise TypeError(f"{name} must be a number, a tensor or a Control, found {type(raw).__name__}")
+
+
 def _bare_rate(name: str, value: Tensor) -> Rate:
     """The rate a bare tensor's layout states (module docstring's table)."""
     if value.dim() == 0:
@@ -106,6 +121,36 @@ def _bare_rate(name: str, value: Tensor) -> Rate:
         return Rate.FRAME
     raise InputError(f"{name} must be a number, (batch, 1), (batch or 1, n_samples) or (batch or 1, n_frames, "
                      f"channels), found shape {tuple(value.shape)}; wrap it in Control to state its rate")
+
+
+def rate_of(name: str, value: ControlLike) -> Rate:
+    """The rate of ``value``: the one a :class:`Control` states, else its bare layout's.
+
+    Example:
+        >>> rate_of("drive_db", torch.zeros(2, 1)), rate_of("drive_db", 3.0)
+        (<Rate.ITEM: 'item'>, <Rate.FIXED: 'fixed'>)
+    """
+    raw = _raw(name, value)
+    if isinstance(value, Control):
+        return value.rate
+    return _bare_rate(name, raw) if isinstance(raw, Tensor) else Rate.FIXED
+
+
+def control_dtype(like: Tensor, *values: ControlLike | None) -> torch.dtype:
+    """The promoted dtype of ``like`` and the tensor controls among ``values`` (numbers and
+    ``None`` take part as nothing): the dtype an op computes in when its output follows the
+    promoted dtype of its inputs.
+
+    Example:
+        >>> control_dtype(torch.zeros(1, 4), torch.zeros(1, 1, dtype=torch.float64), 2.0)
+        torch.float64
+    """
+    dtype = like.dtype
+    for value in values:
+        raw = value.value if isinstance(value, Control) else value
+        if isinstance(raw, Tensor) and raw.is_floating_point():
+            dtype = torch.promote_types(dtype, raw.dtype)
+    return dtype
 
 
 def _as_three_dims(name: str, value: Tensor, rate: Rate) -> Tensor:
@@ -139,11 +184,14 @@ def control_values(name: str, value: ControlLike, like: Tensor, n_samples: int,
         channels: the allowed channel counts ``c`` (1 broadcasts against any of them).
 
     Returns:
-        The values, differentiable; a fixed or per-item control keeps a time size of 1.
+        The values, differentiable; a fixed or per-item control (or a single frame) keeps a
+        time size of 1.
 
     Raises:
-        InputError: non-finite values, a layout that is not its rate's, a batch neither 1
-            nor ``like``'s, or a per-sample length other than ``n_samples``.
+        TypeError: ``value`` is neither a number, a tensor nor a :class:`Control`.
+        InputError: a layout that is not its rate's, a batch neither 1 nor ``like``'s, a
+            per-sample length other than ``n_samples``, no frames, or (data checks)
+            non-finite values.
 
     Example:
         >>> x = torch.zeros(2, 100)
@@ -152,23 +200,24 @@ def control_values(name: str, value: ControlLike, like: Tensor, n_samples: int,
         >>> control_values("cutoff_hz", Control.per_frame(torch.ones(2, 5)), x, 100).shape
         torch.Size([2, 100, 1])
     """
-    rate = value.rate if isinstance(value, Control) else None
-    raw = value.value if isinstance(value, Control) else value
-    tensor = as_tensor_like(name, raw, like)
+    rate = rate_of(name, value)
+    tensor = as_tensor_like(name, _raw(name, value), like)
     check_finite(name, tensor)
-    rate = rate or _bare_rate(name, tensor)
     tensor = _as_three_dims(name, tensor, rate)
     batch = like.shape[0]
     allowed = (channels,) if isinstance(channels, int) else tuple(channels)
     if tensor.shape[0] not in (1, batch) or tensor.shape[2] not in (1, *allowed):
-        raise InputError(f"{name} must have batch 1 or {batch} and {' or '.join(map(str, allowed))} channels, "
+        raise InputError(f"{name} must have batch 1 or {batch} (that of the input) and "
+                         f"{' or '.join(map(str, sorted({1, *allowed})))} channels, "
                          f"found shape {tuple(tensor.shape)} at {rate.value} rate")
     if rate is Rate.SAMPLE and tensor.shape[1] != n_samples:
         raise InputError(f"{name} per sample must hold {n_samples} samples (that of the input), found "
                          f"{tensor.shape[1]}; a frame-rate control is (batch, n_frames, channels) or Control.per_frame")
     if rate is Rate.FRAME:
         if tensor.shape[1] < 1:
-            raise InputError(f"{name} at frame rate needs at least one frame")
-        if tensor.shape[1] > 1:  # one frame is constant: keep it unexpanded
+            raise InputError(f"{name} at frame rate needs at least one frame, found shape {tuple(tensor.shape)}")
+        # One frame is constant: kept unexpanded. n_samples frames are one per sample (hop 1,
+        # weight 1 on each frame): the values themselves, not end + 1 * (start - end) rounded.
+        if tensor.shape[1] not in (1, n_samples):
             tensor = upsample(tensor, n_samples, "linear")
     return tensor

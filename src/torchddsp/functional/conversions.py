@@ -3,7 +3,9 @@
 All functions work elementwise on tensors of any shape, keep the input's dtype and device,
 and are differentiable with finite gradients everywhere (including at 0 Hz and at silence).
 NaN or infinite input is a ``ValueError`` naming the argument, as everywhere in the library:
-a conversion neither passes NaN on unnoticed nor clamps it into a number.
+a conversion neither passes NaN on unnoticed nor clamps it into a number (while
+:func:`~torchddsp.validation.data_checks_enabled`; with the data checks off, values pass
+unchecked).
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import check_finite, check_positive, check_tensor, half_in_float32
-from ..validation import InputError
+from ..validation import InputError, check_finite, check_positive, check_tensor, data_checks_enabled, half_in_float32
 
 __all__ = [
     "midi_to_hz",
@@ -59,7 +60,7 @@ def hz_to_midi(frequencies_hz: Tensor) -> Tensor:
         ValueError: if any frequency is negative or not finite.
     """
     check_tensor("frequencies_hz", frequencies_hz)
-    if not bool(((frequencies_hz >= 0) & torch.isfinite(frequencies_hz)).all()):
+    if data_checks_enabled() and not bool(((frequencies_hz >= 0) & torch.isfinite(frequencies_hz)).all()):
         raise InputError("frequencies_hz must be finite and >= 0 Hz (0 marks unvoiced frames), found negative, infinite or NaN values")
     voiced = frequencies_hz > 0
     # Evaluate the log on a safe value everywhere so the masked branch has a finite gradient.
@@ -112,7 +113,7 @@ def db_to_amplitude(db: Tensor) -> Tensor:
     Raises ``ValueError`` for NaN or ``+inf`` (no amplitude).
     """
     check_tensor("db", db)
-    if bool(torch.isnan(db).any() | torch.isposinf(db).any()):
+    if data_checks_enabled() and bool(torch.isnan(db).any() | torch.isposinf(db).any()):
         raise InputError("db must be finite (or -inf dB: silence), found NaN or +inf")
     return torch.pow(10.0, db / 20.0)
 
@@ -143,22 +144,22 @@ def exp_sigmoid(
 
 
 @half_in_float32
-def frequencies_sigmoid(x: Tensor, hz_min: float = 20.0, hz_max: float = 8000.0) -> Tensor:
-    """Map raw network outputs to frequencies in (hz_min, hz_max), uniformly in pitch.
+def frequencies_sigmoid(x: Tensor, min_hz: float = 20.0, max_hz: float = 8000.0) -> Tensor:
+    """Map raw network outputs to frequencies in (min_hz, max_hz), uniformly in pitch.
 
     ``midi_to_hz(m_min + sigmoid(x) * (m_max - m_min))`` with ``m = hz_to_midi(hz)``, so equal
     steps of ``sigmoid(x)`` are equal musical intervals.
 
     Args:
         x: raw values, any shape. Differentiable.
-        hz_min, hz_max: output range in Hz, 0 < hz_min < hz_max.
+        min_hz, max_hz: output range in Hz, 0 < min_hz < max_hz.
     """
     check_finite("x", check_tensor("x", x))
-    check_positive("hz_min", hz_min)
-    if not hz_max > hz_min:
-        raise InputError(f"hz_max must be greater than hz_min ({hz_min}), found {hz_max!r}")
-    midi_min = 69.0 + 12.0 * math.log2(hz_min / 440.0)
-    midi_max = 69.0 + 12.0 * math.log2(hz_max / 440.0)
+    check_positive("min_hz", min_hz)
+    if not max_hz > min_hz:
+        raise InputError(f"max_hz must be greater than min_hz ({min_hz}), found {max_hz!r}")
+    midi_min = 69.0 + 12.0 * math.log2(min_hz / 440.0)
+    midi_max = 69.0 + 12.0 * math.log2(max_hz / 440.0)
     return midi_to_hz(midi_min + torch.sigmoid(x) * (midi_max - midi_min))
 
 

@@ -1,9 +1,9 @@
 """Fractional, time-varying delay lines (vibrato, chorus, flanger, pitch modulation).
 
 ``y[n] = x(n - d[n])``, with ``x`` between samples interpolated linearly or with a 4-point
-Lagrange cubic. Samples before the start of ``audio`` come from ``history`` (the end of the
+Lagrange cubic. Samples before the start of ``audio`` come from ``state`` (the end of the
 previous block when streaming), or are zero. Differentiable in the audio, the delay and the
-history; the gradient w.r.t. the delay is the interpolant's slope, which never involves a
+state; the gradient w.r.t. the delay is the interpolant's slope, which never involves a
 sample after ``n``. Read positions are integers plus a fraction, so precision does not
 depend on the signal's length.
 """
@@ -13,10 +13,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import check_choice, check_finite, check_rank, half_in_float32
-from ..validation import InputError
+from ..validation import InputError, check_choice, check_finite, data_checks_enabled, half_in_float32
+from .controls import ControlLike, control_dtype, control_values
+from .layout import flatten_audio, flatten_state, restore_audio
 
-__all__ = ["fractional_delay", "fractional_delay_stream", "DELAY_INTERPOLATIONS"]
+__all__ = ["fractional_delay", "DELAY_INTERPOLATIONS"]
 
 DELAY_INTERPOLATIONS = ("linear", "cubic")
 
@@ -26,54 +27,13 @@ def _taps_before(interpolation: str) -> int:
     return 1 if interpolation == "linear" else 2
 
 
-@half_in_float32
-def fractional_delay_stream(
-    audio: Tensor,
-    delay_samples: Tensor,
-    history: Tensor | None,
-    interpolation: str = "linear",
-) -> tuple[Tensor, Tensor]:
-    """Streaming form of :func:`fractional_delay`: returns ``(delayed, next_history)``.
-
-    ``next_history`` holds the last ``history.shape[1]`` samples of ``history`` followed by
-    ``audio``: pass it with the next block to continue exactly as one call would.
-    """
-    check_rank("audio", audio, 2, "(batch, n_samples)")
-    check_rank("delay_samples", delay_samples, 2, "(batch, n_samples) or (batch, 1)")
-    check_choice("interpolation", interpolation, DELAY_INTERPOLATIONS)
-    check_finite("audio", audio)
-    check_finite("delay_samples", delay_samples)
+def _read(audio: Tensor, delay_samples: Tensor, whole: Tensor, before: Tensor,
+          interpolation: str) -> tuple[Tensor, Tensor]:
+    """The delay line's read of checked ``audio`` ``(batch, n)`` after the samples ``before``
+    ``(batch, n_history)``, delays ``(batch or 1, n or 1)`` and their integer parts ``whole``."""
     batch, n_samples = audio.shape
-    if delay_samples.shape[0] != batch or delay_samples.shape[1] not in (1, n_samples):
-        raise InputError(
-            f"delay_samples must have shape ({batch}, {n_samples}) or ({batch}, 1) to match audio, "
-            f"found {tuple(delay_samples.shape)}"
-        )
-    # Cubic interpolation reads one sample after the read position's integer part: causal
-    # only from a delay of one sample.
-    minimum = 0 if interpolation == "linear" else 1
-    if not bool((delay_samples >= minimum).all()):
-        raise InputError(
-            f"delay_samples must be >= {minimum} for {interpolation} interpolation "
-            "(a delay line cannot read the future)"
-        )
-    before = _taps_before(interpolation)
-    whole = torch.floor(delay_samples.detach())
-    longest = (int(whole.max()) if whole.numel() else 0) + before  # an empty block reads nothing
-    if history is None:
-        history = audio.new_zeros(batch, longest)
-    else:
-        check_rank("history", history, 2, "(batch, n_history)")
-        if history.shape[0] != batch:
-            raise InputError(f"history batch size must match audio ({batch}), found {history.shape[0]}")
-        if history.shape[1] < longest:
-            raise InputError(
-                f"history must hold at least floor(max delay) + {before} = {longest} samples for "
-                f"{interpolation} interpolation, found {history.shape[1]}"
-            )
-        check_finite("history", history)
-    n_history = history.shape[1]
-    signal = torch.cat([history.to(audio.dtype), audio], dim=1)
+    n_history = before.shape[1]
+    signal = torch.cat([before.to(audio.dtype), audio], dim=1)
     # Read position n - d = base - fraction with an integer base (kept as integers, so long
     # signals and half-precision delays lose no precision) and fraction in [0, 1).
     position = torch.arange(n_samples, device=audio.device) + n_history
@@ -101,24 +61,70 @@ def fractional_delay_stream(
 @half_in_float32
 def fractional_delay(
     audio: Tensor,
-    delay_samples: Tensor,
-    history: Tensor | None = None,
+    delay_samples: ControlLike,
     interpolation: str = "linear",
-) -> Tensor:
+    *,
+    state: Tensor | None = None,
+    return_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Delay audio by a (time-varying, fractional) number of samples.
 
+    ``delay_samples`` takes every rate of :mod:`~torchddsp.functional.controls` (its table): a
+    number, ``(batch, 1)`` per item, ``(batch or 1, n_samples)`` per sample, ``(batch or 1,
+    n_frames, 1)`` frame rate (upsampled linearly), or a ``Control``.
+
     Shape:
-        ``audio``: ``(batch, n_samples)``; ``delay_samples``: ``(batch, n_samples)`` or
-        ``(batch, 1)``; ``history``: ``(batch, n_history)`` -> ``(batch, n_samples)``.
+        ``audio``: ``(..., n_samples)``; ``state``: ``(..., n_history)`` -> ``(...,
+        n_samples)`` (leading dimensions flattened into ``batch``).
 
     Args:
         audio: input signal. Differentiable.
         delay_samples: delay of each output sample in samples (fractional values are
             interpolated), >= 0 for linear and >= 1 for cubic interpolation (which reads one
             sample ahead of the read position). Differentiable.
-        history: samples preceding ``audio`` (zeros if None); must hold at least
-            ``floor(max delay) + 1`` (linear) or ``+ 2`` (cubic) samples.
         interpolation: ``"linear"`` or ``"cubic"`` (4-point Lagrange: flatter high end).
+        state: the delay line's memory, the ``n_history`` samples preceding ``audio`` (oldest
+            first); zeros (at rest) by default. It must hold at least ``floor(max delay) + 1``
+            (linear) or ``+ 2`` (cubic) samples. Differentiable.
+        return_state: also return the next state ``(..., n_history)``: the last ``n_history``
+            samples of ``state`` followed by ``audio`` (``n_history`` that of ``state``, or by
+            default the block's ``floor(max delay) + 1`` or ``+ 2``). Passed as ``state`` with
+            the following samples, the result equals one call. A delay that grows across blocks
+            needs a longer line than the first block's: start from zeros of that capacity.
+
+    Example:
+        >>> fractional_delay(torch.tensor([1.0, 2.0, 3.0, 4.0]), 1.5).tolist()
+        [0.0, 0.5, 1.5, 2.5]
+        >>> _, state = fractional_delay(torch.tensor([1.0, 2.0]), 1.5, state=torch.zeros(4), return_state=True)
+        >>> state.tolist()
+        [0.0, 0.0, 1.0, 2.0]
     """
-    delayed, _ = fractional_delay_stream(audio, delay_samples, history, interpolation)
-    return delayed
+    flat, leading = flatten_audio("audio", audio)
+    check_choice("interpolation", interpolation, DELAY_INTERPOLATIONS)
+    check_finite("audio", flat)
+    batch, n_samples = flat.shape
+    like = flat.new_empty(batch, 0, dtype=control_dtype(flat, delay_samples))
+    delay_samples = control_values("delay_samples", delay_samples, like, n_samples)[..., 0]
+    # Cubic interpolation reads one sample after the read position's integer part: causal
+    # only from a delay of one sample.
+    minimum = 0 if interpolation == "linear" else 1
+    if data_checks_enabled() and not bool((delay_samples >= minimum).all()):
+        raise InputError(
+            f"delay_samples must be >= {minimum} for {interpolation} interpolation "
+            "(a delay line cannot read the future)"
+        )
+    taps = _taps_before(interpolation)
+    whole = torch.floor(delay_samples.detach())
+    longest = (int(whole.max()) if whole.numel() else 0) + taps  # an empty block reads nothing
+    if state is None:
+        state = flat.new_zeros(batch, longest)
+    else:
+        state = check_finite("state", flatten_state("state", state, leading, (None,)))
+        if state.shape[1] < longest:
+            raise InputError(
+                f"state must hold at least floor(max delay) + {taps} = {longest} samples for "
+                f"{interpolation} interpolation, found {state.shape[1]}"
+            )
+    delayed, after = _read(flat, delay_samples, whole, state, interpolation)
+    delayed = restore_audio(delayed, leading)
+    return (delayed, restore_audio(after, leading)) if return_state else delayed

@@ -27,9 +27,17 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from ..validation import check_finite, check_positive, check_positive_int, check_rank, check_tensor, half_in_float32
+from ..validation import (
+    InputError,
+    check_finite,
+    check_positive,
+    check_positive_int,
+    check_rank,
+    check_tensor,
+    data_checks_enabled,
+    half_in_float32,
+)
 from .biquad import biquad
-from ..validation import InputError
 
 __all__ = ["fdn_impulse_response", "orthogonal_matrix", "fdn_delays", "attenuation_db"]
 
@@ -49,17 +57,18 @@ def _is_prime(n: int) -> bool:
     return n >= 2 and all(n % d for d in range(2, int(n**0.5) + 1))
 
 
-def fdn_delays(n_lines: int, sample_rate: float, min_ms: float = 15.0, max_ms: float = 45.0) -> list[int]:
+def fdn_delays(n_lines: int, sample_rate: float, min_delay_s: float = 0.015, max_delay_s: float = 0.045) -> list[int]:
     """``n_lines`` distinct prime delay lengths (samples), spread geometrically between
-    ``min_ms`` and ``max_ms``: mutually prime lengths keep the echoes from piling up."""
+    ``min_delay_s`` and ``max_delay_s`` seconds: mutually prime lengths keep the echoes from
+    piling up."""
     n_lines = check_positive_int("n_lines", n_lines)
     sample_rate = check_positive("sample_rate", sample_rate)
-    low, high = check_positive("min_ms", min_ms), check_positive("max_ms", max_ms)
+    low, high = check_positive("min_delay_s", min_delay_s), check_positive("max_delay_s", max_delay_s)
     if not low <= high:
-        raise InputError(f"min_ms must not exceed max_ms, found {min_ms}, {max_ms}")
+        raise InputError(f"min_delay_s must not exceed max_delay_s, found {min_delay_s}, {max_delay_s}")
     delays: list[int] = []
     for i in range(n_lines):
-        target = low * (high / low) ** (i / max(n_lines - 1, 1)) * sample_rate / 1000.0
+        target = low * (high / low) ** (i / max(n_lines - 1, 1)) * sample_rate
         candidate = max(2, int(round(target)))
         while not _is_prime(candidate) or candidate in delays:
             candidate += 1
@@ -79,6 +88,49 @@ def _biquad_response(sos: Tensor, z_inverse: Tensor) -> Tensor:
     b0, b1, b2, a0, a1, a2 = (sos[..., i, None] for i in range(6))
     z1, z2 = z_inverse, z_inverse * z_inverse
     return (b0 + b1 * z1 + b2 * z2) / (a0 + a1 * z1 + a2 * z2)
+
+
+def _checked_network(delays: Sequence[int] | Tensor, feedback_matrix: Tensor, input_gains: Tensor,
+                     output_gains: Tensor, rt60_s: Tensor, sample_rate: float,
+                     band_edges_hz: Sequence[float]) -> tuple:
+    """:func:`fdn_impulse_response`'s arguments checked, with batch dimensions added:
+    ``(delays, feedback_matrix, input_gains, output_gains, rt60_s, edges, batch)``."""
+    delays = torch.as_tensor(delays)
+    if delays.dim() != 1 or delays.numel() < 1 or delays.is_floating_point() and bool((delays != delays.round()).any()):
+        raise InputError(f"delays must be a sequence of integer lengths in samples, found {delays.tolist()}")
+    delays = delays.long()
+    if bool((delays < 1).any()):
+        raise InputError(f"delays must be >= 1 sample, found {delays.tolist()}")
+    n_lines = delays.numel()
+
+    def batched(name: str, value: Tensor, rank: int, layout: str) -> Tensor:
+        check_rank(name, value, (rank - 1, rank), layout)
+        check_finite(name, value)
+        return value.unsqueeze(0) if value.dim() == rank - 1 else value
+
+    feedback_matrix = batched("feedback_matrix", feedback_matrix, 3, "(batch or 1, N, N)")
+    input_gains = batched("input_gains", input_gains, 2, "(batch or 1, N)")
+    output_gains = batched("output_gains", output_gains, 2, "(batch or 1, N)")
+    rt60_s = batched("rt60_s", rt60_s, 2, "(batch or 1, n_bands)")
+    if feedback_matrix.shape[-2:] != (n_lines, n_lines):
+        raise InputError(f"feedback_matrix must be ({n_lines}, {n_lines}) for {n_lines} delays, "
+                         f"found {tuple(feedback_matrix.shape[-2:])}")
+    for name, value in (("input_gains", input_gains), ("output_gains", output_gains)):
+        if value.shape[-1] != n_lines:
+            raise InputError(f"{name} must have {n_lines} entries (one per delay line), found {value.shape[-1]}")
+    if data_checks_enabled() and bool((rt60_s <= 0).any()):
+        raise InputError("rt60_s must be > 0 seconds")
+    edges = [float(e) for e in band_edges_hz]
+    if len(edges) != rt60_s.shape[-1] - 1:
+        raise InputError(f"band_edges_hz must hold n_bands - 1 = {rt60_s.shape[-1] - 1} frequencies, found {len(edges)}")
+    if any(not 0 < e < sample_rate / 2 for e in edges) or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise InputError(f"band_edges_hz must increase strictly between 0 and Nyquist, found {edges}")
+    batch = max(t.shape[0] for t in (feedback_matrix, input_gains, output_gains, rt60_s))
+    for name, value in (("feedback_matrix", feedback_matrix), ("input_gains", input_gains),
+                        ("output_gains", output_gains), ("rt60_s", rt60_s)):
+        if value.shape[0] not in (1, batch):
+            raise InputError(f"{name} must have batch size 1 or {batch}, found {value.shape[0]}")
+    return delays, feedback_matrix, input_gains, output_gains, rt60_s, edges, batch
 
 
 @half_in_float32
@@ -107,41 +159,8 @@ def fdn_impulse_response(delays: Sequence[int] | Tensor, feedback_matrix: Tensor
     """
     sample_rate = check_positive("sample_rate", sample_rate)
     n_samples = check_positive_int("n_samples", n_samples, minimum=0)
-    delays = torch.as_tensor(delays)
-    if delays.dim() != 1 or delays.numel() < 1 or delays.is_floating_point() and bool((delays != delays.round()).any()):
-        raise InputError(f"delays must be a sequence of integer lengths in samples, found {delays.tolist()}")
-    delays = delays.long()
-    if bool((delays < 1).any()):
-        raise InputError(f"delays must be >= 1 sample, found {delays.tolist()}")
-    n_lines = delays.numel()
-
-    def batched(name: str, value: Tensor, rank: int, layout: str) -> Tensor:
-        check_rank(name, value, (rank - 1, rank), layout)
-        check_finite(name, value)
-        return value.unsqueeze(0) if value.dim() == rank - 1 else value
-
-    feedback_matrix = batched("feedback_matrix", feedback_matrix, 3, "(batch or 1, N, N)")
-    input_gains = batched("input_gains", input_gains, 2, "(batch or 1, N)")
-    output_gains = batched("output_gains", output_gains, 2, "(batch or 1, N)")
-    rt60_s = batched("rt60_s", rt60_s, 2, "(batch or 1, n_bands)")
-    if feedback_matrix.shape[-2:] != (n_lines, n_lines):
-        raise InputError(f"feedback_matrix must be ({n_lines}, {n_lines}) for {n_lines} delays, "
-                         f"found {tuple(feedback_matrix.shape[-2:])}")
-    for name, value in (("input_gains", input_gains), ("output_gains", output_gains)):
-        if value.shape[-1] != n_lines:
-            raise InputError(f"{name} must have {n_lines} entries (one per delay line), found {value.shape[-1]}")
-    if bool((rt60_s <= 0).any()):
-        raise InputError("rt60_s must be > 0 seconds")
-    edges = [float(e) for e in band_edges_hz]
-    if len(edges) != rt60_s.shape[-1] - 1:
-        raise InputError(f"band_edges_hz must hold n_bands - 1 = {rt60_s.shape[-1] - 1} frequencies, found {len(edges)}")
-    if any(not 0 < e < sample_rate / 2 for e in edges) or any(b <= a for a, b in zip(edges, edges[1:])):
-        raise InputError(f"band_edges_hz must increase strictly between 0 and Nyquist, found {edges}")
-    batch = max(t.shape[0] for t in (feedback_matrix, input_gains, output_gains, rt60_s))
-    for name, value in (("feedback_matrix", feedback_matrix), ("input_gains", input_gains),
-                        ("output_gains", output_gains), ("rt60_s", rt60_s)):
-        if value.shape[0] not in (1, batch):
-            raise InputError(f"{name} must have batch size 1 or {batch}, found {value.shape[0]}")
+    delays, feedback_matrix, input_gains, output_gains, rt60_s, edges, batch = _checked_network(
+        delays, feedback_matrix, input_gains, output_gains, rt60_s, sample_rate, band_edges_hz)
     if n_fft is None:
         longest = 2.0 * float(rt60_s.detach().max()) * sample_rate
         n_fft = 1 << max(int(math.ceil(math.log2(max(n_samples, longest, 2)))), 1)
@@ -153,6 +172,7 @@ def fdn_impulse_response(delays: Sequence[int] | Tensor, feedback_matrix: Tensor
                                 torch.promote_types(output_gains.dtype, rt60_s.dtype))
     if n_samples == 0:  # validated, and empty
         return feedback_matrix.new_zeros(batch, 0, dtype=dtype)
+    n_lines = delays.numel()
     complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
     device = feedback_matrix.device
     omega = 2 * math.pi * torch.arange(n_fft // 2 + 1, dtype=dtype, device=device) / n_fft

@@ -15,17 +15,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .layout import flatten_audio, restore_audio
 from .overlap_add import overlap_add_unchecked
 from ..validation import (
+    InputError,
     check_choice,
     check_finite,
     check_positive,
     check_positive_int,
     check_rank,
     check_tensor,
+    data_checks_enabled,
     half_in_float32,
 )
-from ..validation import InputError
 
 __all__ = [
     "frequency_impulse_response",
@@ -100,15 +102,15 @@ def frequency_impulse_response(magnitudes: Tensor, window_size: int = 0) -> Tens
 
 
 @half_in_float32
-def sinc_impulse_response(cutoff_frequency: Tensor | float, window_size: int = 257, sample_rate: float = 16000.0) -> Tensor:
+def sinc_impulse_response(cutoff_hz: Tensor | float, window_size: int = 257, sample_rate: float = 16000.0) -> Tensor:
     """Windowed-sinc low-pass impulse response (Blackman window, unit gain at 0 Hz).
 
     Shape:
-        ``cutoff_frequency``: a number, or a tensor ``(batch, 1)`` or ``(batch, n_frames, 1)`` ->
+        ``cutoff_hz``: a number, or a tensor ``(batch, 1)`` or ``(batch, n_frames, 1)`` ->
         ``(window_size,)``, ``(batch, window_size)`` or ``(batch, n_frames, window_size)``.
 
     Args:
-        cutoff_frequency: -6 dB cut-off in Hz, in (0, sample_rate / 2]. Differentiable.
+        cutoff_hz: -6 dB cut-off in Hz, in (0, sample_rate / 2]. Differentiable.
         window_size: taps, odd (so the filter delays by exactly ``window_size // 2`` samples).
         sample_rate: samples per second.
     """
@@ -116,19 +118,19 @@ def sinc_impulse_response(cutoff_frequency: Tensor | float, window_size: int = 2
     window_size = check_positive_int("window_size", window_size)
     if window_size % 2 == 0:
         raise InputError(f"window_size must be odd for a linear-phase sinc filter, found {window_size}")
-    if isinstance(cutoff_frequency, Tensor):
-        check_tensor("cutoff_frequency", cutoff_frequency)
-        if cutoff_frequency.dim() not in (2, 3) or cutoff_frequency.shape[-1] != 1:
+    if isinstance(cutoff_hz, Tensor):
+        check_tensor("cutoff_hz", cutoff_hz)
+        if cutoff_hz.dim() not in (2, 3) or cutoff_hz.shape[-1] != 1:
             raise InputError(
-                "cutoff_frequency must be a number or have shape (batch, 1) or (batch, n_frames, 1), "
-                f"found {tuple(cutoff_frequency.shape)}"
+                "cutoff_hz must be a number or have shape (batch, 1) or (batch, n_frames, 1), "
+                f"found {tuple(cutoff_hz.shape)}"
             )
-        cutoff = cutoff_frequency
+        cutoff = cutoff_hz
     else:
-        cutoff = torch.tensor(float(cutoff_frequency), dtype=torch.float32)
-    check_finite("cutoff_frequency", cutoff)
-    if not bool(((cutoff > 0) & (cutoff <= sample_rate / 2)).all()):
-        raise InputError(f"cutoff_frequency must be in (0, {sample_rate / 2}] Hz (Nyquist), found values outside")
+        cutoff = torch.tensor(float(cutoff_hz), dtype=torch.float32)
+    check_finite("cutoff_hz", cutoff)
+    if data_checks_enabled() and not bool(((cutoff > 0) & (cutoff <= sample_rate / 2)).all()):
+        raise InputError(f"cutoff_hz must be in (0, {sample_rate / 2}] Hz (Nyquist), found values outside")
     dtype = torch.promote_types(cutoff.dtype, torch.float32)
     normalized = cutoff.to(dtype) * (2.0 / sample_rate)  # 1 = Nyquist
     half = window_size // 2
@@ -150,9 +152,10 @@ def fft_convolve(
     the time-invariant result.
 
     Shape:
-        ``audio``: ``(batch, n_samples)``; ``impulse_response``: ``(batch or 1, ir_size)`` or
-        ``(batch or 1, n_frames, ir_size)`` -> ``(batch, n_samples + ir_size - 1)`` for
-        ``padding="valid"``, ``(batch, n_samples)`` for ``padding="same"``.
+        ``audio``: ``(..., n_samples)`` (leading dimensions flattened into ``batch``);
+        ``impulse_response``: ``(batch or 1, ir_size)`` or ``(batch or 1, n_frames, ir_size)``
+        -> ``(..., n_samples + ir_size - 1)`` for ``padding="valid"``, ``(..., n_samples)``
+        for ``padding="same"``.
 
     Args:
         audio: input signal. Differentiable.
@@ -168,9 +171,10 @@ def fft_convolve(
     ir = impulse_response if impulse_response.dim() == 3 else impulse_response.unsqueeze(1)
     if ir.shape[2] < 1 or ir.shape[1] < 1:
         raise InputError(f"impulse_response must have at least one frame and one tap, found {tuple(impulse_response.shape)}")
-    plan = _BlockConvolution.plan(audio, ir.shape[0], ir.shape[1], ir.shape[2], padding, delay_compensation, ir.dtype)
+    flat, leading = flatten_audio("audio", audio)
+    plan = _BlockConvolution.plan(flat, ir.shape[0], ir.shape[1], ir.shape[2], padding, delay_compensation, ir.dtype)
     spectrum = torch.fft.rfft(ir.to(plan.dtype), n=plan.fft_size)
-    return plan.run(audio, spectrum)
+    return restore_audio(plan.run(flat, spectrum), leading)
 
 
 class _BlockConvolution:
@@ -184,7 +188,7 @@ class _BlockConvolution:
     @classmethod
     def plan(cls, audio: Tensor, ir_batch: int, n_frames: int, ir_size: int, padding: str,
              delay_compensation: int, ir_dtype: torch.dtype) -> "_BlockConvolution":
-        check_rank("audio", audio, 2, "(batch, n_samples)")
+        """The sizes for flattened ``audio`` ``(batch, n_samples)`` (:func:`flatten_audio`)."""
         check_choice("padding", padding, ("same", "valid"))
         check_finite("audio", audio)
         batch, n_samples = audio.shape
@@ -255,8 +259,8 @@ def frequency_filter(audio: Tensor, magnitudes: Tensor, window_size: int = 0) ->
     filter's delay removed, so the output is aligned with the input.
 
     Shape:
-        ``audio``: ``(batch, n_samples)``; ``magnitudes``: ``(batch or 1, [n_frames,] n_bins)``
-        -> ``(batch, n_samples)``.
+        ``audio``: ``(..., n_samples)`` (leading dimensions flattened into ``batch``);
+        ``magnitudes``: ``(batch or 1, [n_frames,] n_bins)`` -> ``(..., n_samples)``.
 
     Args:
         audio: input signal. Differentiable.
@@ -266,6 +270,7 @@ def frequency_filter(audio: Tensor, magnitudes: Tensor, window_size: int = 0) ->
     """
     n_bins, window_size = _check_magnitudes(magnitudes, window_size)
     frames = magnitudes if magnitudes.dim() == 3 else magnitudes.unsqueeze(1)
+    audio, leading = flatten_audio("audio", audio)
     plan = _BlockConvolution.plan(audio, frames.shape[0], frames.shape[1], window_size, "same", -1, magnitudes.dtype)
     frames = frames.to(plan.dtype)
     if plan.fft_size > _MATRIX_FFT_FACTOR * window_size:
@@ -275,20 +280,21 @@ def frequency_filter(audio: Tensor, magnitudes: Tensor, window_size: int = 0) ->
         real, imag = (torch.as_tensor(part, dtype=plan.dtype, device=audio.device)
                       for part in _magnitude_to_spectrum(n_bins, window_size, plan.fft_size))
         spectrum = torch.complex(frames @ real, frames @ imag)
-    return plan.run(audio, spectrum)
+    return restore_audio(plan.run(audio, spectrum), leading)
 
 
 @half_in_float32
 def sinc_filter(
-    audio: Tensor, cutoff_frequency: Tensor | float, window_size: int = 257, sample_rate: float = 16000.0
+    audio: Tensor, cutoff_hz: Tensor | float, window_size: int = 257, sample_rate: float = 16000.0
 ) -> Tensor:
     """Low-pass filter audio with :func:`sinc_impulse_response` (delay removed).
 
     Shape:
-        ``audio``: ``(batch, n_samples)``; ``cutoff_frequency``: number, ``(batch, 1)`` or
-        ``(batch, n_frames, 1)`` -> ``(batch, n_samples)``.
+        ``audio``: ``(..., n_samples)`` (leading dimensions flattened into ``batch``);
+        ``cutoff_hz``: number, ``(batch, 1)`` or ``(batch, n_frames, 1)`` (one filter per
+        block of :func:`fft_convolve`, not upsampled) -> ``(..., n_samples)``.
     """
-    response = sinc_impulse_response(cutoff_frequency, window_size, sample_rate)
+    response = sinc_impulse_response(cutoff_hz, window_size, sample_rate)
     if response.dim() == 1:
         response = response.unsqueeze(0)
     return fft_convolve(audio, response.to(audio.device), "same", -1)

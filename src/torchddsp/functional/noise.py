@@ -7,16 +7,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import check_positive_int
-from ..validation import InputError
+from ..validation import InputError, check_positive_int
+from .engine.shared import GOLDEN as _GOLDEN
+from .engine.shared import MIX_1 as _MIX_1
+from .engine.shared import MIX_2 as _MIX_2
 
 __all__ = ["uniform_noise", "make_generator", "counter_noise", "noise_seed"]
 
-# SplitMix64 (Steele, Lea and Flood, 2014): a counter-based generator, so sample n of a seed is
-# a pure function of (seed, n), computed the same way by integer arithmetic on every device.
-_GOLDEN = 0x9E3779B97F4A7C15
-_MIX_1 = 0xBF58476D1CE4E5B9
-_MIX_2 = 0x94D049BB133111EB
+# SplitMix64 (engine.shared: its constants and compiled twin): sample n of a seed is a pure
+# function of (seed, n), computed the same way by integer arithmetic on every device.
 _MASK_64 = (1 << 64) - 1
 
 
@@ -51,7 +50,8 @@ def counter_noise(seeds: Tensor, n_samples: int, offset: int = 0, dtype: torch.d
 
     Row ``b`` is ``u(seeds[b], offset + n)`` for ``n < n_samples``: the same numbers whatever
     the batch, the block boundaries (``offset`` continues a stream) and the device (exact
-    int64 arithmetic, no device RNG). 53 random bits per sample.
+    int64 arithmetic, no device RNG). 53 random bits per sample. Compiled kernels draw the same
+    numbers with ``engine.shared.splitmix_uniform``.
 
     Args:
         seeds: ``(batch,)`` int64 seeds (e.g. from :func:`noise_seed`).
@@ -78,7 +78,7 @@ def counter_noise(seeds: Tensor, n_samples: int, offset: int = 0, dtype: torch.d
 def check_floating_dtype(dtype: object) -> None:
     """Raise unless ``dtype`` is a floating torch dtype (noise in [-1, 1) has no integer form)."""
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise InputError(f"dtype must be a floating torch dtype (e.g. torch.float32), found {dtype!r}")
+        raise TypeError(f"dtype must be a floating torch dtype (e.g. torch.float32), found {dtype!r}")
 
 
 def make_generator(seed: int | None = None, generator: torch.Generator | None = None,
@@ -88,7 +88,7 @@ def make_generator(seed: int | None = None, generator: torch.Generator | None = 
         raise InputError("pass either seed or generator, not both")
     if generator is not None:
         if not isinstance(generator, torch.Generator):
-            raise InputError(f"generator must be a torch.Generator, found {type(generator).__name__}")
+            raise TypeError(f"generator must be a torch.Generator, found {type(generator).__name__}")
         return generator
     if seed is None:
         return None

@@ -1,10 +1,10 @@
 """Sinusoidal oscillators: a bank of free sinusoids and harmonic (additive) synthesis.
 
 Phase follows DDSP's convention (see ``phase``): sample ``n`` has phase
-``initial_phase + 2 pi sum_{m <= n} f[m] / sample_rate``, accumulated in float64. Every
+``state + 2 pi sum_{m <= n} f[m] / sample_rate``, accumulated in float64. Every
 partial whose frequency is at or above Nyquist (``|f| >= sample_rate / 2``) is silent at that
-sample. Streaming variants take the phase in and give the final phase back, so rendering in
-blocks equals one call.
+sample. Both ops stream: ``state`` takes the phase in and ``return_state=True`` gives the
+final phase back, so rendering in blocks equals one call.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from torch import Tensor
 
 from ..validation import (check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch,
                       check_tensor, half_in_float32)
-from ._harmonic_kernel import fused_harmonic_synthesis, use_kernel
+from .engine import resolve_backend
+from .engine.harmonic import fused_harmonic_synthesis
 from ._harmonic_sum import NyquistMask, harmonic_sum
 from .phase import TWO_PI, cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
 from .resampling import UPSAMPLE_METHODS, block_weights, frame_pairs, hop_for
@@ -23,22 +24,42 @@ from ..validation import InputError
 
 __all__ = [
     "oscillator_bank",
-    "oscillator_bank_stream",
     "harmonic_synthesis",
-    "harmonic_synthesis_stream",
     "harmonic_frequencies",
     "normalize_harmonics",
 ]
 
 
 @half_in_float32
-def oscillator_bank_stream(
-    frequencies_hz: Tensor, amplitudes: Tensor, sample_rate: float, initial_phase: Tensor | None,
-) -> tuple[Tensor, Tensor]:
-    """Streaming form of :func:`oscillator_bank`: returns ``(audio, final_phase)``.
+def oscillator_bank(
+    frequencies_hz: Tensor, amplitudes: Tensor, sample_rate: float, *, state: Tensor | None = None,
+    return_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Sum of sinusoids with per-sample frequencies and amplitudes.
 
-    ``final_phase`` ``(batch, n_oscillators)`` float64 radians in [0, 2 pi) is the phase of
-    the last sample; pass it as ``initial_phase`` of the next block.
+    ``audio[b, n] = sum_i amplitudes[b, n, i] * sin(phase_i[n])`` where ``phase_i[n]`` is
+    ``state[b, i] + 2 pi sum_{m <= n} frequencies_hz[b, m, i] / sample_rate``
+    (float64). Oscillators at or above Nyquist are silent at those samples.
+
+    Shape:
+        ``frequencies_hz``, ``amplitudes``: ``(batch, n_samples, n_oscillators)`` -> ``(batch, n_samples)``;
+        ``state``: ``(batch, n_oscillators)``.
+
+    Args:
+        frequencies_hz: instantaneous frequencies in Hz. Differentiable.
+        amplitudes: linear amplitudes. Differentiable.
+        sample_rate: samples per second, > 0.
+        state: each oscillator's phase in radians before the first sample (None: 0).
+            Differentiable.
+        return_state: also return the phase of the last sample, float64 radians in
+            [0, 2 pi); passed as ``state`` to the next block, the blocks concatenate to one call.
+
+    Example:
+        >>> f, a = torch.full((1, 6, 2), 1000.0, dtype=torch.float64), torch.ones(1, 6, 2, dtype=torch.float64)
+        >>> first, state = oscillator_bank(f[:, :4], a[:, :4], 16000, return_state=True)
+        >>> rest = oscillator_bank(f[:, 4:], a[:, 4:], 16000, state=state)
+        >>> torch.allclose(torch.cat([first, rest], 1), oscillator_bank(f, a, 16000))
+        True
     """
     check_rank("frequencies_hz", frequencies_hz, 3, "(batch, n_samples, n_oscillators)")
     check_rank("amplitudes", amplitudes, 3, "(batch, n_samples, n_oscillators)")
@@ -52,38 +73,15 @@ def oscillator_bank_stream(
     sample_rate = check_positive("sample_rate", sample_rate)
     batch, n_samples, n_oscillators = frequencies_hz.shape
     dtype = output_dtype(amplitudes)
-    start = initial_turns(initial_phase, (batch, n_oscillators), frequencies_hz, "initial_phase")
+    start = initial_turns(state, (batch, n_oscillators), frequencies_hz)
     if n_samples == 0:  # an empty block: no audio, the phase unchanged
-        return amplitudes.new_zeros(batch, 0, dtype=dtype), turns_to_radians(start)
-    turns = cumulative_turns(frequencies_hz, sample_rate, start)
-    audible = (frequencies_hz.abs() < sample_rate / 2).to(dtype)
-    sines = torch.sin((TWO_PI * wrap_turns(turns)).to(dtype))
-    audio = (amplitudes.to(dtype) * audible * sines).sum(-1)
-    return audio, turns_to_radians(turns[:, -1])
-
-
-@half_in_float32
-def oscillator_bank(
-    frequencies_hz: Tensor, amplitudes: Tensor, sample_rate: float, initial_phase: Tensor | None = None
-) -> Tensor:
-    """Sum of sinusoids with per-sample frequencies and amplitudes.
-
-    ``audio[b, n] = sum_i amplitudes[b, n, i] * sin(phase_i[n])`` where ``phase_i[n]`` is
-    ``initial_phase[b, i] + 2 pi sum_{m <= n} frequencies_hz[b, m, i] / sample_rate``
-    (float64). Oscillators at or above Nyquist are silent at those samples.
-
-    Shape:
-        ``frequencies_hz``, ``amplitudes``: ``(batch, n_samples, n_oscillators)`` -> ``(batch, n_samples)``.
-
-    Args:
-        frequencies_hz: instantaneous frequencies in Hz. Differentiable.
-        amplitudes: linear amplitudes. Differentiable.
-        sample_rate: samples per second, > 0.
-        initial_phase: ``(batch, n_oscillators)`` radians before the first sample (0 if None).
-            Differentiable.
-    """
-    audio, _ = oscillator_bank_stream(frequencies_hz, amplitudes, sample_rate, initial_phase)
-    return audio
+        audio, final = amplitudes.new_zeros(batch, 0, dtype=dtype), start
+    else:
+        turns = cumulative_turns(frequencies_hz, sample_rate, start)
+        audible = (frequencies_hz.abs() < sample_rate / 2).to(dtype)
+        sines = torch.sin((TWO_PI * wrap_turns(turns)).to(dtype))
+        audio, final = (amplitudes.to(dtype) * audible * sines).sum(-1), turns[:, -1]
+    return (audio, turns_to_radians(final)) if return_state else audio
 
 
 @half_in_float32
@@ -162,7 +160,7 @@ def _check_harmonic_inputs(f0_hz: Tensor, amplitudes: Tensor, harmonic_distribut
 
 
 #: Hops up to this many samples build the within-hop phase in the working precision (see
-#: harmonic_synthesis_stream); longer ones in float64.
+#: _interval_turns); longer ones in float64.
 _SHORT_HOP = 256
 
 #: A local correction pass (one sine per sample) costs about this many masked recurrence
@@ -230,37 +228,15 @@ def _interval_turns(before: Tensor, f_a: Tensor, slope: Tensor, r: Tensor, hop: 
     return wrap_turns(turns.addcmul_(ramp_steps, slope.unsqueeze(0))).to(dtype)
 
 
-@half_in_float32
-def harmonic_synthesis_stream(
-    f0_hz: Tensor,
-    amplitudes: Tensor,
-    harmonic_distribution: Tensor,
-    n_samples: int,
-    sample_rate: float,
-    initial_phase: Tensor | None,
-    *,
-    amplitude_upsampling: str = "window",
-    add_endpoint: bool = True,
-    backend: str = "auto",
+def _harmonic_render(
+    f0_hz: Tensor, amplitudes: Tensor, harmonic_distribution: Tensor, n_samples: int, sample_rate: float,
+    start_turns: Tensor, amplitude_upsampling: str, add_endpoint: bool, kernel: bool,
 ) -> tuple[Tensor, Tensor]:
-    """Streaming form of :func:`harmonic_synthesis`: returns ``(audio, final_phase)``.
-
-    ``final_phase`` ``(batch, 1)`` float64 radians in [0, 2 pi) is the fundamental's phase at
-    the last sample; pass it as ``initial_phase`` of the next block. For blocks that concatenate to
-    exactly one offline call, give each block its frames plus the first frame of the next
-    block and ``add_endpoint=False`` (the final block: its frames with the last one repeated).
-    """
-    _check_harmonic_inputs(f0_hz, amplitudes, harmonic_distribution)
-    n_samples = check_positive_int("n_samples", n_samples, minimum=0)
-    sample_rate = check_positive("sample_rate", sample_rate)
-    check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
-    kernel = use_kernel(backend, harmonic_distribution.device)
+    """:func:`harmonic_synthesis` on checked inputs, ``n_samples > 0``: ``(audio, final_turns)``,
+    the fundamental's phase at the last sample in float64 cycles ``(batch,)``, not wrapped."""
     batch, n_frames, n_harmonics = harmonic_distribution.shape
     dtype = output_dtype(amplitudes, harmonic_distribution)
     device = harmonic_distribution.device
-    start_turns = initial_turns(initial_phase, (batch, 1), f0_hz, "initial_phase")[:, 0]
-    if n_samples == 0:  # an empty block: no audio, the phase unchanged
-        return amplitudes.new_zeros(batch, 0, dtype=dtype), turns_to_radians(start_turns)[:, None]
     hop = hop_for(n_samples, n_frames, add_endpoint, "the controls")
 
     # Phase of the fundamental in cycles. f0 is linear inside an interval (f_a at its start,
@@ -279,7 +255,7 @@ def harmonic_synthesis_stream(
         audio = fused_harmonic_synthesis(before.reshape(-1), f_a.reshape(-1), slope.reshape(-1),
                                          amplitudes[..., 0].to(dtype), harmonic_distribution.to(dtype), weights, hop,
                                          sample_rate, int(everywhere.min()), int(somewhere.max()))
-        return audio, turns_to_radians(final_turns)[:, None]
+        return audio, final_turns
 
     # Frame-rate amplitudes per interval as harmonic-major rows: end value and start - end.
     harmonic_amplitudes = amplitudes.to(dtype) * harmonic_distribution.to(dtype)
@@ -292,8 +268,7 @@ def harmonic_synthesis_stream(
     if column_mask is not None:
         end, delta = end * column_mask, delta * column_mask
     audio = harmonic_sum(turns.reshape(hop, batch * intervals), end, delta, weights[:, None], mask)
-    audio = audio.reshape(hop, batch, intervals).permute(1, 2, 0).reshape(batch, n_samples)
-    return audio, turns_to_radians(final_turns)[:, None]
+    return audio.reshape(hop, batch, intervals).permute(1, 2, 0).reshape(batch, n_samples), final_turns
 
 
 @half_in_float32
@@ -303,12 +278,13 @@ def harmonic_synthesis(
     harmonic_distribution: Tensor,
     n_samples: int,
     sample_rate: float,
-    initial_phase: Tensor | None = None,
     *,
+    state: Tensor | None = None,
+    return_state: bool = False,
     amplitude_upsampling: str = "window",
     add_endpoint: bool = True,
     backend: str = "auto",
-) -> Tensor:
+) -> Tensor | tuple[Tensor, Tensor]:
     """Additive synthesis of harmonics of ``f0_hz`` from frame-rate controls.
 
     Harmonic ``k`` (1-based) has frequency ``k * f0`` and amplitude
@@ -317,6 +293,12 @@ def harmonic_synthesis(
     linearly, amplitudes with ``amplitude_upsampling`` (DDSP uses ``"window"``). The phase of
     harmonic ``k`` is ``k`` times the fundamental's phase (accumulated in float64), and
     every harmonic at or above Nyquist is silent at that sample.
+
+    Streaming: with ``return_state=True`` the result is ``(audio, state)``, ``state`` the
+    fundamental's phase at the last sample (float64 radians in [0, 2 pi)); pass it as
+    ``state`` of the next block. For blocks that concatenate to exactly one offline call, give
+    each block its frames plus the first frame of the next block and ``add_endpoint=False``
+    (the final block: its frames with the last one repeated).
 
     Cost: a Clenshaw recurrence over the harmonics (no sine per harmonic and sample, no
     ``(batch, n_samples, n_harmonics)`` tensor), forward and backward; on CPU a compiled pass
@@ -330,7 +312,8 @@ def harmonic_synthesis(
     Shape:
         ``f0_hz``, ``amplitudes``: ``(batch, n_frames, 1)``; ``harmonic_distribution``:
         ``(batch, n_frames, n_harmonics)`` -> ``(batch, n_samples)``, where ``n_samples`` is
-        ``n_frames * hop`` (``(n_frames - 1) * hop`` when ``add_endpoint=False``).
+        ``n_frames * hop`` (``(n_frames - 1) * hop`` when ``add_endpoint=False``);
+        ``state``: ``(batch, 1)``.
 
     Args:
         f0_hz: fundamental frequency in Hz. Differentiable.
@@ -338,15 +321,34 @@ def harmonic_synthesis(
         harmonic_distribution: amplitude of each harmonic per frame. Differentiable.
         n_samples: output length; a whole number of hops.
         sample_rate: samples per second, > 0.
-        initial_phase: ``(batch, 1)`` fundamental's phase in radians before the first sample
-            (0 if None). Differentiable.
+        state: the fundamental's phase in radians before the first sample (None: 0).
+            Differentiable.
+        return_state: also return the phase at the last sample (see Streaming above).
         amplitude_upsampling: ``"window"`` (default) or ``"linear"``.
         add_endpoint: hold the last frame for the final hop (see ``resampling``).
         backend: ``"auto"`` (the compiled pass on CPU when numba is installed, PyTorch ops
             otherwise), ``"numba"`` or ``"torch"``; the two agree to float rounding.
+
+    Example:
+        >>> f0 = torch.full((1, 5, 1), 220.0, dtype=torch.float64)
+        >>> a, d = torch.ones_like(f0), torch.ones(1, 5, 3, dtype=torch.float64)
+        >>> first, state = harmonic_synthesis(f0[:, :3], a[:, :3], d[:, :3], 128, 16000,
+        ...                                   add_endpoint=False, return_state=True)
+        >>> rest = harmonic_synthesis(f0[:, 2:], a[:, 2:], d[:, 2:], 192, 16000, state=state)
+        >>> torch.allclose(torch.cat([first, rest], 1), harmonic_synthesis(f0, a, d, 320, 16000))
+        True
     """
-    audio, _ = harmonic_synthesis_stream(
-        f0_hz, amplitudes, harmonic_distribution, n_samples, sample_rate, initial_phase,
-        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint, backend=backend,
-    )
-    return audio
+    _check_harmonic_inputs(f0_hz, amplitudes, harmonic_distribution)
+    n_samples = check_positive_int("n_samples", n_samples, minimum=0)
+    sample_rate = check_positive("sample_rate", sample_rate)
+    check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
+    kernel = resolve_backend(backend, harmonic_distribution.device) == "numba"
+    batch = harmonic_distribution.shape[0]
+    start_turns = initial_turns(state, (batch, 1), f0_hz)[:, 0]
+    if n_samples == 0:  # an empty block: no audio, the phase unchanged
+        dtype = output_dtype(amplitudes, harmonic_distribution)
+        audio, final_turns = amplitudes.new_zeros(batch, 0, dtype=dtype), start_turns
+    else:
+        audio, final_turns = _harmonic_render(f0_hz, amplitudes, harmonic_distribution, n_samples, sample_rate,
+                                              start_turns, amplitude_upsampling, add_endpoint, kernel)
+    return (audio, turns_to_radians(final_turns)[:, None]) if return_state else audio

@@ -1,49 +1,60 @@
-"""Overlap-add: frames placed every ``hop`` samples and summed (the adjoint of framing)."""
+"""Overlap-add: frames placed every ``hop_size`` samples and summed (the adjoint of framing)."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
 
-from ..validation import check_finite, check_positive_int, check_rank, half_in_float32
+from ..validation import InputError, check_finite, check_positive_int, check_tensor, half_in_float32
+from .layout import restore_audio
 
 __all__ = ["overlap_add", "overlap_add_unchecked"]
 
 
 @half_in_float32
-def overlap_add(frames: Tensor, hop: int) -> Tensor:
-    """Sum of ``frames`` placed every ``hop`` samples.
+def overlap_add(frames: Tensor, hop_size: int) -> Tensor:
+    """Sum of ``frames`` placed every ``hop_size`` samples.
 
-    Each frame is cut into ``ceil(size / hop)`` hop-long segments; segment ``s`` of frame ``i``
+    Each frame is cut into ``ceil(size / hop_size)`` hop-long segments; segment ``s`` of frame ``i``
     lands on output block ``i + s``, so the sum is a few shifted additions of whole tensors
     (much cheaper, forward and backward, than ``fold`` or ``unfold``'s backward).
 
     Shape:
-        ``frames``: ``(batch, n_frames, size)`` -> ``(batch, (n_frames - 1) * hop + size)``
-        (``(batch, 0)`` for no frames).
+        ``frames``: ``(..., n_frames, size)`` -> ``(..., (n_frames - 1) * hop_size + size)``
+        (``(..., 0)`` for no frames; leading dimensions flattened and restored, as for audio).
 
     Args:
         frames: the frames. Differentiable.
-        hop: samples between frame starts, >= 1.
+        hop_size: samples between frame starts, >= 1.
+
+    Example:
+        >>> overlap_add(torch.ones(2, 3, 4), 2).tolist()[0]
+        [1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.0, 1.0]
     """
-    check_rank("frames", frames, 3, "(batch, n_frames, size)")
-    hop = check_positive_int("hop", hop)
+    check_tensor("frames", frames)
+    if frames.dim() < 2:
+        raise InputError(f"frames must have shape (..., n_frames, size), found {tuple(frames.shape)}")
+    hop_size = check_positive_int("hop_size", hop_size)
     check_finite("frames", frames)
-    return overlap_add_unchecked(frames, hop)
+    leading = frames.shape[:-2]
+    flat = frames.reshape(math.prod(leading), *frames.shape[-2:])
+    return restore_audio(overlap_add_unchecked(flat, hop_size), leading)
 
 
-def overlap_add_unchecked(frames: Tensor, hop: int) -> Tensor:
+def overlap_add_unchecked(frames: Tensor, hop_size: int) -> Tensor:
     """:func:`overlap_add` without validation, for the library's own inner loops (backward
     passes, block convolution) whose frames are already checked or are gradients."""
     batch, n_frames, size = frames.shape
-    if n_frames == 0:  # nothing to add: an empty signal, not (0 - 1) * hop + size samples
+    if n_frames == 0:  # nothing to add: an empty signal, not (0 - 1) * hop_size + size samples
         return frames.new_zeros(batch, 0)
-    n_segments = -(-size // hop)
-    if n_segments * hop != size:
-        frames = torch.nn.functional.pad(frames, (0, n_segments * hop - size))
+    n_segments = -(-size // hop_size)
+    if n_segments * hop_size != size:
+        frames = torch.nn.functional.pad(frames, (0, n_segments * hop_size - size))
     # unbind (not indexing): its backward is one stack, not a zero-filled copy per segment.
-    segments = frames.reshape(batch, n_frames, n_segments, hop).unbind(2)
-    out = frames.new_zeros(batch, n_frames + n_segments - 1, hop)
+    segments = frames.reshape(batch, n_frames, n_segments, hop_size).unbind(2)
+    out = frames.new_zeros(batch, n_frames + n_segments - 1, hop_size)
     for s, segment in enumerate(segments):
         out[:, s : s + n_frames] += segment
-    return out.view(batch, -1)[:, : (n_frames - 1) * hop + size]
+    return out.view(batch, -1)[:, : (n_frames - 1) * hop_size + size]

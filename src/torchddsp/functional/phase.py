@@ -1,8 +1,9 @@
 """Phase accumulation in float64, shared by every oscillator.
 
 Convention (DDSP's): the phase of sample ``n`` is
-``initial_phase + 2 pi sum_{m <= n} f[m] / sample_rate``, so the first sample has already
-advanced by one step, and a stream continues seamlessly from the returned final phase.
+``state + 2 pi sum_{m <= n} f[m] / sample_rate`` (``state``: the phase before the first
+sample, 0 at rest), so the first sample has already advanced by one step, and a stream
+continues seamlessly from the returned state (the phase of the last sample).
 
 Precision: both the per-sample step ``f / sample_rate`` and its running sum are computed in
 float64, in cycles ("turns"), and wrapped with ``frac`` before any float32 sine. A float32
@@ -17,13 +18,13 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import check_finite, check_rank, half_in_float32
-from ..validation import InputError
+from ..validation import InputError, check_finite, check_rank, half_in_float32
 
 __all__ = [
     "cumulative_phase",
     "initial_turns",
     "cumulative_turns",
+    "hop_turns",
     "turns_to_radians",
     "wrap_turns",
     "output_dtype",
@@ -43,15 +44,16 @@ def output_dtype(*amplitude_like: Tensor) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
-def initial_turns(initial_phase: Tensor | None, shape: tuple[int, int], like: Tensor, name: str) -> Tensor:
-    """Validate an initial phase in radians of ``shape`` and return it in float64 cycles."""
-    if initial_phase is None:
+def initial_turns(state: Tensor | None, shape: tuple[int, int], like: Tensor, name: str = "state") -> Tensor:
+    """Validate a phase state in radians of ``shape`` (None: at rest, phase 0) and return it
+    in float64 cycles."""
+    if state is None:
         return torch.zeros(shape, dtype=torch.float64, device=like.device)
-    check_rank(name, initial_phase, 2, f"(batch, {shape[1]})")
-    if tuple(initial_phase.shape) != tuple(shape):
-        raise InputError(f"{name} must have shape {tuple(shape)}, found {tuple(initial_phase.shape)}")
-    check_finite(name, initial_phase)
-    return initial_phase.to(device=like.device, dtype=torch.float64) / TWO_PI
+    check_rank(name, state, 2, f"(batch, {shape[1]})")
+    if tuple(state.shape) != tuple(shape):
+        raise InputError(f"{name} must have shape {tuple(shape)}, found {tuple(state.shape)}")
+    check_finite(name, state)
+    return state.to(device=like.device, dtype=torch.float64) / TWO_PI
 
 
 def cumulative_turns(frequencies_hz: Tensor, sample_rate: float, start_turns: Tensor, dim: int = 1) -> Tensor:
@@ -61,6 +63,26 @@ def cumulative_turns(frequencies_hz: Tensor, sample_rate: float, start_turns: Te
     """
     steps = frequencies_hz.to(torch.float64) / float(sample_rate)
     return torch.cumsum(steps, dim=dim) + start_turns.unsqueeze(dim)
+
+
+def hop_turns(turns: Tensor, step_turns: Tensor, step_change: Tensor, hop: int) -> Tensor:
+    """Phase in cycles (float64, not wrapped) of the ``hop`` samples after phase ``turns`` whose
+    per-sample step starts at ``step_turns`` and moves by ``step_change`` per sample (a linear
+    frequency ramp): ``turns + (j + 1) step_turns + j (j + 1) / 2 step_change`` at sample ``j``,
+    the closed form of :func:`cumulative_turns` over the ramp. Compiled kernels use its twin,
+    ``engine.shared.advance_turns`` (the same, wrapped).
+
+    Shape:
+        ``turns``, ``step_turns``, ``step_change``: ``(...)`` -> ``(..., hop)``.
+
+    Example:
+        >>> hop_turns(torch.tensor(0.0), torch.tensor(0.25), torch.tensor(0.0), 3)
+        tensor([0.2500, 0.5000, 0.7500], dtype=torch.float64)
+    """
+    j = torch.arange(hop, dtype=torch.float64, device=turns.device)
+    ramp = 0.5 * j * (j + 1)
+    as64 = [t.to(torch.float64).unsqueeze(-1) for t in (turns, step_turns, step_change)]
+    return as64[0] + (j + 1) * as64[1] + ramp * as64[2]
 
 
 def wrap_turns(turns: Tensor) -> Tensor:
@@ -74,7 +96,9 @@ def turns_to_radians(turns: Tensor) -> Tensor:
 
 
 @half_in_float32
-def cumulative_phase(frequencies_hz: Tensor, sample_rate: float, initial_phase: Tensor | None = None) -> Tensor:
+def cumulative_phase(
+    frequencies_hz: Tensor, sample_rate: float, *, state: Tensor | None = None, return_state: bool = False
+) -> Tensor | tuple[Tensor, Tensor]:
     """Running phase of per-sample frequencies, in radians wrapped to [0, 2 pi), float64.
 
     Shape:
@@ -83,10 +107,23 @@ def cumulative_phase(frequencies_hz: Tensor, sample_rate: float, initial_phase: 
     Args:
         frequencies_hz: instantaneous frequency of each sample in Hz. Differentiable.
         sample_rate: samples per second.
-        initial_phase: ``(batch, channels)`` phase in radians before the first sample; 0 if None.
+        state: ``(batch, channels)`` phase in radians before the first sample; None: 0.
+        return_state: also return the phase of the last sample ``(batch, channels)`` (the
+            ``state`` unchanged for an empty block), to continue the next block.
+
+    Example:
+        >>> f = torch.full((1, 4, 1), 4000.0)
+        >>> phase, state = cumulative_phase(f[:, :2], 16000, return_state=True)
+        >>> torch.equal(torch.cat([phase, cumulative_phase(f[:, 2:], 16000, state=state)], 1),
+        ...             cumulative_phase(f, 16000))
+        True
     """
     check_rank("frequencies_hz", frequencies_hz, 3, "(batch, n_samples, channels)")
     check_finite("frequencies_hz", frequencies_hz)
     batch, _, channels = frequencies_hz.shape
-    start = initial_turns(initial_phase, (batch, channels), frequencies_hz, "initial_phase")
-    return turns_to_radians(cumulative_turns(frequencies_hz, sample_rate, start))
+    start = initial_turns(state, (batch, channels), frequencies_hz)
+    turns = cumulative_turns(frequencies_hz, sample_rate, start)
+    phase = turns_to_radians(turns)
+    if not return_state:
+        return phase
+    return phase, turns_to_radians(turns[:, -1] if turns.shape[1] else start)

@@ -48,18 +48,18 @@ import torch
 from torch import Tensor
 
 from ..validation import (
-    as_tensor_like,
+    InputError,
     check_choice,
     check_finite,
     check_positive,
     check_positive_int,
-    check_rank,
     check_tensor,
+    data_checks_enabled,
     half_in_float32,
 )
+from .controls import ControlLike, control_values
+from .layout import flatten_audio, flatten_state, restore_audio
 from .recurrence import linear_recurrence
-from .resampling import upsample
-from ..validation import InputError
 
 __all__ = ["allpass_coefficient", "allpass_cascade", "phaser", "SWEEP_UNITS"]
 
@@ -80,7 +80,7 @@ def allpass_coefficient(break_hz: Tensor, sample_rate: float) -> Tensor:
     """
     sample_rate = check_positive("sample_rate", sample_rate)
     check_finite("break_hz", check_tensor("break_hz", break_hz))
-    if bool(((break_hz <= 0) | (break_hz >= sample_rate / 2)).any()):
+    if data_checks_enabled() and bool(((break_hz <= 0) | (break_hz >= sample_rate / 2)).any()):
         raise InputError(f"break_hz must lie strictly between 0 and Nyquist ({sample_rate / 2} Hz)")
     t = torch.tan(math.pi / sample_rate * break_hz)
     return (t - 1.0) / (t + 1.0)
@@ -89,130 +89,140 @@ def allpass_coefficient(break_hz: Tensor, sample_rate: float) -> Tensor:
 @half_in_float32
 def allpass_cascade(
     x: Tensor,
-    coefficient: Tensor | float,
+    coefficient: ControlLike,
     n_stages: int = 4,
-    feedback: Tensor | float = 0.0,
-    zi: Tensor | None = None,
+    feedback: ControlLike = 0.0,
     *,
+    state: Tensor | None = None,
     return_state: bool = False,
     backend: str = "auto",
 ) -> Tensor | tuple[Tensor, Tensor]:
     """The all-pass cascade with feedback: ``y_K`` of the module docstring (the wet signal).
 
+    Controls take every rate of :mod:`~torchddsp.functional.controls` (its table): a number,
+    ``(batch, 1)`` per item, ``(batch or 1, n_samples)`` per sample, ``(batch or 1, n_frames,
+    channels)`` frame rate (upsampled linearly), or a ``Control``.
+
     Shape:
-        ``x`` ``(batch, n_samples)`` -> ``(batch, n_samples)``; state ``(batch, n_stages + 1)``.
+        ``x`` ``(..., n_samples)`` -> ``(..., n_samples)``; state ``(..., n_stages + 1)``.
 
     Args:
-        x: input. Differentiable.
-        coefficient: all-pass coefficients ``a``, each in (-1, 1): a number, ``(batch or 1, 1)``
-            (fixed), ``(batch or 1, n_samples)`` (per sample, all stages alike) or ``(batch or
-            1, n_frames, 1 or n_stages)`` (frame rate, upsampled linearly; ``n_frames =
-            n_samples`` is per sample; ``n_stages`` channels give each stage its own).
-            Differentiable.
+        x: input (leading dimensions flattened into ``batch``). Differentiable.
+        coefficient: all-pass coefficients ``a``, each in (-1, 1); 1 or ``n_stages`` channels
+            (one for all stages, or each stage its own). Differentiable.
         n_stages: number of first-order sections (>= 1; phasers use 2 to 12, even).
         feedback: gain from the cascade output back to its input, one sample later;
-            ``|feedback| < 1``. Same layouts as ``coefficient`` with one channel.
-            Differentiable.
-        zi: state ``(batch, n_stages + 1)``: the stage memories ``s_1 .. s_K`` then the last
+            ``|feedback| < 1``; one channel. Differentiable.
+        state: ``(..., n_stages + 1)``: the stage memories ``s_1 .. s_K`` then the last
             output ``y_K[n-1]``; zeros (at rest) by default. Differentiable.
-        return_state: also return the state after the last sample, to continue in chunks.
+        return_state: also return the state after the last sample; passed as ``state`` with
+            the following samples, the result equals one call.
         backend: of :func:`~torchddsp.functional.recurrence.linear_recurrence`.
 
     Returns:
-        ``y_K`` ``(batch, n_samples)`` (and the state).
+        ``y_K`` ``(..., n_samples)`` (and the state).
     """
-    check_rank("x", x, 2, "(batch, n_samples)")
-    check_finite("x", x)
+    flat, leading = flatten_audio("x", x)
+    check_finite("x", flat)
     n_stages = check_positive_int("n_stages", n_stages)
+    a = control_values("coefficient", coefficient, flat, flat.shape[1], (1, n_stages))
+    if state is not None:
+        state = check_finite("state", flatten_state("state", state, leading, (n_stages + 1,)))
+    wet, state = _cascade(flat, a, n_stages, feedback, state, backend)
+    wet = restore_audio(wet, leading)
+    return (wet, restore_audio(state, leading)) if return_state else wet
+
+
+def _cascade(x: Tensor, a: Tensor, n_stages: int, feedback: ControlLike, state: Tensor | None,
+             backend: str) -> tuple[Tensor, Tensor]:
+    """``y_K`` ``(batch, n)`` and the last state of the cascade for checked ``x`` ``(batch, n)``,
+    coefficients ``a`` ``(batch or 1, n or 1, 1 or n_stages)`` and ``state`` ``(batch, n_stages + 1)``."""
     batch, n_samples = x.shape
-    a = _control("coefficient", coefficient, batch, n_samples, x, (1, n_stages))
-    if bool((a.abs() >= 1).any()):
+    if data_checks_enabled() and bool((a.abs() >= 1).any()):
         raise InputError("coefficient must lie strictly between -1 and 1 (a stable all-pass section)")
-    fb = _control("feedback", feedback, batch, n_samples, x, (1,))[..., 0]
-    if bool((fb.abs() >= 1).any()):
+    fb = control_values("feedback", feedback, x, n_samples)[..., 0]
+    if data_checks_enabled() and bool((fb.abs() >= 1).any()):
         raise InputError("feedback must satisfy |feedback| < 1 (the loop is unstable otherwise)")
     size = n_stages + 1
-    if zi is not None:
-        check_rank("zi", zi, 2, f"(batch, {size})")
-        check_finite("zi", zi)
-        if zi.shape != (batch, size):
-            raise InputError(f"zi must have shape ({batch}, {size}) (n_stages memories + the last output), "
-                             f"found {tuple(zi.shape)}")
-        zi = zi.to(dtype=x.dtype, device=x.device)
+    if state is not None:
+        state = state.to(dtype=x.dtype, device=x.device)
     A, drive = _state_space(a.expand(-1, -1, n_stages), fb, n_stages)
     if A.shape[1] == 1:
         A = A[:, 0]  # fixed coefficients: one matrix for every sample, never copied
     u = x.unsqueeze(-1) * drive.expand(batch, n_samples, size)
-    states = linear_recurrence(u, A, zi, backend=backend)
-    wet = states[..., n_stages]
-    return (wet, states[:, -1]) if return_state else wet
+    states, last = linear_recurrence(u, A, state=state, return_state=True, backend=backend)
+    return states[..., n_stages], last
 
 
 @half_in_float32
 def phaser(
     x: Tensor,
-    sweep: Tensor | float,
+    sweep: ControlLike,
     n_stages: int = 4,
-    feedback: Tensor | float = 0.0,
-    mix: Tensor | float = 0.5,
+    feedback: ControlLike = 0.0,
+    mix: ControlLike = 0.5,
     sample_rate: float = 16000.0,
-    zi: Tensor | None = None,
     *,
+    state: Tensor | None = None,
     sweep_unit: str = "hz",
     return_state: bool = False,
     backend: str = "auto",
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Phaser: ``(1 - mix) x + mix * allpass_cascade(x, a(sweep), n_stages, feedback)``.
 
+    Controls take every rate of :mod:`~torchddsp.functional.controls` (its table): a number,
+    ``(batch, 1)`` per item, ``(batch or 1, n_samples)`` per sample, ``(batch or 1, n_frames,
+    channels)`` frame rate (upsampled linearly), or a ``Control``.
+
     Shape:
-        ``x`` ``(batch, n_samples)`` -> ``(batch, n_samples)``; state ``(batch, n_stages + 1)``.
+        ``x`` ``(..., n_samples)`` -> ``(..., n_samples)``; state ``(..., n_stages + 1)``.
 
     Args:
-        x: input. Differentiable.
+        x: input (leading dimensions flattened into ``batch``). Differentiable.
         sweep: the break frequency of the sections in Hz (strictly between 0 and Nyquist), or
-            with ``sweep_unit="coefficient"`` the all-pass coefficient itself (in (-1, 1)):
-            a number, ``(batch or 1, 1)``, per sample ``(batch or 1, n_samples)`` or frame rate
-            ``(batch or 1, n_frames, 1 or n_stages)`` (upsampled linearly, in Hz for ``"hz"``,
-            then converted per sample). Differentiable.
+            with ``sweep_unit="coefficient"`` the all-pass coefficient itself (in (-1, 1)); 1
+            or ``n_stages`` channels (frame-rate values are upsampled in Hz for ``"hz"``, then
+            converted per sample). Differentiable.
         n_stages: number of first-order all-pass sections (>= 1; 4 by default).
-        feedback: ``|feedback| < 1`` (0 by default); a number, ``(batch or 1, 1)``, per sample
-            or frame rate ``(batch or 1, n_frames, 1)``. Differentiable.
+        feedback: ``|feedback| < 1`` (0 by default); one channel. Differentiable.
         mix: wet proportion (0.5 by default: the deepest notches; 0 is dry, 1 only the phase-
-            shifted signal, no notches). Not limited to [0, 1]. Same layouts as ``feedback``.
-            Differentiable.
+            shifted signal, no notches). Not limited to [0, 1]; one channel. Differentiable.
         sample_rate: in Hz (used by ``sweep_unit="hz"``).
-        zi: cascade state ``(batch, n_stages + 1)`` (see :func:`allpass_cascade`); zeros by
-            default. Differentiable.
+        state: the cascade's state ``(..., n_stages + 1)`` (see :func:`allpass_cascade`); zeros
+            (at rest) by default. Differentiable.
         sweep_unit: ``"hz"`` or ``"coefficient"``.
         return_state: also return the state after the last sample, to continue in chunks
-            (pass it as ``zi`` with the following samples; the result equals one call).
+            (pass it as ``state`` with the following samples; the result equals one call).
         backend: of :func:`~torchddsp.functional.recurrence.linear_recurrence`.
 
     Returns:
-        ``(batch, n_samples)`` (and the state).
+        ``(..., n_samples)`` (and the state).
 
     Raises:
-        ValueError: wrong ranks or shapes, non-finite values, a sweep outside (0, Nyquist) Hz
-            or a coefficient outside (-1, 1), ``|feedback| >= 1``.
+        InputError: wrong shapes; and while data checks run, non-finite values, a sweep
+            outside (0, Nyquist) Hz or a coefficient outside (-1, 1), ``|feedback| >= 1``.
+
+    Example:
+        >>> tuple(phaser(torch.randn(3, 160), 1000.0).shape)
+        (3, 160)
     """
-    check_rank("x", x, 2, "(batch, n_samples)")
-    check_finite("x", x)
+    flat, leading = flatten_audio("x", x)
+    check_finite("x", flat)
     check_choice("sweep_unit", sweep_unit, SWEEP_UNITS)
     sample_rate = check_positive("sample_rate", sample_rate)
     n_stages = check_positive_int("n_stages", n_stages)
-    batch, n_samples = x.shape
+    n_samples = flat.shape[1]
+    coefficient = control_values("sweep", sweep, flat, n_samples, (1, n_stages))
     if sweep_unit == "hz":
-        break_hz = _control("sweep", sweep, batch, n_samples, x, (1, n_stages))
-        if bool(((break_hz <= 0) | (break_hz >= sample_rate / 2)).any()):
+        if data_checks_enabled() and bool(((coefficient <= 0) | (coefficient >= sample_rate / 2)).any()):
             raise InputError(f"sweep must lie strictly between 0 and Nyquist ({sample_rate / 2} Hz) with sweep_unit='hz'")
-        coefficient = allpass_coefficient(break_hz, sample_rate)
-    else:
-        coefficient = _control("sweep", sweep, batch, n_samples, x, (1, n_stages))
-    result = allpass_cascade(x, coefficient, n_stages, feedback, zi, return_state=return_state, backend=backend)
-    wet, state = result if return_state else (result, None)
-    weight = _control("mix", mix, batch, n_samples, x, (1,))[..., 0]
-    out = x + weight * (wet - x)
-    return (out, state) if return_state else out
+        coefficient = allpass_coefficient(coefficient, sample_rate)
+    if state is not None:
+        state = check_finite("state", flatten_state("state", state, leading, (n_stages + 1,)))
+    wet, state = _cascade(flat, coefficient, n_stages, feedback, state, backend)
+    weight = control_values("mix", mix, flat, n_samples)[..., 0]
+    out = restore_audio(flat + weight * (wet - flat), leading)
+    return (out, restore_audio(state, leading)) if return_state else out
 
 
 def _state_space(a: Tensor, fb: Tensor, n_stages: int) -> tuple[Tensor, Tensor]:
@@ -236,29 +246,3 @@ def _state_space(a: Tensor, fb: Tensor, n_stages: int) -> tuple[Tensor, Tensor]:
     rows.append(stage_input)  # y_K[n], delayed by the state for the feedback
     matrix = torch.stack(rows, dim=-2)  # (B, T, K+1, K+2)
     return matrix[..., :size], matrix[..., size]
-
-
-def _control(name: str, value: Tensor | float, batch: int, n_samples: int, like: Tensor,
-             channels: tuple[int, ...]) -> Tensor:
-    """A control as ``(batch or 1, n_samples or 1, channels)``: a number or ``(batch or 1, 1)``
-    (fixed), ``(batch or 1, n_samples)`` (per sample), or ``(batch or 1, n_frames, c)`` with
-    ``c`` in ``channels`` (frame rate, upsampled linearly to ``n_samples``)."""
-    value = as_tensor_like(name, value, like)
-    check_finite(name, value)
-    if value.dim() == 0:
-        value = value.reshape(1, 1, 1)
-    elif value.dim() == 2:
-        if value.shape[0] not in (1, batch) or value.shape[1] not in (1, n_samples):
-            raise InputError(f"{name} must broadcast to ({batch}, {n_samples}) (that of x), found {tuple(value.shape)}")
-        value = value.unsqueeze(-1)
-    elif value.dim() == 3:
-        if value.shape[0] not in (1, batch) or value.shape[2] not in channels:
-            layout = " or ".join(map(str, channels))
-            raise InputError(f"{name} at frame rate must have shape ({batch} or 1, n_frames, {layout}), "
-                             f"found {tuple(value.shape)}")
-        if value.shape[1] not in (1, n_samples):  # one frame is fixed; n_samples frames, per sample
-            value = upsample(value, n_samples, "linear")
-    else:
-        raise InputError(f"{name} must be a number, (batch, 1), (batch, n_samples) or (batch, n_frames, channels), "
-                         f"found shape {tuple(value.shape)}")
-    return value

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..validation import check_choice, check_finite, check_positive, check_positive_int, check_rank
-from ..validation import InputError
+from ..validation import InputError, check_choice, check_finite, check_positive, check_positive_int, check_rank
+from .layout import flatten_audio, restore_audio
 
 __all__ = ["upsample", "resample", "resample_blocks", "resample_half_width", "UPSAMPLE_METHODS"]
 
@@ -155,8 +155,8 @@ def resample(
     ``n / new_sample_rate``. Edges are treated as zero-padded.
 
     Shape:
-        ``audio``: ``(batch, n_samples)`` -> ``(batch, ceil(n_samples * new / orig))``; zero
-        samples give zero samples, ``(batch, 0)`` (as ``scipy.signal.resample_poly`` does).
+        ``audio``: ``(..., n_samples)`` -> ``(..., ceil(n_samples * new / orig))``; zero
+        samples give zero samples, ``(..., 0)`` (as ``scipy.signal.resample_poly`` does).
 
     Args:
         audio: audio to resample. Differentiable.
@@ -167,9 +167,13 @@ def resample(
 
     Returns:
         The resampled audio; the input itself when the rates are equal.
+
+    Example:
+        >>> tuple(resample(torch.zeros(2, 3, 160), 16000, 24000).shape)
+        (2, 3, 240)
     """
-    check_rank("audio", audio, 2, "(batch, n_samples)")
-    check_finite("audio", audio)
+    flat, leading = flatten_audio("audio", audio)
+    check_finite("audio", flat)
     orig = _integer_rate("orig_sample_rate", orig_sample_rate)
     new = _integer_rate("new_sample_rate", new_sample_rate)
     zero_crossings = check_positive_int("zero_crossings", zero_crossings)
@@ -178,6 +182,11 @@ def resample(
     check_positive("beta", beta)
     if orig == new:
         return audio
+    return restore_audio(_resample(flat, orig, new, zero_crossings, float(rolloff), float(beta)), leading)
+
+
+def _resample(audio: Tensor, orig: int, new: int, zero_crossings: int, rolloff: float, beta: float) -> Tensor:
+    """:func:`resample` of checked ``audio`` ``(batch, n_samples)`` between different rates."""
     if audio.shape[-1] == 0:
         return audio.new_zeros(audio.shape[0], 0)
     divisor = math.gcd(orig, new)
@@ -210,7 +219,7 @@ def resample_blocks(
     empty or of any length.
 
     Shape:
-        each block ``(batch, n)`` (the same ``batch``) -> blocks ``(batch, m)``.
+        each block ``(..., n)`` (the same leading dimensions) -> blocks ``(..., m)``.
 
     Args: as :func:`resample`.
     """
@@ -222,16 +231,22 @@ def resample_blocks(
     options = dict(zero_crossings=zero_crossings, rolloff=rolloff, beta=beta)
     kept: Tensor | None = None  # the input from global sample `kept_start` on
     kept_start, n_in, n_done = 0, 0, 0
+    leading = None
     for block in blocks:
-        check_rank("block", block, 2, "(batch, n_samples)")
         if orig == new:
+            flatten_audio("block", block)
             yield block
             continue
+        block, block_leading = flatten_audio("block", block)
+        if leading is not None and block_leading != leading:
+            raise InputError(f"every block must have the leading dimensions of the first, {tuple(leading)}, "
+                             f"found {tuple(block_leading)}")
+        leading = block_leading
         kept = block if kept is None else torch.cat([kept, block], dim=-1)
         n_in += block.shape[-1]
         # Output t reads inputs up to floor(t * down / up) + half_width: those below n_in are here.
         n_ready = max(n_done, -(-(n_in - half_width) * up // down))
-        yield _resample_span(kept, kept_start, n_done, n_ready, orig, new, up, down, options)
+        yield restore_audio(_resample_span(kept, kept_start, n_done, n_ready, orig, new, up, down, options), leading)
         n_done = n_ready
         # Keep what the next output reads (from floor(n_done * down / up) - half_width + 1),
         # from a multiple of `down` so that the kept input starts on the signal's phase grid.
@@ -240,7 +255,7 @@ def resample_blocks(
         kept, kept_start = kept[..., new_start - kept_start :], new_start
     if kept is not None and orig != new:
         n_total = -(-n_in * up // down)  # beyond the input, zeros: as the whole-signal resample
-        yield _resample_span(kept, kept_start, n_done, n_total, orig, new, up, down, options)
+        yield restore_audio(_resample_span(kept, kept_start, n_done, n_total, orig, new, up, down, options), leading)
 
 
 def resample_half_width(orig_sample_rate: int, new_sample_rate: int, zero_crossings: int = ZERO_CROSSINGS,

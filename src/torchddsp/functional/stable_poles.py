@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import check_finite, check_tensor, half_in_float32
+from ..validation import check_finite, check_tensor, data_checks_enabled, half_in_float32
 from ..validation import InputError
 
 __all__ = ["resonator_coefficients", "reflection_to_lpc"]
@@ -28,7 +28,7 @@ def resonator_coefficients(radius: Tensor, angle: Tensor) -> Tensor:
     check_tensor("angle", angle)
     check_finite("radius", radius)
     check_finite("angle", angle)
-    if bool(((radius < 0) | (radius >= 1)).any()):
+    if data_checks_enabled() and bool(((radius < 0) | (radius >= 1)).any()):
         raise InputError("radius must be in [0, 1) (a pole on or outside the unit circle is unstable)")
     radius, angle = torch.broadcast_tensors(radius, angle)
     return torch.stack([-2 * radius * torch.cos(angle), radius**2], dim=-1)
@@ -43,7 +43,7 @@ def reflection_to_lpc(reflection: Tensor) -> Tensor:
     check_finite("reflection", reflection)
     if reflection.dim() < 1 or reflection.shape[-1] < 1:
         raise InputError(f"reflection must have shape (..., order) with order >= 1, found {tuple(reflection.shape)}")
-    if bool((reflection.abs() >= 1).any()):
+    if data_checks_enabled() and bool((reflection.abs() >= 1).any()):
         raise InputError("reflection coefficients must lie in (-1, 1) for a stable filter")
     coefficients = reflection[..., :1]
     for m in range(1, reflection.shape[-1]):

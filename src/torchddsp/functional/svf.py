@@ -31,84 +31,83 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from ..validation import check_choice, check_finite, check_positive, check_rank, check_tensor, half_in_float32
+from ..validation import InputError, check_choice, check_finite, check_positive, data_checks_enabled, half_in_float32
+from .controls import ControlLike, control_dtype, control_values
+from .layout import flatten_audio, flatten_state, restore_audio
 from .recurrence import linear_recurrence
-from .resampling import upsample
-from ..validation import InputError
 
 __all__ = ["state_variable_filter", "SVF_MODES"]
 
 SVF_MODES = ("lowpass", "bandpass", "highpass", "notch", "allpass", "bandpass_q")
 
 
-def _control(name: str, value: Tensor | float, batch: int, n_samples: int, like: Tensor) -> Tensor:
-    """A cutoff or resonance as ``(batch or 1, n_samples or 1)``: a number, a 0-d tensor,
-    ``(batch or 1, n_samples or 1)`` (per sample or fixed) or frame-rate ``(batch or 1,
-    n_frames, 1)`` (upsampled linearly to ``n_samples``, the library's frame convention)."""
-    if not isinstance(value, Tensor):
-        try:
-            value = torch.tensor(float(value), dtype=like.dtype, device=like.device)
-        except (TypeError, ValueError):
-            raise InputError(f"{name} must be a number or a tensor, found {value!r}") from None
-    check_tensor(name, value)
-    check_finite(name, value)
-    if value.dim() == 0:
-        value = value.reshape(1, 1)
-    elif value.dim() == 3:
-        if value.shape[-1] != 1:
-            raise InputError(f"{name} at frame rate must have shape (batch, n_frames, 1), found {tuple(value.shape)}")
-        value = upsample(value, n_samples, "linear")[..., 0]
-    elif value.dim() != 2:
-        raise InputError(f"{name} must be a number, (batch, n_samples), (batch, 1) or (batch, n_frames, 1), "
-                         f"found shape {tuple(value.shape)}")
-    if value.shape[0] not in (1, batch) or value.shape[1] not in (1, n_samples):
-        raise InputError(f"{name} must broadcast to ({batch}, {n_samples}) (that of x), found {tuple(value.shape)}")
-    return value
-
-
 @half_in_float32
-def state_variable_filter(x: Tensor, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate: float,
-                          mode: str | Sequence[str] = "lowpass", zi: Tensor | None = None, *,
+def state_variable_filter(x: Tensor, cutoff_hz: ControlLike, q: ControlLike, sample_rate: float,
+                          mode: str | Sequence[str] = "lowpass", *, state: Tensor | None = None,
                           return_state: bool = False, backend: str = "auto") -> Tensor | tuple:
     """Filter ``x`` by a state-variable filter with (optionally) time-varying cutoff and resonance.
 
+    Controls (``cutoff_hz``, ``q``) take every rate of :mod:`~torchddsp.functional.controls`
+    (its table): a number, ``(batch, 1)`` per item, ``(batch or 1, n_samples)`` per sample,
+    ``(batch or 1, n_frames, 1)`` frame rate (upsampled linearly), or a ``Control``.
+
     Args:
-        x: input ``(batch, n_samples)``.
-        cutoff_hz: cutoff (centre) frequency in Hz, strictly between 0 and Nyquist: a number,
-            ``(batch or 1, 1)`` (fixed), ``(batch or 1, n_samples)`` (per sample) or
-            ``(batch or 1, n_frames, 1)`` (frame rate, upsampled linearly).
-        q: resonance as a quality factor (> 0; 0.7071 is Butterworth, large values ring), same
-            shapes as ``cutoff_hz``.
+        x: input ``(..., n_samples)`` (leading dimensions flattened into ``batch``).
+        cutoff_hz: cutoff (centre) frequency in Hz, strictly between 0 and Nyquist.
+        q: resonance as a quality factor (> 0; 0.7071 is Butterworth, large values ring).
         sample_rate: in Hz.
         mode: ``"lowpass"``, ``"highpass"``, ``"bandpass"`` (0 dB at the centre, the cookbook's
             constant-peak band-pass), ``"bandpass_q"`` (peak gain ``q``, the raw band output),
             ``"notch"`` or ``"allpass"``; or a sequence of them, to get several outputs of one
             run of the filter.
-        zi: state ``(batch, 2)`` (the two integrator states); zeros (at rest) by default.
-        return_state: also return the state after the last sample (to filter in chunks).
+        state: ``(..., 2)`` (the two integrator states, after ``x``'s leading dimensions);
+            zeros (at rest) by default.
+        return_state: also return the state after the last sample; passed as ``state`` with
+            the following samples, the result equals one call.
         backend: of the recursion (:func:`~torchddsp.functional.recurrence.linear_recurrence`).
 
     Returns:
-        ``(batch, n_samples)`` (a tuple of them for a sequence of modes), and the state
-        ``(batch, 2)`` when asked. Differentiable in ``x``, ``cutoff_hz``, ``q`` and ``zi``.
+        ``(..., n_samples)`` (a tuple of them for a sequence of modes), in the promoted dtype
+        of ``x`` and the controls, and the state ``(..., 2)`` when asked. Differentiable in
+        ``x``, ``cutoff_hz``, ``q`` and ``state``.
+
+    Example:
+        >>> y = state_variable_filter(torch.randn(2, 3, 100), 1000.0, 0.7071, 16000.0)
+        >>> tuple(y.shape)
+        (2, 3, 100)
     """
-    check_rank("x", x, 2, "(batch, n_samples)")
-    check_finite("x", x)
+    flat, leading = flatten_audio("x", x)
+    check_finite("x", flat)
     sample_rate = check_positive("sample_rate", sample_rate)
     modes = (mode,) if isinstance(mode, str) else tuple(mode)
     if not modes:
         raise InputError(f"mode must name at least one of {SVF_MODES}")
     for name in modes:
         check_choice("mode", name, SVF_MODES)
+    like = flat.to(control_dtype(flat, cutoff_hz, q))
+    n_samples = flat.shape[1]
+    cutoff_hz = control_values("cutoff_hz", cutoff_hz, like, n_samples)[..., 0]
+    q = control_values("q", q, like, n_samples)[..., 0]
+    if data_checks_enabled():
+        if bool(((cutoff_hz <= 0) | (cutoff_hz >= sample_rate / 2)).any()):
+            raise InputError(f"cutoff_hz must lie strictly between 0 and Nyquist ({sample_rate / 2} Hz)")
+        if bool((q <= 0).any()):
+            raise InputError("q must be > 0")
+    if state is not None:
+        state = check_finite("state", flatten_state("state", state, leading, (2,))).to(like.dtype)
+    outputs, state = _filter(like, cutoff_hz, q, sample_rate, modes, state, backend)
+    outputs = [restore_audio(y, leading) for y in outputs]
+    result = outputs[0] if isinstance(mode, str) else tuple(outputs)
+    if return_state:
+        return result, restore_audio(state, leading)
+    return result
+
+
+def _filter(x: Tensor, cutoff_hz: Tensor, q: Tensor, sample_rate: float, modes: tuple[str, ...],
+            state: Tensor | None, backend: str) -> tuple[list[Tensor], Tensor]:
+    """The filter's outputs for ``modes`` and its last state, all inputs checked: ``x`` ``(batch,
+    n)``, controls ``(batch or 1, n or 1)`` in ``x``'s dtype, ``state`` ``(batch, 2)`` or None."""
     batch, n_samples = x.shape
-    cutoff_hz = _control("cutoff_hz", cutoff_hz, batch, n_samples, x)
-    q = _control("q", q, batch, n_samples, x)
-    if bool(((cutoff_hz <= 0) | (cutoff_hz >= sample_rate / 2)).any()):
-        raise InputError(f"cutoff_hz must lie strictly between 0 and Nyquist ({sample_rate / 2} Hz)")
-    if bool((q <= 0).any()):
-        raise InputError("q must be > 0")
-    dtype = torch.promote_types(torch.promote_types(x.dtype, cutoff_hz.dtype), q.dtype)
-    x, cutoff_hz, q = x.to(dtype), cutoff_hz.to(dtype), q.to(dtype)
     g = torch.tan(math.pi / sample_rate * cutoff_hz)
     k = 1.0 / q
     a1 = 1.0 / (1.0 + g * (g + k))
@@ -116,14 +115,9 @@ def state_variable_filter(x: Tensor, cutoff_hz: Tensor | float, q: Tensor | floa
     a3 = g * a2
     # s[n] = A[n] s[n-1] + x[n] b[n], rows from s1 <- 2 v1 - s1 and s2 <- 2 v2 - s2.
     matrix = torch.stack([torch.stack([2 * a1 - 1, -2 * a2], -1), torch.stack([2 * a2, 1 - 2 * a3], -1)], -2)
-    if zi is not None:
-        check_rank("zi", zi, 2, "(batch, 2)")
-        if zi.shape != (batch, 2):
-            raise InputError(f"zi must have shape ({batch}, 2), found {tuple(zi.shape)}")
-        zi = zi.to(dtype)
     drive = torch.stack([2 * a2 * x, 2 * a3 * x], dim=-1)
-    states = linear_recurrence(drive, matrix, zi, backend=backend)
-    initial = states.new_zeros(batch, 1, 2) if zi is None else zi.unsqueeze(1)
+    states, last = linear_recurrence(drive, matrix, state=state, return_state=True, backend=backend)
+    initial = states.new_zeros(batch, 1, 2) if state is None else state.unsqueeze(1)
     previous = torch.cat([initial, states[:, :-1]], dim=1)
     s1, s2 = previous[..., 0], previous[..., 1]
     band = a1 * s1 - a2 * s2 + a2 * x
@@ -142,7 +136,4 @@ def state_variable_filter(x: Tensor, cutoff_hz: Tensor | float, q: Tensor | floa
             outputs.append(x - k * band)
         else:  # allpass
             outputs.append(x - 2 * k * band)
-    result = outputs[0] if isinstance(mode, str) else tuple(outputs)
-    if return_state:
-        return result, states[:, -1]
-    return result
+    return outputs, last

@@ -47,16 +47,19 @@ nearer Nyquist is attenuated even where the curve is linear.
 
 from __future__ import annotations
 
+import math  # noqa: F401 (the doctest uses it)
+
 import torch
 from torch import Tensor
 
-from ..validation import as_tensor_like, check_choice, check_finite, check_positive_int, check_rank, check_tensor, half_in_float32
+from ..validation import InputError, check_choice, check_finite, check_positive_int, check_rank, check_tensor, half_in_float32
+from .controls import ControlLike, Rate, rate_of, control_values
+from .layout import flatten_audio, restore_audio
 from .resampling import resample, upsample
-from ..validation import InputError
 
-__all__ = ["waveshape", "chebyshev_polynomials", "WAVESHAPE_KINDS"]
+__all__ = ["waveshape", "chebyshev_polynomials", "WAVESHAPE_CURVES"]
 
-WAVESHAPE_KINDS = ("tanh", "soft_clip", "hard_clip", "chebyshev")
+WAVESHAPE_CURVES = ("tanh", "soft_clip", "hard_clip", "chebyshev")
 
 
 @half_in_float32
@@ -87,9 +90,9 @@ def chebyshev_polynomials(x: Tensor, n_terms: int) -> Tensor:
 @half_in_float32
 def waveshape(
     x: Tensor,
-    kind: str,
-    drive_db: Tensor | float = 0.0,
-    bias: Tensor | float = 0.0,
+    curve: str,
+    drive_db: ControlLike = 0.0,
+    bias: ControlLike = 0.0,
     coefficients: Tensor | None = None,
     oversampling: int = 1,
     *,
@@ -99,22 +102,24 @@ def waveshape(
 ) -> Tensor:
     """Drive ``x`` through a static curve, optionally oversampled (module docstring).
 
+    Controls (``drive_db``, ``bias``) take every rate of :mod:`~torchddsp.functional.controls`
+    (its table): a number, ``(batch, 1)`` per item, ``(batch or 1, n_samples)`` per sample,
+    ``(batch or 1, n_frames, 1)`` frame rate, or a ``Control``; with oversampling, per-sample
+    and frame-rate values are interpolated linearly to the oversampled rate.
+
     Shape:
-        ``x`` ``(batch, n_samples)`` -> ``(batch, n_samples)`` (same length, no delay).
+        ``x`` ``(..., n_samples)`` -> ``(..., n_samples)`` (same length, no delay).
 
     Args:
-        x: audio. Differentiable.
-        kind: ``"tanh"``, ``"soft_clip"``, ``"hard_clip"`` or ``"chebyshev"``.
-        drive_db: input gain in dB (0 by default: unity). A number, ``(batch or 1, 1)``
-            (fixed), ``(batch or 1, n_samples)`` (per sample) or ``(batch or 1, n_frames, 1)``
-            (frame rate, upsampled linearly). Differentiable.
+        x: audio (leading dimensions flattened into ``batch``). Differentiable.
+        curve: ``"tanh"``, ``"soft_clip"``, ``"hard_clip"`` or ``"chebyshev"``.
+        drive_db: input gain in dB (0 by default: unity). Differentiable.
         bias: DC offset added after the drive and before the curve (0 by default: a
             symmetric curve, odd harmonics only); its static DC ``f(bias)`` is subtracted after
-            the curve. Same shapes as ``drive_db``. Differentiable.
+            the curve. Differentiable.
         coefficients: ``(batch or 1, n_terms)`` weights ``c_k`` of ``T_0 .. T_{n_terms-1}``;
-            required for ``"chebyshev"`` and refused by the other kinds. Differentiable.
-        oversampling: integer factor ``L >= 1`` (1: none). Per-sample controls are
-            interpolated linearly to the oversampled rate.
+            required for ``"chebyshev"`` and refused by the other curves. Differentiable.
+        oversampling: integer factor ``L >= 1`` (1: none).
         remove_dc: subtract ``f(bias)``, the curve's output at rest (default), so that silence
             maps to silence; ``False`` returns ``f(u)`` itself (e.g. ``T_k`` of a full-scale
             cosine is then exactly its ``k``-th harmonic, with no offset ``-T_k(0)``).
@@ -123,78 +128,77 @@ def waveshape(
             a fraction of the original Nyquist frequency.
 
     Returns:
-        ``(batch, n_samples)`` in ``x``'s dtype.
+        ``(..., n_samples)`` in ``x``'s dtype.
 
     Raises:
-        ValueError: wrong ranks or shapes, non-finite values, an unknown ``kind``,
-            ``oversampling < 1``, missing or unexpected ``coefficients``.
+        InputError: wrong shapes, an unknown ``curve``, ``oversampling < 1``, missing or
+            unexpected ``coefficients``; non-finite values while data checks run.
+
+    Example:
+        >>> y = waveshape(torch.linspace(-1, 1, 5), "hard_clip", drive_db=20 * math.log10(2))
+        >>> [round(v, 4) for v in y.tolist()]
+        [-1.0, -1.0, 0.0, 1.0, 1.0]
     """
-    check_rank("x", x, 2, "(batch, n_samples)")
-    check_finite("x", x)
-    check_choice("kind", kind, WAVESHAPE_KINDS)
+    flat, leading = flatten_audio("x", x)
+    check_finite("x", flat)
+    check_choice("curve", curve, WAVESHAPE_CURVES)
     factor = check_positive_int("oversampling", oversampling)
-    batch, n_samples = x.shape
-    if kind == "chebyshev":
-        if coefficients is None:
-            raise InputError("coefficients (batch or 1, n_terms) are required for kind='chebyshev'")
-        check_rank("coefficients", coefficients, 2, "(batch or 1, n_terms)")
-        check_finite("coefficients", coefficients)
-        if coefficients.shape[0] not in (1, batch) or coefficients.shape[1] < 1:
-            raise InputError(f"coefficients must have shape ({batch} or 1, n_terms >= 1), found {tuple(coefficients.shape)}")
-        coefficients = coefficients.to(dtype=x.dtype, device=x.device)
-    elif coefficients is not None:
-        raise InputError(f"coefficients are only used by kind='chebyshev', found kind={kind!r}")
+    coefficients = _coefficients(curve, coefficients, flat)
+    n_samples = flat.shape[1]
+    gain = 10.0 ** (_control("drive_db", drive_db, flat, factor) / 20.0)
+    offset = _control("bias", bias, flat, factor)
     if n_samples == 0:  # validated controls, then an empty output (the resampler has nothing to read)
-        for name, value in (("drive_db", drive_db), ("bias", bias)):
-            _control(name, value, batch, n_samples, 1, x)
-        return x.new_zeros(batch, 0)
-    gain = 10.0 ** (_control("drive_db", drive_db, batch, n_samples, factor, x) / 20.0)
-    offset = _control("bias", bias, batch, n_samples, factor, x)
+        return restore_audio(flat.new_zeros(flat.shape[0], 0), leading)
     rate = {"zero_crossings": zero_crossings, "rolloff": rolloff}
-    high = x if factor == 1 else resample(x, 1, factor, **rate)
-    shaped = _curve(kind, gain * high + offset, coefficients)
+    high = flat if factor == 1 else resample(flat, 1, factor, **rate)
+    shaped = _apply_curve(curve, gain * high + offset, coefficients)
     if remove_dc:
         # At the high rate, before the way down: the downsampler then sees a signal that is
         # zero outside the edges, as its zero padding assumes.
-        shaped = shaped - _curve(kind, offset, coefficients)
-    return shaped if factor == 1 else resample(shaped, factor, 1, **rate)
+        shaped = shaped - _apply_curve(curve, offset, coefficients)
+    return restore_audio(shaped if factor == 1 else resample(shaped, factor, 1, **rate), leading)
 
 
-def _curve(kind: str, u: Tensor, coefficients: Tensor | None) -> Tensor:
-    """The static curve ``f`` of ``kind`` (module docstring), elementwise on ``(batch, n)``."""
-    if kind == "tanh":
+def _coefficients(curve: str, coefficients: Tensor | None, x: Tensor) -> Tensor | None:
+    """The Chebyshev weights ``(batch or 1, n_terms)`` in ``x``'s dtype, checked against
+    ``curve``: required by ``"chebyshev"``, refused by the other curves."""
+    if curve != "chebyshev":
+        if coefficients is not None:
+            raise InputError(f"coefficients are only used by curve='chebyshev', found curve={curve!r}")
+        return None
+    if coefficients is None:
+        raise InputError("coefficients (batch or 1, n_terms) are required for curve='chebyshev'")
+    check_rank("coefficients", coefficients, 2, "(batch or 1, n_terms)")
+    check_finite("coefficients", coefficients)
+    batch = x.shape[0]
+    if coefficients.shape[0] not in (1, batch) or coefficients.shape[1] < 1:
+        raise InputError(f"coefficients must have shape ({batch} or 1, n_terms >= 1), found {tuple(coefficients.shape)}")
+    return coefficients.to(dtype=x.dtype, device=x.device)
+
+
+def _apply_curve(curve: str, u: Tensor, coefficients: Tensor | None) -> Tensor:
+    """The static curve ``f`` named ``curve`` (module docstring), elementwise on ``(batch, n)``."""
+    if curve == "tanh":
         return torch.tanh(u)
-    if kind == "soft_clip":
+    if curve == "soft_clip":
         # clamp is the curve's definition here (flat beyond |u| = 1), not an input guard; at
         # the joins the cubic's slope 1.5 (1 - u^2) is 0, matching the flat pieces.
         inside = u.clamp(-1.0, 1.0)
         return 1.5 * inside - 0.5 * inside**3
-    if kind == "hard_clip":
+    if curve == "hard_clip":
         return u.clamp(-1.0, 1.0)
     polynomials = chebyshev_polynomials(u, coefficients.shape[-1])  # (batch or 1, n, n_terms)
     return (polynomials * coefficients.unsqueeze(1)).sum(-1)  # batch sizes 1 and B broadcast
 
 
-def _control(name: str, value: Tensor | float, batch: int, n_samples: int, factor: int, like: Tensor) -> Tensor:
-    """A drive or bias as ``(batch or 1, n_samples * factor or 1)``: numbers and ``(batch or 1,
-    1)`` stay fixed; ``(batch or 1, n_samples)`` per-sample and ``(batch or 1, n_frames, 1)``
-    frame-rate values are interpolated linearly to the (oversampled) rate."""
-    value = as_tensor_like(name, value, like)
-    check_finite(name, value)
-    if value.dim() == 0:
-        return value.reshape(1, 1)
-    if value.dim() == 2:
-        if value.shape[0] not in (1, batch) or value.shape[1] not in (1, n_samples):
-            raise InputError(f"{name} must broadcast to ({batch}, {n_samples}) (that of x), found {tuple(value.shape)}")
-        if value.shape[1] == 1 or factor == 1:
-            return value
-        value = value.unsqueeze(-1)  # one frame per sample: hop `factor` at the high rate
-    elif value.dim() == 3:
-        if value.shape[0] not in (1, batch) or value.shape[2] != 1:
-            raise InputError(f"{name} at frame rate must have shape ({batch} or 1, n_frames, 1), found {tuple(value.shape)}")
-    else:
-        raise InputError(f"{name} must be a number, (batch, 1), (batch, n_samples) or (batch, n_frames, 1), "
-                         f"found shape {tuple(value.shape)}")
-    if n_samples == 0:  # nothing to interpolate onto
-        return value.new_zeros(value.shape[0], 0)
-    return upsample(value, n_samples * factor, "linear")[..., 0]
+def _control(name: str, value: ControlLike, x: Tensor, factor: int) -> Tensor:
+    """A drive or bias as ``(batch or 1, n_samples * factor or 1)``: fixed and per-item values
+    keep a time size of 1; per-sample values are interpolated linearly to the oversampled rate
+    (as frames, one per sample) and frame-rate values straight to it."""
+    n_samples = x.shape[1]
+    if factor > 1 and rate_of(name, value) is Rate.FRAME:
+        return control_values(name, value, x, n_samples * factor)[..., 0]
+    values = control_values(name, value, x, n_samples)
+    if factor > 1 and values.shape[1] > 1:
+        values = upsample(values, n_samples * factor, "linear")
+    return values[..., 0]

@@ -21,7 +21,7 @@ from .phase import cumulative_turns, initial_turns, output_dtype, turns_to_radia
 from .resampling import UPSAMPLE_METHODS, block_weights, hop_for, upsample
 from ..validation import InputError
 
-__all__ = ["wavetable_synthesis", "wavetable_synthesis_stream"]
+__all__ = ["wavetable_synthesis"]
 
 
 def _read_table(tables: Tensor, frame_index: Tensor, turns: Tensor) -> Tensor:
@@ -38,36 +38,18 @@ def _read_table(tables: Tensor, frame_index: Tensor, turns: Tensor) -> Tensor:
     return x0 + fraction * (x1 - x0)
 
 
-@half_in_float32
-def wavetable_synthesis_stream(
-    f0_hz: Tensor,
-    amplitudes: Tensor,
-    wavetables: Tensor,
-    n_samples: int,
-    sample_rate: float,
-    initial_phase: Tensor | None,
-    *,
-    amplitude_upsampling: str = "window",
-    add_endpoint: bool = True,
-) -> tuple[Tensor, Tensor]:
-    """Streaming form of :func:`wavetable_synthesis`: returns ``(audio, final_phase)``.
-
-    ``final_phase`` ``(batch, 1)`` is float64 radians in [0, 2 pi); see
-    :func:`torchddsp.functional.harmonic_synthesis_stream` for block boundaries.
-    """
+def _checked_tables(f0_hz: Tensor, amplitudes: Tensor, wavetables: Tensor) -> Tensor:
+    """Validate the controls; return the tables as ``(batch, 1 or n_frames, table_size)``."""
     check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
     check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, 1)")
     check_rank("wavetables", wavetables, (2, 3), "(batch, table_size) or (batch, n_frames, table_size)")
-    check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
-    n_samples = check_positive_int("n_samples", n_samples, minimum=0)
-    sample_rate = check_positive("sample_rate", sample_rate)
     for name, tensor in (("f0_hz", f0_hz), ("amplitudes", amplitudes)):
         if tensor.shape[-1] != 1:
             raise InputError(f"{name} must have shape (batch, n_frames, 1), found {tuple(tensor.shape)}")
         check_finite(name, tensor)
     check_finite("wavetables", wavetables)
     tables = wavetables if wavetables.dim() == 3 else wavetables.unsqueeze(1)
-    batch = check_same_batch(("f0_hz", "amplitudes", "wavetables"), (f0_hz, amplitudes, tables))
+    check_same_batch(("f0_hz", "amplitudes", "wavetables"), (f0_hz, amplitudes, tables))
     n_frames = f0_hz.shape[1]
     if amplitudes.shape[1] != n_frames or tables.shape[1] not in (1, n_frames):
         raise InputError(
@@ -76,11 +58,15 @@ def wavetable_synthesis_stream(
         )
     if tables.shape[-1] < 2:
         raise InputError(f"wavetables must hold at least 2 samples per table, found {tables.shape[-1]}")
-    start = initial_turns(initial_phase, (batch, 1), f0_hz, "initial_phase")
-    if n_samples == 0:  # an empty block: no audio, the phase unchanged
-        return amplitudes.new_zeros(batch, 0, dtype=output_dtype(tables, amplitudes)), turns_to_radians(start)
-    hop = hop_for(n_samples, n_frames, add_endpoint, "the controls")
+    return tables
 
+
+def _play(f0_hz: Tensor, amplitudes: Tensor, tables: Tensor, n_samples: int, sample_rate: float, start: Tensor,
+          amplitude_upsampling: str, add_endpoint: bool) -> tuple[Tensor, Tensor]:
+    """:func:`wavetable_synthesis` on checked inputs, ``n_samples > 0``: ``(audio, final_turns)``
+    with the phase of the last sample ``(batch, 1)`` in float64 cycles, not wrapped."""
+    batch, n_frames = f0_hz.shape[:2]
+    hop = hop_for(n_samples, n_frames, add_endpoint, "the controls")
     frequencies = upsample(f0_hz.to(torch.float64), n_samples, "linear", add_endpoint)
     turns = cumulative_turns(frequencies, sample_rate, start)[..., 0]
     wrapped = wrap_turns(turns)
@@ -100,10 +86,9 @@ def wavetable_synthesis_stream(
         from_end = _read_table(tables, end_frame, wrapped)
         samples = from_end + weight * (from_start - from_end)
     gain = upsample(amplitudes.to(dtype), n_samples, amplitude_upsampling, add_endpoint)[..., 0]
-    audio = gain * samples
     # A table has no content above its Nyquist, but the played pitch itself must be below ours.
     audible = (frequencies[..., 0].abs() < sample_rate / 2).to(dtype)
-    return audio * audible, turns_to_radians(turns[:, -1:])
+    return gain * samples * audible, turns[:, -1:]
 
 
 @half_in_float32
@@ -113,20 +98,28 @@ def wavetable_synthesis(
     wavetables: Tensor,
     n_samples: int,
     sample_rate: float,
-    initial_phase: Tensor | None = None,
     *,
+    state: Tensor | None = None,
+    return_state: bool = False,
     amplitude_upsampling: str = "window",
     add_endpoint: bool = True,
-) -> Tensor:
+) -> Tensor | tuple[Tensor, Tensor]:
     """Play a (time-varying) single-cycle waveform at pitch ``f0_hz``.
 
     Sample ``n`` is ``amplitude[n] * table(phase[n] / 2 pi)``, the phase accumulated in float64
     from the linearly upsampled ``f0_hz`` (see ``phase``); table sample ``i`` sits at phase
     ``2 pi i / table_size``.
 
+    Streaming: with ``return_state=True`` the result is ``(audio, state)``, ``state`` the phase
+    at the last sample (float64 radians in [0, 2 pi)); pass it as ``state`` of the next block.
+    For blocks that concatenate to exactly one offline call, give each block its frames plus
+    the first frame of the next block and ``add_endpoint=False`` (the final block: its frames
+    with the last one repeated), as for :func:`~torchddsp.functional.harmonic_synthesis`.
+
     Shape:
         ``f0_hz``, ``amplitudes``: ``(batch, n_frames, 1)``; ``wavetables``:
-        ``(batch, table_size)`` or ``(batch, n_frames, table_size)`` -> ``(batch, n_samples)``.
+        ``(batch, table_size)`` or ``(batch, n_frames, table_size)`` -> ``(batch, n_samples)``;
+        ``state``: ``(batch, 1)``.
 
     Args:
         f0_hz: pitch in Hz. Differentiable.
@@ -134,12 +127,28 @@ def wavetable_synthesis(
         wavetables: one period of the waveform (per frame, or one for all). Differentiable.
         n_samples: output length, a whole number of hops.
         sample_rate: samples per second.
-        initial_phase: ``(batch, 1)`` radians before the first sample (0 if None).
+        state: phase in radians before the first sample (None: 0). Differentiable.
+        return_state: also return the phase at the last sample (see Streaming above).
         amplitude_upsampling: ``"window"`` (default) or ``"linear"``; also blends tables.
         add_endpoint: hold the last frame for the final hop (see ``resampling``).
+
+    Example:
+        >>> table = torch.sin(torch.linspace(0, 2 * torch.pi, 65, dtype=torch.float64)[:-1])[None]
+        >>> f0 = torch.full((1, 3, 1), 500.0, dtype=torch.float64)
+        >>> first, state = wavetable_synthesis(f0[:, :2], torch.ones_like(f0[:, :2]), table, 64, 16000,
+        ...                                    add_endpoint=False, return_state=True)
+        >>> rest = wavetable_synthesis(f0[:, 1:], torch.ones_like(f0[:, 1:]), table, 128, 16000, state=state)
+        >>> torch.allclose(torch.cat([first, rest], 1), wavetable_synthesis(f0, torch.ones_like(f0), table, 192, 16000))
+        True
     """
-    audio, _ = wavetable_synthesis_stream(
-        f0_hz, amplitudes, wavetables, n_samples, sample_rate, initial_phase,
-        amplitude_upsampling=amplitude_upsampling, add_endpoint=add_endpoint,
-    )
-    return audio
+    tables = _checked_tables(f0_hz, amplitudes, wavetables)
+    check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
+    n_samples = check_positive_int("n_samples", n_samples, minimum=0)
+    sample_rate = check_positive("sample_rate", sample_rate)
+    start = initial_turns(state, (tables.shape[0], 1), f0_hz)
+    if n_samples == 0:  # an empty block: no audio, the phase unchanged
+        audio, final = amplitudes.new_zeros(tables.shape[0], 0, dtype=output_dtype(tables, amplitudes)), start
+    else:
+        audio, final = _play(f0_hz, amplitudes, tables, n_samples, sample_rate, start, amplitude_upsampling,
+                             add_endpoint)
+    return (audio, turns_to_radians(final)) if return_state else audio

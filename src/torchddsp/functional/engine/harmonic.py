@@ -1,6 +1,8 @@
 """Harmonic synthesis on CPU in one compiled pass (numba), forward and backward.
 
-The PyTorch engine (``_harmonic_sum``) builds the per-sample phase, its sine and cosine and
+The readable PyTorch path is ``functional._harmonic_sum`` (with the phase and Nyquist planning
+of ``functional.oscillators``); ``tests/functional/test_oscillators.py`` holds the two equal in
+values and gradients. The PyTorch engine builds the per-sample phase, its sine and cosine and
 the Nyquist limits as whole-signal tensors, then runs each step of the recurrence over the
 harmonics as elementwise ops: dozens of passes over memory and as many parallel regions per
 call, and each region is a barrier where a busy machine makes the call wait (see
@@ -40,29 +42,15 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ..validation import check_choice
-from .engine import compile_kernel, numba
-from ..validation import InputError
+from . import compile_kernel, numba
+from .shared import inline
 
-__all__ = ["fused_harmonic_synthesis", "use_kernel", "HARMONIC_BACKENDS"]
+__all__ = ["fused_harmonic_synthesis"]
 
 TWO_PI = 2.0 * math.pi
-HARMONIC_BACKENDS = ("auto", "numba", "torch")
 
 
-def use_kernel(backend: str, device: torch.device) -> bool:
-    """Whether harmonic synthesis runs the compiled pass: ``"auto"`` on CPU when numba is there."""
-    check_choice("backend", backend, HARMONIC_BACKENDS)
-    available = _FORWARD is not None
-    if backend == "numba":
-        if not available:
-            raise InputError("backend='numba' needs numba (pip install numba)")
-        if device.type != "cpu":
-            raise InputError(f"backend='numba' runs on CPU tensors, found device {device}")
-        return True
-    return backend == "auto" and available and device.type == "cpu"
-
-
+@inline
 def _phase_rows(start, f_a, slope, hop, sample_rate, nyquist, dtype, c2, s, c, limit):  # pragma: no cover - compiled
     """Fill ``c2 = 2 cos(theta_r)``, ``s = sin(theta_r)``, ``c = cos(theta_r)`` and ``limit =
     nyquist / |f_r|`` (inf at 0 Hz) for the ``hop`` samples of one interval."""
@@ -85,10 +73,7 @@ def _phase_rows(start, f_a, slope, hop, sample_rate, nyquist, dtype, c2, s, c, l
         u_re, u_im = u_re * e_re - u_im * e_im, u_re * e_im + u_im * e_re
 
 
-_phase_rows_jit = numba.njit(cache=True, inline="always")(_phase_rows) if numba is not None else None
-
-
-@numba.njit(cache=True, inline="always") if numba is not None else (lambda f: f)
+@inline
 def _frames(m, intervals, n_frames):  # pragma: no cover - compiled
     """Item, start frame and end frame of interval ``m`` (the last frame is held past the end)."""
     item = m // intervals
@@ -113,7 +98,7 @@ def _forward(first_column, stop_column, start, f_a, slope, amplitudes, distribut
         item, first, last = _frames(m, intervals, n_frames)
         b1[:] = zero
         b2[:] = zero
-        _phase_rows_jit(start[m], f_a[m], slope[m], hop, sample_rate, nyquist, dtype, c2, s, c, limit)
+        _phase_rows(start[m], f_a[m], slope[m], hop, sample_rate, nyquist, dtype, c2, s, c, limit)
         a_first, a_last = amplitudes[item, first], amplitudes[item, last]
         for i in range(k_max):
             k = k_max - i  # signed: compared with k_all
@@ -159,7 +144,7 @@ def _backward(first_column, stop_column, grad, start, f_a, slope, amplitudes, di
     total = np.empty(hop, weights.dtype)  # sum_k k a_k mask_k cos(k theta)
     for m in range(first_column, stop_column):
         item, first, last = _frames(m, intervals, n_frames)
-        _phase_rows_jit(start[m], f_a[m], slope[m], hop, sample_rate, nyquist, dtype, c2, s, c, limit)
+        _phase_rows(start[m], f_a[m], slope[m], hop, sample_rate, nyquist, dtype, c2, s, c, limit)
         base = numba.uint64(m) * numba.uint64(hop)
         s_old[:] = zero
         c_old[:] = one
