@@ -67,7 +67,7 @@ def test_bad_input_gives_a_one_line_error(tmp_path, capsys):
 
 def test_reverb_from_a_model_without_reverb_is_an_error(tmp_path, capsys):
     config = tiny_config()
-    config.model.reverb_seconds = 0.0
+    config.model.reverb_s = 0.0
     save_checkpoint(tmp_path / "no_room", 1, Autoencoder(config.model), None, {"config": config.to_dict()})
     assert main(["transfer", str(DATA / "flute.flac"), "--model", "violin", "-o", str(tmp_path / "x.wav"),
                  "--reverb-from", str(tmp_path / "no_room")]) == 2

@@ -1,5 +1,6 @@
-"""Bad input raises ValueError naming the argument and what was expected, never a silent
-wrong answer. One row per (call, expected message fragment)."""
+"""Bad input raises an error naming the argument and what was expected, never a silent wrong
+answer: a wrong shape or value is an ``InputError`` (a ValueError, which the command line prints
+as one line), a wrong type a ``TypeError``. One row per (call, expected message fragment)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 
 import torchddsp as td
 import torchddsp.functional as F
+from torchddsp.validation import InputError
 
 nan = float("nan")
 ok_frames = lambda c=1, n=10: torch.ones(2, n, c)  # noqa: E731
@@ -20,9 +22,9 @@ ROWS = [
      "harmonic_distribution must have shape"),
     ("oscillator bank rank", lambda: F.oscillator_bank(torch.ones(10, 3), torch.ones(10, 3), 16000), "frequencies_hz must have shape"),
     ("upsample rank", lambda: F.upsample(torch.ones(10, 3), 100), "x must have shape"),
-    ("fft_convolve audio rank", lambda: F.fft_convolve(torch.ones(10), torch.ones(1, 3)), "audio must have shape"),
+    ("fft_convolve audio rank", lambda: F.fft_convolve(torch.tensor(1.0), torch.ones(1, 3)), "audio must have shape"),
     ("Harmonic module rank", lambda: td.Harmonic()(torch.ones(2, 10), ok_frames(4), f0(), n_samples=640), "amplitudes must have shape"),
-    ("Reverb audio rank", lambda: td.Reverb()(torch.ones(100), torch.ones(1, 4)), "audio must have shape"),
+    ("Reverb audio rank", lambda: td.Reverb()(torch.tensor(1.0), torch.ones(1, 4)), "audio must have shape"),
     # Mismatched batch or frame counts.
     ("harmonic batch", lambda: F.harmonic_synthesis(torch.full((3, 10, 1), 200.0), ok_frames(), ok_frames(4), 640, 16000),
      "batch sizes must match"),
@@ -30,8 +32,8 @@ ROWS = [
     ("oscillator shapes", lambda: F.oscillator_bank(torch.ones(2, 10, 3), torch.ones(2, 10, 2), 16000), "same shape"),
     ("harmonic f0 channels", lambda: F.harmonic_synthesis(ok_frames(2), ok_frames(), ok_frames(4), 640, 16000),
      "f0_hz must have a last dimension of size 1"),
-    ("initial phase shape", lambda: F.harmonic_synthesis(f0(), ok_frames(), ok_frames(4), 640, 16000, torch.zeros(3, 1)),
-     "phase must have shape"),
+    ("phase state shape", lambda: F.harmonic_synthesis(f0(), ok_frames(), ok_frames(4), 640, 16000, state=torch.zeros(3, 1)),
+     "state must have shape"),
     ("mix shapes", lambda: td.Add()(torch.ones(2, 10), torch.ones(3, 10)), "same shape"),
     # Non-positive or invalid sample rates and sizes.
     ("harmonic sample rate", lambda: F.harmonic_synthesis(f0(), ok_frames(), ok_frames(4), 640, 0), "sample_rate must be a positive"),
@@ -55,38 +57,37 @@ ROWS = [
     ("nan magnitudes", lambda: F.frequency_impulse_response(torch.full((1, 5), nan)), "magnitudes must be finite"),
     ("nan allpole a", lambda: F.allpole_filter(torch.ones(1, 5), torch.full((1, 5, 2), nan)), "a must be finite"),
     ("allpole a length", lambda: F.allpole_filter(torch.ones(1, 5), torch.zeros(1, 4, 2)), "a must have 5 time steps"),
-    ("allpole zi shape", lambda: F.allpole_filter(torch.ones(2, 5), torch.zeros(1, 2), torch.zeros(2, 3)),
-     r"zi must have shape \(2, 2\)"),
-    ("waveshape rank", lambda: F.waveshape(torch.ones(10), "tanh"), "x must have shape"),
+    ("allpole state shape", lambda: F.allpole_filter(torch.ones(2, 5), torch.zeros(1, 2), state=torch.zeros(2, 3)),
+     r"state must have shape \(2, 2\)"),
+    ("waveshape rank", lambda: F.waveshape(torch.tensor(1.0), "tanh"), "x must have shape"),
     ("waveshape nan", lambda: F.waveshape(torch.full((1, 10), nan), "tanh"), "x must be finite"),
-    ("waveshape kind", lambda: F.waveshape(torch.ones(1, 10), "fuzz"), "kind must be one of"),
+    ("waveshape curve", lambda: F.waveshape(torch.ones(1, 10), "fuzz"), "curve must be one of"),
     ("waveshape oversampling zero", lambda: F.waveshape(torch.ones(1, 10), "tanh", oversampling=0),
      "oversampling must be an integer >= 1"),
     ("waveshape coefficients missing", lambda: F.waveshape(torch.ones(1, 10), "chebyshev"), "coefficients .* are required"),
     ("waveshape coefficients unused", lambda: F.waveshape(torch.ones(1, 10), "tanh", coefficients=torch.ones(1, 3)),
-     "only used by kind='chebyshev'"),
-    ("phaser rank", lambda: F.phaser(torch.ones(10), 1000.0), "x must have shape"),
+     "only used by curve='chebyshev'"),
+    ("phaser rank", lambda: F.phaser(torch.tensor(1.0), 1000.0), "x must have shape"),
     ("phaser nan", lambda: F.phaser(torch.full((1, 10), nan), 1000.0), "x must be finite"),
     ("phaser feedback", lambda: F.phaser(torch.ones(1, 10), 1000.0, feedback=1.0), r"\|feedback\| < 1"),
     ("phaser sweep range", lambda: F.phaser(torch.ones(1, 10), 8000.0, sample_rate=16000), "sweep must lie strictly between"),
-    ("phaser zi shape", lambda: F.phaser(torch.ones(2, 10), 1000.0, n_stages=4, zi=torch.zeros(2, 4)), r"zi must have shape \(2, 5\)"),
+    ("phaser state shape", lambda: F.phaser(torch.ones(2, 10), 1000.0, n_stages=4, state=torch.zeros(2, 4)),
+     r"state must have shape \(2, 5\)"),
     ("Phaser feedback", lambda: td.Phaser(feedback=1.0), r"\|feedback\| < 1"),
-    ("Waveshaper kind", lambda: td.Waveshaper("fuzz"), "kind must be one of"),
+    ("Waveshaper curve", lambda: td.Waveshaper("fuzz"), "curve must be one of"),
     ("allpole backend", lambda: F.allpole_filter(torch.ones(1, 5), torch.zeros(1, 2), backend="cuda"), "backend must be"),
     ("lfilter a0 zero", lambda: F.lfilter(torch.ones(1, 5), torch.ones(1, 2), torch.zeros(1, 2)), "must not be 0"),
-    ("lfilter zi shape", lambda: F.lfilter(torch.ones(1, 5), torch.ones(1, 2), torch.ones(1, 3), torch.zeros(1, 2)),
-     r"zi must have shape \(1, 3\)"),
+    ("lfilter state shape", lambda: F.lfilter(torch.ones(1, 5), torch.ones(1, 2), torch.ones(1, 3),
+                                              state=torch.zeros(1, 2)), r"state must have shape \(1, 3\)"),
     ("lfilter b rank", lambda: F.lfilter(torch.ones(1, 5), torch.ones(1, 4, 2, 1), torch.ones(1, 2)),
      "b must have shape"),
-    ("lfilter frame-rate nan", lambda: F.lfilter(torch.ones(1, 5), torch.full((1, 4, 2), nan), torch.ones(1, 2)),
+    ("lfilter time-varying nan", lambda: F.lfilter(torch.ones(1, 5), torch.full((1, 5, 2), nan), torch.ones(1, 2)),
      "b must be finite"),
     ("sosfilt row size", lambda: F.sosfilt(torch.ones(1, 5), torch.ones(1, 2, 5)), "6 coefficients"),
     ("nan delay", lambda: F.fractional_delay(torch.ones(1, 5), torch.full((1, 5), nan)), "delay_samples must be finite"),
     # Bad choices and types.
     ("method choice", lambda: F.upsample(ok_frames(), 100, "cubic"), "method must be one of"),
     ("padding choice", lambda: F.fft_convolve(torch.ones(1, 10), torch.ones(1, 3), padding="full"), "padding must be one of"),
-    ("not a tensor", lambda: F.midi_to_hz([60.0]), "notes must be a torch.Tensor"),
-    ("integer tensor", lambda: F.midi_to_hz(torch.tensor([60])), "floating-point"),
     ("seed and generator", lambda: F.uniform_noise(1, 4, seed=1, generator=torch.Generator()), "either seed or generator"),
     ("reverb length", lambda: td.Reverb(trainable=True, reverb_length=1), "reverb_length"),
     ("infinite frequency", lambda: F.hz_to_midi(torch.tensor([float("inf")])), "frequencies_hz must be finite"),
@@ -96,8 +97,9 @@ ROWS = [
      "decay must have shape"),
     ("mod delay channels", lambda: td.ModDelay()(torch.ones(1, 10), torch.ones(1, 2, 2), torch.ones(1, 2, 1)),
      "gain must have shape"),
-    ("initial_phase named", lambda: F.harmonic_synthesis(f0(), ok_frames(), ok_frames(4), 640, 16000, torch.zeros(3, 1)),
-     "initial_phase must have shape"),
+    ("fm state named", lambda: F.fm_synthesis(torch.ones(2, 10, 2), torch.ones(2, 10, 2), torch.zeros(2, 2), 16000,
+                                              state=(torch.zeros(2, 2), torch.zeros(2, 3))),
+     r"state\[1\] \(last_output\) must have shape \(2, 2\)"),
     ("zero frames", lambda: F.harmonic_synthesis(torch.ones(2, 0, 1), torch.ones(2, 0, 1), torch.ones(2, 0, 4), 640, 16000),
      "need at least 1 frame"),
     ("reverb frames", lambda: td.FilteredNoiseReverb(reverb_length=10)(torch.ones(1, 20), torch.zeros(1, 6, 3)),
@@ -112,10 +114,32 @@ def test_numpy_integers_are_accepted():
     assert y.shape == (2, 640)
 
 
+# A wrong type: TypeError, not an InputError (the command line would print a library bug that
+# passes a list or a tensor where a number belongs as if the user had typed it).
+TYPE_ROWS = [
+    ("not a tensor", lambda: F.midi_to_hz([60.0]), "notes must be a torch.Tensor"),
+    ("integer tensor", lambda: F.midi_to_hz(torch.tensor([60])), "notes must be a floating-point tensor"),
+    ("sample rate string", lambda: F.oscillator_bank(torch.ones(1, 4, 1), torch.ones(1, 4, 1), "16k"),
+     "sample_rate must be a positive number, found str"),
+    ("sample rate tensor", lambda: F.oscillator_bank(torch.ones(1, 4, 1), torch.ones(1, 4, 1), torch.tensor(16000.0)),
+     "sample_rate must be a positive number .* found a tensor"),
+    ("n_samples string", lambda: F.upsample(ok_frames(), "640"), "n_samples must be an integer >= 0, found str"),
+    ("n_samples bool", lambda: F.upsample(ok_frames(), True), "n_samples must be an integer >= 0, found bool"),
+    ("Harmonic sample rate None", lambda: td.Harmonic(sample_rate=None), "sample_rate must be a positive number"),
+]
+
+
 @pytest.mark.parametrize("name,call,message", ROWS, ids=[r[0] for r in ROWS])
 def test_bad_input_raises_a_clear_value_error(name, call, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):
         call()
+
+
+@pytest.mark.parametrize("name,call,message", TYPE_ROWS, ids=[r[0] for r in TYPE_ROWS])
+def test_a_wrong_type_raises_a_type_error(name, call, message):
+    with pytest.raises(TypeError, match=message) as error:
+        call()
+    assert not isinstance(error.value, ValueError)
 
 
 def test_inputs_are_never_written_in_place():

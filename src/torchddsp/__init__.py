@@ -12,11 +12,15 @@ Modules:
 - ``torchddsp.features``: STFT, mel and MFCC features, A-weighted loudness, f0 by CREPE or YIN.
 - ``torchddsp.losses``: ``MultiScaleSpectralLoss`` (``.magenta()``, ``.auraloss()`` presets),
   ``MelSpectrogramLoss``, ``LoudnessLoss``, ``CREPEEmbeddingLoss``.
+- ``torchddsp.validation``: the input checks. Bad shapes and values raise ``InputError`` (a
+  ``ValueError``), wrong types ``TypeError``. Checks of tensor values (NaN, ranges: host syncs
+  on a GPU) are skipped under ``torch.compile``, after ``set_validation(False)`` and inside
+  ``with data_checks(False):``; checks of types and shapes always run.
 
 Shapes: audio ``(batch, n_samples)``; frame-rate controls ``(batch, n_frames, channels)``.
 """
 
-from . import effects, features, functional, losses, processors, synths
+from . import effects, features, functional, losses, processors, synths, validation
 from .effects import (
     Compressor,
     ExpDecayReverb,
@@ -31,6 +35,7 @@ from .effects import (
 )
 from .processors import Add, Mix, Node, Processor, ProcessorGroup
 from .synths import FM, FilteredNoise, Harmonic, Sinusoidal, Wavetable
+from .validation import InputError, data_checks, set_validation
 
 __version__ = "0.1.0"
 
@@ -41,6 +46,10 @@ __all__ = [
     "effects",
     "features",
     "losses",
+    "validation",
+    "InputError",
+    "set_validation",
+    "data_checks",
     "Processor",
     "ProcessorGroup",
     "Node",

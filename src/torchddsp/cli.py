@@ -21,13 +21,14 @@ import math
 import sys
 import warnings
 from pathlib import Path
+
 from .validation import InputError
 
 __all__ = ["main"]
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from .training.config import load_config  # noqa: PLC0415
+    from .configs import load_config  # noqa: PLC0415
     from .training.data import prepare_dataset  # noqa: PLC0415
 
     config = load_config(args.config)
@@ -51,7 +52,8 @@ def _train(args: argparse.Namespace) -> int:
     from .training.trainer import train  # noqa: PLC0415
 
     summary = train(args.config, args.dataset_dir, args.run_dir, resume=args.resume, steps=args.steps,
-                    show_progress=not args.quiet, tensorboard=args.tensorboard, overwrite=args.overwrite)
+                    show_progress=not args.quiet, tensorboard=args.tensorboard, overwrite=args.overwrite,
+                    allow_config_change=args.allow_config_change)
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -110,11 +112,11 @@ def _transfer(args: argparse.Namespace) -> int:
     if args.reverb_from:
         reverb_ir = load_model(args.reverb_from).model.impulse_response
         if reverb_ir is None:
-            raise InputError(f"--reverb-from {args.reverb_from}: that model has no reverb (reverb_seconds: 0)")
+            raise InputError(f"--reverb-from {args.reverb_from}: that model has no reverb (reverb_s: 0)")
     info = transfer_file(args.input, loaded, args.output, auto_adjust=not args.no_auto_adjust,
                          pitch_shift=args.pitch_shift, loudness_shift=args.loudness_shift, quiet_db=args.quiet_db,
                          reverb=not args.dry, reverb_ir=reverb_ir, f0_method=args.f0_method,
-                         chunk_seconds=args.chunk_seconds, show_progress=not args.quiet)
+                         chunk_s=args.chunk_s, show_progress=not args.quiet)
     for path in info["written"]:
         print(f"wrote {path}")
     print(json.dumps(info["adjustments"]))
@@ -124,13 +126,13 @@ def _transfer(args: argparse.Namespace) -> int:
 def _modular_context(args: argparse.Namespace):
     from .modular import RenderContext  # noqa: PLC0415
 
-    return RenderContext(args.sample_rate, args.duration, args.control_rate)
+    return RenderContext(args.sample_rate, args.duration_s, args.frame_rate)
 
 
 def _modular_render(args: argparse.Namespace) -> int:
     from .modular.dataset import render_dataset  # noqa: PLC0415
 
-    summary = render_dataset(args.voice, args.count, args.seed, args.out, shard_size=args.shard_size,
+    summary = render_dataset(args.voice, args.count, args.seed, args.output, shard_size=args.shard_size,
                              batch_size=args.batch_size, context=_modular_context(args), curves=args.curves,
                              show_progress=not args.quiet)
     print(json.dumps(summary))
@@ -141,8 +143,8 @@ def _modular_curves(args: argparse.Namespace) -> int:
     from .modular import make_voice  # noqa: PLC0415
 
     voice = make_voice(args.voice, _modular_context(args), args.curves)
-    voice.save_curves(args.out)
-    print(f"wrote {args.out} ({voice.n_parameters} parameters of voice {voice.name!r})")
+    voice.save_curves(args.output)
+    print(f"wrote {args.output} ({voice.n_parameters} parameters of voice {voice.name!r})")
     return 0
 
 
@@ -203,6 +205,9 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--overwrite", action="store_true",
                        help="start a new run in RUN_DIR, deleting the run there (only what a run writes)")
     train.add_argument("--steps", type=_positive_int, help="train up to this step (default: the config's)")
+    train.add_argument("--allow-config-change", action="store_true",
+                       help="with --resume: continue with CONFIG where it differs from the run's own (not its model "
+                            "section)")
     train.add_argument("--tensorboard", action="store_true", help="also log to RUN_DIR/tensorboard")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
@@ -228,7 +233,7 @@ def _parser() -> argparse.ArgumentParser:
     room.add_argument("--dry", action="store_true", help="no reverb (the dry instrument)")
     room.add_argument("--reverb-from", help="use this other model's reverb (transfer of room acoustics)")
     transfer.add_argument("--f0-method", default="crepe", choices=("crepe", "yin"))
-    transfer.add_argument("--chunk-seconds", type=_positive_float, default=30.0,
+    transfer.add_argument("--chunk-s", type=_positive_float, default=30.0,
                           help="audio analysed and rendered at a time (memory does not grow with the recording)")
     transfer.add_argument("--quiet", action="store_true", help="no progress bar")
     transfer.set_defaults(run=_transfer)
@@ -241,19 +246,19 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--voice", default="default", help="registered voice: default (torchsynth's), rich")
         sub.add_argument("--curves", help="JSON of parameter curves (from 'torchddsp modular curves')")
         sub.add_argument("--sample-rate", type=_positive_float, default=44100.0)
-        sub.add_argument("--duration", type=_positive_float, default=4.0, help="seconds per sound")
-        sub.add_argument("--control-rate", type=_positive_float, default=441.0,
-                         help="Hz; sample_rate / control_rate must be whole")
+        sub.add_argument("--duration-s", type=_positive_float, default=4.0, help="seconds per sound")
+        sub.add_argument("--frame-rate", type=_positive_float, default=441.0,
+                         help="control frames per second; sample_rate / frame_rate must be whole")
         if action == "render":
             sub.add_argument("--count", type=_positive_int, required=True, help="number of sounds")
             sub.add_argument("--seed", type=int, default=0, help="dataset seed (sound k depends on (seed, k) only)")
-            sub.add_argument("--out", required=True, help="output folder (rerun to resume)")
+            sub.add_argument("--output", required=True, help="output folder (rerun to resume)")
             sub.add_argument("--shard-size", type=_positive_int, default=1000)
             sub.add_argument("--batch-size", type=_positive_int, default=64)
             sub.add_argument("--quiet", action="store_true", help="no progress bar")
             sub.set_defaults(run=_modular_render)
         else:
-            sub.add_argument("--out", required=True, help="JSON file to write")
+            sub.add_argument("--output", required=True, help="JSON file to write")
             sub.set_defaults(run=_modular_curves)
     return parser
 
@@ -268,7 +273,13 @@ def _describe(error: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user mistakes and file-system failures print one line and return 2
-    (130 on Ctrl-C); anything else is a library bug and keeps its traceback."""
+    (130 on Ctrl-C); anything else is a library bug and keeps its traceback.
+
+    A user mistake is an :class:`~torchddsp.validation.InputError` (a bad file, option, config
+    or dataset; ``AudioFileError`` and ``CrepeWeightsMissing`` among them), a bad option, which
+    argparse reports itself (exit 2), or a training that diverged (``FloatingPointError``: a
+    setting to change). A plain ``ValueError``, ``TypeError`` or ``RuntimeError`` is not one:
+    it means the library called something wrongly."""
     args = _parser().parse_args(argv)
 
     def one_line(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
@@ -278,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = one_line  # a warning about the user's file, not a source line
             return args.run(args)
-    except ValueError as error:  # bad input: one clear line, not a traceback
+    except InputError as error:  # bad input: one clear line, not a traceback
         print(f"torchddsp {args.command}: error: {error}", file=sys.stderr)
     except OSError as error:  # a full disk, a read-only folder, a file that vanished
         print(f"torchddsp {args.command}: error: {_describe(error)}", file=sys.stderr)

@@ -58,9 +58,9 @@ def test_evaluate_json_is_valid_when_no_frame_is_pitched(dataset_dir, tmp_path, 
      "argument --loudness-shift: expected a number, found 'loud'"),
     (["train", "cpu_small", "DS", "RUN", "--steps", "0"], "argument --steps: expected a whole number >= 1"),
     (["train", "cpu_small", "DS", "RUN", "--resume", "--overwrite"], "not allowed with argument"),
-    (["modular", "render", "--count", "0", "--out", "X"], "argument --count: expected a whole number >= 1"),
-    (["modular", "render", "--count", "2", "--out", "X", "--duration", "inf"],
-     "argument --duration: expected a finite number"),
+    (["modular", "render", "--count", "0", "--output", "X"], "argument --count: expected a whole number >= 1"),
+    (["modular", "render", "--count", "2", "--output", "X", "--duration-s", "inf"],
+     "argument --duration-s: expected a finite number"),
 ])
 def test_bad_options_are_named_as_the_user_typed_them(argv, message, capsys):
     # Was: NaN options reported with internal argument names, or a traceback.
@@ -82,15 +82,45 @@ def test_a_file_system_failure_is_one_line_naming_the_file(dataset_dir, tmp_path
     assert str(target) in err and "No space left on device" in err
 
 
-def test_a_library_bug_keeps_its_traceback(dataset_dir, tmp_path, monkeypatch):
-    import torchddsp.training.metrics as metrics  # noqa: PLC0415
+@pytest.mark.parametrize("error", [ValueError, TypeError, RuntimeError, IndexError])
+def test_a_library_bug_keeps_its_traceback(error, dataset_dir, tmp_path, monkeypatch, capsys):
+    # Only an InputError is the user's mistake: a plain ValueError or TypeError raised deep in
+    # the model is the library calling something wrongly, and printed as one line of "bad
+    # input" it would send the user hunting in their files.
+    from torchddsp.models import Autoencoder  # noqa: PLC0415
 
     def bug(*args, **kwargs):
-        raise IndexError("a bug in the library")
+        raise error("a bug in the library")
 
-    monkeypatch.setattr(metrics, "evaluate_model", bug)
-    with pytest.raises(IndexError, match="a bug in the library"):
-        main(["evaluate", "violin", str(dataset_dir), "--output", str(tmp_path / "m.json")])
+    monkeypatch.setattr(Autoencoder, "forward", bug)
+    with pytest.raises(error, match="a bug in the library"):
+        main(["evaluate", "violin", str(dataset_dir), "--max-examples", "1", "--output", str(tmp_path / "m.json")])
+    assert "error:" not in capsys.readouterr().err
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_a_bad_input_found_deep_in_the_work_is_one_line(tmp_path, capsys):
+    # A file that is not audio: AudioFileError (an InputError subclass) from the reader, raised
+    # after the model has loaded.
+    garbage = tmp_path / "song.wav"
+    garbage.write_bytes(b"not a wave file" * 100)
+    assert main(["transfer", str(garbage), "--model", "violin", "-o", str(tmp_path / "out.wav"),
+                 "--f0-method", "yin", "--quiet"]) == 2
+    err = one_line_error(capsys)
+    assert err.startswith("torchddsp transfer: error: ") and "song.wav: cannot read audio" in err
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_a_diverging_training_is_one_line(tmp_path, capsys, monkeypatch):
+    # Not a bug but a setting to change (the learning rate): the trainer's message, no traceback.
+    import torchddsp.training.trainer as trainer  # noqa: PLC0415
+
+    def diverge(*args, **kwargs):
+        raise FloatingPointError("the loss became nan at step 3; lower the learning rate")
+
+    monkeypatch.setattr(trainer, "train", diverge)
+    assert main(["train", "cpu_small", str(tmp_path / "ds"), str(tmp_path / "run"), "--quiet"]) == 2
+    assert one_line_error(capsys) == "torchddsp train: error: the loss became nan at step 3; lower the learning rate"
 
 
 def test_a_read_only_output_folder_is_refused_before_the_work():
