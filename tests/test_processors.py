@@ -130,3 +130,60 @@ def test_add_and_mix():
     np.testing.assert_allclose(raw.numpy(), 0.5, atol=1e-7)
     with pytest.raises(ValueError, match="mix must have shape"):
         td.Mix()(one, two, torch.zeros(2, 3, 2))
+
+
+def test_group_seeds_its_noise_nodes_with_seed(rng):
+    # Bug: a group passing only the options of a fixed list (which left out ``seed``), so a
+    # seeded group drew from the global RNG.
+    inputs = _inputs(rng)
+    group = _group()
+    assert group.render_options == ("n_samples", "generator", "seed")
+    harmonic = td.Harmonic(16000)(inputs["amps"], inputs["dist"], inputs["f0"], n_samples=640)
+    noise = td.FilteredNoise()(inputs["mags"], n_samples=640, seed=7)
+    torch.manual_seed(0)
+    first = group(inputs, n_samples=640, seed=7)
+    torch.manual_seed(1)
+    again = group(inputs, n_samples=640, seed=7)
+    torch.testing.assert_close(first, harmonic + noise, atol=1e-6, rtol=0)
+    torch.testing.assert_close(again, first, atol=0, rtol=0)
+    assert float((group(inputs, n_samples=640, seed=8) - first).abs().max()) > 1e-4
+
+
+PROCESSORS = [td.Harmonic, td.FilteredNoise, td.Sinusoidal, td.Wavetable, td.FM, td.Add, td.Mix, td.Reverb,
+              td.ExpDecayReverb, td.FilteredNoiseReverb, td.FIRFilter, td.ModDelay, td.ParametricEQ, td.Compressor,
+              td.FDNReverb, td.Waveshaper, td.Phaser, td.ProcessorGroup]
+
+
+@pytest.mark.parametrize("cls", PROCESSORS, ids=[c.__name__ for c in PROCESSORS])
+def test_processors_write_controls_and_render_only_and_default_to_not_trainable(cls):
+    # Bugs: a processor re-implementing forward (and drifting from controls + render), a
+    # processor learning by default while the others take their controls.
+    import inspect
+
+    assert "forward" not in vars(cls), f"{cls.__name__} re-implements forward"
+    trainable = inspect.signature(cls.__init__).parameters.get("trainable")
+    assert trainable is None or trainable.default is False
+
+
+def test_learned_controls_keep_their_parameter_names_and_shapes():
+    # Bug: a learned control stored under its port's name or shape, so checkpoints of trained
+    # models no longer load.
+    assert {k: tuple(v.shape) for k, v in td.ParametricEQ(n_peaks=1, trainable=True).named_parameters()} == {
+        "frequency_raw": (3,), "gain_raw": (3,), "q_raw": (3,)}
+    assert {k: tuple(v.shape) for k, v in td.Reverb(trainable=True, reverb_length=5).named_parameters()} == {"ir": (5,)}
+    assert dict(td.Reverb(reverb_length=5).named_parameters()) == {}
+    assert td.Reverb(trainable=True).input_names == ("audio",)
+    assert td.Reverb().input_names == ("audio", "ir")
+
+
+def test_a_trainable_processor_in_a_group_is_wired_by_its_inputs_only(rng):
+    # Bug: a learned control left among the ports, so the group asks for an ``ir`` input.
+    group = td.ProcessorGroup([("reverb", td.Reverb(trainable=True, reverb_length=4), ["audio"])])
+    audio = torch.tensor(rng.standard_normal((2, 16)), dtype=torch.float32)
+    ir = torch.tensor([9.0, 0.5, -0.25, 0.125])  # the first tap is ignored (the dry path is added)
+    with torch.no_grad():
+        group.processors["reverb"].ir.copy_(ir)
+    expected = audio.clone()
+    for k in range(1, 4):
+        expected[:, k:] += ir[k] * audio[:, :-k]
+    torch.testing.assert_close(group(audio), expected, atol=1e-6, rtol=0)

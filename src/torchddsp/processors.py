@@ -1,21 +1,28 @@
 """Processors and the processor graph.
 
-A :class:`Processor` is an ``nn.Module`` in two steps, as in Magenta's DDSP:
+A :class:`Processor` is an ``nn.Module`` in two steps, as in Magenta's DDSP. A subclass writes
+only these two methods (the base class's ``forward`` chains them):
 
 - ``controls(*inputs)`` maps raw inputs (network outputs) to physical controls (Hz, linear
   amplitudes, ...) and returns them as a dict, so they can be inspected and plotted;
 - ``render(**controls, **options)`` makes audio from those controls through
-  ``torchddsp.functional``. Options are keyword-only: ``n_samples`` for synthesizers that
-  render frame-rate controls, ``generator`` for those that draw noise.
+  ``torchddsp.functional``. Options are keyword-only and declared per class in
+  ``render_options`` (``n_samples`` for synthesizers that render frame-rate controls,
+  ``generator`` and ``seed`` for those that draw noise).
 
-``forward(*inputs, **options)`` does both. A :class:`ProcessorGroup` wires processors into a
-directed acyclic graph declared as data (node name, processor, where each input comes
-from) and keeps every intermediate signal and control.
+A control that is *learned or given* is declared once in ``__init__`` with
+:meth:`Processor.learnable`: with ``trainable=True`` it is an ``nn.Parameter`` and not an
+input; otherwise the caller passes it. ``controls`` reads it with
+:meth:`Processor.learned_or_given`. Settings that are *learned or fixed* (never passed in) are
+declared with :meth:`Processor.setting`. ``trainable`` defaults to ``False`` everywhere.
+
+A :class:`ProcessorGroup` wires processors into a directed acyclic graph declared as data
+(node name, processor, where each input comes from) and keeps every intermediate signal and
+control.
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -26,41 +33,99 @@ from .functional import upsample
 from .validation import check_finite, check_rank
 from .validation import InputError
 
-__all__ = ["Processor", "ProcessorGroup", "Node", "Add", "Mix", "RENDER_OPTIONS"]
-
-#: Keyword options a group forwards to the processors whose ``render`` accepts them.
-RENDER_OPTIONS = ("n_samples", "generator")
+__all__ = ["Processor", "ProcessorGroup", "Node", "Add", "Mix"]
 
 
 class Processor(nn.Module):
     """Base class: ``controls`` (raw -> physical units) then ``render`` (controls -> audio).
 
-    Subclasses set ``input_names`` (the ports of ``controls``, in order), implement
-    ``render`` and, when inputs need scaling, ``controls``.
+    Subclasses set ``input_names`` (the ports of ``controls``, in order; learned controls drop
+    out of an instance's ports), ``render_options`` (the keyword options of ``render``),
+    implement ``render`` and, when inputs need scaling, ``controls``.
+
+    Args:
+        trainable: learned-or-given controls and learned-or-fixed settings become
+            ``nn.Parameter``s (see :meth:`learnable` and :meth:`setting`).
+
+    Example:
+        >>> class Gain(Processor):
+        ...     input_names = ("audio", "gain")
+        ...     def __init__(self, trainable=False):
+        ...         super().__init__(trainable)
+        ...         self.learnable("gain", torch.ones(1, 1))
+        ...     def controls(self, audio, gain=None):
+        ...         return {"audio": audio, "gain": self.learned_or_given("gain", gain)}
+        ...     def render(self, audio, gain):
+        ...         return audio * gain
+        >>> Gain()(torch.ones(1, 3), torch.full((1, 1), 2.0)).tolist()
+        [[2.0, 2.0, 2.0]]
+        >>> learned = Gain(trainable=True)
+        >>> learned.input_names, learned(torch.ones(1, 2)).tolist()
+        (('audio',), [[1.0, 1.0]])
     """
 
     #: Names of the inputs of ``controls``, in order; a ProcessorGroup connects them by name.
     input_names: tuple[str, ...] = ()
+    #: Keyword options of ``render``; ``forward`` and a ProcessorGroup pass these on.
+    render_options: tuple[str, ...] = ()
 
-    def controls(self, *inputs: Tensor) -> dict[str, Tensor]:
+    def __init__(self, trainable: bool = False):
+        super().__init__()
+        self.trainable = bool(trainable)
+        #: learned control -> the attribute holding its ``nn.Parameter`` (only when trainable).
+        self.learned: dict[str, str] = {}
+
+    def learnable(self, port: str, initial: Tensor | Callable[[], Tensor], attribute: str | None = None) -> None:
+        """Declare control ``port`` learned or given: when ``trainable``, an ``nn.Parameter``
+        named ``attribute`` (default ``port``) starting at ``initial`` (a tensor, or a function
+        making one, called only then), and ``port`` leaves ``input_names``; otherwise ``port``
+        stays an input the caller passes."""
+        if port not in self.input_names:
+            raise InputError(f"learnable control {port!r} must be one of input_names {list(self.input_names)}")
+        if self.trainable:
+            name = port if attribute is None else attribute
+            setattr(self, name, nn.Parameter(initial() if callable(initial) else initial))
+            self.learned[port] = name
+            self.input_names = tuple(p for p in self.input_names if p != port)
+
+    def learned_or_given(self, port: str, value: Tensor | None) -> Tensor:
+        """The control ``port`` as ``controls`` should use it: the learned parameter when
+        trainable (then ``value`` must be None), else the given ``value`` (then required)."""
+        name = type(self).__name__
+        if port in self.learned:
+            if value is not None:
+                raise InputError(f"{port} must not be given to a trainable {name} (it learns its own)")
+            return getattr(self, self.learned[port])
+        if value is None:
+            raise InputError(f"{port} is required: this {name} is not trainable (pass it, or build it with "
+                             "trainable=True to learn it)")
+        return value
+
+    def setting(self, name: str, value: Tensor, learned: bool | None = None) -> None:
+        """Declare a learned-or-fixed setting: an ``nn.Parameter`` when ``learned`` (default:
+        ``trainable``), else a buffer."""
+        if self.trainable if learned is None else learned:
+            setattr(self, name, nn.Parameter(value))
+        else:
+            self.register_buffer(name, value)
+
+    def controls(self, *inputs: Any, **named: Any) -> dict[str, Any]:
         """Map raw inputs to controls; the default passes them through under ``input_names``."""
-        if len(inputs) != len(self.input_names):
+        if named or len(inputs) != len(self.input_names):
             raise InputError(
                 f"{type(self).__name__} takes {len(self.input_names)} inputs {list(self.input_names)}, "
-                f"found {len(inputs)}"
+                f"found {len(inputs)} positional and {sorted(named)} by name"
             )
         return dict(zip(self.input_names, inputs))
 
-    def render(self, **controls: Any) -> Tensor:  # pragma: no cover - abstract
+    def render(self, *controls: Any, **options: Any) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def forward(self, *inputs: Tensor, **options: Any) -> Tensor:
-        return self.render(**self.controls(*inputs), **options)
-
-    def render_options(self) -> tuple[str, ...]:
-        """Which of ``RENDER_OPTIONS`` this processor's ``render`` accepts."""
-        parameters = inspect.signature(self.render).parameters
-        return tuple(name for name in RENDER_OPTIONS if name in parameters)
+    def forward(self, *inputs: Any, **named: Any) -> Tensor:
+        """``render(**controls(*inputs), **options)``: keywords named in ``render_options`` go to
+        ``render``, the others (inputs by name) to ``controls``."""
+        options = {k: named.pop(k) for k in self.render_options if k in named}
+        return self.render(**self.controls(*inputs, **named), **options)
 
 
 def _check_same_audio(**signals: Tensor) -> None:
@@ -77,7 +142,7 @@ class Add(Processor):
 
     input_names = ("signal_one", "signal_two")
 
-    def render(self, signal_one: Tensor, signal_two: Tensor) -> Tensor:  # type: ignore[override]
+    def render(self, signal_one: Tensor, signal_two: Tensor) -> Tensor:
         _check_same_audio(signal_one=signal_one, signal_two=signal_two)
         return signal_one + signal_two
 
@@ -95,12 +160,12 @@ class Mix(Processor):
         super().__init__()
         self.scale_fn = scale_fn
 
-    def controls(self, signal_one: Tensor, signal_two: Tensor, mix: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def controls(self, signal_one: Tensor, signal_two: Tensor, mix: Tensor) -> dict[str, Tensor]:
         if self.scale_fn is not None:
             mix = self.scale_fn(mix)
         return {"signal_one": signal_one, "signal_two": signal_two, "mix": mix}
 
-    def render(self, signal_one: Tensor, signal_two: Tensor, mix: Tensor) -> Tensor:  # type: ignore[override]
+    def render(self, signal_one: Tensor, signal_two: Tensor, mix: Tensor) -> Tensor:
         _check_same_audio(signal_one=signal_one, signal_two=signal_two)
         check_rank("mix", mix, 3, "(batch, n_frames, 1)")
         if mix.shape[-1] != 1 or mix.shape[0] != signal_one.shape[0]:
@@ -124,6 +189,10 @@ class Node:
     inputs: Mapping[str, str] | Sequence[str] = field(default_factory=dict)
 
 
+#: Render options that carry one node's streaming state, never shared by a group's nodes.
+STREAMING_OPTIONS = ("state", "return_state", "add_endpoint")
+
+
 class ProcessorGroup(Processor):
     """A DAG of processors declared as data.
 
@@ -141,8 +210,9 @@ class ProcessorGroup(Processor):
 
     Nodes may be listed in any order; the graph is sorted once at construction and rejects
     cycles, unknown ports and duplicate names with a ``ValueError``. ``input_names`` lists the
-    graph inputs it needs. Render options (``n_samples``, ``generator``) go to the nodes whose
-    ``render`` accepts them.
+    graph inputs it needs. Its ``render_options`` are those its nodes declare (``n_samples``,
+    ``generator``, ``seed``, ...), each passed to the nodes that declare it (one ``seed`` seeds
+    every noise node alike).
 
     Args:
         nodes: the nodes, as :class:`Node` or ``(name, processor, inputs)`` tuples.
@@ -176,7 +246,11 @@ class ProcessorGroup(Processor):
         if self.output not in self.wiring:
             raise InputError(f"output must name a node {names}, found {self.output!r}")
         self.processors = nn.ModuleDict({n.name: n.processor for n in parsed})
-        self.options_of = {n.name: n.processor.render_options() for n in parsed}
+        # Its options: every option a node declares, each passed to the nodes that declare it.
+        # Streaming options are per node (each node's state is its own): a group passes on
+        # only the options every node reads the same way; per-node states come with streaming.
+        self.render_options = tuple(dict.fromkeys(o for n in parsed for o in n.processor.render_options
+                                                  if o not in STREAMING_OPTIONS))
         graph_inputs = []
         for name in self.order:
             for source in self.wiring[name].values():
@@ -230,7 +304,7 @@ class ProcessorGroup(Processor):
             visit(name, ())
         return order
 
-    def controls(self, *inputs: Any, **named: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def controls(self, *inputs: Any, **named: Any) -> dict[str, Any]:
         """Graph inputs by name: a mapping, positional tensors in ``input_names`` order, keyword
         tensors, or a mapping plus keywords."""
         if inputs and isinstance(inputs[0], Mapping):
@@ -245,9 +319,10 @@ class ProcessorGroup(Processor):
 
     def run(self, inputs: Mapping[str, Tensor], **options: Any) -> dict[str, Tensor]:
         """Render every node; return graph inputs, node signals and ``"node/control"`` controls."""
-        unknown_options = sorted(set(options) - set(RENDER_OPTIONS))
+        unknown_options = sorted(set(options) - set(self.render_options))
         if unknown_options:
-            raise InputError(f"render options must be among {list(RENDER_OPTIONS)}, found {unknown_options}")
+            raise InputError(f"render options must be among {list(self.render_options)} (those its nodes "
+                             f"declare), found {unknown_options}")
         missing = [name for name in self.input_names if name not in inputs]
         if missing:
             raise InputError(f"missing graph inputs {missing}; the graph needs {list(self.input_names)}")
@@ -267,19 +342,13 @@ class ProcessorGroup(Processor):
                                      f"{source.split('/', 1)[1]!r}; its controls are {known}")
                 arguments.append(values[source])
             controls = processor.controls(*arguments)
-            accepted = {k: v for k, v in options.items() if k in self.options_of[name]}
+            accepted = {k: v for k, v in options.items() if k in processor.render_options}
             values[name] = processor.render(**controls, **accepted)
             for key, value in controls.items():
                 values[f"{name}/{key}"] = value
         return values
 
-    def render(self, **inputs: Any) -> Tensor:  # type: ignore[override]
-        options = {k: inputs.pop(k) for k in RENDER_OPTIONS if k in inputs}
+    def render(self, **inputs: Any) -> Tensor:
+        """The output node's signal for graph inputs and render options given by name."""
+        options = {k: inputs.pop(k) for k in self.render_options if k in inputs}
         return self.run(inputs, **options)[self.output]
-
-    def forward(self, *inputs: Any, **options: Any) -> Tensor:  # type: ignore[override]
-        named = {k: options.pop(k) for k in list(options) if k not in RENDER_OPTIONS}
-        return self.render(**self.controls(*inputs, **named), **options)
-
-    def render_options(self) -> tuple[str, ...]:
-        return RENDER_OPTIONS

@@ -13,19 +13,19 @@ import math
 from typing import Callable, Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .functional import (
     exp_sigmoid,
     fm_synthesis,
     frequencies_sigmoid,
     frequency_filter,
-    harmonic_synthesis_stream,
+    harmonic_synthesis,
     normalize_harmonics,
-    oscillator_bank_stream,
+    oscillator_bank,
     uniform_noise,
     upsample,
-    wavetable_synthesis_stream,
+    wavetable_synthesis,
 )
 from .validation import check_choice, check_positive, check_rank, check_tensor
 from .functional.noise import make_generator
@@ -47,7 +47,9 @@ class Harmonic(Processor):
     ``render``: :func:`torchddsp.functional.harmonic_synthesis`.
 
     Call as ``harmonic(amplitudes, harmonic_distribution, f0_hz, n_samples=...)`` (Magenta's
-    argument order).
+    argument order). Render options: ``n_samples``; ``state`` (the fundamental's phase
+    ``(batch, 1)``), ``return_state`` and ``add_endpoint`` to render in blocks (see
+    :func:`~torchddsp.functional.harmonic_synthesis`).
 
     Shape:
         ``amplitudes`` ``(batch, n_frames, 1)``, ``harmonic_distribution``
@@ -62,6 +64,7 @@ class Harmonic(Processor):
     """
 
     input_names = ("amplitudes", "harmonic_distribution", "f0_hz")
+    render_options = ("n_samples", "state", "return_state", "add_endpoint")
 
     def __init__(
         self,
@@ -76,7 +79,7 @@ class Harmonic(Processor):
         self.normalize_below_nyquist = normalize_below_nyquist
         self.amplitude_upsampling = check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
 
-    def controls(self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def controls(self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor) -> dict[str, Tensor]:
         check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, 1)")
         check_rank("harmonic_distribution", harmonic_distribution, 3, "(batch, n_frames, n_harmonics)")
         check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
@@ -87,25 +90,15 @@ class Harmonic(Processor):
         harmonic_distribution = normalize_harmonics(harmonic_distribution, f0_hz, nyquist_rate)
         return {"amplitudes": amplitudes, "harmonic_distribution": harmonic_distribution, "f0_hz": f0_hz}
 
-    def render_stream(
+    def render(
         self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor, *, n_samples: int,
-        initial_phase: Tensor | None = None, add_endpoint: bool = True,
-    ) -> tuple[Tensor, Tensor]:
-        """Render from controls and return ``(audio, final_phase)`` for block-wise rendering."""
-        return harmonic_synthesis_stream(
-            f0_hz, amplitudes, harmonic_distribution, n_samples, self.sample_rate, initial_phase,
-            amplitude_upsampling=self.amplitude_upsampling, add_endpoint=add_endpoint,
+        state: Tensor | None = None, return_state: bool = False, add_endpoint: bool = True,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        return harmonic_synthesis(
+            f0_hz, amplitudes, harmonic_distribution, n_samples, self.sample_rate, state=state,
+            return_state=return_state, amplitude_upsampling=self.amplitude_upsampling, add_endpoint=add_endpoint,
         )
 
-    def render(  # type: ignore[override]
-        self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor, *, n_samples: int
-    ) -> Tensor:
-        return self.render_stream(amplitudes, harmonic_distribution, f0_hz, n_samples=n_samples)[0]
-
-    def forward(  # type: ignore[override]
-        self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor, *, n_samples: int
-    ) -> Tensor:
-        return self.render(**self.controls(amplitudes, harmonic_distribution, f0_hz), n_samples=n_samples)
 
 
 class FilteredNoise(Processor):
@@ -133,6 +126,7 @@ class FilteredNoise(Processor):
     """
 
     input_names = ("magnitudes",)
+    render_options = ("n_samples", "generator", "seed")
 
     def __init__(self, window_size: int = 0, scale_fn: ScaleFn | None = exp_sigmoid, initial_bias: float = -5.0):
         super().__init__()
@@ -140,13 +134,13 @@ class FilteredNoise(Processor):
         self.scale_fn = scale_fn
         self.initial_bias = float(initial_bias)
 
-    def controls(self, magnitudes: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def controls(self, magnitudes: Tensor) -> dict[str, Tensor]:
         check_rank("magnitudes", magnitudes, 3, "(batch, n_frames, n_bands)")
         if self.scale_fn is not None:
             magnitudes = self.scale_fn(magnitudes + self.initial_bias)
         return {"magnitudes": magnitudes}
 
-    def render(  # type: ignore[override]
+    def render(
         self, magnitudes: Tensor, *, n_samples: int, generator: torch.Generator | None = None, seed: int | None = None
     ) -> Tensor:
         check_rank("magnitudes", magnitudes, 3, "(batch, n_frames, n_bands)")
@@ -162,10 +156,6 @@ class FilteredNoise(Processor):
         )
         return frequency_filter(noise, magnitudes, self.window_size)
 
-    def forward(  # type: ignore[override]
-        self, magnitudes: Tensor, *, n_samples: int, generator: torch.Generator | None = None, seed: int | None = None
-    ) -> Tensor:
-        return self.render(**self.controls(magnitudes), n_samples=n_samples, generator=generator, seed=seed)
 
 
 class Sinusoidal(Processor):
@@ -176,11 +166,15 @@ class Sinusoidal(Processor):
     on frequencies. ``render``: frequencies upsampled linearly, amplitudes with
     ``amplitude_upsampling``, then :func:`torchddsp.functional.oscillator_bank`.
 
+    Render options: ``n_samples``; ``state`` (the phases ``(batch, n_sinusoids)``),
+    ``return_state`` and ``add_endpoint`` to render in blocks, as :class:`Harmonic`.
+
     Shape:
-        ``amplitudes``, ``frequencies`` ``(batch, n_frames, n_sinusoids)`` -> ``(batch, n_samples)``.
+        ``amplitudes``, ``frequencies_hz`` ``(batch, n_frames, n_sinusoids)`` -> ``(batch, n_samples)``.
     """
 
-    input_names = ("amplitudes", "frequencies")
+    input_names = ("amplitudes", "frequencies_hz")
+    render_options = ("n_samples", "state", "return_state", "add_endpoint")
 
     def __init__(
         self,
@@ -195,34 +189,29 @@ class Sinusoidal(Processor):
         self.frequency_scale_fn = frequency_scale_fn
         self.amplitude_upsampling = check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
 
-    def controls(self, amplitudes: Tensor, frequencies: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def controls(self, amplitudes: Tensor, frequencies_hz: Tensor) -> dict[str, Tensor]:
         check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, n_sinusoids)")
-        check_rank("frequencies", frequencies, 3, "(batch, n_frames, n_sinusoids)")
+        check_rank("frequencies_hz", frequencies_hz, 3, "(batch, n_frames, n_sinusoids)")
         if self.amplitude_scale_fn is not None:
             amplitudes = self.amplitude_scale_fn(amplitudes)
         if self.frequency_scale_fn is not None:
-            frequencies = self.frequency_scale_fn(frequencies)
-        return {"amplitudes": amplitudes, "frequencies": frequencies}
+            frequencies_hz = self.frequency_scale_fn(frequencies_hz)
+        return {"amplitudes": amplitudes, "frequencies_hz": frequencies_hz}
 
-    def render_stream(
-        self, amplitudes: Tensor, frequencies: Tensor, *, n_samples: int, initial_phase: Tensor | None = None,
-        add_endpoint: bool = True,
-    ) -> tuple[Tensor, Tensor]:
-        """Render and return ``(audio, final_phase)``; ``final_phase`` is ``(batch, n_sinusoids)``."""
-        if amplitudes.shape != frequencies.shape:
+    def render(
+        self, amplitudes: Tensor, frequencies_hz: Tensor, *, n_samples: int, state: Tensor | None = None,
+        return_state: bool = False, add_endpoint: bool = True,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        if amplitudes.shape != frequencies_hz.shape:
             raise InputError(
-                f"amplitudes and frequencies must have the same shape, found {tuple(amplitudes.shape)} "
-                f"and {tuple(frequencies.shape)}"
+                f"amplitudes and frequencies_hz must have the same shape, found {tuple(amplitudes.shape)} "
+                f"and {tuple(frequencies_hz.shape)}"
             )
-        frequency_envelopes = upsample(frequencies.to(torch.float64), n_samples, "linear", add_endpoint)
+        frequency_envelopes = upsample(frequencies_hz.to(torch.float64), n_samples, "linear", add_endpoint)
         amplitude_envelopes = upsample(amplitudes, n_samples, self.amplitude_upsampling, add_endpoint)
-        return oscillator_bank_stream(frequency_envelopes, amplitude_envelopes, self.sample_rate, initial_phase)
+        return oscillator_bank(frequency_envelopes, amplitude_envelopes, self.sample_rate, state=state,
+                               return_state=return_state)
 
-    def render(self, amplitudes: Tensor, frequencies: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
-        return self.render_stream(amplitudes, frequencies, n_samples=n_samples)[0]
-
-    def forward(self, amplitudes: Tensor, frequencies: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
-        return self.render(**self.controls(amplitudes, frequencies), n_samples=n_samples)
 
 
 class Wavetable(Processor):
@@ -234,9 +223,13 @@ class Wavetable(Processor):
     Shape:
         ``amplitudes`` ``(batch, n_frames, 1)``, ``wavetables`` ``(batch, table_size)`` or
         ``(batch, n_frames, table_size)``, ``f0_hz`` ``(batch, n_frames, 1)`` -> ``(batch, n_samples)``.
+
+    Render options: ``n_samples``; ``state`` (the phase ``(batch, 1)``), ``return_state`` and
+    ``add_endpoint`` to render in blocks, as :class:`Harmonic`.
     """
 
     input_names = ("amplitudes", "wavetables", "f0_hz")
+    render_options = ("n_samples", "state", "return_state", "add_endpoint")
 
     def __init__(self, sample_rate: float = 16000, scale_fn: ScaleFn | None = exp_sigmoid, amplitude_upsampling: str = "window"):
         super().__init__()
@@ -244,21 +237,21 @@ class Wavetable(Processor):
         self.scale_fn = scale_fn
         self.amplitude_upsampling = check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
 
-    def controls(self, amplitudes: Tensor, wavetables: Tensor, f0_hz: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def controls(self, amplitudes: Tensor, wavetables: Tensor, f0_hz: Tensor) -> dict[str, Tensor]:
         check_tensor("amplitudes", amplitudes)
         if self.scale_fn is not None:
             amplitudes = self.scale_fn(amplitudes)
         return {"amplitudes": amplitudes, "wavetables": wavetables, "f0_hz": f0_hz}
 
-    def render(self, amplitudes: Tensor, wavetables: Tensor, f0_hz: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
-        audio, _ = wavetable_synthesis_stream(
-            f0_hz, amplitudes, wavetables, n_samples, self.sample_rate, None,
-            amplitude_upsampling=self.amplitude_upsampling,
+    def render(
+        self, amplitudes: Tensor, wavetables: Tensor, f0_hz: Tensor, *, n_samples: int, state: Tensor | None = None,
+        return_state: bool = False, add_endpoint: bool = True,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        return wavetable_synthesis(
+            f0_hz, amplitudes, wavetables, n_samples, self.sample_rate, state=state, return_state=return_state,
+            amplitude_upsampling=self.amplitude_upsampling, add_endpoint=add_endpoint,
         )
-        return audio
 
-    def forward(self, amplitudes: Tensor, wavetables: Tensor, f0_hz: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
-        return self.render(**self.controls(amplitudes, wavetables, f0_hz), n_samples=n_samples)
 
 
 def _stack_routing(n_operators: int) -> Tensor:
@@ -278,6 +271,10 @@ class FM(Processor):
     ``modulation_scale`` (radians) is its modulation index. Carriers are the operators that
     modulate no other (with the default stack routing, operator 0), mixed with equal weight.
 
+    Render options: ``n_samples``; ``state`` (the operators' phases and last outputs, see
+    :func:`~torchddsp.functional.fm_synthesis`), ``return_state`` and ``add_endpoint`` to
+    render in blocks, as :class:`Harmonic`.
+
     Shape:
         ``f0_hz`` ``(batch, n_frames, 1)``, ``levels`` ``(batch, n_frames, n_operators)`` ->
         ``(batch, n_samples)``.
@@ -294,6 +291,7 @@ class FM(Processor):
     """
 
     input_names = ("f0_hz", "levels")
+    render_options = ("n_samples", "state", "return_state", "add_endpoint")
 
     def __init__(
         self,
@@ -322,21 +320,15 @@ class FM(Processor):
             raise InputError(f"feedback must have {n_operators} values, found {tuple(feedback_tensor.shape)}")
         self.ratios: Tensor
         self.feedback: Tensor
-        if trainable_ratios:
-            self.ratios = nn.Parameter(ratio_tensor)
-        else:
-            self.register_buffer("ratios", ratio_tensor)
-        if trainable_feedback:
-            self.feedback = nn.Parameter(feedback_tensor)
-        else:
-            self.register_buffer("feedback", feedback_tensor)
+        self.setting("ratios", ratio_tensor, learned=trainable_ratios)
+        self.setting("feedback", feedback_tensor, learned=trainable_feedback)
         carriers = (routing != 0).sum(dim=0) == 0  # modulates nobody
         self.register_buffer("routing", routing)
         self.register_buffer("output_gains", carriers.float() / carriers.sum())
         self.modulation_scale = float(modulation_scale)
         self.scale_fn = scale_fn
 
-    def controls(self, f0_hz: Tensor, levels: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def controls(self, f0_hz: Tensor, levels: Tensor) -> dict[str, Tensor]:
         check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
         check_rank("levels", levels, 3, f"(batch, n_frames, {self.ratios.shape[0]})")
         if levels.shape[-1] != self.ratios.shape[0]:
@@ -345,9 +337,12 @@ class FM(Processor):
             levels = self.scale_fn(levels)
         return {"frequencies_hz": f0_hz * self.ratios.to(f0_hz.dtype), "levels": levels}
 
-    def render(self, frequencies_hz: Tensor, levels: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
-        frequency_envelopes = upsample(frequencies_hz.to(torch.float64), n_samples, "linear")
-        level_envelopes = upsample(levels, n_samples, "window")
+    def render(
+        self, frequencies_hz: Tensor, levels: Tensor, *, n_samples: int, state: tuple[Tensor, Tensor] | None = None,
+        return_state: bool = False, add_endpoint: bool = True,
+    ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
+        frequency_envelopes = upsample(frequencies_hz.to(torch.float64), n_samples, "linear", add_endpoint)
+        level_envelopes = upsample(levels, n_samples, "window", add_endpoint)
         feedback = self.feedback.to(levels.dtype)
         feedback_envelope = None
         if self.feedback.requires_grad or bool((self.feedback != 0).any()):
@@ -355,7 +350,6 @@ class FM(Processor):
         return fm_synthesis(
             frequency_envelopes, level_envelopes, self.routing.to(levels.dtype) * self.modulation_scale,
             self.sample_rate, feedback=feedback_envelope, output_gains=self.output_gains.to(levels.dtype),
+            state=state, return_state=return_state,
         )
 
-    def forward(self, f0_hz: Tensor, levels: Tensor, *, n_samples: int) -> Tensor:  # type: ignore[override]
-        return self.render(**self.controls(f0_hz, levels), n_samples=n_samples)

@@ -34,8 +34,8 @@ def test_eq_response_is_the_product_of_its_bands(rng):
     response = eq(impulse, frequency, gain, q)[0].numpy()
     bins = np.arange(10, 16000) * SR / (1 << 15)
     measured = 20 * np.log10(np.abs(np.fft.rfft(response))[10:16000])
-    kinds = ("lowshelf", "peak", "peak", "highshelf")
-    sections = np.stack([biquad(k, frequency[0, i], q[0, i], SR, gain[0, i]).numpy() for i, k in enumerate(kinds)])
+    modes = ("lowshelf", "peak", "peak", "highshelf")
+    sections = np.stack([biquad(k, frequency[0, i], q[0, i], SR, gain[0, i]).numpy() for i, k in enumerate(modes)])
     np.testing.assert_allclose(measured, magnitude_db(sections, bins), atol=1e-8)
     # Gains at the band centres as designed (shelves reach half their gain at the corner).
     at = lambda hz: measured[int(round(hz * (1 << 15) / SR)) - 10]  # noqa: E731
@@ -45,7 +45,7 @@ def test_eq_response_is_the_product_of_its_bands(rng):
 
 def test_eq_at_zero_gain_is_the_identity(rng):
     audio = torch.from_numpy(rng.standard_normal((2, 3000)))
-    eq = td.ParametricEQ(SR, n_peaks=3).double()
+    eq = td.ParametricEQ(SR, n_peaks=3, trainable=True).double()
     np.testing.assert_allclose(eq(audio).detach().numpy(), audio.numpy(), atol=1e-12)
 
 
@@ -65,7 +65,7 @@ def test_trainable_eq_learns_a_hidden_eq(rng):
     audio = torch.from_numpy(rng.standard_normal((1, 8000))).float()
     target = target_eq(audio, torch.tensor([[200.0, 1500.0, 5000.0]]), torch.tensor([[6.0, -8.0, 3.0]]),
                        torch.tensor([[0.7071, 1.5, 0.7071]]))
-    eq = td.ParametricEQ(SR, n_peaks=1)
+    eq = td.ParametricEQ(SR, n_peaks=1, trainable=True)
     optimizer = torch.optim.Adam(eq.parameters(), lr=0.05)
     loss_fn = td.losses.MultiScaleSpectralLoss(fft_sizes=(2048, 512))
     first = None
@@ -82,10 +82,10 @@ def test_trainable_eq_learns_a_hidden_eq(rng):
 
 def test_compressor_module_equals_the_function_and_limits(rng):
     audio = torch.from_numpy(rng.uniform(-1, 1, (2, 4000)))
-    module = td.Compressor(SR, threshold_db=-12.0, ratio=3.0, knee_db=4.0, attack_ms=2.0, release_ms=40.0, makeup_db=2.0)
+    module = td.Compressor(SR, threshold_db=-12.0, ratio=3.0, knee_db=4.0, attack_s=0.002, release_s=0.04, makeup_db=2.0)
     expected = compress(audio, SR, -12.0, 3.0, 4.0, 0.002, 0.04, 2.0)
     np.testing.assert_allclose(module(audio).numpy(), expected.numpy(), atol=1e-12)
-    limiter = td.Compressor.limiter(SR, threshold_db=-6.0, knee_db=0.0, attack_ms=0.01)
+    limiter = td.Compressor.limiter(SR, threshold_db=-6.0, knee_db=0.0, attack_s=1e-5)
     t = torch.arange(SR, dtype=torch.float64) / SR
     tone = torch.sin(2 * math.pi * 220 * t)[None]
     limited = limiter(tone)
@@ -94,6 +94,20 @@ def test_compressor_module_equals_the_function_and_limits(rng):
     gate = td.Compressor.expander(SR, threshold_db=-30.0, ratio=10.0)
     quiet = 0.001 * tone
     assert float(gate(quiet)[0, 8000:].abs().max()) < 1e-6
+
+
+def test_compressor_times_are_seconds_learned_or_fixed(rng):
+    # attack_s and release_s reach compress() unconverted on both paths (a leftover / 1000
+    # from the old milliseconds would make the learned one 1000 times faster).
+    audio = torch.from_numpy(rng.uniform(-1, 1, (1, 2000)))
+    expected = compress(audio, SR, -12.0, 3.0, 4.0, 0.002, 0.04, 0.0)
+    for trainable in (False, True):
+        module = td.Compressor(SR, threshold_db=-12.0, ratio=3.0, knee_db=4.0, attack_s=0.002, release_s=0.04,
+                               trainable=trainable).double()
+        controls = module.controls(audio)
+        assert float(controls["attack_s"].detach()) == pytest.approx(0.002, rel=1e-6)  # float32 parameters
+        assert float(controls["release_s"].detach()) == pytest.approx(0.04, rel=1e-6)
+        np.testing.assert_allclose(module(audio).detach().numpy(), expected.numpy(), atol=1e-6)
 
 
 def test_trainable_compressor_learns_its_threshold():
@@ -121,7 +135,7 @@ def _schroeder_t30(ir):
 
 
 def test_fdn_reverb_module_rt60_and_learning():
-    reverb = td.FDNReverb(SR, rt60_s=0.6, reverb_length=12000, add_dry=False)
+    reverb = td.FDNReverb(SR, rt60_s=0.6, reverb_length=12000, add_dry=False, trainable=True)
     impulse = torch.zeros(1, 12000)
     impulse[0, 0] = 1.0
     ir = reverb(impulse)[0].detach().numpy().astype(np.float64)
@@ -163,9 +177,9 @@ def test_fdn_reverb_render_uses_the_reverberation_times_it_is_given():
 def test_effects_fit_in_a_processor_group(rng):
     audio = torch.from_numpy(rng.uniform(-0.5, 0.5, (2, 4000))).float()
     group = td.ProcessorGroup([
-        ("eq", td.ParametricEQ(SR, n_peaks=2), ["audio"]),
+        ("eq", td.ParametricEQ(SR, n_peaks=2, trainable=True), ["audio"]),
         ("compressor", td.Compressor(SR, trainable=True), ["eq"]),
-        ("reverb", td.FDNReverb(SR, rt60_s=(0.5, 0.2), band_edges_hz=(2000.0,), reverb_length=4000), ["compressor"]),
+        ("reverb", td.FDNReverb(SR, rt60_s=(0.5, 0.2), band_edges_hz=(2000.0,), reverb_length=4000, trainable=True), ["compressor"]),
     ])
     out = group({"audio": audio})
     assert out.shape == audio.shape and torch.isfinite(out).all()
@@ -176,8 +190,8 @@ def test_effects_fit_in_a_processor_group(rng):
 
 def test_effects_keep_finite_gradients_on_silence():
     silence = torch.zeros(1, 2000, requires_grad=True)
-    modules = [td.ParametricEQ(SR), td.Compressor(SR, trainable=True), td.Compressor.limiter(SR),
-               td.Compressor.expander(SR, trainable=True), td.FDNReverb(SR, rt60_s=0.2, reverb_length=1000)]
+    modules = [td.ParametricEQ(SR, trainable=True), td.Compressor(SR, trainable=True), td.Compressor.limiter(SR),
+               td.Compressor.expander(SR, trainable=True), td.FDNReverb(SR, rt60_s=0.2, reverb_length=1000, trainable=True)]
     for module in modules:
         out = module(silence)
         out.pow(2).sum().backward(retain_graph=False)
@@ -204,9 +218,9 @@ def test_bad_settings_are_errors():
 
 
 def test_a_trainable_phaser_cannot_be_trained_past_nyquist():
-    phaser = td.Phaser(SR, centre_hz=3000.0, depth_octaves=1.0, trainable=True)
+    phaser = td.Phaser(SR, center_hz=3000.0, depth_octaves=1.0, trainable=True)
     with torch.no_grad():
-        phaser.log_centre_hz.fill_(math.log(20000.0))  # what a large Adam step could do
+        phaser.log_center_hz.fill_(math.log(20000.0))  # what a large Adam step could do
         phaser.depth_octaves.fill_(3.0)
     sweep = phaser.lfo(4000).detach()
     assert float(sweep.max()) < 0.45 * SR + 1e-3 and float(sweep.min()) > 10.0 - 1e-6

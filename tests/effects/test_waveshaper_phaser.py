@@ -42,9 +42,9 @@ def test_chebyshev_waveshaper_takes_coefficients_and_scale_fns(rng):
     y = shaper(audio, drive, bias, raw)
     expected = waveshape(audio, "chebyshev", 3.0, 0.0, torch.tanh(raw))
     np.testing.assert_allclose(y.numpy(), expected.numpy(), atol=1e-12)
-    with pytest.raises(ValueError, match="coefficients .* are required"):
+    with pytest.raises(ValueError, match="coefficients is required"):
         shaper(audio, drive, bias)
-    with pytest.raises(ValueError, match="only used by kind='chebyshev'"):
+    with pytest.raises(ValueError, match="only used by curve='chebyshev'"):
         Waveshaper("tanh")(audio, drive, bias, raw)
 
 
@@ -70,9 +70,9 @@ def test_trainable_chebyshev_waveshaper_starts_as_the_identity_and_learns(rng):
         shaper(audio, torch.zeros(2, 1), torch.zeros(2, 1))
 
 
-@pytest.mark.parametrize("kind", ["tanh", "soft_clip", "hard_clip", "chebyshev"])
-def test_trainable_waveshaper_gets_finite_gradients_on_silence(kind):
-    shaper = Waveshaper(kind, oversampling=2, trainable=True, bias=0.3)
+@pytest.mark.parametrize("curve", ["tanh", "soft_clip", "hard_clip", "chebyshev"])
+def test_trainable_waveshaper_gets_finite_gradients_on_silence(curve):
+    shaper = Waveshaper(curve, oversampling=2, trainable=True, bias=0.3)
     silence = torch.zeros(1, 128, requires_grad=True)
     y = shaper(silence)
     assert torch.equal(y, torch.zeros_like(y))
@@ -83,7 +83,7 @@ def test_trainable_waveshaper_gets_finite_gradients_on_silence(kind):
 
 
 def test_phaser_lfo_follows_its_formula_and_renders_through_the_functional_op(rng):
-    module = Phaser(SR, n_stages=6, rate_hz=2.0, depth_octaves=1.5, centre_hz=700.0, lfo_phase=0.3,
+    module = Phaser(SR, n_stages=6, rate_hz=2.0, depth_octaves=1.5, center_hz=700.0, lfo_phase=0.3,
                     feedback=0.4, mix=0.6)
     assert module.input_names == ("audio",)
     audio = torch.tensor(rng.standard_normal((2, 1600)))
@@ -115,16 +115,16 @@ def test_phaser_with_a_frame_rate_sweep_control(rng):
 
 
 def test_trainable_phaser_learns_feedback_and_gets_gradients_everywhere(rng):
-    module = Phaser(SR, n_stages=4, rate_hz=3.0, centre_hz=600.0, depth_octaves=1.0, feedback=0.1, mix=0.5,
+    module = Phaser(SR, n_stages=4, rate_hz=3.0, center_hz=600.0, depth_octaves=1.0, feedback=0.1, mix=0.5,
                     trainable=True)
     names = {name for name, _ in module.named_parameters()}
-    assert names == {"raw_feedback", "mix", "rate_hz", "depth_octaves", "log_centre_hz"}
+    assert names == {"raw_feedback", "mix", "rate_hz", "depth_octaves", "log_center_hz"}
     audio = torch.tensor(rng.standard_normal((1, 2000)), dtype=torch.float32)
     module(audio).pow(2).mean().backward()
     for name, parameter in module.named_parameters():
         assert parameter.grad is not None and torch.isfinite(parameter.grad).all() and parameter.grad.abs() > 0, name
     # Fit the feedback of a target phaser (other settings shared): the loss falls.
-    target = Phaser(SR, n_stages=4, rate_hz=3.0, centre_hz=600.0, depth_octaves=1.0, feedback=0.6, mix=0.5)(audio)
+    target = Phaser(SR, n_stages=4, rate_hz=3.0, center_hz=600.0, depth_octaves=1.0, feedback=0.6, mix=0.5)(audio)
     optimiser = torch.optim.Adam([module.raw_feedback], lr=0.05)
     losses = []
     for _ in range(40):
@@ -178,16 +178,16 @@ def test_phaser_gets_finite_gradients_on_silence():
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda: Waveshaper("fuzz"), "kind must be one of"),
+    (lambda: Waveshaper("fuzz"), "curve must be one of"),
     (lambda: Waveshaper(oversampling=0), "oversampling must be an integer >= 1"),
     (lambda: Waveshaper("chebyshev", trainable=True, n_terms=1), "n_terms must be an integer >= 2"),
     (lambda: Waveshaper(mix=math.nan), "mix must be a finite number"),
-    (lambda: Waveshaper()(torch.ones(1, 10)), "drive_db and bias .* are required"),
+    (lambda: Waveshaper()(torch.ones(1, 10)), "drive_db is required"),
     (lambda: Waveshaper()(torch.ones(10), torch.zeros(1, 1), torch.zeros(1, 1)), "audio must have shape"),
     (lambda: Waveshaper()(torch.ones(1, 10), torch.zeros(1), torch.zeros(1, 1)), "drive_db must have shape"),
     (lambda: Phaser(feedback=1.0), r"\|feedback\| < 1"),
     (lambda: Phaser(sweep="random"), "sweep must be one of"),
-    (lambda: Phaser(16000, centre_hz=3000.0, depth_octaves=2.0), "must stay below Nyquist"),
+    (lambda: Phaser(16000, center_hz=3000.0, depth_octaves=2.0), "must stay below Nyquist"),
     (lambda: Phaser(rate_hz=-1.0), "rate_hz and depth_octaves must be finite and >= 0"),
     (lambda: Phaser(n_stages=0), "n_stages must be an integer >= 1"),
     (lambda: Phaser(sweep="control")(torch.ones(1, 10), torch.ones(1, 10) * 500), "sweep_hz must have shape"),

@@ -14,7 +14,7 @@ from torchddsp.cli import main
 from torchddsp.modular import DefaultVoice, RenderContext
 from torchddsp.modular.dataset import render_dataset
 
-ARGS = ["--sample-rate", "16000", "--duration", "0.25", "--control-rate", "400"]
+ARGS = ["--sample-rate", "16000", "--duration-s", "0.25", "--frame-rate", "400"]
 CONTEXT = RenderContext(16000.0, 0.25, 400.0)
 
 
@@ -36,7 +36,7 @@ def read_dataset(folder):
 
 def test_cli_renders_shards_equal_to_the_voice(tmp_path, capsys):
     out = tmp_path / "sounds"
-    assert main(["modular", "render", "--voice", "default", "--count", "7", "--seed", "4", "--out", str(out),
+    assert main(["modular", "render", "--voice", "default", "--count", "7", "--seed", "4", "--output", str(out),
                  "--shard-size", "3", "--batch-size", "2", "--quiet", *ARGS]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"rendered": 7, "kept": 0, "shards": 3, "count": 7}
     sounds, parameters = read_dataset(out)
@@ -84,19 +84,19 @@ def test_other_settings_in_the_same_folder_are_an_error(tmp_path):
         render_dataset("default", 2, 2, out, shard_size=2, context=CONTEXT, show_progress=False)
     with pytest.raises(ValueError, match="count must be at least 2"):
         render_dataset("default", 1, 1, out, shard_size=2, context=CONTEXT, show_progress=False)
-    assert main(["modular", "render", "--voice", "rich", "--count", "2", "--seed", "1", "--out", str(out),
+    assert main(["modular", "render", "--voice", "rich", "--count", "2", "--seed", "1", "--output", str(out),
                  "--shard-size", "2", "--quiet", *ARGS]) == 2
 
 
 def test_curves_command_writes_json_that_render_accepts(tmp_path, capsys):
     curves = tmp_path / "curves.json"
-    assert main(["modular", "curves", "--voice", "rich", "--out", str(curves), *ARGS]) == 0
+    assert main(["modular", "curves", "--voice", "rich", "--output", str(curves), *ARGS]) == 0
     data = json.loads(curves.read_text())
     assert data["name"] == "rich" and "vcf.cutoff" in data["parameters"]
     data["parameters"]["vcf.cutoff"]["maximum"] = 100.0
     curves.write_text(json.dumps(data))
     out = tmp_path / "rich"
-    assert main(["modular", "render", "--voice", "rich", "--count", "2", "--seed", "0", "--out", str(out),
+    assert main(["modular", "render", "--voice", "rich", "--count", "2", "--seed", "0", "--output", str(out),
                  "--curves", str(curves), "--quiet", *ARGS]) == 0
     manifest = json.loads((out / "dataset.json").read_text())
     assert manifest["curves"]["vcf.cutoff"]["maximum"] == 100.0

@@ -60,7 +60,7 @@ def fixture() -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def voice(fixture) -> DefaultVoice:
     context = RenderContext(sample_rate=float(fixture["sample_rate"]), duration_s=float(fixture["duration_s"]),
-                            control_rate=float(fixture["control_rate"]))
+                            frame_rate=float(fixture["control_rate"]))  # torchsynth's name in the fixture
     return DefaultVoice(context)
 
 

@@ -23,7 +23,7 @@ from torchddsp.modular import (
     render_sources,
 )
 
-SHORT = RenderContext(sample_rate=16000.0, duration_s=0.5, control_rate=400.0)
+SHORT = RenderContext(sample_rate=16000.0, duration_s=0.5, frame_rate=400.0)
 
 # torchsynth 1.0.2's Voice.parameters() order (registration order), for one-to-one comparison.
 TORCHSYNTH_ORDER = (
@@ -90,7 +90,7 @@ def test_sound_k_is_the_same_whatever_the_batch():
 
 def test_kernel_and_pytorch_paths_render_the_same_sounds():
     fused = DefaultVoice(SHORT).render_batch(0, 6, seed=1)["audio"]
-    context = RenderContext(SHORT.sample_rate, SHORT.duration_s, SHORT.control_rate, backend="torch")
+    context = RenderContext(SHORT.sample_rate, SHORT.duration_s, SHORT.frame_rate, backend="torch")
     reference = DefaultVoice(context).render_batch(0, 6, seed=1)["audio"]
     np.testing.assert_allclose(fused.numpy(), reference.numpy(), atol=2e-5)
 
@@ -157,11 +157,12 @@ class TwoOscillatorVoice(Voice):
     name = "two_sines"
 
     def __init__(self, context=None, curves=None):
-        super().__init__(context, curves)
+        super().__init__(context)
         self.add("keyboard", Keyboard())
         self.add("envelope", ADSR())
         self.add("low", SineVCO())
         self.add("high", SineVCO())
+        self.set_curves(curves)
 
     def synthesize(self, p, seeds):
         ctx = self.context
@@ -193,8 +194,8 @@ class CompressedVoice(TwoOscillatorVoice):
     def __init__(self, context=None, curves=None):
         super().__init__(context, curves)
         self.add("limiter", Effect(td.Compressor.limiter(context.sample_rate, threshold_db=-12.0, knee_db=0.0,
-                                                         attack_ms=0.05)))
-        self.add("room", Effect(td.FDNReverb(context.sample_rate, rt60_s=0.2, reverb_length=2000)))
+                                                         attack_s=5e-5)))
+        self.add("room", Effect(td.FDNReverb(context.sample_rate, rt60_s=0.2, reverb_length=2000, trainable=True)))
 
     def synthesize(self, p, seeds):
         dry = super().synthesize(p, seeds)

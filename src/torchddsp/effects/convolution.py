@@ -14,7 +14,7 @@ import math
 from typing import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..functional import exp_sigmoid, fft_convolve, fractional_delay, frequency_filter, uniform_noise, upsample
 from ..validation import check_choice, check_finite, check_positive, check_positive_int, check_rank
@@ -50,30 +50,22 @@ class Reverb(Processor):
         ``audio`` ``(batch, n_samples)`` -> ``(batch, n_samples)``.
     """
 
+    input_names = ("audio", "ir")
+
     def __init__(self, trainable: bool = False, reverb_length: int = 48000, add_dry: bool = True, seed: int = 0):
-        super().__init__()
-        self.trainable = trainable
+        super().__init__(trainable)
         self.add_dry = add_dry
         self.reverb_length = check_positive_int("reverb_length", reverb_length, minimum=2)
-        self.input_names = ("audio",) if trainable else ("audio", "ir")
-        if trainable:
-            generator = torch.Generator().manual_seed(seed)
-            self.ir = nn.Parameter(torch.randn(self.reverb_length, generator=generator) * 1e-6)
+        self.learnable("ir", lambda: torch.randn(self.reverb_length, generator=torch.Generator().manual_seed(seed)) * 1e-6)
 
-    def controls(self, audio: Tensor, ir: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]
-        if self.trainable:
-            if ir is not None:
-                raise InputError("ir must not be given to a trainable Reverb (it learns its own)")
-            ir = self.ir.unsqueeze(0)
-        elif ir is None:
-            raise InputError("ir is required: this Reverb is not trainable (pass ir of shape (batch, ir_size))")
-        return {"audio": audio, "ir": ir}
+    def controls(self, audio: Tensor, ir: Tensor | None = None) -> dict[str, Tensor]:
+        ir = self.learned_or_given("ir", ir)
+        # The learned response, (reverb_length,), is shared by the batch.
+        return {"audio": audio, "ir": ir.unsqueeze(0) if "ir" in self.learned else ir}
 
-    def render(self, audio: Tensor, ir: Tensor) -> Tensor:  # type: ignore[override]
+    def render(self, audio: Tensor, ir: Tensor) -> Tensor:
         return _convolution_reverb(audio, ir, self.add_dry)
 
-    def forward(self, audio: Tensor, ir: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        return self.render(**self.controls(audio, ir))
 
 
 class ExpDecayReverb(Processor):
@@ -84,6 +76,8 @@ class ExpDecayReverb(Processor):
     (initial 2.0 and 4.0, as in DDSP); otherwise pass them, each ``(batch, 1)``.
     """
 
+    input_names = ("audio", "gain", "decay")
+
     def __init__(
         self,
         trainable: bool = False,
@@ -92,25 +86,17 @@ class ExpDecayReverb(Processor):
         add_dry: bool = True,
         seed: int = 0,
     ):
-        super().__init__()
-        self.trainable = trainable
+        super().__init__(trainable)
         self.add_dry = add_dry
         self.scale_fn = scale_fn
         self.reverb_length = check_positive_int("reverb_length", reverb_length, minimum=2)
-        self.input_names = ("audio",) if trainable else ("audio", "gain", "decay")
         self.register_buffer("noise", uniform_noise(1, self.reverb_length, seed=seed))
         self.register_buffer("time", torch.linspace(0.0, 1.0, self.reverb_length)[None, :])
-        if trainable:
-            self.gain = nn.Parameter(torch.tensor([[2.0]]))
-            self.decay = nn.Parameter(torch.tensor([[4.0]]))
+        self.learnable("gain", torch.tensor([[2.0]]))
+        self.learnable("decay", torch.tensor([[4.0]]))
 
-    def controls(self, audio: Tensor, gain: Tensor | None = None, decay: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]
-        if self.trainable:
-            if gain is not None or decay is not None:
-                raise InputError("gain and decay must not be given to a trainable ExpDecayReverb")
-            gain, decay = self.gain, self.decay
-        elif gain is None or decay is None:
-            raise InputError("gain and decay (each (batch, 1)) are required: this ExpDecayReverb is not trainable")
+    def controls(self, audio: Tensor, gain: Tensor | None = None, decay: Tensor | None = None) -> dict[str, Tensor]:
+        gain, decay = self.learned_or_given("gain", gain), self.learned_or_given("decay", decay)
         for name, control in (("gain", gain), ("decay", decay)):
             check_rank(name, control, 2, "(batch, 1)")
             if control.shape[-1] != 1:
@@ -121,11 +107,9 @@ class ExpDecayReverb(Processor):
         ir = gain * torch.exp(-rate * self.time.to(gain.dtype)) * self.noise.to(gain.dtype)
         return {"audio": audio, "ir": ir}
 
-    def render(self, audio: Tensor, ir: Tensor) -> Tensor:  # type: ignore[override]
+    def render(self, audio: Tensor, ir: Tensor) -> Tensor:
         return _convolution_reverb(audio, ir, self.add_dry)
 
-    def forward(self, audio: Tensor, gain: Tensor | None = None, decay: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        return self.render(**self.controls(audio, gain, decay))
 
 
 class FilteredNoiseReverb(Processor):
@@ -136,6 +120,8 @@ class FilteredNoiseReverb(Processor):
     learnable decay per frequency band. ``trainable=True`` learns one set of magnitudes
     ``(n_frames, n_filter_banks)``; otherwise pass them.
     """
+
+    input_names = ("audio", "magnitudes")
 
     def __init__(
         self,
@@ -149,28 +135,23 @@ class FilteredNoiseReverb(Processor):
         add_dry: bool = True,
         seed: int = 0,
     ):
-        super().__init__()
-        self.trainable = trainable
+        super().__init__(trainable)
         self.add_dry = add_dry
         self.scale_fn = scale_fn
         self.initial_bias = float(initial_bias)
         self.window_size = int(window_size)
         self.reverb_length = check_positive_int("reverb_length", reverb_length, minimum=2)
-        self.input_names = ("audio",) if trainable else ("audio", "magnitudes")
         self.register_buffer("noise", uniform_noise(1, self.reverb_length, seed=seed))
         if trainable:
-            generator = torch.Generator().manual_seed(seed + 1)
             n_frames = check_positive_int("n_frames", n_frames)
             n_filter_banks = check_positive_int("n_filter_banks", n_filter_banks, minimum=2)
-            self.magnitudes = nn.Parameter(torch.randn(n_frames, n_filter_banks, generator=generator) * 1e-2)
+        self.learnable("magnitudes", lambda: torch.randn(n_frames, n_filter_banks,
+                                                         generator=torch.Generator().manual_seed(seed + 1)) * 1e-2)
 
-    def controls(self, audio: Tensor, magnitudes: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]
-        if self.trainable:
-            if magnitudes is not None:
-                raise InputError("magnitudes must not be given to a trainable FilteredNoiseReverb")
-            magnitudes = self.magnitudes.unsqueeze(0)
-        elif magnitudes is None:
-            raise InputError("magnitudes (batch, n_frames, n_filter_banks) are required: this reverb is not trainable")
+    def controls(self, audio: Tensor, magnitudes: Tensor | None = None) -> dict[str, Tensor]:
+        magnitudes = self.learned_or_given("magnitudes", magnitudes)
+        if "magnitudes" in self.learned:  # (n_frames, n_filter_banks), shared by the batch
+            magnitudes = magnitudes.unsqueeze(0)
         check_rank("magnitudes", magnitudes, 3, "(batch, n_frames, n_filter_banks)")
         n_frames = magnitudes.shape[1]
         block = -(-self.reverb_length // n_frames)
@@ -185,11 +166,9 @@ class FilteredNoiseReverb(Processor):
         ir = frequency_filter(noise, magnitudes, self.window_size)
         return {"audio": audio, "ir": ir}
 
-    def render(self, audio: Tensor, ir: Tensor) -> Tensor:  # type: ignore[override]
+    def render(self, audio: Tensor, ir: Tensor) -> Tensor:
         return _convolution_reverb(audio, ir, self.add_dry)
 
-    def forward(self, audio: Tensor, magnitudes: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        return self.render(**self.controls(audio, magnitudes))
 
 
 class FIRFilter(Processor):
@@ -211,22 +190,20 @@ class FIRFilter(Processor):
         self.window_size = int(window_size)
         self.scale_fn = scale_fn
 
-    def controls(self, audio: Tensor, magnitudes: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def controls(self, audio: Tensor, magnitudes: Tensor) -> dict[str, Tensor]:
         if self.scale_fn is not None:
             magnitudes = self.scale_fn(magnitudes)
         return {"audio": audio, "magnitudes": magnitudes}
 
-    def render(self, audio: Tensor, magnitudes: Tensor) -> Tensor:  # type: ignore[override]
+    def render(self, audio: Tensor, magnitudes: Tensor) -> Tensor:
         return frequency_filter(audio, magnitudes, self.window_size)
 
-    def forward(self, audio: Tensor, magnitudes: Tensor) -> Tensor:  # type: ignore[override]
-        return self.render(**self.controls(audio, magnitudes))
 
 
 class ModDelay(Processor):
     """Modulated delay (chorus, flanger, vibrato) driven by frame-rate controls (DDSP's).
 
-    The delay is ``center_ms + depth_ms * phase`` with ``phase = phase_scale_fn(raw)`` in
+    The delay is ``center_s + depth_s * phase`` seconds with ``phase = phase_scale_fn(raw)`` in
     [0, 1] (sigmoid by default); the wet signal is scaled by ``gain_scale_fn(gain)`` and the
     dry signal added when ``add_dry``. Controls ``(batch, n_frames, 1)`` are upsampled
     linearly to the audio's length; the delay line interpolates fractional delays.
@@ -236,8 +213,8 @@ class ModDelay(Processor):
 
     def __init__(
         self,
-        center_ms: float = 15.0,
-        depth_ms: float = 10.0,
+        center_s: float = 0.015,
+        depth_s: float = 0.01,
         sample_rate: float = 16000,
         gain_scale_fn: ScaleFn | None = exp_sigmoid,
         phase_scale_fn: ScaleFn | None = torch.sigmoid,
@@ -245,24 +222,24 @@ class ModDelay(Processor):
         interpolation: str = "linear",
     ):
         super().__init__()
-        if not center_ms >= 0 or not depth_ms >= 0 or not math.isfinite(center_ms + depth_ms):
-            raise InputError(f"center_ms and depth_ms must be finite and >= 0, found {center_ms}, {depth_ms}")
-        self.center_ms = float(center_ms)
-        self.depth_ms = float(depth_ms)
+        if not center_s >= 0 or not depth_s >= 0 or not math.isfinite(center_s + depth_s):
+            raise InputError(f"center_s and depth_s must be finite and >= 0, found {center_s}, {depth_s}")
+        self.center_s = float(center_s)
+        self.depth_s = float(depth_s)
         self.sample_rate = check_positive("sample_rate", sample_rate)
         self.gain_scale_fn = gain_scale_fn
         self.phase_scale_fn = phase_scale_fn
         self.add_dry = add_dry
         self.interpolation = check_choice("interpolation", interpolation, DELAY_INTERPOLATIONS)
 
-    def controls(self, audio: Tensor, gain: Tensor, phase: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def controls(self, audio: Tensor, gain: Tensor, phase: Tensor) -> dict[str, Tensor]:
         if self.gain_scale_fn is not None:
             gain = self.gain_scale_fn(gain)
         if self.phase_scale_fn is not None:
             phase = self.phase_scale_fn(phase)
         return {"audio": audio, "gain": gain, "phase": phase}
 
-    def render(self, audio: Tensor, gain: Tensor, phase: Tensor) -> Tensor:  # type: ignore[override]
+    def render(self, audio: Tensor, gain: Tensor, phase: Tensor) -> Tensor:
         check_rank("audio", audio, 2, "(batch, n_samples)")
         check_rank("gain", gain, 3, "(batch, n_frames, 1)")
         check_rank("phase", phase, 3, "(batch, n_frames, 1)")
@@ -271,12 +248,10 @@ class ModDelay(Processor):
                 raise InputError(f"{name} must have shape ({audio.shape[0]}, n_frames, 1), found {tuple(control.shape)}")
         check_finite("phase", phase)
         if not bool(((phase >= 0) & (phase <= 1)).all()):
-            raise InputError("phase must lie in [0, 1] after phase_scale_fn (it scales depth_ms)")
+            raise InputError("phase must lie in [0, 1] after phase_scale_fn (it scales depth_s)")
         n_samples = audio.shape[1]
-        delay_ms = self.center_ms + self.depth_ms * upsample(phase, n_samples, "linear")[..., 0]
-        wet = fractional_delay(audio, delay_ms * (self.sample_rate / 1000.0), interpolation=self.interpolation)
+        delay_s = self.center_s + self.depth_s * upsample(phase, n_samples, "linear")[..., 0]
+        wet = fractional_delay(audio, delay_s * self.sample_rate, interpolation=self.interpolation)
         wet = wet * upsample(gain, n_samples, "linear")[..., 0]
         return wet + audio if self.add_dry else wet
 
-    def forward(self, audio: Tensor, gain: Tensor, phase: Tensor) -> Tensor:  # type: ignore[override]
-        return self.render(**self.controls(audio, gain, phase))

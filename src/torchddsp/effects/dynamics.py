@@ -35,7 +35,8 @@ class Compressor(Processor):
         threshold_db: level above which (compressor) or below which (expander) gain changes.
         ratio: >= 1; ``float("inf")`` makes a limiter (not learnable then).
         knee_db: width of the soft knee in dB (>= 0).
-        attack_ms, release_ms: ballistics time constants (a step settles to 63.2 % in that time).
+        attack_s, release_s: ballistics time constants in seconds (a step settles to 63.2 % in
+            that time).
         makeup_db: output gain.
         mode: ``"compressor"`` or ``"expander"``.
         detector: ``"peak"`` or ``"rms"``.
@@ -44,20 +45,24 @@ class Compressor(Processor):
     Shape:
         ``audio`` ``(batch, n_samples)`` -> ``(batch, n_samples)``. ``controls(audio)`` returns
         the settings in their units (and the audio); ``gain_db(audio)`` the applied gain.
+
+    Streaming: the render options ``state`` ``(batch, 2)`` and ``return_state`` are
+    :func:`~torchddsp.functional.compress`'s (``compressor(block, state=state,
+    return_state=True)`` returns ``(audio, state)``; blocks continue exactly as one call).
     """
 
     input_names = ("audio",)
+    render_options = ("state", "return_state")
 
     def __init__(self, sample_rate: float = 16000, threshold_db: float = -20.0, ratio: float = 4.0,
-                 knee_db: float = 6.0, attack_ms: float = 5.0, release_ms: float = 100.0, makeup_db: float = 0.0,
+                 knee_db: float = 6.0, attack_s: float = 0.005, release_s: float = 0.1, makeup_db: float = 0.0,
                  mode: str = "compressor", detector: str = "peak", trainable: bool = False):
-        super().__init__()
+        super().__init__(trainable)
         self.sample_rate = check_positive("sample_rate", sample_rate)
         self.mode = check_choice("mode", mode, DYNAMICS_MODES)
         self.detector = check_choice("detector", detector, LEVEL_DETECTORS)
-        self.trainable = trainable
-        attack_ms = check_positive("attack_ms", attack_ms)
-        release_ms = check_positive("release_ms", release_ms)
+        attack_s = check_positive("attack_s", attack_s)
+        release_s = check_positive("release_s", release_s)
         if not ratio >= 1:
             raise InputError(f"ratio must be >= 1, found {ratio}")
         if not knee_db >= 0 or not math.isfinite(knee_db):
@@ -71,27 +76,27 @@ class Compressor(Processor):
             self.threshold = nn.Parameter(torch.tensor(float(threshold_db)))
             self.ratio_raw = nn.Parameter(torch.tensor(_inverse_softplus(max(ratio - 1.0, 1e-6))))
             self.knee_raw = nn.Parameter(torch.tensor(_inverse_softplus(max(knee_db, 1e-6))))
-            self.log_attack = nn.Parameter(torch.tensor(math.log(attack_ms / 1000.0)))
-            self.log_release = nn.Parameter(torch.tensor(math.log(release_ms / 1000.0)))
+            self.log_attack = nn.Parameter(torch.tensor(math.log(attack_s)))
+            self.log_release = nn.Parameter(torch.tensor(math.log(release_s)))
             self.makeup = nn.Parameter(torch.tensor(float(makeup_db)))
         else:
             self.settings = {"threshold_db": float(threshold_db), "ratio": float(ratio), "knee_db": float(knee_db),
-                             "attack_s": attack_ms / 1000.0, "release_s": release_ms / 1000.0,
+                             "attack_s": attack_s, "release_s": release_s,
                              "makeup_db": float(makeup_db)}
 
     @classmethod
     def limiter(cls, sample_rate: float = 16000, threshold_db: float = -1.0, knee_db: float = 1.0,
-                attack_ms: float = 1.0, release_ms: float = 50.0, makeup_db: float = 0.0) -> "Compressor":
+                attack_s: float = 0.001, release_s: float = 0.05, makeup_db: float = 0.0) -> "Compressor":
         """Infinite ratio, fast attack: the level never stays above ``threshold_db``."""
-        return cls(sample_rate, threshold_db, float("inf"), knee_db, attack_ms, release_ms, makeup_db)
+        return cls(sample_rate, threshold_db, float("inf"), knee_db, attack_s, release_s, makeup_db)
 
     @classmethod
     def expander(cls, sample_rate: float = 16000, threshold_db: float = -40.0, ratio: float = 2.0,
-                 knee_db: float = 6.0, attack_ms: float = 1.0, release_ms: float = 100.0,
+                 knee_db: float = 6.0, attack_s: float = 0.001, release_s: float = 0.1,
                  trainable: bool = False) -> "Compressor":
         """Downward expander: below ``threshold_db`` the level falls ``ratio`` dB per dB (a gate
         for large ratios); attack is the opening time."""
-        return cls(sample_rate, threshold_db, ratio, knee_db, attack_ms, release_ms, 0.0, mode="expander",
+        return cls(sample_rate, threshold_db, ratio, knee_db, attack_s, release_s, 0.0, mode="expander",
                    trainable=trainable)
 
     def _settings(self, like: Tensor) -> dict[str, Tensor | float]:
@@ -102,15 +107,16 @@ class Compressor(Processor):
                 "attack_s": torch.exp(self.log_attack).to(like.dtype),
                 "release_s": torch.exp(self.log_release).to(like.dtype), "makeup_db": self.makeup.to(like.dtype)}
 
-    def controls(self, audio: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def controls(self, audio: Tensor) -> dict[str, Tensor]:
         check_rank("audio", audio, 2, "(batch, n_samples)")
         return {"audio": audio, **{k: v if isinstance(v, Tensor) else torch.as_tensor(v, dtype=audio.dtype,
                                                                                          device=audio.device)
                                    for k, v in self._settings(audio).items()}}
 
-    def render(self, audio: Tensor, threshold_db, ratio, knee_db, attack_s, release_s, makeup_db) -> Tensor:  # type: ignore[override]
+    def render(self, audio: Tensor, threshold_db, ratio, knee_db, attack_s, release_s, makeup_db, *,
+               state: Tensor | None = None, return_state: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         return compress(audio, self.sample_rate, threshold_db, ratio, knee_db, attack_s, release_s, makeup_db,
-                        self.mode, self.detector)
+                        self.mode, self.detector, state=state, return_state=return_state)
 
     def gain_db(self, audio: Tensor) -> Tensor:
         """The gain applied to ``audio`` in dB ``(batch, n_samples)`` (makeup included)."""
@@ -118,5 +124,3 @@ class Compressor(Processor):
         return compress(audio, self.sample_rate, **settings, mode=self.mode, detector=self.detector,
                         return_gain=True)[1]
 
-    def forward(self, audio: Tensor) -> Tensor:  # type: ignore[override]
-        return self.render(**self.controls(audio))

@@ -7,7 +7,7 @@ import math
 from typing import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..functional import fft_convolve
 from ..validation import check_finite, check_positive, check_positive_int, check_rank
@@ -21,7 +21,7 @@ __all__ = ["FDNReverb"]
 class FDNReverb(Processor):
     """Feedback delay network reverb with per-band reverberation times.
 
-    ``N`` delay lines (prime lengths between ``min_delay_ms`` and ``max_delay_ms`` unless
+    ``N`` delay lines (prime lengths between ``min_delay_s`` and ``max_delay_s`` unless
     ``delays`` is given), an orthogonal mixing matrix ``Q0 exp(P - P^T)`` (``Q0`` a seeded
     random orthogonal matrix, ``P`` learnable, zero at start), input and output gains, and one
     reverberation time per band (bands split at ``band_edges_hz``). With ``trainable=True`` the
@@ -33,8 +33,8 @@ class FDNReverb(Processor):
         rt60_s: reverberation time in seconds, one number or one per band (low to high).
         band_edges_hz: ``len(rt60_s) - 1`` frequencies between the bands.
         n_lines: number of delay lines (8 by default).
-        delays: explicit line lengths in samples (overrides ``n_lines`` and the ms range).
-        min_delay_ms, max_delay_ms: range of the default lengths.
+        delays: explicit line lengths in samples (overrides ``n_lines`` and the delay range).
+        min_delay_s, max_delay_s: range of the default lengths in seconds.
         reverb_length: impulse response length in samples (default: 1.5 x the longest RT60,
             where the tail is 90 dB down).
         wet_gain: gain of the reverberated signal; ``add_dry`` adds the input.
@@ -52,9 +52,9 @@ class FDNReverb(Processor):
 
     def __init__(self, sample_rate: float = 16000, rt60_s: float | Sequence[float] = 1.0,
                  band_edges_hz: Sequence[float] = (), n_lines: int = 8, delays: Sequence[int] | None = None,
-                 min_delay_ms: float = 15.0, max_delay_ms: float = 45.0, reverb_length: int | None = None,
-                 wet_gain: float = 1.0, add_dry: bool = True, trainable: bool = True, seed: int = 0):
-        super().__init__()
+                 min_delay_s: float = 0.015, max_delay_s: float = 0.045, reverb_length: int | None = None,
+                 wet_gain: float = 1.0, add_dry: bool = True, trainable: bool = False, seed: int = 0):
+        super().__init__(trainable)
         self.sample_rate = check_positive("sample_rate", sample_rate)
         rt60 = [float(rt60_s)] if isinstance(rt60_s, (int, float)) else [float(v) for v in rt60_s]
         if not rt60 or any(not (math.isfinite(v) and v > 0) for v in rt60):
@@ -63,7 +63,7 @@ class FDNReverb(Processor):
         if len(self.band_edges_hz) != len(rt60) - 1:
             raise InputError(f"band_edges_hz must hold len(rt60_s) - 1 = {len(rt60) - 1} frequencies, "
                              f"found {len(self.band_edges_hz)}")
-        lengths = list(delays) if delays is not None else fdn_delays(n_lines, self.sample_rate, min_delay_ms, max_delay_ms)
+        lengths = list(delays) if delays is not None else fdn_delays(n_lines, self.sample_rate, min_delay_s, max_delay_s)
         if any(int(d) != d or d < 1 for d in lengths):
             raise InputError(f"delays must be integers >= 1 (samples), found {lengths}")
         self.register_buffer("delays", torch.tensor([int(d) for d in lengths]))
@@ -75,7 +75,6 @@ class FDNReverb(Processor):
         if not math.isfinite(wet_gain):
             raise InputError(f"wet_gain must be finite, found {wet_gain}")
         self.wet_gain = float(wet_gain)
-        self.trainable = trainable
         generator = torch.Generator().manual_seed(seed)
         base, _ = torch.linalg.qr(torch.randn(n_lines, n_lines, generator=generator, dtype=torch.float64))
         self.register_buffer("base_matrix", base.float())
@@ -83,10 +82,7 @@ class FDNReverb(Processor):
         values = {"mixing": torch.zeros(n_lines, n_lines), "input_gains": signs() / math.sqrt(n_lines),
                   "output_gains": signs() / math.sqrt(n_lines), "log_rt60": torch.log(torch.tensor(rt60))}
         for name, value in values.items():
-            if trainable:
-                setattr(self, name, nn.Parameter(value))
-            else:
-                self.register_buffer(name, value)
+            self.setting(name, value)
 
     def feedback_matrix(self) -> Tensor:
         """The orthogonal ``(N, N)`` mixing matrix."""
@@ -106,11 +102,11 @@ class FDNReverb(Processor):
                                   rt60_s, self.sample_rate, self.reverb_length, self.band_edges_hz)
         return self.wet_gain * ir
 
-    def controls(self, audio: Tensor) -> dict[str, Tensor]:  # type: ignore[override]
+    def controls(self, audio: Tensor) -> dict[str, Tensor]:
         check_rank("audio", audio, 2, "(batch, n_samples)")
         return {"audio": audio, "rt60_s": torch.exp(self.log_rt60)}
 
-    def render(self, audio: Tensor, rt60_s: Tensor) -> Tensor:  # type: ignore[override]
+    def render(self, audio: Tensor, rt60_s: Tensor) -> Tensor:
         """Reverberate ``audio`` ``(batch, n_samples)`` with the network's response for
         ``rt60_s`` (seconds per band, ``(n_bands,)`` or ``(batch, n_bands)``)."""
         check_rank("audio", audio, 2, "(batch, n_samples)")
@@ -119,5 +115,3 @@ class FDNReverb(Processor):
         wet = fft_convolve(audio, ir, padding="same", delay_compensation=0)
         return wet + audio if self.add_dry else wet
 
-    def forward(self, audio: Tensor) -> Tensor:  # type: ignore[override]
-        return self.render(**self.controls(audio))

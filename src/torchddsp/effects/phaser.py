@@ -5,7 +5,7 @@ Renders through :func:`torchddsp.functional.phaser` (structure, notches and stab
 documented there). The internal LFO sweeps the break frequency exponentially, by octaves
 around a centre::
 
-    sweep_hz[n] = centre_hz * 2 ** (depth_octaves * sin(2 pi rate_hz n / sample_rate + lfo_phase))
+    sweep_hz[n] = center_hz * 2 ** (depth_octaves * sin(2 pi rate_hz n / sample_rate + lfo_phase))
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 from typing import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..validation import check_choice, check_finite, check_positive, check_positive_int, check_rank
 from ..functional import smooth_limit
@@ -41,7 +41,7 @@ class Phaser(Processor):
     ``trainable=True`` makes ``feedback``, ``mix`` and, with the LFO, ``rate_hz``,
     ``depth_octaves`` and the centre ``nn.Parameter`` scalars starting from the constructor's
     values. The feedback is learned through ``feedback = tanh(raw_feedback)``, so it stays in
-    (-1, 1) where the phaser is stable; the centre as ``log_centre_hz``, so it stays positive;
+    (-1, 1) where the phaser is stable; the center as ``log_center_hz``, so it stays positive;
     and the learned sweep is kept between 10 Hz and 0.45 x the sample rate by smooth limits
     (:func:`~torchddsp.functional.smooth_limit` in octaves), so training cannot carry it past
     Nyquist. Otherwise they are fixed buffers. ``controls`` returns the per-sample sweep it renders, so
@@ -50,19 +50,26 @@ class Phaser(Processor):
     Shape:
         ``audio`` ``(batch, n_samples)`` -> ``(batch, n_samples)``.
 
+    Streaming: the render options ``state`` ``(batch, n_stages + 1)`` and ``return_state`` are
+    :func:`~torchddsp.functional.phaser`'s: they carry the all-pass cascade from block to
+    block. The sweep is the caller's: with ``sweep="control"`` pass each block's sweep; the
+    internal LFO (``sweep="lfo"``) starts at its phase ``lfo_phase`` in every call.
+
     Args:
         sample_rate: in Hz.
         n_stages: number of all-pass sections (4 by default: two notches).
         sweep: ``"lfo"`` or ``"control"``.
         rate_hz: LFO rate in Hz (>= 0).
         depth_octaves: LFO depth in octaves either side of the centre (>= 0).
-        centre_hz: LFO centre in Hz; ``centre_hz * 2 ** depth_octaves`` must stay below Nyquist.
+        center_hz: LFO centre in Hz; ``center_hz * 2 ** depth_octaves`` must stay below Nyquist.
         lfo_phase: LFO phase at sample 0, radians.
         feedback: ``|feedback| < 1``.
         mix: wet proportion, 0.5 by default (deepest notches).
         trainable: learn the settings (above).
         sweep_scale_fn: map from raw inputs to Hz for ``sweep="control"``.
     """
+
+    render_options = ("state", "return_state")
 
     def __init__(
         self,
@@ -71,18 +78,17 @@ class Phaser(Processor):
         sweep: str = "lfo",
         rate_hz: float = 0.5,
         depth_octaves: float = 2.0,
-        centre_hz: float = 800.0,
+        center_hz: float = 800.0,
         lfo_phase: float = 0.0,
         feedback: float = 0.5,
         mix: float = 0.5,
         trainable: bool = False,
         sweep_scale_fn: ScaleFn | None = None,
     ):
-        super().__init__()
+        super().__init__(trainable)
         self.sample_rate = check_positive("sample_rate", sample_rate)
         self.n_stages = check_positive_int("n_stages", n_stages)
         self.sweep = check_choice("sweep", sweep, PHASER_SWEEPS)
-        self.trainable = trainable
         self.sweep_scale_fn = sweep_scale_fn
         self.lfo_phase = float(lfo_phase)
         if not abs(float(feedback)) < 1:
@@ -94,17 +100,13 @@ class Phaser(Processor):
         if sweep == "lfo":
             if not (rate_hz >= 0 and depth_octaves >= 0 and math.isfinite(rate_hz + depth_octaves)):
                 raise InputError(f"rate_hz and depth_octaves must be finite and >= 0, found {rate_hz!r}, {depth_octaves!r}")
-            centre_hz = check_positive("centre_hz", centre_hz)
-            if centre_hz * 2.0**depth_octaves >= self.sample_rate / 2:
-                raise InputError(f"centre_hz * 2 ** depth_octaves must stay below Nyquist ({self.sample_rate / 2} Hz), "
-                                 f"found {centre_hz * 2.0 ** depth_octaves}")
-            settings.update(rate_hz=float(rate_hz), depth_octaves=float(depth_octaves), log_centre_hz=math.log(centre_hz))
+            center_hz = check_positive("center_hz", center_hz)
+            if center_hz * 2.0**depth_octaves >= self.sample_rate / 2:
+                raise InputError(f"center_hz * 2 ** depth_octaves must stay below Nyquist ({self.sample_rate / 2} Hz), "
+                                 f"found {center_hz * 2.0 ** depth_octaves}")
+            settings.update(rate_hz=float(rate_hz), depth_octaves=float(depth_octaves), log_center_hz=math.log(center_hz))
         for name, value in settings.items():
-            tensor = torch.tensor([[value]])
-            if trainable:
-                setattr(self, name, nn.Parameter(tensor))
-            else:
-                self.register_buffer(name, tensor)
+            self.setting(name, torch.tensor([[value]]))
 
     @property
     def feedback(self) -> Tensor:
@@ -122,14 +124,14 @@ class Phaser(Processor):
         n_samples = check_positive_int("n_samples", n_samples, minimum=0)
         time = torch.arange(n_samples, dtype=torch.float64, device=self.rate_hz.device) / self.sample_rate
         phase = 2 * math.pi * self.rate_hz.double() * time[None, :] + self.lfo_phase
-        octaves = self.log_centre_hz.double() / math.log(2.0) + self.depth_octaves.double() * torch.sin(phase)
+        octaves = self.log_center_hz.double() / math.log(2.0) + self.depth_octaves.double() * torch.sin(phase)
         if self.trainable:
             # Learned centre and depth could carry the sweep past Nyquist (an error in phaser()):
             # smooth limits keep it between 10 Hz and 0.45 x the sample rate (in octaves).
             octaves = smooth_limit(octaves, math.log2(10.0), math.log2(0.45 * self.sample_rate), 0.1)
         return torch.exp2(octaves).to(dtype)
 
-    def controls(self, audio: Tensor, sweep_hz: Tensor | None = None) -> dict[str, Tensor]:  # type: ignore[override]
+    def controls(self, audio: Tensor, sweep_hz: Tensor | None = None) -> dict[str, Tensor]:
         check_rank("audio", audio, 2, "(batch, n_samples)")
         check_finite("audio", audio)  # named as the module's input, not phaser's x
         if self.sweep == "lfo":
@@ -144,10 +146,9 @@ class Phaser(Processor):
                 sweep_hz = self.sweep_scale_fn(sweep_hz)
         return {"audio": audio, "sweep_hz": sweep_hz, "feedback": self.feedback, "mix": self.mix}
 
-    def render(self, audio: Tensor, sweep_hz: Tensor, feedback: Tensor, mix: Tensor) -> Tensor:  # type: ignore[override]
+    def render(self, audio: Tensor, sweep_hz: Tensor, feedback: Tensor, mix: Tensor, *, state: Tensor | None = None,
+               return_state: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         # Settings follow the audio's dtype, so the output has it too (half audio stays half).
         return phaser(audio, sweep_hz.to(audio.dtype), self.n_stages, feedback.to(audio.dtype), mix.to(audio.dtype),
-                      self.sample_rate)
+                      self.sample_rate, state=state, return_state=return_state)
 
-    def forward(self, audio: Tensor, sweep_hz: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        return self.render(**self.controls(audio, sweep_hz))

@@ -12,10 +12,10 @@ import math
 from typing import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..validation import check_choice, check_finite, check_positive_int, check_rank
-from ..functional.waveshaping import WAVESHAPE_KINDS, waveshape
+from ..functional.waveshaping import WAVESHAPE_CURVES, waveshape
 from ..processors import Processor
 from ..validation import InputError
 
@@ -41,7 +41,7 @@ class Waveshaper(Processor):
         n_terms)`` -> ``(batch, n_samples)``.
 
     Args:
-        kind: ``"tanh"``, ``"soft_clip"``, ``"hard_clip"`` or ``"chebyshev"``.
+        curve: ``"tanh"``, ``"soft_clip"``, ``"hard_clip"`` or ``"chebyshev"``.
         oversampling: integer factor of the band-limited oversampling (1: none).
         trainable: learn the settings (above) rather than take them as controls.
         drive_db, bias: initial values when trainable.
@@ -55,7 +55,7 @@ class Waveshaper(Processor):
 
     def __init__(
         self,
-        kind: str = "tanh",
+        curve: str = "tanh",
         oversampling: int = 1,
         trainable: bool = False,
         drive_db: float = 0.0,
@@ -67,51 +67,39 @@ class Waveshaper(Processor):
         bias_scale_fn: ScaleFn | None = None,
         coefficients_scale_fn: ScaleFn | None = None,
     ):
-        super().__init__()
-        self.kind = check_choice("kind", kind, WAVESHAPE_KINDS)
+        super().__init__(trainable)
+        self.curve = check_choice("curve", curve, WAVESHAPE_CURVES)
         self.oversampling = check_positive_int("oversampling", oversampling)
-        self.trainable = trainable
         for name, value in (("drive_db", drive_db), ("bias", bias), ("output_gain_db", output_gain_db), ("mix", mix)):
             if not math.isfinite(float(value)):
                 raise InputError(f"{name} must be a finite number, found {value!r}")
         self.drive_scale_fn = drive_scale_fn
         self.bias_scale_fn = bias_scale_fn
         self.coefficients_scale_fn = coefficients_scale_fn
-        chebyshev = kind == "chebyshev"
-        if trainable:
-            self.input_names = ("audio",)
-            self.drive_db = nn.Parameter(torch.tensor([[float(drive_db)]]))
-            self.bias = nn.Parameter(torch.tensor([[float(bias)]]))
-            self.output_gain_db = nn.Parameter(torch.tensor([[float(output_gain_db)]]))
-            self.mix = nn.Parameter(torch.tensor([[float(mix)]]))
-            if chebyshev:
-                n_terms = check_positive_int("n_terms", n_terms, minimum=2)
-                identity = torch.zeros(1, n_terms)
-                identity[0, 1] = 1.0
-                self.coefficients = nn.Parameter(identity)
-        else:
-            self.input_names = ("audio", "drive_db", "bias", "coefficients") if chebyshev else ("audio", "drive_db", "bias")
-            self.register_buffer("output_gain_db", torch.tensor([[float(output_gain_db)]]))
-            self.register_buffer("mix", torch.tensor([[float(mix)]]))
+        chebyshev = curve == "chebyshev"
+        self.input_names = ("audio", "drive_db", "bias", "coefficients") if chebyshev else ("audio", "drive_db", "bias")
+        self.learnable("drive_db", torch.tensor([[float(drive_db)]]))
+        self.learnable("bias", torch.tensor([[float(bias)]]))
+        if chebyshev:
+            n_terms = check_positive_int("n_terms", n_terms, minimum=2)
+            identity = torch.zeros(1, n_terms)
+            identity[0, 1] = 1.0  # T_1 alone: the identity
+            self.learnable("coefficients", identity)
+        self.output_gain_db: Tensor
+        self.mix: Tensor
+        self.setting("output_gain_db", torch.tensor([[float(output_gain_db)]]))
+        self.setting("mix", torch.tensor([[float(mix)]]))
 
-    def controls(self, audio: Tensor, drive_db: Tensor | None = None, bias: Tensor | None = None,  # type: ignore[override]
+    def controls(self, audio: Tensor, drive_db: Tensor | None = None, bias: Tensor | None = None,
                  coefficients: Tensor | None = None) -> dict[str, Tensor]:
         check_rank("audio", audio, 2, "(batch, n_samples)")
         check_finite("audio", audio)  # named as the module's input, not waveshape's x
-        if self.trainable:
-            if drive_db is not None or bias is not None or coefficients is not None:
-                raise InputError("drive_db, bias and coefficients must not be given to a trainable Waveshaper "
-                                 "(it learns its own)")
-            drive_db, bias = self.drive_db, self.bias
-            coefficients = self.coefficients if self.kind == "chebyshev" else None
-        else:
-            if drive_db is None or bias is None:
-                raise InputError("drive_db and bias ((batch, 1) or (batch, n_frames, 1)) are required: "
-                                 "this Waveshaper is not trainable")
-            if self.kind == "chebyshev" and coefficients is None:
-                raise InputError("coefficients (batch or 1, n_terms) are required by a chebyshev Waveshaper")
-            if self.kind != "chebyshev" and coefficients is not None:
-                raise InputError(f"coefficients are only used by kind='chebyshev', found kind={self.kind!r}")
+        if self.curve != "chebyshev" and coefficients is not None:
+            raise InputError(f"coefficients are only used by curve='chebyshev', found curve={self.curve!r}")
+        drive_db, bias = self.learned_or_given("drive_db", drive_db), self.learned_or_given("bias", bias)
+        if self.curve == "chebyshev":
+            coefficients = self.learned_or_given("coefficients", coefficients)
+        if not self.trainable:
             for name, control in (("drive_db", drive_db), ("bias", bias)):
                 check_rank(name, control, (2, 3), "(batch, 1), (batch, n_samples) or (batch, n_frames, 1)")
             if self.drive_scale_fn is not None:
@@ -126,16 +114,13 @@ class Waveshaper(Processor):
             controls["coefficients"] = coefficients
         return controls
 
-    def render(self, audio: Tensor, drive_db: Tensor, bias: Tensor, output_gain_db: Tensor, mix: Tensor,  # type: ignore[override]
+    def render(self, audio: Tensor, drive_db: Tensor, bias: Tensor, output_gain_db: Tensor, mix: Tensor,
                coefficients: Tensor | None = None) -> Tensor:
         # Settings follow the audio's dtype, so the output has it too (half audio stays half).
         drive_db, bias = drive_db.to(audio.dtype), bias.to(audio.dtype)
         coefficients = None if coefficients is None else coefficients.to(audio.dtype)
-        shaped = waveshape(audio, self.kind, drive_db, bias, coefficients, self.oversampling)
+        shaped = waveshape(audio, self.curve, drive_db, bias, coefficients, self.oversampling)
         gain = 10.0 ** (output_gain_db.to(audio.dtype) / 20.0)
         weight = mix.to(audio.dtype)
         return weight * gain * shaped + (1.0 - weight) * audio
 
-    def forward(self, audio: Tensor, drive_db: Tensor | None = None, bias: Tensor | None = None,  # type: ignore[override]
-                coefficients: Tensor | None = None) -> Tensor:
-        return self.render(**self.controls(audio, drive_db, bias, coefficients))

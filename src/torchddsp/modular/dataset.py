@@ -49,7 +49,7 @@ def shard_name(shard: int) -> str:
 def _settings(voice: Voice, seed: int, shard_size: int) -> dict:
     context = voice.context
     return {"voice": voice.name, "seed": int(seed), "shard_size": int(shard_size),
-            "sample_rate": context.sample_rate, "duration_s": context.duration_s, "control_rate": context.control_rate,
+            "sample_rate": context.sample_rate, "duration_s": context.duration_s, "frame_rate": context.frame_rate,
             "parameter_names": voice.parameter_names,
             "curves": {name: r.to_dict() for name, r in voice.ranges.items()}}
 

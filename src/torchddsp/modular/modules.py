@@ -4,9 +4,9 @@ amplifiers, mixers, filter and effects.
 Each module declares its parameters once (``parameter_ranges``: name -> :class:`ParameterRange`)
 and computes from human-unit values (``(batch,)`` tensors) and input signals; the DSP itself
 is in :mod:`torchddsp.functional` (one implementation shared with the rest of the library).
-Control-rate signals are ``(batch, n_frames)`` at ``context.control_rate``; audio is
+Control-rate signals are ``(batch, n_frames)`` at ``context.frame_rate``; audio is
 ``(batch, n_samples)``; control signals reach audio rate by linear interpolation (frame ``i``
-at sample ``i * hop``).
+at sample ``i * hop_size``).
 """
 
 from __future__ import annotations
@@ -62,12 +62,12 @@ PI = math.pi
 @dataclass(frozen=True)
 class RenderContext:
     """Rates and length of a render: ``n_samples = sample_rate * duration_s`` audio samples and
-    ``n_frames = n_samples / hop`` control frames, ``hop = sample_rate / control_rate`` (both
-    must be whole numbers). torchsynth's defaults: 44.1 kHz, 4 s, 441 Hz control rate."""
+    ``n_frames = n_samples / hop_size`` control frames, ``hop_size = sample_rate / frame_rate``
+    (both must be whole numbers). torchsynth's defaults: 44.1 kHz, 4 s, 441 frames per second."""
 
     sample_rate: float = 44100.0
     duration_s: float = 4.0
-    control_rate: float = 441.0
+    frame_rate: float = 441.0
     #: Engine of the audio-rate sources: ``"auto"`` (numba kernel on CPU, PyTorch elsewhere),
     #: ``"numba"`` or ``"torch"`` (see :func:`~torchddsp.functional.bandlimited_oscillator`).
     backend: str = "auto"
@@ -77,17 +77,17 @@ class RenderContext:
             raise InputError(f"backend must be 'auto', 'numba' or 'torch', found {self.backend!r}")
         check_positive("sample_rate", self.sample_rate)
         check_positive("duration_s", self.duration_s)
-        check_positive("control_rate", self.control_rate)
-        if abs(self.hop - self.sample_rate / self.control_rate) > 1e-9 or self.hop < 1:
-            raise InputError(f"sample_rate / control_rate must be a whole number, found "
-                             f"{self.sample_rate} / {self.control_rate}")
-        if abs(self.n_samples - self.sample_rate * self.duration_s) > 1e-6 or self.n_samples % self.hop:
-            raise InputError(f"sample_rate * duration_s must be a whole number of control hops ({self.hop} samples), "
+        check_positive("frame_rate", self.frame_rate)
+        if abs(self.hop_size - self.sample_rate / self.frame_rate) > 1e-9 or self.hop_size < 1:
+            raise InputError(f"sample_rate / frame_rate must be a whole number, found "
+                             f"{self.sample_rate} / {self.frame_rate}")
+        if abs(self.n_samples - self.sample_rate * self.duration_s) > 1e-6 or self.n_samples % self.hop_size:
+            raise InputError(f"sample_rate * duration_s must be a whole number of hops ({self.hop_size} samples), "
                              f"found {self.sample_rate * self.duration_s}")
 
     @property
-    def hop(self) -> int:
-        return int(round(self.sample_rate / self.control_rate))
+    def hop_size(self) -> int:
+        return int(round(self.sample_rate / self.frame_rate))
 
     @property
     def n_samples(self) -> int:
@@ -95,7 +95,7 @@ class RenderContext:
 
     @property
     def n_frames(self) -> int:
-        return self.n_samples // self.hop
+        return self.n_samples // self.hop_size
 
     def to_audio_rate(self, control: Tensor) -> Tensor:
         """``(batch, n_frames)`` -> ``(batch, n_samples)`` by linear interpolation."""
@@ -111,10 +111,6 @@ class SynthModule(nn.Module):
     def __init__(self, ranges: Mapping[str, ParameterRange] | None = None):
         super().__init__()
         self.ranges: dict[str, ParameterRange] = dict(type(self).parameter_ranges if ranges is None else ranges)
-
-    def human(self, normalized: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Normalised ``[0, 1]`` values -> human units, by name."""
-        return {name: self.ranges[name].to_human(normalized[name]) for name in self.ranges}
 
 
 class Keyboard(SynthModule):
@@ -142,9 +138,9 @@ class ADSR(SynthModule):
         "alpha": ParameterRange(0.1, 6.0, 1.0, description="segment curvature (1 = linear)"),
     }
 
-    def forward(self, context: RenderContext, params: Mapping[str, Tensor], duration: Tensor) -> Tensor:
-        return adsr(params["attack"], params["decay"], params["sustain"], params["release"], duration,
-                    context.n_frames, context.control_rate, params["alpha"])
+    def forward(self, context: RenderContext, params: Mapping[str, Tensor], note_duration_s: Tensor) -> Tensor:
+        return adsr(params["attack"], params["decay"], params["sustain"], params["release"], note_duration_s,
+                    context.n_frames, context.frame_rate, params["alpha"])
 
 
 class LFO(SynthModule):
@@ -172,8 +168,8 @@ class LFO(SynthModule):
         if rate_modulation is not None and not self.rate_modulated:
             raise InputError("this LFO was built with rate_modulated=False: it takes no rate modulation")
         weights = torch.stack([params[k] for k in ("sin", "tri", "saw", "rsaw", "sqr")], dim=1)
-        return lfo(params["frequency"], weights, context.n_frames, context.control_rate, params["initial_phase"],
-                   rate_modulation, params["mod_depth"] if rate_modulation is not None else None)
+        return lfo(params["frequency"], weights, context.n_frames, context.frame_rate, rate_modulation,
+                   params["mod_depth"] if rate_modulation is not None else None, state=params["initial_phase"])
 
 
 class ModulationMixer(SynthModule):
@@ -262,7 +258,7 @@ class FmVCO(VCO):
     parameter_ranges = {**VCO.parameter_ranges, "mod_index": ParameterRange(0.0, 8.0, 0.5, unit="rad")}
     waveforms = ("sine",)
 
-    def forward(self, context: RenderContext, params: Mapping[str, Tensor], midi_f0: Tensor,  # type: ignore[override]
+    def forward(self, context: RenderContext, params: Mapping[str, Tensor], midi_f0: Tensor,
                 modulation: Tensor | None, amplitude: Tensor, modulator: Tensor | None = None) -> Tensor:
         frequency = self.frequency_hz(params, midi_f0, modulation).expand(-1, context.n_frames)
         per_sample = context.to_audio_rate(frequency.to(torch.float64))
@@ -289,7 +285,7 @@ def render_sources(context: RenderContext, oscillators: Sequence[Mapping], noise
         mix = torch.stack([m["mix"] for m in members], dim=1)
         phase = torch.stack([m["initial_phase"] for m in members], dim=1)
         rendered = bandlimited_oscillator(frequency, amplitude, context.n_samples, context.sample_rate, waveforms,
-                                          mix, phase, noise_amplitude=noise_amplitude.unsqueeze(-1) if take_noise else None,
+                                          mix, state=phase, noise_amplitude=noise_amplitude.unsqueeze(-1) if take_noise else None,
                                           noise_seeds=noise_seeds if take_noise else None, backend=context.backend)
         out = rendered if out is None else out + rendered
     if out is None:
@@ -303,7 +299,7 @@ class Noise(SynthModule):
     """White noise in [-1, 1) from per-sound seeds (:func:`~torchddsp.functional.counter_noise`),
     times a control-rate amplitude: the same numbers for a sound whatever its batch or device."""
 
-    def forward(self, context: RenderContext, amplitude: Tensor, seeds: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, context: RenderContext, amplitude: Tensor, seeds: Tensor) -> Tensor:
         silent = torch.zeros_like(amplitude).unsqueeze(-1)
         return bandlimited_oscillator(silent, silent, context.n_samples, context.sample_rate, ("sine",),
                                       noise_amplitude=amplitude.unsqueeze(-1), noise_seeds=seeds, backend=context.backend)
@@ -313,7 +309,7 @@ class VCA(SynthModule):
     """Voltage-controlled amplifier: ``signal * control`` (control upsampled to the signal's
     rate when the signal is audio)."""
 
-    def forward(self, context: RenderContext, signal: Tensor, control: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, context: RenderContext, signal: Tensor, control: Tensor) -> Tensor:
         if signal.shape[-1] != control.shape[-1]:
             control = context.to_audio_rate(control)
         return signal * control
@@ -331,9 +327,18 @@ class AudioMixer(SynthModule):
         super().__init__({n: ParameterRange(0.0, 1.0, c) for n, c in zip(self.names, curves)} if ranges is None else ranges)
         self.normalize_if_clipping = normalize_if_clipping
 
-    def forward(self, context: RenderContext, params: Mapping[str, Tensor], signals: Mapping[str, Tensor]) -> Tensor:  # type: ignore[override]
-        total = sum(params[n][:, None] * signals[n] for n in self.names)
+    def levels(self, params: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The gain of each input, ``(batch,)`` by name (what a fused renderer folds into the
+        sources' amplitudes)."""
+        return {n: params[n] for n in self.names}
+
+    def finish(self, total: Tensor) -> Tensor:
+        """The mixed sum ``(batch, n_samples)`` -> the output (rescaled when clipping, if asked)."""
         return normalize_if_clipping(total) if self.normalize_if_clipping else total
+
+    def forward(self, context: RenderContext, params: Mapping[str, Tensor], signals: Mapping[str, Tensor]) -> Tensor:
+        levels = self.levels(params)
+        return self.finish(sum(levels[n][:, None] * signals[n] for n in self.names))
 
 
 class _NormalizeIfClipping(torch.autograd.Function):
@@ -391,7 +396,7 @@ class VCF(SynthModule):
         super().__init__(ranges)
         self.mode = mode
 
-    def forward(self, context: RenderContext, params: Mapping[str, Tensor], audio: Tensor, midi_f0: Tensor,  # type: ignore[override]
+    def forward(self, context: RenderContext, params: Mapping[str, Tensor], audio: Tensor, midi_f0: Tensor,
                 modulation: Tensor | None = None) -> Tensor:
         pitch = (params["cutoff"] + params["keyboard_tracking"] * (midi_f0 - 60.0))[:, None]
         if modulation is not None:
@@ -420,7 +425,7 @@ class Drive(SynthModule):
         super().__init__(ranges)
         self.oversampling = oversampling
 
-    def forward(self, context: RenderContext, params: Mapping[str, Tensor], audio: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, context: RenderContext, params: Mapping[str, Tensor], audio: Tensor) -> Tensor:
         drive = params["drive"][:, None]
         wet = waveshape(audio, "tanh", drive, oversampling=self.oversampling)
         mix = params["mix"][:, None]
@@ -441,7 +446,7 @@ class Effect(SynthModule):
             raise InputError("Effect wraps a Processor whose only input is the audio (e.g. torchddsp.effects.Compressor())")
         self.processor = processor
 
-    def forward(self, context: RenderContext, audio: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, context: RenderContext, audio: Tensor) -> Tensor:
         return self.processor(audio)
 
 
@@ -454,7 +459,7 @@ class ToneEQ(SynthModule):
         "high_gain": ParameterRange(-12.0, 12.0, 1.0, symmetric=True, unit="dB"),
     }
 
-    def forward(self, context: RenderContext, params: Mapping[str, Tensor], audio: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, context: RenderContext, params: Mapping[str, Tensor], audio: Tensor) -> Tensor:
         q = torch.full_like(params["low_gain"], 1 / math.sqrt(2))
         sections = torch.stack([
             biquad("lowshelf", torch.full_like(q, 200.0), q, context.sample_rate, params["low_gain"]),

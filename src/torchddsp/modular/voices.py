@@ -20,23 +20,25 @@ position and on every device; its train/test label is a hash of ``(s, k)`` (10 %
   not clamped to MIDI 0-127 (pitches at or above Nyquist are silent rather than clamped to
   12.5 kHz), the LFO rate is not clamped at 0 (a negative rate runs the LFO backwards), a
   note released during its attack or decay releases from the level reached (torchsynth
-  compresses the attack into the note), control frame ``i`` sits at sample ``i * hop``
+  compresses the attack into the note), control frame ``i`` sits at sample ``i * hop_size``
   (torchsynth stretches by 0.06 %), the noise is seeded per sound (torchsynth's is one
   fixed buffer for every batch), a decay of exactly 0 drops straight to the sustain level
   (torchsynth then holds 1 until the note ends), and an attack starts from exactly 0
-  (torchsynth's ramps start at ``(1e-6 (1 + 1 / (attack * control_rate))) ** alpha``, 0.25 for
+  (torchsynth's ramps start at ``(1e-6 (1 + 1 / (attack * frame_rate))) ** alpha``, 0.25 for
   alpha 0.1). ``tests/modular/test_torchsynth_wiring.py`` checks every control signal against
   torchsynth's own for fixed patches.
 - :class:`RichVoice` (``"rich"``): the same sources through a resonant filter with its own
   envelope and LFO, a saturating drive and a tone EQ.
 - Your own: subclass :class:`Voice`, register modules in ``__init__`` with ``self.add(name,
-  module)``, and implement ``synthesize(self, p, seeds)``.
+  module)``, apply curves with ``self.set_curves(curves)``, and implement
+  ``synthesize(self, p, seeds)``, calling each module (``run_stacked`` and ``mix_sources``
+  batch and fuse stock modules, and call any other module as it is).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -50,12 +52,14 @@ from .modules import (
     Drive,
     Keyboard,
     ModulationMixer,
+    Noise,
     RenderContext,
     SineVCO,
     SquareSawVCO,
     SynthModule,
     ToneEQ,
     VCF,
+    VCO,
     normalize_if_clipping,
     render_sources,
 )
@@ -67,24 +71,31 @@ __all__ = ["Voice", "DefaultVoice", "RichVoice", "VOICES", "make_voice", "TEST_F
 #: Share of sounds labelled test by :meth:`Voice.is_train`.
 TEST_FRACTION = 0.1
 _PATCH, _NOISE, _SPLIT = 0, 1, 2  # streams of noise_seed(seed, sound, stream)
+#: Stock modules whose sounds never interact: several of one class may run as one batched call.
+_STACKABLE = (ADSR, LFO)
 
 
 class Voice(nn.Module):
     """Base class of voices (module docstring).
 
+    A subclass registers its modules in ``__init__`` (``self.add(name, module)``), then applies
+    the curves it was given (``self.set_curves(curves)``), and wires the modules in
+    ``synthesize``. Stock modules may be batched or fused there (:meth:`run_stacked`,
+    :meth:`fusable`); ``fused = False`` renders module by module (same sound, slower).
+
     Args:
         context: sample rate, duration and control rate (torchsynth's defaults).
-        curves: parameter ranges replacing the modules' defaults, by ``"module.parameter"``:
-            a mapping or the path of a JSON file written by :meth:`save_curves`.
     """
 
     name = "voice"
 
-    def __init__(self, context: RenderContext | None = None, curves: Mapping[str, ParameterRange] | str | os.PathLike | None = None):
+    def __init__(self, context: RenderContext | None = None):
         super().__init__()
         self.context = context or RenderContext()
         self.synth_modules = nn.ModuleDict()
-        self._pending_curves = curves
+        #: Batch stock envelopes and LFOs and fuse stock sources (an optimisation; False calls
+        #: every module on its own).
+        self.fused = True
 
     def add(self, name: str, module: SynthModule) -> SynthModule:
         """Register ``module`` under ``name`` (its parameters become ``name.parameter``)."""
@@ -95,18 +106,11 @@ class Voice(nn.Module):
         self.synth_modules[name] = module
         return module
 
-    def _apply_pending_curves(self) -> None:
-        if self._pending_curves is not None:
-            curves = self._pending_curves
-            self._pending_curves = None
-            self.set_curves(load_curves(curves) if isinstance(curves, (str, os.PathLike)) else curves)
-
     # Parameters -----------------------------------------------------------------------------
 
     @property
     def parameter_names(self) -> list[str]:
         """``"module.parameter"`` for every column of a patch, in order."""
-        self._apply_pending_curves()
         return [f"{m}.{p}" for m, module in self.synth_modules.items() for p in module.ranges]
 
     @property
@@ -116,11 +120,16 @@ class Voice(nn.Module):
     @property
     def ranges(self) -> dict[str, ParameterRange]:
         """The range of every parameter, by ``"module.parameter"``."""
-        self._apply_pending_curves()
         return {f"{m}.{p}": r for m, module in self.synth_modules.items() for p, r in module.ranges.items()}
 
-    def set_curves(self, curves: Mapping[str, ParameterRange]) -> None:
-        """Replace the ranges of the named parameters; an unknown name is an error."""
+    def set_curves(self, curves: Mapping[str, ParameterRange] | str | os.PathLike | None) -> None:
+        """Replace the ranges of the named parameters (by ``"module.parameter"``: a mapping, or
+        the path of a JSON file written by :meth:`save_curves`; None changes nothing); an
+        unknown name is an error."""
+        if curves is None:
+            return
+        if isinstance(curves, (str, os.PathLike)):
+            curves = load_curves(curves)
         known = {f"{m}.{p}" for m, module in self.synth_modules.items() for p in module.ranges}
         unknown = sorted(set(curves) - known)
         if unknown:
@@ -218,6 +227,50 @@ class Voice(nn.Module):
     def synthesize(self, p: dict[str, dict[str, Tensor]], seeds: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def run_stacked(self, names: Sequence[str], p: Mapping[str, Mapping[str, Tensor]],
+                    inputs: Sequence[tuple[Tensor, ...]]) -> dict[str, Tensor]:
+        """Call each module of ``names`` with its parameters and its ``inputs`` -> outputs by name.
+
+        When ``fused`` and they are all stock modules of one class (:class:`ADSR`, or
+        :class:`LFO` alike in rate modulation), whose sounds never interact, they run as one
+        batched call of the first (the same outputs, one call instead of ``len(names)``); any
+        other module is called on its own.
+        """
+        modules = [self.synth_modules[n] for n in names]
+        first = modules[0]
+        stackable = self.fused and type(first) in _STACKABLE and all(
+            type(m) is type(first) and getattr(m, "rate_modulated", None) == getattr(first, "rate_modulated", None)
+            for m in modules)
+        if not stackable:
+            return {n: m(self.context, p[n], *args) for n, m, args in zip(names, modules, inputs)}
+        params = {k: torch.cat([p[n][k] for n in names]) for k in first.ranges}
+        stacked = [torch.cat(column) for column in zip(*inputs)]
+        return dict(zip(names, first(self.context, params, *stacked).chunk(len(names))))
+
+    def mix_sources(self, p: Mapping[str, Mapping[str, Tensor]], seeds: Tensor, midi_f0: Tensor,
+                    oscillators: Mapping[str, tuple[Tensor | None, Tensor]], noise_amplitude: Tensor,
+                    noise: str = "noise", mixer: str = "mixer") -> Tensor:
+        """The audio half: each oscillator module (name -> ``(pitch modulation, amplitude)``, at
+        control rate) and the ``noise`` module, mixed by the ``mixer`` module.
+
+        When ``fused`` and the oscillators, noise and mixer are stock (their ``forward`` is
+        :class:`VCO`'s, :class:`Noise`'s, :class:`AudioMixer`'s), the mixer's ``levels`` are
+        folded into the amplitudes and :func:`render_sources` renders everything in one pass per
+        waveform set, then the mixer's ``finish``; otherwise every module is called on its own.
+        """
+        ctx, m = self.context, self.synth_modules
+        fusable = (self.fused and type(m[mixer]).forward is AudioMixer.forward and type(m[noise]).forward is Noise.forward
+                   and all(type(m[n]).forward is VCO.forward for n in oscillators))
+        if not fusable:
+            signals = {n: m[n](ctx, p[n], midi_f0, modulation, amplitude)
+                       for n, (modulation, amplitude) in oscillators.items()}
+            signals[noise] = m[noise](ctx, noise_amplitude, seeds)
+            return m[mixer](ctx, p[mixer], signals)
+        levels = m[mixer].levels(p[mixer])
+        controls = [m[n].controls(ctx, p[n], midi_f0, modulation, amplitude * levels[n][:, None])
+                    for n, (modulation, amplitude) in oscillators.items()]
+        return m[mixer].finish(render_sources(ctx, controls, noise_amplitude * levels[noise][:, None], seeds))
+
     def forward(self, patch: Tensor, seeds: Tensor | None = None) -> Tensor:
         """Render ``patch`` ``(batch, n_parameters)`` in [0, 1] with noise seeds ``(batch,)``
         (int64; zeros by default) -> ``(batch, n_samples)``. Differentiable in the patch."""
@@ -243,7 +296,7 @@ class DefaultVoice(Voice):
     TARGETS = ("vco_1_pitch", "vco_1_amp", "vco_2_pitch", "vco_2_amp", "noise_amp")
 
     def __init__(self, context: RenderContext | None = None, curves=None):
-        super().__init__(context, curves)
+        super().__init__(context)
         self.add("keyboard", Keyboard())
         self.add("adsr_1", ADSR())
         self.add("adsr_2", ADSR())
@@ -254,36 +307,26 @@ class DefaultVoice(Voice):
         self.add("mod_matrix", ModulationMixer(("adsr_1", "adsr_2", "lfo_1", "lfo_2"), self.TARGETS))
         self.add("vco_1", SineVCO())
         self.add("vco_2", SquareSawVCO())
+        self.add("noise", Noise())
         self.add("mixer", AudioMixer(("vco_1", "vco_2", "noise"), curves=(1.0, 1.0, 0.025)))
+        self.set_curves(curves)
 
     def modulation(self, p: dict[str, dict[str, Tensor]]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """The control-rate half: ``(midi_f0, duration, modulation signals by target)``."""
         ctx = self.context
         midi_f0, duration = self.synth_modules["keyboard"](ctx, p["keyboard"])
-        # The six envelopes in one batched call.
-        names = self.ENVELOPES
-        stacked = {k: torch.cat([p[n][k] for n in names]) for k in ADSR.parameter_ranges}
-        envelopes = self.synth_modules["adsr_1"](ctx, stacked, duration.repeat(len(names))).chunk(len(names))
-        env = dict(zip(names, envelopes))
-        lfo_params = {k: torch.cat([p["lfo_1"][k], p["lfo_2"][k]]) for k in LFO.parameter_ranges}
-        rates = torch.cat([env["lfo_1_rate_adsr"], env["lfo_2_rate_adsr"]])
-        lfo_1, lfo_2 = self.synth_modules["lfo_1"](ctx, lfo_params, rates).chunk(2)
+        env = self.run_stacked(self.ENVELOPES, p, [(duration,)] * len(self.ENVELOPES))
+        lfos = self.run_stacked(("lfo_1", "lfo_2"), p, [(env["lfo_1_rate_adsr"],), (env["lfo_2_rate_adsr"],)])
         sources = {"adsr_1": env["adsr_1"], "adsr_2": env["adsr_2"],
-                   "lfo_1": lfo_1 * env["lfo_1_amp_adsr"], "lfo_2": lfo_2 * env["lfo_2_amp_adsr"]}
+                   "lfo_1": lfos["lfo_1"] * env["lfo_1_amp_adsr"], "lfo_2": lfos["lfo_2"] * env["lfo_2_amp_adsr"]}
         return midi_f0, duration, self.synth_modules["mod_matrix"](ctx, p["mod_matrix"], sources)
 
     def synthesize(self, p: dict[str, dict[str, Tensor]], seeds: Tensor) -> Tensor:
-        ctx = self.context
         midi_f0, _, mods = self.modulation(p)
-        levels = p["mixer"]
-        vco_1 = self.synth_modules["vco_1"].controls(ctx, p["vco_1"], midi_f0, mods["vco_1_pitch"],
-                                                     mods["vco_1_amp"] * levels["vco_1"][:, None])
-        vco_2 = self.synth_modules["vco_2"].controls(ctx, p["vco_2"], midi_f0, mods["vco_2_pitch"],
-                                                     mods["vco_2_amp"] * levels["vco_2"][:, None])
-        # Mixer levels are folded into the control-rate amplitudes, so VCAs, mixer and noise are
-        # all inside one fused audio-rate pass per waveform set.
-        audio = render_sources(ctx, [vco_2, vco_1], mods["noise_amp"] * levels["noise"][:, None], seeds)
-        return normalize_if_clipping(audio)
+        # vco_2 first: with the noise, its square/saw pass is the one fused pass that draws it.
+        oscillators = {"vco_2": (mods["vco_2_pitch"], mods["vco_2_amp"]),
+                       "vco_1": (mods["vco_1_pitch"], mods["vco_1_amp"])}
+        return self.mix_sources(p, seeds, midi_f0, oscillators, mods["noise_amp"])
 
 
 class RichVoice(Voice):
@@ -294,7 +337,7 @@ class RichVoice(Voice):
     name = "rich"
 
     def __init__(self, context: RenderContext | None = None, curves=None, filter_mode: str = "lowpass"):
-        super().__init__(context, curves)
+        super().__init__(context)
         self.add("keyboard", Keyboard())
         self.add("amp_adsr", ADSR())
         self.add("filter_adsr", ADSR())
@@ -302,23 +345,23 @@ class RichVoice(Voice):
         self.add("mod_matrix", ModulationMixer(("amp_adsr", "filter_adsr", "lfo"), ("pitch", "cutoff")))
         self.add("vco_1", SquareSawVCO())
         self.add("vco_2", SineVCO())
+        self.add("noise", Noise())
         self.add("mixer", AudioMixer(("vco_1", "vco_2", "noise"), curves=(1.0, 1.0, 0.25), normalize_if_clipping=False))
         self.add("vcf", VCF(filter_mode))
         self.add("drive", Drive())
         self.add("tone", ToneEQ())
+        self.set_curves(curves)
 
     def synthesize(self, p: dict[str, dict[str, Tensor]], seeds: Tensor) -> Tensor:
         ctx = self.context
         m = self.synth_modules
         midi_f0, duration = m["keyboard"](ctx, p["keyboard"])
-        stacked = {k: torch.cat([p["amp_adsr"][k], p["filter_adsr"][k]]) for k in ADSR.parameter_ranges}
-        amp_env, filter_env = m["amp_adsr"](ctx, stacked, duration.repeat(2)).chunk(2)
+        env = self.run_stacked(("amp_adsr", "filter_adsr"), p, [(duration,), (duration,)])
         wobble = m["lfo"](ctx, p["lfo"])
-        mods = m["mod_matrix"](ctx, p["mod_matrix"], {"amp_adsr": amp_env, "filter_adsr": filter_env, "lfo": wobble})
-        levels = p["mixer"]
-        vco_1 = m["vco_1"].controls(ctx, p["vco_1"], midi_f0, mods["pitch"], amp_env * levels["vco_1"][:, None])
-        vco_2 = m["vco_2"].controls(ctx, p["vco_2"], midi_f0, mods["pitch"], amp_env * levels["vco_2"][:, None])
-        sources = render_sources(ctx, [vco_1, vco_2], amp_env * levels["noise"][:, None], seeds)
+        mods = m["mod_matrix"](ctx, p["mod_matrix"], {**env, "lfo": wobble})
+        amp_env = env["amp_adsr"]
+        oscillators = {"vco_1": (mods["pitch"], amp_env), "vco_2": (mods["pitch"], amp_env)}
+        sources = self.mix_sources(p, seeds, midi_f0, oscillators, amp_env)
         filtered = m["vcf"](ctx, p["vcf"], sources, midi_f0, mods["cutoff"])
         driven = m["drive"](ctx, p["drive"], filtered)
         return normalize_if_clipping(m["tone"](ctx, p["tone"], driven))
