@@ -37,12 +37,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import torchddsp  # noqa: E402
-from torchddsp.functional import resample  # noqa: E402
+from torchddsp.io import read_audio, write_audio  # noqa: E402
 
 SAMPLE_RATE = 16000
 HOP_SIZE = 64  # 250 frames per second
@@ -61,10 +60,7 @@ def load_audio(path: Path) -> torch.Tensor:
 
     Shape: ``(1, n_samples)`` with ``n_samples % HOP_SIZE == 0``.
     """
-    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    audio = torch.from_numpy(data.mean(axis=1))[None, :]  # downmix to mono
-    if rate != SAMPLE_RATE:
-        audio = resample(audio, rate, SAMPLE_RATE)
+    audio = read_audio(path, SAMPLE_RATE)[None, :]  # downmixed to mono, resampled
     n_samples = math.ceil(audio.shape[-1] / HOP_SIZE) * HOP_SIZE
     return F.pad(audio, (0, n_samples - audio.shape[-1]))
 
@@ -173,9 +169,9 @@ def multiscale_spectral_loss(
 # Plots
 
 
-def _log_spectrogram(audio: torch.Tensor, n_fft: int = 1024, hop: int = 128) -> np.ndarray:
+def _log_spectrogram(audio: torch.Tensor, n_fft: int = 1024, hop_size: int = 128) -> np.ndarray:
     window = torch.hann_window(n_fft)
-    spectrum = torch.stft(audio, n_fft, hop, window=window, center=True, return_complex=True).abs()
+    spectrum = torch.stft(audio, n_fft, hop_size, window=window, center=True, return_complex=True).abs()
     return (20 * torch.log10(spectrum[0] / (window.sum() / 2) + 1e-6)).numpy()
 
 
@@ -282,7 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     for name, signal in (("target", target), ("result", signals["add"]), ("result_harmonic", signals["harmonic"]),
                          ("result_noise", signals["noise"])):
-        sf.write(str(paths[name]), signal[0].clamp(-1, 1).numpy(), SAMPLE_RATE, subtype="PCM_16")
+        write_audio(paths[name], signal[0].clamp(-1, 1), SAMPLE_RATE, subtype="PCM_16")
     plot_spectrograms(target, signals["add"], paths["spectrograms"])
     plot_loss(losses, paths["loss"])
     seconds = time.perf_counter() - started

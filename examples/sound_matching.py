@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-files", action="store_true", help="print the report only")
     args = parser.parse_args(argv)
 
-    voice = RichVoice(RenderContext(sample_rate=16000.0, duration_s=1.0, control_rate=250.0))
+    voice = RichVoice(RenderContext(sample_rate=16000.0, duration_s=1.0, frame_rate=250.0))
     names = voice.parameter_names
     free = torch.tensor([names.index(n) for n in FREE])
     truth = hidden_patch(voice, args.seed)
@@ -159,13 +159,14 @@ def main(argv: list[str] | None = None) -> dict:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt  # noqa: PLC0415
-        import soundfile as sf  # noqa: PLC0415
+
+        from torchddsp.io import write_audio, write_text_atomic  # noqa: PLC0415
 
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         with torch.no_grad():
             for name, patch in (("target", truth), ("initial", start), ("result", found)):
-                sf.write(out / f"{name}.wav", voice(patch, seeds)[0].numpy(), 16000)
+                write_audio(out / f"{name}.wav", voice(patch, seeds)[0], 16000)
         figure, axis = plt.subplots(figsize=(6, 3))
         axis.semilogy(losses)
         axis.set_xlabel("step")
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
         figure.tight_layout()
         figure.savefig(out / "loss.png", dpi=100)
         plt.close(figure)
-        (out / "report.json").write_text(json.dumps(result, indent=1))
+        write_text_atomic(out / "report.json", json.dumps(result, indent=1))
         print(f"wrote {out}/target.wav, result.wav, initial.wav, loss.png, report.json")
     return result
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from torchddsp.training.data import read_audio
+from torchddsp.io import read_audio
 from torchddsp.transfer import available_models, load_model, transfer, write_transfer
 
 

@@ -36,7 +36,7 @@ def linear_upsample(frames: np.ndarray, n_samples: int) -> np.ndarray:
 
 
 def harmonic_reference(f0_frames, amplitude_frames, distribution_frames, n_samples, sample_rate, method="window",
-                       initial_phase=0.0):
+                       phase0=0.0):
     """Float64 numpy harmonic synthesis: per-sample frequencies and amplitudes, one sine per
     harmonic, phase = initial + 2 pi cumsum(k f / sr), partials at or above Nyquist silent."""
     f0 = linear_upsample(np.asarray(f0_frames, dtype=np.float64), n_samples)[:, 0]
@@ -44,7 +44,7 @@ def harmonic_reference(f0_frames, amplitude_frames, distribution_frames, n_sampl
     upsample = hann_overlap_add_upsample if method == "window" else linear_upsample
     amplitudes = upsample(coefficients, n_samples)
     harmonics = np.arange(1, coefficients.shape[1] + 1)
-    phase = initial_phase + 2 * np.pi * np.cumsum(f0) / sample_rate
+    phase = phase0 + 2 * np.pi * np.cumsum(f0) / sample_rate
     out = np.zeros(n_samples)
     for k in harmonics:
         audible = np.abs(k * f0) < sample_rate / 2

@@ -20,7 +20,7 @@ from torchddsp.features import estimate_f0
 from torchddsp.functional import hz_to_midi
 from torchddsp.losses import MultiScaleSpectralLoss
 from torchddsp.models.autoencoder import Autoencoder
-from torchddsp.training.config import DataConfig
+from torchddsp.configs import DataConfig
 from torchddsp.training.data import FeatureDataset, compute_features, prepare_dataset
 from torchddsp.training.metrics import evaluate_model
 from torchddsp.transfer import PRETRAINED_DIR, available_models, load_model, transfer
@@ -50,7 +50,7 @@ def test_bundled_model_resynthesises_a_melody_it_never_heard(name, tmp_path):
     (tmp_path / "audio").mkdir()
     shutil.copy(DATA / f"{name}.flac", tmp_path / "audio" / f"{name}.flac")
     loaded = load_model(name)
-    data = DataConfig(example_seconds=2.0, hop_seconds=2.0, eval_fraction=0.0)
+    data = DataConfig(example_s=2.0, example_hop_s=2.0, eval_fraction=0.0)
     prepare_dataset(tmp_path / "audio", tmp_path / "ds", loaded.config.model, data, show_progress=False)
     metrics = evaluate_model(loaded.model, FeatureDataset(tmp_path / "ds", "train"))
     # The targets: loudness L1 <= 1 dB, f0 L1 <= 0.1 semitone, outliers < 1 % (measured with

@@ -31,8 +31,8 @@ def tiny_config(**train_overrides) -> ExperimentConfig:
     """
     return ExperimentConfig.from_dict({
         "name": "tiny",
-        "model": {"hidden_size": 32, "rnn_size": 32, "layers_per_stack": 1, "reverb_seconds": 0.25},
-        "data": {"example_seconds": 0.5, "hop_seconds": 0.125, "f0_method": "yin"},
+        "model": {"hidden_size": 32, "rnn_size": 32, "layers_per_stack": 1, "reverb_s": 0.25},
+        "data": {"example_s": 0.5, "example_hop_s": 0.125, "f0_method": "yin"},
         "train": {"batch_size": 4, "steps": 4, "log_every": 1, "eval_every": 2, "eval_examples": 2,
                   "checkpoint_every": 2, "samples_every": 2, "learning_rate": 0.001, **train_overrides},
     })

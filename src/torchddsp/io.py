@@ -1,5 +1,5 @@
 """Files: audio read in bounded memory; outputs that never lose data, written atomically,
-never over an input.
+never over an input. Every file torchddsp reads or writes goes through this module.
 
 Reading: :func:`read_audio` (a whole file) and :func:`read_audio_blocks` (a file of any
 length, in blocks, resampled as it streams: memory does not grow with the file) give mono
@@ -7,7 +7,12 @@ float32 at the rate asked for; :func:`audio_info` reads only the header. Unreada
 corrupt files raise :class:`AudioFileError` naming the file; a file shorter than its header
 says (a truncated copy or download) is read with a warning giving the missing duration.
 
-Every file torchddsp writes goes through :func:`atomic_path` (or the helpers built on it): the
+Writing: :func:`write_audio` (a whole signal) and :func:`audio_writer` (block by block) in
+the format of the file name's suffix (:func:`audio_format`).
+
+Every file torchddsp writes goes through :func:`atomic_path` (or the helpers built on it:
+:func:`write_text_atomic`, :func:`write_bytes_atomic`, :func:`write_audio`,
+:func:`atomic_folder` for a folder written whole): the
 content is written under a hidden temporary name in the destination folder, flushed to disk,
 then renamed over the destination in one step. A kill or a full disk at any moment leaves
 either the old file or the new one, never a truncated mix; the temporary file of an
@@ -15,17 +20,17 @@ interrupted write is removed by the next write into that folder (:func:`remove_s
 
 :func:`check_output` is called before the expensive work: it refuses an output that is a
 symbolic link, that is one of the command's inputs, or whose folder is missing or read-only,
-with a :class:`ValueError` naming the option and the path.
+with an :class:`~torchddsp.validation.InputError` (a ``ValueError``) naming the option and the path.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> write_text_atomic(folder / "notes.txt", "hello")
     >>> (folder / "notes.txt").read_text()
     'hello'
-    >>> check_output(folder / "notes.txt", inputs=[folder / "notes.txt"], option="--output")
+    >>> check_output(folder / "notes.txt", inputs=[folder / "notes.txt"], option="--output")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: --output ... is also an input of this command; choose another output file
+    torchddsp.validation.InputError: --output ... is also an input of this command; choose another output file
 """
 
 from __future__ import annotations
@@ -51,8 +56,8 @@ from .functional.resampling import resample_blocks
 from .validation import InputError
 
 __all__ = ["sync_to_disk", "check_output", "atomic_path", "write_text_atomic", "write_bytes_atomic", "atomic_folder",
-           "remove_stale_temporaries", "TEMPORARY_MARK", "AudioFileError", "TruncatedAudioWarning", "audio_info",
-           "read_audio", "read_audio_blocks"]
+           "remove_stale_temporaries", "scratch_file", "TEMPORARY_MARK", "AudioFileError", "TruncatedAudioWarning",
+           "audio_info", "read_audio", "read_audio_blocks", "audio_format", "audio_writer", "write_audio"]
 
 #: Part of the name of every temporary file or folder torchddsp writes (``.NAME.partial-XXXX``).
 TEMPORARY_MARK = ".partial-"
@@ -133,6 +138,12 @@ def sync_to_disk(path: str | os.PathLike) -> None:
         os.close(descriptor)
 
 
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, mode: int = 0o644) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix, so format-sniffing writers work);
@@ -146,9 +157,7 @@ def atomic_path(path: str | os.PathLike, mode: int = 0o644) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, mode & ~umask)
+        os.chmod(temporary, mode & ~_umask())
         sync_to_disk(temporary)
         os.replace(temporary, path)  # replaces a link itself, never its target
         sync_to_disk(path.parent)
@@ -181,6 +190,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     remove_stale_temporaries(path.parent)
     temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}{TEMPORARY_MARK}"))
     try:
+        os.chmod(temporary, 0o777 & ~_umask())  # mkdtemp's 0700 would become the folder's
         yield temporary
         for file in temporary.rglob("*"):
             if file.is_file():
@@ -200,6 +210,58 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_file(beside: str | os.PathLike, label: str = "scratch") -> Iterator[Path]:
+    """Yield a new empty hidden file in the folder of ``beside`` (on the same disk as the output
+    it prepares), removed when the block ends, whatever happens. Its name carries
+    :data:`TEMPORARY_MARK`, so a kill leaves nothing that the next write there does not remove."""
+    beside = Path(beside)
+    handle, name = tempfile.mkstemp(dir=beside.parent, prefix=f".{beside.stem}{TEMPORARY_MARK}{label}-")
+    os.close(handle)
+    try:
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing audio
+
+
+def audio_format(path: str | os.PathLike, option: str = "output") -> str:
+    """The soundfile format of ``path``'s suffix (``"WAV"``, ``"FLAC"``...), or an
+    :class:`~torchddsp.validation.InputError` naming ``option`` for a suffix soundfile does not write."""
+    path = Path(path)
+    kind = path.suffix[1:].upper()
+    if kind not in sf.available_formats():
+        raise InputError(f"{option} {path}: expected an audio file name such as out.wav (a suffix of a format "
+                         "soundfile writes: .wav, .flac, .ogg...)")
+    return kind
+
+
+@contextlib.contextmanager
+def audio_writer(path: str | os.PathLike, sample_rate: int, channels: int = 1,
+                 subtype: str | None = None) -> Iterator[sf.SoundFile]:
+    """An open ``soundfile.SoundFile`` to ``write`` float blocks ``(n,)`` or ``(n, channels)``
+    into, in the format of ``path``'s suffix (``subtype``: soundfile's default for it, PCM_16 for
+    a WAV); the file appears at ``path`` only when the block ends without an exception
+    (:func:`atomic_path`), so memory does not grow with the audio and a kill leaves no half file."""
+    kind = audio_format(path)
+    with atomic_path(path) as temporary:
+        with sf.SoundFile(str(temporary), "w", int(sample_rate), channels, subtype or sf.default_subtype(kind),
+                          format=kind) as handle:
+            yield handle
+
+
+def write_audio(path: str | os.PathLike, audio: Tensor | np.ndarray, sample_rate: int,
+                subtype: str | None = None) -> None:
+    """Write ``audio`` ``(n_samples,)`` (mono) or ``(n_samples, channels)`` at ``sample_rate`` to
+    ``path`` atomically, in the format of its suffix (see :func:`audio_writer`)."""
+    data = audio.detach().cpu().numpy() if isinstance(audio, Tensor) else np.asarray(audio)
+    with audio_writer(path, sample_rate, 1 if data.ndim == 1 else data.shape[1], subtype) as handle:
+        handle.write(data)
 
 
 # --------------------------------------------------------------------------------------------

@@ -83,6 +83,13 @@ class MultiScaleSpectralLoss(nn.Module):
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
 
     Shape: ``prediction``, ``target``: ``(batch, n_samples)`` -> scalar, or ``(batch,)``.
+
+    Example:
+        >>> prediction, target = torch.zeros(2, 1024), torch.ones(2, 1024)
+        >>> MultiScaleSpectralLoss(fft_sizes=(256, 64))(prediction, target).shape
+        torch.Size([])
+        >>> MultiScaleSpectralLoss(fft_sizes=(256, 64), reduction="none")(prediction, target).shape
+        torch.Size([2])
     """
 
     def __init__(
@@ -298,6 +305,13 @@ class MelSpectrogramLoss(nn.Module):
     resolutions. Filterbanks are buffers.
 
     Shape: ``(batch, n_samples)`` pairs -> scalar, or ``(batch,)`` with ``reduction="none"``.
+
+    Example:
+        >>> prediction, target = torch.zeros(2, 1024), torch.ones(2, 1024)
+        >>> MelSpectrogramLoss(fft_sizes=(256,), n_mels=(40,))(prediction, target).shape
+        torch.Size([])
+        >>> MelSpectrogramLoss(fft_sizes=(256,), n_mels=(40,), reduction="none")(prediction, target).shape
+        torch.Size([2])
     """
 
     def __init__(
@@ -305,8 +319,8 @@ class MelSpectrogramLoss(nn.Module):
         sample_rate: float = 16000,
         fft_sizes: Sequence[int] = (2048, 1024, 512),
         n_mels: Sequence[int] = (128, 80, 40),
-        f_min: float = 0.0,
-        f_max: float | None = None,
+        min_hz: float = 0.0,
+        max_hz: float | None = None,
         log_floor: float = 1e-5,
         log_weight: float = 1.0,
         magnitude_weight: float = 0.0,
@@ -320,7 +334,7 @@ class MelSpectrogramLoss(nn.Module):
         self.log_weight, self.magnitude_weight = float(log_weight), float(magnitude_weight)
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         for i, (n_fft, mels) in enumerate(zip(self.fft_sizes, n_mels)):
-            self.register_buffer(f"filterbank_{i}", mel_filterbank(n_fft, mels, sample_rate, f_min, f_max))
+            self.register_buffer(f"filterbank_{i}", mel_filterbank(n_fft, mels, sample_rate, min_hz, max_hz))
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
         _check_pair(prediction, target)
@@ -344,6 +358,13 @@ class LoudnessLoss(nn.Module):
     (:func:`torchddsp.features.a_weighted_loudness`), averaged over frames.
 
     Shape: ``(batch, n_samples)`` pairs -> scalar, or ``(batch,)`` with ``reduction="none"``.
+
+    Example:
+        >>> prediction, target = torch.zeros(2, 1600), torch.ones(2, 1600)
+        >>> LoudnessLoss(16000)(prediction, target).shape
+        torch.Size([])
+        >>> LoudnessLoss(16000, reduction="none")(prediction, target).shape
+        torch.Size([2])
     """
 
     def __init__(self, sample_rate: float = 16000, frame_rate: float = 250.0, n_fft: int | None = None,
@@ -375,6 +396,13 @@ class CREPEEmbeddingLoss(nn.Module):
     settings and scale.
 
     Shape: ``(batch, n_samples)`` pairs -> scalar, or ``(batch,)`` with ``reduction="none"``.
+
+    Example (needs the CREPE weights):
+        >>> prediction, target = torch.zeros(2, 1600), torch.ones(2, 1600)
+        >>> CREPEEmbeddingLoss(16000, frame_rate=50)(prediction, target).shape
+        torch.Size([])
+        >>> CREPEEmbeddingLoss(16000, frame_rate=50, reduction="none")(prediction, target).shape
+        torch.Size([2])
     """
 
     def __init__(self, sample_rate: float = 16000, model: str = "tiny", layer: str = "classifier",

@@ -22,9 +22,6 @@ temporary name and renamed (:mod:`torchddsp.io`).
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,27 +30,27 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .configs import ExperimentConfig
 from .features import a_weighted_loudness, estimate_f0
+from .features.pitch import CONFIDENCE_THRESHOLD
+from .features.recording import CHUNK_SECONDS, frames_per_chunk, recording_features
 from .functional import hz_to_midi, midi_to_hz, resample
-from .validation import check_finite, check_positive, check_rank
-from .io import TEMPORARY_MARK, atomic_path, check_output, read_audio_blocks, write_text_atomic
-from .models.autoencoder import Autoencoder
+from .io import (atomic_path, audio_format, audio_writer, check_output, read_audio, read_audio_blocks, scratch_file,
+                 write_audio, write_text_atomic)
+from .models.autoencoder import Autoencoder, check_room
 from .models.chunked import finish_render, render_chunk, render_chunked, start_render
 from .progress import Progress
 from .training.checkpoints import latest_checkpoint, load_checkpoint, read_state, stored_config
-from .training.config import ExperimentConfig
-from .validation import InputError
+from .validation import InputError, check_finite, check_positive, check_rank
 
-__all__ = ["LoadedModel", "load_model", "model_checkpoint", "available_models", "adjust_features", "transfer", "write_transfer",
-           "transfer_file", "check_transfer_outputs", "PRETRAINED_DIR", "FIGURE_SECONDS"]
+__all__ = ["LoadedModel", "load_model", "model_checkpoint", "available_models", "adjust_features", "transfer",
+           "write_transfer", "transfer_file", "check_transfer_outputs", "PRETRAINED_DIR", "FIGURE_SECONDS"]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-CONFIDENCE_THRESHOLD = 0.85
 #: The PNG beside a transfer shows at most this many seconds from the start (memory stays bounded).
 FIGURE_SECONDS = 60.0
 #: A WAV whose peak exceeds this is scaled to a peak of FILE_PEAK (keeps the file from clipping).
 CLIP_PEAK, FILE_PEAK = 0.99, 0.9
-DEFAULT_CHUNK_SECONDS = 30.0
 
 
 @dataclass
@@ -129,7 +126,7 @@ def adjust_features(
     """Adjust an input's f0 and loudness to a model's training data (DDSP's auto-adjust).
 
     With ``auto_adjust``: f0 is shifted by whole octaves toward the training data's mean pitch;
-    the loudness of pitched frames (confidence >= 0.85) is mapped through its quantiles onto the
+    the loudness of pitched frames (confidence >= CONFIDENCE_THRESHOLD, 0.85) is mapped through its quantiles onto the
     training data's loudness quantiles; unpitched frames are made ``quiet_db`` quieter. Then
     the manual overrides apply: ``pitch_shift`` semitones and ``loudness_shift`` dB.
 
@@ -143,6 +140,12 @@ def adjust_features(
       range the quantile map took (its lowest and highest quantiles of the pitched frames) and
       the training data's range it mapped it onto, ``[low, high]``; ``None`` without the map.
     - ``manual_loudness_shift_db``; ``quiet_db``: how much quieter unpitched frames were made.
+
+    Example:
+        >>> f0_hz, loudness_db, applied = adjust_features(torch.full((2, 5), 220.0), torch.full((2, 5), -30.0),
+        ...                                               torch.ones(2, 5), statistics={}, pitch_shift=12.0)
+        >>> f0_hz.shape, loudness_db.shape, round(float(f0_hz[0, 0]), 3)
+        (torch.Size([2, 5]), torch.Size([2, 5]), 440.0)
     """
     pitched = confidence >= CONFIDENCE_THRESHOLD
     applied: dict[str, Any] = {"octave_shift_semitones": 0.0, "manual_pitch_shift_semitones": float(pitch_shift),
@@ -173,6 +176,41 @@ def adjust_features(
     applied["median_loudness_shift_db"] = float(np.median(loudness_db[frames].double().numpy())
                                                 - np.median(input_loudness[frames].double().numpy()))
     return f0_hz, loudness_db, applied
+
+
+def _model_input(audio: Tensor, sample_rate: float, loaded: LoadedModel) -> tuple[Tensor, int]:
+    """``audio`` checked (one finite mono signal), as float32 ``(1, n)`` at the model's rate,
+    and its number of whole frames (at least one)."""
+    audio = audio.reshape(1, -1) if audio.dim() == 1 else audio
+    check_rank("audio", audio, 2, "(n_samples,) or (1, n_samples)")
+    if audio.shape[0] != 1:
+        raise InputError(f"audio must be one mono signal, found {audio.shape[0]} signals")
+    check_finite("audio", audio)
+    sample_rate = check_positive("sample_rate", sample_rate)
+    audio = audio.float()
+    if sample_rate != loaded.sample_rate:
+        audio = resample(audio, sample_rate, loaded.sample_rate)
+    hop = loaded.config.model.hop_size
+    n_frames = audio.shape[1] // hop
+    if n_frames < 1:
+        raise InputError(f"audio is shorter than one frame ({hop} samples at {loaded.sample_rate} Hz)")
+    return audio, n_frames
+
+
+def _render(loaded: LoadedModel, f0_hz: Tensor, loudness_db: Tensor, audio: Tensor, seed: int, reverb: bool,
+            reverb_ir: Tensor | None) -> dict[str, Tensor]:
+    """The model's output for whole frames ``(1, n_frames)`` (``audio``: for a z encoder)."""
+    device = next(loaded.model.parameters()).device
+    if loaded.model.encoder is None:
+        # One chunk of the chunked renderer (equal to the model's call to float rounding), so
+        # that transfer_file, which renders the same way, writes the same file bit for bit
+        # when the input fits one of its chunks.
+        return render_chunked(loaded.model, f0_hz.to(device), loudness_db.to(device), f0_hz.shape[1], seed=seed,
+                              reverb=reverb, reverb_ir=reverb_ir)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        return loaded.model(f0_hz.to(device), loudness_db.to(device), audio.to(device), generator=generator,
+                            reverb=reverb, reverb_ir=reverb_ir)
 
 
 def transfer(
@@ -207,23 +245,16 @@ def transfer(
         f0_method: ``"crepe"`` or ``"yin"`` for the input's pitch.
         seed: of the noise synthesizer.
         crepe_model: CREPE's size (``"tiny"``... ``"full"``) with ``f0_method="crepe"``.
+
+    Example:
+        >>> result = transfer(torch.zeros(2400), 24000, "flute", f0_method="yin")  # the bundled 16 kHz model
+        >>> result["audio"].shape, result["model_f0_hz"].shape, result["sample_rate"], result["frame_rate"]
+        (torch.Size([1600]), torch.Size([25]), 16000, 250)
     """
-    if not reverb and reverb_ir is not None:
-        raise InputError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
+    check_room(reverb, reverb_ir)
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
-    audio = audio.reshape(1, -1) if audio.dim() == 1 else audio
-    check_rank("audio", audio, 2, "(n_samples,) or (1, n_samples)")
-    if audio.shape[0] != 1:
-        raise InputError(f"audio must be one mono signal, found {audio.shape[0]} signals")
-    check_finite("audio", audio)
-    sample_rate = check_positive("sample_rate", sample_rate)
-    audio = audio.float()
-    if sample_rate != loaded.sample_rate:
-        audio = resample(audio, sample_rate, loaded.sample_rate)
+    audio, n_frames = _model_input(audio, sample_rate, loaded)
     hop = loaded.config.model.hop_size
-    n_frames = audio.shape[1] // hop
-    if n_frames < 1:
-        raise InputError(f"audio is shorter than one frame ({hop} samples at {loaded.sample_rate} Hz)")
     # Features of the whole signal (the samples past the last whole frame included), as
     # recording_features and prepare measure them; the render covers the whole frames.
     f0_hz, confidence = estimate_f0(audio, loaded.sample_rate, loaded.frame_rate, method=f0_method, model=crepe_model,
@@ -232,18 +263,7 @@ def transfer(
     audio = audio[:, : n_frames * hop]
     model_f0, model_loudness, applied = adjust_features(f0_hz, loudness_db, confidence, loaded.statistics,
                                                          auto_adjust, pitch_shift, loudness_shift, quiet_db)
-    device = next(loaded.model.parameters()).device
-    if loaded.model.encoder is None:
-        # One chunk of the chunked renderer (equal to the model's call to float rounding), so
-        # that transfer_file, which renders the same way, writes the same file bit for bit
-        # when the input fits one of its chunks.
-        rendered = render_chunked(loaded.model, model_f0.to(device), model_loudness.to(device), n_frames, seed=seed,
-                                  reverb=reverb, reverb_ir=reverb_ir)
-    else:
-        generator = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            rendered = loaded.model(model_f0.to(device), model_loudness.to(device), audio.to(device),
-                                    generator=generator, reverb=reverb, reverb_ir=reverb_ir)
+    rendered = _render(loaded, model_f0, model_loudness, audio, seed, reverb, reverb_ir)
     return {
         "audio": rendered["audio"][0].cpu(),
         "audio_dry": rendered["audio_dry"][0].cpu(),
@@ -277,15 +297,13 @@ def check_transfer_outputs(output: str | Path, inputs: tuple[str | Path, ...] = 
     (:func:`torchddsp.io.check_output`; ``create_parent``: a missing folder is created).
     ``output`` must have a suffix soundfile writes, not ``.png``/``.json`` (the companions'
     names). Returns ``(wav, png or None, json)``."""
-    import soundfile as sf  # noqa: PLC0415
-
-    from .training.plots import have_matplotlib  # noqa: PLC0415
+    from .plots import have_matplotlib  # noqa: PLC0415  (matplotlib stays optional)
 
     output = Path(output)
-    kind = output.suffix[1:].upper()
-    if output.suffix.lower() in (".png", ".json") or kind not in sf.available_formats():
-        raise InputError(f"{option} {output}: expected an audio file name such as out.wav (a suffix of a format "
-                         "soundfile writes: .wav, .flac, .ogg...)")
+    if output.suffix.lower() in (".png", ".json"):
+        raise InputError(f"{option} {output}: expected an audio file name such as out.wav ({output.suffix} names "
+                         "the figure or the summary written beside it)")
+    audio_format(output, option)
     wav = check_output(output, inputs, option, create_parent=create_parent)
     png = check_output(output.with_suffix(".png"), inputs, f"{option}'s figure") \
         if figure and have_matplotlib() else None
@@ -297,7 +315,7 @@ def _write_figure(png: Path, input_audio: Tensor, output_audio: Tensor, sample_r
                   curves: dict[str, np.ndarray]) -> None:
     """The PNG of the first FIGURE_SECONDS (at most): spectrograms of input and output with
     the f0 and loudness curves, written atomically."""
-    from .training.plots import save_transfer_figure  # noqa: PLC0415
+    from .plots import save_transfer_figure  # noqa: PLC0415  (matplotlib stays optional)
 
     with atomic_path(png) as temporary:
         save_transfer_figure(temporary, input_audio, output_audio, sample_rate, frame_rate, curves)
@@ -312,12 +330,9 @@ def write_transfer(result: dict[str, Any], output: Path, figure: bool = True) ->
     clipping). Every file is written to a temporary name and renamed; an output that is a
     symbolic link or a folder is refused before anything is written. Returns the paths written.
     """
-    import soundfile as sf  # noqa: PLC0415
-
     wav, png, summary = check_transfer_outputs(output, figure=figure, create_parent=True)
     peak = float(result["audio"].abs().max())
-    with atomic_path(wav) as temporary:
-        sf.write(str(temporary), _file_samples(result["audio"], peak).numpy(), result["sample_rate"])
+    write_audio(wav, _file_samples(result["audio"], peak), result["sample_rate"])
     written = [wav]
     if png is not None:
         frames = _figure_frames(len(result["input_f0_hz"]), result["frame_rate"])
@@ -330,14 +345,6 @@ def write_transfer(result: dict[str, Any], output: Path, figure: bool = True) ->
     write_text_atomic(summary, json.dumps({"adjustments": result["adjustments"]}, indent=1))
     written.append(summary)
     return written
-
-
-def _recording_features(path: Path, loaded: LoadedModel, f0_method: str, crepe_model: str, chunk_seconds: float,
-                        show_progress: bool) -> dict[str, Any]:
-    from .features.recording import recording_features  # noqa: PLC0415
-
-    return recording_features(path, loaded.sample_rate, loaded.frame_rate, f0_method=f0_method,
-                              crepe_model=crepe_model, chunk_seconds=chunk_seconds, show_progress=show_progress)
 
 
 def _rendered_chunks(loaded: LoadedModel, f0_hz: Tensor, loudness_db: Tensor, chunk_frames: int, seed: int,
@@ -381,16 +388,11 @@ def _scratch_blocks(scratch: Path, block: int) -> Any:
 def _write_audio(scratch: Path, wav: Path, peak: float, sample_rate: int, block: int) -> int:
     """Second pass: the scratch samples, scaled as :func:`write_transfer` scales the whole
     output (one gain from the whole output's peak), into ``wav`` (atomically). Returns samples."""
-    import soundfile as sf  # noqa: PLC0415
-
     n_samples = 0
-    with atomic_path(wav) as temporary:
-        # The format and sample format sf.write would choose for this name (PCM_16 for a WAV).
-        kind = wav.suffix[1:].upper()
-        with sf.SoundFile(str(temporary), "w", sample_rate, 1, sf.default_subtype(kind), format=kind) as handle:
-            for audio in _scratch_blocks(scratch, block):
-                handle.write(_file_samples(audio, peak).numpy())
-                n_samples += audio.shape[0]
+    with audio_writer(wav, sample_rate) as handle:  # the format and subtype write_audio would choose
+        for audio in _scratch_blocks(scratch, block):
+            handle.write(_file_samples(audio, peak).numpy())
+            n_samples += audio.shape[0]
     return n_samples
 
 
@@ -404,6 +406,14 @@ def _figure_from_files(png: Path, input_path: Path, scratch: Path, loaded: Loade
     output_audio = next(iter(_scratch_blocks(scratch, samples)))
     _write_figure(png, input_audio, output_audio, loaded.sample_rate, loaded.frame_rate,
                   {k: v[:frames] for k, v in curves.items()})
+
+
+def _protected_inputs(input_path: Path, model: LoadedModel | str | Path) -> tuple[Path, ...]:
+    """What a transfer's outputs must not be in or replace: the input, the bundled models and
+    the model's own folder (a summary JSON written there could replace its state.json)."""
+    model_folder = Path(model.source) if isinstance(model, LoadedModel) and model.source else \
+        None if isinstance(model, LoadedModel) else model_checkpoint(model)
+    return (input_path, PRETRAINED_DIR) + ((model_folder,) if model_folder is not None else ())
 
 
 def transfer_file(
@@ -420,7 +430,7 @@ def transfer_file(
     f0_method: str = "crepe",
     crepe_model: str = "tiny",
     seed: int = 0,
-    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    chunk_s: float = CHUNK_SECONDS,
     figure: bool = True,
     show_progress: bool = False,
 ) -> dict[str, Any]:
@@ -428,13 +438,13 @@ def transfer_file(
     matplotlib is present; the first FIGURE_SECONDS) and a JSON of the adjustments beside it.
 
     The same files as ``write_transfer(transfer(read_audio(input_path), ...), output_path)``,
-    in memory that does not grow with the recording (about ``chunk_seconds`` of audio at a time):
+    in memory that does not grow with the recording (about ``chunk_s`` of audio at a time):
 
     1. the three outputs are checked before any work (:func:`check_transfer_outputs`: never an
        input, never through a symbolic link);
     2. features in chunks (:func:`torchddsp.features.recording.recording_features`), adjusted
        with the whole recording's statistics (:func:`adjust_features`);
-    3. the model renders ``chunk_seconds`` at a time (:mod:`torchddsp.models.chunked`) into a
+    3. the model renders ``chunk_s`` at a time (:mod:`torchddsp.models.chunked`) into a
        raw float32 scratch file beside the output, tracking the peak;
     4. a second pass copies the scratch into the WAV, scaled to a peak of 0.9 when the whole
        output's peak exceeds 0.99 (what :func:`write_transfer` does to the whole output), under a
@@ -445,29 +455,23 @@ def transfer_file(
     recording). Arguments as :func:`transfer`. Returns ``{"adjustments", "written",
     "n_samples", "sample_rate"}``.
     """
-    if not reverb and reverb_ir is not None:
-        raise InputError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
+    check_room(reverb, reverb_ir)
     input_path = Path(input_path)
     if not input_path.is_file():
         raise InputError(f"input {input_path}: no such file")
-    if not (isinstance(chunk_seconds, (int, float)) and math.isfinite(chunk_seconds) and chunk_seconds > 0):
-        raise InputError(f"chunk_seconds must be a positive number of seconds, found {chunk_seconds!r}")
-    # The model's own folder is an input too: a summary JSON written there could replace state.json.
-    model_folder = Path(model.source) if isinstance(model, LoadedModel) and model.source else \
-        None if isinstance(model, LoadedModel) else model_checkpoint(model)
-    protected = (input_path, PRETRAINED_DIR) + ((model_folder,) if model_folder is not None else ())
+    frames_per_chunk(chunk_s, 1.0)  # a bad value fails before any work
+    protected = _protected_inputs(input_path, model)
     wav, png, summary = check_transfer_outputs(output_path, protected, figure, create_parent=True)
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     options = dict(auto_adjust=auto_adjust, pitch_shift=pitch_shift, loudness_shift=loudness_shift, quiet_db=quiet_db,
                    reverb=reverb, reverb_ir=reverb_ir, f0_method=f0_method, seed=seed, crepe_model=crepe_model)
     if loaded.model.encoder is not None:
-        from .io import read_audio  # noqa: PLC0415
-
         result = transfer(read_audio(input_path, loaded.sample_rate), loaded.sample_rate, loaded, **options)
         written = write_transfer(result, wav, figure)
         return {"adjustments": result["adjustments"], "written": written, "n_samples": int(result["audio"].shape[0]),
                 "sample_rate": loaded.sample_rate}
-    features = _recording_features(input_path, loaded, f0_method, crepe_model, chunk_seconds, show_progress)
+    features = recording_features(input_path, loaded.sample_rate, loaded.frame_rate, f0_method, crepe_model,
+                                  chunk_s, show_progress)
     if len(features["f0_hz"]) < 1:
         raise InputError(f"input {input_path} is shorter than one frame ({loaded.config.model.hop_size} samples at "
                          f"{loaded.sample_rate} Hz)")
@@ -475,11 +479,8 @@ def transfer_file(
                                       for k in ("f0_hz", "confidence", "loudness_db"))
     model_f0, model_loudness, applied = adjust_features(f0_hz, loudness_db, confidence, loaded.statistics,
                                                          auto_adjust, pitch_shift, loudness_shift, quiet_db)
-    chunk_frames = max(1, round(chunk_seconds * loaded.frame_rate))
-    handle, name = tempfile.mkstemp(dir=wav.parent, prefix=f".{wav.stem}{TEMPORARY_MARK}render-", suffix=".f32")
-    os.close(handle)
-    scratch = Path(name)
-    try:
+    chunk_frames = frames_per_chunk(chunk_s, loaded.frame_rate)
+    with scratch_file(wav, "render") as scratch:  # raw float32, removed whatever happens
         peak = _render_to_scratch(loaded, model_f0, model_loudness, scratch, chunk_frames, seed, reverb, reverb_ir,
                                   show_progress)
         n_samples = _write_audio(scratch, wav, peak, loaded.sample_rate, chunk_frames * loaded.config.model.hop_size)
@@ -489,8 +490,6 @@ def transfer_file(
                       "input_loudness_db": loudness_db[0].numpy(), "model_loudness_db": model_loudness[0].numpy()}
             _figure_from_files(png, input_path, scratch, loaded, curves)
             written.append(png)
-    finally:
-        scratch.unlink(missing_ok=True)
     write_text_atomic(summary, json.dumps({"adjustments": applied}, indent=1))
     written.append(summary)
     return {"adjustments": applied, "written": written, "n_samples": n_samples, "sample_rate": loaded.sample_rate}

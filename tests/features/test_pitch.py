@@ -81,9 +81,9 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="audio"):
         estimate_f0(torch.zeros(SR), SR)
     with pytest.raises(ValueError, match="yin"):
-        estimate_f0(torch.zeros(1, SR), SR, method="crepe", f_min=50.0)
-    with pytest.raises(ValueError, match="f_max"):
-        estimate_f0(torch.zeros(1, SR), SR, method="yin", f_max=5000.0)
+        estimate_f0(torch.zeros(1, SR), SR, method="crepe", min_hz=50.0)
+    with pytest.raises(ValueError, match="max_hz"):
+        estimate_f0(torch.zeros(1, SR), SR, method="yin", max_hz=5000.0)
 
 
 def test_yin_is_aligned_with_the_frame_times():

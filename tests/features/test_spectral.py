@@ -93,11 +93,11 @@ def test_dct_is_scipy_orthonormal_dct():
 
 def test_mfcc_and_modules_agree_with_functions():
     audio = torch.randn(2, 8000, generator=torch.Generator().manual_seed(0))
-    module = MelSpectrogram(16000, n_fft=512, hop_length=128, n_mels=40)
-    functional = log_mel_spectrogram(audio, 16000, n_fft=512, hop_length=128, n_mels=40)
+    module = MelSpectrogram(16000, n_fft=512, hop_size=128, n_mels=40)
+    functional = log_mel_spectrogram(audio, 16000, n_fft=512, hop_size=128, n_mels=40)
     np.testing.assert_allclose(module(audio).numpy(), functional.numpy(), atol=1e-5)
-    cepstra = MFCC(16000, n_mfcc=13, n_fft=512, hop_length=128, n_mels=40, f_min=0.0)(audio)
-    expected = mfcc(audio, 16000, n_mfcc=13, n_fft=512, hop_length=128, n_mels=40)
+    cepstra = MFCC(16000, n_mfcc=13, n_fft=512, hop_size=128, n_mels=40, min_hz=0.0)(audio)
+    expected = mfcc(audio, 16000, n_mfcc=13, n_fft=512, hop_size=128, n_mels=40)
     np.testing.assert_allclose(cepstra.numpy(), expected.numpy(), atol=1e-4)
     assert cepstra.shape == (2, 1 + 8000 // 128, 13)
     assert "filterbank" in dict(module.named_buffers())

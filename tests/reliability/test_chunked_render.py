@@ -26,7 +26,7 @@ def _model(sample_rate: int, z_dims: int = 0) -> Autoencoder:
     """A small random model whose every part is audible: noise biased loud, a strong reverb."""
     torch.manual_seed(0)
     config = AutoencoderConfig(sample_rate=sample_rate, frame_rate=250, n_harmonics=24, hidden_size=16, rnn_size=16,
-                               layers_per_stack=1, reverb_seconds=0.02, noise_initial_bias=0.0, z_dims=z_dims)
+                               layers_per_stack=1, reverb_s=0.02, noise_initial_bias=0.0, z_dims=z_dims)
     model = Autoencoder(config).eval()
     with torch.no_grad():
         model.reverb.ir.normal_(0.0, 0.05)  # type: ignore[union-attr]

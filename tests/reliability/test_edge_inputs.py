@@ -115,8 +115,8 @@ CASES = [
     Case("adsr", lambda d, n, nan: F.adsr(full((2,), 0.05, d, nan == "attack_s"), full((2,), 0.1, d),
                                           full((2,), 0.5, d), full((2,), 0.1, d), full((2,), 0.3, d), n, 100.0),
          "attack_s"),
-    Case("lfo", lambda d, n, nan: F.lfo(full((2,), 2.0, d, nan == "frequency_hz"), signal((2, 5), d, low=0, high=1),
-                                        n, 100.0), "frequency_hz"),
+    Case("lfo", lambda d, n, nan: F.lfo(full((2,), 2.0, d, nan == "rate_hz"), signal((2, 5), d, low=0, high=1),
+                                        n, 100.0), "rate_hz"),
     Case("counter_noise", lambda d, n, nan: F.counter_noise(torch.tensor([1, 2]), n, dtype=d), None),
     Case("uniform_noise", lambda d, n, nan: F.uniform_noise(2, n, seed=0, dtype=d), None, compare=False),
     # oscillators and synthesis
@@ -125,8 +125,9 @@ CASES = [
     Case("oscillator_bank", lambda d, n, nan: F.oscillator_bank(full((2, n, 3), 440.0, d),
                                                                 signal((2, n, 3), d, nan == "amplitudes", 0, 0.3),
                                                                 SR), "amplitudes"),
-    Case("oscillator_bank_stream", lambda d, n, nan: F.oscillator_bank_stream(
-        full((2, n, 3), 440.0, d), signal((2, n, 3), d, nan == "amplitudes", 0, 0.3), SR, None), "amplitudes"),
+    Case("oscillator_bank", lambda d, n, nan: F.oscillator_bank(
+        full((2, n, 3), 440.0, d), signal((2, n, 3), d, nan == "amplitudes", 0, 0.3), SR, return_state=True),
+        "amplitudes", id="oscillator_bank-state"),
     Case("harmonic_frequencies", lambda d, n, nan: F.harmonic_frequencies(full((2, n, 1), 220.0, d, nan == "f0_hz"),
                                                                           4), "f0_hz"),
     Case("normalize_harmonics", lambda d, n, nan: F.normalize_harmonics(
@@ -134,24 +135,26 @@ CASES = [
     Case("harmonic_synthesis", lambda d, n, nan: F.harmonic_synthesis(
         full((2, frames(n), 1), 220.0, d), signal((2, frames(n), 1), d, nan == "amplitudes", 0, 1),
         signal((2, frames(n), 4), d, low=0, high=1), n, SR), "amplitudes"),
-    Case("harmonic_synthesis_stream", lambda d, n, nan: F.harmonic_synthesis_stream(
+    Case("harmonic_synthesis", lambda d, n, nan: F.harmonic_synthesis(
         full((2, frames(n), 1), 220.0, d), signal((2, frames(n), 1), d, nan == "amplitudes", 0, 1),
-        signal((2, frames(n), 4), d, low=0, high=1), n, SR, None), "amplitudes"),
+        signal((2, frames(n), 4), d, low=0, high=1), n, SR, return_state=True), "amplitudes",
+        id="harmonic_synthesis-state"),
     Case("wavetable_synthesis", lambda d, n, nan: F.wavetable_synthesis(
         full((2, frames(n), 1), 220.0, d), signal((2, frames(n), 1), d, low=0, high=1),
         signal((2, 32), d, nan == "wavetables"), n, SR), "wavetables"),
-    Case("wavetable_synthesis_stream", lambda d, n, nan: F.wavetable_synthesis_stream(
+    Case("wavetable_synthesis", lambda d, n, nan: F.wavetable_synthesis(
         full((2, frames(n), 1), 220.0, d), signal((2, frames(n), 1), d, low=0, high=1),
-        signal((2, 32), d, nan == "wavetables"), n, SR, None), "wavetables"),
+        signal((2, 32), d, nan == "wavetables"), n, SR, return_state=True), "wavetables",
+        id="wavetable_synthesis-state"),
     Case("bandlimited_oscillator", lambda d, n, nan: F.bandlimited_oscillator(
         full((2, frames(n), 1), 220.0, d, nan == "frequency_hz"), signal((2, frames(n), 1), d, low=0, high=1), n, SR),
         "frequency_hz"),
     Case("fm_synthesis", lambda d, n, nan: F.fm_synthesis(
         full((2, n, 2), 220.0, d), signal((2, n, 2), d, nan == "amplitudes", 0, 1),
         const([[0.0, 1.0], [0.0, 0.0]], d), SR), "amplitudes"),
-    Case("fm_synthesis_stream", lambda d, n, nan: F.fm_synthesis_stream(
+    Case("fm_synthesis", lambda d, n, nan: F.fm_synthesis(
         full((2, n, 2), 220.0, d), signal((2, n, 2), d, nan == "amplitudes", 0, 1),
-        const([[0.0, 1.0], [0.0, 0.0]], d), SR), "amplitudes"),
+        const([[0.0, 1.0], [0.0, 0.0]], d), SR, return_state=True), "amplitudes", id="fm_synthesis-state"),
     Case("upsample", lambda d, n, nan: F.upsample(signal((2, 5, 1), d, nan == "x"), n), "x"),
     Case("resample", lambda d, n, nan: F.resample(signal((2, n), d, nan == "audio"), 2, 3), "audio"),
     Case("overlap_add", lambda d, n, nan: F.overlap_add(signal((2, frames(n), 2 * HOP), d, nan == "frames"), HOP),
@@ -165,7 +168,7 @@ CASES = [
         signal((2, n, 9), d, nan == "magnitudes", 0, 1)), "magnitudes"),
     Case("sinc_filter", lambda d, n, nan: F.sinc_filter(signal((2, n), d, nan == "audio"), 1000.0, 17), "audio"),
     Case("sinc_impulse_response", lambda d, n, nan: F.sinc_impulse_response(
-        full((2, n, 1), 1000.0, d, nan == "cutoff_frequency"), 17), "cutoff_frequency"),
+        full((2, n, 1), 1000.0, d, nan == "cutoff_hz"), 17), "cutoff_hz"),
     Case("lfilter", lambda d, n, nan: F.lfilter(signal((2, n), d, nan == "x"), const([[0.5, 0.2, 0.1]], d),
                                                 const([[1.0, -0.5, 0.1]], d)), "x"),
     Case("sosfilt", lambda d, n, nan: F.sosfilt(signal((2, n), d, nan == "x"),
@@ -189,9 +192,9 @@ CASES = [
          "reflection"),
     Case("fractional_delay", lambda d, n, nan: F.fractional_delay(signal((2, n), d, nan == "audio"),
                                                                   full((2, 1), 2.5, d)), "audio"),
-    Case("fractional_delay_stream", lambda d, n, nan: F.fractional_delay_stream(
-        signal((2, n), d), full((2, n), 2.5, d, nan == "delay_samples"), None, "cubic"), "delay_samples",
-         id="fractional_delay_stream-per-sample"),
+    Case("fractional_delay", lambda d, n, nan: F.fractional_delay(
+        signal((2, n), d), full((2, n), 2.5, d, nan == "delay_samples"), "cubic", return_state=True)[0],
+         "delay_samples", id="fractional_delay-per-sample-state"),
     # dynamics
     Case("detect_level", lambda d, n, nan: F.detect_level(signal((2, n), d, nan == "audio"), SR, "rms"), "audio"),
     Case("gain_computer", lambda d, n, nan: F.gain_computer(signal((2, n), d, nan == "level_db", -60, 0), -20.0, 4.0,
@@ -267,7 +270,7 @@ def test_half_precision_computes_in_float32_and_keeps_its_dtype(case, dtype):
 def test_integer_tensors_are_refused_naming_the_argument(case):
     # Bug: an integer tensor computed in integer arithmetic (biquad truncated q to 0 and
     # reported "q must be > 0"), or torch's NotImplementedError for the noise dtype.
-    with pytest.raises(ValueError, match=r"must be a floating|floating torch dtype"):
+    with pytest.raises(TypeError, match=r"must be a floating|floating torch dtype"):
         case.call(torch.int64, N, None)
 
 
@@ -290,33 +293,38 @@ def test_empty_blocks_leave_streaming_states_unchanged():
     # Bug: an empty block returning a zero phase (or a fresh feedback memory) instead of the
     # one it was given, which makes a click when the stream goes on.
     phase = torch.tensor([[1.25, 2.5]], dtype=torch.float64)
-    _, final = F.oscillator_bank_stream(torch.zeros(1, 0, 2), torch.zeros(1, 0, 2), SR, phase)
+    _, final = F.oscillator_bank(torch.zeros(1, 0, 2), torch.zeros(1, 0, 2), SR, state=phase, return_state=True)
     torch.testing.assert_close(final, phase)
-    _, final = F.harmonic_synthesis_stream(torch.zeros(1, 0, 1), torch.zeros(1, 0, 1), torch.zeros(1, 0, 3), 0, SR,
-                                           phase[:, :1])
+    _, final = F.harmonic_synthesis(torch.zeros(1, 0, 1), torch.zeros(1, 0, 1), torch.zeros(1, 0, 3), 0, SR,
+                                    state=phase[:, :1], return_state=True)
     torch.testing.assert_close(final, phase[:, :1])
-    _, final = F.wavetable_synthesis_stream(torch.zeros(1, 0, 1), torch.zeros(1, 0, 1), torch.zeros(1, 8), 0, SR,
-                                            phase[:, :1])
+    _, final = F.wavetable_synthesis(torch.zeros(1, 0, 1), torch.zeros(1, 0, 1), torch.zeros(1, 8), 0, SR,
+                                     state=phase[:, :1], return_state=True)
     torch.testing.assert_close(final, phase[:, :1])
+    _, final = F.bandlimited_oscillator(torch.zeros(1, 1, 2), torch.zeros(1, 1, 2), 0, SR, state=phase,
+                                        return_state=True)
+    torch.testing.assert_close(final, phase)
+    _, final = F.cumulative_phase(torch.zeros(1, 0, 2), SR, state=phase, return_state=True)
+    torch.testing.assert_close(final, phase)
     previous = torch.tensor([[0.3, -0.2]])
-    _, final, memory = F.fm_synthesis_stream(torch.zeros(1, 0, 2), torch.zeros(1, 0, 2),
-                                             torch.tensor([[0.0, 1.0], [0.0, 0.0]]), SR, initial_phase=phase,
-                                             previous_output=previous)
+    _, (final, memory) = F.fm_synthesis(torch.zeros(1, 0, 2), torch.zeros(1, 0, 2),
+                                        torch.tensor([[0.0, 1.0], [0.0, 0.0]]), SR, state=(phase, previous),
+                                        return_state=True)
     torch.testing.assert_close(final, phase)
     torch.testing.assert_close(memory, previous)
-    zi = torch.tensor([-3.0, -6.0])
-    y, state = F.smooth_gain(torch.zeros(2, 0), 0.01, 0.1, SR, zi, return_state=True)
+    zi = torch.tensor([[-3.0], [-6.0]])
+    y, state = F.smooth_gain(torch.zeros(2, 0), 0.01, 0.1, SR, state=zi, return_state=True)
     assert y.shape == (2, 0)
     torch.testing.assert_close(state, zi)
     history = torch.arange(8.0).reshape(2, 4)
-    y, next_history = F.fractional_delay_stream(torch.zeros(2, 0), torch.zeros(2, 0), history)
+    y, next_history = F.fractional_delay(torch.zeros(2, 0), torch.zeros(2, 0), state=history, return_state=True)
     assert y.shape == (2, 0)
     torch.testing.assert_close(next_history, history)
 
 
 def test_an_empty_gain_block_without_a_state_cannot_return_one():
     # smooth_gain starts at the first target by default: an empty block has none to hand on.
-    with pytest.raises(ValueError, match="zi is required"):
+    with pytest.raises(ValueError, match="state is required"):
         F.smooth_gain(torch.zeros(2, 0), 0.01, 0.1, SR, return_state=True)
 
 
@@ -348,10 +356,10 @@ EFFECTS = {
     "Compressor-trainable": lambda: E.Compressor(trainable=True),
     "Compressor.limiter": lambda: E.Compressor.limiter(),
     "Compressor.expander": lambda: E.Compressor.expander(),
-    "ParametricEQ": lambda: E.ParametricEQ(),
+    "ParametricEQ": lambda: E.ParametricEQ(trainable=True),
     "FDNReverb": lambda: E.FDNReverb(rt60_s=0.05, n_lines=4, reverb_length=256),
     "Waveshaper": lambda: E.Waveshaper(oversampling=2, trainable=True),
-    "Waveshaper-chebyshev": lambda: E.Waveshaper(kind="chebyshev", trainable=True),
+    "Waveshaper-chebyshev": lambda: E.Waveshaper(curve="chebyshev", trainable=True),
     "Phaser": lambda: E.Phaser(),
     "Phaser-trainable": lambda: E.Phaser(trainable=True),
     "ExpDecayReverb-trainable": lambda: E.ExpDecayReverb(trainable=True, reverb_length=64),

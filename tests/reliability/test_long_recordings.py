@@ -116,7 +116,7 @@ def test_yin_and_loudness_in_chunks_equal_the_whole_file(tmp_path, model_rate):
     # grid, a frame dropped or repeated at a chunk edge, the last partial chunk lost.
     path = _stereo_clip(tmp_path, 48000)
     _assert_boundaries_inside_notes(path, model_rate, 250, "yin")
-    chunked = recording_features(path, model_rate, 250, "yin", chunk_seconds=CHUNK_SECONDS)
+    chunked = recording_features(path, model_rate, 250, "yin", chunk_s=CHUNK_SECONDS)
     _assert_features_equal(chunked, _whole_file_features(path, model_rate, 250, "yin"))
     # The notes are there: a chunk of silence would pass the equality too.
     assert (chunked["confidence"] > 0.85).float().mean() > 0.5
@@ -127,7 +127,7 @@ def test_crepe_in_chunks_equals_the_whole_file(tmp_path, model_rate):
     # Catches: CREPE's own resampling to 16 kHz cut without context or off its phase grid
     # (model_rate 48000), a 1024-sample frame without its half-frame of context.
     path = _stereo_clip(tmp_path, 44100)
-    chunked = recording_features(path, model_rate, 250, "crepe", crepe_model="tiny", chunk_seconds=CHUNK_SECONDS)
+    chunked = recording_features(path, model_rate, 250, "crepe", crepe_model="tiny", chunk_s=CHUNK_SECONDS)
     _assert_features_equal(chunked, _whole_file_features(path, model_rate, 250, "crepe"))
     assert (chunked["confidence"] > 0.85).float().mean() > 0.5
 
@@ -136,8 +136,8 @@ def test_bad_arguments_and_files_are_named(tmp_path):
     path = _stereo_clip(tmp_path, 16000)
     with pytest.raises(ValueError, match="block_samples"):
         next(read_audio_blocks(path, 16000, 0))
-    with pytest.raises(ValueError, match="chunk_seconds"):
-        recording_features(path, 16000, 250, "yin", chunk_seconds=float("nan"))
+    with pytest.raises(ValueError, match="chunk_s"):
+        recording_features(path, 16000, 250, "yin", chunk_s=float("nan"))
     with pytest.raises(ValueError, match="frame_rate"):
         recording_features(path, 16000, 300, "yin")
     broken = tmp_path / "broken.wav"

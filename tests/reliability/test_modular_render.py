@@ -101,8 +101,8 @@ def test_the_cli_reports_the_lock_in_one_line(tmp_path, capsys):
     out.mkdir()
     with open(out / ".render.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        code = main(["modular", "render", "--count", "2", "--out", str(out), "--quiet", "--sample-rate", "16000",
-                     "--duration", "0.25", "--control-rate", "400"])
+        code = main(["modular", "render", "--count", "2", "--output", str(out), "--quiet", "--sample-rate", "16000",
+                     "--duration-s", "0.25", "--frame-rate", "400"])
     assert code == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
     assert os.listdir(out) == [".render.lock"]

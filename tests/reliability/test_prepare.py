@@ -50,8 +50,8 @@ def _reference(audio_dir: Path, config) -> tuple[dict, dict]:
     (arrays per split, statistics)."""
     model, data = config.model, config.data
     hop = model.hop_size
-    example_frames = round(data.example_seconds * model.frame_rate)
-    hop_frames = round(data.hop_seconds * model.frame_rate)
+    example_frames = round(data.example_s * model.frame_rate)
+    hop_frames = round(data.example_hop_s * model.frame_rate)
     splits = {s: {k: [] for k in ("audio", "f0_hz", "confidence", "loudness_db", "examples")} for s in ("train", "eval")}
     offsets = {"train": 0, "eval": 0}
     for path in sorted(audio_dir.iterdir()):
@@ -127,7 +127,7 @@ def test_chunked_prepare_equals_whole_file_preparation(tmp_path, long_audio, mon
         np.testing.assert_allclose(metadata["statistics"][key], expected, rtol=0, atol=1e-3, err_msg=key)
     assert metadata["files"] == {"a_long.wav": "train+eval", "b_violin.flac": "train+eval"}
     hop = config.model.hop_size
-    train_frames = {name: t * config.model.frame_rate for name, t in metadata["eval_from_seconds"].items()}
+    train_frames = {name: t * config.model.frame_rate for name, t in metadata["eval_from_s"].items()}
     assert sum(train_frames.values()) == pytest.approx(len(arrays["train"]["f0_hz"]))
     assert len(arrays["train"]["audio"]) == hop * len(arrays["train"]["f0_hz"])
     assert json.loads((tmp_path / "ds" / "dataset.json").read_text()) == metadata

@@ -45,7 +45,7 @@ def no_work(monkeypatch):
     """Fail if any analysis starts: refusals must come before the expensive work."""
     def forbidden(*args, **kwargs):
         raise AssertionError("the features were computed before the outputs were checked")
-    monkeypatch.setattr(transfer_module, "_recording_features", forbidden)
+    monkeypatch.setattr(transfer_module, "recording_features", forbidden)
 
 
 def test_output_is_input_refused(recording, violin, no_work):
@@ -116,7 +116,7 @@ def test_failure_leaves_old_output_and_no_temporaries(recording, violin, monkeyp
 
     monkeypatch.setattr(transfer_module, "render_chunk", failing)
     with pytest.raises(OSError):
-        transfer_file(recording, violin, output, f0_method="yin", chunk_seconds=0.2)
+        transfer_file(recording, violin, output, f0_method="yin", chunk_s=0.2)
     assert output.read_bytes() == b"old"
     assert not [p for p in tmp_path.iterdir() if TEMPORARY_MARK in p.name]
     assert not output.with_suffix(".png").exists() and not output.with_suffix(".json").exists()
@@ -149,7 +149,7 @@ def test_small_chunks_scale_once(recording, violin, tmp_path):
     result = transfer(read_audio(recording, RATE), RATE, violin, **options)
     assert float(result["audio"].abs().max()) > 1.5  # the file is scaled
     write_transfer(result, tmp_path / "m.wav")
-    transfer_file(recording, violin, tmp_path / "f.wav", chunk_seconds=0.25, **options)
+    transfer_file(recording, violin, tmp_path / "f.wav", chunk_s=0.25, **options)
     chunked, memory = _pcm(tmp_path / "f.wav"), _pcm(tmp_path / "m.wav")
     assert chunked.shape == memory.shape == (len(result["audio"]),)
     assert abs(np.abs(chunked).max() - 0.9 * 32768) <= 2  # scaled to 0.9, as a whole
@@ -158,7 +158,7 @@ def test_small_chunks_scale_once(recording, violin, tmp_path):
 
 def test_figure_is_an_excerpt(recording, violin, tmp_path, monkeypatch):
     """The PNG of a long recording shows its first FIGURE_SECONDS, not the whole (memory)."""
-    import torchddsp.training.plots as plots
+    import torchddsp.plots as plots
 
     if not plots.have_matplotlib():
         pytest.skip("matplotlib is not installed")
@@ -170,7 +170,7 @@ def test_figure_is_an_excerpt(recording, violin, tmp_path, monkeypatch):
 
     monkeypatch.setattr(plots, "save_transfer_figure", capture)
     monkeypatch.setattr(transfer_module, "FIGURE_SECONDS", 0.5)
-    transfer_file(recording, violin, tmp_path / "f.wav", f0_method="yin", chunk_seconds=0.3)
+    transfer_file(recording, violin, tmp_path / "f.wav", f0_method="yin", chunk_s=0.3)
     frames = int(0.5 * violin.frame_rate)
     assert seen["source"] == seen["output"] == frames * violin.config.model.hop_size
     assert set(seen["curves"].values()) == {frames}
@@ -185,9 +185,9 @@ def test_z_model_falls_back_to_memory(recording, tmp_path):
     from torchddsp.transfer import LoadedModel
 
     config = ExperimentConfig.from_dict({"name": "z", "model": {"hidden_size": 8, "rnn_size": 8, "layers_per_stack": 1,
-                                                                "z_dims": 2, "reverb_seconds": 0.01}})
+                                                                "z_dims": 2, "reverb_s": 0.01}})
     torch.manual_seed(0)
     loaded = LoadedModel(Autoencoder(config.model).eval(), config)
     write_transfer(transfer(read_audio(recording, RATE), RATE, loaded, f0_method="yin"), tmp_path / "m.wav")
-    transfer_file(recording, loaded, tmp_path / "f.wav", f0_method="yin", chunk_seconds=0.2)
+    transfer_file(recording, loaded, tmp_path / "f.wav", f0_method="yin", chunk_s=0.2)
     assert np.array_equal(_pcm(tmp_path / "f.wav"), _pcm(tmp_path / "m.wav"))

@@ -1,7 +1,7 @@
 import pytest
 
 from torchddsp.training import ExperimentConfig, load_config
-from torchddsp.training.config import CONFIG_DIR
+from torchddsp.configs import CONFIG_DIR
 
 
 @pytest.mark.parametrize("name", ["solo_instrument", "cpu_small"])
@@ -14,7 +14,7 @@ def test_shipped_configs_load(name):
 
 def test_solo_instrument_matches_magenta():
     model = load_config("solo_instrument").model
-    assert (model.n_harmonics, model.n_noise_bands, model.reverb_seconds, model.rnn_size) == (60, 65, 3.0, 512)
+    assert (model.n_harmonics, model.n_noise_bands, model.reverb_s, model.rnn_size) == (60, 65, 3.0, 512)
 
 
 def test_schedule_is_warmup_then_exponential_decay():
@@ -52,10 +52,10 @@ def test_bad_configs_raise(values, match):
 def test_yaml_numbers_in_exponent_form_are_numbers(tmp_path):
     # PyYAML (YAML 1.1) reads 2e-3 as the text "2e-3"; the README writes learning rates so.
     path = tmp_path / "c.yaml"
-    path.write_text("train:\n  learning_rate: 2e-3\n  steps: 10\n  grad_clip: 1E+1\nmodel:\n  reverb_seconds: .5\n")
+    path.write_text("train:\n  learning_rate: 2e-3\n  steps: 10\n  grad_clip: 1E+1\nmodel:\n  reverb_s: .5\n")
     config = load_config(path)
     assert config.train.learning_rate == 0.002 and config.train.grad_clip == 10.0
-    assert config.model.reverb_seconds == 0.5 and config.train.steps == 10 and isinstance(config.train.steps, int)
+    assert config.model.reverb_s == 0.5 and config.train.steps == 10 and isinstance(config.train.steps, int)
 
 
 @pytest.mark.parametrize("text,match", [

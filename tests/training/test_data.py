@@ -6,7 +6,8 @@ import soundfile as sf
 import torch
 
 from training_support import DATA, tiny_config
-from torchddsp.training import AudioFileError, FeatureDataset, prepare_dataset, read_audio
+from torchddsp.io import read_audio
+from torchddsp.training import AudioFileError, FeatureDataset, prepare_dataset
 
 
 def test_prepared_dataset_layout_and_statistics(dataset_dir):

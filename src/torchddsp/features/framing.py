@@ -29,7 +29,12 @@ def default_n_frames(n_samples: int, sample_rate: float, frame_rate: float) -> i
 
 
 def frame_centers(n_frames: int, sample_rate: float, frame_rate: float, device: torch.device | None = None) -> Tensor:
-    """Centre sample of each frame, ``round(i * sample_rate / frame_rate)``, as int64 ``(n_frames,)``."""
+    """Centre sample of each frame, ``round(i * sample_rate / frame_rate)``, as int64 ``(n_frames,)``.
+
+    Example:
+        >>> frame_centers(4, 16000, 250).tolist()
+        [0, 64, 128, 192]
+    """
     position = torch.arange(n_frames, dtype=torch.float64, device=device) * (sample_rate / frame_rate)
     return torch.round(position).long()
 
@@ -55,6 +60,10 @@ def centered_frames(
         sample_rate: of ``audio``, in Hz.
         frame_rate: frames per second.
         n_frames: frames to return (default ``default_n_frames``).
+
+    Example:
+        >>> centered_frames(torch.zeros(2, 1600), 512, 16000, frame_rate=250).shape
+        torch.Size([2, 25, 512])
     """
     check_rank("audio", audio, 2, "(batch, n_samples)")
     check_finite("audio", audio)

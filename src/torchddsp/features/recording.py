@@ -33,9 +33,12 @@ from .pitch import F0_METHODS, estimate_f0
 from .yin import yin_context
 from ..validation import InputError
 
-__all__ = ["FeatureChunk", "frame_features", "feature_context", "analysis_chunks", "recording_features", "FEATURES"]
+__all__ = ["FeatureChunk", "frame_features", "feature_context", "analysis_chunks", "recording_features", "FEATURES",
+           "CHUNK_SECONDS", "frames_per_chunk"]
 
 FEATURES = ("f0_hz", "confidence", "loudness_db")
+#: Seconds of audio analysed (or rendered) at a time: a few hundred MB with CREPE or YIN at 16 kHz.
+CHUNK_SECONDS = 30.0
 
 
 @dataclass
@@ -58,7 +61,13 @@ class FeatureChunk:
 def frame_features(audio: Tensor, sample_rate: int, frame_rate: int, f0_method: str = "crepe",
                    crepe_model: str = "tiny", n_frames: int | None = None) -> dict[str, Tensor]:
     """f0, confidence and loudness of one signal ``(n_samples,)`` analysed whole: float32
-    ``(n_frames,)`` each, ``n_frames = n_samples // hop`` by default."""
+    ``(n_frames,)`` each, ``n_frames = n_samples // hop`` by default.
+
+    Example:
+        >>> features = frame_features(torch.zeros(1600), 16000, 250, f0_method="yin")
+        >>> {name: tuple(value.shape) for name, value in features.items()}
+        {'f0_hz': (25,), 'confidence': (25,), 'loudness_db': (25,)}
+    """
     hop = _hop(sample_rate, frame_rate)
     n_frames = audio.shape[-1] // hop if n_frames is None else n_frames
     f0_hz, confidence = estimate_f0(audio[None], sample_rate, frame_rate, method=f0_method, model=crepe_model,
@@ -153,12 +162,12 @@ def _with_end(blocks: Iterable[Tensor]) -> Iterator[Tensor | None]:
 
 
 def recording_features(path: str | os.PathLike, sample_rate: int, frame_rate: int, f0_method: str = "crepe",
-                       crepe_model: str = "tiny", chunk_seconds: float = 60.0,
+                       crepe_model: str = "tiny", chunk_s: float = CHUNK_SECONDS,
                        show_progress: bool = False) -> dict:
     """f0, confidence and loudness of an audio file of any length, in chunks.
 
     The file is read in blocks (mono, resampled to ``sample_rate``: see
-    :func:`torchddsp.io.read_audio_blocks`) and analysed ``chunk_seconds`` at a time; the result
+    :func:`torchddsp.io.read_audio_blocks`) and analysed ``chunk_s`` at a time; the result
     equals the analysis of the whole file at once (:func:`frame_features`).
 
     Returns:
@@ -169,16 +178,16 @@ def recording_features(path: str | os.PathLike, sample_rate: int, frame_rate: in
         AudioFileError (a ``ValueError``) naming the file; CrepeWeightsMissing.
     """
     hop = _hop(sample_rate, frame_rate)
-    chunk_frames = _chunk_frames(chunk_seconds, frame_rate)
+    n_chunk = frames_per_chunk(chunk_s, frame_rate)
     check_choice("f0_method", f0_method, F0_METHODS)
     if f0_method == "crepe":
         crepe_weights_path(crepe_model)  # before reading anything
     frames, rate, _ = audio_info(path)
     pieces: dict[str, list[Tensor]] = {key: [] for key in FEATURES}
     n_samples = 0
-    blocks = read_audio_blocks(path, sample_rate, chunk_frames * hop)
+    blocks = read_audio_blocks(path, sample_rate, n_chunk * hop)
     with Progress(-(-frames * sample_rate // rate) // hop, f"features {os.fspath(path)}", show_progress) as bar:
-        for chunk in analysis_chunks(blocks, sample_rate, frame_rate, f0_method, crepe_model, chunk_frames):
+        for chunk in analysis_chunks(blocks, sample_rate, frame_rate, f0_method, crepe_model, n_chunk):
             for key in FEATURES:
                 pieces[key].append(chunk.features[key])
             n_samples = chunk.n_samples
@@ -188,7 +197,8 @@ def recording_features(path: str | os.PathLike, sample_rate: int, frame_rate: in
     return result
 
 
-def _chunk_frames(chunk_seconds: float, frame_rate: int) -> int:
-    if not isinstance(chunk_seconds, (int, float)) or not math.isfinite(chunk_seconds) or chunk_seconds <= 0:
-        raise InputError(f"chunk_seconds must be a positive number of seconds, found {chunk_seconds!r}")
-    return max(1, round(chunk_seconds * frame_rate))
+def frames_per_chunk(chunk_s: float, frame_rate: float) -> int:
+    """Frames in ``chunk_s`` (at least one); InputError unless a positive finite number."""
+    if not isinstance(chunk_s, (int, float)) or not math.isfinite(chunk_s) or chunk_s <= 0:
+        raise InputError(f"chunk_s must be a positive number of seconds, found {chunk_s!r}")
+    return max(1, round(chunk_s * frame_rate))

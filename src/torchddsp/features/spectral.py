@@ -5,9 +5,9 @@ they need are built once per setting (an LRU cache) and reused. The modules
 (:class:`MelSpectrogram`, :class:`MFCC`) hold them as buffers.
 
 Framing (``stft``): ``center=True`` pads ``n_fft // 2`` samples on both sides (``pad_mode``
-``"reflect"`` or ``"constant"``) so frame ``i`` is centred on sample ``i * hop_length``;
-``center=False`` starts frame ``i`` at sample ``i * hop_length``, and ``pad_end=True`` then
-zero-pads the end so every sample is covered (``ceil(n_samples / hop_length)`` frames:
+``"reflect"`` or ``"constant"``) so frame ``i`` is centred on sample ``i * hop_size``;
+``center=False`` starts frame ``i`` at sample ``i * hop_size``, and ``pad_end=True`` then
+zero-pads the end so every sample is covered (``ceil(n_samples / hop_size)`` frames:
 TensorFlow's ``tf.signal.stft(pad_end=True)``, which Magenta's DDSP losses use).
 
 Magnitudes are differentiable everywhere: at an exactly zero STFT bin the gradient is 0,
@@ -73,7 +73,7 @@ def window_tensor(kind: str, win_length: int, n_fft: int, dtype: torch.dtype, de
 def stft(
     audio: Tensor,
     n_fft: int,
-    hop_length: int | None = None,
+    hop_size: int | None = None,
     win_length: int | None = None,
     window: str | Tensor = "hann",
     center: bool = True,
@@ -84,21 +84,28 @@ def stft(
 
     Shape:
         ``audio``: ``(batch, n_samples)`` -> complex ``(batch, n_frames, n_fft // 2 + 1)``;
-        ``n_frames = 1 + n_samples // hop_length`` when centred, ``ceil(n_samples / hop_length)``
-        with ``center=False, pad_end=True``, ``1 + (n_samples - n_fft) // hop_length`` otherwise.
+        ``n_frames = 1 + n_samples // hop_size`` when centred, ``ceil(n_samples / hop_size)``
+        with ``center=False, pad_end=True``, ``1 + (n_samples - n_fft) // hop_size`` otherwise.
 
     Args:
         audio: signal. Differentiable.
         n_fft: FFT size.
-        hop_length: samples between frames (default ``n_fft // 4``).
+        hop_size: samples between frames (default ``n_fft // 4``).
         win_length: window taps, at most ``n_fft``, centred in the frame (default ``n_fft``).
         window: ``"hann"``, ``"hamming"``, ``"blackman"`` (periodic) or ``"rectangular"``, or
             the window's ``n_fft`` values as a tensor (then ``win_length`` is not used).
-        center: centre frame ``i`` on sample ``i * hop_length`` (see the module docstring).
+        center: centre frame ``i`` on sample ``i * hop_size`` (see the module docstring).
         pad_mode: ``"reflect"`` or ``"constant"`` (zeros), for ``center=True``.
         pad_end: with ``center=False``, zero-pad the end so every sample is in a frame.
+
+    Example:
+        >>> audio = torch.zeros(2, 1600)
+        >>> stft(audio, 256, 64).shape, stft(audio, 256, 64, center=False).shape
+        (torch.Size([2, 26, 129]), torch.Size([2, 22, 129]))
+        >>> stft(audio, 256, 64, center=False, pad_end=True).shape
+        torch.Size([2, 25, 129])
     """
-    padded, hop, window_values = _padded(audio, n_fft, hop_length, win_length, window, center, pad_mode, pad_end)
+    padded, hop, window_values = _padded(audio, n_fft, hop_size, win_length, window, center, pad_mode, pad_end)
     return torch.fft.rfft(padded.unfold(1, window_values.shape[-1], hop) * window_values)
 
 
@@ -159,14 +166,14 @@ def windowed_power(frames: Tensor, window: Tensor) -> Tensor:
     return _WindowedSpectrum.apply(frames, window, 0, "power")
 
 
-def _padded(audio: Tensor, n_fft: int, hop_length: int | None, win_length: int | None, window: str | Tensor,
+def _padded(audio: Tensor, n_fft: int, hop_size: int | None, win_length: int | None, window: str | Tensor,
             center: bool, pad_mode: str, pad_end: bool) -> tuple[Tensor, int, Tensor]:
     """Validation and padding shared by :func:`stft` and the spectrograms: the padded signal
     (frame ``i`` starts at sample ``i * hop`` of it), the hop and the window values."""
     check_rank("audio", audio, 2, "(batch, n_samples)")
     check_finite("audio", audio)
     n_fft = check_positive_int("n_fft", n_fft, minimum=2)
-    hop_length = check_positive_int("hop_length", n_fft // 4 if hop_length is None else hop_length)
+    hop_size = check_positive_int("hop_size", n_fft // 4 if hop_size is None else hop_size)
     if isinstance(window, Tensor):
         if window.shape != (n_fft,):
             raise InputError(f"a window tensor must have shape ({n_fft},) (n_fft), found {tuple(window.shape)}")
@@ -185,8 +192,8 @@ def _padded(audio: Tensor, n_fft: int, hop_length: int | None, win_length: int |
             )
         audio = torch.nn.functional.pad(audio.unsqueeze(1), (n_fft // 2, n_fft // 2), mode=pad_mode).squeeze(1)
     elif pad_end:
-        n_frames = -(-n_samples // hop_length)
-        audio = torch.nn.functional.pad(audio, (0, (n_frames - 1) * hop_length + n_fft - n_samples))
+        n_frames = -(-n_samples // hop_size)
+        audio = torch.nn.functional.pad(audio, (0, (n_frames - 1) * hop_size + n_fft - n_samples))
     elif n_samples < n_fft:
         raise InputError(f"audio must hold at least n_fft = {n_fft} samples without padding, found {n_samples}")
     dtype = audio.dtype if audio.dtype in (torch.float32, torch.float64) else torch.float32
@@ -194,13 +201,13 @@ def _padded(audio: Tensor, n_fft: int, hop_length: int | None, win_length: int |
         values = window.to(dtype=dtype, device=audio.device)
     else:
         values = window_tensor(window, win_length, n_fft, dtype, audio.device)  # type: ignore[arg-type]
-    return audio.to(dtype), hop_length, values
+    return audio.to(dtype), hop_size, values
 
 
 def power_spectrogram(
     audio: Tensor,
     n_fft: int,
-    hop_length: int | None = None,
+    hop_size: int | None = None,
     win_length: int | None = None,
     window: str | Tensor = "hann",
     center: bool = True,
@@ -208,8 +215,13 @@ def power_spectrogram(
     pad_end: bool = False,
 ) -> Tensor:
     """``|stft(audio)| ** 2``, shape ``(batch, n_frames, n_fft // 2 + 1)``; arguments and framing
-    as :func:`stft`. Differentiable, with a backward pass of one inverse real FFT."""
-    padded, hop, window_values = _padded(audio, n_fft, hop_length, win_length, window, center, pad_mode, pad_end)
+    as :func:`stft`. Differentiable, with a backward pass of one inverse real FFT.
+
+    Example:
+        >>> power_spectrogram(torch.zeros(2, 1600), 256, 64).shape
+        torch.Size([2, 26, 129])
+    """
+    padded, hop, window_values = _padded(audio, n_fft, hop_size, win_length, window, center, pad_mode, pad_end)
     return _WindowedSpectrum.apply(padded, window_values, hop, "power")
 
 
@@ -223,7 +235,7 @@ def magnitude_from_power(power: Tensor, floor: float = 0.0) -> Tensor:
 def magnitude_spectrogram(
     audio: Tensor,
     n_fft: int,
-    hop_length: int | None = None,
+    hop_size: int | None = None,
     win_length: int | None = None,
     window: str | Tensor = "hann",
     center: bool = True,
@@ -232,8 +244,13 @@ def magnitude_spectrogram(
 ) -> Tensor:
     """``|stft(audio)|``, shape ``(batch, n_frames, n_fft // 2 + 1)``; arguments and framing as
     :func:`stft`. Differentiable (0, not NaN, at exact zeros), with a backward pass of one
-    inverse real FFT."""
-    padded, hop, window_values = _padded(audio, n_fft, hop_length, win_length, window, center, pad_mode, pad_end)
+    inverse real FFT.
+
+    Example:
+        >>> magnitude_spectrogram(torch.zeros(2, 1600), 256, 64).shape
+        torch.Size([2, 26, 129])
+    """
+    padded, hop, window_values = _padded(audio, n_fft, hop_size, win_length, window, center, pad_mode, pad_end)
     return _WindowedSpectrum.apply(padded, window_values, hop, "magnitude")
 
 
@@ -267,9 +284,9 @@ def mel_to_hz(mels: np.ndarray | float, scale: str = "slaney") -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _mel_filterbank(n_fft: int, n_mels: int, sample_rate: float, f_min: float, f_max: float, scale: str,
+def _mel_filterbank(n_fft: int, n_mels: int, sample_rate: float, min_hz: float, max_hz: float, scale: str,
                     norm: str | None) -> np.ndarray:
-    edges_hz = mel_to_hz(np.linspace(hz_to_mel(f_min, scale), hz_to_mel(f_max, scale), n_mels + 2), scale)
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(min_hz, scale), hz_to_mel(max_hz, scale), n_mels + 2), scale)
     bins_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)  # k * sr / n, also for odd n
     lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
     rising = (bins_hz[None, :] - lower) / (centre - lower)
@@ -284,8 +301,8 @@ def mel_filterbank(
     n_fft: int,
     n_mels: int,
     sample_rate: float,
-    f_min: float = 0.0,
-    f_max: float | None = None,
+    min_hz: float = 0.0,
+    max_hz: float | None = None,
     scale: str = "slaney",
     norm: str | None = "slaney",
     dtype: torch.dtype = torch.float32,
@@ -294,19 +311,19 @@ def mel_filterbank(
     """Triangular mel filterbank, ``(n_mels, n_fft // 2 + 1)``: row ``m`` weights the FFT bins.
 
     Triangles have edges evenly spaced on the mel ``scale`` (``"slaney"`` or ``"htk"``) between
-    ``f_min`` and ``f_max`` (default Nyquist); ``norm="slaney"`` scales each to unit area per Hz
+    ``min_hz`` and ``max_hz`` (default Nyquist); ``norm="slaney"`` scales each to unit area per Hz
     (librosa's defaults), ``None`` leaves peaks at 1. Cached per setting.
     """
     n_fft = check_positive_int("n_fft", n_fft, minimum=2)
     n_mels = check_positive_int("n_mels", n_mels)
     sample_rate = check_positive("sample_rate", sample_rate)
-    f_max = sample_rate / 2 if f_max is None else float(f_max)
-    if not 0.0 <= f_min < f_max <= sample_rate / 2:
-        raise InputError(f"need 0 <= f_min < f_max <= Nyquist ({sample_rate / 2}), found f_min={f_min}, f_max={f_max}")
+    max_hz = sample_rate / 2 if max_hz is None else float(max_hz)
+    if not 0.0 <= min_hz < max_hz <= sample_rate / 2:
+        raise InputError(f"need 0 <= min_hz < max_hz <= Nyquist ({sample_rate / 2}), found min_hz={min_hz}, max_hz={max_hz}")
     check_choice("scale", scale, ("slaney", "htk"))
     if norm not in ("slaney", None):
         raise InputError(f"norm must be 'slaney' or None, found {norm!r}")
-    weights = _mel_filterbank(n_fft, n_mels, float(sample_rate), float(f_min), float(f_max), scale, norm)
+    weights = _mel_filterbank(n_fft, n_mels, float(sample_rate), float(min_hz), float(max_hz), scale, norm)
     return torch.as_tensor(weights, dtype=dtype, device=device)
 
 
@@ -314,26 +331,36 @@ def mel_spectrogram(
     audio: Tensor,
     sample_rate: float,
     n_fft: int = 2048,
-    hop_length: int | None = None,
+    hop_size: int | None = None,
     n_mels: int = 128,
-    f_min: float = 0.0,
-    f_max: float | None = None,
+    min_hz: float = 0.0,
+    max_hz: float | None = None,
     power: float = 2.0,
     scale: str = "slaney",
     norm: str | None = "slaney",
     **stft_options,
 ) -> Tensor:
-    """Mel spectrogram ``|stft| ** power`` through :func:`mel_filterbank`: ``(batch, n_frames, n_mels)``."""
-    spectrum = power_spectrogram(audio, n_fft, hop_length, **stft_options)
+    """Mel spectrogram ``|stft| ** power`` through :func:`mel_filterbank`: ``(batch, n_frames, n_mels)``.
+
+    Example:
+        >>> mel_spectrogram(torch.zeros(2, 1600), 16000, n_fft=256, hop_size=64, n_mels=40).shape
+        torch.Size([2, 26, 40])
+    """
+    spectrum = power_spectrogram(audio, n_fft, hop_size, **stft_options)
     if power != 2.0:
         spectrum = magnitude_from_power(spectrum).pow(check_positive("power", power))
-    filters = mel_filterbank(n_fft, n_mels, sample_rate, f_min, f_max, scale, norm, spectrum.dtype, spectrum.device)
+    filters = mel_filterbank(n_fft, n_mels, sample_rate, min_hz, max_hz, scale, norm, spectrum.dtype, spectrum.device)
     return spectrum @ filters.T
 
 
 def log_mel_spectrogram(audio: Tensor, sample_rate: float, log_floor: float = 1e-5, **mel_options) -> Tensor:
     """``log(max(mel_spectrogram, log_floor))`` (natural log), ``(batch, n_frames, n_mels)``;
-    finite, with a zero gradient, below the floor."""
+    finite, with a zero gradient, below the floor.
+
+    Example:
+        >>> log_mel_spectrogram(torch.zeros(2, 1600), 16000, n_fft=256, hop_size=64, n_mels=40).shape
+        torch.Size([2, 26, 40])
+    """
     check_positive("log_floor", log_floor)
     return torch.log(torch.clamp_min(mel_spectrogram(audio, sample_rate, **mel_options), log_floor))
 
@@ -348,7 +375,12 @@ def _dct_matrix(n_inputs: int, n_outputs: int) -> np.ndarray:
 
 
 def dct_matrix(n_inputs: int, n_outputs: int, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
-    """Orthonormal DCT-II, ``(n_outputs, n_inputs)`` (scipy's ``dct(type=2, norm="ortho")``)."""
+    """Orthonormal DCT-II, ``(n_outputs, n_inputs)`` (scipy's ``dct(type=2, norm="ortho")``).
+
+    Example:
+        >>> dct_matrix(40, 13).shape
+        torch.Size([13, 40])
+    """
     n_inputs = check_positive_int("n_inputs", n_inputs)
     n_outputs = check_positive_int("n_outputs", n_outputs)
     if n_outputs > n_inputs:
@@ -358,7 +390,12 @@ def dct_matrix(n_inputs: int, n_outputs: int, dtype: torch.dtype = torch.float32
 
 def mfcc(audio: Tensor, sample_rate: float, n_mfcc: int = 20, log_floor: float = 1e-5, **mel_options) -> Tensor:
     """Mel-frequency cepstral coefficients: orthonormal DCT-II of the log-mel spectrogram
-    (natural log of mel power), ``(batch, n_frames, n_mfcc)``."""
+    (natural log of mel power), ``(batch, n_frames, n_mfcc)``.
+
+    Example:
+        >>> mfcc(torch.zeros(2, 1600), 16000, n_mfcc=13, n_fft=256, hop_size=64, n_mels=40).shape
+        torch.Size([2, 26, 13])
+    """
     log_mel = log_mel_spectrogram(audio, sample_rate, log_floor=log_floor, **mel_options)
     return log_mel @ dct_matrix(log_mel.shape[-1], n_mfcc, log_mel.dtype, log_mel.device).T
 
@@ -369,16 +406,20 @@ class MelSpectrogram(nn.Module):
 
     Shape: ``(batch, n_samples)`` -> ``(batch, n_frames, n_mels)`` (centred frames, see
     :func:`stft`). ``log=True`` returns ``log(max(mel, log_floor))``.
+
+    Example:
+        >>> MelSpectrogram(16000, n_fft=256, hop_size=64, n_mels=40)(torch.zeros(2, 1600)).shape
+        torch.Size([2, 26, 40])
     """
 
     def __init__(
         self,
         sample_rate: float = 16000,
         n_fft: int = 2048,
-        hop_length: int | None = None,
+        hop_size: int | None = None,
         n_mels: int = 128,
-        f_min: float = 0.0,
-        f_max: float | None = None,
+        min_hz: float = 0.0,
+        max_hz: float | None = None,
         power: float = 2.0,
         scale: str = "slaney",
         norm: str | None = "slaney",
@@ -389,12 +430,12 @@ class MelSpectrogram(nn.Module):
     ):
         super().__init__()
         self.n_fft = check_positive_int("n_fft", n_fft, minimum=2)
-        self.hop_length = check_positive_int("hop_length", n_fft // 4 if hop_length is None else hop_length)
+        self.hop_size = check_positive_int("hop_size", n_fft // 4 if hop_size is None else hop_size)
         self.power = check_positive("power", power)
         self.log, self.log_floor = log, check_positive("log_floor", log_floor)
         self.center, self.pad_mode = center, check_choice("pad_mode", pad_mode, ("reflect", "constant"))
         self.register_buffer("window", torch.as_tensor(_window("hann", n_fft, n_fft), dtype=torch.float32))
-        self.register_buffer("filterbank", mel_filterbank(n_fft, n_mels, sample_rate, f_min, f_max, scale, norm))
+        self.register_buffer("filterbank", mel_filterbank(n_fft, n_mels, sample_rate, min_hz, max_hz, scale, norm))
 
     def forward(self, audio: Tensor) -> Tensor:
         check_rank("audio", audio, 2, "(batch, n_samples)")
@@ -403,7 +444,7 @@ class MelSpectrogram(nn.Module):
             audio = audio.float()
         if self.center:
             audio = torch.nn.functional.pad(audio.unsqueeze(1), (self.n_fft // 2,) * 2, mode=self.pad_mode).squeeze(1)
-        spectrum = _WindowedSpectrum.apply(audio, self.window.to(audio.dtype), self.hop_length, "power")
+        spectrum = _WindowedSpectrum.apply(audio, self.window.to(audio.dtype), self.hop_size, "power")
         if self.power != 2.0:
             spectrum = magnitude_from_power(spectrum).pow(self.power)
         mel = spectrum @ self.filterbank.to(spectrum.dtype).T
@@ -414,13 +455,17 @@ class MFCC(nn.Module):
     """MFCCs (see :func:`mfcc`, same defaults) with window, filterbank and DCT held as buffers.
 
     Shape: ``(batch, n_samples)`` -> ``(batch, n_frames, n_mfcc)``.
+
+    Example:
+        >>> MFCC(16000, n_mfcc=13, n_fft=256, hop_size=64, n_mels=40)(torch.zeros(2, 1600)).shape
+        torch.Size([2, 26, 13])
     """
 
-    def __init__(self, sample_rate: float = 16000, n_mfcc: int = 20, n_fft: int = 2048, hop_length: int | None = None,
-                 n_mels: int = 128, f_min: float = 0.0, f_max: float | None = None, log_floor: float = 1e-5,
+    def __init__(self, sample_rate: float = 16000, n_mfcc: int = 20, n_fft: int = 2048, hop_size: int | None = None,
+                 n_mels: int = 128, min_hz: float = 0.0, max_hz: float | None = None, log_floor: float = 1e-5,
                  center: bool = True, pad_mode: str = "reflect"):
         super().__init__()
-        self.mel = MelSpectrogram(sample_rate, n_fft, hop_length, n_mels, f_min, f_max, log=True,
+        self.mel = MelSpectrogram(sample_rate, n_fft, hop_size, n_mels, min_hz, max_hz, log=True,
                                   log_floor=log_floor, center=center, pad_mode=pad_mode)
         self.register_buffer("dct", dct_matrix(n_mels, n_mfcc))
 

@@ -68,8 +68,8 @@ def yin(
     audio: Tensor,
     sample_rate: float,
     frame_rate: float = 250.0,
-    f_min: float = 40.0,
-    f_max: float | None = None,
+    min_hz: float = 40.0,
+    max_hz: float | None = None,
     threshold: float = 0.15,
     n_frames: int | None = None,
 ) -> tuple[Tensor, Tensor]:
@@ -77,7 +77,7 @@ def yin(
     (a choice among lags): computed without gradient.
 
     Frame ``i`` is centred on time ``i / frame_rate``: the lag is chosen on a frame of
-    ``2 * sample_rate / f_min`` samples centred there, and the period is then refined on the
+    ``2 * sample_rate / min_hz`` samples centred there, and the period is then refined on the
     span that lag compares, re-centred on the same time. On silence the confidence is 0 (and
     f0 the top of the search range).
 
@@ -88,20 +88,25 @@ def yin(
         audio: signal at ``sample_rate`` (any rate; higher rates resolve high pitches finer).
         sample_rate: in Hz.
         frame_rate: frames per second.
-        f_min, f_max: search range in Hz, ``0 < f_min < f_max < sample_rate / 4``; ``f_max=None``
+        min_hz, max_hz: search range in Hz, ``0 < min_hz < max_hz < sample_rate / 4``; ``max_hz=None``
             means 2000 Hz, or just below ``sample_rate / 4`` for low rates.
         threshold: absolute threshold on the normalised difference (YIN's step 4).
         n_frames: frames to return (default ``floor(n_samples * frame_rate / sample_rate)``).
+
+    Example:
+        >>> f0_hz, confidence = yin(torch.zeros(2, 1600), 16000, frame_rate=250)
+        >>> f0_hz.shape, confidence.shape
+        (torch.Size([2, 25]), torch.Size([2, 25]))
     """
     sample_rate = check_positive("sample_rate", sample_rate)
-    check_positive("f_min", f_min)
-    if f_max is None:
-        f_max = min(2000.0, 0.99 * sample_rate / 4)
-    if not f_min < f_max < sample_rate / 4:
-        raise InputError(f"need f_min < f_max < sample_rate / 4 ({sample_rate / 4}), found f_min={f_min}, f_max={f_max}")
+    check_positive("min_hz", min_hz)
+    if max_hz is None:
+        max_hz = min(2000.0, 0.99 * sample_rate / 4)
+    if not min_hz < max_hz < sample_rate / 4:
+        raise InputError(f"need min_hz < max_hz < sample_rate / 4 ({sample_rate / 4}), found min_hz={min_hz}, max_hz={max_hz}")
     check_positive("threshold", threshold)
     with torch.no_grad():
-        return _yin(audio, sample_rate, frame_rate, f_min, f_max, threshold, n_frames)
+        return _yin(audio, sample_rate, frame_rate, min_hz, max_hz, threshold, n_frames)
 
 
 def _cut_size(window: int) -> int:
@@ -111,18 +116,18 @@ def _cut_size(window: int) -> int:
     return 2 * window + window // 2 + 2
 
 
-def yin_context(sample_rate: float, f_min: float = 40.0) -> tuple[int, int]:
+def yin_context(sample_rate: float, min_hz: float = 40.0) -> tuple[int, int]:
     """Samples a YIN frame reads around its centre ``c``: ``[c - before, c + after)``, returned
     as ``(before, after)``. Audio outside that span does not change the frame's result (what
     chunked analysis of long recordings relies on)."""
-    window = math.ceil(check_positive("sample_rate", sample_rate) / check_positive("f_min", f_min)) + 1
+    window = math.ceil(check_positive("sample_rate", sample_rate) / check_positive("min_hz", min_hz)) + 1
     return window, _cut_size(window) - window
 
 
-def _yin(audio: Tensor, sample_rate: float, frame_rate: float, f_min: float, f_max: float, threshold: float,
+def _yin(audio: Tensor, sample_rate: float, frame_rate: float, min_hz: float, max_hz: float, threshold: float,
          n_frames: int | None) -> tuple[Tensor, Tensor]:
-    max_lag = math.ceil(sample_rate / f_min)
-    min_lag = max(2, math.floor(sample_rate / f_max))
+    max_lag = math.ceil(sample_rate / min_hz)
+    min_lag = max(2, math.floor(sample_rate / max_hz))
     window = max_lag + 1
     # One cut serves both passes (see _cut_size).
     cut = centered_frames(audio, _cut_size(window), sample_rate, frame_rate, n_frames, lead=window)

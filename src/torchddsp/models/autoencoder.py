@@ -3,12 +3,10 @@ filtered noise -> trainable reverb (Engel et al., ICLR 2020)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
-
 import torch
 from torch import Tensor, nn
 
+from ..configs import AutoencoderConfig
 from ..effects import Reverb
 from ..validation import check_rank
 from ..processors import Add, ProcessorGroup
@@ -18,56 +16,14 @@ from .encoders import MfccRnnEncoder
 from .preprocessing import F0LoudnessPreprocessor
 from ..validation import InputError
 
-__all__ = ["AutoencoderConfig", "Autoencoder"]
+__all__ = ["AutoencoderConfig", "Autoencoder", "check_room"]
 
 
-@dataclass
-class AutoencoderConfig:
-    """Settings of :class:`Autoencoder` (the ``model:`` section of a training config).
-
-    ``sample_rate`` and ``frame_rate`` must give a whole number of samples per frame.
-    ``z_dims=0`` means no z encoder (f0 and loudness only, Magenta's solo-instrument model).
-    """
-
-    sample_rate: int = 16000
-    frame_rate: int = 250
-    n_harmonics: int = 60
-    n_noise_bands: int = 65
-    reverb_seconds: float = 3.0
-    hidden_size: int = 512
-    rnn_size: int = 512
-    layers_per_stack: int = 3
-    z_dims: int = 0
-    n_mfcc: int = 30
-    noise_initial_bias: float = -5.0
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "AutoencoderConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError(f"unknown model settings {unknown}; known: {sorted(known)}")
-        config = cls(**values)
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        if self.sample_rate <= 0 or self.frame_rate <= 0 or self.sample_rate % self.frame_rate:
-            raise InputError(f"sample_rate ({self.sample_rate}) must be a positive multiple of frame_rate ({self.frame_rate})")
-        for name in ("n_harmonics", "n_noise_bands", "hidden_size", "rnn_size", "layers_per_stack"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be >= 1, found {getattr(self, name)}")
-        if self.n_noise_bands < 2:
-            raise InputError(f"n_noise_bands must be >= 2, found {self.n_noise_bands}")
-        if self.reverb_seconds < 0 or self.z_dims < 0:
-            raise InputError("reverb_seconds and z_dims must be >= 0")
-
-    @property
-    def hop_size(self) -> int:
-        return self.sample_rate // self.frame_rate
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def check_room(reverb: bool, reverb_ir: Tensor | None) -> None:
+    """One room at most: the learned one (``reverb``), another (``reverb_ir``) or none (the
+    renderers' rule: :mod:`~torchddsp.models.chunked`, :mod:`torchddsp.transfer`)."""
+    if not reverb and reverb_ir is not None:
+        raise InputError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
 
 
 class Autoencoder(nn.Module):
@@ -80,11 +36,18 @@ class Autoencoder(nn.Module):
     - decoder: :class:`RnnFcDecoder` -> raw ``amplitudes``, ``harmonic_distribution``,
       ``noise_magnitudes``;
     - synthesis (a :class:`~torchddsp.processors.ProcessorGroup`): ``Harmonic`` +
-      ``FilteredNoise`` -> ``Add`` -> trainable ``Reverb`` (``reverb_seconds > 0``).
+      ``FilteredNoise`` -> ``Add`` -> trainable ``Reverb`` (``reverb_s > 0``).
 
     Shape: ``f0_hz``, ``loudness_db`` ``(batch, n_frames)``; ``audio`` ``(batch, n_samples)``
     with ``n_samples = n_frames * hop_size``. Returns a dict with ``audio`` (reverberant),
     ``audio_dry`` (before the reverb), ``harmonic``, ``noise`` and the controls.
+
+    Example:
+        >>> model = Autoencoder(AutoencoderConfig(n_harmonics=8, n_noise_bands=9, reverb_s=0.01,
+        ...                                       hidden_size=16, rnn_size=16, layers_per_stack=1))  # hop 64
+        >>> out = model(torch.full((2, 10), 440.0), torch.full((2, 10), -30.0))
+        >>> out["audio"].shape, out["audio_dry"].shape, out["controls/harmonic/harmonic_distribution"].shape
+        (torch.Size([2, 640]), torch.Size([2, 640]), torch.Size([2, 10, 8]))
     """
 
     def __init__(self, config: AutoencoderConfig | None = None):
@@ -103,8 +66,10 @@ class Autoencoder(nn.Module):
             ("add", Add(), ["harmonic", "noise"]),
         ]
         self.synthesizer = ProcessorGroup(nodes)
-        self.reverb = Reverb(trainable=True, reverb_length=max(2, round(c.reverb_seconds * c.sample_rate))) \
-            if c.reverb_seconds > 0 else None
+        self.reverb = Reverb(trainable=True, reverb_length=max(2, round(c.reverb_s * c.sample_rate))) \
+            if c.reverb_s > 0 else None
+        # Renders another room's impulse response (forward's reverb_ir); holds no weights.
+        self.given_reverb = Reverb(trainable=False)
 
     def decode(self, f0_hz: Tensor, loudness_db: Tensor, audio: Tensor | None = None) -> dict[str, Tensor]:
         """Raw synthesizer controls ``(batch, n_frames, n)`` from the features."""
@@ -138,7 +103,7 @@ class Autoencoder(nn.Module):
         wet = dry
         if reverb and (self.reverb is not None or reverb_ir is not None):
             if reverb_ir is not None:
-                wet = Reverb(trainable=False)(dry, reverb_ir.reshape(1, -1).to(dry))
+                wet = self.given_reverb(dry, reverb_ir.reshape(1, -1).to(dry))
             else:
                 wet = self.reverb(dry)  # type: ignore[misc]
         return {"audio": wet, "audio_dry": dry, "harmonic": values["harmonic"], "noise": values["noise"],

@@ -38,9 +38,9 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from ..functional import fft_convolve, frequency_impulse_response, harmonic_synthesis_stream
+from ..functional import fft_convolve, frequency_impulse_response, harmonic_synthesis
 from ..validation import check_finite, check_rank
-from .autoencoder import Autoencoder
+from .autoencoder import Autoencoder, check_room
 from ..validation import InputError
 
 __all__ = ["RenderState", "start_render", "render_chunk", "finish_render", "render_chunked"]
@@ -88,9 +88,8 @@ def _check_model(model: Autoencoder) -> None:
 
 def _reverb_ir(model: Autoencoder, reverb: bool, reverb_ir: Tensor | None, device, dtype) -> Tensor | None:
     """The impulse response the whole call would use, first tap zeroed, ``(1, ir_size)``."""
+    check_room(reverb, reverb_ir)
     if not reverb:
-        if reverb_ir is not None:
-            raise InputError("reverb_ir was given with reverb=False: ask for one room, the dry render or another")
         return None
     if reverb_ir is not None:
         ir = reverb_ir.reshape(1, -1).to(device=device, dtype=dtype)
@@ -152,9 +151,10 @@ def _harmonic(model: Autoencoder, state: RenderState, controls: dict[str, Tensor
     n = frames["f0_hz"].shape[1]
     if n < 2 and not final:
         return state.harmonic_pending[:, :0], frames, state.phase
-    audio, phase = harmonic_synthesis_stream(
+    audio, phase = harmonic_synthesis(
         frames["f0_hz"], frames["amplitudes"], frames["harmonic_distribution"], (n if final else n - 1) * hop,
-        harmonic.sample_rate, state.phase, amplitude_upsampling=harmonic.amplitude_upsampling, add_endpoint=final)
+        harmonic.sample_rate, state=state.phase, return_state=True, amplitude_upsampling=harmonic.amplitude_upsampling,
+        add_endpoint=final)
     return audio, {k: v[:, -1:] for k, v in frames.items()}, phase
 
 
@@ -214,6 +214,21 @@ def render_chunk(model: Autoencoder, state: RenderState, f0_hz: Tensor, loudness
 
     Shape: ``f0_hz``, ``loudness_db`` ``(1, n_frames)``, ``n_frames >= 1`` -> ``audio``,
     ``audio_dry`` ``(1, n_out)`` where ``n_out`` is whatever the lag allows (0 at first).
+
+    Example:
+        >>> from torchddsp.configs import AutoencoderConfig
+        >>> model = Autoencoder(AutoencoderConfig(n_harmonics=8, n_noise_bands=9, reverb_s=0.01,
+        ...                                       hidden_size=16, rnn_size=16, layers_per_stack=1))  # hop 64
+        >>> state = start_render(model)
+        >>> out, state = render_chunk(model, state, torch.full((1, 1), 440.0), torch.full((1, 1), -30.0))
+        >>> out["audio"].shape  # the first hop waits for the next frame
+        torch.Size([1, 0])
+        >>> out, state = render_chunk(model, state, torch.full((1, 9), 440.0), torch.full((1, 9), -30.0))
+        >>> out["audio"].shape, out["audio_dry"].shape  # 9 more hops complete
+        (torch.Size([1, 576]), torch.Size([1, 576]))
+        >>> out, state = finish_render(model, state)
+        >>> out["audio"].shape, state.samples  # the last hop; 10 frames * 64 in all
+        (torch.Size([1, 64]), 640)
     """
     _check_model(model)
     if not isinstance(state, RenderState):
@@ -257,7 +272,16 @@ def render_chunked(model: Autoencoder, f0_hz: Tensor, loudness_db: Tensor, chunk
                    reverb: bool = True, reverb_ir: Tensor | None = None) -> dict[str, Tensor]:
     """Render ``(1, n_frames)`` features ``chunk_frames`` frames at a time and join the
     output: ``audio``, ``audio_dry``, ``harmonic``, ``noise``, each ``(1, n_frames * hop_size)``,
-    as the whole call."""
+    as the whole call.
+
+    Example:
+        >>> from torchddsp.configs import AutoencoderConfig
+        >>> model = Autoencoder(AutoencoderConfig(n_harmonics=8, n_noise_bands=9, reverb_s=0.01,
+        ...                                       hidden_size=16, rnn_size=16, layers_per_stack=1))  # hop 64
+        >>> out = render_chunked(model, torch.full((1, 10), 440.0), torch.full((1, 10), -30.0), chunk_frames=4)
+        >>> {name: tuple(value.shape) for name, value in out.items()}
+        {'audio': (1, 640), 'audio_dry': (1, 640), 'harmonic': (1, 640), 'noise': (1, 640)}
+    """
     if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
         raise InputError(f"chunk_frames must be a positive integer, found {chunk_frames!r}")
     check_rank("f0_hz", f0_hz, 2, "(1, n_frames)")

@@ -33,6 +33,12 @@ class RnnFcDecoder(nn.Module):
         hidden_size: width of the MLPs (DDSP's ``ch``).
         rnn_size: GRU width (DDSP's ``rnn_channels``).
         layers_per_stack: layers in each MLP.
+
+    Example:
+        >>> decoder = RnnFcDecoder([1, 1], [("amplitudes", 1), ("harmonic_distribution", 8)], 16, 16, 1)
+        >>> controls = decoder(torch.zeros(2, 10, 1), torch.zeros(2, 10, 1))
+        >>> {name: tuple(value.shape) for name, value in controls.items()}
+        {'amplitudes': (2, 10, 1), 'harmonic_distribution': (2, 10, 8)}
     """
 
     def __init__(self, input_sizes: Sequence[int], output_splits: Sequence[tuple[str, int]], hidden_size: int = 512,

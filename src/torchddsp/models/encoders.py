@@ -15,13 +15,18 @@ class MfccRnnEncoder(nn.Module):
 
     Shape: ``audio`` ``(batch, n_samples)`` -> ``z`` ``(batch, n_frames, z_dims)`` with
     ``n_frames = n_samples // hop`` (frame ``i`` centred on sample ``i * hop``).
+
+    Example:
+        >>> import torch
+        >>> MfccRnnEncoder(16000, hop_size=64, z_dims=4, rnn_size=8)(torch.zeros(2, 640)).shape
+        torch.Size([2, 10, 4])
     """
 
     def __init__(self, sample_rate: int, hop_size: int, z_dims: int = 16, n_mfcc: int = 30, rnn_size: int = 512,
                  n_fft: int = 1024):
         super().__init__()
         self.hop_size = int(hop_size)
-        self.mfcc = MFCC(sample_rate, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_size, n_mels=128, f_min=20.0,
+        self.mfcc = MFCC(sample_rate, n_mfcc=n_mfcc, n_fft=n_fft, hop_size=hop_size, n_mels=128, min_hz=20.0,
                          pad_mode="constant")
         self.norm = nn.InstanceNorm1d(n_mfcc, affine=True)
         self.rnn = nn.GRU(n_mfcc, rnn_size, batch_first=True)

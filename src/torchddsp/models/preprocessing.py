@@ -19,6 +19,12 @@ class F0LoudnessPreprocessor(nn.Module):
 
     Shape: ``f0_hz``, ``loudness_db`` ``(batch, n_frames)`` or ``(batch, n_frames, 1)`` ->
     two ``(batch, n_frames, 1)`` tensors, roughly in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> f0_scaled, loudness_scaled = F0LoudnessPreprocessor()(torch.full((2, 10), 440.0), torch.zeros(2, 10))
+        >>> f0_scaled.shape, loudness_scaled.shape
+        (torch.Size([2, 10, 1]), torch.Size([2, 10, 1]))
     """
 
     def forward(self, f0_hz: Tensor, loudness_db: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,15 +1,15 @@
 """Training: configs, dataset preparation, the training loop, metrics and checkpoints.
 
-- ``config``: ``ExperimentConfig`` (model, data, train sections) read from YAML.
-- ``data``: ``prepare_dataset`` (``torchddsp prepare``), ``FeatureDataset``, ``read_audio``.
+- ``data``: ``prepare_dataset`` (``torchddsp prepare``), ``FeatureDataset``. (Audio files are
+  read and written by :mod:`torchddsp.io`.)
 - ``trainer``: ``train`` (``torchddsp train``), data parallel under torchrun.
 - ``metrics``: ``evaluate_model`` (``torchddsp evaluate``): DDSP's resynthesis metrics.
 - ``checkpoints``: atomic safetensors + JSON checkpoints.
 """
 
 from .checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import DataConfig, ExperimentConfig, TrainConfig, load_config, save_config
-from .data import AudioFileError, FeatureDataset, prepare_dataset, read_audio
+from ..configs import DataConfig, ExperimentConfig, TrainConfig, load_config, save_config
+from .data import AudioFileError, FeatureDataset, prepare_dataset
 from .metrics import evaluate_model
 from .trainer import train
 
@@ -25,7 +25,6 @@ __all__ = [
     "AudioFileError",
     "FeatureDataset",
     "prepare_dataset",
-    "read_audio",
     "evaluate_model",
     "train",
 ]

@@ -4,7 +4,7 @@ atomically and checked on load. Loading never unpickles anything.
 A checkpoint is a folder ``RUN_DIR/checkpoints/step_00001234/`` holding ``model.safetensors``,
 ``optimizer.safetensors`` (optional) and ``state.json`` (step, config, dataset statistics,
 optimizer hyper-parameters, and the SHA-256 of each tensor file). It is written under a
-temporary name and renamed into place in one step. Two small files, each replaced atomically,
+temporary name and renamed into place in one step (:func:`torchddsp.io.atomic_folder`). Two small files, each replaced atomically,
 say which checkpoints a run wrote: ``RUN_DIR/checkpoints/history`` (the kept checkpoints, one
 name a line, oldest write first) and ``RUN_DIR/checkpoints/latest`` (the newest). Killing the
 process at any moment leaves the previous checkpoint intact and named by ``latest``.
@@ -18,31 +18,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
+import safetensors
+import safetensors.torch
 import torch
 from torch import nn
 
-from ..io import TEMPORARY_MARK, sync_to_disk, write_text_atomic
+from ..io import atomic_folder, write_text_atomic
 from ..validation import InputError
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state", "stored_config", "checkpoint_dir",
-           "checkpoint_history"]
+           "checkpoint_history", "OptimizerStateMismatch"]
 
 # The files of a checkpoint whose content state.json records a checksum of.
 _TENSOR_FILES = ("model.safetensors", "optimizer.safetensors")
-
-
-def _safetensors():
-    try:
-        import safetensors.torch  # noqa: PLC0415
-    except ImportError:
-        raise InputError("checkpoints need safetensors: pip install 'torchddsp[train]'") from None
-    return safetensors.torch
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -66,13 +58,6 @@ def _digest(data: bytes) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
-def _new_folder(root: Path, prefix: str) -> Path:
-    """A new hidden folder in ``root``, created with the umask's permissions (mkdtemp's are 0700)."""
-    folder = root / f"{prefix}{TEMPORARY_MARK}{uuid.uuid4().hex[:12]}"
-    folder.mkdir()
-    return folder
-
-
 def checkpoint_history(run_dir: str | Path) -> list[Path]:
     """The complete checkpoints of a run, oldest write first.
 
@@ -87,19 +72,6 @@ def checkpoint_history(run_dir: str | Path) -> list[Path]:
     recorded = [name for name in dict.fromkeys(named) if name in complete]
     unrecorded = sorted(set(complete) - set(recorded))
     return [complete[name] for name in unrecorded + recorded]
-
-
-def _replace_folder(temporary: Path, final: Path) -> None:
-    """Rename ``temporary`` to ``final``; an existing ``final`` (the same step written again)
-    is moved aside first, so that ``final`` is never a half-deleted folder."""
-    aside = None
-    if final.exists():
-        aside = final.with_name(f".{final.name}{TEMPORARY_MARK}old-{uuid.uuid4().hex[:12]}")
-        os.rename(final, aside)
-    os.rename(temporary, final)
-    sync_to_disk(final.parent)
-    if aside is not None:
-        shutil.rmtree(aside, ignore_errors=True)
 
 
 def save_checkpoint(
@@ -119,30 +91,25 @@ def save_checkpoint(
     """
     if int(keep) < 1:
         raise InputError(f"keep must be at least 1 (got {keep}): the newest checkpoint is always kept")
-    safetensors = _safetensors()
     root = checkpoint_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
-    temporary = _new_folder(root, f".{final.name}")
     weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    blobs = {"model.safetensors": safetensors.save(weights)}
+    blobs = {"model.safetensors": safetensors.torch.save(weights)}
     state: dict[str, Any] = {"step": step, **extra}
     if optimizer is not None:
         tensors, rest = _optimizer_tensors(optimizer)
-        blobs["optimizer.safetensors"] = safetensors.save(tensors)
+        blobs["optimizer.safetensors"] = safetensors.torch.save(tensors)
         state["optimizer"] = rest
     state["files"] = {name: _digest(data) for name, data in blobs.items()}
-    try:
-        for name, data in blobs.items():
-            (temporary / name).write_bytes(data)
-        (temporary / "state.json").write_text(json.dumps(state, indent=1))
-        for file in temporary.iterdir():
-            sync_to_disk(file)
-    except OSError as error:  # a full disk: give the space back and name the checkpoint
-        shutil.rmtree(temporary, ignore_errors=True)
+    try:  # the same step written again replaces its folder whole (atomic_folder)
+        with atomic_folder(final) as temporary:
+            for name, data in blobs.items():
+                (temporary / name).write_bytes(data)
+            (temporary / "state.json").write_text(json.dumps(state, indent=1))
+    except OSError as error:  # a full disk: the space is given back; name the checkpoint
         raise OSError(error.errno, f"{error.strerror or error} while writing checkpoint {final.name}",
                       str(root)) from error
-    _replace_folder(temporary, final)
     # The history first: a kill before `latest` changes leaves the previous checkpoint named.
     order = [p.name for p in checkpoint_history(run_dir) if p.name != final.name] + [final.name]
     kept, pruned = order[-keep:], order[:-keep]
@@ -210,12 +177,9 @@ def _read_tensors(checkpoint: Path, name: str, state: dict[str, Any]) -> dict[st
     if isinstance(recorded, dict) and "sha256" in recorded:
         if hashlib.sha256(data).hexdigest() != recorded["sha256"]:
             raise InputError(f"{path} is damaged (checksum mismatch); use another checkpoint or train again")
-    library = _safetensors()
-    from safetensors import SafetensorError  # noqa: PLC0415  (installed: _safetensors() checked)
-
     try:
-        return library.load(data)
-    except SafetensorError as error:
+        return safetensors.torch.load(data)
+    except safetensors.SafetensorError as error:
         raise InputError(f"{path} is damaged (not a readable safetensors file: {error})") from None
 
 
@@ -231,9 +195,24 @@ def _check_fits(path: Path, tensors: dict[str, torch.Tensor], expected: dict[str
         raise InputError(f"{path} does not fit this model (another architecture or config?): " + "; ".join(problems))
 
 
+class OptimizerStateMismatch(InputError):
+    """A checkpoint's optimizer state has other parameter groups than the optimizer it is
+    loaded into (another architecture, or a run from before a group was added)."""
+
+
+def _check_groups(checkpoint: Path, saved: list[dict[str, Any]], optimizer: torch.optim.Optimizer) -> None:
+    """:class:`OptimizerStateMismatch` unless ``saved`` has the optimizer's groups and sizes."""
+    theirs = [len(group["params"]) for group in saved]
+    mine = [len(group["params"]) for group in optimizer.param_groups]
+    if theirs != mine:
+        raise OptimizerStateMismatch(f"{checkpoint / 'state.json'}: its optimizer state has parameter groups of "
+                                     f"{theirs} parameters, the optimizer {mine}")
+
+
 def _load_optimizer(checkpoint: Path, state: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
     if "optimizer" not in state or not (checkpoint / "optimizer.safetensors").is_file():
         raise InputError(f"{checkpoint} holds no optimizer state")
+    _check_groups(checkpoint, state["optimizer"]["param_groups"], optimizer)
     tensors = _read_tensors(checkpoint, "optimizer.safetensors", state)
     per_parameter: dict[int, dict[str, Any]] = {}
     for name, value in list(tensors.items()) + list(state["optimizer"]["scalars"].items()):
@@ -256,7 +235,8 @@ def load_checkpoint(
 
     Each tensor file is checked against the SHA-256 that ``state.json`` records for it;
     a mismatch, a truncated or unreadable file, and tensors whose names or shapes do not fit
-    ``model`` raise a ValueError naming the file. Checkpoints written before checksums were
+    ``model`` raise a ValueError naming the file; optimizer state of other parameter groups
+    than ``optimizer``'s raises :class:`OptimizerStateMismatch` (a ValueError). Checkpoints written before checksums were
     recorded (no ``"files"`` in ``state.json``) still load, without the checksum check.
     """
     checkpoint = Path(checkpoint)

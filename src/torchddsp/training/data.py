@@ -34,22 +34,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..configs import AutoencoderConfig, DataConfig
 from ..features.crepe import crepe_weights_path
-from ..features.recording import FEATURES, analysis_chunks, frame_features
+from ..features.pitch import CONFIDENCE_THRESHOLD
+from ..features.recording import CHUNK_SECONDS, FEATURES, analysis_chunks, frame_features
 from ..functional import hz_to_midi
-from ..io import AudioFileError, atomic_folder, audio_info, read_audio, read_audio_blocks, write_text_atomic
-from ..models.autoencoder import AutoencoderConfig
-from .config import DataConfig
+from ..io import AudioFileError, atomic_folder, audio_info, read_audio_blocks, write_text_atomic
 from ..progress import Progress
 from ..validation import InputError
 
-__all__ = ["AUDIO_SUFFIXES", "AudioFileError", "prepare_dataset", "read_audio", "FeatureDataset", "load_statistics",
+__all__ = ["AUDIO_SUFFIXES", "AudioFileError", "prepare_dataset", "FeatureDataset", "load_statistics",
            "compute_features", "CONFIDENCE_THRESHOLD", "QUANTILES", "CHUNK_SECONDS"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
-CONFIDENCE_THRESHOLD = 0.85  # frames at or above it count as pitched (statistics, metrics)
 QUANTILES = tuple(float(q) for q in np.linspace(0.0, 1.0, 101).round(2))
-CHUNK_SECONDS = 30.0  # analysis chunk of prepare: a few hundred MB with CREPE or YIN at 16 kHz
 ARRAYS = ("audio",) + FEATURES
 _COPY_FRAMES = 1 << 16  # frames moved at a time between arrays
 
@@ -289,9 +287,9 @@ def prepare_dataset(
     _check_dataset_dir(audio_dir, dataset_dir)
     if data.f0_method == "crepe":
         crepe_weights_path(data.crepe_model)  # a missing model fails now, not after the first file
-    plan = _Plan(round(data.example_seconds * model.frame_rate), max(1, round(data.hop_seconds * model.frame_rate)),
+    plan = _Plan(round(data.example_s * model.frame_rate), max(1, round(data.example_hop_s * model.frame_rate)),
                  model.hop_size, model.sample_rate)
-    with atomic_folder(dataset_dir) as folder:
+    with atomic_folder(dataset_dir) as folder:  # every file inside appears at once, when complete
         metadata = _prepare_into(folder, audio_dir, files, model, data, plan, skip_bad, show_progress)
         write_text_atomic(folder / "dataset.json", json.dumps(metadata, indent=1))
     return metadata
@@ -302,7 +300,7 @@ class _Record:
     """What ``dataset.json`` says about the files (filled file by file)."""
 
     files: dict = field(default_factory=dict)  # name -> "train", "eval" or "train+eval"
-    eval_from_seconds: dict = field(default_factory=dict)  # name -> where its held-out end starts
+    eval_from_s: dict = field(default_factory=dict)  # name -> where its held-out end starts
     samples: dict = field(default_factory=lambda: {"train": 0, "eval": 0})
     skipped: list = field(default_factory=list)
     silent_files: list = field(default_factory=list)
@@ -314,7 +312,7 @@ def _add_file(path: Path, name: str, split_name: str | None, splits: dict[str, _
     """Analyse one file into its split (``None``: split inside it), or record why not."""
     target = splits[split_name or "train"]
     base = target.frames
-    too_short = f"shorter than one example ({data.example_seconds} s)"
+    too_short = f"shorter than one example ({data.example_s} s)"
     try:
         frames, rate, _ = audio_info(path)
         if -(-frames * model.sample_rate // rate) < plan.example_frames * plan.hop_size:
@@ -353,7 +351,7 @@ def _add_file(path: Path, name: str, split_name: str | None, splits: dict[str, _
     record.samples["train"] += cut * plan.hop_size
     record.samples["eval"] += n_samples - cut * plan.hop_size
     record.files[name] = "train+eval"
-    record.eval_from_seconds[name] = cut * plan.hop_size / plan.sample_rate
+    record.eval_from_s[name] = cut * plan.hop_size / plan.sample_rate
 
 
 def _prepare_into(folder: Path, audio_dir: Path, files: list[Path], model: AutoencoderConfig, data: DataConfig,
@@ -388,9 +386,9 @@ def _prepare_into(folder: Path, audio_dir: Path, files: list[Path], model: Autoe
         "example_frames": plan.example_frames,
         "hop_frames": plan.hop_frames,
         "data": asdict(data),
-        # "train+eval": the file's start trains, its end (from eval_from_seconds) is held out.
+        # "train+eval": the file's start trains, its end (from eval_from_s) is held out.
         "files": record.files,
-        "eval_from_seconds": record.eval_from_seconds,
+        "eval_from_s": record.eval_from_s,
         "examples": counts,
         "frames": frame_counts,
         "seconds": {s: round(n / model.sample_rate, 2) for s, n in record.samples.items()},

@@ -21,7 +21,8 @@ import torch
 from ..features import a_weighted_loudness, estimate_f0
 from ..functional import hz_to_midi
 from ..losses import MultiScaleSpectralLoss
-from .data import CONFIDENCE_THRESHOLD, FeatureDataset
+from ..features.pitch import CONFIDENCE_THRESHOLD
+from .data import FeatureDataset
 from ..validation import InputError
 
 __all__ = ["resynthesis_metrics", "evaluate_model", "METRIC_NAMES"]

@@ -1,4 +1,15 @@
-"""The training loop (``torchddsp train``): a few hundred lines with everything visible.
+"""The training loop (``torchddsp train``), in three parts with everything visible:
+
+- :func:`build_run`: checks the run folder, the config (a resumed run keeps its own), the
+  dataset, builds the model and the optimizer (restored on ``resume``) and prepares the folder;
+- :func:`train_step`: one optimisation step, a pure function of the model, the optimizer and a
+  batch that returns tensors and never waits for the device (no ``.item()``);
+- interval hooks (:class:`Hook`: log, samples, eval, checkpoint) that the short loop of
+  :func:`run_loop` calls after the steps they are due at; only they bring values to the host
+  (each reads the loss and stops the run if it is not finite). The steps run without the
+  library's data checks (NaN, ranges: host syncs), on batches of a checked dataset.
+
+What a run does:
 
 - Adam, the learning rate set every step from ``TrainConfig.learning_rate_at(step)`` (warm-up,
   exponential decay; the reverb's taps at ``reverb_learning_rate_scale`` times it), gradients
@@ -12,11 +23,10 @@
   optional TensorBoard logs (``tensorboard=True``, needs the ``tensorboard`` package);
 - checkpoints every ``checkpoint_every`` steps and at the end (atomic, see
   :mod:`~torchddsp.training.checkpoints`); ``resume=True`` continues from the newest one with
-  its step and optimizer state, and drops log rows written after it;
-- a new run starts only in an empty or new folder: one that holds a run is refused unless
-  ``resume`` or ``overwrite`` (which deletes that run's files, and nothing else); a folder
-  holding anything else is always refused. Every file is written under a temporary name and
-  renamed, so a kill never leaves a truncated log, config or evaluation;
+  its step, optimizer state and config, and drops log rows written after it;
+- the run folder is checked by :mod:`~torchddsp.training.run_folder` (a new run only in an
+  empty or new folder, ``overwrite`` deletes only what a run wrote). Every file is written
+  under a temporary name and renamed, so a kill never leaves a truncated config or evaluation;
 - data parallel over processes when started by ``torchrun`` (``WORLD_SIZE > 1``): gloo on CPU,
   nccl on GPU; every rank draws its own batch, gradients are averaged, rank 0 writes.
 """
@@ -28,91 +38,38 @@ import io
 import json
 import math
 import os
-import re
-import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
-import soundfile as sf
 import torch
 from torch import nn
 
+from ..configs import ExperimentConfig, TrainConfig, load_config, save_config
+from ..io import atomic_path, write_audio, write_text_atomic
 from ..losses import MultiScaleSpectralLoss
 from ..models.autoencoder import Autoencoder
-from ..io import TEMPORARY_MARK, atomic_path, write_text_atomic
-from .checkpoints import latest_checkpoint, load_checkpoint, read_state, save_checkpoint, stored_config
-from .config import ExperimentConfig, load_config, save_config
+from ..progress import Progress
+from ..validation import InputError, data_checks
+from .checkpoints import (OptimizerStateMismatch, latest_checkpoint, load_checkpoint, read_state, save_checkpoint,
+                          stored_config)
 from .data import FeatureDataset
 from .metrics import METRIC_NAMES, evaluate_model
-from .plots import have_matplotlib, save_spectrograms, save_training_curves
-from ..progress import Progress
-from ..validation import InputError
+from .run_folder import check_apart, check_run_folder, remove_run_files
 
-__all__ = ["train", "TRAIN_COLUMNS"]
+__all__ = ["train", "build_run", "train_step", "run_loop", "Run", "StepOutput", "Hook", "default_hooks",
+           "set_learning_rate", "draw_batch", "TRAIN_COLUMNS"]
 
 TRAIN_COLUMNS = ("step", "loss", "learning_rate", "grad_norm", "seconds_per_step")
 
-# What a run writes into its folder (and all that ``overwrite=True`` deletes).
-RUN_FOLDERS = ("checkpoints", "samples", "tensorboard")
-RUN_FILES = ("train.csv", "eval.csv", "eval.json", "config.yaml", "training_curves.png")
-
-
-def _is_run_file(path: Path) -> bool:
-    """True for the files and folders a training run (or ``evaluate`` on it) writes."""
-    name = path.name
-    return (name in RUN_FOLDERS or name in RUN_FILES or (name.startswith("evaluation_") and name.endswith(".json"))
-            or (name.startswith(".") and TEMPORARY_MARK in name))
-
-
-def _describe_step(run_dir: Path) -> str:
-    checkpoint = latest_checkpoint(run_dir)
-    if checkpoint is None:
-        return "no checkpoint yet"
-    try:
-        return f"step {int(read_state(checkpoint)['step'])}"
-    except (ValueError, KeyError, TypeError):
-        return checkpoint.name
-
-
-def _check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> list[Path]:
-    """Refuse a new run where it would mix with (or delete) other files; return what
-    ``overwrite`` is to delete. Reads only: called by every rank before anything is written."""
-    if resume and overwrite:
-        raise InputError("--resume continues the run in RUN_DIR, --overwrite deletes it: give one of them")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise InputError(f"RUN_DIR {run_dir} is a file; expected a folder (new or empty, or a run to --resume)")
-    if resume or not run_dir.exists():
-        return []
-    present = sorted(run_dir.iterdir())
-    run_files = [p for p in present if _is_run_file(p)]
-    others = [p.name for p in present if not _is_run_file(p)]
-    if not run_files and others:
-        listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-        raise InputError(f"{run_dir} is not empty and holds no training run ({listed}); "
-                         "give a new or empty folder as RUN_DIR (nothing in it is deleted, even with --overwrite)")
-    if run_files and not overwrite:
-        if latest_checkpoint(run_dir) is None:
-            raise InputError(f"{run_dir} holds a training run that stopped before its first checkpoint, so it "
-                             "cannot be resumed; use --overwrite to start again (or another RUN_DIR)")
-        raise InputError(f"{run_dir} already holds a training run ({_describe_step(run_dir)}); "
-                         "use --resume to continue it or --overwrite to start again")
-    return run_files
-
-
-def _check_apart(run_dir: Path, dataset_dir: Path) -> None:
-    """A run inside its dataset's folder would be deleted by the next ``prepare`` there."""
-    run, data = run_dir.resolve(), dataset_dir.resolve()
-    if run == data or data in run.parents:
-        raise InputError(f"RUN_DIR {run_dir} is inside DATASET_DIR {dataset_dir}: preparing the dataset again "
-                         "would replace that folder; give a RUN_DIR outside it")
-
 
 def _resumed_config(given: ExperimentConfig | str | Path, stored: dict[str, Any], checkpoint: Path,
-                    steps: int | None) -> ExperimentConfig:
+                    steps: int | None, allow_config_change: bool) -> ExperimentConfig:
     """The config of a resumed run: the stored one. ``given`` must equal it except for
     ``train.steps`` (which may be raised to train further); anything else that differs is an
-    error rather than silently ignored."""
+    error rather than silently ignored, unless ``allow_config_change``: then ``given`` is used
+    (its ``model`` section must still be the stored one: the weights are that model's)."""
     try:
         config = ExperimentConfig.from_dict(stored)
     except ValueError as error:
@@ -121,36 +78,19 @@ def _resumed_config(given: ExperimentConfig | str | Path, stored: dict[str, Any]
     mine, theirs = given.to_dict(), config.to_dict()
     different = sorted(f"{section}.{key}" for section in ("model", "data", "train") for key in theirs[section]
                        if key != "steps" and mine[section].get(key) != theirs[section][key])
-    if different:
+    model_changes = [name for name in different if name.startswith("model.")]
+    if allow_config_change and model_changes:
+        raise InputError(f"--resume: CONFIG changes the model ({', '.join(model_changes)}); the checkpoint's "
+                         "weights are its own model's: start a new run")
+    if different and not allow_config_change:
         raise InputError(f"--resume: CONFIG differs from the config the run was started with ({', '.join(different)}); "
-                         "a run continues with its own settings: give the same config, or start a new run")
+                         "a run continues with its own settings: give the same config, start a new run, or allow "
+                         "the change (allow_config_change=True)")
+    if allow_config_change:
+        return given
     if steps is None:
         config.train.steps = given.train.steps
     return config
-
-
-# Inside the run's folders, the names a run writes; anything else there is the user's and stays.
-_WRITTEN_INSIDE = {
-    "checkpoints": re.compile(r"step_\d{8}|latest|history|\..*" + re.escape(TEMPORARY_MARK) + ".*"),
-    "samples": re.compile(r"step_\d{8}(_target|_output)?\.(wav|png)|\..*" + re.escape(TEMPORARY_MARK) + ".*"),
-    "tensorboard": re.compile(r"events\.out\.tfevents\..*"),
-}
-
-
-def _remove(paths: list[Path]) -> None:
-    """Delete what a run wrote: files, and inside its folders only the names it writes."""
-    for path in paths:
-        if path.is_dir() and not path.is_symlink() and path.name in _WRITTEN_INSIDE:
-            pattern = _WRITTEN_INSIDE[path.name]
-            for item in path.iterdir():
-                if pattern.fullmatch(item.name):
-                    shutil.rmtree(item) if item.is_dir() and not item.is_symlink() else item.unlink()
-            if not any(path.iterdir()):
-                path.rmdir()
-        elif path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
 
 
 def _summary_writer_class():
@@ -220,6 +160,299 @@ def _append_csv(path: Path, columns: tuple[str, ...], row: dict[str, Any]) -> No
         stream.flush()
 
 
+@dataclass
+class Run:
+    """A training run ready to step: what :func:`build_run` made, read by the loop and its hooks.
+
+    ``model`` is the :class:`Autoencoder`; ``trained`` the module that is called (the model, or
+    its ``DistributedDataParallel`` wrapper); ``start_step`` the step it continues from (0 for
+    a new run); ``extra`` what every checkpoint records besides the weights.
+    """
+
+    config: ExperimentConfig
+    run_dir: Path
+    model: Autoencoder
+    trained: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: nn.Module
+    dataset: FeatureDataset
+    eval_dataset: FeatureDataset | None
+    start_step: int
+    final_step: int
+    extra: dict[str, Any]
+    device: torch.device = torch.device("cpu")
+    rank: int = 0
+    world: int = 1
+    writer: Any = None  # a TensorBoard SummaryWriter on rank 0, when asked for
+    last_log: tuple[float, int] = (0.0, 0)  # (time, step) of the last log row
+    loss: float = math.nan  # the loss last brought to the host
+
+
+class StepOutput(NamedTuple):
+    """What :func:`train_step` returns: tensors still on the device (reading them syncs)."""
+
+    loss: torch.Tensor  # 0-d
+    grad_norm: torch.Tensor  # 0-d, before clipping
+    output: torch.Tensor  # (batch, n_samples): the model's audio
+
+
+def _run_config(config: ExperimentConfig | str | Path, run_dir: Path, checkpoint: Path | None, steps: int | None,
+                allow_config_change: bool) -> tuple[ExperimentConfig, int, int]:
+    """(config, final step, resumed step or 0), checked before anything is written."""
+    resumed_step = 0
+    if checkpoint is not None:  # a resumed run keeps the config it started with
+        state = read_state(checkpoint)
+        config = _resumed_config(config, stored_config(checkpoint, state), checkpoint, steps, allow_config_change)
+        resumed_step = int(state["step"])
+    elif not isinstance(config, ExperimentConfig):
+        config = load_config(config)
+    final_step = config.train.steps if steps is None else steps
+    if isinstance(final_step, bool) or not isinstance(final_step, int) or final_step < 1:
+        raise InputError(f"--steps must be a whole number of at least 1 (got {final_step!r})")
+    if checkpoint is not None and final_step <= resumed_step:
+        asked = f"--steps {final_step}" if steps is not None else f"its config's train.steps ({final_step})"
+        raise InputError(f"{asked}: the run in {run_dir} is already at step {resumed_step}; "
+                         f"give --steps above {resumed_step} to continue it")
+    return config, final_step, resumed_step
+
+
+def _datasets(dataset_dir: Path, config: ExperimentConfig) -> tuple[FeatureDataset, FeatureDataset | None]:
+    """The training split and the evaluation split (None when the dataset has none)."""
+    dataset = FeatureDataset(dataset_dir, "train")
+    metadata = dataset.metadata
+    if (metadata["sample_rate"], metadata["frame_rate"]) != (config.model.sample_rate, config.model.frame_rate):
+        raise InputError(
+            f"the dataset was prepared at {metadata['sample_rate']} Hz and {metadata['frame_rate']} frames/s, "
+            f"the model expects {config.model.sample_rate} Hz and {config.model.frame_rate} frames/s"
+        )
+    eval_dataset = FeatureDataset(dataset_dir, "eval") if (dataset_dir / "eval").is_dir() else None
+    return dataset, (eval_dataset if eval_dataset is not None and len(eval_dataset) else None)
+
+
+def _model_and_optimizer(config: ExperimentConfig, checkpoint: Path | None) -> tuple[Autoencoder, torch.optim.Adam, int]:
+    """The seeded model and Adam (the reverb's taps in their own group), restored from
+    ``checkpoint`` when given; returns them with the step they continue from."""
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights, the caller's RNG untouched
+        torch.manual_seed(config.train.seed)
+        model = Autoencoder(config.model)
+    reverb_parameters = list(model.reverb.parameters()) if model.reverb is not None else []
+    reverb_ids = {id(p) for p in reverb_parameters}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in reverb_ids], "lr_scale": 1.0}]
+    if reverb_parameters:
+        groups.append({"params": reverb_parameters, "lr_scale": config.train.reverb_learning_rate_scale})
+    optimizer = torch.optim.Adam(groups, lr=config.train.learning_rate)
+    start_step = 0
+    if checkpoint is not None:
+        try:
+            start_step = int(load_checkpoint(checkpoint, model, optimizer)["step"])
+        except OptimizerStateMismatch:
+            raise InputError(f"{checkpoint}: its optimizer state does not fit this model's {len(groups)} parameter "
+                             f"group(s) (a checkpoint from before reverb_learning_rate_scale, or another "
+                             f"architecture); start a new run") from None
+        # Loading replaces each group's settings with the saved ones: the scales come from the config.
+        for group, settings in zip(optimizer.param_groups, groups):
+            group["lr_scale"] = settings["lr_scale"]
+    return model, optimizer, start_step
+
+
+def _to_device(model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    model.to(device)
+    for values in optimizer.state.values():  # optimizer state follows the model's device
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor) and key != "step":
+                values[key] = value.to(device)
+
+
+def _start_folder(run: Run, to_remove: list[Path], resume: bool, summary_writer: Any) -> None:
+    """Rank 0 prepares the folder: what ``overwrite`` deletes, the config, the logs (cut back
+    to the checkpoint on resume), the TensorBoard writer."""
+    if run.world > 1:  # every rank has checked the folder before rank 0 changes it
+        torch.distributed.barrier()
+    if run.rank != 0:
+        return
+    remove_run_files(to_remove)
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    (run.run_dir / "samples").mkdir(exist_ok=True)
+    with atomic_path(run.run_dir / "config.yaml") as temporary:
+        save_config(run.config, temporary)
+    for name in ("train.csv", "eval.csv"):
+        _truncate_csv(run.run_dir / name, run.start_step) if resume else (run.run_dir / name).unlink(missing_ok=True)
+    if summary_writer is not None:
+        run.writer = summary_writer(str(run.run_dir / "tensorboard"))
+
+
+def build_run(config: ExperimentConfig | str | Path, dataset_dir: str | Path, run_dir: str | Path,
+              resume: bool = False, steps: int | None = None, tensorboard: bool = False, overwrite: bool = False,
+              allow_config_change: bool = False) -> Run:
+    """Everything a run needs, checked before anything is written (arguments as :func:`train`):
+    the config, the datasets, the model and optimizer (restored on ``resume``, on the device),
+    and the run folder prepared (rank 0)."""
+    rank, world, device = _distributed()
+    run_dir, dataset_dir = Path(run_dir), Path(dataset_dir)
+    to_remove = check_run_folder(run_dir, resume, overwrite)
+    summary_writer = _summary_writer_class() if tensorboard else None
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    if resume and checkpoint is None:
+        raise InputError(f"--resume: {run_dir} holds no checkpoint (a run that stopped before its first one "
+                         "cannot be resumed: use --overwrite to start again)")
+    check_apart(run_dir, dataset_dir)
+    config, final_step, _ = _run_config(config, run_dir, checkpoint, steps, allow_config_change)
+    dataset, eval_dataset = _datasets(dataset_dir, config)
+    model, optimizer, start_step = _model_and_optimizer(config, checkpoint)
+    _to_device(model, optimizer, device)
+    metadata = dataset.metadata
+    extra = {"config": config.to_dict(), "statistics": metadata.get("statistics", {}),
+             "dataset": {k: metadata[k] for k in ("sample_rate", "frame_rate", "example_frames", "seconds")}}
+    run = Run(config, run_dir, model, nn.parallel.DistributedDataParallel(model) if world > 1 else model, optimizer,
+              getattr(MultiScaleSpectralLoss, config.train.loss)(), dataset, eval_dataset, start_step, final_step,
+              extra, device, rank, world)
+    _start_folder(run, to_remove, resume, summary_writer)
+    return run
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, train: TrainConfig, step: int) -> None:
+    """The schedule's rate at ``step`` (0-based), times each group's ``lr_scale``."""
+    for group in optimizer.param_groups:
+        group["lr"] = train.learning_rate_at(step) * group["lr_scale"]
+
+
+def draw_batch(run: Run, step: int) -> tuple[dict[str, torch.Tensor], torch.Generator]:
+    """The examples and the noise generator of ``step`` on this rank: a function of
+    ``(seed, step, rank)`` only, so that a resumed run draws what it would have drawn."""
+    train = run.config.train
+    generator = torch.Generator().manual_seed(train.seed * 1_000_003 + step * 7919 + run.rank)
+    indices = torch.randint(len(run.dataset), (train.batch_size,), generator=generator).tolist()
+    batch = _batch(run.dataset, indices, run.device)
+    noise = torch.Generator(device=run.device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+    return batch, noise
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
+               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], grad_clip: float,
+               generator: torch.Generator | None = None, parameters: list[nn.Parameter] | None = None) -> StepOutput:
+    """One step: render ``batch`` (``f0_hz``, ``loudness_db`` ``(batch, n_frames)``, ``audio``
+    ``(batch, n_samples)``), the loss against its audio, backward, clip the gradients' norm to
+    ``grad_clip``, step. Nothing is brought to the host: the returned tensors stay on the device
+    (``parameters``: what is clipped, default ``model.parameters()``, e.g. the module a DDP
+    wrapper holds)."""
+    output = model(batch["f0_hz"], batch["loudness_db"], batch["audio"], generator=generator)["audio"]
+    loss = loss_fn(output, batch["audio"])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = nn.utils.clip_grad_norm_(model.parameters() if parameters is None else parameters, grad_clip)
+    optimizer.step()
+    return StepOutput(loss.detach(), grad_norm.detach(), output.detach())
+
+
+@dataclass
+class Hook:
+    """``action(run, done, step)`` after step ``done`` (1-based) when ``done`` is a multiple of
+    ``every``, or the last step and ``at_end``. Every rank calls it (some synchronise)."""
+
+    name: str
+    every: int
+    action: Callable[[Run, int, StepOutput, dict[str, torch.Tensor]], None]
+    at_end: bool = True
+
+    def due(self, done: int, final_step: int) -> bool:
+        return done % self.every == 0 or (self.at_end and done == final_step)
+
+
+def _host_loss(run: Run, done: int, step: StepOutput) -> float:
+    """The loss as a number (a host sync), refusing a non-finite one on every rank. Every hook
+    reads it first: no log row, sample, evaluation or checkpoint of weights that a non-finite
+    loss has stepped (between hooks the loss stays on the device)."""
+    run.loss = float(step.loss)
+    if not math.isfinite(run.loss):
+        raise FloatingPointError(f"the loss became {run.loss} at step {done}; lower the learning rate")
+    return run.loss
+
+
+def _log(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Tensor]) -> None:
+    loss = _host_loss(run, done, step)
+    if run.rank != 0:
+        return
+    now = time.perf_counter()
+    seconds = (now - run.last_log[0]) / max(done - run.last_log[1], 1)
+    run.last_log = (now, done)
+    row = {"step": done, "loss": loss, "learning_rate": run.optimizer.param_groups[0]["lr"],
+           "grad_norm": float(step.grad_norm), "seconds_per_step": seconds}
+    _append_csv(run.run_dir / "train.csv", TRAIN_COLUMNS, row)
+    if run.writer is not None:
+        run.writer.add_scalar("train/loss", loss, done)
+
+
+def _samples(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Tensor]) -> None:
+    _host_loss(run, done, step)
+    if run.rank != 0:
+        return
+    from ..plots import have_matplotlib, save_spectrograms  # noqa: PLC0415  (matplotlib stays optional)
+
+    sample_rate, folder = run.config.model.sample_rate, run.run_dir / "samples"
+    for kind, audio in (("target", batch["audio"][0]), ("output", step.output[0].clamp(-1, 1))):
+        write_audio(folder / f"step_{done:08d}_{kind}.wav", audio, sample_rate)
+    if have_matplotlib():
+        with atomic_path(folder / f"step_{done:08d}.png") as temporary:
+            save_spectrograms(temporary, [("target", batch["audio"][0].cpu()),
+                                          ("resynthesis", step.output[0].cpu())], sample_rate)
+
+
+def _evaluate(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Tensor]) -> None:
+    _host_loss(run, done, step)
+    if run.rank != 0 or run.eval_dataset is None:
+        return
+    metrics = evaluate_model(run.model, run.eval_dataset, run.config.train.eval_examples,
+                             f0_method=run.config.data.f0_method)
+    _append_csv(run.run_dir / "eval.csv", ("step",) + METRIC_NAMES, {"step": done, **metrics})
+    write_text_atomic(run.run_dir / "eval.json", json.dumps(_finite({"step": done, **metrics}), indent=1))
+    if run.writer is not None:
+        for key in METRIC_NAMES:
+            run.writer.add_scalar(f"eval/{key}", metrics[key], done)
+
+
+def _checkpoint(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Tensor]) -> None:
+    _host_loss(run, done, step)
+    if run.rank == 0:
+        save_checkpoint(run.run_dir, done, run.model, run.optimizer, run.extra, keep=run.config.train.keep_checkpoints)
+
+
+def default_hooks(train: TrainConfig) -> list[Hook]:
+    """The run's hooks, in the order they are called after a step: log, samples, eval, checkpoint."""
+    return [Hook("log", train.log_every, _log), Hook("samples", train.samples_every, _samples, at_end=False),
+            Hook("eval", train.eval_every, _evaluate), Hook("checkpoint", train.checkpoint_every, _checkpoint)]
+
+
+def run_loop(run: Run, hooks: list[Hook], show_progress: bool = False) -> None:
+    """Step from ``run.start_step`` to ``run.final_step``, calling each hook when it is due."""
+    run.model.train()
+    run.last_log = (time.perf_counter(), run.start_step)
+    parameters = list(run.model.parameters())  # clipped: the model's own (not a DDP wrapper's)
+    with Progress(run.final_step, "train", enabled=show_progress and run.rank == 0, initial=run.start_step) as bar:
+        for step in range(run.start_step, run.final_step):
+            set_learning_rate(run.optimizer, run.config.train, step)
+            batch, noise = draw_batch(run, step)
+            with data_checks(False):  # NaN and range checks read values: a loss gone bad stops at the next hook
+                output = train_step(run.trained, run.optimizer, batch, run.loss_fn, run.config.train.grad_clip,
+                                    noise, parameters)
+            done = step + 1
+            for hook in hooks:
+                if hook.due(done, run.final_step):
+                    hook.action(run, done, output, batch)
+            bar.update(1, loss=run.loss)
+
+
+def _finish(run: Run) -> None:
+    from ..plots import have_matplotlib, save_training_curves  # noqa: PLC0415  (matplotlib stays optional)
+
+    if run.rank == 0 and have_matplotlib() and (run.run_dir / "train.csv").is_file():
+        with atomic_path(run.run_dir / "training_curves.png") as temporary:
+            save_training_curves(temporary, run.run_dir / "train.csv", run.run_dir / "eval.csv")
+    if run.writer is not None:
+        run.writer.close()
+    if run.world > 1:
+        torch.distributed.barrier()
+
+
 def train(
     config: ExperimentConfig | str | Path,
     dataset_dir: str | Path,
@@ -229,6 +462,7 @@ def train(
     show_progress: bool = True,
     tensorboard: bool = False,
     overwrite: bool = False,
+    allow_config_change: bool = False,
 ) -> dict[str, Any]:
     """Train an autoencoder on a prepared dataset; returns a summary (final step, loss, metrics;
     None where a value is not finite, so that it is valid JSON).
@@ -244,164 +478,19 @@ def train(
         tensorboard: also log to ``run_dir/tensorboard`` (needs the ``tensorboard`` package).
         overwrite: delete the run that ``run_dir`` holds (its checkpoints, logs, samples,
             config and evaluations; nothing else) and start a new one.
+        allow_config_change: with ``resume``, continue with ``config`` where it differs from
+            the run's own (e.g. a lower learning rate); its ``model`` section must not differ.
 
     Raises ValueError, before anything is written, for a folder that holds a run (without
-    ``resume`` or ``overwrite``) or other files, ``steps`` below 1 or not beyond the resumed
-    step, and ``tensorboard`` without its package.
+    ``resume`` or ``overwrite``) or other files, a resumed run given another config (without
+    ``allow_config_change``), ``steps`` below 1 or not beyond the resumed step, and
+    ``tensorboard`` without its package. FloatingPointError when the loss stops being finite.
     """
-    rank, world, device = _distributed()
-    run_dir = Path(run_dir)
-    to_remove = _check_run_folder(run_dir, resume, overwrite)
-    summary_writer = _summary_writer_class() if tensorboard else None
-    checkpoint = latest_checkpoint(run_dir) if resume else None
-    if resume and checkpoint is None:
-        raise InputError(f"--resume: {run_dir} holds no checkpoint (a run that stopped before its first one "
-                         "cannot be resumed: use --overwrite to start again)")
-    _check_apart(run_dir, Path(dataset_dir))
-    if checkpoint is not None:  # a resumed run keeps the config it started with
-        state = read_state(checkpoint)
-        config = _resumed_config(config, stored_config(checkpoint, state), checkpoint, steps)
-        resumed_step = int(state["step"])
-    elif not isinstance(config, ExperimentConfig):
-        config = load_config(config)
-    final_step = config.train.steps if steps is None else steps
-    if isinstance(final_step, bool) or not isinstance(final_step, int) or final_step < 1:
-        raise InputError(f"--steps must be a whole number of at least 1 (got {final_step!r})")
-    if checkpoint is not None and final_step <= resumed_step:
-        asked = f"--steps {final_step}" if steps is not None else f"its config's train.steps ({final_step})"
-        raise InputError(f"{asked}: the run in {run_dir} is already at step {resumed_step}; "
-                         f"give --steps above {resumed_step} to continue it")
-    dataset = FeatureDataset(dataset_dir, "train")
-    metadata = dataset.metadata
-    eval_dataset = FeatureDataset(dataset_dir, "eval") if (Path(dataset_dir) / "eval").is_dir() else None
-    if eval_dataset is not None and len(eval_dataset) == 0:
-        eval_dataset = None
-    # Seeded initial weights, without touching the caller's global RNG state.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.train.seed)
-        model = Autoencoder(config.model)
-    if (metadata["sample_rate"], metadata["frame_rate"]) != (config.model.sample_rate, config.model.frame_rate):
-        raise InputError(
-            f"the dataset was prepared at {metadata['sample_rate']} Hz and {metadata['frame_rate']} frames/s, "
-            f"the model expects {config.model.sample_rate} Hz and {config.model.frame_rate} frames/s"
-        )
-    reverb_parameters = list(model.reverb.parameters()) if model.reverb is not None else []
-    reverb_ids = {id(p) for p in reverb_parameters}
-    groups = [{"params": [p for p in model.parameters() if id(p) not in reverb_ids], "lr_scale": 1.0}]
-    if reverb_parameters:
-        groups.append({"params": reverb_parameters, "lr_scale": config.train.reverb_learning_rate_scale})
-    optimizer = torch.optim.Adam(groups, lr=config.train.learning_rate)
-    start_step = 0
-    if checkpoint is not None:
-        try:
-            start_step = int(load_checkpoint(checkpoint, model, optimizer)["step"])
-        except ValueError as error:
-            if "parameter group" not in str(error):
-                raise
-            raise InputError(f"{checkpoint}: its optimizer state does not fit this model's {len(groups)} parameter "
-                             f"group(s) (a checkpoint from before reverb_learning_rate_scale, or another "
-                             f"architecture); start a new run") from None
-        # Loading replaces each group's settings with the saved ones: the scales come from the config.
-        for group, settings in zip(optimizer.param_groups, groups):
-            group["lr_scale"] = settings["lr_scale"]
-    model.to(device)
-    for values in optimizer.state.values():  # optimizer state follows the model's device
-        for key, value in values.items():
-            if isinstance(value, torch.Tensor) and key != "step":
-                values[key] = value.to(device)
-    trained = nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    loss_fn = getattr(MultiScaleSpectralLoss, config.train.loss)()
-    extra = {"config": config.to_dict(), "statistics": metadata.get("statistics", {}),
-             "dataset": {k: metadata[k] for k in ("sample_rate", "frame_rate", "example_frames", "seconds")}}
-
-    writer = None
-    if world > 1:  # every rank has checked the folder before rank 0 changes it
-        torch.distributed.barrier()
-    if rank == 0:
-        _remove(to_remove)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "samples").mkdir(exist_ok=True)
-        with atomic_path(run_dir / "config.yaml") as temporary:
-            save_config(config, temporary)
-        for name in ("train.csv", "eval.csv"):
-            _truncate_csv(run_dir / name, start_step) if resume else (run_dir / name).unlink(missing_ok=True)
-        if summary_writer is not None:
-            writer = summary_writer(str(run_dir / "tensorboard"))
-
-    def checkpoint_now(step: int) -> None:
-        if rank == 0:
-            save_checkpoint(run_dir, step, model, optimizer, extra, keep=config.train.keep_checkpoints)
-
-    def evaluate(step: int) -> dict[str, float] | None:
-        if rank != 0 or eval_dataset is None:
-            return None
-        metrics = evaluate_model(model, eval_dataset, config.train.eval_examples, f0_method=config.data.f0_method)
-        _append_csv(run_dir / "eval.csv", ("step",) + METRIC_NAMES, {"step": step, **metrics})
-        write_text_atomic(run_dir / "eval.json", json.dumps(_finite({"step": step, **metrics}), indent=1))
-        if writer is not None:
-            for key in METRIC_NAMES:
-                writer.add_scalar(f"eval/{key}", metrics[key], step)
-        return metrics
-
-    def write_samples(step: int, batch: dict[str, torch.Tensor], output: torch.Tensor) -> None:
-        if rank != 0:
-            return
-        sample_rate = config.model.sample_rate
-        folder = run_dir / "samples"
-        for kind, audio in (("target", batch["audio"][0]), ("output", output[0].clamp(-1, 1))):
-            with atomic_path(folder / f"step_{step:08d}_{kind}.wav") as temporary:
-                sf.write(str(temporary), audio.detach().cpu().numpy(), sample_rate)
-        if have_matplotlib():
-            with atomic_path(folder / f"step_{step:08d}.png") as temporary:
-                save_spectrograms(temporary, [("target", batch["audio"][0].cpu()),
-                                              ("resynthesis", output[0].detach().cpu())], sample_rate)
-
-    model.train()
-    loss_value = math.nan
+    run = build_run(config, dataset_dir, run_dir, resume, steps, tensorboard, overwrite, allow_config_change)
     started = time.perf_counter()
-    last_log = (started, start_step)
-    with Progress(final_step, "train", enabled=show_progress and rank == 0, initial=start_step) as bar:
-        for step in range(start_step, final_step):
-            for group in optimizer.param_groups:
-                group["lr"] = config.train.learning_rate_at(step) * group["lr_scale"]
-            generator = torch.Generator().manual_seed(config.train.seed * 1_000_003 + step * 7919 + rank)
-            indices = torch.randint(len(dataset), (config.train.batch_size,), generator=generator).tolist()
-            batch = _batch(dataset, indices, device)
-            noise = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
-            output = trained(batch["f0_hz"], batch["loudness_db"], batch["audio"], generator=noise)["audio"]
-            loss = loss_fn(output, batch["audio"])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip))
-            optimizer.step()
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(f"the loss became {loss_value} at step {step}; lower the learning rate")
-            done = step + 1
-            bar.update(1, loss=loss_value)
-            if rank == 0 and (done % config.train.log_every == 0 or done == final_step):
-                now = time.perf_counter()
-                seconds = (now - last_log[0]) / max(done - last_log[1], 1)
-                last_log = (now, done)
-                row = {"step": done, "loss": loss_value, "learning_rate": optimizer.param_groups[0]["lr"],
-                       "grad_norm": grad_norm, "seconds_per_step": seconds}
-                _append_csv(run_dir / "train.csv", TRAIN_COLUMNS, row)
-                if writer is not None:
-                    writer.add_scalar("train/loss", loss_value, done)
-            if done % config.train.samples_every == 0:
-                write_samples(done, batch, output)
-            if done % config.train.eval_every == 0 or done == final_step:
-                evaluate(done)
-            if done % config.train.checkpoint_every == 0 or done == final_step:
-                checkpoint_now(done)
-    if rank == 0 and have_matplotlib() and (run_dir / "train.csv").is_file():
-        with atomic_path(run_dir / "training_curves.png") as temporary:
-            save_training_curves(temporary, run_dir / "train.csv", run_dir / "eval.csv")
-    if writer is not None:
-        writer.close()
-    if world > 1:
-        torch.distributed.barrier()
-    summary = {"step": max(final_step, start_step), "loss": loss_value, "seconds": time.perf_counter() - started}
-    if rank == 0 and (run_dir / "eval.json").is_file():
-        summary["eval"] = json.loads((run_dir / "eval.json").read_text())
+    run_loop(run, default_hooks(run.config.train), show_progress)
+    _finish(run)
+    summary = {"step": max(run.final_step, run.start_step), "loss": run.loss, "seconds": time.perf_counter() - started}
+    if run.rank == 0 and (run.run_dir / "eval.json").is_file():
+        summary["eval"] = json.loads((run.run_dir / "eval.json").read_text())
     return _finite(summary)

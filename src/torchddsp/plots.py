@@ -1,4 +1,7 @@
-"""Figures written by training and transfer (PNG, via matplotlib from the ``plot`` extra)."""
+"""Every figure torchddsp writes (PNG), in one module: training's spectrograms and curves,
+transfer's comparison. matplotlib comes from the ``plot`` extra and is imported only when a
+figure is drawn, so that importing this module (or anything that may draw) never needs it:
+callers ask :func:`have_matplotlib` first."""
 
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ import numpy as np
 import torch
 
 __all__ = ["have_matplotlib", "log_spectrogram", "save_spectrograms", "save_training_curves", "save_transfer_figure"]
+
+# The spectrograms' analysis: 64 ms windows and 8 ms hops at 16 kHz.
+N_FFT, HOP = 1024, 128
 
 
 def have_matplotlib() -> bool:
@@ -29,9 +35,9 @@ def _pyplot():
     return plt
 
 
-def log_spectrogram(audio: torch.Tensor, n_fft: int = 1024, hop: int = 128) -> np.ndarray:
+def log_spectrogram(audio: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
     """dB magnitude spectrogram of ``(n_samples,)`` audio, ``(bins, frames)``, 0 dB = full-scale sine."""
-    from ..features.spectral import magnitude_spectrogram  # noqa: PLC0415
+    from .features.spectral import magnitude_spectrogram  # noqa: PLC0415
 
     audio = audio.detach().float().reshape(1, -1)
     if audio.shape[1] <= n_fft // 2:
@@ -88,7 +94,7 @@ def save_transfer_figure(path: Path, source: torch.Tensor, output: torch.Tensor,
     figure, axes = plt.subplots(3, 1, figsize=(9, 8), sharex=True, constrained_layout=True,
                                 gridspec_kw={"height_ratios": [3, 3, 2]})
     for axis, image, title in zip(axes, images, ("input", "output")):
-        extent = (0.0, image.shape[1] * 128 / sample_rate, 0.0, sample_rate / 2)
+        extent = (0.0, image.shape[1] * HOP / sample_rate, 0.0, sample_rate / 2)
         axis.imshow(image, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=top - 80, vmax=top)
         axis.set(title=title, ylabel="Hz", ylim=(0, min(sample_rate / 2, 4000)))
     frames = np.arange(len(curves["input_f0_hz"])) / frame_rate
