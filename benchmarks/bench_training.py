@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
             times = step_times(name, args.steps, args.warmup, Path(folder))
             share = monitor.fraction()
             config = load_config(name)
-            lines.append(f"| {name} | {config.train.batch_size} x {config.data.example_seconds:g} s | "
+            lines.append(f"| {name} | {config.train.batch_size} x {config.data.example_s:g} s | "
                          f"{statistics.median(times):.2f} | {min(times):.2f} | {max(times):.2f} | {len(times)} | "
                          f"{'-' if share is None else f'{100 * share:.0f} %'} | {os.getloadavg()[0]:.2f} |")
     print(f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, torch {machine['torch']} with "
