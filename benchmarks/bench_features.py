@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from magenta_env import DEFAULT_MAGENTA_ENV, ensure_magenta_env  # benchmarks/magenta_env.py
 from timing import LoadMonitor, fmt_ms, fmt_ratio, machine_description, measure  # benchmarks/timing.py
+
 from torchddsp.features import a_weighted_loudness, estimate_f0
 from torchddsp.losses import MultiScaleSpectralLoss
 
@@ -72,11 +72,16 @@ def auraloss_losses():
         return None, "auraloss is not installed (pip install auraloss==0.4.0)"
     default = auraloss.freq.MultiResolutionSTFTLoss()
     magenta_like = auraloss.freq.MultiResolutionSTFTLoss(
-        fft_sizes=[2048, 1024, 512, 256, 128, 64], hop_sizes=[512, 256, 128, 64, 32, 16],
-        win_lengths=[2048, 1024, 512, 256, 128, 64], w_sc=0.0, w_log_mag=1.0, w_lin_mag=1.0,
+        fft_sizes=[2048, 1024, 512, 256, 128, 64],
+        hop_sizes=[512, 256, 128, 64, 32, 16],
+        win_lengths=[2048, 1024, 512, 256, 128, 64],
+        w_sc=0.0,
+        w_log_mag=1.0,
+        w_lin_mag=1.0,
     )
     return {"auraloss": default, "magenta": magenta_like}, f"auraloss {auraloss.__version__}" if hasattr(
-        auraloss, "__version__") else "auraloss"
+        auraloss, "__version__"
+    ) else "auraloss"
 
 
 def time_losses(prediction: torch.Tensor, target: torch.Tensor, repeats: int, warmup: int, budget: float) -> dict:
@@ -89,6 +94,7 @@ def time_losses(prediction: torch.Tensor, target: torch.Tensor, repeats: int, wa
         if theirs is not None:
             candidates["auraloss"] = lambda x, y, loss=theirs[preset]: loss(x[:, None], y[:, None])
         for name, fn in candidates.items():
+
             def forward(fn=fn):
                 with torch.no_grad():
                     fn(prediction, target)
@@ -124,8 +130,12 @@ def magenta_loss_value(python: Path | None, prediction: torch.Tensor, target: to
     with tempfile.TemporaryDirectory() as folder:
         inputs = Path(folder) / "audio.npz"
         np.savez(inputs, prediction=prediction.numpy(), target=target.numpy())
-        done = subprocess.run([str(python), str(PEER_SCRIPT), "--inputs", str(inputs)], capture_output=True,
-                              text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+        done = subprocess.run(
+            [str(python), str(PEER_SCRIPT), "--inputs", str(inputs)],
+            capture_output=True,
+            text=True,
+            env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+        )
     if done.returncode != 0:
         print(done.stderr[-2000:], file=sys.stderr)
         return None
@@ -157,16 +167,30 @@ def fmt_real_time(factor: float) -> str:
     return f"{factor:.1f}x" if factor < 100 else f"{factor:.0f}x"
 
 
-def report(machine: dict, load: float | None, losses: dict, values: dict, magenta_value: float | None,
-           magenta_note: str, costs: dict) -> str:
+def report(
+    machine: dict,
+    load: float | None,
+    losses: dict,
+    values: dict,
+    magenta_value: float | None,
+    magenta_note: str,
+    costs: dict,
+) -> str:
     lines = ["## Features and losses benchmark", ""]
-    lines.append(f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, torch {machine['torch']} "
-                 f"({machine['torch_threads']} threads).")
+    lines.append(
+        f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, torch {machine['torch']} "
+        f"({machine['torch_threads']} threads)."
+    )
     if load is not None:
         warning = " WARNING: timings are unreliable, rerun on an idle machine." if load > 0.10 else ""
         lines.append(f"Background load: other processes used {load:.0%} of the CPUs during the measurements.{warning}")
-    lines += ["", f"Losses: batch {BATCH} x {SECONDS} s at {SAMPLE_RATE} Hz, float32 (median ms). {losses['note']}.", "",
-              "| preset | pass | torchddsp ms | auraloss ms | auraloss / torchddsp |", "|---|---|---:|---:|---:|"]
+    lines += [
+        "",
+        f"Losses: batch {BATCH} x {SECONDS} s at {SAMPLE_RATE} Hz, float32 (median ms). {losses['note']}.",
+        "",
+        "| preset | pass | torchddsp ms | auraloss ms | auraloss / torchddsp |",
+        "|---|---|---:|---:|---:|",
+    ]
     speedups = {}
     for preset in ("magenta", "auraloss"):
         for pass_name, label in (("forward", "forward"), ("forward_backward", "fwd+bwd")):
@@ -177,16 +201,25 @@ def report(machine: dict, load: float | None, losses: dict, values: dict, magent
     lines += ["", "Loss values on the same audio:", ""]
     if "auraloss_itself" in values:
         gap = abs(values["auraloss"] - values["auraloss_itself"]) / abs(values["auraloss_itself"])
-        lines.append(f"- auraloss preset {values['auraloss']:.6f} vs auraloss {values['auraloss_itself']:.6f} "
-                     f"(relative difference {gap:.2e}; target within 1%)")
+        lines.append(
+            f"- auraloss preset {values['auraloss']:.6f} vs auraloss {values['auraloss_itself']:.6f} "
+            f"(relative difference {gap:.2e}; target within 1%)"
+        )
     if magenta_value is not None:
         gap = abs(values["magenta"] - magenta_value) / abs(magenta_value)
-        lines.append(f"- magenta preset {values['magenta']:.6f} vs Magenta ddsp SpectralLoss {magenta_value:.6f} "
-                     f"(relative difference {gap:.2e}; target within 1%)")
+        lines.append(
+            f"- magenta preset {values['magenta']:.6f} vs Magenta ddsp SpectralLoss {magenta_value:.6f} "
+            f"(relative difference {gap:.2e}; target within 1%)"
+        )
     else:
         lines.append(f"- magenta preset {values['magenta']:.6f}; Magenta not measured: {magenta_note}")
-    lines += ["", f"Cost per second of audio ({PITCH_SECONDS} s, batch 1):", "",
-              "| job | s per s of audio | x real time |", "|---|---:|---:|"]
+    lines += [
+        "",
+        f"Cost per second of audio ({PITCH_SECONDS} s, batch 1):",
+        "",
+        "| job | s per s of audio | x real time |",
+        "|---|---:|---:|",
+    ]
     for name, cost in costs.items():
         lines.append(f"| {name} | {cost:.4f} | {fmt_real_time(1 / cost)} |")
     lines += ["", "Targets:"]
@@ -197,9 +230,13 @@ def report(machine: dict, load: float | None, losses: dict, values: dict, magent
             lines.append(f"- {preset} preset {pass_name} vs auraloss (target >= 1.5x faster): {verdict}")
     crepe_cost = costs["crepe tiny, 250 frames/s"]
     yin_speed = 1 / costs["yin, 250 frames/s"]
-    lines.append(f"- crepe tiny at 250 frames/s (target <= 0.3 s per s): {crepe_cost:.3f} s, "
-                 f"{'met' if crepe_cost <= 0.3 else 'NOT met'}")
-    lines.append(f"- yin at 250 frames/s (target >= 100x real time): {fmt_real_time(yin_speed)}, {'met' if yin_speed >= 100 else 'NOT met'}")
+    lines.append(
+        f"- crepe tiny at 250 frames/s (target <= 0.3 s per s): {crepe_cost:.3f} s, "
+        f"{'met' if crepe_cost <= 0.3 else 'NOT met'}"
+    )
+    lines.append(
+        f"- yin at 250 frames/s (target >= 100x real time): {fmt_real_time(yin_speed)}, {'met' if yin_speed >= 100 else 'NOT met'}"
+    )
     return "\n".join(lines)
 
 
@@ -239,8 +276,12 @@ def main(argv: list[str] | None = None) -> None:
     text = report(machine_description(), load, losses, values, magenta_value, magenta_note, costs)
     print(text)
     if args.json is not None:
-        args.json.write_text(json.dumps({"losses": losses, "values": values, "magenta_value": magenta_value,
-                                         "costs": costs, "load": load}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"losses": losses, "values": values, "magenta_value": magenta_value, "costs": costs, "load": load},
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

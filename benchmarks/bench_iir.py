@@ -29,8 +29,8 @@ import math
 import numpy as np
 import scipy.signal
 import torch
-
 from timing import LoadMonitor, fmt_ms, fmt_ratio, machine_description, measure  # benchmarks/timing.py
+
 from torchddsp.functional import allpole_filter, lfilter, sosfilt
 
 BATCH, N_SAMPLES = 4, 64000
@@ -66,6 +66,7 @@ def main() -> None:
         def run():
             xi, ai = x.clone().requires_grad_(), a.clone().requires_grad_()
             filter_fn(xi, ai).sum().backward()
+
         return run
 
     with torch.no_grad():
@@ -89,8 +90,7 @@ def main() -> None:
     with torch.no_grad():
         general_fwd = timed(lambda: lfilter(x, numerator, denominator))
     rows.append(("lfilter b=[1], a=[1, a1, a2], time-varying", "forward", general_fwd, "torchlpc 0.7.2", peer_fwd))
-    rows.append(("lfilter b=[1], a=[1, a1, a2], time-varying", "fwd+bwd", timed(general_fb), "torchlpc 0.7.2",
-                 peer_fb))
+    rows.append(("lfilter b=[1], a=[1, a1, a2], time-varying", "fwd+bwd", timed(general_fb), "torchlpc 0.7.2", peer_fb))
 
     sos = torch.from_numpy(scipy.signal.butter(8, 0.1, output="sos")).float()[None]
     x_np, sos_np = x.numpy().astype(np.float32), sos[0].numpy()
@@ -106,8 +106,10 @@ def main() -> None:
     rows.append(("sosfilt 4 sections", "fwd+bwd", timed(sos_fb), "(scipy has no gradient)", None))
 
     print(f"machine: {machine_description()}")
-    print(f"torch threads: {torch.get_num_threads()}; batch {BATCH} x {N_SAMPLES} samples, float32; median of "
-          f"up to {args.repeats}")
+    print(
+        f"torch threads: {torch.get_num_threads()}; batch {BATCH} x {N_SAMPLES} samples, float32; median of "
+        f"up to {args.repeats}"
+    )
     print()
     print("| case | pass | torchddsp ms | peer | peer ms | peer / torchddsp |")
     print("|---|---|---:|---|---:|---:|")

@@ -35,20 +35,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
+from magenta_env import DEFAULT_MAGENTA_ENV, ensure_magenta_env  # benchmarks/magenta_env.py
+from timing import machine_description  # benchmarks/timing.py
 
 import torchddsp as td
 from torchddsp.functional import biquad, lfilter, sosfilt
 from torchddsp.losses import MultiScaleSpectralLoss
 from torchddsp.modular import DefaultVoice
-
-from magenta_env import DEFAULT_MAGENTA_ENV, ensure_magenta_env  # benchmarks/magenta_env.py
-from timing import machine_description  # benchmarks/timing.py
 
 SR = 16000
 BATCH = 4
@@ -77,16 +76,19 @@ def _forward(render: Callable[[], torch.Tensor]) -> Callable[[], object]:
     def run():
         with torch.no_grad():
             return render()
+
     return run
 
 
 def _training(render: Callable[[], torch.Tensor], leaves: list[torch.Tensor]) -> Callable[[], object]:
     def run():
         return torch.autograd.grad(render().square().mean(), leaves)
+
     return run
 
 
 # Input families ------------------------------------------------------------------------------
+
 
 def f0_family(name: str) -> torch.Tensor:
     """``(BATCH, N_FRAMES, 1)`` f0 in Hz for each f0 family."""
@@ -110,20 +112,30 @@ def harmonic_cases() -> list[Case]:
     raw = torch.randn(BATCH, N_FRAMES, 1, generator=_generator(2))
     raw_distribution = torch.randn(BATCH, N_FRAMES, 60, generator=_generator(3))
     positive = torch.rand(BATCH, N_FRAMES, 60, generator=_generator(4)) / 30
-    families = {f"f0 {name}": (td.Harmonic(SR), raw, raw_distribution, f0_family(name))
-                for name in ("constant", "smooth", "random per frame", "crossing Nyquist")}
+    families = {
+        f"f0 {name}": (td.Harmonic(SR), raw, raw_distribution, f0_family(name))
+        for name in ("constant", "smooth", "random per frame", "crossing Nyquist")
+    }
     plain = td.Harmonic(SR, scale_fn=None)
     smooth = f0_family("smooth")
     families["scale_fn None"] = (plain, torch.full((BATCH, N_FRAMES, 1), 0.5), positive, smooth)
     families["silence"] = (plain, torch.zeros(BATCH, N_FRAMES, 1), positive, smooth)
     families["very small amplitudes"] = (plain, torch.full((BATCH, N_FRAMES, 1), TINY), positive, smooth)
     for family, (synth, amplitudes, distribution, f0) in families.items():
+
         def render(synth=synth, a=amplitudes, d=distribution, f0=f0):
             return synth(a, d, f0, n_samples=N_SAMPLES)
+
         cases.append(Case("Harmonic", "forward", family, _forward(render)))
         a, d = amplitudes.clone().requires_grad_(), distribution.clone().requires_grad_()
-        cases.append(Case("Harmonic", "fwd+bwd", family, _training(
-            lambda synth=synth, a=a, d=d, f0=f0: synth(a, d, f0, n_samples=N_SAMPLES), [a, d])))
+        cases.append(
+            Case(
+                "Harmonic",
+                "fwd+bwd",
+                family,
+                _training(lambda synth=synth, a=a, d=d, f0=f0: synth(a, d, f0, n_samples=N_SAMPLES), [a, d]),
+            )
+        )
     return cases
 
 
@@ -137,8 +149,14 @@ def noise_cases() -> list[Case]:
         "very small amplitudes": (plain, torch.full((BATCH, N_FRAMES, 65), TINY)),
     }
     for family, (noise, magnitudes) in families.items():
-        cases.append(Case("FilteredNoise", "forward", family, _forward(
-            lambda noise=noise, m=magnitudes: noise(m, n_samples=N_SAMPLES, generator=_generator(7)))))
+        cases.append(
+            Case(
+                "FilteredNoise",
+                "forward",
+                family,
+                _forward(lambda noise=noise, m=magnitudes: noise(m, n_samples=N_SAMPLES, generator=_generator(7))),
+            )
+        )
     return cases
 
 
@@ -146,15 +164,20 @@ def filter_inputs() -> dict[str, torch.Tensor]:
     noise = torch.randn(BATCH, N_SAMPLES, generator=_generator(8)) * 0.1
     impulse = torch.zeros(BATCH, N_SAMPLES)
     impulse[:, 0] = 1.0  # then silence: a resonant filter's tail decays into subnormal numbers
-    return {"noise": noise, "silence": torch.zeros(BATCH, N_SAMPLES), "very small amplitudes": noise * TINY,
-            "impulse then silence": impulse}
+    return {
+        "noise": noise,
+        "silence": torch.zeros(BATCH, N_SAMPLES),
+        "very small amplitudes": noise * TINY,
+        "impulse then silence": impulse,
+    }
 
 
 def filter_cases() -> list[Case]:
     cases = []
     b2, a2 = torch.tensor([[0.02, 0.04, 0.02]]), torch.tensor([[1.0, -1.96, 0.9604]])  # poles at 0.98
-    sections = biquad("lowpass", torch.tensor([300.0, 1000.0, 3000.0, 6000.0]), torch.tensor([4.0, 2.0, 1.0, 0.7]),
-                      SR)[None]  # (1, 4, 6)
+    sections = biquad("lowpass", torch.tensor([300.0, 1000.0, 3000.0, 6000.0]), torch.tensor([4.0, 2.0, 1.0, 0.7]), SR)[
+        None
+    ]  # (1, 4, 6)
     for family, x in filter_inputs().items():
         cases.append(Case("lfilter order 2", "forward", family, _forward(lambda x=x: lfilter(x, b2, a2))))
         cases.append(Case("sosfilt 4 sections", "forward", family, _forward(lambda x=x: sosfilt(x, sections))))
@@ -166,15 +189,24 @@ def loss_cases() -> list[Case]:
     noise = torch.randn(BATCH, N_SAMPLES, generator=_generator(9)) * 0.1
     t = torch.arange(N_SAMPLES) / SR
     tones = torch.sin(2 * torch.pi * torch.tensor([220.0, 330.0, 440.0, 550.0])[:, None] * t) * 0.5
-    families = {"noise": (noise, noise * 0.5 + 0.01 * tones), "tones": (tones, 0.8 * tones.roll(7, -1)),
-                "silence": (torch.zeros(BATCH, N_SAMPLES), torch.zeros(BATCH, N_SAMPLES)),
-                "very small amplitudes": (noise * TINY, noise * 0.5 * TINY)}
+    families = {
+        "noise": (noise, noise * 0.5 + 0.01 * tones),
+        "tones": (tones, 0.8 * tones.roll(7, -1)),
+        "silence": (torch.zeros(BATCH, N_SAMPLES), torch.zeros(BATCH, N_SAMPLES)),
+        "very small amplitudes": (noise * TINY, noise * 0.5 * TINY),
+    }
     for preset in ("magenta", "auraloss"):
         loss = getattr(MultiScaleSpectralLoss, preset)()
         for family, (prediction, target) in families.items():
             leaf = prediction.clone().requires_grad_()
-            cases.append(Case(f"spectral loss ({preset})", "fwd+bwd", family, lambda loss=loss, p=leaf, t=target:
-                              torch.autograd.grad(loss(p, t), [p])))
+            cases.append(
+                Case(
+                    f"spectral loss ({preset})",
+                    "fwd+bwd",
+                    family,
+                    lambda loss=loss, p=leaf, t=target: torch.autograd.grad(loss(p, t), [p]),
+                )
+            )
     return cases
 
 
@@ -198,6 +230,7 @@ def all_cases() -> list[Case]:
 
 
 # Load ----------------------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def busy_processes(count: int) -> Iterator[None]:
@@ -230,14 +263,37 @@ def magenta_harmonic(python: Path, repeats: int) -> dict | None:
     distribution = torch.randn(BATCH, N_FRAMES, 60, generator=_generator(3)).numpy()
     with tempfile.TemporaryDirectory() as folder:
         inputs = Path(folder) / "inputs.npz"
-        np.savez(inputs, amplitudes=amplitudes, harmonic_distribution=distribution, f0_hz=f0_family("smooth").numpy(),
-                 magnitudes=np.zeros((BATCH, N_FRAMES, 65), np.float32), audio=np.zeros((BATCH, N_SAMPLES), np.float32),
-                 sample_rate=SR, seed=0, reverb_length=16)
+        np.savez(
+            inputs,
+            amplitudes=amplitudes,
+            harmonic_distribution=distribution,
+            f0_hz=f0_family("smooth").numpy(),
+            magnitudes=np.zeros((BATCH, N_FRAMES, 65), np.float32),
+            audio=np.zeros((BATCH, N_SAMPLES), np.float32),
+            sample_rate=SR,
+            seed=0,
+            reverb_length=16,
+        )
         script = Path(__file__).resolve().parent / "peers" / "magenta_synth.py"
-        command = [str(python), str(script), "--inputs", str(inputs), "--cases", "harmonic", "--passes", "forward",
-                   "--repeats", str(repeats), "--warmup", "2", "--budget", "60"]
-        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=1800,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        command = [
+            str(python),
+            str(script),
+            "--inputs",
+            str(inputs),
+            "--cases",
+            "harmonic",
+            "--passes",
+            "forward",
+            "--repeats",
+            str(repeats),
+            "--warmup",
+            "2",
+            "--budget",
+            "60",
+        ]
+        done = subprocess.run(
+            command, stdout=subprocess.PIPE, text=True, timeout=1800, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        )
     if done.returncode != 0:
         return None
     modes = json.loads(done.stdout)["results"]["harmonic"]["forward"]
@@ -245,6 +301,7 @@ def magenta_harmonic(python: Path, repeats: int) -> dict | None:
 
 
 # Report --------------------------------------------------------------------------------------
+
 
 def load_table(cases: list[Case], times: dict, loads: list[int]) -> tuple[list[str], bool]:
     busy = [n for n in loads if n > 0]
@@ -261,7 +318,9 @@ def load_table(cases: list[Case], times: dict, loads: list[int]) -> tuple[list[s
             worst = max(worst, max(values) / idle)
         met = worst <= 3.0
         all_met &= met
-        lines.append(f"| {case.name} | {idle:.1f} | " + " | ".join(cells) + f" | {worst:.2f}x | {'yes' if met else 'NO'} |")
+        lines.append(
+            f"| {case.name} | {idle:.1f} | " + " | ".join(cells) + f" | {worst:.2f}x | {'yes' if met else 'NO'} |"
+        )
     return lines, all_met
 
 
@@ -269,34 +328,46 @@ def summary_table(cases: list[Case], times: dict, loads: list[int]) -> list[str]
     """Per operation and pass: its idle medians (fastest to slowest family) and the worst
     slowest-call / idle-median ratio over its families under each load."""
     busy = [n for n in loads if n > 0]
-    lines = ["| operation | pass | idle median ms (families) | " + " | ".join(f"worst slowest / idle, {n} busy" for n in busy)
-             + " |", "|---|---|---|" + "---:|" * len(busy)]
+    lines = [
+        "| operation | pass | idle median ms (families) | "
+        + " | ".join(f"worst slowest / idle, {n} busy" for n in busy)
+        + " |",
+        "|---|---|---|" + "---:|" * len(busy),
+    ]
     groups: dict[tuple[str, str], list[Case]] = {}
     for case in cases:
         groups.setdefault((case.operation, case.pass_name), []).append(case)
     for (operation, pass_name), members in groups.items():
         idle = [statistics.median(times[c.name][0]) for c in members]
         worst = [max(max(times[c.name][n]) / statistics.median(times[c.name][0]) for c in members) for n in busy]
-        lines.append(f"| {operation} | {pass_name} | {min(idle):.1f}-{max(idle):.1f} | "
-                     + " | ".join(f"{w:.1f}x" for w in worst) + " |")
+        lines.append(
+            f"| {operation} | {pass_name} | {min(idle):.1f}-{max(idle):.1f} | "
+            + " | ".join(f"{w:.1f}x" for w in worst)
+            + " |"
+        )
     return lines
 
 
 def family_table(cases: list[Case], times: dict) -> tuple[list[str], bool]:
-    lines = ["| operation | pass | fastest family (idle ms) | slowest family (idle ms) | slowest / fastest | within 2x |",
-             "|---|---|---|---|---:|---|"]
+    lines = [
+        "| operation | pass | fastest family (idle ms) | slowest family (idle ms) | slowest / fastest | within 2x |",
+        "|---|---|---|---|---:|---|",
+    ]
     all_met = True
     groups: dict[tuple[str, str], list[tuple[float, str]]] = {}
     for case in cases:
         groups.setdefault((case.operation, case.pass_name), []).append(
-            (statistics.median(times[case.name][0]), case.family))
+            (statistics.median(times[case.name][0]), case.family)
+        )
     for (operation, pass_name), medians in groups.items():
         fastest, slowest = min(medians), max(medians)
         ratio = slowest[0] / fastest[0]
         met = ratio <= 2.0
         all_met &= met
-        lines.append(f"| {operation} | {pass_name} | {fastest[1]} ({fastest[0]:.1f}) | {slowest[1]} ({slowest[0]:.1f}) "
-                     f"| {ratio:.2f}x | {'yes' if met else 'NO'} |")
+        lines.append(
+            f"| {operation} | {pass_name} | {fastest[1]} ({fastest[0]:.1f}) | {slowest[1]} ({slowest[0]:.1f}) "
+            f"| {ratio:.2f}x | {'yes' if met else 'NO'} |"
+        )
     return lines, all_met
 
 
@@ -347,23 +418,32 @@ def main(argv: list[str] | None = None) -> None:
     environment = {name: os.environ.get(name, "") for name in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT")}
     print("\n".join(report(args, cases, times, loads, magenta, magenta_note, machine, environment)))
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "environment": environment, "times_ms": times,
-                                         "magenta": magenta}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {"machine": machine, "environment": environment, "times_ms": times, "magenta": magenta}, indent=1
+            )
+        )
 
 
 def report(args, cases, times, loads, magenta, magenta_note, machine, environment) -> list[str]:
     settings = ", ".join(f"{k}={v}" for k, v in environment.items() if v) or "no OpenMP variables set"
-    lines = ["## Load and input-family benchmark", "",
-             f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, torch {machine['torch']} with "
-             f"{machine['torch_threads']} threads, torchddsp {machine['torchddsp']}; {settings}; {args.repeats} calls "
-             f"per case and load after 2 warm-up calls; busy processes: `sh -c 'while :; do :; done'`.", ""]
+    lines = [
+        "## Load and input-family benchmark",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, torch {machine['torch']} with "
+        f"{machine['torch_threads']} threads, torchddsp {machine['torchddsp']}; {settings}; {args.repeats} calls "
+        f"per case and load after 2 warm-up calls; busy processes: `sh -c 'while :; do :; done'`.",
+        "",
+    ]
     table, load_met = load_table(cases, times, loads)
     lines += table + [""] + summary_table(cases, times, loads) + [""]
     table, family_met = family_table(cases, times)
     lines += table + [""]
     if magenta:
-        lines += ["| busy processes | torchddsp Harmonic forward median ms | Magenta median ms | Magenta / torchddsp |",
-                  "|---:|---:|---:|---:|"]
+        lines += [
+            "| busy processes | torchddsp Harmonic forward median ms | Magenta median ms | Magenta / torchddsp |",
+            "|---:|---:|---:|---:|",
+        ]
         ours_name = "Harmonic forward [f0 smooth]"
         for load, theirs in magenta.items():
             ours = statistics.median(times[ours_name][load]) if ours_name in times else float("nan")
@@ -374,8 +454,10 @@ def report(args, cases, times, loads, magenta, magenta_note, machine, environmen
         lines.append("")
     elif magenta_note:
         lines += [f"Magenta: {magenta_note}.", ""]
-    lines.append(f"Targets: slowest of every case within 3x of its idle median under load: {'met' if load_met else 'NOT met'}; "
-                 f"slowest input family within 2x of the fastest: {'met' if family_met else 'NOT met'}.")
+    lines.append(
+        f"Targets: slowest of every case within 3x of its idle median under load: {'met' if load_met else 'NOT met'}; "
+        f"slowest input family within 2x of the fastest: {'met' if family_met else 'NOT met'}."
+    )
     return lines
 
 

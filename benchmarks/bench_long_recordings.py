@@ -44,8 +44,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "long_recordings.md"
 ROWS = ("prepare-yin", "prepare-crepe", "transfer-yin", "transfer-crepe", "evaluate")
 RATE = 48000
-HEADER = ("| case | audio (min) | peak memory (MB) | wall (s) | wall s per minute of audio | CPU s per minute | exit "
-          "| command |\n|---|---:|---:|---:|---:|---:|---:|---|")
+HEADER = (
+    "| case | audio (min) | peak memory (MB) | wall (s) | wall s per minute of audio | CPU s per minute | exit "
+    "| command |\n|---|---:|---:|---:|---:|---:|---:|---|"
+)
 
 
 def melody(path: Path, minutes: float, seed: int = 0, block_seconds: float = 30.0) -> None:
@@ -92,33 +94,36 @@ def measure(command: list[str], max_mb: float, timeout_s: float) -> dict:
     command whose memory grows with the recording cannot take the shared machine down) or
     when it runs past ``timeout_s``; ``code`` then says which.
     """
-    wrapper = ("import json, resource, subprocess, sys, time\n"
-               "limit_kb, timeout = float(sys.argv[1]) * 1024, float(sys.argv[2])\n"
-               "start = time.perf_counter()\n"
-               "child = subprocess.Popen(sys.argv[3:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
-               "import threading\n"
-               "tail = []\n"
-               "threading.Thread(target=lambda: tail.append(child.stderr.read()), daemon=True).start()\n"
-               "code = None\n"
-               "while child.poll() is None:\n"
-               "    try:\n"
-               "        rss = int(next(l for l in open(f'/proc/{child.pid}/status') if l.startswith('VmRSS')).split()[1])\n"
-               "    except (OSError, StopIteration):\n"
-               "        rss = 0\n"
-               "    if rss > limit_kb or time.perf_counter() - start > timeout:\n"
-               "        code = 'killed: memory' if rss > limit_kb else 'killed: time'\n"
-               "        child.kill()\n"
-               "    time.sleep(0.1)\n"
-               "child.wait()\n"
-               "seconds = time.perf_counter() - start\n"
-               "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-               "peak, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime\n"
-               "time.sleep(0.2)\n"
-               "err = (tail[0] if tail else b'').decode(errors='replace')[-2000:]\n"
-               "print(json.dumps({'code': code or child.returncode, 'seconds': seconds, 'cpu_seconds': cpu, 'peak_mb': peak,\n"
-               "                  'stderr': err}))\n")
-    result = subprocess.run([sys.executable, "-c", wrapper, str(max_mb), str(timeout_s), *command],
-                            capture_output=True, text=True, cwd=ROOT)
+    wrapper = (
+        "import json, resource, subprocess, sys, time\n"
+        "limit_kb, timeout = float(sys.argv[1]) * 1024, float(sys.argv[2])\n"
+        "start = time.perf_counter()\n"
+        "child = subprocess.Popen(sys.argv[3:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
+        "import threading\n"
+        "tail = []\n"
+        "threading.Thread(target=lambda: tail.append(child.stderr.read()), daemon=True).start()\n"
+        "code = None\n"
+        "while child.poll() is None:\n"
+        "    try:\n"
+        "        rss = int(next(l for l in open(f'/proc/{child.pid}/status') if l.startswith('VmRSS')).split()[1])\n"
+        "    except (OSError, StopIteration):\n"
+        "        rss = 0\n"
+        "    if rss > limit_kb or time.perf_counter() - start > timeout:\n"
+        "        code = 'killed: memory' if rss > limit_kb else 'killed: time'\n"
+        "        child.kill()\n"
+        "    time.sleep(0.1)\n"
+        "child.wait()\n"
+        "seconds = time.perf_counter() - start\n"
+        "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "peak, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime\n"
+        "time.sleep(0.2)\n"
+        "err = (tail[0] if tail else b'').decode(errors='replace')[-2000:]\n"
+        "print(json.dumps({'code': code or child.returncode, 'seconds': seconds, 'cpu_seconds': cpu, 'peak_mb': peak,\n"
+        "                  'stderr': err}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", wrapper, str(max_mb), str(timeout_s), *command], capture_output=True, text=True, cwd=ROOT
+    )
     if result.returncode:
         raise RuntimeError(result.stderr)
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -152,31 +157,54 @@ def run_rows(rows: list[str], args: argparse.Namespace) -> dict[str, str]:
         elif row == "prepare-crepe":
             minutes = args.minutes if args.crepe_hour else args.crepe_minutes
             audio = long_file if args.crepe_hour else _audio(workdir, "short", minutes)
-            command = _cli("prepare", audio.parent, workdir / f"dataset_crepe_{minutes:g}min", "--f0-method", "crepe",
-                           "--quiet")
+            command = _cli(
+                "prepare", audio.parent, workdir / f"dataset_crepe_{minutes:g}min", "--f0-method", "crepe", "--quiet"
+            )
         elif row in ("transfer-yin", "transfer-crepe"):
             method = row.split("-")[1]
-            command = _cli("transfer", long_file, "--model", "violin", "-o", workdir / f"transfer_{method}.wav",
-                           "--f0-method", method, "--quiet")
+            command = _cli(
+                "transfer",
+                long_file,
+                "--model",
+                "violin",
+                "-o",
+                workdir / f"transfer_{method}.wav",
+                "--f0-method",
+                method,
+                "--quiet",
+            )
         else:
             if not (dataset / "dataset.json").is_file():
-                measure(_cli("prepare", long_file.parent, dataset, "--f0-method", "yin", "--quiet"), args.max_mb,
-                        args.timeout)
+                measure(
+                    _cli("prepare", long_file.parent, dataset, "--f0-method", "yin", "--quiet"),
+                    args.max_mb,
+                    args.timeout,
+                )
             command = _cli("evaluate", "violin", dataset, "--output", workdir / "evaluation.json")
             # evaluate reads the held-out split only: its length is the audio it processes.
             minutes = json.loads((dataset / "dataset.json").read_text())["seconds"]["eval"] / 60
         print(f"{row}: {shlex.join(command)}", flush=True)
         figures = measure(command, args.max_mb, args.timeout)
-        print(f"  {figures['peak_mb']:.0f} MB, {figures['seconds']:.1f} s ({figures['cpu_seconds']:.1f} s CPU), "
-              f"exit {figures['code']}", flush=True)
+        print(
+            f"  {figures['peak_mb']:.0f} MB, {figures['seconds']:.1f} s ({figures['cpu_seconds']:.1f} s CPU), "
+            f"exit {figures['code']}",
+            flush=True,
+        )
         if figures["code"]:
             print(figures["stderr"], flush=True)
-        exit_text = figures["code"] if not str(figures["code"]).startswith("killed") else \
-            f"{figures['code']} (limits {args.max_mb:g} MB, {args.timeout:g} s)"
-        shown = shlex.join(["python", "-m", "torchddsp"] + [os.path.relpath(c, workdir) if os.path.isabs(c) else c
-                                                             for c in command[3:]])
-        results[row] = (f"| {row} | {minutes:.3g} | {figures['peak_mb']:.0f} | {figures['seconds']:.1f} | "
-                        f"{figures['seconds'] / minutes:.2f} | {figures['cpu_seconds'] / minutes:.2f} | {exit_text} | `{shown}` |")
+        exit_text = (
+            figures["code"]
+            if not str(figures["code"]).startswith("killed")
+            else f"{figures['code']} (limits {args.max_mb:g} MB, {args.timeout:g} s)"
+        )
+        shown = shlex.join(
+            ["python", "-m", "torchddsp"]
+            + [os.path.relpath(c, workdir) if os.path.isabs(c) else c for c in command[3:]]
+        )
+        results[row] = (
+            f"| {row} | {minutes:.3g} | {figures['peak_mb']:.0f} | {figures['seconds']:.1f} | "
+            f"{figures['seconds'] / minutes:.2f} | {figures['cpu_seconds'] / minutes:.2f} | {exit_text} | `{shown}` |"
+        )
     return results
 
 
@@ -192,9 +220,18 @@ def write_results(results: dict[str, str], command: str) -> None:
     rows.update(results)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     sources.update({row: f"- `{row}`: `{command}` ({stamp})" for row in results})
-    lines = [command, "", f"CPU: {os.cpu_count()} cores, shared; peak memory = ru_maxrss of the command's process.",
-             "", HEADER] + [rows[row] for row in ROWS if row in rows] + ["", "Rows measured by:", ""] + \
-        [sources[row] for row in ROWS if row in sources]
+    lines = (
+        [
+            command,
+            "",
+            f"CPU: {os.cpu_count()} cores, shared; peak memory = ru_maxrss of the command's process.",
+            "",
+            HEADER,
+        ]
+        + [rows[row] for row in ROWS if row in rows]
+        + ["", "Rows measured by:", ""]
+        + [sources[row] for row in ROWS if row in sources]
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
 
@@ -207,8 +244,11 @@ def main() -> None:
     parser.add_argument("--max-mb", type=float, default=8000.0, help="kill a command above this resident memory")
     parser.add_argument("--timeout", type=float, default=3600.0, help="kill a command after this many seconds")
     parser.add_argument("--only", nargs="+", choices=ROWS, default=list(ROWS))
-    parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "torchddsp_long_recordings"),
-                        help="where the generated audio and outputs go (large: 700 MB per hour)")
+    parser.add_argument(
+        "--workdir",
+        default=str(Path(tempfile.gettempdir()) / "torchddsp_long_recordings"),
+        help="where the generated audio and outputs go (large: 700 MB per hour)",
+    )
     args = parser.parse_args()
     started = time.time()
     results = run_rows(args.only, args)

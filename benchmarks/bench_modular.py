@@ -141,8 +141,9 @@ def run_worker_subprocess(command: list[str], threads: int, label: str) -> dict:
     """Run one worker (ours or the peer's driver) and parse the last JSON line of its stdout."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     try:
-        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=None, text=True, env=env,
-                              timeout=SUBPROCESS_TIMEOUT_S)
+        done = subprocess.run(
+            command, stdout=subprocess.PIPE, stderr=None, text=True, env=env, timeout=SUBPROCESS_TIMEOUT_S
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         return {"error": f"{label} failed to run: {error}"}
     if done.returncode != 0:
@@ -155,16 +156,21 @@ def run_worker_subprocess(command: list[str], threads: int, label: str) -> dict:
 
 def common_flags(args: argparse.Namespace) -> list[str]:
     """The settings both our workers and the peer script take."""
-    return [f"--{name}={getattr(args, name.replace('-', '_'))}"
-            for name in ("batch-size", "threads", "repeats", "warmup", "budget", "seed")]
+    return [
+        f"--{name}={getattr(args, name.replace('-', '_'))}"
+        for name in ("batch-size", "threads", "repeats", "warmup", "budget", "seed")
+    ]
 
 
 def time_torchddsp(args: argparse.Namespace) -> dict:
     """Each pass of torchddsp's DefaultVoice in a fresh subprocess of this script."""
     results = {}
     for pass_name, _ in PASSES:
-        print(f"torchddsp: DefaultVoice {pass_name} (batch {args.batch_size}, {args.threads} threads)",
-              file=sys.stderr, flush=True)
+        print(
+            f"torchddsp: DefaultVoice {pass_name} (batch {args.batch_size}, {args.threads} threads)",
+            file=sys.stderr,
+            flush=True,
+        )
         command = [sys.executable, str(Path(__file__).resolve()), "--worker", pass_name] + common_flags(args)
         results[pass_name] = run_worker_subprocess(command, args.threads, f"torchddsp {pass_name} worker")
     return results
@@ -173,8 +179,9 @@ def time_torchddsp(args: argparse.Namespace) -> dict:
 def time_torchsynth(python: Path, args: argparse.Namespace) -> tuple[dict | None, str]:
     """Run the peer script (which runs each pass in its own subprocess); (JSON, note on failure)."""
     print(f"torchsynth: running {PEER_SCRIPT.name} in {python}", file=sys.stderr, flush=True)
-    peer = run_worker_subprocess([str(python), "-W", "ignore", str(PEER_SCRIPT)] + common_flags(args),
-                                 args.threads, "torchsynth peer")
+    peer = run_worker_subprocess(
+        [str(python), "-W", "ignore", str(PEER_SCRIPT)] + common_flags(args), args.threads, "torchsynth peer"
+    )
     if "error" in peer and "results" not in peer:
         return None, peer["error"]
     return peer, ""
@@ -235,8 +242,10 @@ def output_line(name: str, figures: dict) -> str:
     """Non-finite output samples and peak of one side's forward pass."""
     if not figures or "output_nonfinite" not in figures:
         return f"- {name}: not measured"
-    return (f"- {name}: {figures['output_nonfinite']} non-finite samples, peak |x| "
-            f"{figures['output_peak_abs_max']:.3f}, shape {tuple(figures['output_shape'])}")
+    return (
+        f"- {name}: {figures['output_nonfinite']} non-finite samples, peak |x| "
+        f"{figures['output_peak_abs_max']:.3f}, shape {tuple(figures['output_shape'])}"
+    )
 
 
 def load_line(background: float | None) -> str:
@@ -244,19 +253,24 @@ def load_line(background: float | None) -> str:
     if background is None:
         return "Background load: not measured (no /proc/stat)."
     warning = " WARNING: timings are unreliable, rerun on an idle machine." if background > 0.1 else ""
-    return f"Background load: other processes used {100 * background:.0f}% of the CPUs during the measurements.{warning}"
+    return (
+        f"Background load: other processes used {100 * background:.0f}% of the CPUs during the measurements.{warning}"
+    )
 
 
-def report(machine: dict, args: argparse.Namespace, ours: dict, peer: dict | None, peer_note: str,
-           background: float | None) -> str:
+def report(
+    machine: dict, args: argparse.Namespace, ours: dict, peer: dict | None, peer_note: str, background: float | None
+) -> str:
     """The whole printed report."""
     forward = pass_result(ours, "forward")
     training = pass_result(ours, "forward_backward")
     peer_forward = pass_result(peer["results"] if peer else None, "forward")
     peer_training = pass_result(peer["results"] if peer else None, "forward_backward")
     if peer:
-        peer_text = (f"torchsynth {peer['torchsynth']} on torch {peer['torch']} (pytorch-lightning "
-                     f"{peer['pytorch_lightning']}), {peer['threads']} threads, its own environment")
+        peer_text = (
+            f"torchsynth {peer['torchsynth']} on torch {peer['torch']} (pytorch-lightning "
+            f"{peer['pytorch_lightning']}), {peer['threads']} threads, its own environment"
+        )
     else:
         peer_text = f"torchsynth: NOT MEASURED ({peer_note})"
     lines = [
@@ -285,7 +299,8 @@ def report(machine: dict, args: argparse.Namespace, ours: dict, peer: dict | Non
         lines.append(
             f"torchddsp peak after its first call (numba kernels loaded from cache): forward "
             f"{fmt_mib(forward.get('peak_rss_first_call_mb'))} MiB, fwd+bwd "
-            f"{fmt_mib(training.get('peak_rss_first_call_mb'))} MiB.")
+            f"{fmt_mib(training.get('peak_rss_first_call_mb'))} MiB."
+        )
     if forward.get("median_ms") and training.get("median_ms"):
         ratio = fmt_ratio(training["median_ms"], forward["median_ms"])
         peer_ratio = fmt_ratio(peer_training.get("median_ms"), peer_forward.get("median_ms"))
@@ -305,8 +320,11 @@ def report(machine: dict, args: argparse.Namespace, ours: dict, peer: dict | Non
     ]
     errors = [f"- torchddsp {p}: {ours[p]['error']}" for p, _ in PASSES if "error" in ours.get(p, {})]
     if peer:
-        errors += [f"- torchsynth {p}: {peer['results'][p]['error']}" for p, _ in PASSES
-                   if "error" in peer["results"].get(p, {})]
+        errors += [
+            f"- torchsynth {p}: {peer['results'][p]['error']}"
+            for p, _ in PASSES
+            if "error" in peer["results"].get(p, {})
+        ]
     if errors:
         lines += ["", "Errors:", *errors]
     if training and training.get("grad_nonfinite_elements"):
@@ -325,13 +343,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128, help="sounds per batch (default 128)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per pass (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="excluded warm-up runs (default 1)")
-    parser.add_argument("--budget", type=float, default=30.0,
-                        help="seconds per pass; slow passes run fewer repeats, never under 3 (default 30)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=30.0,
+        help="seconds per pass; slow passes run fewer repeats, never under 3 (default 30)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads on both sides (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="patch seed (torchsynth: randomize seed)")
     parser.add_argument("--json", type=Path, help="also write all results to this JSON file")
-    parser.add_argument("--torchsynth-env", type=Path, default=DEFAULT_TORCHSYNTH_ENV,
-                        help=f"torchsynth's virtual environment, created if missing (default {DEFAULT_TORCHSYNTH_ENV})")
+    parser.add_argument(
+        "--torchsynth-env",
+        type=Path,
+        default=DEFAULT_TORCHSYNTH_ENV,
+        help=f"torchsynth's virtual environment, created if missing (default {DEFAULT_TORCHSYNTH_ENV})",
+    )
     parser.add_argument("--no-peer-install", action="store_true", help="never create torchsynth's environment")
     parser.add_argument("--no-peer", action="store_true", help="skip torchsynth entirely")
     parser.add_argument("--worker", choices=[p for p, _ in PASSES], help=argparse.SUPPRESS)
@@ -368,13 +394,24 @@ def main(argv: list[str] | None = None) -> None:
 
     print(report(machine, args, ours, peer, peer_note, background))
     if args.json is not None:
-        settings = {name: getattr(args, name) for name in ("batch_size", "repeats", "warmup", "budget", "threads", "seed")}
+        settings = {
+            name: getattr(args, name) for name in ("batch_size", "repeats", "warmup", "budget", "threads", "seed")
+        }
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(
-            {"machine": machine, "settings": settings, "torchddsp": ours, "torchsynth": peer,
-             "torchsynth_note": peer_note, "background_load": background},
-            indent=2,
-        ) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": machine,
+                    "settings": settings,
+                    "torchddsp": ours,
+                    "torchsynth": peer,
+                    "torchsynth_note": peer_note,
+                    "background_load": background,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

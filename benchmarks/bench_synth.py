@@ -38,16 +38,16 @@ import math
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-import torchddsp
 from magenta_env import DEFAULT_MAGENTA_ENV, ensure_magenta_env, magenta_works  # benchmarks/magenta_env.py
 from timing import LoadMonitor, fmt_ms, fmt_ratio, machine_description, measure  # benchmarks/timing.py
+
+import torchddsp
 
 SAMPLE_RATE = 16000
 BATCH = 4
@@ -73,8 +73,14 @@ PASSES = (("forward", "forward"), ("forward_backward", "fwd+bwd"))
 # ----------------------------------------------------------------------------- inputs
 
 
-def pitch_contour(rng: np.random.Generator, batch: int, n_frames: int, frame_rate: float,
-                  low_hz: float = 100.0, high_hz: float = 800.0) -> np.ndarray:
+def pitch_contour(
+    rng: np.random.Generator,
+    batch: int,
+    n_frames: int,
+    frame_rate: float,
+    low_hz: float = 100.0,
+    high_hz: float = 800.0,
+) -> np.ndarray:
     """Smooth random pitch contours ``(batch, n_frames, 1)`` in Hz spanning ``[low_hz, high_hz]``.
 
     Each contour is a sum of four slow sinusoids in MIDI pitch (0.1 to 1.5 Hz, random
@@ -156,8 +162,11 @@ def reference_harmonic_controls(
 
 
 def reference_harmonic_synthesis(
-    f0_hz: torch.Tensor, amplitudes: torch.Tensor, harmonic_distribution: torch.Tensor,
-    n_samples: int, sample_rate: float,
+    f0_hz: torch.Tensor,
+    amplitudes: torch.Tensor,
+    harmonic_distribution: torch.Tensor,
+    n_samples: int,
+    sample_rate: float,
 ) -> torch.Tensor:
     """A sine per harmonic and sample: ``(batch, n_frames, 1|n_harmonics)`` -> ``(batch, n_samples)``.
 
@@ -175,8 +184,11 @@ def reference_harmonic_synthesis(
 
 
 def reference_harmonic(
-    amplitudes: torch.Tensor, harmonic_distribution: torch.Tensor, f0_hz: torch.Tensor,
-    n_samples: int, sample_rate: float,
+    amplitudes: torch.Tensor,
+    harmonic_distribution: torch.Tensor,
+    f0_hz: torch.Tensor,
+    n_samples: int,
+    sample_rate: float,
 ) -> torch.Tensor:
     """Raw controls to audio, as ``torchddsp.Harmonic()`` does."""
     amplitudes, distribution = reference_harmonic_controls(amplitudes, harmonic_distribution, f0_hz, sample_rate)
@@ -280,7 +292,10 @@ def time_torch(data: dict[str, np.ndarray], repeats: int, warmup: int, budget_s:
         results[case] = {}
         for name, (render, wrt) in implementations.items():
             results[case][name] = {}
-            for pass_name, runner in (("forward", forward_pass(render)), ("forward_backward", training_pass(render, wrt))):
+            for pass_name, runner in (
+                ("forward", forward_pass(render)),
+                ("forward_backward", training_pass(render, wrt)),
+            ):
                 print(f"torch: {case} {name} {pass_name}", file=sys.stderr, flush=True)
                 results[case][name][pass_name] = measure(runner, repeats, warmup, budget_s)
     return results
@@ -319,10 +334,7 @@ def sanity_checks(data: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
                     f0_hz.double(), amplitudes.double(), distribution.double(), N_SAMPLES, SAMPLE_RATE
                 ),
             ),
-            "harmonic": (
-                harmonic(*raw, n_samples=N_SAMPLES),
-                reference_harmonic(*raw, N_SAMPLES, SAMPLE_RATE),
-            ),
+            "harmonic": (harmonic(*raw, n_samples=N_SAMPLES), reference_harmonic(*raw, N_SAMPLES, SAMPLE_RATE)),
             "filtered_noise": (
                 torchddsp.FilteredNoise()(magnitudes, n_samples=N_SAMPLES, seed=SEED),
                 reference_filtered_noise(magnitudes, N_SAMPLES, SEED),
@@ -338,14 +350,25 @@ def sanity_checks(data: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
 # ------------------------------------------------------------------------ Magenta
 
 
-def time_magenta(python: Path, data: dict[str, np.ndarray], repeats: int, warmup: int,
-                 budget_s: float) -> tuple[dict | None, str]:
+def time_magenta(
+    python: Path, data: dict[str, np.ndarray], repeats: int, warmup: int, budget_s: float
+) -> tuple[dict | None, str]:
     """Run the peer script on the same inputs; return (parsed JSON, note on failure)."""
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "inputs.npz"
         np.savez(inputs, **data)
-        command = [str(python), str(PEER_SCRIPT), "--inputs", str(inputs), "--repeats", str(repeats),
-                   "--warmup", str(warmup), "--budget", str(budget_s)]
+        command = [
+            str(python),
+            str(PEER_SCRIPT),
+            "--inputs",
+            str(inputs),
+            "--repeats",
+            str(repeats),
+            "--warmup",
+            str(warmup),
+            "--budget",
+            str(budget_s),
+        ]
         try:
             done = subprocess.run(command, stdout=subprocess.PIPE, stderr=None, text=True, timeout=3600)
         except (OSError, subprocess.TimeoutExpired) as error:
@@ -416,14 +439,26 @@ def load_line(background: float | None) -> str:
     if background is None:
         return "Background load: not measured (no /proc/stat)."
     warning = " WARNING: timings are unreliable, rerun on an idle machine." if background > 0.1 else ""
-    return f"Background load: other processes used {100 * background:.0f}% of the CPUs during the measurements.{warning}"
+    return (
+        f"Background load: other processes used {100 * background:.0f}% of the CPUs during the measurements.{warning}"
+    )
 
 
-def report(machine: dict, settings: dict, results: dict, magenta: dict | None, magenta_note: str,
-           checks: dict, background: float | None) -> str:
+def report(
+    machine: dict,
+    settings: dict,
+    results: dict,
+    magenta: dict | None,
+    magenta_note: str,
+    checks: dict,
+    background: float | None,
+) -> str:
     """The whole printed report: machine, table, notes, targets and sanity checks."""
-    peer = (f"Magenta ddsp {magenta['ddsp']}, TensorFlow {magenta['tensorflow']} (CPU, default threads)"
-            if magenta else f"Magenta: not measured ({magenta_note})")
+    peer = (
+        f"Magenta ddsp {magenta['ddsp']}, TensorFlow {magenta['tensorflow']} (CPU, default threads)"
+        if magenta
+        else f"Magenta: not measured ({magenta_note})"
+    )
     lines = [
         "## Synth benchmark",
         "",
@@ -454,13 +489,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per measurement (default 7)")
     parser.add_argument("--warmup", type=int, default=2, help="excluded warm-up runs (default 2)")
-    parser.add_argument("--budget", type=float, default=20.0,
-                        help="seconds per measurement; slow cases run fewer repeats (default 20)")
+    parser.add_argument(
+        "--budget", type=float, default=20.0, help="seconds per measurement; slow cases run fewer repeats (default 20)"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke test: 3 repeats, 1 warm-up run")
     parser.add_argument("--json", type=Path, help="also write all results to this JSON file")
     parser.add_argument("--magenta-python", type=Path, help="interpreter of an existing Magenta environment")
-    parser.add_argument("--magenta-env", type=Path, default=DEFAULT_MAGENTA_ENV,
-                        help=f"Magenta's virtual environment, created if missing (default {DEFAULT_MAGENTA_ENV})")
+    parser.add_argument(
+        "--magenta-env",
+        type=Path,
+        default=DEFAULT_MAGENTA_ENV,
+        help=f"Magenta's virtual environment, created if missing (default {DEFAULT_MAGENTA_ENV})",
+    )
     parser.add_argument("--no-peer-install", action="store_true", help="never create Magenta's environment")
     parser.add_argument("--no-peer", action="store_true", help="skip Magenta entirely")
     args = parser.parse_args(argv)
@@ -498,11 +538,21 @@ def main(argv: list[str] | None = None) -> None:
     print(report(machine, settings, results, magenta, magenta_note, checks, background))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(
-            {"machine": machine, "settings": settings, "torch": results, "magenta": magenta,
-             "magenta_note": magenta_note, "sanity_checks": checks, "background_load": background},
-            indent=2,
-        ) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": machine,
+                    "settings": settings,
+                    "torch": results,
+                    "magenta": magenta,
+                    "magenta_note": magenta_note,
+                    "sanity_checks": checks,
+                    "background_load": background,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from torchddsp.training import load_config, prepare_dataset, train
-
 from timing import LoadMonitor, machine_description  # benchmarks/timing.py
+
+from torchddsp.training import load_config, prepare_dataset, train
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ROOT / "tests" / "data" / "pitch"
@@ -54,8 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args(argv)
     machine = machine_description()
-    lines = ["| config | batch x example | median s/step | fastest | slowest | steps timed | other processes' CPU share | load average (1 min) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| config | batch x example | median s/step | fastest | slowest | steps timed | other processes' CPU share | load average (1 min) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     with tempfile.TemporaryDirectory() as folder:
         for name in args.configs.split(","):
             print(f"training {name}...", file=sys.stderr, flush=True)
@@ -63,11 +65,15 @@ def main(argv: list[str] | None = None) -> None:
             times = step_times(name, args.steps, args.warmup, Path(folder))
             share = monitor.fraction()
             config = load_config(name)
-            lines.append(f"| {name} | {config.train.batch_size} x {config.data.example_s:g} s | "
-                         f"{statistics.median(times):.2f} | {min(times):.2f} | {max(times):.2f} | {len(times)} | "
-                         f"{'-' if share is None else f'{100 * share:.0f} %'} | {os.getloadavg()[0]:.2f} |")
-    print(f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, torch {machine['torch']} with "
-          f"{machine['torch_threads']} threads, torchddsp {machine['torchddsp']}.\n")
+            lines.append(
+                f"| {name} | {config.train.batch_size} x {config.data.example_s:g} s | "
+                f"{statistics.median(times):.2f} | {min(times):.2f} | {max(times):.2f} | {len(times)} | "
+                f"{'-' if share is None else f'{100 * share:.0f} %'} | {os.getloadavg()[0]:.2f} |"
+            )
+    print(
+        f"Machine: {machine['cpu']}, {machine['cpu_count']} CPUs, torch {machine['torch']} with "
+        f"{machine['torch_threads']} threads, torchddsp {machine['torchddsp']}.\n"
+    )
     print("\n".join(lines))
 
 

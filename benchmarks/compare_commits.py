@@ -39,7 +39,7 @@ def parse_tables(text: str) -> dict[tuple[str, ...], float]:
         if not (lines[i].startswith("|") and re.match(r"^\|[-:| ]+\|$", lines[i + 1])):
             continue
         header = [cell.strip() for cell in lines[i].strip("|").split("|")]
-        for line in lines[i + 2:]:
+        for line in lines[i + 2 :]:
             if not line.startswith("|"):
                 break
             cells = [cell.strip() for cell in line.strip("|").split("|")]
@@ -55,8 +55,14 @@ def parse_tables(text: str) -> dict[tuple[str, ...], float]:
 def run(tree: Path, command: str) -> dict[tuple[str, ...], float]:
     script, *args = shlex.split(command)
     env = dict(os.environ, PYTHONPATH=str(tree / "src"))
-    result = subprocess.run([sys.executable, str(tree / "benchmarks" / script), *args], cwd=tree, env=env,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, str(tree / "benchmarks" / script), *args],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         print(f"{command} failed in {tree}:\n{result.stderr[-2000:]}", file=sys.stderr)
         return {}
@@ -90,17 +96,23 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         before = Path(scratch) / "before"
-        subprocess.run(["git", "worktree", "add", "--detach", str(before), args.before], cwd=ROOT, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(before), args.before], cwd=ROOT, check=True, capture_output=True
+        )
         try:
-            lines = ["| benchmark | row | column | before | after | after / before | within 10 % |",
-                     "|---|---|---|---:|---:|---:|---|"]
+            lines = [
+                "| benchmark | row | column | before | after | after / before | within 10 % |",
+                "|---|---|---|---:|---:|---:|---|",
+            ]
             for command in args.bench:
                 lines += compare(before, ROOT, command, args.rounds)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT, check=False)
-    header = (f"<!-- .venv/bin/python benchmarks/compare_commits.py --before {args.before} --rounds {args.rounds} "
-              + " ".join(f'--bench "{b}"' for b in args.bench) + " -->")
+    header = (
+        f"<!-- .venv/bin/python benchmarks/compare_commits.py --before {args.before} --rounds {args.rounds} "
+        + " ".join(f'--bench "{b}"' for b in args.bench)
+        + " -->"
+    )
     text = "\n".join([header, *lines]) + "\n"
     print(text)
     if args.out:

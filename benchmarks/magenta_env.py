@@ -43,5 +43,12 @@ def ensure_magenta_env(env_dir: Path, allow_install: bool) -> tuple[Path | None,
     ``pip install`` of ``MAGENTA_REQUIREMENTS`` and ``pip install --no-deps ddsp==3.7.0``.
     The interpreter is None when the environment is missing or broken and cannot be made.
     """
-    return ensure_env(env_dir, "Magenta", [MAGENTA_REQUIREMENTS, ["--no-deps", MAGENTA_PACKAGE]], MAGENTA_PROBE,
-                      allow_install, "TensorFlow download, a few minutes", QUIET_TENSORFLOW)
+    return ensure_env(
+        env_dir,
+        "Magenta",
+        [MAGENTA_REQUIREMENTS, ["--no-deps", MAGENTA_PACKAGE]],
+        MAGENTA_PROBE,
+        allow_install,
+        "TensorFlow download, a few minutes",
+        QUIET_TENSORFLOW,
+    )

@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 import venv
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 
 def env_python(env_dir: Path) -> Path:
@@ -20,15 +20,26 @@ def env_python(env_dir: Path) -> Path:
 def imports_ok(python: Path, probe: str, extra_env: Mapping[str, str] | None = None) -> bool:
     """True when ``python -c probe`` succeeds (within 5 minutes)."""
     try:
-        done = subprocess.run([str(python), "-W", "ignore", "-c", probe], capture_output=True, timeout=300,
-                              env={**os.environ, **(extra_env or {})})
+        done = subprocess.run(
+            [str(python), "-W", "ignore", "-c", probe],
+            capture_output=True,
+            timeout=300,
+            env={**os.environ, **(extra_env or {})},
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
 
 
-def ensure_env(env_dir: Path, name: str, install_steps: Sequence[Sequence[str]], probe: str, allow_install: bool,
-               wait_hint: str, extra_env: Mapping[str, str] | None = None) -> tuple[Path | None, str]:
+def ensure_env(
+    env_dir: Path,
+    name: str,
+    install_steps: Sequence[Sequence[str]],
+    probe: str,
+    allow_install: bool,
+    wait_hint: str,
+    extra_env: Mapping[str, str] | None = None,
+) -> tuple[Path | None, str]:
     """Return (interpreter, note) for a peer's environment, creating it if allowed: a fresh
     venv, then one ``pip install`` per entry of ``install_steps`` (in order: torch first where
     it matters). The interpreter is None when the environment is missing or broken and cannot

@@ -13,11 +13,7 @@ DEFAULT_TORCHSYNTH_ENV = BENCH_DIR / ".peers" / "torchsynth"
 TORCHSYNTH_TORCH = "torch==2.13.0"
 # torchsynth 1.0.2 imports ``pkg_resources`` (gone from setuptools 81) and
 # ``pytorch_lightning.core.lightning`` (gone from pytorch-lightning 1.9).
-TORCHSYNTH_REQUIREMENTS = [
-    "torchsynth==1.0.2",
-    "setuptools<81",
-    "pytorch-lightning<1.9",
-]
+TORCHSYNTH_REQUIREMENTS = ["torchsynth==1.0.2", "setuptools<81", "pytorch-lightning<1.9"]
 TORCHSYNTH_PROBE = "from torchsynth.synth import Voice; from torchsynth.config import SynthConfig"
 
 
@@ -38,5 +34,11 @@ def ensure_torchsynth_env(env_dir: Path, allow_install: bool) -> tuple[Path | No
     torchsynth==1.0.2 "setuptools<81" "pytorch-lightning<1.9"``. The interpreter is None
     when the environment is missing or broken and cannot be made.
     """
-    return ensure_env(env_dir, "torchsynth", [[TORCHSYNTH_TORCH], TORCHSYNTH_REQUIREMENTS], TORCHSYNTH_PROBE,
-                      allow_install, "about a minute or two")
+    return ensure_env(
+        env_dir,
+        "torchsynth",
+        [[TORCHSYNTH_TORCH], TORCHSYNTH_REQUIREMENTS],
+        TORCHSYNTH_PROBE,
+        allow_install,
+        "about a minute or two",
+    )

@@ -181,9 +181,12 @@ def plot_spectrograms(target: torch.Tensor, result: torch.Tensor, path: Path) ->
     top = max(float(s.max()) for s in spectrograms)
     extent = (0.0, target.shape[-1] / SAMPLE_RATE, 0.0, SAMPLE_RATE / 2000)
     figure, axes = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True, constrained_layout=True)
-    for axis, spectrogram, title in zip(axes, spectrograms, ("Target (violin, FluidR3_GM)", "Result (harmonic + noise)")):
-        image = axis.imshow(spectrogram, origin="lower", aspect="auto", extent=extent, cmap="magma",
-                            vmin=top - 80, vmax=top)
+    for axis, spectrogram, title in zip(
+        axes, spectrograms, ("Target (violin, FluidR3_GM)", "Result (harmonic + noise)")
+    ):
+        image = axis.imshow(
+            spectrogram, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=top - 80, vmax=top
+        )
         axis.set(title=title, ylabel="frequency (kHz)")
     axes[-1].set_xlabel("time (s)")
     figure.colorbar(image, ax=axes, label="dB")
@@ -205,11 +208,13 @@ def plot_loss(losses: list[float], path: Path) -> None:
 
 def build_synth() -> torchddsp.ProcessorGroup:
     """Harmonic + filtered noise, summed: the DDSP autoencoder's synthesizer without reverb."""
-    return torchddsp.ProcessorGroup([
-        ("harmonic", torchddsp.Harmonic(sample_rate=SAMPLE_RATE), ["amplitudes", "harmonic_distribution", "f0_hz"]),
-        ("noise", torchddsp.FilteredNoise(), ["noise_magnitudes"]),
-        ("add", torchddsp.Add(), ["harmonic", "noise"]),
-    ])
+    return torchddsp.ProcessorGroup(
+        [
+            ("harmonic", torchddsp.Harmonic(sample_rate=SAMPLE_RATE), ["amplitudes", "harmonic_distribution", "f0_hz"]),
+            ("noise", torchddsp.FilteredNoise(), ["noise_magnitudes"]),
+            ("add", torchddsp.Add(), ["harmonic", "noise"]),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -276,15 +281,26 @@ def main(argv: list[str] | None = None) -> dict:
         "spectrograms": out / "spectrograms.png",
         "loss": out / "loss.png",
     }
-    for name, signal in (("target", target), ("result", signals["add"]), ("result_harmonic", signals["harmonic"]),
-                         ("result_noise", signals["noise"])):
+    for name, signal in (
+        ("target", target),
+        ("result", signals["add"]),
+        ("result_harmonic", signals["harmonic"]),
+        ("result_noise", signals["noise"]),
+    ):
         write_audio(paths[name], signal[0].clamp(-1, 1), SAMPLE_RATE, subtype="PCM_16")
     plot_spectrograms(target, signals["add"], paths["spectrograms"])
     plot_loss(losses, paths["loss"])
     seconds = time.perf_counter() - started
     print(f"loss {losses[0]:.3f} -> {final_loss:.3f} after {args.steps} steps; {seconds:.1f} s; wrote {out}/")
-    return {"losses": losses, "final_loss": final_loss, "seconds": seconds, "note_hz": note_hz,
-            "n_samples": n_samples, "sample_rate": SAMPLE_RATE, "paths": paths}
+    return {
+        "losses": losses,
+        "final_loss": final_loss,
+        "seconds": seconds,
+        "note_hz": note_hz,
+        "n_samples": n_samples,
+        "sample_rate": SAMPLE_RATE,
+        "paths": paths,
+    }
 
 
 if __name__ == "__main__":

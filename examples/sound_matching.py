@@ -49,16 +49,22 @@ FREE = (
 
 #: Given parameters, in normalised units: a held note without pitch or filter modulation.
 GIVEN = {
-    "keyboard.midi_f0": 0.45,        # MIDI 57 (A3)
-    "keyboard.duration": 0.55,        # ~1.2 s: held past the end of the 1 s render
+    "keyboard.midi_f0": 0.45,  # MIDI 57 (A3)
+    "keyboard.duration": 0.55,  # ~1.2 s: held past the end of the 1 s render
     "amp_adsr.release": 0.3,
     "amp_adsr.alpha": 0.15,
-    "vco_1.tuning": 0.5, "vco_2.tuning": 0.75,   # the sine an octave up
-    "vco_1.mod_depth": 0.5, "vco_2.mod_depth": 0.5,
-    "vco_1.initial_phase": 0.5, "vco_2.initial_phase": 0.5,
-    "vcf.mod_depth": 0.5, "vcf.keyboard_tracking": 0.0,
-    "drive.drive": 0.25, "drive.mix": 1.0,       # 9 dB of tanh saturation
-    "tone.low_gain": 0.5, "tone.high_gain": 0.5,  # flat EQ
+    "vco_1.tuning": 0.5,
+    "vco_2.tuning": 0.75,  # the sine an octave up
+    "vco_1.mod_depth": 0.5,
+    "vco_2.mod_depth": 0.5,
+    "vco_1.initial_phase": 0.5,
+    "vco_2.initial_phase": 0.5,
+    "vcf.mod_depth": 0.5,
+    "vcf.keyboard_tracking": 0.0,
+    "drive.drive": 0.25,
+    "drive.mix": 1.0,  # 9 dB of tanh saturation
+    "tone.low_gain": 0.5,
+    "tone.high_gain": 0.5,  # flat EQ
 }
 
 
@@ -82,11 +88,17 @@ def parameter_table(voice: RichVoice, truth: torch.Tensor, start: torch.Tensor, 
     for name in FREE:
         module, parameter = name.split(".")
         column = names.index(name)
-        rows.append({"parameter": name, "unit": voice.ranges[name].unit,
-                     "true": float(human[0][module][parameter]), "initial": float(human[1][module][parameter]),
-                     "found": float(human[2][module][parameter]),
-                     "error_before": abs(float(start[0, column] - truth[0, column])),
-                     "error_after": abs(float(found[0, column] - truth[0, column]))})
+        rows.append(
+            {
+                "parameter": name,
+                "unit": voice.ranges[name].unit,
+                "true": float(human[0][module][parameter]),
+                "initial": float(human[1][module][parameter]),
+                "found": float(human[2][module][parameter]),
+                "error_before": abs(float(start[0, column] - truth[0, column])),
+                "error_after": abs(float(found[0, column] - truth[0, column])),
+            }
+        )
     return rows
 
 
@@ -95,9 +107,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0, help="which hidden patch")
     parser.add_argument("--learning-rate", type=float, default=0.05)
-    parser.add_argument("--restarts", type=int, default=1,
-                        help="runs from different starting guesses (the first is neutral, the others random); "
-                             "the one with the lowest loss wins")
+    parser.add_argument(
+        "--restarts",
+        type=int,
+        default=1,
+        help="runs from different starting guesses (the first is neutral, the others random); "
+        "the one with the lowest loss wins",
+    )
     parser.add_argument("--out", default="demo_output/sound_matching")
     parser.add_argument("--no-files", action="store_true", help="print the report only")
     args = parser.parse_args(argv)
@@ -132,7 +148,9 @@ def main(argv: list[str] | None = None) -> dict:
     # The first guess is neutral (every free parameter at 0.5, raw 0); further restarts draw
     # guesses in logit space from a generator of their own (not the hidden patch's).
     guesses = torch.zeros(max(args.restarts, 1), len(FREE))
-    guesses[1:] = 1.5 * torch.randn(len(guesses) - 1, len(FREE), generator=torch.Generator().manual_seed(1000 + args.seed))
+    guesses[1:] = 1.5 * torch.randn(
+        len(guesses) - 1, len(FREE), generator=torch.Generator().manual_seed(1000 + args.seed)
+    )
     start = patch_of(guesses[0])
     began = time.perf_counter()
     runs = [descend(guess) for guess in guesses]
@@ -143,17 +161,26 @@ def main(argv: list[str] | None = None) -> dict:
     before = sum(r["error_before"] for r in rows) / len(rows)
     after = sum(r["error_after"] for r in rows) / len(rows)
 
-    print(f"{len(runs)} x {args.steps} steps in {seconds:.1f} s; spectral loss {losses[0]:.3f} -> {losses[-1]:.3f} "
-          f"(final losses of the restarts: {', '.join(f'{run[1][-1]:.3f}' for run in runs)})")
+    print(
+        f"{len(runs)} x {args.steps} steps in {seconds:.1f} s; spectral loss {losses[0]:.3f} -> {losses[-1]:.3f} "
+        f"(final losses of the restarts: {', '.join(f'{run[1][-1]:.3f}' for run in runs)})"
+    )
     print("| parameter | unit | true | initial | found | error before | error after |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['parameter']} | {r['unit']} | {r['true']:.3g} | {r['initial']:.3g} | {r['found']:.3g} | "
-              f"{r['error_before']:.3f} | {r['error_after']:.3f} |")
+        print(
+            f"| {r['parameter']} | {r['unit']} | {r['true']:.3g} | {r['initial']:.3g} | {r['found']:.3g} | "
+            f"{r['error_before']:.3f} | {r['error_after']:.3f} |"
+        )
     print(f"mean parameter error (normalised, 0..1): {before:.3f} -> {after:.3f}")
 
-    result = {"losses": losses, "rows": rows, "mean_error_before": before, "mean_error_after": after,
-              "seconds": seconds}
+    result = {
+        "losses": losses,
+        "rows": rows,
+        "mean_error_before": before,
+        "mean_error_after": after,
+        "seconds": seconds,
+    }
     if not args.no_files:
         import matplotlib  # noqa: PLC0415
 

@@ -42,7 +42,9 @@ def default_input() -> Path:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Timbre transfer with the bundled models.")
     parser.add_argument("--input", type=Path, default=None, help="monophonic audio (default: the bundled voice)")
-    parser.add_argument("--models", nargs="+", default=None, help=f"models (default: all bundled, {available_models()})")
+    parser.add_argument(
+        "--models", nargs="+", default=None, help=f"models (default: all bundled, {available_models()})"
+    )
     parser.add_argument("--out", type=Path, default=Path("demo_output"))
     parser.add_argument("--dry-model", default=None, help="model rendered dry too (default: violin if bundled)")
     args = parser.parse_args(argv)

@@ -40,8 +40,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", type=Path, help="the run's training dataset: its eval split is evaluated too")
     parser.add_argument("--checkpoint", type=int, help="step to bundle (default: the newest)")
     args = parser.parse_args(argv)
-    checkpoint = (checkpoint_dir(args.run_dir) / f"step_{args.checkpoint:08d}" if args.checkpoint is not None
-                  else latest_checkpoint(args.run_dir))
+    checkpoint = (
+        checkpoint_dir(args.run_dir) / f"step_{args.checkpoint:08d}"
+        if args.checkpoint is not None
+        else latest_checkpoint(args.run_dir)
+    )
     if checkpoint is None or not (checkpoint / "state.json").is_file():
         raise SystemExit(f"no checkpoint to bundle in {args.run_dir}")
     # Built beside the package folder and renamed at the end: an interrupted run or a failing

@@ -54,8 +54,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def render(folder: Path, instruments: list[str]) -> None:
     """The seed-0 renders of ``render_training_data.py`` (training files too: the held-out
     melodies are drawn first, but the script renders both splits)."""
-    command = [sys.executable, str(ROOT / "scripts" / "render_training_data.py"), "--out", str(folder), "--seed", "0",
-               "--instruments", *instruments]
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "render_training_data.py"),
+        "--out",
+        str(folder),
+        "--seed",
+        "0",
+        "--instruments",
+        *instruments,
+    ]
     subprocess.run(command, check=True)
 
 
@@ -68,21 +76,27 @@ def prepare(rendered: Path, data: Path, name: str) -> Path:
 
 
 def row(name: str, metrics: dict) -> str:
-    return (f"| {name} | {metrics['loudness_l1_db']:.2f} | {metrics['f0_l1_semitones']:.3f} | "
-            f"{100 * metrics['f0_outlier_ratio']:.2f} % | {metrics['spectral_loss']:.2f} | {int(metrics['examples'])} x 2 s |")
+    return (
+        f"| {name} | {metrics['loudness_l1_db']:.2f} | {metrics['f0_l1_semitones']:.3f} | "
+        f"{100 * metrics['f0_outlier_ratio']:.2f} % | {metrics['spectral_loss']:.2f} | {int(metrics['examples'])} x 2 s |"
+    )
 
 
 def melody_preservation(clip: Path, model: str) -> dict[str, float]:
     """Cents between the output's f0 and the f0 given to ``model`` when it plays ``clip``."""
     audio, rate = sf.read(clip, dtype="float32")
     result = transfer(torch.from_numpy(audio), rate, model)
-    output_f0, _ = estimate_f0(result["audio"][None], result["sample_rate"], result["frame_rate"],
-                               n_frames=result["model_f0_hz"].shape[0])
+    output_f0, _ = estimate_f0(
+        result["audio"][None], result["sample_rate"], result["frame_rate"], n_frames=result["model_f0_hz"].shape[0]
+    )
     voiced = (result["confidence"] >= 0.85) & (result["input_loudness_db"] > result["input_loudness_db"].max() - 30)
     cents = (100 * (hz_to_midi(output_f0[0]) - hz_to_midi(result["model_f0_hz"]))[voiced].abs()).numpy()
-    return {"voiced_frames": int(voiced.sum()), "median_cents": float(np.median(cents)),
-            "within_50_cents": float(np.mean(cents < 50.0)),
-            "octave_shift_semitones": result["adjustments"]["octave_shift_semitones"]}
+    return {
+        "voiced_frames": int(voiced.sum()),
+        "median_cents": float(np.median(cents)),
+        "within_50_cents": float(np.mean(cents < 50.0)),
+        "octave_shift_semitones": result["adjustments"]["octave_shift_semitones"],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,8 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     rendered = args.data / "rendered"
     if not (rendered / "manifest.json").is_file():
         render(rendered, names)
-    lines = ["| model | loudness L1 (dB) | f0 L1 (semitones) | f0 outliers | spectral loss | examples |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| model | loudness L1 (dB) | f0 L1 (semitones) | f0 outliers | spectral loss | examples |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name in names:
         dataset_dir = prepare(rendered, args.data, name)
         loaded = load_model(name)
@@ -107,7 +123,9 @@ def main(argv: list[str] | None = None) -> None:
             training_data = args.data / name
             if not (training_data / "dataset.json").is_file():
                 config = load_config("cpu_small")
-                prepare_dataset(rendered / name / "train", training_data, config.model, config.data, show_progress=False)
+                prepare_dataset(
+                    rendered / name / "train", training_data, config.model, config.data, show_progress=False
+                )
             results["run_eval_split"] = evaluate_model(loaded.model, FeatureDataset(training_data, "eval"))
             lines.append(row(f"{name}, the run's evaluation split", results["run_eval_split"]))
         if args.write:
@@ -118,9 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(lines))
     if "violin" in names:
         kept = melody_preservation(ROOT / "tests" / "data" / "pitch" / "flute.flac", "violin")
-        print(f"\nflute melody played by the violin ({kept['octave_shift_semitones']:+.0f} semitones): output f0 a median "
-              f"{kept['median_cents']:.1f} cents from the f0 given, {100 * kept['within_50_cents']:.1f} % of "
-              f"{kept['voiced_frames']} voiced frames within 50 cents")
+        print(
+            f"\nflute melody played by the violin ({kept['octave_shift_semitones']:+.0f} semitones): output f0 a median "
+            f"{kept['median_cents']:.1f} cents from the f0 given, {100 * kept['within_50_cents']:.1f} % of "
+            f"{kept['voiced_frames']} voiced frames within 50 cents"
+        )
     print(f"\n(held-out melodies of each model's own instrument, seed 0; {time.time() - started:.0f} s)")
 
 

@@ -71,8 +71,21 @@ def render(midi_path: Path, wav_path: Path, sample_rate: int) -> None:
     if not SOUNDFONT.exists():
         raise SystemExit(f"soundfont not found at {SOUNDFONT}: apt-get install fluid-soundfont-gm")
     command = [
-        "fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.6", "-r", str(sample_rate),
-        "-F", str(wav_path), str(SOUNDFONT), str(midi_path),
+        "fluidsynth",
+        "-ni",
+        "-q",
+        "-R",
+        "0",
+        "-C",
+        "0",
+        "-g",
+        "0.6",
+        "-r",
+        str(sample_rate),
+        "-F",
+        str(wav_path),
+        str(SOUNDFONT),
+        str(midi_path),
     ]
     print(" ".join(command))
     subprocess.run(command, check=True)

@@ -43,7 +43,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
 from midi_render import render_mono, smf_bytes, tempo_event  # scripts/midi_render.py
 
 DEFAULT_OUT_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "pitch"
@@ -95,10 +94,22 @@ MELODIES = (
         source="Notebook for Anna Magdalena Bach (1725), public domain; original key, G major, 3/4",
         beat_s=0.6,  # quarter = 100 bpm
         notes=(
-            ("D5", 1, 84), ("G4", 0.5, 62), ("A4", 0.5, 68), ("B4", 0.5, 74), ("C5", 0.5, 80),
-            ("D5", 1, 96), ("G4", 1, 70), ("G4", 1, 58),
-            ("E5", 1, 90), ("C5", 0.5, 72), ("D5", 0.5, 78), ("E5", 0.5, 86), ("F#5", 0.5, 96),
-            ("G5", 1, 112), ("G4", 1, 76), ("G4", 1, 64),
+            ("D5", 1, 84),
+            ("G4", 0.5, 62),
+            ("A4", 0.5, 68),
+            ("B4", 0.5, 74),
+            ("C5", 0.5, 80),
+            ("D5", 1, 96),
+            ("G4", 1, 70),
+            ("G4", 1, 58),
+            ("E5", 1, 90),
+            ("C5", 0.5, 72),
+            ("D5", 0.5, 78),
+            ("E5", 0.5, 86),
+            ("F#5", 0.5, 96),
+            ("G5", 1, 112),
+            ("G4", 1, 76),
+            ("G4", 1, 64),
         ),
         release_timecents=-2400,
     ),
@@ -110,9 +121,18 @@ MELODIES = (
         beat_s=0.504,  # quarter = 119 bpm
         notes=(
             ("C5", 1, 70),
-            ("F5", 1.5, 90), ("F5", 0.5, 66), ("F5", 1, 78), ("A5", 1, 88),
-            ("G5", 1.5, 96), ("F5", 0.5, 70), ("G5", 1, 80), ("A5", 1, 92),
-            ("F5", 1.5, 86), ("F5", 0.5, 64), ("A5", 1, 82), ("C6", 1, 104),
+            ("F5", 1.5, 90),
+            ("F5", 0.5, 66),
+            ("F5", 1, 78),
+            ("A5", 1, 88),
+            ("G5", 1.5, 96),
+            ("F5", 0.5, 70),
+            ("G5", 1, 80),
+            ("A5", 1, 92),
+            ("F5", 1.5, 86),
+            ("F5", 0.5, 64),
+            ("A5", 1, 82),
+            ("C6", 1, 104),
             ("D6", 2, 116),
         ),
     ),
@@ -123,11 +143,22 @@ MELODIES = (
         source="traditional (18th century), public domain; F major, 4/4, in the cello's tenor register",
         beat_s=0.504,  # quarter = 119 bpm
         notes=(
-            ("F3", 1, 80), ("G3", 1, 72), ("A3", 1, 86), ("F3", 1, 68),
-            ("A3", 1, 84), ("Bb3", 1, 94), ("C4", 2, 108),
-            ("C4", 0.5, 96), ("D4", 0.5, 104), ("C4", 0.5, 90), ("Bb3", 0.5, 82),
-            ("A3", 1, 88), ("F3", 1, 74),
-            ("F3", 1, 70), ("C3", 1, 60), ("F3", 2, 92),
+            ("F3", 1, 80),
+            ("G3", 1, 72),
+            ("A3", 1, 86),
+            ("F3", 1, 68),
+            ("A3", 1, 84),
+            ("Bb3", 1, 94),
+            ("C4", 2, 108),
+            ("C4", 0.5, 96),
+            ("D4", 0.5, 104),
+            ("C4", 0.5, 90),
+            ("Bb3", 0.5, 82),
+            ("A3", 1, 88),
+            ("F3", 1, 74),
+            ("F3", 1, 70),
+            ("C3", 1, 60),
+            ("F3", 2, 92),
         ),
         release_timecents=-2400,
     ),
@@ -172,9 +203,7 @@ def release_nrpn(channel: int, timecents: int) -> list[bytes]:
     ]
 
 
-def melody_midi_bytes(
-    program: int, notes: list[dict], *, release_timecents: int = 0, delay_offs_ms: int = 0
-) -> bytes:
+def melody_midi_bytes(program: int, notes: list[dict], *, release_timecents: int = 0, delay_offs_ms: int = 0) -> bytes:
     """A format-0 Standard MIDI File playing ``notes`` on channel 0 (1 tick = 1 ms)."""
     channel = 0
     events: list[tuple[int, bytes]] = [
@@ -198,9 +227,7 @@ def verify_times(melody: Melody, notes: list[dict]) -> None:
         midi = melody_midi_bytes(melody.program, [note], release_timecents=melody.release_timecents)
         with_off = render_mono(midi, SAMPLE_RATE)
         # (fluidsynth renders until every voice has ended: a note never released never ends)
-        midi = melody_midi_bytes(
-            melody.program, [note], release_timecents=melody.release_timecents, delay_offs_ms=200
-        )
+        midi = melody_midi_bytes(melody.program, [note], release_timecents=melody.release_timecents, delay_offs_ms=200)
         held = render_mono(midi, SAMPLE_RATE)
         onset = round((note["on_ms"] / 1000 + SYNTH_DELAY_S) * SAMPLE_RATE)
         offset = round((note["off_ms"] / 1000 + SYNTH_DELAY_S) * SAMPLE_RATE)

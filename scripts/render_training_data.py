@@ -85,7 +85,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
 from midi_render import render_mono, smf_bytes, tempo_event  # scripts/midi_render.py
 from render_pitch_test_clips import release_nrpn  # scripts/render_pitch_test_clips.py
 
@@ -400,9 +399,7 @@ class FilePlan:
     end: float = 0.0  # end of the last performance's slot
 
 
-def plan_split(
-    performances: Iterator[Performance], target_s: float, prefix: str, rng: random.Random
-) -> list[FilePlan]:
+def plan_split(performances: Iterator[Performance], target_s: float, prefix: str, rng: random.Random) -> list[FilePlan]:
     """Pack performances, in order, into files of 25-60 s until about ``target_s`` is filled."""
     files: list[FilePlan] = []
     total = 0.0
@@ -555,9 +552,7 @@ def main(argv: list[str] | None = None) -> None:
     for inst in instruments:
         rng = random.Random(f"files:{args.seed}:{inst.name}")
         splits[inst.name] = {
-            "train": plan_split(
-                (perform(m, inst, args.seed) for m in training_melodies()), train_target, "train", rng
-            ),
+            "train": plan_split((perform(m, inst, args.seed) for m in training_melodies()), train_target, "train", rng),
             "eval": plan_split(iter(eval_perfs[inst.name]), eval_target, "eval", rng),
         }
 
@@ -575,8 +570,7 @@ def main(argv: list[str] | None = None) -> None:
         "instruments": {},
     }
     used = {perf.melody.key for plans in splits.values() for f in plans["train"] for perf in f.performances}
-    print(f"melodies: {len(held_out)} held out, {len(used)} in the training splits "
-          f"({pool.tried} tunes parsed)")
+    print(f"melodies: {len(held_out)} held out, {len(used)} in the training splits ({pool.tried} tunes parsed)")
     for inst in instruments:
         rendered: dict[str, list[tuple[FilePlan, np.ndarray]]] = {}
         peak = 0.0

@@ -40,7 +40,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
 from midi_render import render_mono, smf_bytes, tempo_event  # scripts/midi_render.py
 from render_pitch_test_clips import check_pitch, finish, midi_number, to_json
 
@@ -61,10 +60,21 @@ VIBRATO_RATE_CENTS = -688  # LFO frequency offset: 8.176 Hz * 2 ** (-688 / 1200)
 
 # Ode to Joy, second phrase, G major: (note, beats, velocity)
 NOTES = (
-    ("B4", 1, 80), ("B4", 1, 84), ("C5", 1, 90), ("D5", 1, 98),
-    ("D5", 1, 100), ("C5", 1, 92), ("B4", 1, 86), ("A4", 1, 80),
-    ("G4", 1, 76), ("G4", 1, 78), ("A4", 1, 84), ("B4", 1, 90),
-    ("A4", 1.5, 88), ("G4", 0.5, 74), ("G4", 2, 80),
+    ("B4", 1, 80),
+    ("B4", 1, 84),
+    ("C5", 1, 90),
+    ("D5", 1, 98),
+    ("D5", 1, 100),
+    ("C5", 1, 92),
+    ("B4", 1, 86),
+    ("A4", 1, 80),
+    ("G4", 1, 76),
+    ("G4", 1, 78),
+    ("A4", 1, 84),
+    ("B4", 1, 90),
+    ("A4", 1.5, 88),
+    ("G4", 0.5, 74),
+    ("G4", 2, 80),
 )
 
 

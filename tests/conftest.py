@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from training_support import DATA, learning_config, tiny_config
 
 from torchddsp.training import prepare_dataset, train
-from training_support import DATA, learning_config, tiny_config
 
 
 @pytest.fixture

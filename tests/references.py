@@ -35,8 +35,9 @@ def linear_upsample(frames: np.ndarray, n_samples: int) -> np.ndarray:
     return np.stack([np.interp(position, np.arange(n_frames), frames[:, c]) for c in range(frames.shape[1])], axis=1)
 
 
-def harmonic_reference(f0_frames, amplitude_frames, distribution_frames, n_samples, sample_rate, method="window",
-                       phase0=0.0):
+def harmonic_reference(
+    f0_frames, amplitude_frames, distribution_frames, n_samples, sample_rate, method="window", phase0=0.0
+):
     """Float64 numpy harmonic synthesis: per-sample frequencies and amplitudes, one sine per
     harmonic, phase = initial + 2 pi cumsum(k f / sr), partials at or above Nyquist silent."""
     f0 = linear_upsample(np.asarray(f0_frames, dtype=np.float64), n_samples)[:, 0]

@@ -50,41 +50,99 @@ CASES = [
     ("upsample_linear_fractional", True, lambda x: F.upsample(x, 7, "linear"), lambda: (t(1, 3, 2),)),
     ("resample", True, lambda x: F.resample(x, 3, 2, zero_crossings=4), lambda: (t(2, 12),)),
     # Phase and oscillators.
-    ("cumulative_phase", True, lambda f, p: F.cumulative_phase(f, SR, state=p), lambda: (t(1, 6, 2, low=100, high=3000), t(1, 2))),
-    ("oscillator_bank", True, lambda f, a, p: F.oscillator_bank(f, a, SR, state=p),
-     lambda: (t(2, 6, 3, low=100, high=7000), t(2, 6, 3), t(2, 3))),
-    ("oscillator_bank_state", True, lambda f, a, p: torch.cat(F.oscillator_bank(f, a, SR, state=p, return_state=True), 1),
-     lambda: (t(1, 5, 2, low=100, high=7000), t(1, 5, 2), t(1, 2))),
-    ("harmonic_synthesis", True, lambda f0, a, d, p: F.harmonic_synthesis(f0, a, d, 12, SR, state=p),
-     lambda: (t(2, 3, 1, low=1000, high=3500), t(2, 3, 1), t(2, 3, 6), t(2, 1))),
-    ("harmonic_synthesis_linear", True,
-     lambda f0, a, d: F.harmonic_synthesis(f0, a, d, 8, SR, amplitude_upsampling="linear", add_endpoint=False),
-     lambda: (t(1, 3, 1, low=500, high=2000), t(1, 3, 1), t(1, 3, 4))),
-    ("harmonic_synthesis_state", True,
-     lambda f0, a, d, p: torch.cat(F.harmonic_synthesis(f0, a, d, 8, SR, state=p, return_state=True), 1),
-     lambda: (t(1, 2, 1, low=500, high=2000), t(1, 2, 1), t(1, 2, 3), t(1, 1))),
+    (
+        "cumulative_phase",
+        True,
+        lambda f, p: F.cumulative_phase(f, SR, state=p),
+        lambda: (t(1, 6, 2, low=100, high=3000), t(1, 2)),
+    ),
+    (
+        "oscillator_bank",
+        True,
+        lambda f, a, p: F.oscillator_bank(f, a, SR, state=p),
+        lambda: (t(2, 6, 3, low=100, high=7000), t(2, 6, 3), t(2, 3)),
+    ),
+    (
+        "oscillator_bank_state",
+        True,
+        lambda f, a, p: torch.cat(F.oscillator_bank(f, a, SR, state=p, return_state=True), 1),
+        lambda: (t(1, 5, 2, low=100, high=7000), t(1, 5, 2), t(1, 2)),
+    ),
+    (
+        "harmonic_synthesis",
+        True,
+        lambda f0, a, d, p: F.harmonic_synthesis(f0, a, d, 12, SR, state=p),
+        lambda: (t(2, 3, 1, low=1000, high=3500), t(2, 3, 1), t(2, 3, 6), t(2, 1)),
+    ),
+    (
+        "harmonic_synthesis_linear",
+        True,
+        lambda f0, a, d: F.harmonic_synthesis(f0, a, d, 8, SR, amplitude_upsampling="linear", add_endpoint=False),
+        lambda: (t(1, 3, 1, low=500, high=2000), t(1, 3, 1), t(1, 3, 4)),
+    ),
+    (
+        "harmonic_synthesis_state",
+        True,
+        lambda f0, a, d, p: torch.cat(F.harmonic_synthesis(f0, a, d, 8, SR, state=p, return_state=True), 1),
+        lambda: (t(1, 2, 1, low=500, high=2000), t(1, 2, 1), t(1, 2, 3), t(1, 1)),
+    ),
     ("harmonic_frequencies", True, lambda f0: F.harmonic_frequencies(f0, 4), lambda: (t(1, 3, 1, low=50, high=500),)),
-    ("normalize_harmonics", True, lambda d, f0: F.normalize_harmonics(d, f0, SR),
-     lambda: (t(1, 3, 5, low=0.1, high=1), t(1, 3, 1, low=100, high=3000))),
-    ("wavetable_synthesis", True, lambda f0, a, w: F.wavetable_synthesis(f0, a, w, 8, SR),
-     lambda: (t(1, 2, 1, low=500, high=3000), t(1, 2, 1), t(1, 2, 8))),
-    ("wavetable_synthesis_state", True,
-     lambda f0, a, w, p: torch.cat(F.wavetable_synthesis(f0, a, w, 8, SR, state=p, return_state=True), 1),
-     lambda: (t(1, 2, 1, low=500, high=3000), t(1, 2, 1), t(1, 8), t(1, 1))),
-    ("fm_synthesis", True, lambda f, a, m: F.fm_synthesis(f, a, torch.triu(m, 1), SR),
-     lambda: (t(1, 6, 3, low=100, high=3000), t(1, 6, 3), t(3, 3))),
-    ("fm_synthesis_feedback", True,
-     lambda f, a, b, g, p: F.fm_synthesis(f, a, torch.tensor([[0.0, 1.3], [0.0, 0.0]], dtype=torch.float64), SR, b, g,
-                                          state=(p, torch.zeros_like(p))),
-     lambda: (t(2, 5, 2, low=100, high=3000), t(2, 5, 2), t(2, 5, 2), t(2), t(2, 2))),
-    ("fm_synthesis_state", True,
-     lambda a, b, p, y0: (lambda out: torch.cat([out[0], *out[1]], 1))(F.fm_synthesis(
-         torch.full((1, 5, 2), 900.0, dtype=torch.float64), a, torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.float64),
-         SR, b, state=(p, y0), return_state=True)),
-     lambda: (t(1, 5, 2), t(1, 5, 2), t(1, 2), t(1, 2))),
+    (
+        "normalize_harmonics",
+        True,
+        lambda d, f0: F.normalize_harmonics(d, f0, SR),
+        lambda: (t(1, 3, 5, low=0.1, high=1), t(1, 3, 1, low=100, high=3000)),
+    ),
+    (
+        "wavetable_synthesis",
+        True,
+        lambda f0, a, w: F.wavetable_synthesis(f0, a, w, 8, SR),
+        lambda: (t(1, 2, 1, low=500, high=3000), t(1, 2, 1), t(1, 2, 8)),
+    ),
+    (
+        "wavetable_synthesis_state",
+        True,
+        lambda f0, a, w, p: torch.cat(F.wavetable_synthesis(f0, a, w, 8, SR, state=p, return_state=True), 1),
+        lambda: (t(1, 2, 1, low=500, high=3000), t(1, 2, 1), t(1, 8), t(1, 1)),
+    ),
+    (
+        "fm_synthesis",
+        True,
+        lambda f, a, m: F.fm_synthesis(f, a, torch.triu(m, 1), SR),
+        lambda: (t(1, 6, 3, low=100, high=3000), t(1, 6, 3), t(3, 3)),
+    ),
+    (
+        "fm_synthesis_feedback",
+        True,
+        lambda f, a, b, g, p: F.fm_synthesis(
+            f, a, torch.tensor([[0.0, 1.3], [0.0, 0.0]], dtype=torch.float64), SR, b, g, state=(p, torch.zeros_like(p))
+        ),
+        lambda: (t(2, 5, 2, low=100, high=3000), t(2, 5, 2), t(2, 5, 2), t(2), t(2, 2)),
+    ),
+    (
+        "fm_synthesis_state",
+        True,
+        lambda a, b, p, y0: (lambda out: torch.cat([out[0], *out[1]], 1))(
+            F.fm_synthesis(
+                torch.full((1, 5, 2), 900.0, dtype=torch.float64),
+                a,
+                torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.float64),
+                SR,
+                b,
+                state=(p, y0),
+                return_state=True,
+            )
+        ),
+        lambda: (t(1, 5, 2), t(1, 5, 2), t(1, 2), t(1, 2)),
+    ),
     # FIR.
     ("frequency_impulse_response", True, lambda m: F.frequency_impulse_response(m, 5), lambda: (t(2, 2, 5),)),
-    ("sinc_impulse_response", True, lambda c: F.sinc_impulse_response(c, 9, SR), lambda: (t(2, 1, low=1000, high=7000),)),
+    (
+        "sinc_impulse_response",
+        True,
+        lambda c: F.sinc_impulse_response(c, 9, SR),
+        lambda: (t(2, 1, low=1000, high=7000),),
+    ),
     ("fft_convolve", True, lambda x, h: F.fft_convolve(x, h, "valid"), lambda: (t(2, 10), t(2, 4))),
     ("fft_convolve_time_varying", True, lambda x, h: F.fft_convolve(x, h, "same"), lambda: (t(1, 9), t(1, 3, 4))),
     ("frequency_filter", True, F.frequency_filter, lambda: (t(1, 12), t(1, 3, 4))),
@@ -92,73 +150,194 @@ CASES = [
     ("overlap_add", True, lambda x: F.overlap_add(x, 3), lambda: (t(2, 4, 7),)),
     # Delay.
     ("fractional_delay", True, F.fractional_delay, lambda: (t(2, 10), t(2, 10, low=0.1, high=3.9))),
-    ("fractional_delay_cubic", True, lambda x, d, h: F.fractional_delay(x, d, "cubic", state=h),
-     lambda: (t(1, 8), t(1, 8, low=1.1, high=3.9), t(1, 6))),
-    ("fractional_delay_state", True, lambda x, d, h: torch.cat(F.fractional_delay(x, d, state=h, return_state=True), 1),
-     lambda: (t(1, 8), t(1, 8, low=0.1, high=3.9), t(1, 5))),
+    (
+        "fractional_delay_cubic",
+        True,
+        lambda x, d, h: F.fractional_delay(x, d, "cubic", state=h),
+        lambda: (t(1, 8), t(1, 8, low=1.1, high=3.9), t(1, 6)),
+    ),
+    (
+        "fractional_delay_state",
+        True,
+        lambda x, d, h: torch.cat(F.fractional_delay(x, d, state=h, return_state=True), 1),
+        lambda: (t(1, 8), t(1, 8, low=0.1, high=3.9), t(1, 5)),
+    ),
     # Recursive filters and dynamics.
-    ("allpole_filter", True, lambda x, a, zi: F.allpole_filter(x, a, state=zi),
-     lambda: (t(2, 10), t(2, 10, 3, low=-0.3, high=0.3), t(2, 3))),
-    ("lfilter", True, lambda x, b, a, zi: F.lfilter(x, b, a, state=zi),
-     lambda: (t(2, 10), t(2, 10, 3), t(1, 3, low=0.2, high=0.4) + torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64),
-              t(2, 4))),
-    ("biquad", True, lambda c, q, g: F.biquad("peak", c, q, SR, g),
-     lambda: (t(3, low=200, high=4000), t(3, low=0.5, high=2), t(3, low=-6, high=6))),
+    (
+        "allpole_filter",
+        True,
+        lambda x, a, zi: F.allpole_filter(x, a, state=zi),
+        lambda: (t(2, 10), t(2, 10, 3, low=-0.3, high=0.3), t(2, 3)),
+    ),
+    (
+        "lfilter",
+        True,
+        lambda x, b, a, zi: F.lfilter(x, b, a, state=zi),
+        lambda: (
+            t(2, 10),
+            t(2, 10, 3),
+            t(1, 3, low=0.2, high=0.4) + torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64),
+            t(2, 4),
+        ),
+    ),
+    (
+        "biquad",
+        True,
+        lambda c, q, g: F.biquad("peak", c, q, SR, g),
+        lambda: (t(3, low=200, high=4000), t(3, low=0.5, high=2), t(3, low=-6, high=6)),
+    ),
     ("reflection_to_lpc", True, F.reflection_to_lpc, lambda: (t(2, 4, low=-0.9, high=0.9),)),
     ("resonator_coefficients", True, F.resonator_coefficients, lambda: (t(3, low=0.1, high=0.9), t(3, low=0, high=3))),
-    ("sosfilt", True, lambda x, sos: F.sosfilt(x, sos),
-     lambda: (t(2, 10), t(1, 2, 6, low=0.1, high=0.3) + torch.tensor([0, 0, 0, 1.0, 0, 0], dtype=torch.float64))),
-    ("allpole_filter_torch", True, lambda x, a, zi: F.allpole_filter(x, a, state=zi, backend="torch"),
-     lambda: (t(2, 10), t(1, 3, low=-0.3, high=0.3), t(2, 3))),
-    ("allpole_filter_order2", True, lambda x, a, zi: F.allpole_filter(x, a, state=zi),  # the order-2 kernels
-     lambda: (t(3, 9), t(3, 9, 2, low=-0.3, high=0.3), t(3, 2))),
-    ("allpole_filter_unbatched", True, lambda x, a, zi: F.allpole_filter(x, a, state=zi),
-     lambda: (t(2, 3, 7), t(2, low=-0.3, high=0.3), t(2, 3, 2))),
-    ("lfilter_per_sample_a0", True, lambda x, a, zi: F.lfilter(x, torch.tensor([0.5, 0.2], dtype=x.dtype), a, state=zi),
-     lambda: (t(2, 9), t(1, 9, 3, low=-0.3, high=0.3) + torch.tensor([1.2, 0.0, 0.0], dtype=torch.float64),
-              t(2, 3))),
-    ("lfilter_frame_rate", True, lambda x, b, a: F.lfilter(x, F.Control.per_frame(b), F.Control.per_frame(a)),
-     lambda: (t(2, 9), t(2, 3, 2), t(2, 3, 3, low=-0.3, high=0.3) + torch.tensor([1.2, 0.0, 0.0], dtype=torch.float64))),
-    ("linear_recurrence", True, lambda u, A, s: F.linear_recurrence(u, A, state=s),
-     lambda: (t(2, 6, 2), t(2, 6, 2, 2, low=-0.4, high=0.4), t(2, 2))),
-    ("state_variable_filter", True, lambda x, c, q, zi: F.state_variable_filter(x, c, q, SR, "highpass", state=zi),
-     lambda: (t(2, 8), t(2, 8, low=300, high=5000), t(2, 1, low=0.5, high=4), t(2, 2))),
-    ("gain_computer", True, lambda level, t, r, k: F.gain_computer(level, t, r, k),
-     lambda: (t(2, 9, low=-40, high=0), t(1, 1, low=-25, high=-15), t(1, 1, low=2, high=6), t(1, 1, low=4, high=8))),
-    ("gain_computer_expander", True, lambda level, th, r: F.gain_computer(level, th, r, 6.0, "expander"),
-     lambda: (t(2, 9, low=-60, high=-20), t(1, 1, low=-45, high=-35), t(1, 1, low=2, high=4))),
-    ("smooth_gain", True, lambda g, a, r, zi: F.smooth_gain(g, a, r, SR, state=zi),
-     lambda: (t(2, 12, low=-10, high=0), t(1, 1, low=1e-4, high=3e-4), t(1, 1, low=5e-4, high=9e-4),
-              t(2, 1, low=-5, high=0))),
+    (
+        "sosfilt",
+        True,
+        lambda x, sos: F.sosfilt(x, sos),
+        lambda: (t(2, 10), t(1, 2, 6, low=0.1, high=0.3) + torch.tensor([0, 0, 0, 1.0, 0, 0], dtype=torch.float64)),
+    ),
+    (
+        "allpole_filter_torch",
+        True,
+        lambda x, a, zi: F.allpole_filter(x, a, state=zi, backend="torch"),
+        lambda: (t(2, 10), t(1, 3, low=-0.3, high=0.3), t(2, 3)),
+    ),
+    (
+        "allpole_filter_order2",
+        True,
+        lambda x, a, zi: F.allpole_filter(x, a, state=zi),  # the order-2 kernels
+        lambda: (t(3, 9), t(3, 9, 2, low=-0.3, high=0.3), t(3, 2)),
+    ),
+    (
+        "allpole_filter_unbatched",
+        True,
+        lambda x, a, zi: F.allpole_filter(x, a, state=zi),
+        lambda: (t(2, 3, 7), t(2, low=-0.3, high=0.3), t(2, 3, 2)),
+    ),
+    (
+        "lfilter_per_sample_a0",
+        True,
+        lambda x, a, zi: F.lfilter(x, torch.tensor([0.5, 0.2], dtype=x.dtype), a, state=zi),
+        lambda: (t(2, 9), t(1, 9, 3, low=-0.3, high=0.3) + torch.tensor([1.2, 0.0, 0.0], dtype=torch.float64), t(2, 3)),
+    ),
+    (
+        "lfilter_frame_rate",
+        True,
+        lambda x, b, a: F.lfilter(x, F.Control.per_frame(b), F.Control.per_frame(a)),
+        lambda: (
+            t(2, 9),
+            t(2, 3, 2),
+            t(2, 3, 3, low=-0.3, high=0.3) + torch.tensor([1.2, 0.0, 0.0], dtype=torch.float64),
+        ),
+    ),
+    (
+        "linear_recurrence",
+        True,
+        lambda u, A, s: F.linear_recurrence(u, A, state=s),
+        lambda: (t(2, 6, 2), t(2, 6, 2, 2, low=-0.4, high=0.4), t(2, 2)),
+    ),
+    (
+        "state_variable_filter",
+        True,
+        lambda x, c, q, zi: F.state_variable_filter(x, c, q, SR, "highpass", state=zi),
+        lambda: (t(2, 8), t(2, 8, low=300, high=5000), t(2, 1, low=0.5, high=4), t(2, 2)),
+    ),
+    (
+        "gain_computer",
+        True,
+        lambda level, t, r, k: F.gain_computer(level, t, r, k),
+        lambda: (t(2, 9, low=-40, high=0), t(1, 1, low=-25, high=-15), t(1, 1, low=2, high=6), t(1, 1, low=4, high=8)),
+    ),
+    (
+        "gain_computer_expander",
+        True,
+        lambda level, th, r: F.gain_computer(level, th, r, 6.0, "expander"),
+        lambda: (t(2, 9, low=-60, high=-20), t(1, 1, low=-45, high=-35), t(1, 1, low=2, high=4)),
+    ),
+    (
+        "smooth_gain",
+        True,
+        lambda g, a, r, zi: F.smooth_gain(g, a, r, SR, state=zi),
+        lambda: (
+            t(2, 12, low=-10, high=0),
+            t(1, 1, low=1e-4, high=3e-4),
+            t(1, 1, low=5e-4, high=9e-4),
+            t(2, 1, low=-5, high=0),
+        ),
+    ),
     ("detect_level", True, lambda x: F.detect_level(x, SR, "rms", rms_time_s=1e-3), lambda: (t(2, 10),)),
-    ("compress", True, lambda x, th, m: F.compress(x, SR, th, 3.0, 6.0, 2e-4, 1e-3, m),
-     lambda: (t(2, 16), t(1, 1, low=-12, high=-6), t(1, 1, low=0, high=3))),
+    (
+        "compress",
+        True,
+        lambda x, th, m: F.compress(x, SR, th, 3.0, 6.0, 2e-4, 1e-3, m),
+        lambda: (t(2, 16), t(1, 1, low=-12, high=-6), t(1, 1, low=0, high=3)),
+    ),
     ("orthogonal_matrix", True, F.orthogonal_matrix, lambda: (t(2, 3, 3),)),
-    ("fdn_impulse_response", True,
-     lambda m, b, c, r: F.fdn_impulse_response([2, 3, 5], m, b, c, r, 1000.0, 32, (250.0,), n_fft=128),
-     lambda: (t(3, 3, low=-0.5, high=0.5), t(3), t(3), t(2, low=0.02, high=0.05))),
-    ("waveshape", True, lambda x, d, b: F.waveshape(x, "tanh", d, b),
-     lambda: (t(2, 8), t(2, 1, low=-6, high=12), t(2, 1, low=-0.3, high=0.3))),
-    ("waveshape_oversampled", True, lambda x, d, b: F.waveshape(x, "soft_clip", d, b, oversampling=2),
-     lambda: (t(1, 8), t(1, 2, 1, low=-8, high=-4), t(1, 1, low=-0.2, high=0.2))),
-    ("waveshape_chebyshev", True, lambda x, b, c: F.waveshape(x, "chebyshev", 0.0, b, c),
-     lambda: (t(2, 8), t(2, 1, low=-0.3, high=0.3), t(1, 4))),
+    (
+        "fdn_impulse_response",
+        True,
+        lambda m, b, c, r: F.fdn_impulse_response([2, 3, 5], m, b, c, r, 1000.0, 32, (250.0,), n_fft=128),
+        lambda: (t(3, 3, low=-0.5, high=0.5), t(3), t(3), t(2, low=0.02, high=0.05)),
+    ),
+    (
+        "waveshape",
+        True,
+        lambda x, d, b: F.waveshape(x, "tanh", d, b),
+        lambda: (t(2, 8), t(2, 1, low=-6, high=12), t(2, 1, low=-0.3, high=0.3)),
+    ),
+    (
+        "waveshape_oversampled",
+        True,
+        lambda x, d, b: F.waveshape(x, "soft_clip", d, b, oversampling=2),
+        lambda: (t(1, 8), t(1, 2, 1, low=-8, high=-4), t(1, 1, low=-0.2, high=0.2)),
+    ),
+    (
+        "waveshape_chebyshev",
+        True,
+        lambda x, b, c: F.waveshape(x, "chebyshev", 0.0, b, c),
+        lambda: (t(2, 8), t(2, 1, low=-0.3, high=0.3), t(1, 4)),
+    ),
     ("chebyshev_polynomials", True, lambda x: F.chebyshev_polynomials(x, 5), lambda: (t(2, 6, low=-1.5, high=1.5),)),
     ("allpass_coefficient", True, lambda f: F.allpass_coefficient(f, SR), lambda: (t(4, low=100, high=7000),)),
-    ("allpass_cascade", True, lambda x, a, fb, zi: F.allpass_cascade(x, a, 3, fb, state=zi),
-     lambda: (t(2, 8), t(2, 8, low=-0.8, high=0.8), t(2, 1, low=-0.6, high=0.6), t(2, 4))),
-    ("phaser", True, lambda x, s, fb, m, zi: F.phaser(x, s, 3, fb, m, SR, state=zi),
-     lambda: (t(2, 8), t(2, 8, low=300, high=5000), t(2, 1, low=-0.6, high=0.6), t(2, 1, low=0, high=1), t(2, 4))),
-    ("bandlimited_oscillator", True,
-     lambda f, a, m, p: torch.cat(F.bandlimited_oscillator(f, a, 12, SR, ("square", "saw"), m, state=p,
-                                                           return_state=True, backend="torch"), 1),
-     lambda: (t(1, 3, 1, low=100, high=2000), t(1, 3, 1), t(1, 1, 2), t(1, 1))),
-    ("adsr", True, lambda a, d, s, r, n, c: F.adsr(a, d, s, r, n, 40, 100.0, c),
-     lambda: (t(2, low=0.053, high=0.081), t(2, low=0.052, high=0.071), t(2, low=0.2, high=0.8), t(2, low=0.051, high=0.09),
-              t(2, low=0.153, high=0.171), t(2, low=0.5, high=2.0))),
-    ("lfo", True, lambda f, w, p, m: F.lfo(f, w, 12, 50.0, torch.linspace(0, 1, 12, dtype=torch.float64).expand(2, -1), m,
-                                          state=p),
-     lambda: (t(2, low=0.5, high=3.0), t(2, 5, low=0.1, high=0.9), t(2), t(2, low=-2, high=2))),
+    (
+        "allpass_cascade",
+        True,
+        lambda x, a, fb, zi: F.allpass_cascade(x, a, 3, fb, state=zi),
+        lambda: (t(2, 8), t(2, 8, low=-0.8, high=0.8), t(2, 1, low=-0.6, high=0.6), t(2, 4)),
+    ),
+    (
+        "phaser",
+        True,
+        lambda x, s, fb, m, zi: F.phaser(x, s, 3, fb, m, SR, state=zi),
+        lambda: (t(2, 8), t(2, 8, low=300, high=5000), t(2, 1, low=-0.6, high=0.6), t(2, 1, low=0, high=1), t(2, 4)),
+    ),
+    (
+        "bandlimited_oscillator",
+        True,
+        lambda f, a, m, p: torch.cat(
+            F.bandlimited_oscillator(f, a, 12, SR, ("square", "saw"), m, state=p, return_state=True, backend="torch"), 1
+        ),
+        lambda: (t(1, 3, 1, low=100, high=2000), t(1, 3, 1), t(1, 1, 2), t(1, 1)),
+    ),
+    (
+        "adsr",
+        True,
+        lambda a, d, s, r, n, c: F.adsr(a, d, s, r, n, 40, 100.0, c),
+        lambda: (
+            t(2, low=0.053, high=0.081),
+            t(2, low=0.052, high=0.071),
+            t(2, low=0.2, high=0.8),
+            t(2, low=0.051, high=0.09),
+            t(2, low=0.153, high=0.171),
+            t(2, low=0.5, high=2.0),
+        ),
+    ),
+    (
+        "lfo",
+        True,
+        lambda f, w, p, m: F.lfo(
+            f, w, 12, 50.0, torch.linspace(0, 1, 12, dtype=torch.float64).expand(2, -1), m, state=p
+        ),
+        lambda: (t(2, low=0.5, high=3.0), t(2, 5, low=0.1, high=0.9), t(2), t(2, low=-2, high=2)),
+    ),
 ]
 
 
@@ -178,27 +357,62 @@ def _crepe_activations_float64(x, embedding=False):
 FEATURE_CASES = [
     ("stft", True, lambda x: features.stft(x, 8, 2), lambda: (t(1, 16),)),
     ("magnitude", True, lambda x: features.magnitude(features.stft(x, 8, 4, pad_mode="constant")), lambda: (t(1, 16),)),
-    ("magnitude_spectrogram", True, lambda x: features.magnitude_spectrogram(x, 8, 4, center=False), lambda: (t(1, 16),)),
+    (
+        "magnitude_spectrogram",
+        True,
+        lambda x: features.magnitude_spectrogram(x, 8, 4, center=False),
+        lambda: (t(1, 16),),
+    ),
     ("power_spectrogram", True, lambda x: features.power_spectrogram(x, 8, 4), lambda: (t(1, 16),)),
     # The hand-written backward with odd FFT sizes, short windows, hops longer than frames.
-    ("power_spectrogram_odd_sparse", True,
-     lambda x: features.power_spectrogram(x, 9, 11, win_length=7, center=False, pad_end=True), lambda: (t(2, 40),)),
-    ("magnitude_spectrogram_odd", True, lambda x: features.magnitude_spectrogram(x, 7, 3, win_length=5),
-     lambda: (t(1, 30),)),
-    ("mel_spectrogram", True, lambda x: features.mel_spectrogram(x, SR, n_fft=16, hop_size=8, n_mels=4), lambda: (t(1, 24),)),
-    ("log_mel_spectrogram", True, lambda x: features.log_mel_spectrogram(x, SR, n_fft=16, hop_size=8, n_mels=4),
-     lambda: (t(1, 24),)),
+    (
+        "power_spectrogram_odd_sparse",
+        True,
+        lambda x: features.power_spectrogram(x, 9, 11, win_length=7, center=False, pad_end=True),
+        lambda: (t(2, 40),),
+    ),
+    (
+        "magnitude_spectrogram_odd",
+        True,
+        lambda x: features.magnitude_spectrogram(x, 7, 3, win_length=5),
+        lambda: (t(1, 30),),
+    ),
+    (
+        "mel_spectrogram",
+        True,
+        lambda x: features.mel_spectrogram(x, SR, n_fft=16, hop_size=8, n_mels=4),
+        lambda: (t(1, 24),),
+    ),
+    (
+        "log_mel_spectrogram",
+        True,
+        lambda x: features.log_mel_spectrogram(x, SR, n_fft=16, hop_size=8, n_mels=4),
+        lambda: (t(1, 24),),
+    ),
     ("mfcc", True, lambda x: features.mfcc(x, SR, n_mfcc=3, n_fft=16, hop_size=8, n_mels=4), lambda: (t(1, 24),)),
-    ("MelSpectrogram", True, lambda x: features.MelSpectrogram(SR, n_fft=16, hop_size=8, n_mels=4).double()(x),
-     lambda: (t(1, 24),)),
-    ("MFCC", True, lambda x: features.MFCC(SR, n_mfcc=3, n_fft=16, hop_size=8, n_mels=4).double()(x), lambda: (t(1, 24),)),
+    (
+        "MelSpectrogram",
+        True,
+        lambda x: features.MelSpectrogram(SR, n_fft=16, hop_size=8, n_mels=4).double()(x),
+        lambda: (t(1, 24),),
+    ),
+    (
+        "MFCC",
+        True,
+        lambda x: features.MFCC(SR, n_mfcc=3, n_fft=16, hop_size=8, n_mels=4).double()(x),
+        lambda: (t(1, 24),),
+    ),
     ("a_weighted_loudness", True, lambda x: features.a_weighted_loudness(x, SR, 2000, n_fft=16), lambda: (t(1, 32),)),
     ("rms_db", True, lambda x: features.rms_db(x, SR, 2000), lambda: (t(1, 32),)),
     ("centered_frames", True, lambda x: features.centered_frames(x, 5, SR, 2000), lambda: (t(1, 24),)),
     # The pretrained network, in float64 for the check (fast gradcheck: see GRADCHECK_OPTIONS).
     ("crepe_activations", True, _crepe_activations_float64, lambda: (t(1, 512),)),
-    ("crepe_activations_embedding", True, lambda x: _crepe_activations_float64(x, embedding=True),
-     lambda: (t(1, 512),)),
+    (
+        "crepe_activations_embedding",
+        True,
+        lambda x: _crepe_activations_float64(x, embedding=True),
+        lambda: (t(1, 512),),
+    ),
     # Decisions (argmin, argmax): computed without gradient, outputs detached from the audio.
     ("yin", False, lambda x: features.yin(x, SR), lambda: (t(1, 800),)),
     ("estimate_f0", False, lambda x: features.estimate_f0(x, SR, method="yin"), lambda: (t(1, 800),)),
@@ -209,15 +423,18 @@ FEATURE_CASES = [
 # projections (fast mode); their values are about 1e-3, so the tolerances are tightened to
 # match (measured agreement: 5e-11; a gradient that skips the frame normalisation's
 # denominator is off by 3e-6 to 8e-5 and must fail).
-GRADCHECK_OPTIONS = {name: {"fast_mode": True, "atol": 1e-9, "rtol": 1e-6}
-                     for name in ("crepe_activations", "crepe_activations_embedding")}
+GRADCHECK_OPTIONS = {
+    name: {"fast_mode": True, "atol": 1e-9, "rtol": 1e-6}
+    for name in ("crepe_activations", "crepe_activations_embedding")
+}
 
 
 def _check_mel_filterbank():
     # Unnormalised triangles on shared edges sum to 1 between the first and last centres
     # (each bin there lies on one rising and one falling edge); peaks stay at most 1.
-    weights = features.mel_filterbank(512, 10, SR, min_hz=100.0, max_hz=6000.0, scale="htk", norm=None,
-                                      dtype=torch.float64)
+    weights = features.mel_filterbank(
+        512, 10, SR, min_hz=100.0, max_hz=6000.0, scale="htk", norm=None, dtype=torch.float64
+    )
     mels = np.linspace(2595 * np.log10(1 + 100 / 700), 2595 * np.log10(1 + 6000 / 700), 12)
     edges_hz = 700 * (10 ** (mels / 2595) - 1)  # HTK mel scale; filter m spans edges m .. m + 2
     bins_hz = np.arange(257) * SR / 512
@@ -228,8 +445,9 @@ def _check_mel_filterbank():
     assert float(weights[:, outside].abs().max()) == 0.0
     # Slaney normalisation: each triangle scaled by 2 / its bandwidth (unit area per Hz).
     slaney = features.mel_filterbank(512, 10, SR, min_hz=100.0, max_hz=6000.0, scale="htk", dtype=torch.float64)
-    np.testing.assert_allclose(slaney.numpy(), weights.numpy() * (2 / (edges_hz[2:] - edges_hz[:-2]))[:, None],
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        slaney.numpy(), weights.numpy() * (2 / (edges_hz[2:] - edges_hz[:-2]))[:, None], rtol=1e-12, atol=1e-15
+    )
     assert not weights.requires_grad and not slaney.requires_grad
 
 
@@ -293,33 +511,73 @@ NOT_SIGNAL_OPS = {
 }
 
 MODULE_CASES = [
-    ("Harmonic", lambda a, d, f0: td.Harmonic(SR)(a, d, f0, n_samples=8),
-     lambda: (t(1, 2, 1), t(1, 2, 5), t(1, 2, 1, low=500, high=2000))),
+    (
+        "Harmonic",
+        lambda a, d, f0: td.Harmonic(SR)(a, d, f0, n_samples=8),
+        lambda: (t(1, 2, 1), t(1, 2, 5), t(1, 2, 1, low=500, high=2000)),
+    ),
     # Noise is drawn with a fixed seed: the gradient w.r.t. the filter magnitudes is checked.
     ("FilteredNoise", lambda m: td.FilteredNoise()(m, n_samples=12, seed=0), lambda: (t(1, 3, 5),)),
     ("Sinusoidal", lambda a, f: td.Sinusoidal(SR)(a, f, n_samples=8), lambda: (t(1, 2, 3), t(1, 2, 3))),
-    ("Wavetable", lambda a, w, f0: td.Wavetable(SR)(a, w, f0, n_samples=8),
-     lambda: (t(1, 2, 1), t(1, 2, 8), t(1, 2, 1, low=500, high=2000))),
-    ("FM", lambda f0, levels: td.FM(SR, ratios=(1.0, 2.0), feedback=(0.0, 0.3)).double()(f0, levels, n_samples=8),
-     lambda: (t(1, 2, 1, low=500, high=2000), t(1, 2, 2))),
+    (
+        "Wavetable",
+        lambda a, w, f0: td.Wavetable(SR)(a, w, f0, n_samples=8),
+        lambda: (t(1, 2, 1), t(1, 2, 8), t(1, 2, 1, low=500, high=2000)),
+    ),
+    (
+        "FM",
+        lambda f0, levels: td.FM(SR, ratios=(1.0, 2.0), feedback=(0.0, 0.3)).double()(f0, levels, n_samples=8),
+        lambda: (t(1, 2, 1, low=500, high=2000), t(1, 2, 2)),
+    ),
     ("Reverb", lambda x, h: td.Reverb()(x, h), lambda: (t(2, 10), t(2, 4))),
-    ("ExpDecayReverb", lambda x, g, d: td.ExpDecayReverb(reverb_length=6).double()(x, g, d), lambda: (t(1, 10), t(1, 1), t(1, 1))),
-    ("FilteredNoiseReverb", lambda x, m: td.FilteredNoiseReverb(reverb_length=8).double()(x, m), lambda: (t(1, 10), t(1, 2, 3))),
+    (
+        "ExpDecayReverb",
+        lambda x, g, d: td.ExpDecayReverb(reverb_length=6).double()(x, g, d),
+        lambda: (t(1, 10), t(1, 1), t(1, 1)),
+    ),
+    (
+        "FilteredNoiseReverb",
+        lambda x, m: td.FilteredNoiseReverb(reverb_length=8).double()(x, m),
+        lambda: (t(1, 10), t(1, 2, 3)),
+    ),
     ("FIRFilter", lambda x, m: td.FIRFilter()(x, m), lambda: (t(1, 12), t(1, 3, 4))),
-    ("ModDelay", lambda x, g, p: td.ModDelay(center_s=2e-4, depth_s=1e-4, sample_rate=SR)(x, g, p),
-     lambda: (t(1, 10), t(1, 2, 1), t(1, 2, 1))),
-    ("ParametricEQ", lambda x, f, g, q: td.ParametricEQ(SR, n_peaks=1, trainable=False)(x, f, g, q),
-     lambda: (t(1, 12), t(1, 3, low=200, high=5000), t(1, 3, low=-6, high=6), t(1, 3, low=0.5, high=2))),
-    ("ParametricEQ_frames", lambda x, f: td.ParametricEQ(SR, n_peaks=1, trainable=False)(
-        x, f, torch.full((1, 2, 3), 3.0, dtype=torch.float64), torch.ones(1, 2, 3, dtype=torch.float64)),
-     lambda: (t(1, 12), t(1, 2, 3, low=200, high=5000))),
-    ("Compressor", lambda x: td.Compressor(SR, threshold_db=-10.0, attack_s=2e-4, release_s=1e-3)(x), lambda: (t(1, 16),)),
-    ("FDNReverb", lambda x: td.FDNReverb(1000.0, rt60_s=0.05, delays=[2, 3, 5], reverb_length=16).double()(x),
-     lambda: (t(1, 20),)),
-    ("Waveshaper", lambda x, d, b: td.Waveshaper("tanh", oversampling=2, output_gain_db=3.0, mix=0.8).double()(x, d, b),
-     lambda: (t(1, 8), t(1, 2, 1, low=-3, high=3), t(1, 1, low=-0.2, high=0.2))),
-    ("Phaser", lambda x, s: td.Phaser(SR, sweep="control", n_stages=2, feedback=0.3).double()(x, s),
-     lambda: (t(1, 8), t(1, 2, 1, low=300, high=4000))),
+    (
+        "ModDelay",
+        lambda x, g, p: td.ModDelay(center_s=2e-4, depth_s=1e-4, sample_rate=SR)(x, g, p),
+        lambda: (t(1, 10), t(1, 2, 1), t(1, 2, 1)),
+    ),
+    (
+        "ParametricEQ",
+        lambda x, f, g, q: td.ParametricEQ(SR, n_peaks=1, trainable=False)(x, f, g, q),
+        lambda: (t(1, 12), t(1, 3, low=200, high=5000), t(1, 3, low=-6, high=6), t(1, 3, low=0.5, high=2)),
+    ),
+    (
+        "ParametricEQ_frames",
+        lambda x, f: td.ParametricEQ(SR, n_peaks=1, trainable=False)(
+            x, f, torch.full((1, 2, 3), 3.0, dtype=torch.float64), torch.ones(1, 2, 3, dtype=torch.float64)
+        ),
+        lambda: (t(1, 12), t(1, 2, 3, low=200, high=5000)),
+    ),
+    (
+        "Compressor",
+        lambda x: td.Compressor(SR, threshold_db=-10.0, attack_s=2e-4, release_s=1e-3)(x),
+        lambda: (t(1, 16),),
+    ),
+    (
+        "FDNReverb",
+        lambda x: td.FDNReverb(1000.0, rt60_s=0.05, delays=[2, 3, 5], reverb_length=16).double()(x),
+        lambda: (t(1, 20),),
+    ),
+    (
+        "Waveshaper",
+        lambda x, d, b: td.Waveshaper("tanh", oversampling=2, output_gain_db=3.0, mix=0.8).double()(x, d, b),
+        lambda: (t(1, 8), t(1, 2, 1, low=-3, high=3), t(1, 1, low=-0.2, high=0.2)),
+    ),
+    (
+        "Phaser",
+        lambda x, s: td.Phaser(SR, sweep="control", n_stages=2, feedback=0.3).double()(x, s),
+        lambda: (t(1, 8), t(1, 2, 1, low=300, high=4000)),
+    ),
     ("Mix", lambda a, b, m: td.Mix()(a, b, m), lambda: (t(1, 8), t(1, 8), t(1, 2, 1))),
     ("Add", lambda a, b: td.Add()(a, b), lambda: (t(1, 8), t(1, 8))),
 ]
@@ -341,7 +599,7 @@ def test_every_functional_export_has_a_row():
 
 def test_every_row_can_fail():
     # A row without a function or inputs would test nothing: every row is run below.
-    for name, differentiable, fn, make_inputs in CASES + FEATURE_CASES:
+    for name, _differentiable, fn, make_inputs in CASES + FEATURE_CASES:
         assert callable(fn) and callable(make_inputs), name
         assert make_inputs(), f"{name}: no inputs to check the gradient (or its absence) against"
 

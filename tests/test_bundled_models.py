@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from training_support import DATA
 
+from torchddsp.configs import DataConfig
 from torchddsp.features import estimate_f0
 from torchddsp.functional import hz_to_midi
 from torchddsp.losses import MultiScaleSpectralLoss
 from torchddsp.models.autoencoder import Autoencoder
-from torchddsp.configs import DataConfig
 from torchddsp.training.data import FeatureDataset, compute_features, prepare_dataset
 from torchddsp.training.metrics import evaluate_model
 from torchddsp.transfer import PRETRAINED_DIR, available_models, load_model, transfer
-from training_support import DATA
 
 BUNDLED = ("violin", "flute")
 
@@ -118,8 +118,12 @@ def test_bundled_model_sounds_like_its_own_instrument_and_the_others_do_not(name
     distances = {}
     for label, model in (("own", own.model), ("other", other.model), ("untrained", untrained)):
         with torch.no_grad():
-            output = model(features["f0_hz"][None], features["loudness_db"][None], audio[None],
-                           generator=torch.Generator().manual_seed(0))["audio"]
+            output = model(
+                features["f0_hz"][None],
+                features["loudness_db"][None],
+                audio[None],
+                generator=torch.Generator().manual_seed(0),
+            )["audio"]
         spectral = MultiScaleSpectralLoss.magenta()(output.double(), audio[None].double()).item()
         profile = _harmonic_profile(output[0].numpy(), features["f0_hz"].numpy(), voiced, hop, rate)
         distances[label] = (spectral, float(np.nanmean(np.abs(profile - source_profile))))
@@ -133,8 +137,9 @@ def test_bundled_model_sounds_like_its_own_instrument_and_the_others_do_not(name
 def test_flute_melody_played_by_the_violin_keeps_the_melody():
     audio, rate = sf.read(DATA / "flute.flac", dtype="float32")
     result = transfer(torch.from_numpy(audio), rate, "violin")
-    output_f0, _ = estimate_f0(result["audio"][None], result["sample_rate"], result["frame_rate"],
-                               n_frames=result["model_f0_hz"].shape[0])
+    output_f0, _ = estimate_f0(
+        result["audio"][None], result["sample_rate"], result["frame_rate"], n_frames=result["model_f0_hz"].shape[0]
+    )
     # Voiced frames: confidently pitched input, and not the fade-outs between notes.
     voiced = (result["confidence"] >= 0.85) & (result["input_loudness_db"] > result["input_loudness_db"].max() - 30)
     cents = 100 * (hz_to_midi(output_f0[0]) - hz_to_midi(result["model_f0_hz"]))[voiced].abs()

@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
+from training_support import DATA, LOSS_FALL, tiny_config
 
 from torchddsp.cli import main
 from torchddsp.models import Autoencoder
-from torchddsp.training.checkpoints import read_state, save_checkpoint
 from torchddsp.training import ExperimentConfig, latest_checkpoint, save_config
-from training_support import DATA, LOSS_FALL, tiny_config
+from torchddsp.training.checkpoints import read_state, save_checkpoint
 
 
 # YIN runs the whole chain in under 2 s; CREPE (the configs' default pitch tracker, run on 24 s
@@ -29,8 +29,24 @@ def test_prepare_train_evaluate_transfer(f0_method, tmp_path, capsys):
     assert "| loudness_l1_db |" in table and "| f0_l1_semitones |" in table
     assert "loudness_l1_db" in json.loads((tmp_path / "run" / "evaluation_eval.json").read_text())
     output = tmp_path / "out" / "flute.wav"
-    assert main(["transfer", str(DATA / "flute.flac"), "--model", str(tmp_path / "run"), "-o", str(output),
-                 "--pitch-shift", "-12", "--dry", "--f0-method", f0_method]) == 0
+    assert (
+        main(
+            [
+                "transfer",
+                str(DATA / "flute.flac"),
+                "--model",
+                str(tmp_path / "run"),
+                "-o",
+                str(output),
+                "--pitch-shift",
+                "-12",
+                "--dry",
+                "--f0-method",
+                f0_method,
+            ]
+        )
+        == 0
+    )
     assert output.is_file() and output.with_suffix(".png").is_file()
 
 
@@ -61,7 +77,19 @@ def test_bad_input_gives_a_one_line_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train"])  # argparse: missing arguments
     with pytest.raises(SystemExit):  # one room only: dry, or another model's
-        main(["transfer", str(DATA / "flute.flac"), "--model", "violin", "-o", "x.wav", "--dry", "--reverb-from", "flute"])
+        main(
+            [
+                "transfer",
+                str(DATA / "flute.flac"),
+                "--model",
+                "violin",
+                "-o",
+                "x.wav",
+                "--dry",
+                "--reverb-from",
+                "flute",
+            ]
+        )
     assert "not allowed with argument" in capsys.readouterr().err
 
 
@@ -69,7 +97,20 @@ def test_reverb_from_a_model_without_reverb_is_an_error(tmp_path, capsys):
     config = tiny_config()
     config.model.reverb_s = 0.0
     save_checkpoint(tmp_path / "no_room", 1, Autoencoder(config.model), None, {"config": config.to_dict()})
-    assert main(["transfer", str(DATA / "flute.flac"), "--model", "violin", "-o", str(tmp_path / "x.wav"),
-                 "--reverb-from", str(tmp_path / "no_room")]) == 2
+    assert (
+        main(
+            [
+                "transfer",
+                str(DATA / "flute.flac"),
+                "--model",
+                "violin",
+                "-o",
+                str(tmp_path / "x.wav"),
+                "--reverb-from",
+                str(tmp_path / "no_room"),
+            ]
+        )
+        == 2
+    )
     assert "has no reverb" in capsys.readouterr().err
     assert not (tmp_path / "x.wav").exists()

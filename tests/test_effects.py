@@ -60,7 +60,9 @@ def test_mod_delay_matches_a_fractional_delay(rng):
     audio = torch.tensor(rng.standard_normal((1, 800)))
     gain = torch.full((1, 4, 1), 0.7, dtype=torch.float64)
     phase = torch.full((1, 4, 1), 0.25, dtype=torch.float64)
-    y = td.ModDelay(center_s=0.002, depth_s=0.004, sample_rate=16000, gain_scale_fn=None, phase_scale_fn=None)(audio, gain, phase)
+    y = td.ModDelay(center_s=0.002, depth_s=0.004, sample_rate=16000, gain_scale_fn=None, phase_scale_fn=None)(
+        audio, gain, phase
+    )
     delay = torch.full((1, 800), 48.0, dtype=torch.float64)  # (2 ms + 4 ms * 0.25) at 16 kHz
     np.testing.assert_allclose(y.numpy(), (audio + 0.7 * fractional_delay(audio, delay)).numpy(), atol=1e-12)
     with pytest.raises(ValueError, match="phase must lie"):

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import soundfile as sf
-
 from example_support import load_example
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import soundfile as sf
-
 from example_support import load_example
 
 

@@ -118,9 +118,16 @@ def test_auraloss_preset_matches_auraloss_itself(signals):
     assert ours == pytest.approx(theirs, rel=1e-4)
 
 
-@pytest.mark.parametrize("make", [MultiScaleSpectralLoss.magenta, MultiScaleSpectralLoss.auraloss,
-                                  lambda **kw: MelSpectrogramLoss(**kw), lambda **kw: LoudnessLoss(**kw),
-                                  lambda **kw: CREPEEmbeddingLoss(**kw)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        MultiScaleSpectralLoss.magenta,
+        MultiScaleSpectralLoss.auraloss,
+        lambda **kw: MelSpectrogramLoss(**kw),
+        lambda **kw: LoudnessLoss(**kw),
+        lambda **kw: CREPEEmbeddingLoss(**kw),
+    ],
+)
 def test_reductions_and_silence(make):
     prediction, target = _signals(batch=3)
     per_item = make(reduction="none")(prediction, target)
@@ -130,8 +137,11 @@ def test_reductions_and_silence(make):
         np.testing.assert_allclose(mean.item(), per_item.mean().item(), rtol=1e-9)
         np.testing.assert_allclose(total.item(), per_item.sum().item(), rtol=1e-9)
     loss = make()
-    for a, b in ((torch.zeros_like(target), target), (prediction, torch.zeros_like(target)),
-                 (torch.zeros_like(target), torch.zeros_like(target))):
+    for a, b in (
+        (torch.zeros_like(target), target),
+        (prediction, torch.zeros_like(target)),
+        (torch.zeros_like(target), torch.zeros_like(target)),
+    ):
         a = a.clone().requires_grad_()
         value = loss(a, b)
         value.backward()
@@ -141,13 +151,17 @@ def test_reductions_and_silence(make):
     assert loss(silence, silence).item() == pytest.approx(0.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("loss", [
-    MultiScaleSpectralLoss(fft_sizes=(32, 16)),
-    MultiScaleSpectralLoss.magenta(fft_sizes=(32, 16)),
-    MultiScaleSpectralLoss.auraloss(fft_sizes=(32, 16), hop_sizes=(8, 4), win_lengths=(24, 16)),
-    MelSpectrogramLoss(fft_sizes=(64,), n_mels=(8,)),
-    LoudnessLoss(sample_rate=16000, frame_rate=1000, n_fft=32),
-], ids=["spectral", "magenta", "auraloss", "mel", "loudness"])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        MultiScaleSpectralLoss(fft_sizes=(32, 16)),
+        MultiScaleSpectralLoss.magenta(fft_sizes=(32, 16)),
+        MultiScaleSpectralLoss.auraloss(fft_sizes=(32, 16), hop_sizes=(8, 4), win_lengths=(24, 16)),
+        MelSpectrogramLoss(fft_sizes=(64,), n_mels=(8,)),
+        LoudnessLoss(sample_rate=16000, frame_rate=1000, n_fft=32),
+    ],
+    ids=["spectral", "magenta", "auraloss", "mel", "loudness"],
+)
 def test_loss_gradients_in_float64(loss):
     prediction, target = _signals(batch=1, n=72)
     prediction = prediction.clone().requires_grad_()
@@ -159,7 +173,9 @@ def test_gradients_reach_the_target_too(make):
     loss = make(fft_sizes=(32, 16), hop_sizes=(8, 4), win_lengths=(24, 16))
     # Broadband signals: near-empty bins would make the log terms' finite differences inexact.
     generator = torch.Generator().manual_seed(0)
-    prediction, target = (torch.randn(2, 64, dtype=torch.float64, generator=generator).requires_grad_() for _ in range(2))
+    prediction, target = (
+        torch.randn(2, 64, dtype=torch.float64, generator=generator).requires_grad_() for _ in range(2)
+    )
     assert torch.autograd.gradcheck(loss, (prediction, target), eps=1e-6, atol=1e-5, rtol=1e-4)
 
 

@@ -60,10 +60,7 @@ FORBIDDEN = {
     "previous_output": "state",
 }
 # Forbidden suffix -> the table's unit.
-FORBIDDEN_SUFFIXES = {
-    "_ms": "seconds, <what>_s",
-    "_seconds": "<what>_s",
-}
+FORBIDDEN_SUFFIXES = {"_ms": "seconds, <what>_s", "_seconds": "<what>_s"}
 
 
 def _verdict(name: str) -> str | None:
@@ -145,9 +142,18 @@ def test_the_scan_sees_the_whole_public_api():
     assert ("torchddsp modular render", "frame_rate") in set(cli_options(_parser()))
 
 
-@pytest.mark.parametrize("name,expected", [("hop_length", "hop_size"), ("attack_ms", "seconds, <what>_s"),
-                                           ("kind", FORBIDDEN["kind"]), ("hop_size", None), ("attack_s", None),
-                                           ("mode", None), ("items", None)])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("hop_length", "hop_size"),
+        ("attack_ms", "seconds, <what>_s"),
+        ("kind", FORBIDDEN["kind"]),
+        ("hop_size", None),
+        ("attack_s", None),
+        ("mode", None),
+        ("items", None),
+    ],
+)
 def test_the_verdict_of_a_name(name, expected):
     assert _verdict(name) == expected
 

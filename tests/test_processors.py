@@ -15,11 +15,14 @@ def _inputs(rng, batch=2, n_frames=20):
 
 
 def _group(**kwargs):
-    return td.ProcessorGroup([
-        ("harmonic", td.Harmonic(16000), ["amps", "dist", "f0"]),
-        ("noise", td.FilteredNoise(), {"magnitudes": "mags"}),
-        ("add", td.Add(), ["harmonic", "noise"]),
-    ], **kwargs)
+    return td.ProcessorGroup(
+        [
+            ("harmonic", td.Harmonic(16000), ["amps", "dist", "f0"]),
+            ("noise", td.FilteredNoise(), {"magnitudes": "mags"}),
+            ("add", td.Add(), ["harmonic", "noise"]),
+        ],
+        **kwargs,
+    )
 
 
 def test_group_equals_the_processors_called_by_hand(rng):
@@ -34,7 +37,14 @@ def test_group_equals_the_processors_called_by_hand(rng):
 
 def test_group_run_exposes_signals_and_controls(rng):
     values = _group().run(_inputs(rng), n_samples=640, generator=torch.Generator().manual_seed(0))
-    for key in ["harmonic", "noise", "add", "harmonic/amplitudes", "harmonic/harmonic_distribution", "noise/magnitudes"]:
+    for key in [
+        "harmonic",
+        "noise",
+        "add",
+        "harmonic/amplitudes",
+        "harmonic/harmonic_distribution",
+        "noise/magnitudes",
+    ]:
         assert key in values
     distribution = values["harmonic/harmonic_distribution"]
     np.testing.assert_allclose(distribution.sum(-1).numpy(), 1.0, rtol=1e-5)  # normalised controls
@@ -42,11 +52,18 @@ def test_group_run_exposes_signals_and_controls(rng):
 
 def test_group_nodes_in_any_order_and_control_sources(rng):
     inputs = _inputs(rng)
-    group = td.ProcessorGroup([
-        ("add", td.Add(), ["harmonic", "again"]),
-        ("again", td.Harmonic(16000, scale_fn=None), ["harmonic/amplitudes", "harmonic/harmonic_distribution", "f0"]),
-        ("harmonic", td.Harmonic(16000), ["amps", "dist", "f0"]),
-    ], output="add")
+    group = td.ProcessorGroup(
+        [
+            ("add", td.Add(), ["harmonic", "again"]),
+            (
+                "again",
+                td.Harmonic(16000, scale_fn=None),
+                ["harmonic/amplitudes", "harmonic/harmonic_distribution", "f0"],
+            ),
+            ("harmonic", td.Harmonic(16000), ["amps", "dist", "f0"]),
+        ],
+        output="add",
+    )
     assert group.order.index("harmonic") < group.order.index("again") < group.order.index("add")
     values = group.run(inputs, n_samples=640)
     np.testing.assert_allclose(values["add"].numpy(), 2 * values["harmonic"].numpy(), atol=1e-5)
@@ -62,27 +79,32 @@ def test_group_is_reproducible_with_a_generator(rng):
 
 def test_group_gradients_reach_every_input_and_parameter(rng):
     inputs = {k: v.requires_grad_() for k, v in _inputs(rng).items()}
-    group = td.ProcessorGroup([
-        ("harmonic", td.Harmonic(16000), ["amps", "dist", "f0"]),
-        ("noise", td.FilteredNoise(), ["mags"]),
-        ("add", td.Add(), ["harmonic", "noise"]),
-        ("reverb", td.Reverb(trainable=True, reverb_length=256), ["add"]),
-    ])
+    group = td.ProcessorGroup(
+        [
+            ("harmonic", td.Harmonic(16000), ["amps", "dist", "f0"]),
+            ("noise", td.FilteredNoise(), ["mags"]),
+            ("add", td.Add(), ["harmonic", "noise"]),
+            ("reverb", td.Reverb(trainable=True, reverb_length=256), ["add"]),
+        ]
+    )
     group(inputs, n_samples=640, generator=torch.Generator().manual_seed(0)).pow(2).sum().backward()
     for name, tensor in inputs.items():
         assert tensor.grad is not None and torch.isfinite(tensor.grad).all() and tensor.grad.abs().sum() > 0, name
     assert group.processors["reverb"].ir.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("nodes,match", [
-    ([("a", td.Add(), ["b", "x"]), ("b", td.Add(), ["a", "x"])], "cycle"),
-    ([("a", td.Add(), ["x"])], "ports"),
-    ([("a", td.Add(), {"signal_one": "x", "bogus": "y"})], "unknown"),
-    ([("a", td.Add(), ["x", "y"]), ("a", td.Add(), ["x", "y"])], "unique"),
-    ([("a/b", td.Add(), ["x", "y"])], "names"),
-    ([], "at least one"),
-    ([("a", td.Add(), ["x", "ghost/signal"])], "names no node"),
-])
+@pytest.mark.parametrize(
+    "nodes,match",
+    [
+        ([("a", td.Add(), ["b", "x"]), ("b", td.Add(), ["a", "x"])], "cycle"),
+        ([("a", td.Add(), ["x"])], "ports"),
+        ([("a", td.Add(), {"signal_one": "x", "bogus": "y"})], "unknown"),
+        ([("a", td.Add(), ["x", "y"]), ("a", td.Add(), ["x", "y"])], "unique"),
+        ([("a/b", td.Add(), ["x", "y"])], "names"),
+        ([], "at least one"),
+        ([("a", td.Add(), ["x", "ghost/signal"])], "names no node"),
+    ],
+)
 def test_group_rejects_bad_graphs(nodes, match):
     with pytest.raises(ValueError, match=match):
         td.ProcessorGroup(nodes)
@@ -104,10 +126,12 @@ def test_group_rejects_ambiguous_inputs(rng):
         group.run({**inputs, "noise": torch.zeros(2, 640)}, n_samples=640)
     with pytest.raises(ValueError, match="positional"):
         group(*inputs.values(), torch.zeros(1), n_samples=640)
-    bad_control = td.ProcessorGroup([
-        ("harmonic", td.Harmonic(16000), ["amps", "dist", "f0"]),
-        ("again", td.Harmonic(16000), ["harmonic/nope", "dist", "f0"]),
-    ])
+    bad_control = td.ProcessorGroup(
+        [
+            ("harmonic", td.Harmonic(16000), ["amps", "dist", "f0"]),
+            ("again", td.Harmonic(16000), ["harmonic/nope", "dist", "f0"]),
+        ]
+    )
     with pytest.raises(ValueError, match="has no control 'nope'"):
         bad_control(inputs, n_samples=640)
     # A mapping plus keywords works.
@@ -149,9 +173,26 @@ def test_group_seeds_its_noise_nodes_with_seed(rng):
     assert float((group(inputs, n_samples=640, seed=8) - first).abs().max()) > 1e-4
 
 
-PROCESSORS = [td.Harmonic, td.FilteredNoise, td.Sinusoidal, td.Wavetable, td.FM, td.Add, td.Mix, td.Reverb,
-              td.ExpDecayReverb, td.FilteredNoiseReverb, td.FIRFilter, td.ModDelay, td.ParametricEQ, td.Compressor,
-              td.FDNReverb, td.Waveshaper, td.Phaser, td.ProcessorGroup]
+PROCESSORS = [
+    td.Harmonic,
+    td.FilteredNoise,
+    td.Sinusoidal,
+    td.Wavetable,
+    td.FM,
+    td.Add,
+    td.Mix,
+    td.Reverb,
+    td.ExpDecayReverb,
+    td.FilteredNoiseReverb,
+    td.FIRFilter,
+    td.ModDelay,
+    td.ParametricEQ,
+    td.Compressor,
+    td.FDNReverb,
+    td.Waveshaper,
+    td.Phaser,
+    td.ProcessorGroup,
+]
 
 
 @pytest.mark.parametrize("cls", PROCESSORS, ids=[c.__name__ for c in PROCESSORS])
@@ -169,7 +210,10 @@ def test_learned_controls_keep_their_parameter_names_and_shapes():
     # Bug: a learned control stored under its port's name or shape, so checkpoints of trained
     # models no longer load.
     assert {k: tuple(v.shape) for k, v in td.ParametricEQ(n_peaks=1, trainable=True).named_parameters()} == {
-        "frequency_raw": (3,), "gain_raw": (3,), "q_raw": (3,)}
+        "frequency_raw": (3,),
+        "gain_raw": (3,),
+        "q_raw": (3,),
+    }
     assert {k: tuple(v.shape) for k, v in td.Reverb(trainable=True, reverb_length=5).named_parameters()} == {"ir": (5,)}
     assert dict(td.Reverb(reverb_length=5).named_parameters()) == {}
     assert td.Reverb(trainable=True).input_names == ("audio",)

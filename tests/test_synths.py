@@ -75,7 +75,9 @@ def test_wavetable_module(rng):
     amplitudes = torch.tensor(rng.standard_normal((1, 10, 1)))
     f0 = torch.tensor(rng.uniform(100, 500, (1, 10, 1)))
     y = td.Wavetable(SR)(amplitudes, tables, f0, n_samples=320)
-    np.testing.assert_allclose(y.numpy(), wavetable_synthesis(f0, exp_sigmoid(amplitudes), tables, 320, SR).numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        y.numpy(), wavetable_synthesis(f0, exp_sigmoid(amplitudes), tables, 320, SR).numpy(), atol=1e-12
+    )
 
 
 def test_fm_module_stack_and_carriers(rng):
@@ -87,7 +89,9 @@ def test_fm_module_stack_and_carriers(rng):
     expected = fm_synthesis(
         upsample(f0 * torch.tensor([1.0, 3.0, 0.5], dtype=torch.float64), 320, "linear"),
         upsample(levels, 320, "window"),
-        fm.routing.double() * 2 * np.pi, SR, output_gains=torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64),
+        fm.routing.double() * 2 * np.pi,
+        SR,
+        output_gains=torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64),
     )
     np.testing.assert_allclose(y.numpy(), expected.numpy(), atol=1e-12)
     parallel = td.FM(SR, ratios=(1.0, 2.0), routing=torch.zeros(2, 2))

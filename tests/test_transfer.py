@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from training_support import DATA, LOSS_FALL
 
 from torchddsp.functional import hz_to_midi
 from torchddsp.losses import MultiScaleSpectralLoss
 from torchddsp.models import Autoencoder
 from torchddsp.transfer import LoadedModel, adjust_features, available_models, load_model, transfer, write_transfer
-from training_support import DATA, LOSS_FALL
 
 STATISTICS = {
     "pitched_frames": 1000,
@@ -44,8 +44,9 @@ def test_auto_adjust_shifts_octaves_and_maps_loudness_quantiles():
 def test_manual_overrides_and_no_auto_adjust():
     f0 = torch.full((1, 10), 440.0)
     loudness = torch.full((1, 10), -30.0)
-    f0_out, loudness_out, applied = adjust_features(f0, loudness, torch.ones(1, 10), STATISTICS, auto_adjust=False,
-                                                    pitch_shift=-12.0, loudness_shift=6.0)
+    f0_out, loudness_out, applied = adjust_features(
+        f0, loudness, torch.ones(1, 10), STATISTICS, auto_adjust=False, pitch_shift=-12.0, loudness_shift=6.0
+    )
     np.testing.assert_allclose(f0_out.numpy(), 220.0, rtol=1e-5)
     np.testing.assert_allclose(loudness_out.numpy(), -24.0)
     assert applied["octave_shift_semitones"] == 0.0

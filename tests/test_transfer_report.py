@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from training_support import DATA
 
 from torchddsp.transfer import CONFIDENCE_THRESHOLD, adjust_features, transfer
-from training_support import DATA
 
 STATISTICS = {
     "pitched_frames": 1000,

@@ -165,30 +165,64 @@ TYPE_ERRORS = [
     ("as_tensor_like integer tensor", lambda: v.as_tensor_like("bias", torch.tensor(1), OK), "floating-point"),
 ]
 VALUE_ERRORS = [
-    ("check_rank", lambda: v.check_rank("x", OK, 3, "(batch, n, c)"),
-     r"x must have shape \(batch, n, c\) \(3 dimensions\), found shape \(2, 3\)"),
-    ("check_shape", lambda: v.check_shape("x", OK, (2, 4), ("batch", 3, 1)),
-     r"x must have shape \(2, 4\) or \(batch, 3, 1\), found \(2, 3\)"),
-    ("check_shape one dimension", lambda: v.check_shape("w", torch.ones(3), (4,)), r"w must have shape \(4,\), found \(3,\)"),
-    ("check_same_batch", lambda: v.check_same_batch(("a", "b"), (OK, torch.ones(3, 3))),
-     r"batch sizes must match \(a: 2, b: 3\)"),
-    ("check_same_device", lambda: v.check_same_device(("a", "b"), (OK, torch.ones(2, 3, device="meta"))),
-     r"tensors must be on one device \(a: cpu, b: meta\)"),
-    ("check_choice", lambda: v.check_choice("mode", "fuzz", ("a", "b")), r"mode must be one of \['a', 'b'\], found 'fuzz'"),
+    (
+        "check_rank",
+        lambda: v.check_rank("x", OK, 3, "(batch, n, c)"),
+        r"x must have shape \(batch, n, c\) \(3 dimensions\), found shape \(2, 3\)",
+    ),
+    (
+        "check_shape",
+        lambda: v.check_shape("x", OK, (2, 4), ("batch", 3, 1)),
+        r"x must have shape \(2, 4\) or \(batch, 3, 1\), found \(2, 3\)",
+    ),
+    (
+        "check_shape one dimension",
+        lambda: v.check_shape("w", torch.ones(3), (4,)),
+        r"w must have shape \(4,\), found \(3,\)",
+    ),
+    (
+        "check_same_batch",
+        lambda: v.check_same_batch(("a", "b"), (OK, torch.ones(3, 3))),
+        r"batch sizes must match \(a: 2, b: 3\)",
+    ),
+    (
+        "check_same_device",
+        lambda: v.check_same_device(("a", "b"), (OK, torch.ones(2, 3, device="meta"))),
+        r"tensors must be on one device \(a: cpu, b: meta\)",
+    ),
+    (
+        "check_choice",
+        lambda: v.check_choice("mode", "fuzz", ("a", "b")),
+        r"mode must be one of \['a', 'b'\], found 'fuzz'",
+    ),
     ("check_finite", lambda: v.check_finite("x", torch.tensor([1.0, float("inf")])), "x must be finite"),
     ("check_positive zero", lambda: v.check_positive("rate", 0), "rate must be a positive finite number, found 0"),
     ("check_positive nan", lambda: v.check_positive("rate", nan), "found nan"),
     ("check_positive inf", lambda: v.check_positive("rate", float("inf")), "found inf"),
     ("check_positive_int fraction", lambda: v.check_positive_int("n", 2.5), "n must be an integer >= 1, found 2.5"),
-    ("check_positive_int too small", lambda: v.check_positive_int("n", 1, minimum=2), "n must be an integer >= 2, found 1"),
+    (
+        "check_positive_int too small",
+        lambda: v.check_positive_int("n", 1, minimum=2),
+        "n must be an integer >= 2, found 1",
+    ),
     ("check_range number", lambda: v.check_range("s", 1.5, 0.0, 1.0), r"s must be in \[0, 1\], found 1.5"),
-    ("check_range open end", lambda: v.check_range("r", 1.0, 0.0, 1.0, high_open=True), r"r must be in \[0, 1\), found 1.0"),
+    (
+        "check_range open end",
+        lambda: v.check_range("r", 1.0, 0.0, 1.0, high_open=True),
+        r"r must be in \[0, 1\), found 1.0",
+    ),
     ("check_range nan number", lambda: v.check_range("s", nan, 0.0, 1.0), "found nan"),
-    ("check_range tensor", lambda: v.check_range("s", torch.tensor([0.5, 2.0, -1.0]), 0.0, 1.0),
-     r"s must be in \[0, 1\], found values from -1 to 2"),
+    (
+        "check_range tensor",
+        lambda: v.check_range("s", torch.tensor([0.5, 2.0, -1.0]), 0.0, 1.0),
+        r"s must be in \[0, 1\], found values from -1 to 2",
+    ),
     ("check_range nan tensor", lambda: v.check_range("s", torch.tensor([0.5, nan]), 0.0), "s must be >= 0, found NaN"),
-    ("check_range upper bound", lambda: v.check_range("g", torch.tensor([1.0]), high=1.0, high_open=True),
-     r"g must be < 1, found values from 1 to 1"),
+    (
+        "check_range upper bound",
+        lambda: v.check_range("g", torch.tensor([1.0]), high=1.0, high_open=True),
+        r"g must be < 1, found values from 1 to 1",
+    ),
 ]
 
 

@@ -29,13 +29,24 @@ def tiny_config(**train_overrides) -> ExperimentConfig:
     Half-second examples with YIN pitch (preparing the 3 clips takes 0.1 s; CREPE would take
     5 s): the tests that need CREPE set ``data.f0_method`` themselves.
     """
-    return ExperimentConfig.from_dict({
-        "name": "tiny",
-        "model": {"hidden_size": 32, "rnn_size": 32, "layers_per_stack": 1, "reverb_s": 0.25},
-        "data": {"example_s": 0.5, "example_hop_s": 0.125, "f0_method": "yin"},
-        "train": {"batch_size": 4, "steps": 4, "log_every": 1, "eval_every": 2, "eval_examples": 2,
-                  "checkpoint_every": 2, "samples_every": 2, "learning_rate": 0.001, **train_overrides},
-    })
+    return ExperimentConfig.from_dict(
+        {
+            "name": "tiny",
+            "model": {"hidden_size": 32, "rnn_size": 32, "layers_per_stack": 1, "reverb_s": 0.25},
+            "data": {"example_s": 0.5, "example_hop_s": 0.125, "f0_method": "yin"},
+            "train": {
+                "batch_size": 4,
+                "steps": 4,
+                "log_every": 1,
+                "eval_every": 2,
+                "eval_examples": 2,
+                "checkpoint_every": 2,
+                "samples_every": 2,
+                "learning_rate": 0.001,
+                **train_overrides,
+            },
+        }
+    )
 
 
 def learning_config(**train_overrides) -> ExperimentConfig:
@@ -44,9 +55,17 @@ def learning_config(**train_overrides) -> ExperimentConfig:
     A schedule that changes every step (5 warm-up steps, then halving over the run) and the
     reverb at a quarter of the rate, so that a resumed run must restore both to match.
     """
-    settings = {"steps": LEARNING_STEPS, "learning_rate": 0.003, "warmup_steps": 5, "decay_steps": LEARNING_STEPS,
-                "decay_rate": 0.5, "reverb_learning_rate_scale": 0.25, "eval_every": LEARNING_STEPS // 2,
-                "checkpoint_every": LEARNING_STEPS // 2, "samples_every": LEARNING_STEPS // 2}
+    settings = {
+        "steps": LEARNING_STEPS,
+        "learning_rate": 0.003,
+        "warmup_steps": 5,
+        "decay_steps": LEARNING_STEPS,
+        "decay_rate": 0.5,
+        "reverb_learning_rate_scale": 0.25,
+        "eval_every": LEARNING_STEPS // 2,
+        "checkpoint_every": LEARNING_STEPS // 2,
+        "samples_every": LEARNING_STEPS // 2,
+    }
     return tiny_config(**{**settings, **train_overrides})
 
 

@@ -22,8 +22,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.modules.setdefault("crepe", types.ModuleType("crepe"))  # ddsp imports it; unused here
-    import numpy as np  # noqa: PLC0415
     import ddsp  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
 
     data = np.load(args.inputs)
     loss = ddsp.losses.SpectralLoss(mag_weight=1.0, logmag_weight=1.0)

@@ -60,13 +60,27 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT = REPO / "tests" / "data" / "magenta_loudness.npz"
 
-COLUMNS = ("name", "kind", "sample_rate", "frame_rate", "n_fft", "n_samples", "frequency", "frequency_end",
-      "amplitude", "seed", "ref_db", "range_db")
+COLUMNS = (
+    "name",
+    "kind",
+    "sample_rate",
+    "frame_rate",
+    "n_fft",
+    "n_samples",
+    "frequency",
+    "frequency_end",
+    "amplitude",
+    "seed",
+    "ref_db",
+    "range_db",
+)
 # One row per case, columns as in COLUMNS. Lengths are not multiples of the hop, so the last frames
 # reach past the end of the signal.
 CASES = [
-    *[(f"sine_{f}hz", "sine", 16000, 250, 512, 8037, f, 0.0, 1.0, 0, 0.0, 80.0)
-      for f in (50, 100, 440, 1000, 3000, 7000)],
+    *[
+        (f"sine_{f}hz", "sine", 16000, 250, 512, 8037, f, 0.0, 1.0, 0, 0.0, 80.0)
+        for f in (50, 100, 440, 1000, 3000, 7000)
+    ],
     ("sine_1000hz_amp1e-3", "sine", 16000, 250, 512, 8037, 1000, 0.0, 1e-3, 0, 0.0, 80.0),
     ("sine_1000hz_amp3e-2", "sine", 16000, 250, 512, 8037, 1000, 0.0, 3e-2, 0, 0.0, 80.0),
     ("sine_100hz_amp1e-3", "sine", 16000, 250, 512, 8037, 100, 0.0, 1e-3, 0, 0.0, 80.0),
@@ -94,8 +108,9 @@ CASES = [
 A_WEIGHTING_HZ = np.concatenate([np.fft.rfftfreq(512, 1 / 16000)[1:], np.geomspace(5.0, 24000.0, 97)])
 
 
-def synthesize(kind: str, sample_rate: int, n_samples: int, frequency: float, frequency_end: float,
-               amplitude: float, seed: int) -> np.ndarray:
+def synthesize(
+    kind: str, sample_rate: int, n_samples: int, frequency: float, frequency_end: float, amplitude: float, seed: int
+) -> np.ndarray:
     """The recipe's signal (see the module docstring), float32 ``(n_samples,)``."""
     t = np.arange(n_samples, dtype=np.float64) / sample_rate
     if kind == "sine":
@@ -128,28 +143,47 @@ def compute_fixture() -> dict:
     """Magenta's loudness of every case, the recipe, librosa's A-weighting and the versions."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.modules.setdefault("crepe", types.ModuleType("crepe"))  # ddsp imports it; unused here
+    import ddsp  # noqa: PLC0415
     import librosa  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
-    import ddsp  # noqa: PLC0415
     from ddsp import spectral_ops  # noqa: PLC0415
 
     columns = {name: [row[i] for row in CASES] for i, name in enumerate(COLUMNS)}
     curves, energies = [], []
     for row in CASES:
         case = dict(zip(COLUMNS, row))
-        audio = synthesize(case["kind"], case["sample_rate"], case["n_samples"], case["frequency"],
-                           case["frequency_end"], case["amplitude"], case["seed"])
+        audio = synthesize(
+            case["kind"],
+            case["sample_rate"],
+            case["n_samples"],
+            case["frequency"],
+            case["frequency_end"],
+            case["amplitude"],
+            case["seed"],
+        )
         with np.errstate(divide="ignore"):  # librosa's A-weighting takes log10(0) at the 0 Hz bin
             loudness = spectral_ops.compute_loudness(
-                audio, sample_rate=case["sample_rate"], frame_rate=case["frame_rate"], n_fft=case["n_fft"],
-                range_db=case["range_db"], ref_db=case["ref_db"], use_tf=True, padding="center")
+                audio,
+                sample_rate=case["sample_rate"],
+                frame_rate=case["frame_rate"],
+                n_fft=case["n_fft"],
+                range_db=case["range_db"],
+                ref_db=case["ref_db"],
+                use_tf=True,
+                padding="center",
+            )
         curve = np.asarray(loudness, dtype=np.float32)
         if curve.shape != (case["n_samples"] // (case["sample_rate"] // case["frame_rate"]) + 1,):
             raise RuntimeError(f"{case['name']}: unexpected Magenta frame count {curve.shape}")
         curves.append(curve)
         energies.append(float(np.sum(audio.astype(np.float64) ** 2)))
-    versions = {"ddsp": ddsp.__version__, "tensorflow": tf.__version__, "librosa": librosa.__version__,
-                "numpy": np.__version__, "python": platform.python_version()}
+    versions = {
+        "ddsp": ddsp.__version__,
+        "tensorflow": tf.__version__,
+        "librosa": librosa.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
     return {
         **{name: np.asarray(values) for name, values in columns.items()},
         "energy": np.asarray(energies, dtype=np.float64),
@@ -172,9 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     fixture = compute_fixture()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.output, **fixture)
-    print(f"wrote {args.output} ({args.output.stat().st_size} bytes, {len(CASES)} cases, "
-          f"{fixture['loudness'].size} frames) in {time.perf_counter() - start:.1f} s; "
-          f"{', '.join(fixture['versions'])}")
+    print(
+        f"wrote {args.output} ({args.output.stat().st_size} bytes, {len(CASES)} cases, "
+        f"{fixture['loudness'].size} frames) in {time.perf_counter() - start:.1f} s; "
+        f"{', '.join(fixture['versions'])}"
+    )
     return 0
 
 

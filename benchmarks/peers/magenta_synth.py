@@ -35,8 +35,8 @@ def import_ddsp():
     stub module takes its place (the real one does not install on Python 3.11)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.modules.setdefault("crepe", types.ModuleType("crepe"))
-    import tensorflow as tf  # noqa: PLC0415
     import ddsp  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
 
     tf.get_logger().setLevel("ERROR")
     return tf, ddsp
@@ -118,7 +118,7 @@ def main() -> None:
             for mode, runner in (("eager", fn), ("graph", tf.function(fn))):
                 print(f"magenta: {name} {pass_name} ({mode})", file=sys.stderr, flush=True)
                 results[name][pass_name][mode] = measure(
-                    lambda runner=runner: runner(*inputs), args.repeats, args.warmup, args.budget
+                    lambda runner=runner, inputs=inputs: runner(*inputs), args.repeats, args.warmup, args.budget
                 )
 
     json.dump(

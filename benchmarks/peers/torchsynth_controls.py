@@ -75,8 +75,12 @@ def _adsr(a: float, d: float, s: float, r: float, alpha: float) -> dict[str, flo
 
 
 def _lfo(frequency: float, depth: float, phase: float, weights: tuple[float, ...]) -> dict[str, float]:
-    return {"frequency": frequency, "mod_depth": depth, "initial_phase": phase,
-            **dict(zip(("sin", "tri", "saw", "rsaw", "sqr"), weights))}
+    return {
+        "frequency": frequency,
+        "mod_depth": depth,
+        "initial_phase": phase,
+        **dict(zip(("sin", "tri", "saw", "rsaw", "sqr"), weights)),
+    }
 
 
 def _routes(depths: list[list[float]]) -> dict[str, float]:
@@ -98,10 +102,14 @@ def hand_patches() -> list[tuple[str, dict[str, dict[str, float]]]]:
         "lfo_2_amp_adsr": _adsr(0.08, 0.25, 0.50, 0.35, 3.0),
         "lfo_1_rate_adsr": _adsr(0.12, 0.10, 0.40, 0.15, 1.5),
         "lfo_2_rate_adsr": _adsr(0.20, 0.05, 0.70, 0.40, 0.9),
-        "mod_matrix": _routes([[0.90, 0.70, 0.35, 0.15, 0.55],
-                               [0.25, 0.45, 0.80, 0.60, 0.10],
-                               [0.65, 0.20, 0.05, 0.40, 0.30],
-                               [0.12, 0.85, 0.50, 0.22, 0.75]]),
+        "mod_matrix": _routes(
+            [
+                [0.90, 0.70, 0.35, 0.15, 0.55],
+                [0.25, 0.45, 0.80, 0.60, 0.10],
+                [0.65, 0.20, 0.05, 0.40, 0.30],
+                [0.12, 0.85, 0.50, 0.22, 0.75],
+            ]
+        ),
         "vco_1": {"tuning": 0.0, "mod_depth": 7.0, "initial_phase": 0.5},
         "vco_2": {"tuning": 7.0, "mod_depth": -5.0, "initial_phase": -2.0, "shape": 0.4},
         "mixer": {"vco_1": 0.8, "vco_2": 0.6, "noise": 0.3},
@@ -118,10 +126,14 @@ def hand_patches() -> list[tuple[str, dict[str, dict[str, float]]]]:
         "lfo_2_amp_adsr": _adsr(0.25, 0.10, 0.90, 0.30, 2.5),
         "lfo_1_rate_adsr": _adsr(0.30, 0.15, 0.20, 0.25, 1.0),
         "lfo_2_rate_adsr": _adsr(0.01, 0.40, 0.55, 0.35, 4.0),
-        "mod_matrix": _routes([[0.0, 0.95, 0.0, 0.0, 0.0],
-                               [0.0, 0.0, 0.0, 0.0, 0.85],
-                               [0.75, 0.0, 0.0, 0.0, 0.0],
-                               [0.0, 0.0, 0.60, 0.40, 0.0]]),
+        "mod_matrix": _routes(
+            [
+                [0.0, 0.95, 0.0, 0.0, 0.0],
+                [0.0, 0.0, 0.0, 0.0, 0.85],
+                [0.75, 0.0, 0.0, 0.0, 0.0],
+                [0.0, 0.0, 0.60, 0.40, 0.0],
+            ]
+        ),
         "vco_1": {"tuning": -12.0, "mod_depth": 12.0, "initial_phase": 2.5},
         "vco_2": {"tuning": 5.0, "mod_depth": 3.0, "initial_phase": 1.0, "shape": 0.9},
         "mixer": {"vco_1": 0.5, "vco_2": 0.9, "noise": 0.7},
@@ -138,17 +150,23 @@ def hand_patches() -> list[tuple[str, dict[str, dict[str, float]]]]:
         "lfo_2_amp_adsr": _adsr(0.10, 0.30, 0.40, 0.20, 0.8),
         "lfo_1_rate_adsr": _adsr(0.15, 0.20, 0.30, 0.30, 1.0),
         "lfo_2_rate_adsr": _adsr(0.25, 0.05, 0.60, 0.50, 2.0),
-        "mod_matrix": _routes([[0.80, 0.30, 0.15, 0.55, 0.40],
-                               [0.20, 0.70, 0.60, 0.10, 0.35],
-                               [0.45, 0.10, 0.25, 0.65, 0.05],
-                               [0.05, 0.50, 0.90, 0.30, 0.60]]),
+        "mod_matrix": _routes(
+            [
+                [0.80, 0.30, 0.15, 0.55, 0.40],
+                [0.20, 0.70, 0.60, 0.10, 0.35],
+                [0.45, 0.10, 0.25, 0.65, 0.05],
+                [0.05, 0.50, 0.90, 0.30, 0.60],
+            ]
+        ),
         "vco_1": {"tuning": 3.0, "mod_depth": -9.0, "initial_phase": -1.0},
         "vco_2": {"tuning": -4.0, "mod_depth": 10.0, "initial_phase": 0.0, "shape": 0.1},
         "mixer": {"vco_1": 0.7, "vco_2": 0.4, "noise": 0.5},
     }
-    return [("hand: every route its own depth, complete envelopes", dense),
-            ("hand: one source per target, complete envelopes", sparse),
-            ("hand: note released during attacks and decays", early)]
+    return [
+        ("hand: every route its own depth, complete envelopes", dense),
+        ("hand: one source per target, complete envelopes", sparse),
+        ("hand: note released during attacks and decays", early),
+    ]
 
 
 def import_torchsynth():
@@ -165,8 +183,13 @@ def import_torchsynth():
 def make_voice(batch_size: int):
     """torchsynth's default Voice at the short context."""
     torch, _, SynthConfig, Voice = import_torchsynth()
-    config = SynthConfig(batch_size=batch_size, sample_rate=SAMPLE_RATE, buffer_size_seconds=SECONDS,
-                         control_rate=CONTROL_RATE, reproducible=False)
+    config = SynthConfig(
+        batch_size=batch_size,
+        sample_rate=SAMPLE_RATE,
+        buffer_size_seconds=SECONDS,
+        control_rate=CONTROL_RATE,
+        reproducible=False,
+    )
     return Voice(config)
 
 
@@ -228,14 +251,23 @@ def check_recomposition(voice, signals: dict) -> None:
 
     with torch.no_grad():
         up = voice.control_upsample
-        parts = [voice.vca(getattr(voice, f"vco_{k}")(signals["midi_f0"], up(signals[f"vco_{k}_pitch"])),
-                           up(signals[f"vco_{k}_amp"])) for k in (1, 2)]
+        parts = [
+            voice.vca(
+                getattr(voice, f"vco_{k}")(signals["midi_f0"], up(signals[f"vco_{k}_pitch"])),
+                up(signals[f"vco_{k}_amp"]),
+            )
+            for k in (1, 2)
+        ]
         parts.append(voice.vca(voice.noise(), up(signals["noise_amp"])))
         rebuilt, reference = voice.mixer(*parts), voice.output()
         if not torch.equal(rebuilt, reference):
-            raise RuntimeError(f"recomposed audio differs from Voice.output() by {float((rebuilt - reference).abs().max())}")
+            raise RuntimeError(
+                f"recomposed audio differs from Voice.output() by {float((rebuilt - reference).abs().max())}"
+            )
         for k in (1, 2):
-            audio_hz = getattr(voice, f"vco_{k}").make_control_as_frequency(signals["midi_f0"], up(signals[f"vco_{k}_pitch"]))
+            audio_hz = getattr(voice, f"vco_{k}").make_control_as_frequency(
+                signals["midi_f0"], up(signals[f"vco_{k}_pitch"])
+            )
             control_hz = signals[f"vco_{k}_hz"]
             ends = torch.stack([audio_hz[:, 0] - control_hz[:, 0], audio_hz[:, -1] - control_hz[:, -1]])
             if float(ends.abs().max()) > 1e-3 * float(control_hz.abs().max()):
@@ -253,7 +285,9 @@ def comparable(voice, signals: dict):
         unclamped = lfo.p("frequency")[:, None] + lfo.p("mod_depth")[:, None] * signals[f"lfo_{k}_rate_adsr"]
         ok &= (unclamped >= 0).all(dim=1)
         vco = getattr(voice, f"vco_{k}")
-        pitch = (signals["midi_f0"] + vco.p("tuning"))[:, None] + vco.p("mod_depth")[:, None] * signals[f"vco_{k}_pitch"]
+        pitch = (signals["midi_f0"] + vco.p("tuning"))[:, None] + vco.p("mod_depth")[:, None] * signals[
+            f"vco_{k}_pitch"
+        ]
         ok &= ((pitch >= 0) & (pitch <= 127)).all(dim=1)
     for name in ENVELOPES:
         ok &= signals[name][:, 0] < FIRST_FRAME_LIMIT
@@ -278,8 +312,9 @@ def record() -> dict[str, np.ndarray]:
     randoms, rows = random_patches(N_RANDOM)
     scratch = make_voice(1)
     patch = torch.cat([torch.stack([human_to_normalised(scratch, h) for _, h in hand]), randoms])
-    labels = [label for label, _ in hand] + [f"random: voice.randomize(seed={RANDOM_SEED}), batch {RANDOM_BATCH}, row {r}"
-                                             for r in rows]
+    labels = [label for label, _ in hand] + [
+        f"random: voice.randomize(seed={RANDOM_SEED}), batch {RANDOM_BATCH}, row {r}" for r in rows
+    ]
     voice = make_voice(len(labels))
     set_normalised(voice, patch)
     signals = controls(voice)
@@ -309,9 +344,11 @@ def main() -> None:
     arrays = record()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} kB): {len(arrays['labels'])} patches, "
-          f"{arrays['adsr_1'].shape[1]} frames, torch {arrays['torch_version']}, "
-          f"torchsynth {arrays['torchsynth_version']}")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} kB): {len(arrays['labels'])} patches, "
+        f"{arrays['adsr_1'].shape[1]} frames, torch {arrays['torch_version']}, "
+        f"torchsynth {arrays['torchsynth_version']}"
+    )
     for label in arrays["labels"]:
         print("  ", label)
 

@@ -45,8 +45,6 @@ from timing import LoadMonitor, current_rss_mb, measure, peak_rss_mb  # noqa: E4
 PASSES = ("forward", "forward_backward")
 
 
-
-
 def build_voice(batch_size: int, threads: int, seed: int):
     """Import torch and torchsynth quietly, build and randomize the default Voice."""
     warnings.filterwarnings("ignore")  # pkg_resources and LightningModule deprecation notices
@@ -108,8 +106,11 @@ def worker(args: argparse.Namespace) -> dict:
     if args.worker == "forward_backward":
         grads = run()
         names = [name for name, _ in sorted(voice.named_parameters())]
-        bad = {name.replace(".torchparameters.", "."): int((~torch.isfinite(g)).sum())
-               for name, g in zip(names, grads) if g is not None and not torch.isfinite(g).all()}
+        bad = {
+            name.replace(".torchparameters.", "."): int((~torch.isfinite(g)).sum())
+            for name, g in zip(names, grads)
+            if g is not None and not torch.isfinite(g).all()
+        }
         result["grad_none"] = [n for n, g in zip(names, grads) if g is None]
         result["grad_nonfinite_elements"] = sum(bad.values())
         result["grad_nonfinite_by_parameter"] = bad
@@ -140,8 +141,11 @@ def main() -> None:
     results = {}
     monitor = LoadMonitor()
     for pass_name in args.passes.split(","):
-        print(f"torchsynth: Voice {pass_name} (batch {args.batch_size}, {args.threads} threads)",
-              file=sys.stderr, flush=True)
+        print(
+            f"torchsynth: Voice {pass_name} (batch {args.batch_size}, {args.threads} threads)",
+            file=sys.stderr,
+            flush=True,
+        )
         command = [sys.executable, __file__, "--worker", pass_name] + [
             f"--{name}={getattr(args, name.replace('-', '_'))}"
             for name in ("batch-size", "threads", "repeats", "warmup", "budget", "seed")

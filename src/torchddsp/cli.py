@@ -34,10 +34,18 @@ def _prepare(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.f0_method:
         config.data.f0_method = args.f0_method
-    metadata = prepare_dataset(args.audio_dir, args.dataset_dir, config.model, config.data, skip_bad=args.skip_bad,
-                               show_progress=not args.quiet)
-    print(f"examples: train {metadata['examples']['train']}, eval {metadata['examples']['eval']} "
-          f"({metadata['seconds']['train']} s / {metadata['seconds']['eval']} s of audio)")
+    metadata = prepare_dataset(
+        args.audio_dir,
+        args.dataset_dir,
+        config.model,
+        config.data,
+        skip_bad=args.skip_bad,
+        show_progress=not args.quiet,
+    )
+    print(
+        f"examples: train {metadata['examples']['train']}, eval {metadata['examples']['eval']} "
+        f"({metadata['seconds']['train']} s / {metadata['seconds']['eval']} s of audio)"
+    )
     for entry in metadata["skipped"]:
         print(f"skipped {entry['file']}: {entry['reason']}")
     for name in metadata["silent_files"]:
@@ -51,9 +59,17 @@ def _prepare(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from .training.trainer import train  # noqa: PLC0415
 
-    summary = train(args.config, args.dataset_dir, args.run_dir, resume=args.resume, steps=args.steps,
-                    show_progress=not args.quiet, tensorboard=args.tensorboard, overwrite=args.overwrite,
-                    allow_config_change=args.allow_config_change)
+    summary = train(
+        args.config,
+        args.dataset_dir,
+        args.run_dir,
+        resume=args.resume,
+        steps=args.steps,
+        show_progress=not args.quiet,
+        tensorboard=args.tensorboard,
+        overwrite=args.overwrite,
+        allow_config_change=args.allow_config_change,
+    )
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -113,10 +129,20 @@ def _transfer(args: argparse.Namespace) -> int:
         reverb_ir = load_model(args.reverb_from).model.impulse_response
         if reverb_ir is None:
             raise InputError(f"--reverb-from {args.reverb_from}: that model has no reverb (reverb_s: 0)")
-    info = transfer_file(args.input, loaded, args.output, auto_adjust=not args.no_auto_adjust,
-                         pitch_shift=args.pitch_shift, loudness_shift=args.loudness_shift, quiet_db=args.quiet_db,
-                         reverb=not args.dry, reverb_ir=reverb_ir, f0_method=args.f0_method,
-                         chunk_s=args.chunk_s, show_progress=not args.quiet)
+    info = transfer_file(
+        args.input,
+        loaded,
+        args.output,
+        auto_adjust=not args.no_auto_adjust,
+        pitch_shift=args.pitch_shift,
+        loudness_shift=args.loudness_shift,
+        quiet_db=args.quiet_db,
+        reverb=not args.dry,
+        reverb_ir=reverb_ir,
+        f0_method=args.f0_method,
+        chunk_s=args.chunk_s,
+        show_progress=not args.quiet,
+    )
     for path in info["written"]:
         print(f"wrote {path}")
     print(json.dumps(info["adjustments"]))
@@ -132,9 +158,17 @@ def _modular_context(args: argparse.Namespace):
 def _modular_render(args: argparse.Namespace) -> int:
     from .modular.dataset import render_dataset  # noqa: PLC0415
 
-    summary = render_dataset(args.voice, args.count, args.seed, args.output, shard_size=args.shard_size,
-                             batch_size=args.batch_size, context=_modular_context(args), curves=args.curves,
-                             show_progress=not args.quiet)
+    summary = render_dataset(
+        args.voice,
+        args.count,
+        args.seed,
+        args.output,
+        shard_size=args.shard_size,
+        batch_size=args.batch_size,
+        context=_modular_context(args),
+        curves=args.curves,
+        show_progress=not args.quiet,
+    )
     print(json.dumps(summary))
     return 0
 
@@ -202,12 +236,17 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("run_dir")
     again = train.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in RUN_DIR")
-    again.add_argument("--overwrite", action="store_true",
-                       help="start a new run in RUN_DIR, deleting the run there (only what a run writes)")
+    again.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in RUN_DIR, deleting the run there (only what a run writes)",
+    )
     train.add_argument("--steps", type=_positive_int, help="train up to this step (default: the config's)")
-    train.add_argument("--allow-config-change", action="store_true",
-                       help="with --resume: continue with CONFIG where it differs from the run's own (not its model "
-                            "section)")
+    train.add_argument(
+        "--allow-config-change",
+        action="store_true",
+        help="with --resume: continue with CONFIG where it differs from the run's own (not its model section)",
+    )
     train.add_argument("--tensorboard", action="store_true", help="also log to RUN_DIR/tensorboard")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
@@ -224,31 +263,44 @@ def _parser() -> argparse.ArgumentParser:
     transfer.add_argument("input")
     transfer.add_argument("--model", required=True, help="bundled model name or training run folder")
     transfer.add_argument("-o", "--output", required=True, help="output WAV (a PNG and JSON go beside it)")
-    transfer.add_argument("--pitch-shift", type=_finite_float, default=0.0, help="semitones, after the automatic octave shift")
+    transfer.add_argument(
+        "--pitch-shift", type=_finite_float, default=0.0, help="semitones, after the automatic octave shift"
+    )
     transfer.add_argument("--loudness-shift", type=_finite_float, default=0.0, help="dB, after the automatic mapping")
-    transfer.add_argument("--quiet-db", type=_non_negative_float, default=20.0,
-                          help="dB of attenuation of unpitched parts (>= 0)")
+    transfer.add_argument(
+        "--quiet-db", type=_non_negative_float, default=20.0, help="dB of attenuation of unpitched parts (>= 0)"
+    )
     transfer.add_argument("--no-auto-adjust", action="store_true", help="use the input's f0 and loudness as they are")
     room = transfer.add_mutually_exclusive_group()
     room.add_argument("--dry", action="store_true", help="no reverb (the dry instrument)")
     room.add_argument("--reverb-from", help="use this other model's reverb (transfer of room acoustics)")
     transfer.add_argument("--f0-method", default="crepe", choices=("crepe", "yin"))
-    transfer.add_argument("--chunk-s", type=_positive_float, default=30.0,
-                          help="audio analysed and rendered at a time (memory does not grow with the recording)")
+    transfer.add_argument(
+        "--chunk-s",
+        type=_positive_float,
+        default=30.0,
+        help="audio analysed and rendered at a time (memory does not grow with the recording)",
+    )
     transfer.add_argument("--quiet", action="store_true", help="no progress bar")
     transfer.set_defaults(run=_transfer)
 
     modular = commands.add_parser("modular", help="the modular synthesizer: render datasets, export curves")
     actions = modular.add_subparsers(dest="action", required=True)
-    for action, helptext in (("render", "render a seeded dataset of sounds (FLAC + parameters, in shards)"),
-                             ("curves", "write a voice's parameter curves as JSON (edit, then pass --curves)")):
+    for action, helptext in (
+        ("render", "render a seeded dataset of sounds (FLAC + parameters, in shards)"),
+        ("curves", "write a voice's parameter curves as JSON (edit, then pass --curves)"),
+    ):
         sub = actions.add_parser(action, help=helptext)
         sub.add_argument("--voice", default="default", help="registered voice: default (torchsynth's), rich")
         sub.add_argument("--curves", help="JSON of parameter curves (from 'torchddsp modular curves')")
         sub.add_argument("--sample-rate", type=_positive_float, default=44100.0)
         sub.add_argument("--duration-s", type=_positive_float, default=4.0, help="seconds per sound")
-        sub.add_argument("--frame-rate", type=_positive_float, default=441.0,
-                         help="control frames per second; sample_rate / frame_rate must be whole")
+        sub.add_argument(
+            "--frame-rate",
+            type=_positive_float,
+            default=441.0,
+            help="control frames per second; sample_rate / frame_rate must be whole",
+        )
         if action == "render":
             sub.add_argument("--count", type=_positive_int, required=True, help="number of sounds")
             sub.add_argument("--seed", type=int, default=0, help="dataset seed (sound k depends on (seed, k) only)")

@@ -42,8 +42,8 @@ import struct
 import tempfile
 import time
 import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -51,13 +51,28 @@ import torch
 from torch import Tensor
 
 from .functional import resample
-from .validation import check_positive_int
 from .functional.resampling import resample_blocks
-from .validation import InputError
+from .validation import InputError, check_positive_int
 
-__all__ = ["sync_to_disk", "check_output", "atomic_path", "write_text_atomic", "write_bytes_atomic", "atomic_folder",
-           "remove_stale_temporaries", "scratch_file", "TEMPORARY_MARK", "AudioFileError", "TruncatedAudioWarning",
-           "audio_info", "read_audio", "read_audio_blocks", "audio_format", "audio_writer", "write_audio"]
+__all__ = [
+    "sync_to_disk",
+    "check_output",
+    "atomic_path",
+    "write_text_atomic",
+    "write_bytes_atomic",
+    "atomic_folder",
+    "remove_stale_temporaries",
+    "scratch_file",
+    "TEMPORARY_MARK",
+    "AudioFileError",
+    "TruncatedAudioWarning",
+    "audio_info",
+    "read_audio",
+    "read_audio_blocks",
+    "audio_format",
+    "audio_writer",
+    "write_audio",
+]
 
 #: Part of the name of every temporary file or folder torchddsp writes (``.NAME.partial-XXXX``).
 TEMPORARY_MARK = ".partial-"
@@ -72,8 +87,12 @@ def _same_file(path: Path, other: Path) -> bool:
         return path.resolve() == other.resolve()
 
 
-def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), option: str = "output",
-                 create_parent: bool = False) -> Path:
+def check_output(
+    path: str | os.PathLike,
+    inputs: Iterable[str | os.PathLike] = (),
+    option: str = "output",
+    create_parent: bool = False,
+) -> Path:
     """Check that ``path`` can be written without harm, before any work is done.
 
     Raises ``ValueError`` naming ``option`` when ``path`` is a symbolic link, a folder, one of
@@ -83,14 +102,15 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
     """
     path = Path(path)
     if path.is_symlink():
-        raise InputError(f"{option} {path} is a symbolic link; torchddsp does not write through links, "
-                         "give the real path or another name")
+        raise InputError(
+            f"{option} {path} is a symbolic link; torchddsp does not write through links, "
+            "give the real path or another name"
+        )
     if path.is_dir():
         raise InputError(f"{option} {path} is a folder; expected a file name")
     for source in map(Path, inputs):
         if source.is_dir() and source.resolve() in path.resolve().parents:
-            raise InputError(f"{option} {path} is inside {source}, which this command reads; "
-                             "write it somewhere else")
+            raise InputError(f"{option} {path} is inside {source}, which this command reads; write it somewhere else")
         if path.exists() and source.exists() and _same_file(path, source):
             raise InputError(f"{option} {path} is also an input of this command; choose another output file")
     parent = path.parent
@@ -236,27 +256,32 @@ def audio_format(path: str | os.PathLike, option: str = "output") -> str:
     path = Path(path)
     kind = path.suffix[1:].upper()
     if kind not in sf.available_formats():
-        raise InputError(f"{option} {path}: expected an audio file name such as out.wav (a suffix of a format "
-                         "soundfile writes: .wav, .flac, .ogg...)")
+        raise InputError(
+            f"{option} {path}: expected an audio file name such as out.wav (a suffix of a format "
+            "soundfile writes: .wav, .flac, .ogg...)"
+        )
     return kind
 
 
 @contextlib.contextmanager
-def audio_writer(path: str | os.PathLike, sample_rate: int, channels: int = 1,
-                 subtype: str | None = None) -> Iterator[sf.SoundFile]:
+def audio_writer(
+    path: str | os.PathLike, sample_rate: int, channels: int = 1, subtype: str | None = None
+) -> Iterator[sf.SoundFile]:
     """An open ``soundfile.SoundFile`` to ``write`` float blocks ``(n,)`` or ``(n, channels)``
     into, in the format of ``path``'s suffix (``subtype``: soundfile's default for it, PCM_16 for
     a WAV); the file appears at ``path`` only when the block ends without an exception
     (:func:`atomic_path`), so memory does not grow with the audio and a kill leaves no half file."""
     kind = audio_format(path)
     with atomic_path(path) as temporary:
-        with sf.SoundFile(str(temporary), "w", int(sample_rate), channels, subtype or sf.default_subtype(kind),
-                          format=kind) as handle:
+        with sf.SoundFile(
+            str(temporary), "w", int(sample_rate), channels, subtype or sf.default_subtype(kind), format=kind
+        ) as handle:
             yield handle
 
 
-def write_audio(path: str | os.PathLike, audio: Tensor | np.ndarray, sample_rate: int,
-                subtype: str | None = None) -> None:
+def write_audio(
+    path: str | os.PathLike, audio: Tensor | np.ndarray, sample_rate: int, subtype: str | None = None
+) -> None:
     """Write ``audio`` ``(n_samples,)`` (mono) or ``(n_samples, channels)`` at ``sample_rate`` to
     ``path`` atomically, in the format of its suffix (see :func:`audio_writer`)."""
     data = audio.detach().cpu().numpy() if isinstance(audio, Tensor) else np.asarray(audio)
@@ -325,9 +350,12 @@ def _wav_missing_frames(path: Path) -> int:
 def _warn_if_truncated(path: Path, sample_rate: int) -> None:
     missing = _wav_missing_frames(path)
     if missing:
-        warnings.warn(f"{path} is truncated: its header declares {missing / sample_rate:.3f} s "
-                      f"({missing} frames) more audio than the file holds; using what is present",
-                      TruncatedAudioWarning, stacklevel=3)
+        warnings.warn(
+            f"{path} is truncated: its header declares {missing / sample_rate:.3f} s "
+            f"({missing} frames) more audio than the file holds; using what is present",
+            TruncatedAudioWarning,
+            stacklevel=3,
+        )
 
 
 def _checked_block(path: Path, data: np.ndarray) -> Tensor:

@@ -13,8 +13,8 @@ Conventions shared by every loss here:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -23,8 +23,7 @@ from torch.autograd.function import once_differentiable
 from .features.crepe import crepe_activations
 from .features.loudness import a_weighted_loudness
 from .features.spectral import WINDOWS, magnitude_spectrogram, mel_filterbank, power_spectrogram, window_tensor
-from .validation import check_choice, check_positive, check_rank
-from .validation import InputError
+from .validation import InputError, check_choice, check_positive, check_rank
 
 __all__ = ["MultiScaleSpectralLoss", "MelSpectrogramLoss", "LoudnessLoss", "CREPEEmbeddingLoss", "REDUCTIONS"]
 
@@ -117,8 +116,11 @@ class MultiScaleSpectralLoss(nn.Module):
             raise InputError("fft_sizes must name at least one FFT size")
         if not 0.0 <= overlap < 1.0:
             raise InputError(f"overlap must be in [0, 1), found {overlap}")
-        self.hop_sizes = tuple(int(h) for h in hop_sizes) if hop_sizes is not None else tuple(
-            max(1, int(n * (1.0 - overlap))) for n in self.fft_sizes)
+        self.hop_sizes = (
+            tuple(int(h) for h in hop_sizes)
+            if hop_sizes is not None
+            else tuple(max(1, int(n * (1.0 - overlap))) for n in self.fft_sizes)
+        )
         self.win_lengths = tuple(int(w) for w in win_lengths) if win_lengths is not None else self.fft_sizes
         if not len(self.fft_sizes) == len(self.hop_sizes) == len(self.win_lengths):
             raise InputError(
@@ -127,8 +129,10 @@ class MultiScaleSpectralLoss(nn.Module):
             )
         for n_fft, hop, win in zip(self.fft_sizes, self.hop_sizes, self.win_lengths):
             if n_fft < 2 or hop < 1 or not 1 <= win <= n_fft:
-                raise InputError(f"each resolution needs n_fft >= 2, hop >= 1 and 1 <= win_length <= n_fft, "
-                                 f"found n_fft={n_fft}, hop={hop}, win_length={win}")
+                raise InputError(
+                    f"each resolution needs n_fft >= 2, hop >= 1 and 1 <= win_length <= n_fft, "
+                    f"found n_fft={n_fft}, hop={hop}, win_length={win}"
+                )
         self.window = check_choice("window", window, WINDOWS)
         # Windows per (resolution, dtype, device), made once: exact in float64 (the log terms of
         # near-silent bins are sensitive to them), no host-to-device copy per step on a GPU.
@@ -148,31 +152,52 @@ class MultiScaleSpectralLoss(nn.Module):
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
 
     @classmethod
-    def magenta(cls, **overrides) -> "MultiScaleSpectralLoss":
+    def magenta(cls, **overrides) -> MultiScaleSpectralLoss:
         """Magenta DDSP's ``SpectralLoss(mag_weight=1, logmag_weight=1)``: FFT sizes 2048 to 64,
         overlap 0.75, frames from sample 0 with the end zero-padded, periodic Hann, L1 on
         magnitude plus L1 on ``safe_log`` magnitude (zeros -> log 1e-5), summed over sizes."""
-        settings = dict(fft_sizes=(2048, 1024, 512, 256, 128, 64), overlap=0.75, center=False,
-                        magnitude_weight=1.0, log_magnitude_weight=1.0, spectral_convergence_weight=0.0,
-                        log_epsilon=1e-5, log_guard="zero_only", scale_reduction="sum")
+        settings = dict(
+            fft_sizes=(2048, 1024, 512, 256, 128, 64),
+            overlap=0.75,
+            center=False,
+            magnitude_weight=1.0,
+            log_magnitude_weight=1.0,
+            spectral_convergence_weight=0.0,
+            log_epsilon=1e-5,
+            log_guard="zero_only",
+            scale_reduction="sum",
+        )
         return cls(**{**settings, **overrides})
 
     @classmethod
-    def auraloss(cls, **overrides) -> "MultiScaleSpectralLoss":
+    def auraloss(cls, **overrides) -> MultiScaleSpectralLoss:
         """auraloss 0.4.0's ``MultiResolutionSTFTLoss()`` defaults: FFT 1024/2048/512, hops
         120/240/50, windows 600/1200/240 (periodic Hann, centred, reflect padding), magnitudes
         ``sqrt(clamp(power, 1e-8))``, spectral convergence over the batch plus L1 log magnitude,
         averaged over resolutions."""
-        settings = dict(fft_sizes=(1024, 2048, 512), hop_sizes=(120, 240, 50), win_lengths=(600, 1200, 240),
-                        center=True, pad_mode="reflect", magnitude_weight=0.0, log_magnitude_weight=1.0,
-                        spectral_convergence_weight=1.0, log_epsilon=1e-4, log_guard="floor",
-                        magnitude_floor=1e-4, scale_reduction="mean", convergence_over_batch=True)
+        settings = dict(
+            fft_sizes=(1024, 2048, 512),
+            hop_sizes=(120, 240, 50),
+            win_lengths=(600, 1200, 240),
+            center=True,
+            pad_mode="reflect",
+            magnitude_weight=0.0,
+            log_magnitude_weight=1.0,
+            spectral_convergence_weight=1.0,
+            log_epsilon=1e-4,
+            log_guard="floor",
+            magnitude_floor=1e-4,
+            scale_reduction="mean",
+            convergence_over_batch=True,
+        )
         return cls(**{**settings, **overrides})
 
     def _window(self, index: int, dtype: torch.dtype, device: torch.device) -> Tensor:
         key = (index, dtype, device)
         if key not in self._windows:
-            self._windows[key] = window_tensor(self.window, self.win_lengths[index], self.fft_sizes[index], dtype, device)
+            self._windows[key] = window_tensor(
+                self.window, self.win_lengths[index], self.fft_sizes[index], dtype, device
+            )
         return self._windows[key]
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
@@ -180,19 +205,29 @@ class MultiScaleSpectralLoss(nn.Module):
         batch = prediction.shape[0]
         per_item = prediction.new_zeros(batch, dtype=torch.promote_types(prediction.dtype, torch.float32))
         batch_convergence = per_item.new_zeros(())
-        settings = _DistanceSettings(self.magnitude_floor, self.log_guard, self.log_epsilon,
-                                     bool(self.magnitude_weight), bool(self.log_magnitude_weight),
-                                     bool(self.spectral_convergence_weight))
+        settings = _DistanceSettings(
+            self.magnitude_floor,
+            self.log_guard,
+            self.log_epsilon,
+            bool(self.magnitude_weight),
+            bool(self.log_magnitude_weight),
+            bool(self.spectral_convergence_weight),
+        )
         dtype = prediction.dtype if prediction.dtype in (torch.float32, torch.float64) else torch.float32
         for i, (n_fft, hop) in enumerate(zip(self.fft_sizes, self.hop_sizes)):
-            options = dict(window=self._window(i, dtype, prediction.device), center=self.center,
-                           pad_mode=self.pad_mode, pad_end=not self.center)
+            options = dict(
+                window=self._window(i, dtype, prediction.device),
+                center=self.center,
+                pad_mode=self.pad_mode,
+                pad_end=not self.center,
+            )
             magnitude_prediction = magnitude_spectrogram(prediction, n_fft, hop, **options)
             # The target usually needs no gradient: no graph, and no backward FFT, for it.
             with torch.set_grad_enabled(torch.is_grad_enabled() and target.requires_grad):
                 magnitude_target = magnitude_spectrogram(target, n_fft, hop, **options)
             magnitude_l1, log_l1, squared_difference, squared_target = _SpectralDistances.apply(
-                magnitude_prediction, magnitude_target, settings)
+                magnitude_prediction, magnitude_target, settings
+            )
             term = self.magnitude_weight * magnitude_l1 + self.log_magnitude_weight * log_l1
             if self.spectral_convergence_weight:
                 if self.convergence_over_batch and self.reduction != "none":
@@ -278,7 +313,9 @@ class _SpectralDistances(torch.autograd.Function):
                     grad.addcmul_(magnitude, (2.0 * g_squared_target)[:, None, None])
             if settings.log:
                 # d log(M) / dM = 1 / M where the guard does not hold, 0 where it does.
-                threshold = max(settings.log_epsilon, settings.magnitude_floor) if settings.log_guard == "floor" else 0.0
+                threshold = (
+                    max(settings.log_epsilon, settings.magnitude_floor) if settings.log_guard == "floor" else 0.0
+                )
                 tiny = torch.finfo(magnitude.dtype).tiny
                 inverse = torch.where(magnitude > threshold, 1.0 / torch.clamp_min(magnitude, tiny), 0.0)
                 grad.addcmul_(torch.sign(log_difference) * (sign * g_log / count)[:, None, None], inverse)
@@ -367,8 +404,14 @@ class LoudnessLoss(nn.Module):
         torch.Size([2])
     """
 
-    def __init__(self, sample_rate: float = 16000, frame_rate: float = 250.0, n_fft: int | None = None,
-                 range_db: float = 80.0, reduction: str = "mean"):
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        frame_rate: float = 250.0,
+        n_fft: int | None = None,
+        range_db: float = 80.0,
+        reduction: str = "mean",
+    ):
         super().__init__()
         self.sample_rate = check_positive("sample_rate", sample_rate)
         self.frame_rate = check_positive("frame_rate", frame_rate)
@@ -378,8 +421,9 @@ class LoudnessLoss(nn.Module):
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
         _check_pair(prediction, target)
         batch = prediction.shape[0]
-        loudness = a_weighted_loudness(torch.cat([prediction, target]), self.sample_rate, self.frame_rate,
-                                       self.n_fft, self.range_db)
+        loudness = a_weighted_loudness(
+            torch.cat([prediction, target]), self.sample_rate, self.frame_rate, self.n_fft, self.range_db
+        )
         return _reduce((loudness[batch:] - loudness[:batch]).abs().mean(dim=-1), self.reduction)
 
 
@@ -405,8 +449,16 @@ class CREPEEmbeddingLoss(nn.Module):
         torch.Size([2])
     """
 
-    def __init__(self, sample_rate: float = 16000, model: str = "tiny", layer: str = "classifier",
-                 frame_rate: float = 100.0, weight: float = 1.0, epsilon: float = 1e-5, reduction: str = "mean"):
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        model: str = "tiny",
+        layer: str = "classifier",
+        frame_rate: float = 100.0,
+        weight: float = 1.0,
+        epsilon: float = 1e-5,
+        reduction: str = "mean",
+    ):
         super().__init__()
         self.sample_rate = check_positive("sample_rate", sample_rate)
         self.frame_rate = check_positive("frame_rate", frame_rate)
@@ -417,7 +469,7 @@ class CREPEEmbeddingLoss(nn.Module):
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
 
     @classmethod
-    def magenta(cls, sample_rate: float = 16000, model: str = "tiny", **overrides) -> "CREPEEmbeddingLoss":
+    def magenta(cls, sample_rate: float = 16000, model: str = "tiny", **overrides) -> CREPEEmbeddingLoss:
         """Magenta's ``PretrainedCREPEEmbeddingLoss()``: classifier layer, frames every 1024
         samples at 16 kHz, weight 20 * 130 (its scale for that layer)."""
         settings = dict(layer="classifier", frame_rate=16000 / 1024, weight=20.0 * 130.0, epsilon=1e-5)
@@ -426,7 +478,13 @@ class CREPEEmbeddingLoss(nn.Module):
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
         _check_pair(prediction, target)
         batch = prediction.shape[0]
-        outputs = crepe_activations(torch.cat([prediction, target]), self.sample_rate, self.frame_rate, self.model,
-                                    embedding=self.layer == "embedding", epsilon=self.epsilon)
+        outputs = crepe_activations(
+            torch.cat([prediction, target]),
+            self.sample_rate,
+            self.frame_rate,
+            self.model,
+            embedding=self.layer == "embedding",
+            epsilon=self.epsilon,
+        )
         distance = (outputs[batch:] - outputs[:batch]).abs().mean(dim=(1, 2))
         return _reduce(self.weight * distance, self.reduction)

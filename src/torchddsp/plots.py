@@ -6,8 +6,8 @@ callers ask :func:`have_matplotlib` first."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -85,14 +85,21 @@ def save_training_curves(path: Path, train_csv: Path, eval_csv: Path | None = No
     plt.close(figure)
 
 
-def save_transfer_figure(path: Path, source: torch.Tensor, output: torch.Tensor, sample_rate: int, frame_rate: int,
-                         curves: dict[str, np.ndarray]) -> None:
+def save_transfer_figure(
+    path: Path,
+    source: torch.Tensor,
+    output: torch.Tensor,
+    sample_rate: int,
+    frame_rate: int,
+    curves: dict[str, np.ndarray],
+) -> None:
     """Input and output spectrograms, with the f0 curves on top and the loudness curves below."""
     plt = _pyplot()
     images = [log_spectrogram(source), log_spectrogram(output)]
     top = max(float(image.max()) for image in images)
-    figure, axes = plt.subplots(3, 1, figsize=(9, 8), sharex=True, constrained_layout=True,
-                                gridspec_kw={"height_ratios": [3, 3, 2]})
+    figure, axes = plt.subplots(
+        3, 1, figsize=(9, 8), sharex=True, constrained_layout=True, gridspec_kw={"height_ratios": [3, 3, 2]}
+    )
     for axis, image, title in zip(axes, images, ("input", "output")):
         extent = (0.0, image.shape[1] * HOP / sample_rate, 0.0, sample_rate / 2)
         axis.imshow(image, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=top - 80, vmax=top)

@@ -23,15 +23,15 @@ control.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from .functional import upsample
-from .validation import check_finite, check_rank
-from .validation import InputError
+from .validation import InputError, check_finite, check_rank
 
 __all__ = ["Processor", "ProcessorGroup", "Node", "Add", "Mix"]
 
@@ -97,8 +97,10 @@ class Processor(nn.Module):
                 raise InputError(f"{port} must not be given to a trainable {name} (it learns its own)")
             return getattr(self, self.learned[port])
         if value is None:
-            raise InputError(f"{port} is required: this {name} is not trainable (pass it, or build it with "
-                             "trainable=True to learn it)")
+            raise InputError(
+                f"{port} is required: this {name} is not trainable (pass it, or build it with "
+                "trainable=True to learn it)"
+            )
         return value
 
     def setting(self, name: str, value: Tensor, learned: bool | None = None) -> None:
@@ -230,7 +232,9 @@ class ProcessorGroup(Processor):
             raise InputError(f"node names must be unique, found duplicates {duplicates}")
         for node in parsed:
             if not isinstance(node.processor, Processor):
-                raise InputError(f"node {node.name!r}: processor must be a Processor, found {type(node.processor).__name__}")
+                raise InputError(
+                    f"node {node.name!r}: processor must be a Processor, found {type(node.processor).__name__}"
+                )
             if not node.name or "/" in node.name or "." in node.name:
                 raise InputError(f"node names must be non-empty without '/' or '.', found {node.name!r}")
         self.wiring: dict[str, dict[str, str]] = {n.name: self._wire(n) for n in parsed}
@@ -249,8 +253,9 @@ class ProcessorGroup(Processor):
         # Its options: every option a node declares, each passed to the nodes that declare it.
         # Streaming options are per node (each node's state is its own): a group passes on
         # only the options every node reads the same way; per-node states come with streaming.
-        self.render_options = tuple(dict.fromkeys(o for n in parsed for o in n.processor.render_options
-                                                  if o not in STREAMING_OPTIONS))
+        self.render_options = tuple(
+            dict.fromkeys(o for n in parsed for o in n.processor.render_options if o not in STREAMING_OPTIONS)
+        )
         graph_inputs = []
         for name in self.order:
             for source in self.wiring[name].values():
@@ -321,8 +326,10 @@ class ProcessorGroup(Processor):
         """Render every node; return graph inputs, node signals and ``"node/control"`` controls."""
         unknown_options = sorted(set(options) - set(self.render_options))
         if unknown_options:
-            raise InputError(f"render options must be among {list(self.render_options)} (those its nodes "
-                             f"declare), found {unknown_options}")
+            raise InputError(
+                f"render options must be among {list(self.render_options)} (those its nodes "
+                f"declare), found {unknown_options}"
+            )
         missing = [name for name in self.input_names if name not in inputs]
         if missing:
             raise InputError(f"missing graph inputs {missing}; the graph needs {list(self.input_names)}")
@@ -338,8 +345,10 @@ class ProcessorGroup(Processor):
                 if source not in values:
                     node = source.split("/")[0]
                     known = sorted(k.split("/", 1)[1] for k in values if k.startswith(node + "/"))
-                    raise InputError(f"node {name!r}, port {port!r}: node {node!r} has no control "
-                                     f"{source.split('/', 1)[1]!r}; its controls are {known}")
+                    raise InputError(
+                        f"node {name!r}, port {port!r}: node {node!r} has no control "
+                        f"{source.split('/', 1)[1]!r}; its controls are {known}"
+                    )
                 arguments.append(values[source])
             controls = processor.controls(*arguments)
             accepted = {k: v for k, v in options.items() if k in processor.render_options}

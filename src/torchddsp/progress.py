@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 __all__ = ["progress", "Progress"]
 
@@ -23,7 +24,7 @@ class Progress:
         self.postfix: dict[str, float] = {}
         self._drawn = 0.0
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -10,7 +10,7 @@ physical units directly.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -27,11 +27,10 @@ from .functional import (
     upsample,
     wavetable_synthesis,
 )
-from .validation import check_choice, check_positive, check_rank, check_tensor
 from .functional.noise import make_generator
 from .functional.resampling import UPSAMPLE_METHODS
 from .processors import Processor
-from .validation import InputError
+from .validation import InputError, check_choice, check_positive, check_rank, check_tensor
 
 __all__ = ["Harmonic", "FilteredNoise", "Sinusoidal", "Wavetable", "FM"]
 
@@ -91,14 +90,27 @@ class Harmonic(Processor):
         return {"amplitudes": amplitudes, "harmonic_distribution": harmonic_distribution, "f0_hz": f0_hz}
 
     def render(
-        self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor, *, n_samples: int,
-        state: Tensor | None = None, return_state: bool = False, add_endpoint: bool = True,
+        self,
+        amplitudes: Tensor,
+        harmonic_distribution: Tensor,
+        f0_hz: Tensor,
+        *,
+        n_samples: int,
+        state: Tensor | None = None,
+        return_state: bool = False,
+        add_endpoint: bool = True,
     ) -> Tensor | tuple[Tensor, Tensor]:
         return harmonic_synthesis(
-            f0_hz, amplitudes, harmonic_distribution, n_samples, self.sample_rate, state=state,
-            return_state=return_state, amplitude_upsampling=self.amplitude_upsampling, add_endpoint=add_endpoint,
+            f0_hz,
+            amplitudes,
+            harmonic_distribution,
+            n_samples,
+            self.sample_rate,
+            state=state,
+            return_state=return_state,
+            amplitude_upsampling=self.amplitude_upsampling,
+            add_endpoint=add_endpoint,
         )
-
 
 
 class FilteredNoise(Processor):
@@ -147,15 +159,16 @@ class FilteredNoise(Processor):
         if magnitudes.shape[1] == 0:
             # No frames: no noise, as the library's other ops give an empty result for empty input.
             if n_samples != 0:
-                raise InputError(f"magnitudes has 0 frames, which cannot cover n_samples={n_samples}; "
-                                 "give at least one frame, or n_samples=0 for an empty result")
+                raise InputError(
+                    f"magnitudes has 0 frames, which cannot cover n_samples={n_samples}; "
+                    "give at least one frame, or n_samples=0 for an empty result"
+                )
             return magnitudes.new_zeros(magnitudes.shape[0], 0)
         source = make_generator(seed, generator, magnitudes.device)
         noise = uniform_noise(
             magnitudes.shape[0], n_samples, generator=source, dtype=magnitudes.dtype, device=magnitudes.device
         )
         return frequency_filter(noise, magnitudes, self.window_size)
-
 
 
 class Sinusoidal(Processor):
@@ -199,8 +212,14 @@ class Sinusoidal(Processor):
         return {"amplitudes": amplitudes, "frequencies_hz": frequencies_hz}
 
     def render(
-        self, amplitudes: Tensor, frequencies_hz: Tensor, *, n_samples: int, state: Tensor | None = None,
-        return_state: bool = False, add_endpoint: bool = True,
+        self,
+        amplitudes: Tensor,
+        frequencies_hz: Tensor,
+        *,
+        n_samples: int,
+        state: Tensor | None = None,
+        return_state: bool = False,
+        add_endpoint: bool = True,
     ) -> Tensor | tuple[Tensor, Tensor]:
         if amplitudes.shape != frequencies_hz.shape:
             raise InputError(
@@ -209,9 +228,9 @@ class Sinusoidal(Processor):
             )
         frequency_envelopes = upsample(frequencies_hz.to(torch.float64), n_samples, "linear", add_endpoint)
         amplitude_envelopes = upsample(amplitudes, n_samples, self.amplitude_upsampling, add_endpoint)
-        return oscillator_bank(frequency_envelopes, amplitude_envelopes, self.sample_rate, state=state,
-                               return_state=return_state)
-
+        return oscillator_bank(
+            frequency_envelopes, amplitude_envelopes, self.sample_rate, state=state, return_state=return_state
+        )
 
 
 class Wavetable(Processor):
@@ -231,7 +250,9 @@ class Wavetable(Processor):
     input_names = ("amplitudes", "wavetables", "f0_hz")
     render_options = ("n_samples", "state", "return_state", "add_endpoint")
 
-    def __init__(self, sample_rate: float = 16000, scale_fn: ScaleFn | None = exp_sigmoid, amplitude_upsampling: str = "window"):
+    def __init__(
+        self, sample_rate: float = 16000, scale_fn: ScaleFn | None = exp_sigmoid, amplitude_upsampling: str = "window"
+    ):
         super().__init__()
         self.sample_rate = check_positive("sample_rate", sample_rate)
         self.scale_fn = scale_fn
@@ -244,14 +265,27 @@ class Wavetable(Processor):
         return {"amplitudes": amplitudes, "wavetables": wavetables, "f0_hz": f0_hz}
 
     def render(
-        self, amplitudes: Tensor, wavetables: Tensor, f0_hz: Tensor, *, n_samples: int, state: Tensor | None = None,
-        return_state: bool = False, add_endpoint: bool = True,
+        self,
+        amplitudes: Tensor,
+        wavetables: Tensor,
+        f0_hz: Tensor,
+        *,
+        n_samples: int,
+        state: Tensor | None = None,
+        return_state: bool = False,
+        add_endpoint: bool = True,
     ) -> Tensor | tuple[Tensor, Tensor]:
         return wavetable_synthesis(
-            f0_hz, amplitudes, wavetables, n_samples, self.sample_rate, state=state, return_state=return_state,
-            amplitude_upsampling=self.amplitude_upsampling, add_endpoint=add_endpoint,
+            f0_hz,
+            amplitudes,
+            wavetables,
+            n_samples,
+            self.sample_rate,
+            state=state,
+            return_state=return_state,
+            amplitude_upsampling=self.amplitude_upsampling,
+            add_endpoint=add_endpoint,
         )
-
 
 
 def _stack_routing(n_operators: int) -> Tensor:
@@ -332,14 +366,22 @@ class FM(Processor):
         check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
         check_rank("levels", levels, 3, f"(batch, n_frames, {self.ratios.shape[0]})")
         if levels.shape[-1] != self.ratios.shape[0]:
-            raise InputError(f"levels must have {self.ratios.shape[0]} operators in its last dimension, found {levels.shape[-1]}")
+            raise InputError(
+                f"levels must have {self.ratios.shape[0]} operators in its last dimension, found {levels.shape[-1]}"
+            )
         if self.scale_fn is not None:
             levels = self.scale_fn(levels)
         return {"frequencies_hz": f0_hz * self.ratios.to(f0_hz.dtype), "levels": levels}
 
     def render(
-        self, frequencies_hz: Tensor, levels: Tensor, *, n_samples: int, state: tuple[Tensor, Tensor] | None = None,
-        return_state: bool = False, add_endpoint: bool = True,
+        self,
+        frequencies_hz: Tensor,
+        levels: Tensor,
+        *,
+        n_samples: int,
+        state: tuple[Tensor, Tensor] | None = None,
+        return_state: bool = False,
+        add_endpoint: bool = True,
     ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
         frequency_envelopes = upsample(frequencies_hz.to(torch.float64), n_samples, "linear", add_endpoint)
         level_envelopes = upsample(levels, n_samples, "window", add_endpoint)
@@ -348,8 +390,12 @@ class FM(Processor):
         if self.feedback.requires_grad or bool((self.feedback != 0).any()):
             feedback_envelope = feedback.expand(levels.shape[0], 1, -1)
         return fm_synthesis(
-            frequency_envelopes, level_envelopes, self.routing.to(levels.dtype) * self.modulation_scale,
-            self.sample_rate, feedback=feedback_envelope, output_gains=self.output_gains.to(levels.dtype),
-            state=state, return_state=return_state,
+            frequency_envelopes,
+            level_envelopes,
+            self.routing.to(levels.dtype) * self.modulation_scale,
+            self.sample_rate,
+            feedback=feedback_envelope,
+            output_gains=self.output_gains.to(levels.dtype),
+            state=state,
+            return_state=return_state,
         )
-

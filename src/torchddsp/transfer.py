@@ -35,16 +35,36 @@ from .features import a_weighted_loudness, estimate_f0
 from .features.pitch import CONFIDENCE_THRESHOLD
 from .features.recording import CHUNK_SECONDS, frames_per_chunk, recording_features
 from .functional import hz_to_midi, midi_to_hz, resample
-from .io import (atomic_path, audio_format, audio_writer, check_output, read_audio, read_audio_blocks, scratch_file,
-                 write_audio, write_text_atomic)
+from .io import (
+    atomic_path,
+    audio_format,
+    audio_writer,
+    check_output,
+    read_audio,
+    read_audio_blocks,
+    scratch_file,
+    write_audio,
+    write_text_atomic,
+)
 from .models.autoencoder import Autoencoder, check_room
 from .models.chunked import finish_render, render_chunk, render_chunked, start_render
 from .progress import Progress
 from .training.checkpoints import latest_checkpoint, load_checkpoint, read_state, stored_config
 from .validation import InputError, check_finite, check_positive, check_rank
 
-__all__ = ["LoadedModel", "load_model", "model_checkpoint", "available_models", "adjust_features", "transfer",
-           "write_transfer", "transfer_file", "check_transfer_outputs", "PRETRAINED_DIR", "FIGURE_SECONDS"]
+__all__ = [
+    "LoadedModel",
+    "load_model",
+    "model_checkpoint",
+    "available_models",
+    "adjust_features",
+    "transfer",
+    "write_transfer",
+    "transfer_file",
+    "check_transfer_outputs",
+    "PRETRAINED_DIR",
+    "FIGURE_SECONDS",
+]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 #: The PNG beside a transfer shows at most this many seconds from the start (memory stays bounded).
@@ -76,8 +96,9 @@ def available_models() -> list[str]:
     if not PRETRAINED_DIR.is_dir():
         return []
     # Hidden folders are models being bundled (scripts/bundle_model.py), not models yet.
-    return sorted(p.name for p in PRETRAINED_DIR.iterdir()
-                  if not p.name.startswith(".") and (p / "model.safetensors").is_file())
+    return sorted(
+        p.name for p in PRETRAINED_DIR.iterdir() if not p.name.startswith(".") and (p / "model.safetensors").is_file()
+    )
 
 
 def model_checkpoint(name_or_path: str | Path) -> Path:
@@ -88,8 +109,10 @@ def model_checkpoint(name_or_path: str | Path) -> Path:
         path = PRETRAINED_DIR / str(name_or_path)
     checkpoint = latest_checkpoint(path) if path.exists() else None
     if checkpoint is None:
-        raise InputError(f"model {str(name_or_path)!r} is neither a bundled model {available_models()} "
-                         "nor a training run or checkpoint folder")
+        raise InputError(
+            f"model {str(name_or_path)!r} is neither a bundled model {available_models()} "
+            "nor a training run or checkpoint folder"
+        )
     return checkpoint
 
 
@@ -148,10 +171,15 @@ def adjust_features(
         (torch.Size([2, 5]), torch.Size([2, 5]), 440.0)
     """
     pitched = confidence >= CONFIDENCE_THRESHOLD
-    applied: dict[str, Any] = {"octave_shift_semitones": 0.0, "manual_pitch_shift_semitones": float(pitch_shift),
-                               "median_loudness_shift_db": 0.0, "loudness_map_input_range_db": None,
-                               "loudness_map_output_range_db": None, "manual_loudness_shift_db": float(loudness_shift),
-                               "quiet_db": 0.0}
+    applied: dict[str, Any] = {
+        "octave_shift_semitones": 0.0,
+        "manual_pitch_shift_semitones": float(pitch_shift),
+        "median_loudness_shift_db": 0.0,
+        "loudness_map_input_range_db": None,
+        "loudness_map_output_range_db": None,
+        "manual_loudness_shift_db": float(loudness_shift),
+        "quiet_db": 0.0,
+    }
     input_loudness = loudness_db
     f0_hz, loudness_db = f0_hz.clone(), loudness_db.clone()
     if auto_adjust and int(pitched.sum()) > 0 and statistics.get("pitched_frames", 0) > 0:
@@ -173,8 +201,9 @@ def adjust_features(
     loudness_db = loudness_db + loudness_shift
     # What the model is actually given, measured rather than restated from the settings.
     frames = pitched if bool(pitched.any()) else torch.ones_like(pitched)
-    applied["median_loudness_shift_db"] = float(np.median(loudness_db[frames].double().numpy())
-                                                - np.median(input_loudness[frames].double().numpy()))
+    applied["median_loudness_shift_db"] = float(
+        np.median(loudness_db[frames].double().numpy()) - np.median(input_loudness[frames].double().numpy())
+    )
     return f0_hz, loudness_db, applied
 
 
@@ -197,20 +226,40 @@ def _model_input(audio: Tensor, sample_rate: float, loaded: LoadedModel) -> tupl
     return audio, n_frames
 
 
-def _render(loaded: LoadedModel, f0_hz: Tensor, loudness_db: Tensor, audio: Tensor, seed: int, reverb: bool,
-            reverb_ir: Tensor | None) -> dict[str, Tensor]:
+def _render(
+    loaded: LoadedModel,
+    f0_hz: Tensor,
+    loudness_db: Tensor,
+    audio: Tensor,
+    seed: int,
+    reverb: bool,
+    reverb_ir: Tensor | None,
+) -> dict[str, Tensor]:
     """The model's output for whole frames ``(1, n_frames)`` (``audio``: for a z encoder)."""
     device = next(loaded.model.parameters()).device
     if loaded.model.encoder is None:
         # One chunk of the chunked renderer (equal to the model's call to float rounding), so
         # that transfer_file, which renders the same way, writes the same file bit for bit
         # when the input fits one of its chunks.
-        return render_chunked(loaded.model, f0_hz.to(device), loudness_db.to(device), f0_hz.shape[1], seed=seed,
-                              reverb=reverb, reverb_ir=reverb_ir)
+        return render_chunked(
+            loaded.model,
+            f0_hz.to(device),
+            loudness_db.to(device),
+            f0_hz.shape[1],
+            seed=seed,
+            reverb=reverb,
+            reverb_ir=reverb_ir,
+        )
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        return loaded.model(f0_hz.to(device), loudness_db.to(device), audio.to(device), generator=generator,
-                            reverb=reverb, reverb_ir=reverb_ir)
+        return loaded.model(
+            f0_hz.to(device),
+            loudness_db.to(device),
+            audio.to(device),
+            generator=generator,
+            reverb=reverb,
+            reverb_ir=reverb_ir,
+        )
 
 
 def transfer(
@@ -257,12 +306,14 @@ def transfer(
     hop = loaded.config.model.hop_size
     # Features of the whole signal (the samples past the last whole frame included), as
     # recording_features and prepare measure them; the render covers the whole frames.
-    f0_hz, confidence = estimate_f0(audio, loaded.sample_rate, loaded.frame_rate, method=f0_method, model=crepe_model,
-                                    n_frames=n_frames)
+    f0_hz, confidence = estimate_f0(
+        audio, loaded.sample_rate, loaded.frame_rate, method=f0_method, model=crepe_model, n_frames=n_frames
+    )
     loudness_db = a_weighted_loudness(audio, loaded.sample_rate, loaded.frame_rate, n_frames=n_frames)
     audio = audio[:, : n_frames * hop]
-    model_f0, model_loudness, applied = adjust_features(f0_hz, loudness_db, confidence, loaded.statistics,
-                                                         auto_adjust, pitch_shift, loudness_shift, quiet_db)
+    model_f0, model_loudness, applied = adjust_features(
+        f0_hz, loudness_db, confidence, loaded.statistics, auto_adjust, pitch_shift, loudness_shift, quiet_db
+    )
     rendered = _render(loaded, model_f0, model_loudness, audio, seed, reverb, reverb_ir)
     return {
         "audio": rendered["audio"][0].cpu(),
@@ -289,8 +340,13 @@ def _figure_frames(n_frames: int, frame_rate: int) -> int:
     return min(n_frames, int(FIGURE_SECONDS * frame_rate))
 
 
-def check_transfer_outputs(output: str | Path, inputs: tuple[str | Path, ...] = (), figure: bool = True,
-                           option: str = "--output", create_parent: bool = False) -> tuple[Path, Path | None, Path]:
+def check_transfer_outputs(
+    output: str | Path,
+    inputs: tuple[str | Path, ...] = (),
+    figure: bool = True,
+    option: str = "--output",
+    create_parent: bool = False,
+) -> tuple[Path, Path | None, Path]:
     """Check the three outputs of a transfer before any work: ``output`` (the audio), the PNG
     (when ``figure`` and matplotlib is present) and the JSON beside it. Each must not be a
     symbolic link, a folder or one of ``inputs``, and its folder must exist and be writable
@@ -301,18 +357,27 @@ def check_transfer_outputs(output: str | Path, inputs: tuple[str | Path, ...] = 
 
     output = Path(output)
     if output.suffix.lower() in (".png", ".json"):
-        raise InputError(f"{option} {output}: expected an audio file name such as out.wav ({output.suffix} names "
-                         "the figure or the summary written beside it)")
+        raise InputError(
+            f"{option} {output}: expected an audio file name such as out.wav ({output.suffix} names "
+            "the figure or the summary written beside it)"
+        )
     audio_format(output, option)
     wav = check_output(output, inputs, option, create_parent=create_parent)
-    png = check_output(output.with_suffix(".png"), inputs, f"{option}'s figure") \
-        if figure and have_matplotlib() else None
+    png = (
+        check_output(output.with_suffix(".png"), inputs, f"{option}'s figure") if figure and have_matplotlib() else None
+    )
     summary = check_output(output.with_suffix(".json"), inputs, f"{option}'s summary")
     return wav, png, summary
 
 
-def _write_figure(png: Path, input_audio: Tensor, output_audio: Tensor, sample_rate: int, frame_rate: int,
-                  curves: dict[str, np.ndarray]) -> None:
+def _write_figure(
+    png: Path,
+    input_audio: Tensor,
+    output_audio: Tensor,
+    sample_rate: int,
+    frame_rate: int,
+    curves: dict[str, np.ndarray],
+) -> None:
     """The PNG of the first FIGURE_SECONDS (at most): spectrograms of input and output with
     the f0 and loudness curves, written atomically."""
     from .plots import save_transfer_figure  # noqa: PLC0415  (matplotlib stays optional)
@@ -337,33 +402,59 @@ def write_transfer(result: dict[str, Any], output: Path, figure: bool = True) ->
     if png is not None:
         frames = _figure_frames(len(result["input_f0_hz"]), result["frame_rate"])
         samples = frames * (result["sample_rate"] // result["frame_rate"])
-        curves = {k: result[k][:frames].numpy()
-                  for k in ("input_f0_hz", "model_f0_hz", "input_loudness_db", "model_loudness_db")}
-        _write_figure(png, result["input_audio"][:samples], result["audio"][:samples], result["sample_rate"],
-                      result["frame_rate"], curves)
+        curves = {
+            k: result[k][:frames].numpy()
+            for k in ("input_f0_hz", "model_f0_hz", "input_loudness_db", "model_loudness_db")
+        }
+        _write_figure(
+            png,
+            result["input_audio"][:samples],
+            result["audio"][:samples],
+            result["sample_rate"],
+            result["frame_rate"],
+            curves,
+        )
         written.append(png)
     write_text_atomic(summary, json.dumps({"adjustments": result["adjustments"]}, indent=1))
     written.append(summary)
     return written
 
 
-def _rendered_chunks(loaded: LoadedModel, f0_hz: Tensor, loudness_db: Tensor, chunk_frames: int, seed: int,
-                     reverb: bool, reverb_ir: Tensor | None, bar: Progress) -> Any:
+def _rendered_chunks(
+    loaded: LoadedModel,
+    f0_hz: Tensor,
+    loudness_db: Tensor,
+    chunk_frames: int,
+    seed: int,
+    reverb: bool,
+    reverb_ir: Tensor | None,
+    bar: Progress,
+) -> Any:
     """The model's output ``(n,)`` float32 on the CPU, chunk after chunk, then what finishing gives."""
     device = next(loaded.model.parameters()).device
     state = start_render(loaded.model, seed=seed, reverb=reverb, reverb_ir=reverb_ir)
     for start in range(0, f0_hz.shape[1], chunk_frames):
         stop = min(start + chunk_frames, f0_hz.shape[1])
-        out, state = render_chunk(loaded.model, state, f0_hz[:, start:stop].to(device),
-                                  loudness_db[:, start:stop].to(device))
+        out, state = render_chunk(
+            loaded.model, state, f0_hz[:, start:stop].to(device), loudness_db[:, start:stop].to(device)
+        )
         bar.update(stop - start)
         yield out["audio"][0].float().cpu()
     out, state = finish_render(loaded.model, state)
     yield out["audio"][0].float().cpu()
 
 
-def _render_to_scratch(loaded: LoadedModel, f0_hz: Tensor, loudness_db: Tensor, scratch: Path, chunk_frames: int,
-                       seed: int, reverb: bool, reverb_ir: Tensor | None, show_progress: bool) -> float:
+def _render_to_scratch(
+    loaded: LoadedModel,
+    f0_hz: Tensor,
+    loudness_db: Tensor,
+    scratch: Path,
+    chunk_frames: int,
+    seed: int,
+    reverb: bool,
+    reverb_ir: Tensor | None,
+    show_progress: bool,
+) -> float:
     """Render chunk by chunk into ``scratch`` (raw float32, exactly the samples the model
     gives); return the peak of the whole output."""
     peak = 0.0
@@ -396,23 +487,35 @@ def _write_audio(scratch: Path, wav: Path, peak: float, sample_rate: int, block:
     return n_samples
 
 
-def _figure_from_files(png: Path, input_path: Path, scratch: Path, loaded: LoadedModel,
-                       curves: dict[str, np.ndarray]) -> None:
+def _figure_from_files(
+    png: Path, input_path: Path, scratch: Path, loaded: LoadedModel, curves: dict[str, np.ndarray]
+) -> None:
     """The PNG of the first FIGURE_SECONDS, read back from the input file and the rendered
     scratch file (as much memory as that excerpt, whatever the recording's length)."""
     frames = _figure_frames(len(curves["input_f0_hz"]), loaded.frame_rate)
     samples = frames * loaded.config.model.hop_size
     input_audio = next(iter(read_audio_blocks(input_path, loaded.sample_rate, samples)))[:samples]
     output_audio = next(iter(_scratch_blocks(scratch, samples)))
-    _write_figure(png, input_audio, output_audio, loaded.sample_rate, loaded.frame_rate,
-                  {k: v[:frames] for k, v in curves.items()})
+    _write_figure(
+        png,
+        input_audio,
+        output_audio,
+        loaded.sample_rate,
+        loaded.frame_rate,
+        {k: v[:frames] for k, v in curves.items()},
+    )
 
 
 def _protected_inputs(input_path: Path, model: LoadedModel | str | Path) -> tuple[Path, ...]:
     """What a transfer's outputs must not be in or replace: the input, the bundled models and
     the model's own folder (a summary JSON written there could replace its state.json)."""
-    model_folder = Path(model.source) if isinstance(model, LoadedModel) and model.source else \
-        None if isinstance(model, LoadedModel) else model_checkpoint(model)
+    model_folder = (
+        Path(model.source)
+        if isinstance(model, LoadedModel) and model.source
+        else None
+        if isinstance(model, LoadedModel)
+        else model_checkpoint(model)
+    )
     return (input_path, PRETRAINED_DIR) + ((model_folder,) if model_folder is not None else ())
 
 
@@ -463,31 +566,55 @@ def transfer_file(
     protected = _protected_inputs(input_path, model)
     wav, png, summary = check_transfer_outputs(output_path, protected, figure, create_parent=True)
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
-    options = dict(auto_adjust=auto_adjust, pitch_shift=pitch_shift, loudness_shift=loudness_shift, quiet_db=quiet_db,
-                   reverb=reverb, reverb_ir=reverb_ir, f0_method=f0_method, seed=seed, crepe_model=crepe_model)
+    options = dict(
+        auto_adjust=auto_adjust,
+        pitch_shift=pitch_shift,
+        loudness_shift=loudness_shift,
+        quiet_db=quiet_db,
+        reverb=reverb,
+        reverb_ir=reverb_ir,
+        f0_method=f0_method,
+        seed=seed,
+        crepe_model=crepe_model,
+    )
     if loaded.model.encoder is not None:
         result = transfer(read_audio(input_path, loaded.sample_rate), loaded.sample_rate, loaded, **options)
         written = write_transfer(result, wav, figure)
-        return {"adjustments": result["adjustments"], "written": written, "n_samples": int(result["audio"].shape[0]),
-                "sample_rate": loaded.sample_rate}
-    features = recording_features(input_path, loaded.sample_rate, loaded.frame_rate, f0_method, crepe_model,
-                                  chunk_s, show_progress)
+        return {
+            "adjustments": result["adjustments"],
+            "written": written,
+            "n_samples": int(result["audio"].shape[0]),
+            "sample_rate": loaded.sample_rate,
+        }
+    features = recording_features(
+        input_path, loaded.sample_rate, loaded.frame_rate, f0_method, crepe_model, chunk_s, show_progress
+    )
     if len(features["f0_hz"]) < 1:
-        raise InputError(f"input {input_path} is shorter than one frame ({loaded.config.model.hop_size} samples at "
-                         f"{loaded.sample_rate} Hz)")
-    f0_hz, confidence, loudness_db = (torch.as_tensor(np.asarray(features[k]), dtype=torch.float32)[None]
-                                      for k in ("f0_hz", "confidence", "loudness_db"))
-    model_f0, model_loudness, applied = adjust_features(f0_hz, loudness_db, confidence, loaded.statistics,
-                                                         auto_adjust, pitch_shift, loudness_shift, quiet_db)
+        raise InputError(
+            f"input {input_path} is shorter than one frame ({loaded.config.model.hop_size} samples at "
+            f"{loaded.sample_rate} Hz)"
+        )
+    f0_hz, confidence, loudness_db = (
+        torch.as_tensor(np.asarray(features[k]), dtype=torch.float32)[None]
+        for k in ("f0_hz", "confidence", "loudness_db")
+    )
+    model_f0, model_loudness, applied = adjust_features(
+        f0_hz, loudness_db, confidence, loaded.statistics, auto_adjust, pitch_shift, loudness_shift, quiet_db
+    )
     chunk_frames = frames_per_chunk(chunk_s, loaded.frame_rate)
     with scratch_file(wav, "render") as scratch:  # raw float32, removed whatever happens
-        peak = _render_to_scratch(loaded, model_f0, model_loudness, scratch, chunk_frames, seed, reverb, reverb_ir,
-                                  show_progress)
+        peak = _render_to_scratch(
+            loaded, model_f0, model_loudness, scratch, chunk_frames, seed, reverb, reverb_ir, show_progress
+        )
         n_samples = _write_audio(scratch, wav, peak, loaded.sample_rate, chunk_frames * loaded.config.model.hop_size)
         written = [wav]
         if png is not None:
-            curves = {"input_f0_hz": f0_hz[0].numpy(), "model_f0_hz": model_f0[0].numpy(),
-                      "input_loudness_db": loudness_db[0].numpy(), "model_loudness_db": model_loudness[0].numpy()}
+            curves = {
+                "input_f0_hz": f0_hz[0].numpy(),
+                "model_f0_hz": model_f0[0].numpy(),
+                "input_loudness_db": loudness_db[0].numpy(),
+                "model_loudness_db": model_loudness[0].numpy(),
+            }
             _figure_from_files(png, input_path, scratch, loaded, curves)
             written.append(png)
     write_text_atomic(summary, json.dumps({"adjustments": applied}, indent=1))

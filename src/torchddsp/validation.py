@@ -47,7 +47,7 @@ import functools
 import itertools
 import math
 import operator
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -181,8 +181,9 @@ def check_shape(name: str, value: Tensor, *shapes: Sequence[int | str]) -> Tenso
     """
     check_tensor(name, value)
     for shape in shapes:
-        if len(shape) == value.dim() and all(isinstance(want, str) or want == size
-                                             for want, size in zip(shape, value.shape)):
+        if len(shape) == value.dim() and all(
+            isinstance(want, str) or want == size for want, size in zip(shape, value.shape)
+        ):
             return value
     allowed = " or ".join(map(_shape_text, shapes))
     raise InputError(f"{name} must have shape {allowed}, found {tuple(value.shape)}")
@@ -222,8 +223,10 @@ def _refuse_non_number(name: str, value: object, expected: str) -> None:
     it would be a host sync (and drop its gradient), so the caller converts it, where the cost
     is visible."""
     if isinstance(value, Tensor):
-        raise TypeError(f"{name} must be {expected} (a Python or NumPy number), found a tensor; "
-                        "pass float(tensor) if a host sync is intended")
+        raise TypeError(
+            f"{name} must be {expected} (a Python or NumPy number), found a tensor; "
+            "pass float(tensor) if a host sync is intended"
+        )
     if isinstance(value, (bool, str, bytes)):
         raise TypeError(f"{name} must be {expected}, found {type(value).__name__} {value!r}")
 
@@ -317,8 +320,15 @@ def _inside(value, low: float | None, high: float | None, low_open: bool, high_o
     return inside
 
 
-def check_range(name: str, value: float | Tensor, low: float | None = None, high: float | None = None, *,
-                low_open: bool = False, high_open: bool = False) -> float | Tensor:
+def check_range(
+    name: str,
+    value: float | Tensor,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float | Tensor:
     """Raise unless every value lies between ``low`` and ``high`` (``None``: unbounded; an open
     end excludes the bound). NaN lies in no range. A tensor's values are a data check, skipped
     while data checks are off; a Python number is always checked (it costs nothing). Returns
@@ -372,8 +382,9 @@ def half_in_float32(function: Callable) -> Callable:
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        floating = [v.dtype for v in itertools.chain(args, kwargs.values())
-                    if isinstance(v, Tensor) and v.is_floating_point()]
+        floating = [
+            v.dtype for v in itertools.chain(args, kwargs.values()) if isinstance(v, Tensor) and v.is_floating_point()
+        ]
         if not any(dtype in HALF_DTYPES for dtype in floating):
             return function(*args, **kwargs)
         # float16 with bfloat16 promotes to float32: no half dtype to return then.

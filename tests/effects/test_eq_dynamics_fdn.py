@@ -63,8 +63,12 @@ def test_eq_frame_rate_controls_and_raw_inputs(rng):
 def test_trainable_eq_learns_a_hidden_eq(rng):
     target_eq = td.ParametricEQ(SR, n_peaks=1, trainable=False)
     audio = torch.from_numpy(rng.standard_normal((1, 8000))).float()
-    target = target_eq(audio, torch.tensor([[200.0, 1500.0, 5000.0]]), torch.tensor([[6.0, -8.0, 3.0]]),
-                       torch.tensor([[0.7071, 1.5, 0.7071]]))
+    target = target_eq(
+        audio,
+        torch.tensor([[200.0, 1500.0, 5000.0]]),
+        torch.tensor([[6.0, -8.0, 3.0]]),
+        torch.tensor([[0.7071, 1.5, 0.7071]]),
+    )
     eq = td.ParametricEQ(SR, n_peaks=1, trainable=True)
     optimizer = torch.optim.Adam(eq.parameters(), lr=0.05)
     loss_fn = td.losses.MultiScaleSpectralLoss(fft_sizes=(2048, 512))
@@ -82,7 +86,9 @@ def test_trainable_eq_learns_a_hidden_eq(rng):
 
 def test_compressor_module_equals_the_function_and_limits(rng):
     audio = torch.from_numpy(rng.uniform(-1, 1, (2, 4000)))
-    module = td.Compressor(SR, threshold_db=-12.0, ratio=3.0, knee_db=4.0, attack_s=0.002, release_s=0.04, makeup_db=2.0)
+    module = td.Compressor(
+        SR, threshold_db=-12.0, ratio=3.0, knee_db=4.0, attack_s=0.002, release_s=0.04, makeup_db=2.0
+    )
     expected = compress(audio, SR, -12.0, 3.0, 4.0, 0.002, 0.04, 2.0)
     np.testing.assert_allclose(module(audio).numpy(), expected.numpy(), atol=1e-12)
     limiter = td.Compressor.limiter(SR, threshold_db=-6.0, knee_db=0.0, attack_s=1e-5)
@@ -102,8 +108,9 @@ def test_compressor_times_are_seconds_learned_or_fixed(rng):
     audio = torch.from_numpy(rng.uniform(-1, 1, (1, 2000)))
     expected = compress(audio, SR, -12.0, 3.0, 4.0, 0.002, 0.04, 0.0)
     for trainable in (False, True):
-        module = td.Compressor(SR, threshold_db=-12.0, ratio=3.0, knee_db=4.0, attack_s=0.002, release_s=0.04,
-                               trainable=trainable).double()
+        module = td.Compressor(
+            SR, threshold_db=-12.0, ratio=3.0, knee_db=4.0, attack_s=0.002, release_s=0.04, trainable=trainable
+        ).double()
         controls = module.controls(audio)
         assert float(controls["attack_s"].detach()) == pytest.approx(0.002, rel=1e-6)  # float32 parameters
         assert float(controls["release_s"].detach()) == pytest.approx(0.04, rel=1e-6)
@@ -164,8 +171,9 @@ def test_fdn_reverb_render_uses_the_reverberation_times_it_is_given():
     # Same seed, so the same lines, matrix and gains: rendered at 0.3 s it is the 0.3 s reverb
     # (to 1e-9: the transfer function is sampled at 32768 frequencies for 0.6 s, 16384 for 0.3 s).
     shorter = td.FDNReverb(SR, rt60_s=0.3, reverb_length=12000, add_dry=False, trainable=False).double()
-    torch.testing.assert_close(reverb.render(impulse, torch.tensor([0.3], dtype=torch.float64)), shorter(impulse),
-                               atol=1e-8, rtol=0)
+    torch.testing.assert_close(
+        reverb.render(impulse, torch.tensor([0.3], dtype=torch.float64)), shorter(impulse), atol=1e-8, rtol=0
+    )
     # One set of times per item: each item's response decays at its own rate.
     per_item = reverb.render(impulse, torch.tensor([[0.6], [0.2]], dtype=torch.float64))
     assert _schroeder_t30(per_item[0].numpy()) == pytest.approx(0.6, rel=0.1)
@@ -176,11 +184,17 @@ def test_fdn_reverb_render_uses_the_reverberation_times_it_is_given():
 
 def test_effects_fit_in_a_processor_group(rng):
     audio = torch.from_numpy(rng.uniform(-0.5, 0.5, (2, 4000))).float()
-    group = td.ProcessorGroup([
-        ("eq", td.ParametricEQ(SR, n_peaks=2, trainable=True), ["audio"]),
-        ("compressor", td.Compressor(SR, trainable=True), ["eq"]),
-        ("reverb", td.FDNReverb(SR, rt60_s=(0.5, 0.2), band_edges_hz=(2000.0,), reverb_length=4000, trainable=True), ["compressor"]),
-    ])
+    group = td.ProcessorGroup(
+        [
+            ("eq", td.ParametricEQ(SR, n_peaks=2, trainable=True), ["audio"]),
+            ("compressor", td.Compressor(SR, trainable=True), ["eq"]),
+            (
+                "reverb",
+                td.FDNReverb(SR, rt60_s=(0.5, 0.2), band_edges_hz=(2000.0,), reverb_length=4000, trainable=True),
+                ["compressor"],
+            ),
+        ]
+    )
     out = group({"audio": audio})
     assert out.shape == audio.shape and torch.isfinite(out).all()
     out.pow(2).sum().backward()
@@ -190,8 +204,13 @@ def test_effects_fit_in_a_processor_group(rng):
 
 def test_effects_keep_finite_gradients_on_silence():
     silence = torch.zeros(1, 2000, requires_grad=True)
-    modules = [td.ParametricEQ(SR, trainable=True), td.Compressor(SR, trainable=True), td.Compressor.limiter(SR),
-               td.Compressor.expander(SR, trainable=True), td.FDNReverb(SR, rt60_s=0.2, reverb_length=1000, trainable=True)]
+    modules = [
+        td.ParametricEQ(SR, trainable=True),
+        td.Compressor(SR, trainable=True),
+        td.Compressor.limiter(SR),
+        td.Compressor.expander(SR, trainable=True),
+        td.FDNReverb(SR, rt60_s=0.2, reverb_length=1000, trainable=True),
+    ]
     for module in modules:
         out = module(silence)
         out.pow(2).sum().backward(retain_graph=False)
@@ -210,7 +229,9 @@ def test_bad_settings_are_errors():
     with pytest.raises(ValueError, match="at least one band"):
         td.ParametricEQ(n_peaks=0, low_shelf=False, high_shelf=False)
     with pytest.raises(ValueError, match="gain_db must have 5 bands"):
-        td.ParametricEQ(trainable=False)(torch.zeros(1, 10), torch.ones(1, 5) * 100, torch.zeros(1, 4), torch.ones(1, 5))
+        td.ParametricEQ(trainable=False)(
+            torch.zeros(1, 10), torch.ones(1, 5) * 100, torch.zeros(1, 4), torch.ones(1, 5)
+        )
     with pytest.raises(ValueError, match="band_edges_hz must hold"):
         td.FDNReverb(rt60_s=(1.0, 0.5))
     with pytest.raises(ValueError, match="rt60_s must be"):

@@ -83,8 +83,9 @@ def test_trainable_waveshaper_gets_finite_gradients_on_silence(curve):
 
 
 def test_phaser_lfo_follows_its_formula_and_renders_through_the_functional_op(rng):
-    module = Phaser(SR, n_stages=6, rate_hz=2.0, depth_octaves=1.5, center_hz=700.0, lfo_phase=0.3,
-                    feedback=0.4, mix=0.6)
+    module = Phaser(
+        SR, n_stages=6, rate_hz=2.0, depth_octaves=1.5, center_hz=700.0, lfo_phase=0.3, feedback=0.4, mix=0.6
+    )
     assert module.input_names == ("audio",)
     audio = torch.tensor(rng.standard_normal((2, 1600)))
     controls = module.controls(audio)
@@ -102,12 +103,12 @@ def test_phaser_with_a_frame_rate_sweep_control(rng):
     assert module.input_names == ("audio", "sweep_hz")
     audio = torch.tensor(rng.standard_normal((2, 640)))
     sweep = torch.tensor(rng.uniform(200, 4000, (2, 10, 1)))
-    np.testing.assert_allclose(module(audio, sweep).numpy(), phaser(audio, sweep, 4, -0.3, 0.5, SR).numpy(),
-                               atol=1e-7)
+    np.testing.assert_allclose(module(audio, sweep).numpy(), phaser(audio, sweep, 4, -0.3, 0.5, SR).numpy(), atol=1e-7)
     scaled = Phaser(SR, sweep="control", sweep_scale_fn=frequencies_sigmoid, feedback=0.0)
     raw = torch.tensor(rng.standard_normal((2, 10, 1)))
-    np.testing.assert_allclose(scaled(audio, raw).numpy(),
-                               phaser(audio, frequencies_sigmoid(raw), 4, 0.0, 0.5, SR).numpy(), atol=1e-7)
+    np.testing.assert_allclose(
+        scaled(audio, raw).numpy(), phaser(audio, frequencies_sigmoid(raw), 4, 0.0, 0.5, SR).numpy(), atol=1e-7
+    )
     with pytest.raises(ValueError, match="sweep_hz .* is required"):
         module(audio)
     with pytest.raises(ValueError, match="must not be given to a Phaser with sweep='lfo'"):
@@ -115,8 +116,9 @@ def test_phaser_with_a_frame_rate_sweep_control(rng):
 
 
 def test_trainable_phaser_learns_feedback_and_gets_gradients_everywhere(rng):
-    module = Phaser(SR, n_stages=4, rate_hz=3.0, center_hz=600.0, depth_octaves=1.0, feedback=0.1, mix=0.5,
-                    trainable=True)
+    module = Phaser(
+        SR, n_stages=4, rate_hz=3.0, center_hz=600.0, depth_octaves=1.0, feedback=0.1, mix=0.5, trainable=True
+    )
     names = {name for name, _ in module.named_parameters()}
     assert names == {"raw_feedback", "mix", "rate_hz", "depth_octaves", "log_center_hz"}
     audio = torch.tensor(rng.standard_normal((1, 2000)), dtype=torch.float32)
@@ -140,13 +142,16 @@ def test_trainable_phaser_learns_feedback_and_gets_gradients_everywhere(rng):
 def test_waveshaper_then_phaser_in_a_processor_group(rng):
     shaper = Waveshaper("tanh", oversampling=2)
     phase = Phaser(SR, sweep="control", feedback=0.5)
-    group = ProcessorGroup([
-        Node("drive", shaper, ["audio", "drive_db", "bias"]),
-        Node("phaser", phase, ["drive", "sweep_hz"]),
-    ])
+    group = ProcessorGroup(
+        [Node("drive", shaper, ["audio", "drive_db", "bias"]), Node("phaser", phase, ["drive", "sweep_hz"])]
+    )
     assert group.input_names == ("audio", "drive_db", "bias", "sweep_hz")
-    inputs = {"audio": torch.tensor(rng.uniform(-1, 1, (2, 320))), "drive_db": torch.full((2, 1), 6.0, dtype=torch.float64),
-              "bias": torch.zeros(2, 1, dtype=torch.float64), "sweep_hz": torch.tensor(rng.uniform(300, 3000, (2, 5, 1)))}
+    inputs = {
+        "audio": torch.tensor(rng.uniform(-1, 1, (2, 320))),
+        "drive_db": torch.full((2, 1), 6.0, dtype=torch.float64),
+        "bias": torch.zeros(2, 1, dtype=torch.float64),
+        "sweep_hz": torch.tensor(rng.uniform(300, 3000, (2, 5, 1))),
+    }
     values = group.run(inputs)
     by_hand = phase(shaper(inputs["audio"], inputs["drive_db"], inputs["bias"]), inputs["sweep_hz"])
     np.testing.assert_allclose(values["phaser"].numpy(), by_hand.numpy(), atol=1e-12)
@@ -160,12 +165,21 @@ def _tiny(*shape, low=-1.0, high=1.0, seed=0):
 
 def test_module_gradcheck():
     shaper = Waveshaper("tanh", oversampling=2, output_gain_db=3.0, mix=0.8).double()
-    assert torch.autograd.gradcheck(lambda x, d, b: shaper(x, d, b),
-                                    (_tiny(1, 8, seed=1), _tiny(1, 2, 1, low=-3, high=3, seed=2),
-                                     _tiny(1, 1, low=-0.2, high=0.2, seed=3)), eps=1e-6, atol=1e-6, rtol=1e-5)
+    assert torch.autograd.gradcheck(
+        lambda x, d, b: shaper(x, d, b),
+        (_tiny(1, 8, seed=1), _tiny(1, 2, 1, low=-3, high=3, seed=2), _tiny(1, 1, low=-0.2, high=0.2, seed=3)),
+        eps=1e-6,
+        atol=1e-6,
+        rtol=1e-5,
+    )
     module = Phaser(SR, sweep="control", n_stages=2, feedback=0.3).double()
-    assert torch.autograd.gradcheck(lambda x, s: module(x, s), (_tiny(1, 8, seed=4), _tiny(1, 2, 1, low=300, high=4000,
-                                    seed=5)), eps=1e-6, atol=1e-6, rtol=1e-5)
+    assert torch.autograd.gradcheck(
+        lambda x, s: module(x, s),
+        (_tiny(1, 8, seed=4), _tiny(1, 2, 1, low=300, high=4000, seed=5)),
+        eps=1e-6,
+        atol=1e-6,
+        rtol=1e-5,
+    )
 
 
 def test_phaser_gets_finite_gradients_on_silence():
@@ -177,22 +191,25 @@ def test_phaser_gets_finite_gradients_on_silence():
     assert all(torch.isfinite(p.grad).all() for p in module.parameters())
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda: Waveshaper("fuzz"), "curve must be one of"),
-    (lambda: Waveshaper(oversampling=0), "oversampling must be an integer >= 1"),
-    (lambda: Waveshaper("chebyshev", trainable=True, n_terms=1), "n_terms must be an integer >= 2"),
-    (lambda: Waveshaper(mix=math.nan), "mix must be a finite number"),
-    (lambda: Waveshaper()(torch.ones(1, 10)), "drive_db is required"),
-    (lambda: Waveshaper()(torch.ones(10), torch.zeros(1, 1), torch.zeros(1, 1)), "audio must have shape"),
-    (lambda: Waveshaper()(torch.ones(1, 10), torch.zeros(1), torch.zeros(1, 1)), "drive_db must have shape"),
-    (lambda: Phaser(feedback=1.0), r"\|feedback\| < 1"),
-    (lambda: Phaser(sweep="random"), "sweep must be one of"),
-    (lambda: Phaser(16000, center_hz=3000.0, depth_octaves=2.0), "must stay below Nyquist"),
-    (lambda: Phaser(rate_hz=-1.0), "rate_hz and depth_octaves must be finite and >= 0"),
-    (lambda: Phaser(n_stages=0), "n_stages must be an integer >= 1"),
-    (lambda: Phaser(sweep="control")(torch.ones(1, 10), torch.ones(1, 10) * 500), "sweep_hz must have shape"),
-    (lambda: Phaser(sweep="control").lfo(10), "has no LFO"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: Waveshaper("fuzz"), "curve must be one of"),
+        (lambda: Waveshaper(oversampling=0), "oversampling must be an integer >= 1"),
+        (lambda: Waveshaper("chebyshev", trainable=True, n_terms=1), "n_terms must be an integer >= 2"),
+        (lambda: Waveshaper(mix=math.nan), "mix must be a finite number"),
+        (lambda: Waveshaper()(torch.ones(1, 10)), "drive_db is required"),
+        (lambda: Waveshaper()(torch.ones(10), torch.zeros(1, 1), torch.zeros(1, 1)), "audio must have shape"),
+        (lambda: Waveshaper()(torch.ones(1, 10), torch.zeros(1), torch.zeros(1, 1)), "drive_db must have shape"),
+        (lambda: Phaser(feedback=1.0), r"\|feedback\| < 1"),
+        (lambda: Phaser(sweep="random"), "sweep must be one of"),
+        (lambda: Phaser(16000, center_hz=3000.0, depth_octaves=2.0), "must stay below Nyquist"),
+        (lambda: Phaser(rate_hz=-1.0), "rate_hz and depth_octaves must be finite and >= 0"),
+        (lambda: Phaser(n_stages=0), "n_stages must be an integer >= 1"),
+        (lambda: Phaser(sweep="control")(torch.ones(1, 10), torch.ones(1, 10) * 500), "sweep_hz must have shape"),
+        (lambda: Phaser(sweep="control").lfo(10), "has no LFO"),
+    ],
+)
 def test_bad_input_raises_a_clear_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -46,14 +46,19 @@ def test_loudness_matches_magenta_ddsp(case, dtype):
     audio = _recipe_audio(case)
     # The recipe rebuilt the very audio Magenta saw (up to float64 summation order).
     np.testing.assert_allclose(np.sum(audio.astype(np.float64) ** 2), MAGENTA["energy"][case], rtol=1e-12)
-    theirs = MAGENTA["loudness"][MAGENTA["offsets"][case]:MAGENTA["offsets"][case + 1]]
+    theirs = MAGENTA["loudness"][MAGENTA["offsets"][case] : MAGENTA["offsets"][case + 1]]
     # Magenta's padding="center" is our framing: n_fft // 2 zeros on both ends, frame k centred
     # on sample k * hop. It returns n_samples // hop + 1 frames (ours by default: one fewer), so
     # asking for that many compares every frame, the partly padded edge frames included.
     ours = a_weighted_loudness(
-        torch.from_numpy(audio).to(dtype)[None], int(MAGENTA["sample_rate"][case]),
-        int(MAGENTA["frame_rate"][case]), int(MAGENTA["n_fft"][case]), float(MAGENTA["range_db"][case]),
-        float(MAGENTA["ref_db"][case]), n_frames=len(theirs))[0]
+        torch.from_numpy(audio).to(dtype)[None],
+        int(MAGENTA["sample_rate"][case]),
+        int(MAGENTA["frame_rate"][case]),
+        int(MAGENTA["n_fft"][case]),
+        float(MAGENTA["range_db"][case]),
+        float(MAGENTA["ref_db"][case]),
+        n_frames=len(theirs),
+    )[0]
     # Measured: at most 7.6e-6 dB apart (TensorFlow's float32 FFT); 1e-3 dB leaves room for
     # other FFT libraries and is still well inside the 0.01 dB agreement asked for.
     np.testing.assert_allclose(ours.double().numpy(), theirs, rtol=0, atol=1e-3)

@@ -94,9 +94,11 @@ def test_yin_is_aligned_with_the_frame_times():
     audio = torch.tensor(np.sin(2 * np.pi * np.cumsum(instantaneous) / SR), dtype=torch.float32)[None]
     f0, _ = estimate_f0(audio, SR, FRAME_RATE, method="yin")
     times = np.arange(f0.shape[1]) / FRAME_RATE
+
     def error(shift_s):
         truth = 370 * 2 ** (30 / 1200 * np.sin(2 * np.pi * 5.5 * (times + shift_s)))
         return np.median(np.abs(1200 * np.log2(f0[0].numpy() / truth))[20:-20])
+
     assert error(0.0) < 2.0
     assert error(0.0) < error(0.005) and error(0.0) < error(-0.005)
 

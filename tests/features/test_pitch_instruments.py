@@ -27,7 +27,9 @@ def _cents_errors(instrument: str, method: str) -> np.ndarray:
     errors = []
     for note in notes:
         start, stop = note["onset_s"], note["offset_s"]
-        middle = slice(int((start + 0.25 * (stop - start)) * FRAME_RATE), int((stop - 0.25 * (stop - start)) * FRAME_RATE))
+        middle = slice(
+            int((start + 0.25 * (stop - start)) * FRAME_RATE), int((stop - 0.25 * (stop - start)) * FRAME_RATE)
+        )
         expected = 440.0 * 2 ** ((note["midi"] - 69) / 12)
         errors.append(1200 * np.log2(f0[middle] / expected))
     return np.concatenate(errors)

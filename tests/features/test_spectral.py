@@ -3,12 +3,21 @@ import pytest
 import scipy.fft
 import torch
 
-from torchddsp.features import MFCC, MelSpectrogram, dct_matrix, log_mel_spectrogram, magnitude, mel_filterbank, mfcc, stft
+from torchddsp.features import (
+    MFCC,
+    MelSpectrogram,
+    dct_matrix,
+    log_mel_spectrogram,
+    magnitude,
+    mel_filterbank,
+    mfcc,
+    stft,
+)
 from torchddsp.features.spectral import hz_to_mel, mel_to_hz
 
 
 def test_a_sine_puts_its_energy_in_the_right_bin():
-    sr, n_fft = 16000, 512
+    n_fft = 512  # at 16 kHz
     k = 37  # bin 37: 37 * 31.25 = 1156.25 Hz
     t = np.arange(8000)
     audio = torch.tensor(np.cos(2 * np.pi * k * t / n_fft))[None]
@@ -17,7 +26,9 @@ def test_a_sine_puts_its_energy_in_the_right_bin():
     others = np.delete(spectrum.numpy(), k, axis=1)
     assert others.max() < 1e-8 * n_fft
     hann = magnitude(stft(audio, n_fft, 128))[0, 2:-2]  # periodic Hann: main lobe k-1, k, k+1 = 1/4, 1/2, 1/4
-    np.testing.assert_allclose(hann[:, k - 1 : k + 2].numpy() / (n_fft / 2), [[0.25, 0.5, 0.25]] * hann.shape[0], atol=1e-9)
+    np.testing.assert_allclose(
+        hann[:, k - 1 : k + 2].numpy() / (n_fft / 2), [[0.25, 0.5, 0.25]] * hann.shape[0], atol=1e-9
+    )
 
 
 def test_stft_framing_conventions():
@@ -42,6 +53,7 @@ def test_magnitude_gradient_is_finite_at_zero():
 
 def _reference_mel(n_fft, n_mels, sr, f_min, f_max, htk, norm):
     """Float64 reference written from the definitions (triangles between mel-spaced edges)."""
+
     def to_mel(f):
         f = np.asarray(f, dtype=np.float64)
         if htk:

@@ -58,7 +58,9 @@ def test_time_varying_matches_a_per_sample_loop(backend):
     a = np.stack([-2 * radius * np.cos(angle), radius**2], axis=2)
     zi = rng.standard_normal((3, 2))
     expected = loop_reference(x, a, zi)
-    result = allpole_filter(torch.from_numpy(x), torch.from_numpy(a), state=torch.from_numpy(zi), backend=backend).numpy()
+    result = allpole_filter(
+        torch.from_numpy(x), torch.from_numpy(a), state=torch.from_numpy(zi), backend=backend
+    ).numpy()
     assert np.abs(result - expected).max() < 1e-10
 
 
@@ -83,8 +85,9 @@ def test_chunked_filtering_with_carried_state_equals_one_call(backend):
     whole, whole_state = allpole_filter(x, a, return_state=True, backend=backend)
     state, pieces = None, []
     for start, stop in [(0, 1), (1, 3), (3, 400), (400, 1000)]:
-        piece, state = allpole_filter(x[:, start:stop], a[:, start:stop], state=state, return_state=True,
-                                      backend=backend)
+        piece, state = allpole_filter(
+            x[:, start:stop], a[:, start:stop], state=state, return_state=True, backend=backend
+        )
         pieces.append(piece)
     torch.testing.assert_close(torch.cat(pieces, 1), whole, rtol=0, atol=1e-12)
     torch.testing.assert_close(state, whole_state)
@@ -135,8 +138,9 @@ def test_gradient_matches_a_long_signal_finite_difference():
     for k in range(2):
         shift = torch.zeros_like(a)
         shift[0, k] = step
-        numeric = (allpole_filter(x, a.detach() + shift).pow(2).mean()
-                   - allpole_filter(x, a.detach() - shift).pow(2).mean()) / (2 * step)
+        numeric = (
+            allpole_filter(x, a.detach() + shift).pow(2).mean() - allpole_filter(x, a.detach() - shift).pow(2).mean()
+        ) / (2 * step)
         assert float(grad[0, k]) == pytest.approx(float(numeric), rel=1e-5)
 
 
@@ -154,7 +158,9 @@ def _agreement_inputs(order, lead, a_shape, seed):
 @pytest.mark.skipif(not allpole_kernel_available(), reason="numba is not installed")
 @pytest.mark.parametrize("order", [1, 2, 3])
 @pytest.mark.parametrize("lead", [0, 1])
-@pytest.mark.parametrize("a_shape", [(3, 40), (1, 40), (3, 1), (1, 1)], ids=["sample", "sample_shared", "item", "fixed"])
+@pytest.mark.parametrize(
+    "a_shape", [(3, 40), (1, 40), (3, 1), (1, 1)], ids=["sample", "sample_shared", "item", "fixed"]
+)
 @pytest.mark.parametrize("engine", ["numba", "scan"])
 def test_engines_equal_the_loop_forward_and_gradients(order, lead, a_shape, engine):
     # The compiled kernels (order 2: two items per pass, registers; fused one-pass adjoint) and
@@ -181,8 +187,13 @@ def test_unbatched_coefficients_and_leading_dimensions(backend):
     x = rng.standard_normal((2, 3, 300))
     denominator = stable_denominator(3, radius=0.9)
     zi = rng.standard_normal((2, 3, 3))
-    y, state = allpole_filter(torch.from_numpy(x), torch.from_numpy(denominator[1:]), state=torch.from_numpy(zi),
-                              return_state=True, backend=backend)
+    y, state = allpole_filter(
+        torch.from_numpy(x),
+        torch.from_numpy(denominator[1:]),
+        state=torch.from_numpy(zi),
+        return_state=True,
+        backend=backend,
+    )
     expected = loop_reference(x.reshape(6, 300), np.broadcast_to(denominator[1:], (6, 300, 3)), zi.reshape(6, 3))
     assert y.shape == (2, 3, 300) and state.shape == (2, 3, 3)
     np.testing.assert_allclose(y.numpy(), expected.reshape(2, 3, 300), atol=1e-10)

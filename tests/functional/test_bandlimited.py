@@ -34,8 +34,18 @@ def test_kernel_equals_the_pytorch_path_in_values_and_gradients(waveforms):
     weight = torch.linspace(-1, 1, 12 * 10, dtype=torch.float64)
     results = {}
     for backend in ("numba", "torch"):
-        y = bandlimited_oscillator(inputs[0], inputs[1], 120, 16000.0, waveforms, inputs[2], state=inputs[3],
-                                   noise_amplitude=inputs[4], noise_seeds=seeds, backend=backend)
+        y = bandlimited_oscillator(
+            inputs[0],
+            inputs[1],
+            120,
+            16000.0,
+            waveforms,
+            inputs[2],
+            state=inputs[3],
+            noise_amplitude=inputs[4],
+            noise_seeds=seeds,
+            backend=backend,
+        )
         results[backend] = (y.detach(), torch.autograd.grad((y * weight).sum(), inputs))
     np.testing.assert_allclose(results["numba"][0].numpy(), results["torch"][0].numpy(), atol=1e-12)
     for ours, reference in zip(results["numba"][1], results["torch"][1]):
@@ -54,8 +64,18 @@ def test_gradcheck(backend, seed):
     seeds = torch.tensor([1, 2])
 
     def fn(f, a, mix, phase, noise):
-        return bandlimited_oscillator(f, a, 20, 16000.0, ("square", "saw"), mix, state=phase, noise_amplitude=noise,
-                                      noise_seeds=seeds, backend=backend)
+        return bandlimited_oscillator(
+            f,
+            a,
+            20,
+            16000.0,
+            ("square", "saw"),
+            mix,
+            state=phase,
+            noise_amplitude=noise,
+            noise_seeds=seeds,
+            backend=backend,
+        )
 
     inputs = tuple(t.clone().requires_grad_() for t in (f, a, mix, phase, noise))
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-8, atol=1e-5, rtol=1e-4)
@@ -72,8 +92,9 @@ def harmonic_mask(freqs, f0, nyquist, width=4.0):
 @pytest.mark.parametrize("f0", [110.0, 1234.0, 5000.0, 9000.0])
 def test_no_aliasing_energy_off_the_harmonic_series(waveform, f0):
     n = int(SR)
-    y = bandlimited_oscillator(torch.full((1, 441, 1), f0, dtype=torch.float64), torch.ones(1, 441, 1, dtype=torch.float64),
-                               n, SR, (waveform,))[0].numpy()
+    y = bandlimited_oscillator(
+        torch.full((1, 441, 1), f0, dtype=torch.float64), torch.ones(1, 441, 1, dtype=torch.float64), n, SR, (waveform,)
+    )[0].numpy()
     spectrum = np.abs(np.fft.rfft(y * np.blackman(n))) ** 2
     freqs = np.fft.rfftfreq(n, 1 / SR)
     off = spectrum[~harmonic_mask(freqs, f0, SR / 2)].sum() / spectrum.sum()
@@ -118,15 +139,23 @@ def test_sine_follows_the_library_phase_convention(rng):
     np.testing.assert_allclose(y.numpy(), expected, atol=2e-6)
 
 
-@pytest.mark.parametrize("waveform,ideal", [
-    ("saw", lambda t: 2 * ((t + 0.5) % 1.0) - 1),
-    ("square", lambda t: np.where(t % 1.0 < 0.5, 1.0, -1.0)),
-    ("triangle", lambda t: 2 * np.abs(2 * ((t - 0.25) % 1.0) - 1) - 1),
-])
+@pytest.mark.parametrize(
+    "waveform,ideal",
+    [
+        ("saw", lambda t: 2 * ((t + 0.5) % 1.0) - 1),
+        ("square", lambda t: np.where(t % 1.0 < 0.5, 1.0, -1.0)),
+        ("triangle", lambda t: 2 * np.abs(2 * ((t - 0.25) % 1.0) - 1) - 1),
+    ],
+)
 def test_low_notes_approach_the_ideal_waveform(waveform, ideal):
     n = 44100
-    y = bandlimited_oscillator(torch.full((1, 441, 1), 50.0, dtype=torch.float64), torch.ones(1, 441, 1, dtype=torch.float64),
-                               n, SR, (waveform,))[0].numpy()
+    y = bandlimited_oscillator(
+        torch.full((1, 441, 1), 50.0, dtype=torch.float64),
+        torch.ones(1, 441, 1, dtype=torch.float64),
+        n,
+        SR,
+        (waveform,),
+    )[0].numpy()
     t = np.arange(1, n + 1) * 50.0 / SR
     # Away from the discontinuities (Gibbs ripples), the band-limited wave is the ideal one.
     distance_to_edge = np.minimum(np.abs(t % 0.5), 0.5 - np.abs(t % 0.5))
@@ -139,13 +168,15 @@ def test_noise_is_the_counter_noise_and_batch_composition_does_not_matter():
     seeds = torch.tensor([11, 22, 33])
     level = torch.ones(3, 5, 1)
     silent = torch.zeros(3, 5, 1)
-    y = bandlimited_oscillator(torch.full((3, 5, 1), 440.0), silent, 500, SR, ("sine",), noise_amplitude=level,
-                               noise_seeds=seeds)
+    y = bandlimited_oscillator(
+        torch.full((3, 5, 1), 440.0), silent, 500, SR, ("sine",), noise_amplitude=level, noise_seeds=seeds
+    )
     np.testing.assert_allclose(y.numpy(), counter_noise(seeds, 500).numpy(), atol=1e-7)
     f, a, _ = controls(batch=3, frames=5, channels=2)
     both = bandlimited_oscillator(f, a, 500, SR, ("saw",), noise_amplitude=level.double(), noise_seeds=seeds)
-    alone = bandlimited_oscillator(f[1:2], a[1:2], 500, SR, ("saw",), noise_amplitude=level[1:2].double(),
-                                   noise_seeds=seeds[1:2])
+    alone = bandlimited_oscillator(
+        f[1:2], a[1:2], 500, SR, ("saw",), noise_amplitude=level[1:2].double(), noise_seeds=seeds[1:2]
+    )
     np.testing.assert_allclose(both[1:2].numpy(), alone.numpy(), atol=1e-13)
 
 

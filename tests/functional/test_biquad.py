@@ -65,13 +65,16 @@ def test_gradcheck_in_every_parameter(mode):
     assert torch.autograd.gradcheck(lambda c, q, g: biquad(mode, c, q, SR, g), (cutoff, q, gain))
 
 
-@pytest.mark.parametrize("arguments,match", [
-    (("lowpass", 30000.0, 1.0, SR), "cutoff_hz must be strictly between 0 and Nyquist"),
-    (("lowpass", 1000.0, 0.0, SR), "q must be > 0"),
-    (("bandstop", 1000.0, 1.0, SR), "mode must be one of"),
-    (("lowpass", 1000.0, 1.0, 0.0), "sample_rate"),
-    (("peak", 1000.0, 1.0, SR, float("nan")), "gain_db must be finite"),
-])
+@pytest.mark.parametrize(
+    "arguments,match",
+    [
+        (("lowpass", 30000.0, 1.0, SR), "cutoff_hz must be strictly between 0 and Nyquist"),
+        (("lowpass", 1000.0, 0.0, SR), "q must be > 0"),
+        (("bandstop", 1000.0, 1.0, SR), "mode must be one of"),
+        (("lowpass", 1000.0, 1.0, 0.0), "sample_rate"),
+        (("peak", 1000.0, 1.0, SR, float("nan")), "gain_db must be finite"),
+    ],
+)
 def test_bad_parameters(arguments, match):
     with pytest.raises(ValueError, match=match):
         biquad(*arguments)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from torchddsp.functional import Control, Rate
-from torchddsp.functional.controls import control_dtype, rate_of, control_values
+from torchddsp.functional.controls import control_dtype, control_values, rate_of
 from torchddsp.functional.resampling import upsample
 from torchddsp.validation import InputError, set_validation
 
@@ -83,18 +83,24 @@ def test_batch_one_broadcasts_and_other_batches_are_errors():
         values(torch.zeros(2, 1))
 
 
-@pytest.mark.parametrize("value,message", [
-    (torch.zeros(B, N - 1), r"cutoff_hz per sample must hold 8 samples \(that of the input\), found 7"),
-    (torch.zeros(B, 4, 2), r"cutoff_hz must have batch 1 or 3 .* and 1 channels, found shape \(3, 4, 2\)"),
-    (torch.zeros(B), r"cutoff_hz must be a number, \(batch, 1\).*wrap it in Control"),
-    (torch.zeros(1, B, 4, 1), r"cutoff_hz must be a number, \(batch, 1\)"),
-    (Control.fixed(torch.zeros(2)), "cutoff_hz: a fixed control holds one value, found shape"),
-    (Control.per_item(torch.zeros(B, 1, 1)), r"cutoff_hz: a per-item control must be \(batch,\) or \(batch, channels\)"),
-    (Control.per_frame(torch.zeros(B)), r"cutoff_hz: a per-frame control must be \(batch, time\)"),
-    (Control.per_frame(torch.zeros(B, 0)), "cutoff_hz at frame rate needs at least one frame"),
-    (torch.full((B, 1), float("nan")), "cutoff_hz must be finite"),
-    (Control.per_frame(torch.full((B, 4), float("inf"))), "cutoff_hz must be finite"),
-])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        (torch.zeros(B, N - 1), r"cutoff_hz per sample must hold 8 samples \(that of the input\), found 7"),
+        (torch.zeros(B, 4, 2), r"cutoff_hz must have batch 1 or 3 .* and 1 channels, found shape \(3, 4, 2\)"),
+        (torch.zeros(B), r"cutoff_hz must be a number, \(batch, 1\).*wrap it in Control"),
+        (torch.zeros(1, B, 4, 1), r"cutoff_hz must be a number, \(batch, 1\)"),
+        (Control.fixed(torch.zeros(2)), "cutoff_hz: a fixed control holds one value, found shape"),
+        (
+            Control.per_item(torch.zeros(B, 1, 1)),
+            r"cutoff_hz: a per-item control must be \(batch,\) or \(batch, channels\)",
+        ),
+        (Control.per_frame(torch.zeros(B)), r"cutoff_hz: a per-frame control must be \(batch, time\)"),
+        (Control.per_frame(torch.zeros(B, 0)), "cutoff_hz at frame rate needs at least one frame"),
+        (torch.full((B, 1), float("nan")), "cutoff_hz must be finite"),
+        (Control.per_frame(torch.full((B, 4), float("inf"))), "cutoff_hz must be finite"),
+    ],
+)
 def test_bad_layouts_and_values_name_the_argument(value, message):
     with pytest.raises(InputError, match=message):
         values(value)
@@ -124,19 +130,25 @@ def test_value_checks_can_be_switched_off():
 
 def test_dtype_and_device_follow_the_input():
     assert values(torch.ones(B, 1, dtype=torch.float32)).dtype == torch.float64
-    assert control_dtype(torch.zeros(1, 2), Control.per_item(torch.ones(2, dtype=torch.float64)), None, 2.0) \
+    assert (
+        control_dtype(torch.zeros(1, 2), Control.per_item(torch.ones(2, dtype=torch.float64)), None, 2.0)
         == torch.float64
+    )
     assert control_dtype(torch.zeros(1, 2, dtype=torch.float64), torch.ones(1, 1)) == torch.float64
 
 
-@pytest.mark.parametrize("make", [
-    lambda v: Control.fixed(v[0, 0]),
-    lambda v: v[:, :1],
-    lambda v: Control.per_item(v[:, 0]),
-    lambda v: v,
-    lambda v: v[:, :4, None],
-    lambda v: Control.per_frame(v[:, :3]),
-], ids=["fixed", "item", "item-stated", "sample", "frame", "frame-stated"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v: Control.fixed(v[0, 0]),
+        lambda v: v[:, :1],
+        lambda v: Control.per_item(v[:, 0]),
+        lambda v: v,
+        lambda v: v[:, :4, None],
+        lambda v: Control.per_frame(v[:, :3]),
+    ],
+    ids=["fixed", "item", "item-stated", "sample", "frame", "frame-stated"],
+)
 def test_gradients_flow_through_every_rate(make):
     value = torch.randn(B, N, dtype=torch.float64, requires_grad=True)
     weights = torch.randn(B, N, 1, dtype=torch.float64)

@@ -45,8 +45,9 @@ def test_db_conversions_closed_form_and_floor():
     db.sum().backward()
     assert torch.isfinite(amplitude.grad).all()
     assert amplitude.grad[3].item() == 0.0  # floor: no gradient, never NaN
-    np.testing.assert_allclose(db_to_amplitude(torch.tensor([0.0, -20.0, 6.0])).numpy(),
-                               [1.0, 0.1, 10 ** (6 / 20)], rtol=1e-6)
+    np.testing.assert_allclose(
+        db_to_amplitude(torch.tensor([0.0, -20.0, 6.0])).numpy(), [1.0, 0.1, 10 ** (6 / 20)], rtol=1e-6
+    )
     assert power_to_db(torch.tensor([0.01]), range_db=120.0).item() == pytest.approx(-20.0)
     assert amplitude_to_db(torch.tensor([1e-9]), range_db=60.0).item() == pytest.approx(-60.0)
 

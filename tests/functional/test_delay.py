@@ -35,8 +35,13 @@ def test_delay_stream_in_blocks_equals_one_call(rng, interpolation):
     offline = fractional_delay(audio, delay, interpolation, state=history)
     pieces = []
     for start in range(0, 400, 100):
-        piece, history = fractional_delay(audio[:, start : start + 100], delay[:, start : start + 100], interpolation,
-                                          state=history, return_state=True)
+        piece, history = fractional_delay(
+            audio[:, start : start + 100],
+            delay[:, start : start + 100],
+            interpolation,
+            state=history,
+            return_state=True,
+        )
         pieces.append(piece)
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), offline.numpy(), atol=1e-14)
 

@@ -80,7 +80,10 @@ def test_ballistics_match_a_per_sample_loop(backend, attack_when, rng):
     np.testing.assert_allclose(result[0].numpy(), expected, atol=1e-10)
 
 
-def time_to_fraction(curve, start, end, fraction=1 - math.exp(-1)):
+ONE_TIME_CONSTANT = 1 - math.exp(-1)
+
+
+def time_to_fraction(curve, start, end, fraction=ONE_TIME_CONSTANT):
     """Samples until ``curve`` has covered ``fraction`` of the way from ``start`` to ``end``."""
     covered = (curve - start) / (end - start)
     return int(np.argmax(covered >= fraction)) + 1
@@ -92,7 +95,9 @@ def test_compressor_step_response_settles_with_its_time_constants(attack_s, rele
     # compressor at -20 dB: the gain moves 13.5 dB in each direction.
     quiet, loud = 0.05, 0.8
     n = int(SR * 1.5)
-    audio = torch.cat([torch.full((1, SR // 4), quiet), torch.full((1, n), loud), torch.full((1, n), quiet)], 1).double()
+    audio = torch.cat(
+        [torch.full((1, SR // 4), quiet), torch.full((1, n), loud), torch.full((1, n), quiet)], 1
+    ).double()
     _, gain = compress(audio, SR, -20.0, 4.0, 0.0, attack_s, release_s, return_gain=True)
     gain = gain[0].numpy()
     start = SR // 4
@@ -140,7 +145,9 @@ def test_batch_equals_per_item_and_inputs_are_untouched(rng):
 def test_gradients_of_every_setting():
     generator = torch.Generator().manual_seed(0)
     audio = (0.5 * torch.randn(2, 40, dtype=torch.float64, generator=generator)).requires_grad_()
-    settings = [torch.tensor([[v]], dtype=torch.float64, requires_grad=True) for v in (-12.0, 3.0, 6.0, 0.002, 0.01, 1.0)]
+    settings = [
+        torch.tensor([[v]], dtype=torch.float64, requires_grad=True) for v in (-12.0, 3.0, 6.0, 0.002, 0.01, 1.0)
+    ]
 
     def fn(audio, threshold, ratio, knee, attack, release, makeup):
         return compress(audio, SR, threshold, ratio, knee, attack, release, makeup, detector="rms")
@@ -222,12 +229,16 @@ def test_leading_dimensions_are_flattened_and_restored(rng):
 
 def test_a_ratio_at_frame_rate_is_upsampled_like_any_control():
     level = torch.linspace(-60.0, 0.0, 400, dtype=torch.float64)[None]
-    frames = torch.tensor([[2.0, 8.0, float(4.0), 1.5, 3.0]], dtype=torch.float64)
+    frames = torch.tensor([[2.0, 8.0, 4.0, 1.5, 3.0]], dtype=torch.float64)
     per_sample = torch.from_numpy(np.interp(np.arange(400), np.arange(5) * 80, frames[0].numpy()))[None]
     for mode in ("compressor", "expander"):
         expected = gain_computer(level, -30.0, per_sample, 6.0, mode)
-        np.testing.assert_allclose(gain_computer(level, -30.0, Control.per_frame(frames), 6.0, mode).numpy(),
-                                   expected.numpy(), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            gain_computer(level, -30.0, Control.per_frame(frames), 6.0, mode).numpy(),
+            expected.numpy(),
+            rtol=0,
+            atol=1e-12,
+        )
 
 
 def test_value_checks_run_only_while_data_checks_are_on():

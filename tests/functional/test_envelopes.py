@@ -49,12 +49,15 @@ def test_curvature_shapes_each_segment():
         assert y[150] == pytest.approx(0.5**curve, abs=1e-12)  # half way down the decay to 0
 
 
-@pytest.mark.parametrize("case", [
-    (0.0, 0.3, 0.5, 0.2, 1.0, 1.0),   # zero attack
-    (0.4, 0.0, 0.5, 0.0, 1.0, 0.5),   # zero decay and release
-    (1.5, 0.5, 0.5, 0.5, 0.212, 2.0),  # note much shorter than the attack (times off the frame grid)
-    (0.213, 0.3, 0.0, 0.4, 0.362, 0.1),  # released during the decay, strong curvature
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        (0.0, 0.3, 0.5, 0.2, 1.0, 1.0),  # zero attack
+        (0.4, 0.0, 0.5, 0.0, 1.0, 0.5),  # zero decay and release
+        (1.5, 0.5, 0.5, 0.5, 0.212, 2.0),  # note much shorter than the attack (times off the frame grid)
+        (0.213, 0.3, 0.0, 0.4, 0.362, 0.1),  # released during the decay, strong curvature
+    ],
+)
 def test_gradients_are_finite_and_exact(case):
     inputs = tuple(torch.tensor([v], dtype=torch.float64, requires_grad=True) for v in case)
 
@@ -74,8 +77,13 @@ def test_lfo_shapes_against_their_definitions():
     n, rate = 200, 100.0
     frequency = torch.tensor([2.01], dtype=torch.float64)
     turns = (np.arange(1, n + 1) * 2.01 / rate) % 1.0
-    definitions = [(1 - np.cos(2 * np.pi * turns)) / 2, 1 - np.abs(2 * turns - 1), turns, 1 - turns,
-                   ((turns > 0.25) & (turns < 0.75)).astype(float)]
+    definitions = [
+        (1 - np.cos(2 * np.pi * turns)) / 2,
+        1 - np.abs(2 * turns - 1),
+        turns,
+        1 - turns,
+        ((turns > 0.25) & (turns < 0.75)).astype(float),
+    ]
     for k, expected in enumerate(definitions):
         weights = torch.zeros(1, 5, dtype=torch.float64)
         weights[0, k] = 1.0
@@ -90,9 +98,15 @@ def test_lfo_mix_rate_modulation_and_phase():
     turns = (np.arange(1, n + 1) * 1.03 / rate) % 1.0  # never exactly on a wrap
     np.testing.assert_allclose(y, 0.5 * (1 - np.cos(2 * np.pi * turns)) / 2 + 0.5 * turns, atol=1e-9)
     ramp = torch.linspace(0, 1, n, dtype=torch.float64)[None]
-    modulated = lfo(torch.tensor([1.0], dtype=torch.float64), weights[:, :1].repeat(1, 5) * torch.tensor([[1.0, 0, 0, 0, 0]],
-                    dtype=torch.float64), n, rate, ramp, torch.tensor([3.0], dtype=torch.float64),
-                    state=torch.tensor([math.pi / 2], dtype=torch.float64))[0].numpy()
+    modulated = lfo(
+        torch.tensor([1.0], dtype=torch.float64),
+        weights[:, :1].repeat(1, 5) * torch.tensor([[1.0, 0, 0, 0, 0]], dtype=torch.float64),
+        n,
+        rate,
+        ramp,
+        torch.tensor([3.0], dtype=torch.float64),
+        state=torch.tensor([math.pi / 2], dtype=torch.float64),
+    )[0].numpy()
     phase = np.pi / 2 + 2 * np.pi * np.cumsum(1.0 + 3.0 * ramp[0].numpy()) / rate
     np.testing.assert_allclose(modulated, (1 - np.cos(phase)) / 2, atol=1e-9)
     even = lfo(torch.tensor([1.0]), torch.zeros(1, 5), 10, rate)
@@ -100,10 +114,12 @@ def test_lfo_mix_rate_modulation_and_phase():
 
 
 def test_lfo_gradients():
-    inputs = (torch.tensor([1.5], dtype=torch.float64, requires_grad=True),
-              torch.tensor([[0.3, 0.6, 0.2, 0.8, 0.5]], dtype=torch.float64, requires_grad=True),
-              torch.tensor([0.4], dtype=torch.float64, requires_grad=True),
-              torch.tensor([2.0], dtype=torch.float64, requires_grad=True))
+    inputs = (
+        torch.tensor([1.5], dtype=torch.float64, requires_grad=True),
+        torch.tensor([[0.3, 0.6, 0.2, 0.8, 0.5]], dtype=torch.float64, requires_grad=True),
+        torch.tensor([0.4], dtype=torch.float64, requires_grad=True),
+        torch.tensor([2.0], dtype=torch.float64, requires_grad=True),
+    )
     ramp = torch.linspace(0, 1, 30, dtype=torch.float64)[None]
 
     def fn(f, w, phase, depth):
@@ -137,8 +153,15 @@ def test_per_note_arguments_take_numbers_and_per_item_controls():
     duration = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
     full = [torch.full((3,), v, dtype=torch.float64) for v in (0.1, 0.2, 0.5, 0.3)]
     expected = adsr(*full, duration, 300, RATE)
-    mixed = adsr(0.1, Control.fixed(0.2), torch.full((3, 1), 0.5, dtype=torch.float64),
-                 Control.per_item(full[3]), duration, 300, RATE)
+    mixed = adsr(
+        0.1,
+        Control.fixed(0.2),
+        torch.full((3, 1), 0.5, dtype=torch.float64),
+        Control.per_item(full[3]),
+        duration,
+        300,
+        RATE,
+    )
     assert mixed.shape == (3, 300)
     torch.testing.assert_close(mixed, expected, rtol=0, atol=0)
     with pytest.raises(ValueError, match="attack_s must be a number, .* found a frame-rate control"):

@@ -35,21 +35,39 @@ def test_single_band_rt60_within_10_percent(seed):
     sample_rate = 16000
     matrix, b, c = network(seed)
     for rt60 in (0.4, 1.5):
-        ir = fdn_impulse_response(fdn_delays(8, sample_rate), matrix, b, c, torch.tensor([rt60], dtype=torch.float64),
-                                  sample_rate, int(2.5 * rt60 * sample_rate))[0].numpy()
+        ir = fdn_impulse_response(
+            fdn_delays(8, sample_rate),
+            matrix,
+            b,
+            c,
+            torch.tensor([rt60], dtype=torch.float64),
+            sample_rate,
+            int(2.5 * rt60 * sample_rate),
+        )[0].numpy()
         for low, high in ((300, 1200), (1500, 3000), (4000, 7000)):
             assert measured_rt60(ir, sample_rate, low, high) == pytest.approx(rt60, rel=0.10)
 
 
-@pytest.mark.parametrize("sample_rate,edges,bands", [
-    (16000, (1000.0, 3000.0), ((150, 500), (1500, 2200), (5000, 7500))),
-    (48000, (1000.0, 4000.0), ((150, 500), (1700, 2500), (8000, 16000))),
-])
+@pytest.mark.parametrize(
+    "sample_rate,edges,bands",
+    [
+        (16000, (1000.0, 3000.0), ((150, 500), (1500, 2200), (5000, 7500))),
+        (48000, (1000.0, 4000.0), ((150, 500), (1700, 2500), (8000, 16000))),
+    ],
+)
 def test_per_band_rt60_within_10_percent(sample_rate, edges, bands):
     rt60 = (2.0, 1.0, 0.5)
     matrix, b, c = network(0)
-    ir = fdn_impulse_response(fdn_delays(8, sample_rate), matrix, b, c, torch.tensor(rt60, dtype=torch.float64),
-                              sample_rate, int(2.5 * max(rt60) * sample_rate), edges)[0].numpy()
+    ir = fdn_impulse_response(
+        fdn_delays(8, sample_rate),
+        matrix,
+        b,
+        c,
+        torch.tensor(rt60, dtype=torch.float64),
+        sample_rate,
+        int(2.5 * max(rt60) * sample_rate),
+        edges,
+    )[0].numpy()
     for (low, high), expected in zip(bands, rt60):
         assert measured_rt60(ir, sample_rate, low, high) == pytest.approx(expected, rel=0.10)
 
@@ -76,8 +94,9 @@ def test_transfer_function_equals_a_time_domain_simulation():
     matrix, b, c = network(3, n_lines=4)
     sample_rate, rt60 = 1000.0, 0.3
     n_samples = 600
-    ir = fdn_impulse_response(delays, matrix, b, c, torch.tensor([rt60], dtype=torch.float64), sample_rate,
-                              n_samples)[0].numpy()
+    ir = fdn_impulse_response(delays, matrix, b, c, torch.tensor([rt60], dtype=torch.float64), sample_rate, n_samples)[
+        0
+    ].numpy()
     gains = 10 ** (-3 * np.array(delays) / (rt60 * sample_rate))
     expected = simulate(delays, matrix.numpy(), b.numpy(), c.numpy(), gains, n_samples)
     np.testing.assert_allclose(ir, expected, atol=1e-9)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
-
 from references import to_numpy
+
 from torchddsp.functional import (
     fft_convolve,
     frequency_filter,
@@ -100,7 +100,9 @@ def test_frequency_impulse_response_window_sizes_are_symmetric(rng, window_size)
 
 def test_flat_magnitudes_give_back_the_input(rng):
     audio = torch.tensor(rng.standard_normal((2, 800)))
-    np.testing.assert_allclose(frequency_filter(audio, torch.ones(2, 65, dtype=torch.float64)).numpy(), audio.numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        frequency_filter(audio, torch.ones(2, 65, dtype=torch.float64)).numpy(), audio.numpy(), atol=1e-12
+    )
     per_frame = frequency_filter(audio, torch.ones(2, 10, 65, dtype=torch.float64))
     np.testing.assert_allclose(per_frame.numpy(), audio.numpy(), atol=1e-12)
 

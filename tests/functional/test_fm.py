@@ -50,8 +50,16 @@ def test_fm_stream_with_feedback_in_blocks_equals_one_call(rng):
     state = None
     pieces = []
     for start in range(0, n, 200):
-        piece, state = fm_synthesis(frequencies[:, start : start + 200], amplitudes[:, start : start + 200],
-                                    routing, SR, feedback, gains, state=state, return_state=True)
+        piece, state = fm_synthesis(
+            frequencies[:, start : start + 200],
+            amplitudes[:, start : start + 200],
+            routing,
+            SR,
+            feedback,
+            gains,
+            state=state,
+            return_state=True,
+        )
         pieces.append(piece)
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), offline.numpy(), atol=1e-10)
 
@@ -72,8 +80,10 @@ def test_zero_feedback_still_gets_a_gradient():
     routing = torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
     fm_synthesis(frequencies, amplitudes, routing, 16000, feedback).pow(2).sum().backward()
     assert feedback.grad is not None and bool((feedback.grad != 0).all())
-    assert torch.autograd.gradcheck(lambda b: fm_synthesis(frequencies[:, :20], amplitudes[:, :20], routing, 16000, b),
-                                    (torch.zeros(1, 20, 2, dtype=torch.float64, requires_grad=True),))
+    assert torch.autograd.gradcheck(
+        lambda b: fm_synthesis(frequencies[:, :20], amplitudes[:, :20], routing, 16000, b),
+        (torch.zeros(1, 20, 2, dtype=torch.float64, requires_grad=True),),
+    )
 
 
 def test_output_follows_the_amplitude_dtype():
@@ -84,16 +94,29 @@ def test_output_follows_the_amplitude_dtype():
 def test_compiled_feedback_equals_the_pytorch_loop_in_values_and_gradients(rng):
     # The compiled pass has a hand-written adjoint; the PyTorch loop's gradients are autograd's.
     n = 300
-    inputs = [torch.tensor(rng.uniform(100, 3000, (2, n, 2))), torch.tensor(rng.uniform(0.1, 1.0, (2, n, 2))),
-              torch.tensor(rng.uniform(-1.5, 1.5, (2, n, 2))), torch.tensor(rng.uniform(-0.5, 0.5, (2, 2)))]
+    inputs = [
+        torch.tensor(rng.uniform(100, 3000, (2, n, 2))),
+        torch.tensor(rng.uniform(0.1, 1.0, (2, n, 2))),
+        torch.tensor(rng.uniform(-1.5, 1.5, (2, n, 2))),
+        torch.tensor(rng.uniform(-0.5, 0.5, (2, 2))),
+    ]
     routing = torch.tensor([[0.0, 1.7], [0.0, 0.0]], dtype=torch.float64, requires_grad=True)
     weight = torch.tensor(rng.standard_normal((2, n)))
     results = {}
     for backend in ("numba", "torch"):
         leaves = [t.clone().requires_grad_() for t in inputs]
         f, a, beta, memory = leaves
-        audio, (_, last) = fm_synthesis(f, a, routing, SR, beta, torch.tensor([1.0, 0.3], dtype=torch.float64),
-                                        state=(torch.zeros(2, 2), memory), return_state=True, backend=backend)
+        audio, (_, last) = fm_synthesis(
+            f,
+            a,
+            routing,
+            SR,
+            beta,
+            torch.tensor([1.0, 0.3], dtype=torch.float64),
+            state=(torch.zeros(2, 2), memory),
+            return_state=True,
+            backend=backend,
+        )
         loss = (audio * weight).sum() + last.pow(2).sum()
         results[backend] = (audio.detach(), torch.autograd.grad(loss, [*leaves, routing]))
     np.testing.assert_allclose(results["numba"][0].numpy(), results["torch"][0].numpy(), rtol=0, atol=1e-12)

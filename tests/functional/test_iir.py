@@ -73,8 +73,13 @@ def test_chunks_with_carried_state_equal_one_call():
     generator = torch.Generator().manual_seed(12)
     x = torch.randn(2, 600, generator=generator, dtype=torch.float64)
     b = torch.randn(2, 600, 3, generator=generator, dtype=torch.float64)
-    a = torch.cat([torch.ones(2, 600, 1, dtype=torch.float64), 0.3 * torch.randn(2, 600, 2, generator=generator,
-                                                                                  dtype=torch.float64)], 2)
+    a = torch.cat(
+        [
+            torch.ones(2, 600, 1, dtype=torch.float64),
+            0.3 * torch.randn(2, 600, 2, generator=generator, dtype=torch.float64),
+        ],
+        2,
+    )
     whole = lfilter(x, b, a)
     state, pieces = None, []
     for start, stop in [(0, 1), (1, 250), (250, 600)]:
@@ -91,17 +96,25 @@ def test_first_and_second_derivatives():
     generator = torch.Generator().manual_seed(13)
     x = torch.randn(2, 8, generator=generator, dtype=torch.float64, requires_grad=True)
     b = torch.randn(2, 8, 3, generator=generator, dtype=torch.float64, requires_grad=True)
-    a = torch.cat([1 + 0.1 * torch.rand(2, 8, 1, generator=generator, dtype=torch.float64),
-                   0.3 * torch.randn(2, 8, 2, generator=generator, dtype=torch.float64)], 2).requires_grad_()
+    a = torch.cat(
+        [
+            1 + 0.1 * torch.rand(2, 8, 1, generator=generator, dtype=torch.float64),
+            0.3 * torch.randn(2, 8, 2, generator=generator, dtype=torch.float64),
+        ],
+        2,
+    ).requires_grad_()
     zi = torch.randn(2, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+
     def with_state(x, b, a, state):
         return lfilter(x, b, a, state=state)
 
     assert torch.autograd.gradcheck(with_state, (x, b, a, zi))
     assert torch.autograd.gradgradcheck(with_state, (x, b, a, zi))
-    sos = torch.tensor([[[0.2, 0.3, 0.1, 1.0, -0.5, 0.2], [1.0, -0.4, 0.3, 1.0, 0.1, 0.3]]],
-                       dtype=torch.float64, requires_grad=True)
+    sos = torch.tensor(
+        [[[0.2, 0.3, 0.1, 1.0, -0.5, 0.2], [1.0, -0.4, 0.3, 1.0, 0.1, 0.3]]], dtype=torch.float64, requires_grad=True
+    )
     state = torch.randn(2, 2, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+
     def sections_with_state(x, sos, state):
         return sosfilt(x, sos, state=state)
 
@@ -114,8 +127,10 @@ def test_frequency_sampling_is_an_approximation_that_improves_with_n_fft():
     a = torch.from_numpy(resonant_denominator(2, radius=0.99))[None]
     b = torch.ones(1, 1, dtype=torch.float64)
     exact = lfilter(x, b, a)
-    errors = [float((lfilter(x, b, a, method="frequency_sampling", n_fft=n) - exact).abs().max() / exact.abs().max())
-              for n in (64, 256, 4096)]
+    errors = [
+        float((lfilter(x, b, a, method="frequency_sampling", n_fft=n) - exact).abs().max() / exact.abs().max())
+        for n in (64, 256, 4096)
+    ]
     assert errors[0] > errors[1] > errors[2] and errors[0] > 0.1 and errors[2] < 1e-6
     with pytest.raises(ValueError, match="n_fft is required"):
         lfilter(x, b, a, method="frequency_sampling")
@@ -138,8 +153,9 @@ def test_frame_rate_coefficients_are_upsampled_linearly_and_stay_stable():
     by_frames = sosfilt(x, Control.per_frame(frames))
     np.testing.assert_allclose(by_frames.numpy(), sosfilt(x, per_sample).numpy(), atol=1e-12)
     b, a = frames[:, :, 0, :3], frames[:, :, 0, 3:]
-    np.testing.assert_allclose(lfilter(x, Control.per_frame(b), Control.per_frame(a)).numpy(), by_frames.numpy(),
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        lfilter(x, Control.per_frame(b), Control.per_frame(a)).numpy(), by_frames.numpy(), atol=1e-10
+    )
     # Every interpolated section keeps its poles inside the unit circle.
     a1, a2 = per_sample[..., 0, 4], per_sample[..., 0, 5]
     assert bool(((a2.abs() < 1) & (a1.abs() < 1 + a2)).all())
@@ -155,8 +171,9 @@ def test_unbatched_coefficients_like_scipy_and_leading_dimensions():
     assert y.shape == (2, 3, 2000) and state.shape == (2, 3, 4)
     np.testing.assert_allclose(y.numpy(), scipy.signal.lfilter(b, a, x, axis=-1), atol=1e-10)
     # The state continues the filter: the second half from the first half's state.
-    half, half_state = lfilter(torch.from_numpy(x[..., :1000]), torch.from_numpy(b), torch.from_numpy(a),
-                               return_state=True)
+    half, half_state = lfilter(
+        torch.from_numpy(x[..., :1000]), torch.from_numpy(b), torch.from_numpy(a), return_state=True
+    )
     rest = lfilter(torch.from_numpy(x[..., 1000:]), torch.from_numpy(b), torch.from_numpy(a), state=half_state)
     np.testing.assert_allclose(torch.cat([half, rest], -1).numpy(), y.numpy(), atol=1e-10)
     sos = scipy.signal.butter(4, 0.2, output="sos")

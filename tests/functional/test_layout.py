@@ -77,17 +77,18 @@ def _lead(value: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 CASES = {
     "state_variable_filter": lambda x, r: F.state_variable_filter(
-        x, CUTOFF[r], Q[r], 16000.0, ("lowpass", "highpass"), state=_lead(ZI[r], x),
-        return_state=True),
+        x, CUTOFF[r], Q[r], 16000.0, ("lowpass", "highpass"), state=_lead(ZI[r], x), return_state=True
+    ),
     "allpass_cascade": lambda x, r: F.allpass_cascade(
-        x, torch.tanh(SWEEP[r] / 4000.0 - 0.5), 4, 0.3, state=_lead(PHASER_ZI[r], x), return_state=True),
-    "phaser": lambda x, r: F.phaser(x, SWEEP[r], 4, 0.5, 0.7, 16000.0, state=_lead(PHASER_ZI[r], x),
-                                    return_state=True),
+        x, torch.tanh(SWEEP[r] / 4000.0 - 0.5), 4, 0.3, state=_lead(PHASER_ZI[r], x), return_state=True
+    ),
+    "phaser": lambda x, r: F.phaser(x, SWEEP[r], 4, 0.5, 0.7, 16000.0, state=_lead(PHASER_ZI[r], x), return_state=True),
     "waveshape": lambda x, r: F.waveshape(x, "tanh", DRIVE[r], 0.1, oversampling=2),
     "waveshape-chebyshev": lambda x, r: F.waveshape(x, "chebyshev", 0.0, 0.2, DRIVE[r].repeat(1, 3) / 12.0),
     "fractional_delay": lambda x, r: F.fractional_delay(x, DELAY[r], "cubic", state=_lead(HISTORY[r], x)),
-    "fractional_delay-state": lambda x, r: F.fractional_delay(x, DELAY[r], state=_lead(HISTORY[r], x),
-                                                              return_state=True),
+    "fractional_delay-state": lambda x, r: F.fractional_delay(
+        x, DELAY[r], state=_lead(HISTORY[r], x), return_state=True
+    ),
     "fft_convolve": lambda x, r: F.fft_convolve(x, IR[r], "valid"),
     "frequency_filter": lambda x, r: F.frequency_filter(x, MAGNITUDES[r], 9),
     "sinc_filter": lambda x, r: F.sinc_filter(x, 2000.0, 17),

@@ -157,9 +157,11 @@ def test_hop_turns_is_the_running_sum_of_a_linear_frequency_and_the_kernel_advan
 
 def test_only_the_engine_package_imports_numba():
     source = Path(F.__file__).resolve().parents[1]
-    importers = sorted(str(path.relative_to(source)) for path in source.rglob("*.py")
-                       if any(line.strip().startswith(("import numba", "from numba"))
-                              for line in path.read_text().splitlines()))
+    importers = sorted(
+        str(path.relative_to(source))
+        for path in source.rglob("*.py")
+        if any(line.strip().startswith(("import numba", "from numba")) for line in path.read_text().splitlines())
+    )
     assert importers == ["functional/engine/__init__.py"]
 
 
@@ -172,12 +174,20 @@ def _meta(*shape):
 
 # Each op with its compiled path, on tensors that are not on the CPU ("meta": shapes only).
 NON_CPU_CALLS = {
-    "harmonic_synthesis": lambda backend: F.harmonic_synthesis(_meta(1, 4, 1) * 100, _meta(1, 4, 1), _meta(1, 4, 3), 64,
-                                                               16000, backend=backend),
-    "bandlimited_oscillator": lambda backend: F.bandlimited_oscillator(_meta(1, 4, 1) * 100, _meta(1, 4, 1), 64, 16000,
-                                                                       backend=backend),
-    "fm_synthesis": lambda backend: F.fm_synthesis(_meta(1, 16, 2) * 100, _meta(1, 16, 2), torch.zeros(2, 2, device="meta"),
-                                                   16000, feedback=_meta(1, 1, 2).requires_grad_(), backend=backend),
+    "harmonic_synthesis": lambda backend: F.harmonic_synthesis(
+        _meta(1, 4, 1) * 100, _meta(1, 4, 1), _meta(1, 4, 3), 64, 16000, backend=backend
+    ),
+    "bandlimited_oscillator": lambda backend: F.bandlimited_oscillator(
+        _meta(1, 4, 1) * 100, _meta(1, 4, 1), 64, 16000, backend=backend
+    ),
+    "fm_synthesis": lambda backend: F.fm_synthesis(
+        _meta(1, 16, 2) * 100,
+        _meta(1, 16, 2),
+        torch.zeros(2, 2, device="meta"),
+        16000,
+        feedback=_meta(1, 1, 2).requires_grad_(),
+        backend=backend,
+    ),
     "smooth_gain": lambda backend: F.smooth_gain(_meta(2, 16), 0.01, 0.1, 16000, backend=backend),
     "compress": lambda backend: F.compress(_meta(2, 16), 16000, backend=backend),
 }

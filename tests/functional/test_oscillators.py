@@ -3,15 +3,11 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from references import harmonic_reference, to_numpy
+
 import torchddsp.functional.engine as kernel_engine
 import torchddsp.functional.oscillators as oscillators
-from torchddsp.functional import (
-    harmonic_synthesis,
-    normalize_harmonics,
-    oscillator_bank,
-)
+from torchddsp.functional import harmonic_synthesis, normalize_harmonics, oscillator_bank
 
 SR = 16000
 
@@ -26,8 +22,12 @@ def test_oscillator_bank_matches_numpy_reference(rng):
     frequencies = rng.uniform(20, 7000, (2, 3000, 5))
     amplitudes = rng.uniform(0, 1, (2, 3000, 5))
     phase0 = rng.uniform(0, 2 * np.pi, (2, 5))
-    y = oscillator_bank(torch.tensor(frequencies, dtype=torch.float32), torch.tensor(amplitudes, dtype=torch.float32),
-                        SR, state=torch.tensor(phase0))
+    y = oscillator_bank(
+        torch.tensor(frequencies, dtype=torch.float32),
+        torch.tensor(amplitudes, dtype=torch.float32),
+        SR,
+        state=torch.tensor(phase0),
+    )
     for b in range(2):
         f32 = frequencies[b].astype(np.float32).astype(np.float64)
         a32 = amplitudes[b].astype(np.float32).astype(np.float64)
@@ -47,8 +47,9 @@ def test_oscillator_bank_stream_in_chunks_equals_one_call(rng):
     offline = oscillator_bank(frequencies, amplitudes, SR)
     phase, pieces = None, []
     for start in range(0, 1000, 250):
-        piece, phase = oscillator_bank(frequencies[:, start : start + 250], amplitudes[:, start : start + 250], SR,
-                                       state=phase, return_state=True)
+        piece, phase = oscillator_bank(
+            frequencies[:, start : start + 250], amplitudes[:, start : start + 250], SR, state=phase, return_state=True
+        )
         pieces.append(piece)
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), offline.numpy(), atol=1e-12)
 
@@ -83,12 +84,17 @@ def test_smooth_sweep_across_many_nyquist_crossings(engine):
     f0 = np.geomspace(90, 1600, n_frames)[None, :, None]
     amplitudes = np.full((1, n_frames, 1), 0.5)
     distribution = np.random.default_rng(3).uniform(0, 1, (1, n_frames, 60)) / 30
-    y = harmonic_synthesis(*(torch.tensor(v) for v in (f0, amplitudes, distribution)), n_frames * hop, SR,
-                           backend=engine)
+    y = harmonic_synthesis(
+        *(torch.tensor(v) for v in (f0, amplitudes, distribution)), n_frames * hop, SR, backend=engine
+    )
     expected = harmonic_reference(f0[0], amplitudes[0], distribution[0], n_frames * hop, SR)
     np.testing.assert_allclose(y[0].numpy(), expected, atol=1e-9)
-    y32 = harmonic_synthesis(*(torch.tensor(v, dtype=torch.float32) for v in (f0, amplitudes, distribution)),
-                             n_frames * hop, SR, backend=engine)
+    y32 = harmonic_synthesis(
+        *(torch.tensor(v, dtype=torch.float32) for v in (f0, amplitudes, distribution)),
+        n_frames * hop,
+        SR,
+        backend=engine,
+    )
     np.testing.assert_allclose(to_numpy(y32[0]), expected, atol=1e-4)
 
 
@@ -100,8 +106,10 @@ def test_harmonic_gradients_on_every_engine(engine):
     distribution = torch.rand(1, 4, 8, dtype=torch.float64, generator=generator).requires_grad_()
     phase = torch.rand(1, 1, dtype=torch.float64, generator=generator).requires_grad_()
     assert torch.autograd.gradcheck(
-        lambda *x: harmonic_synthesis(*x[:3], 32, SR, state=x[3], backend=engine), (f0, amplitudes, distribution, phase),
-        atol=1e-6)
+        lambda *x: harmonic_synthesis(*x[:3], 32, SR, state=x[3], backend=engine),
+        (f0, amplitudes, distribution, phase),
+        atol=1e-6,
+    )
 
 
 def _render_with_gradients(backend, dtype, f0, amplitudes, distribution, weights):
@@ -133,8 +141,9 @@ def test_compiled_pass_equals_the_pytorch_path(threads, monkeypatch):
         monkeypatch.setattr(oscillators, "_LOCAL_PASS_COST", local_cost)
         reference = _render_with_gradients("torch", torch.float64, *controls)
         torch32 = _render_with_gradients("torch", torch.float32, *controls)
-        for name, ours64, ours32, theirs32, exact in zip(("audio", "f0", "amplitudes", "distribution"), compiled64,
-                                                         compiled32, torch32, reference):
+        for name, ours64, ours32, theirs32, exact in zip(
+            ("audio", "f0", "amplitudes", "distribution"), compiled64, compiled32, torch32, reference
+        ):
             scale = float(exact.abs().max())
             assert float((ours64 - exact).abs().max()) < 1e-9 * scale, name
             error_32 = float((ours32 - exact).abs().max())
@@ -218,15 +227,22 @@ def test_harmonic_batch_equals_per_item(rng):
     phase = torch.tensor(rng.uniform(0, 6, (3, 1)))
     batched = harmonic_synthesis(f0, amplitudes, distribution, 640, SR, state=phase)
     for b in range(3):
-        single = harmonic_synthesis(f0[b : b + 1], amplitudes[b : b + 1], distribution[b : b + 1], 640, SR,
-                                    state=phase[b : b + 1])
+        single = harmonic_synthesis(
+            f0[b : b + 1], amplitudes[b : b + 1], distribution[b : b + 1], 640, SR, state=phase[b : b + 1]
+        )
         np.testing.assert_allclose(batched[b].numpy(), single[0].numpy(), atol=1e-12)
 
 
 def test_harmonic_state_follows_ddsp_convention(rng):
     f0 = torch.full((1, 4, 1), 300.0, dtype=torch.float64)
-    y = harmonic_synthesis(f0, torch.ones_like(f0), torch.ones(1, 4, 1, dtype=torch.float64), 256, SR,
-                           state=torch.tensor([[0.5]], dtype=torch.float64))
+    y = harmonic_synthesis(
+        f0,
+        torch.ones_like(f0),
+        torch.ones(1, 4, 1, dtype=torch.float64),
+        256,
+        SR,
+        state=torch.tensor([[0.5]], dtype=torch.float64),
+    )
     n = np.arange(1, 257)
     np.testing.assert_allclose(y[0].numpy(), np.sin(0.5 + 2 * np.pi * 300 * n / SR), atol=1e-12)
 
@@ -241,18 +257,32 @@ def test_harmonic_stream_in_blocks_equals_one_call(rng, method):
     phase, pieces = None, []
     for start in range(0, n_frames, block):
         stop = start + block
-        def take(x):  # this block's frames plus the next block's first (one frame of look-ahead)
+
+        def take(
+            x, start=start, stop=stop
+        ):  # this block's frames plus the next block's first (one frame of look-ahead)
             return x[:, start : stop + 1] if stop < n_frames else torch.cat([x[:, start:], x[:, -1:]], 1)
-        piece, phase = harmonic_synthesis(take(f0), take(amplitudes), take(distribution), block * hop, SR, state=phase,
-                                          return_state=True, amplitude_upsampling=method, add_endpoint=False)
+
+        piece, phase = harmonic_synthesis(
+            take(f0),
+            take(amplitudes),
+            take(distribution),
+            block * hop,
+            SR,
+            state=phase,
+            return_state=True,
+            amplitude_upsampling=method,
+            add_endpoint=False,
+        )
         pieces.append(piece)
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), offline.numpy(), atol=2e-5)
 
 
 def test_harmonic_final_phase_continues_the_fundamental():
     f0 = torch.full((1, 10, 1), 441.0, dtype=torch.float64)
-    _, phase = harmonic_synthesis(f0, torch.ones_like(f0), torch.ones(1, 10, 1, dtype=torch.float64), 640, SR,
-                                  return_state=True)
+    _, phase = harmonic_synthesis(
+        f0, torch.ones_like(f0), torch.ones(1, 10, 1, dtype=torch.float64), 640, SR, return_state=True
+    )
     assert phase.dtype == torch.float64 and phase.shape == (1, 1)
     assert phase.item() == pytest.approx((2 * math.pi * 441.0 * 640 / SR) % (2 * math.pi), abs=1e-9)
 

@@ -56,8 +56,16 @@ def test_matches_a_per_sample_loop_with_feedback_and_time_varying_coefficients(r
     feedback = rng.uniform(-0.9, 0.9, (batch, n))
     mix = rng.uniform(0, 1, (batch, n))
     zi = rng.standard_normal((batch, n_stages + 1))
-    y, state = phaser(torch.tensor(x), torch.tensor(sweep), n_stages, torch.tensor(feedback), torch.tensor(mix), SR,
-                      state=torch.tensor(zi), return_state=True)
+    y, state = phaser(
+        torch.tensor(x),
+        torch.tensor(sweep),
+        n_stages,
+        torch.tensor(feedback),
+        torch.tensor(mix),
+        SR,
+        state=torch.tensor(zi),
+        return_state=True,
+    )
     a = np.repeat(numpy_coefficient(sweep)[..., None], n_stages, -1)
     expected, final = loop_reference(x, a, feedback, mix, zi)
     assert np.abs(y.numpy() - expected).max() < 1e-10
@@ -136,8 +144,16 @@ def test_chunked_with_carried_state_equals_one_call(rng):
     whole, final = phaser(x, sweep, n_stages, feedback, mix, SR, return_state=True)
     state, pieces = None, []
     for start, stop in ((0, 1), (1, 250), (250, 251), (251, 900)):
-        piece, state = phaser(x[:, start:stop], sweep[:, start:stop], n_stages, feedback[:, start:stop],
-                              mix[:, start:stop], SR, state=state, return_state=True)
+        piece, state = phaser(
+            x[:, start:stop],
+            sweep[:, start:stop],
+            n_stages,
+            feedback[:, start:stop],
+            mix[:, start:stop],
+            SR,
+            state=state,
+            return_state=True,
+        )
         pieces.append(piece)
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), whole.numpy(), atol=1e-12)
     np.testing.assert_allclose(state.numpy(), final.numpy(), atol=1e-12)
@@ -150,8 +166,8 @@ def test_batch_equals_per_item(rng):
     mix = torch.tensor(rng.uniform(0, 1, (3, 5, 1)))
     batched = phaser(x, sweep, 4, feedback, mix, SR)
     for i in range(3):
-        item = phaser(x[i:i + 1], sweep[i:i + 1], 4, feedback[i:i + 1], mix[i:i + 1], SR)
-        np.testing.assert_allclose(batched[i:i + 1].numpy(), item.numpy(), atol=1e-12)
+        item = phaser(x[i : i + 1], sweep[i : i + 1], 4, feedback[i : i + 1], mix[i : i + 1], SR)
+        np.testing.assert_allclose(batched[i : i + 1].numpy(), item.numpy(), atol=1e-12)
 
 
 def test_frame_rate_sweep_equals_its_upsampled_form_and_units_agree(rng):
@@ -161,8 +177,9 @@ def test_frame_rate_sweep_equals_its_upsampled_form_and_units_agree(rng):
     by_frames = phaser(x, frames, 4, 0.5, 0.5, SR)
     np.testing.assert_allclose(by_frames.numpy(), phaser(x, per_sample, 4, 0.5, 0.5, SR).numpy(), atol=1e-13)
     coefficient = allpass_coefficient(per_sample, SR)
-    np.testing.assert_allclose(phaser(x, coefficient, 4, 0.5, 0.5, sweep_unit="coefficient").numpy(),
-                               by_frames.numpy(), atol=1e-13)
+    np.testing.assert_allclose(
+        phaser(x, coefficient, 4, 0.5, 0.5, sweep_unit="coefficient").numpy(), by_frames.numpy(), atol=1e-13
+    )
     wet = allpass_cascade(x, coefficient, 4, 0.5)
     np.testing.assert_allclose(phaser(x, per_sample, 4, 0.5, 1.0, SR).numpy(), wet.numpy(), atol=1e-13)
     np.testing.assert_allclose(phaser(x, per_sample, 4, 0.5, 0.0, SR).numpy(), x.numpy(), atol=0)  # dry
@@ -173,8 +190,9 @@ def test_backends_agree(backend, rng):
     x = torch.tensor(rng.standard_normal((2, 200)))
     sweep = torch.tensor(rng.uniform(200, 5000, (2, 200)))
     reference = phaser(x, sweep, 3, 0.7, 0.5, SR, backend="numba")
-    np.testing.assert_allclose(phaser(x, sweep, 3, 0.7, 0.5, SR, backend=backend).numpy(), reference.numpy(),
-                               atol=1e-11)
+    np.testing.assert_allclose(
+        phaser(x, sweep, 3, 0.7, 0.5, SR, backend=backend).numpy(), reference.numpy(), atol=1e-11
+    )
 
 
 def test_stays_bounded_under_fast_wide_sweeps_with_strong_feedback():
@@ -188,7 +206,7 @@ def test_stays_bounded_under_fast_wide_sweeps_with_strong_feedback():
             y = phaser(x, sweep, 8, feedback, 1.0, SR)
             # Fixed settings would give at most 1 / (1 - |feedback|) = 10 times the input's level.
             assert y.abs().max() < 10 * x.abs().max()
-            assert y[:, -n // 4:].abs().max() < 2 * y[:, : n // 4].abs().max()  # no slow growth
+            assert y[:, -n // 4 :].abs().max() < 2 * y[:, : n // 4].abs().max()  # no slow growth
 
 
 def _tiny(*shape, low=-1.0, high=1.0, seed=0):
@@ -198,8 +216,13 @@ def _tiny(*shape, low=-1.0, high=1.0, seed=0):
 
 def test_gradcheck_and_gradgradcheck_every_argument():
     n_stages = 3
-    inputs = (_tiny(2, 8, seed=1), _tiny(2, 8, low=300, high=5000, seed=2), _tiny(2, 1, low=-0.6, high=0.6, seed=3),
-              _tiny(2, 1, low=0, high=1, seed=4), _tiny(2, n_stages + 1, seed=5))
+    inputs = (
+        _tiny(2, 8, seed=1),
+        _tiny(2, 8, low=300, high=5000, seed=2),
+        _tiny(2, 1, low=-0.6, high=0.6, seed=3),
+        _tiny(2, 1, low=0, high=1, seed=4),
+        _tiny(2, n_stages + 1, seed=5),
+    )
 
     def fn(x, sweep, feedback, mix, zi):
         y, state = phaser(x, sweep, n_stages, feedback, mix, SR, state=zi, return_state=True)
@@ -210,8 +233,12 @@ def test_gradcheck_and_gradgradcheck_every_argument():
 
 
 def test_gradcheck_per_sample_feedback_and_per_stage_coefficients():
-    inputs = (_tiny(1, 7, seed=6), _tiny(1, 3, 2, low=-0.8, high=0.8, seed=7), _tiny(1, 7, low=-0.7, high=0.7, seed=8),
-              _tiny(1, 2, 1, low=0, high=1, seed=9))
+    inputs = (
+        _tiny(1, 7, seed=6),
+        _tiny(1, 3, 2, low=-0.8, high=0.8, seed=7),
+        _tiny(1, 7, low=-0.7, high=0.7, seed=8),
+        _tiny(1, 2, 1, low=0, high=1, seed=9),
+    )
     fn = lambda x, a, fb, m: phaser(x, a, 2, fb, m, sweep_unit="coefficient")  # noqa: E731
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-5)
     assert torch.autograd.gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4)
@@ -234,9 +261,13 @@ def test_finite_gradients_on_silence():
 
 
 def test_inputs_are_not_written_in_place(rng):
-    tensors = [torch.tensor(rng.standard_normal((2, 40))), torch.tensor(rng.uniform(200, 4000, (2, 40))),
-               torch.full((2, 1), 0.3, dtype=torch.float64), torch.full((2, 40), 0.5, dtype=torch.float64),
-               torch.tensor(rng.standard_normal((2, 5)))]
+    tensors = [
+        torch.tensor(rng.standard_normal((2, 40))),
+        torch.tensor(rng.uniform(200, 4000, (2, 40))),
+        torch.full((2, 1), 0.3, dtype=torch.float64),
+        torch.full((2, 40), 0.5, dtype=torch.float64),
+        torch.tensor(rng.standard_normal((2, 5))),
+    ]
     copies = [t.clone() for t in tensors]
     x, sweep, feedback, mix, zi = tensors
     phaser(x, sweep, 4, feedback, mix, SR, state=zi)
@@ -246,26 +277,32 @@ def test_inputs_are_not_written_in_place(rng):
 x10 = lambda: torch.ones(2, 10)  # noqa: E731
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda: phaser(torch.tensor(1.0), 1000.0), r"x must have shape \(\.\.\., n_samples\)"),
-    (lambda: phaser(torch.full((2, 10), float("nan")), 1000.0), "x must be finite"),
-    (lambda: phaser(x10(), 1000.0, feedback=1.0), r"\|feedback\| < 1"),
-    (lambda: phaser(x10(), 1000.0, feedback=torch.tensor([[0.5], [-1.2]])), r"\|feedback\| < 1"),
-    (lambda: allpass_cascade(x10(), 0.3, feedback=-1.0), r"\|feedback\| < 1"),
-    (lambda: phaser(x10(), 8000.0, sample_rate=16000), "sweep must lie strictly between 0 and Nyquist"),
-    (lambda: phaser(x10(), torch.zeros(2, 10)), "sweep must lie strictly between 0 and Nyquist"),
-    (lambda: phaser(x10(), 1.0, sweep_unit="coefficient"), "coefficient must lie strictly between -1 and 1"),
-    (lambda: phaser(x10(), 1000.0, sweep_unit="octaves"), "sweep_unit must be one of"),
-    (lambda: phaser(x10(), torch.full((2, 10), float("nan"))), "sweep must be finite"),
-    (lambda: phaser(x10(), torch.ones(2, 7) * 1000), "sweep per sample must hold 10 samples"),
-    (lambda: phaser(x10(), torch.ones(2, 3, 2) * 1000, n_stages=4), r"sweep must have batch 1 or 2 .* 1 or 4 channels, found shape \(2, 3, 2\)"),
-    (lambda: phaser(x10(), torch.ones(2, 3, 1, 1) * 1000), "sweep must be a number"),
-    (lambda: phaser(x10(), 1000.0, mix=torch.ones(3, 1)), r"mix must have batch 1 or 2 \(that of the input\)"),
-    (lambda: phaser(x10(), 1000.0, n_stages=0), "n_stages must be an integer >= 1"),
-    (lambda: phaser(x10(), 1000.0, n_stages=4, state=torch.zeros(2, 4)), r"state must have shape \(2, 5\)"),
-    (lambda: phaser(x10(), 1000.0, sample_rate=0), "sample_rate must be a positive"),
-    (lambda: allpass_coefficient(torch.tensor([0.0]), 16000), "break_hz must lie strictly between"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: phaser(torch.tensor(1.0), 1000.0), r"x must have shape \(\.\.\., n_samples\)"),
+        (lambda: phaser(torch.full((2, 10), float("nan")), 1000.0), "x must be finite"),
+        (lambda: phaser(x10(), 1000.0, feedback=1.0), r"\|feedback\| < 1"),
+        (lambda: phaser(x10(), 1000.0, feedback=torch.tensor([[0.5], [-1.2]])), r"\|feedback\| < 1"),
+        (lambda: allpass_cascade(x10(), 0.3, feedback=-1.0), r"\|feedback\| < 1"),
+        (lambda: phaser(x10(), 8000.0, sample_rate=16000), "sweep must lie strictly between 0 and Nyquist"),
+        (lambda: phaser(x10(), torch.zeros(2, 10)), "sweep must lie strictly between 0 and Nyquist"),
+        (lambda: phaser(x10(), 1.0, sweep_unit="coefficient"), "coefficient must lie strictly between -1 and 1"),
+        (lambda: phaser(x10(), 1000.0, sweep_unit="octaves"), "sweep_unit must be one of"),
+        (lambda: phaser(x10(), torch.full((2, 10), float("nan"))), "sweep must be finite"),
+        (lambda: phaser(x10(), torch.ones(2, 7) * 1000), "sweep per sample must hold 10 samples"),
+        (
+            lambda: phaser(x10(), torch.ones(2, 3, 2) * 1000, n_stages=4),
+            r"sweep must have batch 1 or 2 .* 1 or 4 channels, found shape \(2, 3, 2\)",
+        ),
+        (lambda: phaser(x10(), torch.ones(2, 3, 1, 1) * 1000), "sweep must be a number"),
+        (lambda: phaser(x10(), 1000.0, mix=torch.ones(3, 1)), r"mix must have batch 1 or 2 \(that of the input\)"),
+        (lambda: phaser(x10(), 1000.0, n_stages=0), "n_stages must be an integer >= 1"),
+        (lambda: phaser(x10(), 1000.0, n_stages=4, state=torch.zeros(2, 4)), r"state must have shape \(2, 5\)"),
+        (lambda: phaser(x10(), 1000.0, sample_rate=0), "sample_rate must be a positive"),
+        (lambda: allpass_coefficient(torch.tensor([0.0]), 16000), "break_hz must lie strictly between"),
+    ],
+)
 def test_bad_input_raises_a_clear_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()

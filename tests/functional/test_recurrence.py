@@ -51,7 +51,9 @@ def test_engines_agree_on_a_long_float32_signal(rng):
     u = torch.from_numpy(rng.standard_normal((2, 64000, 2))).float()
     # A slowly rotating, decaying 2-D state (a resonator at radius 0.999).
     angle = torch.linspace(0.1, 0.3, 64000)
-    rotation = torch.stack([torch.stack([angle.cos(), -angle.sin()], -1), torch.stack([angle.sin(), angle.cos()], -1)], -2)
+    rotation = torch.stack(
+        [torch.stack([angle.cos(), -angle.sin()], -1), torch.stack([angle.sin(), angle.cos()], -1)], -2
+    )
     A = (0.999 * rotation).expand(2, -1, -1, -1)
     reference = linear_recurrence(u.double(), A.double(), backend="numba")
     for engine in ("numba", "scan"):
@@ -67,8 +69,9 @@ def test_chunked_with_carried_state_equals_one_call(backend, rng):
     whole = linear_recurrence(u, A, backend=backend)
     state, pieces = None, []
     for start, stop in ((0, 1), (1, 120), (120, 120), (120, 121), (121, 300)):
-        piece, state = linear_recurrence(u[:, start:stop], A[:, start:stop], state=state, return_state=True,
-                                         backend=backend)
+        piece, state = linear_recurrence(
+            u[:, start:stop], A[:, start:stop], state=state, return_state=True, backend=backend
+        )
         pieces.append(piece)
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), whole.numpy(), atol=1e-12)
     np.testing.assert_allclose(state.numpy(), whole[:, -1].numpy(), atol=1e-12)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
-
 from references import hann_overlap_add_upsample, linear_upsample, to_numpy
+
 from torchddsp.functional import resample, upsample
 
 

@@ -67,29 +67,52 @@ class SampleCase(NamedTuple):
 
 
 def _bank():
-    return SampleCase({"f": _uniform((2, N, 3), 50, 7000, 1), "a": _uniform((2, N, 3), 0, 1, 2)},
-                      _uniform((2, 3), 0, 6, 3),
-                      lambda s, st: F.oscillator_bank(s["f"], s["a"], SR, state=st, return_state=True))
+    return SampleCase(
+        {"f": _uniform((2, N, 3), 50, 7000, 1), "a": _uniform((2, N, 3), 0, 1, 2)},
+        _uniform((2, 3), 0, 6, 3),
+        lambda s, st: F.oscillator_bank(s["f"], s["a"], SR, state=st, return_state=True),
+    )
 
 
 def _cumulative():
-    return SampleCase({"f": _uniform((2, N, 2), -3000, 7000, 4)}, _uniform((2, 2), 0, 6, 5),
-                      lambda s, st: F.cumulative_phase(s["f"], SR, state=st, return_state=True))
+    return SampleCase(
+        {"f": _uniform((2, N, 2), -3000, 7000, 4)},
+        _uniform((2, 2), 0, 6, 5),
+        lambda s, st: F.cumulative_phase(s["f"], SR, state=st, return_state=True),
+    )
 
 
 def _fm(backend: str):
     routing = torch.tensor([[0, 1.0, 0.5], [0, 0, 1.2], [0, 0, 0]], dtype=torch.float64)
     gains = torch.tensor([1.0, 0.3, 0.1], dtype=torch.float64)
     state = (_uniform((2, 3), 0, 6, 6), _uniform((2, 3), -0.5, 0.5, 7))
-    return SampleCase({"f": _uniform((2, N, 3), 100, 3000, 8), "a": _uniform((2, N, 3), 0.1, 1, 9),
-                       "beta": _uniform((2, N, 3), -1, 1, 10)}, state,
-                      lambda s, st: F.fm_synthesis(s["f"], Control.per_sample(s["a"]), routing, SR,
-                                                   Control.per_sample(s["beta"]), gains, state=st, return_state=True,
-                                                   backend=backend))
+    return SampleCase(
+        {
+            "f": _uniform((2, N, 3), 100, 3000, 8),
+            "a": _uniform((2, N, 3), 0.1, 1, 9),
+            "beta": _uniform((2, N, 3), -1, 1, 10),
+        },
+        state,
+        lambda s, st: F.fm_synthesis(
+            s["f"],
+            Control.per_sample(s["a"]),
+            routing,
+            SR,
+            Control.per_sample(s["beta"]),
+            gains,
+            state=st,
+            return_state=True,
+            backend=backend,
+        ),
+    )
 
 
-SAMPLE_CASES = {"oscillator_bank": _bank, "cumulative_phase": _cumulative,
-                "fm_synthesis-numba": lambda: _fm("numba"), "fm_synthesis-torch": lambda: _fm("torch")}
+SAMPLE_CASES = {
+    "oscillator_bank": _bank,
+    "cumulative_phase": _cumulative,
+    "fm_synthesis-numba": lambda: _fm("numba"),
+    "fm_synthesis-torch": lambda: _fm("torch"),
+}
 
 
 def _check_sample_case(case: SampleCase, seed: int, name: str) -> None:
@@ -123,24 +146,42 @@ def _held(x: torch.Tensor) -> torch.Tensor:
 
 
 def _frames(**shapes) -> dict[str, torch.Tensor]:
-    return {name: _held(_uniform((2, N_FRAMES, width), low, high, seed))
-            for seed, (name, (width, low, high)) in enumerate(shapes.items(), start=20)}
+    return {
+        name: _held(_uniform((2, N_FRAMES, width), low, high, seed))
+        for seed, (name, (width, low, high)) in enumerate(shapes.items(), start=20)
+    }
 
 
 def _harmonic(method: str, backend: str):
     # f0 up to 3 kHz with 8 harmonics: harmonics cross Nyquist inside blocks.
     frames = _frames(f0=(1, 100, 3000), a=(1, 0, 1), d=(8, 0, 1))
-    return FrameCase(frames, _uniform((2, 1), 0, 6, 11),
-                     lambda s, n, st, end: F.harmonic_synthesis(
-                         s["f0"], s["a"], s["d"], n, SR, state=st, return_state=True, amplitude_upsampling=method,
-                         add_endpoint=end, backend=backend))
+    return FrameCase(
+        frames,
+        _uniform((2, 1), 0, 6, 11),
+        lambda s, n, st, end: F.harmonic_synthesis(
+            s["f0"],
+            s["a"],
+            s["d"],
+            n,
+            SR,
+            state=st,
+            return_state=True,
+            amplitude_upsampling=method,
+            add_endpoint=end,
+            backend=backend,
+        ),
+    )
 
 
 def _wavetable():
     frames = _frames(f0=(1, 100, 2000), a=(1, 0, 1), tables=(64, -1, 1))
-    return FrameCase(frames, _uniform((2, 1), 0, 6, 12),
-                     lambda s, n, st, end: F.wavetable_synthesis(s["f0"], s["a"], s["tables"], n, SR, state=st,
-                                                                 return_state=True, add_endpoint=end))
+    return FrameCase(
+        frames,
+        _uniform((2, 1), 0, 6, 12),
+        lambda s, n, st, end: F.wavetable_synthesis(
+            s["f0"], s["a"], s["tables"], n, SR, state=st, return_state=True, add_endpoint=end
+        ),
+    )
 
 
 def _bandlimited(backend: str):
@@ -151,17 +192,32 @@ def _bandlimited(backend: str):
     def call(s, n, st, end):
         offset = call.samples_so_far
         call.samples_so_far += n
-        return F.bandlimited_oscillator(s["f"], s["a"], n, SR, ("square", "saw"), mix, state=st, return_state=True,
-                                        add_endpoint=end, noise_amplitude=s["noise"], noise_seeds=seeds,
-                                        noise_offset=offset, backend=backend)
+        return F.bandlimited_oscillator(
+            s["f"],
+            s["a"],
+            n,
+            SR,
+            ("square", "saw"),
+            mix,
+            state=st,
+            return_state=True,
+            add_endpoint=end,
+            noise_amplitude=s["noise"],
+            noise_seeds=seeds,
+            noise_offset=offset,
+            backend=backend,
+        )
 
     call.samples_so_far = 0
     return FrameCase(frames, _uniform((2, 2), 0, 6, 14), call)
 
 
 def _processor(processor: td.Processor, frames: dict[str, torch.Tensor], state):
-    return FrameCase(frames, state, lambda s, n, st, end: processor(
-        *s.values(), n_samples=n, state=st, return_state=True, add_endpoint=end))
+    return FrameCase(
+        frames,
+        state,
+        lambda s, n, st, end: processor(*s.values(), n_samples=n, state=st, return_state=True, add_endpoint=end),
+    )
 
 
 FRAME_CASES = {
@@ -171,15 +227,20 @@ FRAME_CASES = {
     "wavetable_synthesis": _wavetable,
     "bandlimited_oscillator-numba": lambda: _bandlimited("numba"),
     "bandlimited_oscillator-torch": lambda: _bandlimited("torch"),
-    "Harmonic": lambda: _processor(td.Harmonic(SR), _frames(a=(1, -3, 3), d=(10, -3, 3), f0=(1, 100, 2000)),
-                                   _uniform((2, 1), 0, 6, 15)),
-    "Sinusoidal": lambda: _processor(td.Sinusoidal(SR), _frames(a=(3, -3, 3), f=(3, -3, 3)),
-                                     _uniform((2, 3), 0, 6, 16)),
-    "Wavetable": lambda: _processor(td.Wavetable(SR), _frames(a=(1, -3, 3), tables=(32, -1, 1), f0=(1, 100, 2000)),
-                                    _uniform((2, 1), 0, 6, 17)),
-    "FM": lambda: _processor(td.FM(SR, ratios=(1.0, 2.0, 3.5), feedback=(0.0, 0.4, 0.8)),
-                             _frames(f0=(1, 100, 1500), levels=(3, -3, 3)),
-                             (_uniform((2, 3), 0, 6, 18), _uniform((2, 3), -0.5, 0.5, 19))),
+    "Harmonic": lambda: _processor(
+        td.Harmonic(SR), _frames(a=(1, -3, 3), d=(10, -3, 3), f0=(1, 100, 2000)), _uniform((2, 1), 0, 6, 15)
+    ),
+    "Sinusoidal": lambda: _processor(
+        td.Sinusoidal(SR), _frames(a=(3, -3, 3), f=(3, -3, 3)), _uniform((2, 3), 0, 6, 16)
+    ),
+    "Wavetable": lambda: _processor(
+        td.Wavetable(SR), _frames(a=(1, -3, 3), tables=(32, -1, 1), f0=(1, 100, 2000)), _uniform((2, 1), 0, 6, 17)
+    ),
+    "FM": lambda: _processor(
+        td.FM(SR, ratios=(1.0, 2.0, 3.5), feedback=(0.0, 0.4, 0.8)),
+        _frames(f0=(1, 100, 1500), levels=(3, -3, 3)),
+        (_uniform((2, 3), 0, 6, 18), _uniform((2, 3), -0.5, 0.5, 19)),
+    ),
 }
 
 
@@ -216,12 +277,14 @@ def test_the_returned_phase_is_the_phase_of_the_last_sample():
     start = torch.tensor([[0.5]], dtype=torch.float64)
     results = {
         "harmonic_synthesis": F.harmonic_synthesis(f0, ones, ones, 640, SR, state=start, return_state=True)[1],
-        "wavetable_synthesis": F.wavetable_synthesis(f0, ones, torch.ones(1, 8, dtype=torch.float64), 640, SR,
-                                                     state=start, return_state=True)[1],
+        "wavetable_synthesis": F.wavetable_synthesis(
+            f0, ones, torch.ones(1, 8, dtype=torch.float64), 640, SR, state=start, return_state=True
+        )[1],
         "bandlimited_oscillator": F.bandlimited_oscillator(f0, ones, 640, SR, state=start, return_state=True)[1],
         "oscillator_bank": F.oscillator_bank(f, torch.ones_like(f), SR, state=start, return_state=True)[1],
-        "fm_synthesis": F.fm_synthesis(f, torch.ones_like(f), torch.zeros(1, 1), SR, state=(start, torch.zeros(1, 1)),
-                                       return_state=True)[1][0],
+        "fm_synthesis": F.fm_synthesis(
+            f, torch.ones_like(f), torch.zeros(1, 1), SR, state=(start, torch.zeros(1, 1)), return_state=True
+        )[1][0],
         "cumulative_phase": F.cumulative_phase(f, SR, state=start, return_state=True)[1],
     }
     for name, phase in results.items():

@@ -15,16 +15,22 @@ import torch
 from torchddsp.functional import biquad, sosfilt, state_variable_filter
 
 SR = 16000.0
-COOKBOOK_KIND = {"lowpass": "lowpass", "highpass": "highpass", "bandpass": "bandpass", "notch": "notch",
-                 "allpass": "allpass"}
+COOKBOOK_KIND = {
+    "lowpass": "lowpass",
+    "highpass": "highpass",
+    "bandpass": "bandpass",
+    "notch": "notch",
+    "allpass": "allpass",
+}
 
 
 @pytest.mark.parametrize("mode", sorted(COOKBOOK_KIND))
 @pytest.mark.parametrize("cutoff_hz,q", [(60.0, 0.5), (1000.0, 0.7071), (3000.0, 5.0), (7900.0, 30.0)])
 def test_fixed_settings_equal_the_cookbook_biquad(mode, cutoff_hz, q):
     x = np.random.default_rng(7).standard_normal((2, 64000))
-    sos = biquad(COOKBOOK_KIND[mode], torch.tensor(cutoff_hz, dtype=torch.float64),
-                 torch.tensor(q, dtype=torch.float64), SR).numpy()
+    sos = biquad(
+        COOKBOOK_KIND[mode], torch.tensor(cutoff_hz, dtype=torch.float64), torch.tensor(q, dtype=torch.float64), SR
+    ).numpy()
     expected = scipy.signal.sosfilt((sos / sos[3])[None], x, axis=-1)
     result = state_variable_filter(torch.from_numpy(x), cutoff_hz, q, SR, mode).numpy()
     assert np.abs(result - expected).max() <= 1e-10 * np.abs(expected).max()
@@ -89,8 +95,13 @@ def test_time_varying_matches_a_per_sample_loop(rng):
     cutoff = 200 + 3000 * (1 + np.sin(2 * np.pi * np.arange(n) / 700)) / 2
     q = 0.5 + 10 * rng.uniform(size=n)
     expected = loop_reference(x, cutoff, q, SR)
-    result = state_variable_filter(torch.from_numpy(x)[None], torch.from_numpy(cutoff)[None],
-                                   torch.from_numpy(q)[None], SR, ("lowpass", "bandpass_q", "highpass"))
+    result = state_variable_filter(
+        torch.from_numpy(x)[None],
+        torch.from_numpy(cutoff)[None],
+        torch.from_numpy(q)[None],
+        SR,
+        ("lowpass", "bandpass_q", "highpass"),
+    )
     for out, ref in zip(result, expected):
         np.testing.assert_allclose(out[0].numpy(), ref, atol=1e-10 * np.abs(ref).max())
 
@@ -102,8 +113,16 @@ def test_chunked_with_carried_state_equals_one_call(backend, rng):
     whole = state_variable_filter(x, cutoff, 3.0, SR, "highpass", backend=backend)
     state, pieces = None, []
     for start, stop in ((0, 1), (1, 250), (250, 400)):
-        piece, state = state_variable_filter(x[:, start:stop], cutoff[:, start:stop], 3.0, SR, "highpass",
-                                             state=state, return_state=True, backend=backend)
+        piece, state = state_variable_filter(
+            x[:, start:stop],
+            cutoff[:, start:stop],
+            3.0,
+            SR,
+            "highpass",
+            state=state,
+            return_state=True,
+            backend=backend,
+        )
         pieces.append(piece)
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), whole.numpy(), atol=1e-12)
 
@@ -114,8 +133,11 @@ def test_frame_rate_controls_are_upsampled_linearly(rng):
     x = torch.from_numpy(rng.standard_normal((2, 640)))
     frames = torch.from_numpy(rng.uniform(200, 4000, (2, 10, 1)))
     per_sample = upsample(frames, 640, "linear")[..., 0]
-    np.testing.assert_allclose(state_variable_filter(x, frames, 2.0, SR).numpy(),
-                               state_variable_filter(x, per_sample, 2.0, SR).numpy(), atol=1e-14)
+    np.testing.assert_allclose(
+        state_variable_filter(x, frames, 2.0, SR).numpy(),
+        state_variable_filter(x, per_sample, 2.0, SR).numpy(),
+        atol=1e-14,
+    )
 
 
 def test_batch_equals_per_item(rng):
@@ -123,8 +145,9 @@ def test_batch_equals_per_item(rng):
     cutoff = torch.from_numpy(rng.uniform(100, 6000, (3, 500)))
     q = torch.from_numpy(rng.uniform(0.5, 8, (3, 1)))
     batched = state_variable_filter(x, cutoff, q, SR, "bandpass")
-    single = torch.cat([state_variable_filter(x[i : i + 1], cutoff[i : i + 1], q[i : i + 1], SR, "bandpass")
-                        for i in range(3)])
+    single = torch.cat(
+        [state_variable_filter(x[i : i + 1], cutoff[i : i + 1], q[i : i + 1], SR, "bandpass") for i in range(3)]
+    )
     np.testing.assert_allclose(batched.numpy(), single.numpy(), atol=1e-14)
 
 

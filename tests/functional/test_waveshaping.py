@@ -33,16 +33,24 @@ def test_curves_match_numpy_formulas_with_drive_and_bias(curve, rng):
     x = rng.uniform(-1.5, 1.5, (3, 400))
     drive_db, bias = 4.0, np.array([[0.0], [0.3], [-0.45]])
     coefficients = np.array([0.1, 0.8, -0.3, 0.2, 0.05]) if curve == "chebyshev" else None
-    y = waveshape(torch.tensor(x), curve, drive_db, torch.tensor(bias),
-                  None if coefficients is None else torch.tensor(coefficients)[None])
+    y = waveshape(
+        torch.tensor(x),
+        curve,
+        drive_db,
+        torch.tensor(bias),
+        None if coefficients is None else torch.tensor(coefficients)[None],
+    )
     gain = 10 ** (drive_db / 20)
     expected = numpy_curve(curve, gain * x + bias, coefficients) - numpy_curve(curve, bias, coefficients)
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_soft_clip_joins_its_saturation_smoothly():
-    u = torch.tensor([-3.0, -1.0 - 1e-9, -1.0, -1.0 + 1e-9, 0.0, 0.5, 1.0 - 1e-9, 1.0, 1.0 + 1e-9, 7.0],
-                     dtype=torch.float64, requires_grad=True)
+    u = torch.tensor(
+        [-3.0, -1.0 - 1e-9, -1.0, -1.0 + 1e-9, 0.0, 0.5, 1.0 - 1e-9, 1.0, 1.0 + 1e-9, 7.0],
+        dtype=torch.float64,
+        requires_grad=True,
+    )
     y = waveshape(u[None], "soft_clip")[0]
     np.testing.assert_allclose(y.detach().numpy()[[0, 2, 7, 9]], [-1, -1, 1, 1], atol=0)
     assert abs(y[1] - y[3]) < 1e-8 and abs(y[6] - y[8]) < 1e-8  # continuous at the joins
@@ -57,8 +65,9 @@ def test_chebyshev_polynomials_match_numpy_and_the_cosine_identity():
     polynomials = chebyshev_polynomials(x, 9)
     assert polynomials.shape == (101, 9)
     for k in range(9):
-        np.testing.assert_allclose(polynomials[:, k].numpy(), np_chebyshev.chebval(x.numpy(), np.eye(9)[k]), rtol=1e-12,
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            polynomials[:, k].numpy(), np_chebyshev.chebval(x.numpy(), np.eye(9)[k]), rtol=1e-12, atol=1e-12
+        )
     t = torch.linspace(0, 2 * math.pi, 77, dtype=torch.float64)
     on_cosine = chebyshev_polynomials(torch.cos(t), 9)
     for k in range(9):
@@ -103,8 +112,10 @@ def test_bias_makes_even_harmonics_and_its_static_dc_is_removed():
     for curve in WAVESHAPE_CURVES:
         c = torch.tensor([[0.3, 1.0, 0.5]], dtype=torch.float64) if curve == "chebyshev" else None
         for factor in (1, 4):
-            assert torch.equal(waveshape(torch.zeros(2, 64, dtype=torch.float64), curve, 12.0, 0.4, c, factor),
-                               torch.zeros(2, 64, dtype=torch.float64))
+            assert torch.equal(
+                waveshape(torch.zeros(2, 64, dtype=torch.float64), curve, 12.0, 0.4, c, factor),
+                torch.zeros(2, 64, dtype=torch.float64),
+            )
     # ...and exactly tanh(0.4) leaves the output; the signal-dependent DC (even-order) stays.
     raw = waveshape(x, "tanh", 6.0, 0.4, remove_dc=False)[0].numpy()
     np.testing.assert_allclose(raw - biased_y, math.tanh(0.4), atol=1e-15)
@@ -146,10 +157,10 @@ def test_oversampled_path_is_aligned_with_the_input():
         assert np.abs(over - plain)[interior].max() < 2e-3
         # Lag of the cross-correlation peak, refined by a parabola through its neighbours.
         lags = np.arange(-3, 4)
-        correlation = np.array([np.dot(over[500 + lag:-500 + lag], plain[500:-500]) for lag in lags])
+        correlation = np.array([np.dot(over[500 + lag : -500 + lag], plain[500:-500]) for lag in lags])
         i = int(np.argmax(correlation))
         assert lags[i] == 0
-        left, centre, right = correlation[i - 1:i + 2]
+        left, centre, right = correlation[i - 1 : i + 2]
         assert abs(0.5 * (left - right) / (left - 2 * centre + right)) < 1e-5  # samples (measured < 3e-7)
 
 
@@ -172,10 +183,16 @@ def test_per_sample_and_frame_rate_controls(rng):
         if factor == 1:
             by_samples = waveshape(x, "tanh", upsample(frames, 120, "linear")[..., 0], 0.1)
             np.testing.assert_allclose(by_frames.numpy(), by_samples.numpy(), atol=1e-14)
-        constant = waveshape(x, "tanh", torch.full((2, 120), 3.0, dtype=torch.float64), torch.full((2, 4, 1), 0.2,
-                             dtype=torch.float64), oversampling=factor)
-        np.testing.assert_allclose(constant.numpy(), waveshape(x, "tanh", 3.0, 0.2, oversampling=factor).numpy(),
-                                   atol=1e-14)
+        constant = waveshape(
+            x,
+            "tanh",
+            torch.full((2, 120), 3.0, dtype=torch.float64),
+            torch.full((2, 4, 1), 0.2, dtype=torch.float64),
+            oversampling=factor,
+        )
+        np.testing.assert_allclose(
+            constant.numpy(), waveshape(x, "tanh", 3.0, 0.2, oversampling=factor).numpy(), atol=1e-14
+        )
 
 
 @pytest.mark.parametrize("factor", [1, 4])
@@ -186,13 +203,13 @@ def test_batch_equals_per_item(factor, rng):
     coefficients = torch.tensor(rng.uniform(-1, 1, (3, 4)))
     batched = waveshape(x, "chebyshev", drive, bias, coefficients, factor)
     for i in range(3):
-        item = waveshape(x[i:i + 1], "chebyshev", drive[i:i + 1], bias[i:i + 1], coefficients[i:i + 1], factor)
-        np.testing.assert_allclose(batched[i:i + 1].numpy(), item.numpy(), atol=1e-12)
+        item = waveshape(x[i : i + 1], "chebyshev", drive[i : i + 1], bias[i : i + 1], coefficients[i : i + 1], factor)
+        np.testing.assert_allclose(batched[i : i + 1].numpy(), item.numpy(), atol=1e-12)
     # A shared (scalar) bias with per-item coefficients broadcasts the same way.
     shared = waveshape(x, "chebyshev", drive, 0.2, coefficients, factor)
     for i in range(3):
-        item = waveshape(x[i:i + 1], "chebyshev", drive[i:i + 1], 0.2, coefficients[i:i + 1], factor)
-        np.testing.assert_allclose(shared[i:i + 1].numpy(), item.numpy(), atol=1e-12)
+        item = waveshape(x[i : i + 1], "chebyshev", drive[i : i + 1], 0.2, coefficients[i : i + 1], factor)
+        np.testing.assert_allclose(shared[i : i + 1].numpy(), item.numpy(), atol=1e-12)
 
 
 def _tiny(*shape, low=-1.0, high=1.0, seed=0):
@@ -221,8 +238,9 @@ def test_gradcheck_in_saturation_and_frame_rate_controls():
     x = _tiny(1, 10, seed=5)
     drive = _tiny(1, 3, 1, low=14, high=18, seed=6)  # most samples saturate
     bias = _tiny(1, 3, 1, low=-0.3, high=0.3, seed=7)
-    assert torch.autograd.gradcheck(lambda x, d, b: waveshape(x, "tanh", d, b, oversampling=2), (x, drive, bias),
-                                    eps=1e-6, atol=1e-6, rtol=1e-5)
+    assert torch.autograd.gradcheck(
+        lambda x, d, b: waveshape(x, "tanh", d, b, oversampling=2), (x, drive, bias), eps=1e-6, atol=1e-6, rtol=1e-5
+    )
     assert torch.autograd.gradgradcheck(lambda x, d, b: waveshape(x, "tanh", d, b), (x, drive, bias))
 
 
@@ -244,30 +262,47 @@ def test_finite_gradients_on_silence(curve, factor, bias_value):
 
 def test_inputs_are_not_written_in_place(rng):
     x = torch.tensor(rng.uniform(-1, 1, (2, 50)))
-    drive, bias, coefficients = torch.full((2, 1), 6.0, dtype=torch.float64), torch.zeros(2, 3, 1, dtype=torch.float64), \
-        torch.tensor([[0.0, 1.0, 0.5]], dtype=torch.float64)
+    drive, bias, coefficients = (
+        torch.full((2, 1), 6.0, dtype=torch.float64),
+        torch.zeros(2, 3, 1, dtype=torch.float64),
+        torch.tensor([[0.0, 1.0, 0.5]], dtype=torch.float64),
+    )
     copies = [t.clone() for t in (x, drive, bias, coefficients)]
     waveshape(x, "chebyshev", drive, bias, coefficients, 2)
     assert all(torch.equal(a, b) for a, b in zip((x, drive, bias, coefficients), copies))
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda: waveshape(torch.tensor(1.0), "tanh"), r"x must have shape \(\.\.\., n_samples\)"),
-    (lambda: waveshape(torch.full((1, 10), float("nan")), "tanh"), "x must be finite"),
-    (lambda: waveshape(torch.ones(1, 10), "fuzz"), "curve must be one of"),
-    (lambda: waveshape(torch.ones(1, 10), "tanh", oversampling=0), "oversampling must be an integer >= 1"),
-    (lambda: waveshape(torch.ones(1, 10), "tanh", oversampling=2.5), "oversampling must be an integer"),
-    (lambda: waveshape(torch.ones(1, 10), "chebyshev"), "coefficients .* are required"),
-    (lambda: waveshape(torch.ones(1, 10), "tanh", coefficients=torch.ones(1, 3)), "only used by curve='chebyshev'"),
-    (lambda: waveshape(torch.ones(1, 10), "chebyshev", coefficients=torch.ones(3)), "coefficients must have shape"),
-    (lambda: waveshape(torch.ones(2, 10), "chebyshev", coefficients=torch.ones(3, 2)), "coefficients must have shape"),
-    (lambda: waveshape(torch.ones(1, 10), "chebyshev", coefficients=torch.full((1, 2), float("nan"))),
-     "coefficients must be finite"),
-    (lambda: waveshape(torch.ones(1, 10), "tanh", drive_db=float("nan")), "drive_db must be finite"),
-    (lambda: waveshape(torch.ones(2, 10), "tanh", drive_db=torch.ones(2, 7)), "drive_db per sample must hold 10 samples"),
-    (lambda: waveshape(torch.ones(2, 10), "tanh", bias=torch.ones(2, 3, 2)), r"bias must have batch 1 or 2 \(that of the input\) and 1 channels, found shape \(2, 3, 2\)"),
-    (lambda: chebyshev_polynomials(torch.ones(3), 0), "n_terms must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: waveshape(torch.tensor(1.0), "tanh"), r"x must have shape \(\.\.\., n_samples\)"),
+        (lambda: waveshape(torch.full((1, 10), float("nan")), "tanh"), "x must be finite"),
+        (lambda: waveshape(torch.ones(1, 10), "fuzz"), "curve must be one of"),
+        (lambda: waveshape(torch.ones(1, 10), "tanh", oversampling=0), "oversampling must be an integer >= 1"),
+        (lambda: waveshape(torch.ones(1, 10), "tanh", oversampling=2.5), "oversampling must be an integer"),
+        (lambda: waveshape(torch.ones(1, 10), "chebyshev"), "coefficients .* are required"),
+        (lambda: waveshape(torch.ones(1, 10), "tanh", coefficients=torch.ones(1, 3)), "only used by curve='chebyshev'"),
+        (lambda: waveshape(torch.ones(1, 10), "chebyshev", coefficients=torch.ones(3)), "coefficients must have shape"),
+        (
+            lambda: waveshape(torch.ones(2, 10), "chebyshev", coefficients=torch.ones(3, 2)),
+            "coefficients must have shape",
+        ),
+        (
+            lambda: waveshape(torch.ones(1, 10), "chebyshev", coefficients=torch.full((1, 2), float("nan"))),
+            "coefficients must be finite",
+        ),
+        (lambda: waveshape(torch.ones(1, 10), "tanh", drive_db=float("nan")), "drive_db must be finite"),
+        (
+            lambda: waveshape(torch.ones(2, 10), "tanh", drive_db=torch.ones(2, 7)),
+            "drive_db per sample must hold 10 samples",
+        ),
+        (
+            lambda: waveshape(torch.ones(2, 10), "tanh", bias=torch.ones(2, 3, 2)),
+            r"bias must have batch 1 or 2 \(that of the input\) and 1 channels, found shape \(2, 3, 2\)",
+        ),
+        (lambda: chebyshev_polynomials(torch.ones(3), 0), "n_terms must be an integer >= 1"),
+    ],
+)
 def test_bad_input_raises_a_clear_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-
 from references import hann_overlap_add_upsample, linear_upsample
+
 from torchddsp.functional import harmonic_synthesis, wavetable_synthesis
 
 SR = 16000
@@ -22,8 +22,9 @@ def test_time_varying_tables_blend_like_amplitudes(rng):
     n_frames, hop, size = 8, 16, 64
     tables = rng.standard_normal((1, n_frames, size))
     f0 = np.full((1, n_frames, 1), 250.0)
-    y = wavetable_synthesis(torch.tensor(f0), torch.ones(1, n_frames, 1, dtype=torch.float64), torch.tensor(tables),
-                            n_frames * hop, SR)
+    y = wavetable_synthesis(
+        torch.tensor(f0), torch.ones(1, n_frames, 1, dtype=torch.float64), torch.tensor(tables), n_frames * hop, SR
+    )
     # Reference: per-sample table = Hann-blend of frame tables; linear read at the phase.
     blended = hann_overlap_add_upsample(tables[0], n_frames * hop)  # (n_samples, size)
     phase = np.cumsum(linear_upsample(f0[0], n_frames * hop)[:, 0]) / SR % 1.0
@@ -51,10 +52,13 @@ def test_wavetable_stream_in_blocks_equals_one_call(rng):
     offline = wavetable_synthesis(f0, amplitudes, tables, 12 * 16, SR)
     phase, pieces = None, []
     for start in range(0, 12, 4):
-        def take(x):
+
+        def take(x, start=start):
             return x[:, start : start + 5] if start + 4 < 12 else torch.cat([x[:, start:], x[:, -1:]], 1)
-        piece, phase = wavetable_synthesis(take(f0), take(amplitudes), take(tables), 64, SR, state=phase,
-                                           return_state=True, add_endpoint=False)
+
+        piece, phase = wavetable_synthesis(
+            take(f0), take(amplitudes), take(tables), 64, SR, state=phase, return_state=True, add_endpoint=False
+        )
         pieces.append(piece)
     np.testing.assert_allclose(torch.cat(pieces, 1).numpy(), offline.numpy(), atol=1e-10)
 

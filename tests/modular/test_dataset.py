@@ -36,9 +36,35 @@ def read_dataset(folder):
 
 def test_cli_renders_shards_equal_to_the_voice(tmp_path, capsys):
     out = tmp_path / "sounds"
-    assert main(["modular", "render", "--voice", "default", "--count", "7", "--seed", "4", "--output", str(out),
-                 "--shard-size", "3", "--batch-size", "2", "--quiet", *ARGS]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"rendered": 7, "kept": 0, "shards": 3, "count": 7}
+    assert (
+        main(
+            [
+                "modular",
+                "render",
+                "--voice",
+                "default",
+                "--count",
+                "7",
+                "--seed",
+                "4",
+                "--output",
+                str(out),
+                "--shard-size",
+                "3",
+                "--batch-size",
+                "2",
+                "--quiet",
+                *ARGS,
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {
+        "rendered": 7,
+        "kept": 0,
+        "shards": 3,
+        "count": 7,
+    }
     sounds, parameters = read_dataset(out)
     assert sorted(sounds) == sorted(parameters) == list(range(7))
     direct = DefaultVoice(CONTEXT).render_sounds(torch.arange(7), seed=4)
@@ -84,8 +110,27 @@ def test_other_settings_in_the_same_folder_are_an_error(tmp_path):
         render_dataset("default", 2, 2, out, shard_size=2, context=CONTEXT, show_progress=False)
     with pytest.raises(ValueError, match="count must be at least 2"):
         render_dataset("default", 1, 1, out, shard_size=2, context=CONTEXT, show_progress=False)
-    assert main(["modular", "render", "--voice", "rich", "--count", "2", "--seed", "1", "--output", str(out),
-                 "--shard-size", "2", "--quiet", *ARGS]) == 2
+    assert (
+        main(
+            [
+                "modular",
+                "render",
+                "--voice",
+                "rich",
+                "--count",
+                "2",
+                "--seed",
+                "1",
+                "--output",
+                str(out),
+                "--shard-size",
+                "2",
+                "--quiet",
+                *ARGS,
+            ]
+        )
+        == 2
+    )
 
 
 def test_curves_command_writes_json_that_render_accepts(tmp_path, capsys):
@@ -96,7 +141,26 @@ def test_curves_command_writes_json_that_render_accepts(tmp_path, capsys):
     data["parameters"]["vcf.cutoff"]["maximum"] = 100.0
     curves.write_text(json.dumps(data))
     out = tmp_path / "rich"
-    assert main(["modular", "render", "--voice", "rich", "--count", "2", "--seed", "0", "--output", str(out),
-                 "--curves", str(curves), "--quiet", *ARGS]) == 0
+    assert (
+        main(
+            [
+                "modular",
+                "render",
+                "--voice",
+                "rich",
+                "--count",
+                "2",
+                "--seed",
+                "0",
+                "--output",
+                str(out),
+                "--curves",
+                str(curves),
+                "--quiet",
+                *ARGS,
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((out / "dataset.json").read_text())
     assert manifest["curves"]["vcf.cutoff"]["maximum"] == 100.0

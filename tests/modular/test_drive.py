@@ -11,8 +11,9 @@ def test_drive_is_tanh_of_the_driven_input_mixed_with_the_dry_signal():
     # docstring once said) or mixes dry and wet the wrong way round.
     context = RenderContext(16000.0, 0.25, 400.0)
     t = np.arange(context.n_samples) / context.sample_rate
-    x = np.stack([0.5 * np.sin(2 * np.pi * 220 * t), 0.05 * np.sin(2 * np.pi * 330 * t),
-                  0.8 * np.sin(2 * np.pi * 110 * t)])
+    x = np.stack(
+        [0.5 * np.sin(2 * np.pi * 220 * t), 0.05 * np.sin(2 * np.pi * 330 * t), 0.8 * np.sin(2 * np.pi * 110 * t)]
+    )
     drive_db, mix = np.array([0.0, 12.0, 24.0]), np.array([1.0, 1.0, 0.25])
     params = {"drive": torch.tensor(drive_db), "mix": torch.tensor(mix)}
     out = Drive()(context, params, torch.tensor(x)).numpy()

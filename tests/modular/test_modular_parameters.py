@@ -25,14 +25,25 @@ def test_maps_match_torchsynths_formulas():
     np.testing.assert_allclose(linear.to_human(u).numpy(), (127 * u).numpy(), atol=1e-12)
 
 
-@pytest.mark.parametrize("parameter_range", [ParameterRange(0, 2, 0.5), ParameterRange(-96, 96, 0.2, True),
-                                             ParameterRange(0.1, 6.0), ParameterRange(0, 1, 3.0), ParameterRange(-1, 1, 4.0, True)])
+@pytest.mark.parametrize(
+    "parameter_range",
+    [
+        ParameterRange(0, 2, 0.5),
+        ParameterRange(-96, 96, 0.2, True),
+        ParameterRange(0.1, 6.0),
+        ParameterRange(0, 1, 3.0),
+        ParameterRange(-1, 1, 4.0, True),
+    ],
+)
 def test_round_trip_and_finite_gradients_at_the_ends(parameter_range):
     u = torch.cat([torch.tensor([0.0, 1.0, 0.5]), torch.rand(50, generator=torch.Generator().manual_seed(0))]).double()
     u.requires_grad_()
     human = parameter_range.to_human(u)
     values = human.detach()
-    assert float(values.min()) >= parameter_range.minimum - 1e-12 and float(values.max()) <= parameter_range.maximum + 1e-12
+    assert (
+        float(values.min()) >= parameter_range.minimum - 1e-12
+        and float(values.max()) <= parameter_range.maximum + 1e-12
+    )
     (grad,) = torch.autograd.grad(human.sum(), u)
     assert torch.isfinite(grad).all()
     np.testing.assert_allclose(parameter_range.to_normalized(human.detach()).numpy(), u.detach().numpy(), atol=1e-9)
@@ -66,4 +77,4 @@ def test_bad_ranges_and_files_are_errors(tmp_path):
     with pytest.raises(ValueError, match="cannot read parameter curves"):
         load_curves(broken)
     with pytest.raises(ValueError, match="unknown parameters"):
-        DefaultVoice(curves={"adsr_9.attack": ParameterRange(0, 1)}).parameter_names
+        _ = DefaultVoice(curves={"adsr_9.attack": ParameterRange(0, 1)}).parameter_names

@@ -111,4 +111,3 @@ def test_every_module_of_the_default_voice_is_called_when_unfused():
         module.register_forward_hook(lambda m, i, o, name=name: called.append(name))
     render(voice, voice.random_patch(2, torch.Generator().manual_seed(0)))
     assert sorted(called) == sorted(voice.synth_modules)
-

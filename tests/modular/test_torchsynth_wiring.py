@@ -59,8 +59,11 @@ def fixture() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def voice(fixture) -> DefaultVoice:
-    context = RenderContext(sample_rate=float(fixture["sample_rate"]), duration_s=float(fixture["duration_s"]),
-                            frame_rate=float(fixture["control_rate"]))  # torchsynth's name in the fixture
+    context = RenderContext(
+        sample_rate=float(fixture["sample_rate"]),
+        duration_s=float(fixture["duration_s"]),
+        frame_rate=float(fixture["control_rate"]),
+    )  # torchsynth's name in the fixture
     return DefaultVoice(context)
 
 
@@ -101,9 +104,11 @@ def assert_close(name: str, ours: torch.Tensor | np.ndarray, theirs: np.ndarray,
     if not (excess <= 1).all():
         worst = np.unravel_index(np.argmax(excess), diff.shape)
         where = f", frame {worst[1]}" if len(worst) > 1 else ""
-        raise AssertionError(f"{name}: |torchddsp - torchsynth| = {diff[worst]:.4g} > "
-                             f"{np.broadcast_to(tol, diff.shape)[worst]:.3g} (patch {str(labels[worst[0]])!r}{where}; "
-                             f"max over all {diff.max():.4g})")
+        raise AssertionError(
+            f"{name}: |torchddsp - torchsynth| = {diff[worst]:.4g} > "
+            f"{np.broadcast_to(tol, diff.shape)[worst]:.3g} (patch {str(labels[worst[0]])!r}{where}; "
+            f"max over all {diff.max():.4g})"
+        )
 
 
 def patches(voice: DefaultVoice, fixture) -> torch.Tensor:
@@ -141,8 +146,13 @@ def test_each_envelope_matches_torchsynths(voice, fixture):
     human = voice.human(patches(voice, fixture))
     duration = human["keyboard"]["duration"]
     for name in voice.ENVELOPES:
-        assert_close(name, voice.synth_modules[name](voice.context, human[name], duration), fixture[name],
-                     ENVELOPE_TOL, fixture["labels"])
+        assert_close(
+            name,
+            voice.synth_modules[name](voice.context, human[name], duration),
+            fixture[name],
+            ENVELOPE_TOL,
+            fixture["labels"],
+        )
 
 
 def test_each_lfo_matches_torchsynths_given_its_rate_envelope(voice, fixture):
@@ -152,8 +162,13 @@ def test_each_lfo_matches_torchsynths_given_its_rate_envelope(voice, fixture):
         # The fixture's rates never reach torchsynth's clamp at 0 (a documented difference).
         unclamped = params["frequency"][:, None] + params["mod_depth"][:, None] * rate_envelope
         assert_close(f"lfo_{k} rate (Hz)", unclamped, fixture[f"lfo_{k}_rate"], 1e-3, fixture["labels"])
-        assert_close(f"lfo_{k}", voice.synth_modules[f"lfo_{k}"](voice.context, params, rate_envelope),
-                     fixture[f"lfo_{k}_raw"], LFO_TOL, fixture["labels"])
+        assert_close(
+            f"lfo_{k}",
+            voice.synth_modules[f"lfo_{k}"](voice.context, params, rate_envelope),
+            fixture[f"lfo_{k}_raw"],
+            LFO_TOL,
+            fixture["labels"],
+        )
 
 
 def test_keyboard_and_modulation_mixer_outputs_match_torchsynths(voice, fixture):
@@ -170,8 +185,9 @@ def test_modulation_mixer_inputs_match_torchsynths(voice, fixture, monkeypatch):
     seen = observe(voice, patches(voice, fixture), monkeypatch)
     assert set(seen["sources"]) == set(SOURCES)
     for source in SOURCES:
-        assert_close(f"mod_matrix input {source}", seen["sources"][source], fixture[source], ENVELOPE_TOL,
-                     fixture["labels"])
+        assert_close(
+            f"mod_matrix input {source}", seen["sources"][source], fixture[source], ENVELOPE_TOL, fixture["labels"]
+        )
 
 
 def test_vco_pitches_and_amplitudes_match_torchsynths(voice, fixture, monkeypatch):
@@ -185,10 +201,20 @@ def test_vco_pitches_and_amplitudes_match_torchsynths(voice, fixture, monkeypatc
         theirs = np.asarray(fixture[f"vco_{k}_hz"], dtype=np.float64)
         assert ((theirs > 8.17) & (theirs < 12543.9)).all(), "torchsynth clamped a pitch: not comparable"
         depth = human[f"vco_{k}"]["mod_depth"].abs().numpy()[:, None]
-        assert_close(f"vco_{k} pitch (semitones)", 12 * np.log2(controls["frequency_hz"].detach().double().numpy() / 440),
-                     12 * np.log2(theirs / 440), PITCH_TOL + depth * MIX_TOL, fixture["labels"])
-        assert_close(f"vco_{k} amplitude x mixer level", controls["amplitude"], fixture[f"vco_{k}_gain"], MIX_TOL,
-                     fixture["labels"])
+        assert_close(
+            f"vco_{k} pitch (semitones)",
+            12 * np.log2(controls["frequency_hz"].detach().double().numpy() / 440),
+            12 * np.log2(theirs / 440),
+            PITCH_TOL + depth * MIX_TOL,
+            fixture["labels"],
+        )
+        assert_close(
+            f"vco_{k} amplitude x mixer level",
+            controls["amplitude"],
+            fixture[f"vco_{k}_gain"],
+            MIX_TOL,
+            fixture["labels"],
+        )
     assert_close("noise amplitude x mixer level", seen["noise"], fixture["noise_gain"], MIX_TOL, fixture["labels"])
 
 

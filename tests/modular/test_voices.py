@@ -12,8 +12,8 @@ import torch
 import torchddsp as td
 from torchddsp.modular import (
     ADSR,
-    Effect,
     DefaultVoice,
+    Effect,
     Keyboard,
     RenderContext,
     RichVoice,
@@ -29,34 +29,72 @@ SHORT = RenderContext(sample_rate=16000.0, duration_s=0.5, frame_rate=400.0)
 TORCHSYNTH_ORDER = (
     ["keyboard.midi_f0", "keyboard.duration"]
     + [f"adsr_{i}.{p}" for i in (1, 2) for p in ("attack", "decay", "sustain", "release", "alpha")]
-    + [f"lfo_{i}.{p}" for i in (1, 2) for p in ("frequency", "mod_depth", "initial_phase", "sin", "tri", "saw", "rsaw", "sqr")]
-    + [f"{n}.{p}" for n in ("lfo_1_amp_adsr", "lfo_2_amp_adsr", "lfo_1_rate_adsr", "lfo_2_rate_adsr")
-       for p in ("attack", "decay", "sustain", "release", "alpha")]
-    + [f"mod_matrix.{s}->{t}" for s in ("adsr_1", "adsr_2", "lfo_1", "lfo_2")
-       for t in ("vco_1_pitch", "vco_1_amp", "vco_2_pitch", "vco_2_amp", "noise_amp")]
-    + ["vco_1.tuning", "vco_1.mod_depth", "vco_1.initial_phase", "vco_2.tuning", "vco_2.mod_depth",
-       "vco_2.initial_phase", "vco_2.shape", "mixer.vco_1", "mixer.vco_2", "mixer.noise"]
+    + [
+        f"lfo_{i}.{p}"
+        for i in (1, 2)
+        for p in ("frequency", "mod_depth", "initial_phase", "sin", "tri", "saw", "rsaw", "sqr")
+    ]
+    + [
+        f"{n}.{p}"
+        for n in ("lfo_1_amp_adsr", "lfo_2_amp_adsr", "lfo_1_rate_adsr", "lfo_2_rate_adsr")
+        for p in ("attack", "decay", "sustain", "release", "alpha")
+    ]
+    + [
+        f"mod_matrix.{s}->{t}"
+        for s in ("adsr_1", "adsr_2", "lfo_1", "lfo_2")
+        for t in ("vco_1_pitch", "vco_1_amp", "vco_2_pitch", "vco_2_amp", "noise_amp")
+    ]
+    + [
+        "vco_1.tuning",
+        "vco_1.mod_depth",
+        "vco_1.initial_phase",
+        "vco_2.tuning",
+        "vco_2.mod_depth",
+        "vco_2.initial_phase",
+        "vco_2.shape",
+        "mixer.vco_1",
+        "mixer.vco_2",
+        "mixer.noise",
+    ]
 )
 
 
 PI = 3.141592653589793
-ADSR_RANGES = {"attack": (0, 2, 0.5, False), "decay": (0, 2, 0.5, False), "sustain": (0, 1, 1, False),
-               "release": (0, 5, 0.5, False), "alpha": (0.1, 6, 1, False)}
-LFO_RANGES = {"frequency": (0, 20, 0.25, False), "mod_depth": (-10, 20, 0.5, True), "initial_phase": (-PI, PI, 1, False),
-              **{k: (0, 1, 1, False) for k in ("sin", "tri", "saw", "rsaw", "sqr")}}
+ADSR_RANGES = {
+    "attack": (0, 2, 0.5, False),
+    "decay": (0, 2, 0.5, False),
+    "sustain": (0, 1, 1, False),
+    "release": (0, 5, 0.5, False),
+    "alpha": (0.1, 6, 1, False),
+}
+LFO_RANGES = {
+    "frequency": (0, 20, 0.25, False),
+    "mod_depth": (-10, 20, 0.5, True),
+    "initial_phase": (-PI, PI, 1, False),
+    **{k: (0, 1, 1, False) for k in ("sin", "tri", "saw", "rsaw", "sqr")},
+}
 VCO_RANGES = {"tuning": (-24, 24, 1, False), "mod_depth": (-96, 96, 0.2, True), "initial_phase": (-PI, PI, 1, False)}
 # torchsynth 1.0.2's ModuleParameterRange of every parameter of its default Voice:
 # (minimum, maximum, curve, symmetric).
 TORCHSYNTH_RANGES = {
-    "keyboard.midi_f0": (0, 127, 1, False), "keyboard.duration": (0.01, 4, 0.5, False),
-    **{f"{m}.{p}": r for m in ("adsr_1", "adsr_2", "lfo_1_amp_adsr", "lfo_2_amp_adsr", "lfo_1_rate_adsr",
-                               "lfo_2_rate_adsr") for p, r in ADSR_RANGES.items()},
+    "keyboard.midi_f0": (0, 127, 1, False),
+    "keyboard.duration": (0.01, 4, 0.5, False),
+    **{
+        f"{m}.{p}": r
+        for m in ("adsr_1", "adsr_2", "lfo_1_amp_adsr", "lfo_2_amp_adsr", "lfo_1_rate_adsr", "lfo_2_rate_adsr")
+        for p, r in ADSR_RANGES.items()
+    },
     **{f"{m}.{p}": r for m in ("lfo_1", "lfo_2") for p, r in LFO_RANGES.items()},
-    **{f"mod_matrix.{s}->{t}": (0, 1, 0.5, False) for s in ("adsr_1", "adsr_2", "lfo_1", "lfo_2")
-       for t in ("vco_1_pitch", "vco_1_amp", "vco_2_pitch", "vco_2_amp", "noise_amp")},
+    **{
+        f"mod_matrix.{s}->{t}": (0, 1, 0.5, False)
+        for s in ("adsr_1", "adsr_2", "lfo_1", "lfo_2")
+        for t in ("vco_1_pitch", "vco_1_amp", "vco_2_pitch", "vco_2_amp", "noise_amp")
+    },
     **{f"{m}.{p}": r for m in ("vco_1", "vco_2") for p, r in VCO_RANGES.items()},
     "vco_2.shape": (0, 1, 1, False),
-    "mixer.vco_1": (0, 1, 1, False), "mixer.vco_2": (0, 1, 1, False), "mixer.noise": (0, 1, 0.025, False),
+    "mixer.vco_1": (0, 1, 1, False),
+    "mixer.vco_2": (0, 1, 1, False),
+    "mixer.noise": (0, 1, 0.025, False),
 }
 
 
@@ -68,7 +106,8 @@ def test_default_voice_has_torchsynths_78_parameters_in_its_order_with_its_range
     for name, parameter_range in voice.ranges.items():
         minimum, maximum, curve, symmetric = TORCHSYNTH_RANGES[name]
         assert (parameter_range.minimum, parameter_range.maximum, parameter_range.curve) == pytest.approx(
-            (minimum, maximum, curve)), name
+            (minimum, maximum, curve)
+        ), name
         assert parameter_range.symmetric == symmetric, name
     assert voice.context.n_samples == 176400 and voice.context.n_frames == 1764
 
@@ -93,7 +132,6 @@ def test_kernel_and_pytorch_paths_render_the_same_sounds():
     context = RenderContext(SHORT.sample_rate, SHORT.duration_s, SHORT.frame_rate, backend="torch")
     reference = DefaultVoice(context).render_batch(0, 6, seed=1)["audio"]
     np.testing.assert_allclose(fused.numpy(), reference.numpy(), atol=2e-5)
-
 
 
 def test_train_test_label_is_deterministic_and_about_ten_percent():
@@ -144,11 +182,15 @@ def test_finite_gradients_over_1000_random_patches_and_the_corner_cases(name):
         audio = voice(patch, torch.arange(patch.shape[0]))
         assert torch.isfinite(audio).all()
         (audio.pow(2).mean() + audio.abs().mean()).backward()
-        assert torch.isfinite(patch.grad).all(), [n for n, bad in zip(voice.parameter_names, (~torch.isfinite(patch.grad)).any(0)) if bad]
+        assert torch.isfinite(patch.grad).all(), [
+            n for n, bad in zip(voice.parameter_names, (~torch.isfinite(patch.grad)).any(0)) if bad
+        ]
     # Every parameter moves the sound somewhere (no dead column).
     patch = voice.random_patch(64, generator).requires_grad_()
     voice(patch, torch.arange(64)).pow(2).mean().backward()
-    assert bool((patch.grad.abs().sum(0) > 0).all()), [n for n, g in zip(voice.parameter_names, patch.grad.abs().sum(0)) if g == 0]
+    assert bool((patch.grad.abs().sum(0) > 0).all()), [
+        n for n, g in zip(voice.parameter_names, patch.grad.abs().sum(0)) if g == 0
+    ]
 
 
 class TwoOscillatorVoice(Voice):
@@ -175,10 +217,12 @@ class TwoOscillatorVoice(Voice):
 def test_a_user_defined_voice_renders_what_it_wires():
     voice = TwoOscillatorVoice(SHORT)
     assert voice.n_parameters == 2 + 5 + 3 + 3
-    human = {"keyboard": {"midi_f0": 69.0, "duration": 0.3},
-             "envelope": {"attack": 0.0, "decay": 0.0, "sustain": 1.0, "release": 0.0, "alpha": 1.0},
-             "low": {"tuning": 0.0, "mod_depth": 0.0, "initial_phase": 0.0},
-             "high": {"tuning": 12.0, "mod_depth": 0.0, "initial_phase": 0.0}}
+    human = {
+        "keyboard": {"midi_f0": 69.0, "duration": 0.3},
+        "envelope": {"attack": 0.0, "decay": 0.0, "sustain": 1.0, "release": 0.0, "alpha": 1.0},
+        "low": {"tuning": 0.0, "mod_depth": 0.0, "initial_phase": 0.0},
+        "high": {"tuning": 12.0, "mod_depth": 0.0, "initial_phase": 0.0},
+    }
     audio = voice(voice.normalize(human))[0].numpy()
     # Held until the control frame before note-off (0.3 s; frames every 40 samples), then
     # silent from note-off on (zero release). Sample n has phase 2 pi f (n + 1) / sr.
@@ -193,8 +237,10 @@ class CompressedVoice(TwoOscillatorVoice):
 
     def __init__(self, context=None, curves=None):
         super().__init__(context, curves)
-        self.add("limiter", Effect(td.Compressor.limiter(context.sample_rate, threshold_db=-12.0, knee_db=0.0,
-                                                         attack_s=5e-5)))
+        self.add(
+            "limiter",
+            Effect(td.Compressor.limiter(context.sample_rate, threshold_db=-12.0, knee_db=0.0, attack_s=5e-5)),
+        )
         self.add("room", Effect(td.FDNReverb(context.sample_rate, rt60_s=0.2, reverb_length=2000, trainable=True)))
 
     def synthesize(self, p, seeds):
@@ -219,8 +265,14 @@ def test_rich_voice_filter_darkens_the_sound():
     voice = RichVoice(SHORT)
     patch = torch.full((2, voice.n_parameters), 0.5)
     cutoff = voice.parameter_names.index("vcf.cutoff")
-    for column in ("vcf.mod_depth", "vcf.keyboard_tracking", "drive.mix", "mod_matrix.filter_adsr->cutoff",
-                   "mod_matrix.lfo->cutoff", "mod_matrix.amp_adsr->cutoff"):
+    for column in (
+        "vcf.mod_depth",
+        "vcf.keyboard_tracking",
+        "drive.mix",
+        "mod_matrix.filter_adsr->cutoff",
+        "mod_matrix.lfo->cutoff",
+        "mod_matrix.amp_adsr->cutoff",
+    ):
         patch[:, voice.parameter_names.index(column)] = 0.0 if column != "vcf.mod_depth" else 0.5
     patch[0, cutoff], patch[1, cutoff] = 0.1, 0.9
     audio = voice(patch, torch.arange(2))
@@ -231,12 +283,16 @@ def test_rich_voice_filter_darkens_the_sound():
 
 
 def test_fm_vco_noise_and_vca_modules():
-    from torchddsp.modular import FmVCO, Noise, VCA
+    from torchddsp.modular import VCA, FmVCO, Noise
 
     ctx = SHORT
     ones = torch.ones(2, ctx.n_frames, dtype=torch.float64)
-    params = {"tuning": torch.zeros(2, dtype=torch.float64), "mod_depth": torch.zeros(2, dtype=torch.float64),
-              "initial_phase": torch.zeros(2, dtype=torch.float64), "mod_index": torch.tensor([0.0, 2.0], dtype=torch.float64)}
+    params = {
+        "tuning": torch.zeros(2, dtype=torch.float64),
+        "mod_depth": torch.zeros(2, dtype=torch.float64),
+        "initial_phase": torch.zeros(2, dtype=torch.float64),
+        "mod_index": torch.tensor([0.0, 2.0], dtype=torch.float64),
+    }
     n = torch.arange(1, ctx.n_samples + 1, dtype=torch.float64)
     modulator = torch.sin(2 * np.pi * 110.0 * n / ctx.sample_rate).expand(2, -1)
     y = FmVCO()(ctx, params, torch.full((2,), 69.0, dtype=torch.float64), None, ones, modulator)
@@ -246,8 +302,9 @@ def test_fm_vco_noise_and_vca_modules():
     noise = Noise()(ctx, 0.5 * ones, seeds)
     from torchddsp.functional import counter_noise
 
-    np.testing.assert_allclose(noise.numpy(), 0.5 * counter_noise(seeds, ctx.n_samples, dtype=torch.float64).numpy(),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        noise.numpy(), 0.5 * counter_noise(seeds, ctx.n_samples, dtype=torch.float64).numpy(), atol=1e-12
+    )
     np.testing.assert_allclose(render_sources(ctx, [], 0.5 * ones, seeds).numpy(), noise.numpy(), atol=1e-12)
     ramp = torch.linspace(0, 1, ctx.n_frames, dtype=torch.float64).expand(2, -1)
     gated = VCA()(ctx, noise, ramp)

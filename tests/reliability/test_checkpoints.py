@@ -17,8 +17,13 @@ import pytest
 import torch
 from torch import nn
 
-from torchddsp.training.checkpoints import (checkpoint_history, latest_checkpoint, load_checkpoint, read_state,
-                                            save_checkpoint)
+from torchddsp.training.checkpoints import (
+    checkpoint_history,
+    latest_checkpoint,
+    load_checkpoint,
+    read_state,
+    save_checkpoint,
+)
 from torchddsp.transfer import PRETRAINED_DIR
 
 
@@ -142,8 +147,9 @@ def test_unreadable_weights_are_a_one_line_error_naming_the_file(tmp_path, damag
         strip_checksums(checkpoint)
     weights = checkpoint / "model.safetensors"
     data = weights.read_bytes()
-    weights.write_bytes({"truncated": data[:-9], "bad header": data[:8] + b"{garbage" + data[16:],
-                         "empty": b""}[damage])
+    weights.write_bytes(
+        {"truncated": data[:-9], "bad header": data[:8] + b"{garbage" + data[16:], "empty": b""}[damage]
+    )
     expected = "checksum mismatch" if checksums else "not a readable safetensors file"
     with pytest.raises(ValueError, match=rf"model\.safetensors is damaged \({expected}") as error:
         loaded_step(checkpoint)
@@ -159,8 +165,11 @@ def test_damaged_state_json_is_a_one_line_error_naming_it(tmp_path):
 
 def test_weights_of_another_architecture_name_the_file_and_the_difference(tmp_path):
     checkpoint = save(tmp_path, 5)
-    with pytest.raises(ValueError, match=r"model\.safetensors does not fit this model.*weight is \(4, 3\), "
-                                         r"the model expects \(5, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"model\.safetensors does not fit this model.*weight is \(4, 3\), "
+        r"the model expects \(5, 3\)",
+    ):
         load_checkpoint(checkpoint, model_at(0, out_features=5))
     with pytest.raises(ValueError, match=r"model\.safetensors does not fit this model.*unexpected tensors \['bias'\]"):
         load_checkpoint(checkpoint, model_at(0, bias=False))
@@ -178,8 +187,11 @@ def test_optimizer_moments_that_do_not_fit_their_parameters_are_refused(tmp_path
     fresh = model_at(0)
     load_checkpoint(checkpoint, fresh, torch.optim.Adam([fresh.weight, fresh.bias]))  # the same order: fine
     swapped = model_at(0)
-    with pytest.raises(ValueError, match=r"optimizer\.safetensors does not fit this model: its exp_avg(_sq)? is \(4, 3\), "
-                                         r"the parameter is \(4,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"optimizer\.safetensors does not fit this model: its exp_avg(_sq)? is \(4, 3\), "
+        r"the parameter is \(4,\)",
+    ):
         load_checkpoint(checkpoint, swapped, torch.optim.Adam([swapped.bias, swapped.weight]))
 
 
@@ -202,9 +214,13 @@ def test_checkpoints_get_the_usual_permissions(tmp_path):
         os.umask(previous)
     paths = [tmp_path / "checkpoints", *sorted((tmp_path / "checkpoints").rglob("*"))]
     modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in paths}
-    assert set(modes) == {"checkpoints", "checkpoints/latest", "checkpoints/history", "checkpoints/step_00000002",
-                          *(f"checkpoints/step_00000002/{f}" for f in
-                            ("model.safetensors", "optimizer.safetensors", "state.json"))}
+    assert set(modes) == {
+        "checkpoints",
+        "checkpoints/latest",
+        "checkpoints/history",
+        "checkpoints/step_00000002",
+        *(f"checkpoints/step_00000002/{f}" for f in ("model.safetensors", "optimizer.safetensors", "state.json")),
+    }
     expected = {name: 0o755 if (tmp_path / name).is_dir() else 0o644 for name in modes}
     assert modes == expected
 
@@ -248,7 +264,7 @@ KILLED_WRITE = textwrap.dedent("""
             die()
         Path.write_bytes = write_half
     elif stage == "before the rename":
-        checkpoints._replace_folder = die
+        os.rename = die_on(1, os.rename)  # the new checkpoint folder, complete, renamed into place
     elif stage == "before the history":
         checkpoints.write_text_atomic = die_on(1, checkpoints.write_text_atomic)
     elif stage == "before latest":
@@ -261,13 +277,21 @@ KILLED_WRITE = textwrap.dedent("""
 
 
 @pytest.mark.slow  # a Python process with torch per stage: about 2 s each on 2 cores
-@pytest.mark.parametrize("stage, newest", [("half-written weights", 10), ("before the rename", 10),
-                                            ("before the history", 10), ("before latest", 10),
-                                            ("while pruning", 20)])
+@pytest.mark.parametrize(
+    "stage, newest",
+    [
+        ("half-written weights", 10),
+        ("before the rename", 10),
+        ("before the history", 10),
+        ("before latest", 10),
+        ("while pruning", 20),
+    ],
+)
 def test_kill_9_during_a_checkpoint_write_leaves_a_loadable_checkpoint(tmp_path, stage, newest):
     run = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-c", KILLED_WRITE, str(run), stage], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITE, str(run), stage], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr[-2000:]
     checkpoint = latest_checkpoint(run)
     assert checkpoint.name == f"step_{newest:08d}" and loaded_step(checkpoint) == newest  # checksums verified

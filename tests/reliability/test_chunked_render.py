@@ -25,8 +25,17 @@ SEED = 5
 def _model(sample_rate: int, z_dims: int = 0) -> Autoencoder:
     """A small random model whose every part is audible: noise biased loud, a strong reverb."""
     torch.manual_seed(0)
-    config = AutoencoderConfig(sample_rate=sample_rate, frame_rate=250, n_harmonics=24, hidden_size=16, rnn_size=16,
-                               layers_per_stack=1, reverb_s=0.02, noise_initial_bias=0.0, z_dims=z_dims)
+    config = AutoencoderConfig(
+        sample_rate=sample_rate,
+        frame_rate=250,
+        n_harmonics=24,
+        hidden_size=16,
+        rnn_size=16,
+        layers_per_stack=1,
+        reverb_s=0.02,
+        noise_initial_bias=0.0,
+        z_dims=z_dims,
+    )
     model = Autoencoder(config).eval()
     with torch.no_grad():
         model.reverb.ir.normal_(0.0, 0.05)  # type: ignore[union-attr]
@@ -52,7 +61,9 @@ def models() -> dict[int, Autoencoder]:
 def whole(models) -> dict[int, dict[str, torch.Tensor]]:
     f0, loudness = _features()
     with torch.no_grad():
-        return {rate: model(f0, loudness, generator=torch.Generator().manual_seed(SEED)) for rate, model in models.items()}
+        return {
+            rate: model(f0, loudness, generator=torch.Generator().manual_seed(SEED)) for rate, model in models.items()
+        }
 
 
 def _relative_error(chunked: torch.Tensor, reference: torch.Tensor) -> float:
@@ -78,12 +89,13 @@ def test_uneven_chunks_and_other_reverb(models):
     ir = torch.randn(300, generator=torch.Generator().manual_seed(1)) * 0.1
     for reverb, reverb_ir, key in ((True, ir, "audio"), (False, None, "audio_dry")):
         with torch.no_grad():
-            reference = model(f0, loudness, generator=torch.Generator().manual_seed(SEED), reverb=reverb,
-                              reverb_ir=reverb_ir)["audio"]
+            reference = model(
+                f0, loudness, generator=torch.Generator().manual_seed(SEED), reverb=reverb, reverb_ir=reverb_ir
+            )["audio"]
         state = start_render(model, seed=SEED, reverb=reverb, reverb_ir=reverb_ir)
         pieces, start = [], 0
         for size in (5, 1, 13, 2, 40, 1, 1, 34):
-            out, state = render_chunk(model, state, f0[:, start:start + size], loudness[:, start:start + size])
+            out, state = render_chunk(model, state, f0[:, start : start + size], loudness[:, start : start + size])
             pieces.append(out["audio"])
             start += size
         assert start == N_FRAMES

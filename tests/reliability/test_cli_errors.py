@@ -50,18 +50,27 @@ def test_evaluate_json_is_valid_when_no_frame_is_pitched(dataset_dir, tmp_path, 
     assert "| f0_l1_semitones | n/a |" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["evaluate", "violin", "DS", "--max-examples", "-1"], "argument --max-examples: expected a whole number >= 1"),
-    (["transfer", "IN.wav", "--model", "violin", "-o", "o.wav", "--pitch-shift", "nan"],
-     "argument --pitch-shift: expected a finite number, found 'nan'"),
-    (["transfer", "IN.wav", "--model", "violin", "-o", "o.wav", "--loudness-shift", "loud"],
-     "argument --loudness-shift: expected a number, found 'loud'"),
-    (["train", "cpu_small", "DS", "RUN", "--steps", "0"], "argument --steps: expected a whole number >= 1"),
-    (["train", "cpu_small", "DS", "RUN", "--resume", "--overwrite"], "not allowed with argument"),
-    (["modular", "render", "--count", "0", "--output", "X"], "argument --count: expected a whole number >= 1"),
-    (["modular", "render", "--count", "2", "--output", "X", "--duration-s", "inf"],
-     "argument --duration-s: expected a finite number"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["evaluate", "violin", "DS", "--max-examples", "-1"], "argument --max-examples: expected a whole number >= 1"),
+        (
+            ["transfer", "IN.wav", "--model", "violin", "-o", "o.wav", "--pitch-shift", "nan"],
+            "argument --pitch-shift: expected a finite number, found 'nan'",
+        ),
+        (
+            ["transfer", "IN.wav", "--model", "violin", "-o", "o.wav", "--loudness-shift", "loud"],
+            "argument --loudness-shift: expected a number, found 'loud'",
+        ),
+        (["train", "cpu_small", "DS", "RUN", "--steps", "0"], "argument --steps: expected a whole number >= 1"),
+        (["train", "cpu_small", "DS", "RUN", "--resume", "--overwrite"], "not allowed with argument"),
+        (["modular", "render", "--count", "0", "--output", "X"], "argument --count: expected a whole number >= 1"),
+        (
+            ["modular", "render", "--count", "2", "--output", "X", "--duration-s", "inf"],
+            "argument --duration-s: expected a finite number",
+        ),
+    ],
+)
 def test_bad_options_are_named_as_the_user_typed_them(argv, message, capsys):
     # Was: NaN options reported with internal argument names, or a traceback.
     with pytest.raises(SystemExit) as exit_:
@@ -104,8 +113,22 @@ def test_a_bad_input_found_deep_in_the_work_is_one_line(tmp_path, capsys):
     # after the model has loaded.
     garbage = tmp_path / "song.wav"
     garbage.write_bytes(b"not a wave file" * 100)
-    assert main(["transfer", str(garbage), "--model", "violin", "-o", str(tmp_path / "out.wav"),
-                 "--f0-method", "yin", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "transfer",
+                str(garbage),
+                "--model",
+                "violin",
+                "-o",
+                str(tmp_path / "out.wav"),
+                "--f0-method",
+                "yin",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = one_line_error(capsys)
     assert err.startswith("torchddsp transfer: error: ") and "song.wav: cannot read audio" in err
     assert not (tmp_path / "out.wav").exists()
@@ -152,8 +175,9 @@ def test_a_read_only_output_folder_is_refused_before_the_work():
 
                 err = io.StringIO()
                 with contextlib.redirect_stderr(err):
-                    code = main(["evaluate", "violin", str(folder / "no_dataset"), "--output",
-                                 str(folder / "ro" / "m.json")])
+                    code = main(
+                        ["evaluate", "violin", str(folder / "no_dataset"), "--output", str(folder / "ro" / "m.json")]
+                    )
                 os.write(write, f"{code}|{err.getvalue()}".encode())
             finally:
                 os._exit(0)
@@ -176,8 +200,9 @@ def test_a_read_only_output_folder_is_refused_before_the_work():
 def test_outputs_never_land_inside_what_the_command_reads(trained_run, dataset_dir, tmp_path, capsys, monkeypatch):
     # Was: `evaluate --output DS/dataset.json` (or a checkpoint's state.json) replaced the input
     # with metrics, and `transfer -o CHECKPOINT/state.wav` replaced state.json with its summary.
-    from torchddsp.training import latest_checkpoint  # noqa: PLC0415
     from training_support import DATA  # noqa: PLC0415
+
+    from torchddsp.training import latest_checkpoint  # noqa: PLC0415
 
     data = tmp_path / "data"
     shutil.copytree(dataset_dir, data)
@@ -186,8 +211,21 @@ def test_outputs_never_land_inside_what_the_command_reads(trained_run, dataset_d
     for output in (data / "dataset.json", checkpoint / "state.json", data / "train" / "m.json"):
         assert main(["evaluate", str(trained_run), str(data), "--output", str(output)]) == 2
         assert "which this command reads" in one_line_error(capsys)
-    assert main(["transfer", str(DATA / "flute.flac"), "--model", str(trained_run), "-o",
-                 str(checkpoint / "state.wav"), "--f0-method", "yin"]) == 2
+    assert (
+        main(
+            [
+                "transfer",
+                str(DATA / "flute.flac"),
+                "--model",
+                str(trained_run),
+                "-o",
+                str(checkpoint / "state.wav"),
+                "--f0-method",
+                "yin",
+            ]
+        )
+        == 2
+    )
     assert "which this command reads" in one_line_error(capsys)
     assert all(path.read_bytes() == content for path, content in before.items())
     # A checkpoint folder given as the model: the default evaluation goes to the current folder
@@ -207,8 +245,8 @@ def test_a_warning_about_a_users_file_is_one_line(tmp_path, capsys):
     # A truncated WAV is used with a warning; the CLI shows it as one line, not Python's
     # "file:line: Category" with a source line of the library.
     import soundfile as sf  # noqa: PLC0415
-
     from training_support import DATA, tiny_config  # noqa: PLC0415
+
     from torchddsp.training import save_config  # noqa: PLC0415
 
     audio = tmp_path / "audio"

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
@@ -46,8 +47,9 @@ def _as(values: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return values.to(dtype)
 
 
-def signal(shape: tuple[int, ...], dtype: torch.dtype, nan: bool = False, low: float = -0.9,
-           high: float = 0.9, seed: int = 0) -> torch.Tensor:
+def signal(
+    shape: tuple[int, ...], dtype: torch.dtype, nan: bool = False, low: float = -0.9, high: float = 0.9, seed: int = 0
+) -> torch.Tensor:
     """Deterministic values in [low, high) of ``dtype``; with ``nan``, the first one is NaN."""
     generator = torch.Generator().manual_seed(seed)
     values = low + (high - low) * torch.rand(shape, generator=generator, dtype=torch.float64)
@@ -106,119 +108,302 @@ CASES = [
     Case("power_to_db", lambda d, n, nan: F.power_to_db(signal((2, n), d, nan == "power", 0, 1)), "power"),
     Case("db_to_amplitude", lambda d, n, nan: F.db_to_amplitude(signal((2, n), d, nan == "db", -60, 0)), "db"),
     Case("midi_to_hz", lambda d, n, nan: F.midi_to_hz(signal((2, n), d, nan == "notes", 20, 100)), "notes"),
-    Case("hz_to_midi", lambda d, n, nan: F.hz_to_midi(signal((2, n), d, nan == "frequencies_hz", 0, 4000)),
-         "frequencies_hz"),
+    Case(
+        "hz_to_midi",
+        lambda d, n, nan: F.hz_to_midi(signal((2, n), d, nan == "frequencies_hz", 0, 4000)),
+        "frequencies_hz",
+    ),
     Case("exp_sigmoid", lambda d, n, nan: F.exp_sigmoid(signal((2, n), d, nan == "x", -5, 5)), "x"),
     Case("frequencies_sigmoid", lambda d, n, nan: F.frequencies_sigmoid(signal((2, n), d, nan == "x", -5, 5)), "x"),
     Case("smooth_limit", lambda d, n, nan: F.smooth_limit(signal((2, n), d, nan == "x", -3, 3), -1.0, 1.0), "x"),
     # envelopes and noise
-    Case("adsr", lambda d, n, nan: F.adsr(full((2,), 0.05, d, nan == "attack_s"), full((2,), 0.1, d),
-                                          full((2,), 0.5, d), full((2,), 0.1, d), full((2,), 0.3, d), n, 100.0),
-         "attack_s"),
-    Case("lfo", lambda d, n, nan: F.lfo(full((2,), 2.0, d, nan == "rate_hz"), signal((2, 5), d, low=0, high=1),
-                                        n, 100.0), "rate_hz"),
+    Case(
+        "adsr",
+        lambda d, n, nan: F.adsr(
+            full((2,), 0.05, d, nan == "attack_s"),
+            full((2,), 0.1, d),
+            full((2,), 0.5, d),
+            full((2,), 0.1, d),
+            full((2,), 0.3, d),
+            n,
+            100.0,
+        ),
+        "attack_s",
+    ),
+    Case(
+        "lfo",
+        lambda d, n, nan: F.lfo(full((2,), 2.0, d, nan == "rate_hz"), signal((2, 5), d, low=0, high=1), n, 100.0),
+        "rate_hz",
+    ),
     Case("counter_noise", lambda d, n, nan: F.counter_noise(torch.tensor([1, 2]), n, dtype=d), None),
     Case("uniform_noise", lambda d, n, nan: F.uniform_noise(2, n, seed=0, dtype=d), None, compare=False),
     # oscillators and synthesis
-    Case("cumulative_phase", lambda d, n, nan: F.cumulative_phase(full((2, n, 3), 440.0, d, nan == "frequencies_hz"),
-                                                                  SR), "frequencies_hz"),
-    Case("oscillator_bank", lambda d, n, nan: F.oscillator_bank(full((2, n, 3), 440.0, d),
-                                                                signal((2, n, 3), d, nan == "amplitudes", 0, 0.3),
-                                                                SR), "amplitudes"),
-    Case("oscillator_bank", lambda d, n, nan: F.oscillator_bank(
-        full((2, n, 3), 440.0, d), signal((2, n, 3), d, nan == "amplitudes", 0, 0.3), SR, return_state=True),
-        "amplitudes", id="oscillator_bank-state"),
-    Case("harmonic_frequencies", lambda d, n, nan: F.harmonic_frequencies(full((2, n, 1), 220.0, d, nan == "f0_hz"),
-                                                                          4), "f0_hz"),
-    Case("normalize_harmonics", lambda d, n, nan: F.normalize_harmonics(
-        signal((2, n, 4), d, nan == "harmonic_distribution", 0, 1)), "harmonic_distribution"),
-    Case("harmonic_synthesis", lambda d, n, nan: F.harmonic_synthesis(
-        full((2, frames(n), 1), 220.0, d), signal((2, frames(n), 1), d, nan == "amplitudes", 0, 1),
-        signal((2, frames(n), 4), d, low=0, high=1), n, SR), "amplitudes"),
-    Case("harmonic_synthesis", lambda d, n, nan: F.harmonic_synthesis(
-        full((2, frames(n), 1), 220.0, d), signal((2, frames(n), 1), d, nan == "amplitudes", 0, 1),
-        signal((2, frames(n), 4), d, low=0, high=1), n, SR, return_state=True), "amplitudes",
-        id="harmonic_synthesis-state"),
-    Case("wavetable_synthesis", lambda d, n, nan: F.wavetable_synthesis(
-        full((2, frames(n), 1), 220.0, d), signal((2, frames(n), 1), d, low=0, high=1),
-        signal((2, 32), d, nan == "wavetables"), n, SR), "wavetables"),
-    Case("wavetable_synthesis", lambda d, n, nan: F.wavetable_synthesis(
-        full((2, frames(n), 1), 220.0, d), signal((2, frames(n), 1), d, low=0, high=1),
-        signal((2, 32), d, nan == "wavetables"), n, SR, return_state=True), "wavetables",
-        id="wavetable_synthesis-state"),
-    Case("bandlimited_oscillator", lambda d, n, nan: F.bandlimited_oscillator(
-        full((2, frames(n), 1), 220.0, d, nan == "frequency_hz"), signal((2, frames(n), 1), d, low=0, high=1), n, SR),
-        "frequency_hz"),
-    Case("fm_synthesis", lambda d, n, nan: F.fm_synthesis(
-        full((2, n, 2), 220.0, d), signal((2, n, 2), d, nan == "amplitudes", 0, 1),
-        const([[0.0, 1.0], [0.0, 0.0]], d), SR), "amplitudes"),
-    Case("fm_synthesis", lambda d, n, nan: F.fm_synthesis(
-        full((2, n, 2), 220.0, d), signal((2, n, 2), d, nan == "amplitudes", 0, 1),
-        const([[0.0, 1.0], [0.0, 0.0]], d), SR, return_state=True), "amplitudes", id="fm_synthesis-state"),
+    Case(
+        "cumulative_phase",
+        lambda d, n, nan: F.cumulative_phase(full((2, n, 3), 440.0, d, nan == "frequencies_hz"), SR),
+        "frequencies_hz",
+    ),
+    Case(
+        "oscillator_bank",
+        lambda d, n, nan: F.oscillator_bank(
+            full((2, n, 3), 440.0, d), signal((2, n, 3), d, nan == "amplitudes", 0, 0.3), SR
+        ),
+        "amplitudes",
+    ),
+    Case(
+        "oscillator_bank",
+        lambda d, n, nan: F.oscillator_bank(
+            full((2, n, 3), 440.0, d), signal((2, n, 3), d, nan == "amplitudes", 0, 0.3), SR, return_state=True
+        ),
+        "amplitudes",
+        id="oscillator_bank-state",
+    ),
+    Case(
+        "harmonic_frequencies",
+        lambda d, n, nan: F.harmonic_frequencies(full((2, n, 1), 220.0, d, nan == "f0_hz"), 4),
+        "f0_hz",
+    ),
+    Case(
+        "normalize_harmonics",
+        lambda d, n, nan: F.normalize_harmonics(signal((2, n, 4), d, nan == "harmonic_distribution", 0, 1)),
+        "harmonic_distribution",
+    ),
+    Case(
+        "harmonic_synthesis",
+        lambda d, n, nan: F.harmonic_synthesis(
+            full((2, frames(n), 1), 220.0, d),
+            signal((2, frames(n), 1), d, nan == "amplitudes", 0, 1),
+            signal((2, frames(n), 4), d, low=0, high=1),
+            n,
+            SR,
+        ),
+        "amplitudes",
+    ),
+    Case(
+        "harmonic_synthesis",
+        lambda d, n, nan: F.harmonic_synthesis(
+            full((2, frames(n), 1), 220.0, d),
+            signal((2, frames(n), 1), d, nan == "amplitudes", 0, 1),
+            signal((2, frames(n), 4), d, low=0, high=1),
+            n,
+            SR,
+            return_state=True,
+        ),
+        "amplitudes",
+        id="harmonic_synthesis-state",
+    ),
+    Case(
+        "wavetable_synthesis",
+        lambda d, n, nan: F.wavetable_synthesis(
+            full((2, frames(n), 1), 220.0, d),
+            signal((2, frames(n), 1), d, low=0, high=1),
+            signal((2, 32), d, nan == "wavetables"),
+            n,
+            SR,
+        ),
+        "wavetables",
+    ),
+    Case(
+        "wavetable_synthesis",
+        lambda d, n, nan: F.wavetable_synthesis(
+            full((2, frames(n), 1), 220.0, d),
+            signal((2, frames(n), 1), d, low=0, high=1),
+            signal((2, 32), d, nan == "wavetables"),
+            n,
+            SR,
+            return_state=True,
+        ),
+        "wavetables",
+        id="wavetable_synthesis-state",
+    ),
+    Case(
+        "bandlimited_oscillator",
+        lambda d, n, nan: F.bandlimited_oscillator(
+            full((2, frames(n), 1), 220.0, d, nan == "frequency_hz"), signal((2, frames(n), 1), d, low=0, high=1), n, SR
+        ),
+        "frequency_hz",
+    ),
+    Case(
+        "fm_synthesis",
+        lambda d, n, nan: F.fm_synthesis(
+            full((2, n, 2), 220.0, d),
+            signal((2, n, 2), d, nan == "amplitudes", 0, 1),
+            const([[0.0, 1.0], [0.0, 0.0]], d),
+            SR,
+        ),
+        "amplitudes",
+    ),
+    Case(
+        "fm_synthesis",
+        lambda d, n, nan: F.fm_synthesis(
+            full((2, n, 2), 220.0, d),
+            signal((2, n, 2), d, nan == "amplitudes", 0, 1),
+            const([[0.0, 1.0], [0.0, 0.0]], d),
+            SR,
+            return_state=True,
+        ),
+        "amplitudes",
+        id="fm_synthesis-state",
+    ),
     Case("upsample", lambda d, n, nan: F.upsample(signal((2, 5, 1), d, nan == "x"), n), "x"),
     Case("resample", lambda d, n, nan: F.resample(signal((2, n), d, nan == "audio"), 2, 3), "audio"),
-    Case("overlap_add", lambda d, n, nan: F.overlap_add(signal((2, frames(n), 2 * HOP), d, nan == "frames"), HOP),
-         "frames"),
+    Case(
+        "overlap_add",
+        lambda d, n, nan: F.overlap_add(signal((2, frames(n), 2 * HOP), d, nan == "frames"), HOP),
+        "frames",
+    ),
     # filters
-    Case("fft_convolve", lambda d, n, nan: F.fft_convolve(signal((2, n), d, nan == "audio"), signal((2, 9), d)),
-         "audio"),
-    Case("frequency_filter", lambda d, n, nan: F.frequency_filter(signal((2, n), d, nan == "audio"),
-                                                                  signal((2, 9), d, low=0, high=1)), "audio"),
-    Case("frequency_impulse_response", lambda d, n, nan: F.frequency_impulse_response(
-        signal((2, n, 9), d, nan == "magnitudes", 0, 1)), "magnitudes"),
+    Case(
+        "fft_convolve", lambda d, n, nan: F.fft_convolve(signal((2, n), d, nan == "audio"), signal((2, 9), d)), "audio"
+    ),
+    Case(
+        "frequency_filter",
+        lambda d, n, nan: F.frequency_filter(signal((2, n), d, nan == "audio"), signal((2, 9), d, low=0, high=1)),
+        "audio",
+    ),
+    Case(
+        "frequency_impulse_response",
+        lambda d, n, nan: F.frequency_impulse_response(signal((2, n, 9), d, nan == "magnitudes", 0, 1)),
+        "magnitudes",
+    ),
     Case("sinc_filter", lambda d, n, nan: F.sinc_filter(signal((2, n), d, nan == "audio"), 1000.0, 17), "audio"),
-    Case("sinc_impulse_response", lambda d, n, nan: F.sinc_impulse_response(
-        full((2, n, 1), 1000.0, d, nan == "cutoff_hz"), 17), "cutoff_hz"),
-    Case("lfilter", lambda d, n, nan: F.lfilter(signal((2, n), d, nan == "x"), const([[0.5, 0.2, 0.1]], d),
-                                                const([[1.0, -0.5, 0.1]], d)), "x"),
-    Case("sosfilt", lambda d, n, nan: F.sosfilt(signal((2, n), d, nan == "x"),
-                                                const([[[0.5, 0.2, 0.1, 1.0, -0.5, 0.1]]], d)), "x"),
-    Case("allpole_filter", lambda d, n, nan: F.allpole_filter(signal((2, n), d, nan == "x"),
-                                                              const([[-0.5, 0.1]], d)), "x"),
-    Case("linear_recurrence", lambda d, n, nan: F.linear_recurrence(
-        signal((2, n, 2), d, nan == "u"), const([[[0.5, 0.1], [-0.1, 0.5]]], d)), "u"),
-    Case("biquad", lambda d, n, nan: F.biquad("peak", full((2, n), 1000.0, d, nan == "cutoff_hz"), full((2, n), 0.7, d),
-                                              SR, full((2, n), 3.0, d)), "cutoff_hz"),
-    Case("state_variable_filter", lambda d, n, nan: F.state_variable_filter(
-        signal((2, n), d, nan == "x"), full((2, 1), 1000.0, d), full((2, 1), 0.7, d), SR), "x"),
-    Case("allpass_coefficient", lambda d, n, nan: F.allpass_coefficient(full((2, n), 1000.0, d, nan == "break_hz"),
-                                                                        SR), "break_hz"),
-    Case("allpass_cascade", lambda d, n, nan: F.allpass_cascade(signal((2, n), d, nan == "x"), full((2, 1), 0.5, d)),
-         "x"),
+    Case(
+        "sinc_impulse_response",
+        lambda d, n, nan: F.sinc_impulse_response(full((2, n, 1), 1000.0, d, nan == "cutoff_hz"), 17),
+        "cutoff_hz",
+    ),
+    Case(
+        "lfilter",
+        lambda d, n, nan: F.lfilter(
+            signal((2, n), d, nan == "x"), const([[0.5, 0.2, 0.1]], d), const([[1.0, -0.5, 0.1]], d)
+        ),
+        "x",
+    ),
+    Case(
+        "sosfilt",
+        lambda d, n, nan: F.sosfilt(signal((2, n), d, nan == "x"), const([[[0.5, 0.2, 0.1, 1.0, -0.5, 0.1]]], d)),
+        "x",
+    ),
+    Case(
+        "allpole_filter",
+        lambda d, n, nan: F.allpole_filter(signal((2, n), d, nan == "x"), const([[-0.5, 0.1]], d)),
+        "x",
+    ),
+    Case(
+        "linear_recurrence",
+        lambda d, n, nan: F.linear_recurrence(signal((2, n, 2), d, nan == "u"), const([[[0.5, 0.1], [-0.1, 0.5]]], d)),
+        "u",
+    ),
+    Case(
+        "biquad",
+        lambda d, n, nan: F.biquad(
+            "peak", full((2, n), 1000.0, d, nan == "cutoff_hz"), full((2, n), 0.7, d), SR, full((2, n), 3.0, d)
+        ),
+        "cutoff_hz",
+    ),
+    Case(
+        "state_variable_filter",
+        lambda d, n, nan: F.state_variable_filter(
+            signal((2, n), d, nan == "x"), full((2, 1), 1000.0, d), full((2, 1), 0.7, d), SR
+        ),
+        "x",
+    ),
+    Case(
+        "allpass_coefficient",
+        lambda d, n, nan: F.allpass_coefficient(full((2, n), 1000.0, d, nan == "break_hz"), SR),
+        "break_hz",
+    ),
+    Case(
+        "allpass_cascade", lambda d, n, nan: F.allpass_cascade(signal((2, n), d, nan == "x"), full((2, 1), 0.5, d)), "x"
+    ),
     Case("phaser", lambda d, n, nan: F.phaser(signal((2, n), d, nan == "x"), full((2, 1), 1000.0, d)), "x"),
-    Case("resonator_coefficients", lambda d, n, nan: F.resonator_coefficients(
-        signal((2, n), d, nan == "radius", 0, 0.9), signal((2, n), d, low=0, high=3)), "radius"),
-    Case("reflection_to_lpc", lambda d, n, nan: F.reflection_to_lpc(signal((2, n, 3), d, nan == "reflection")),
-         "reflection"),
-    Case("fractional_delay", lambda d, n, nan: F.fractional_delay(signal((2, n), d, nan == "audio"),
-                                                                  full((2, 1), 2.5, d)), "audio"),
-    Case("fractional_delay", lambda d, n, nan: F.fractional_delay(
-        signal((2, n), d), full((2, n), 2.5, d, nan == "delay_samples"), "cubic", return_state=True)[0],
-         "delay_samples", id="fractional_delay-per-sample-state"),
+    Case(
+        "resonator_coefficients",
+        lambda d, n, nan: F.resonator_coefficients(
+            signal((2, n), d, nan == "radius", 0, 0.9), signal((2, n), d, low=0, high=3)
+        ),
+        "radius",
+    ),
+    Case(
+        "reflection_to_lpc",
+        lambda d, n, nan: F.reflection_to_lpc(signal((2, n, 3), d, nan == "reflection")),
+        "reflection",
+    ),
+    Case(
+        "fractional_delay",
+        lambda d, n, nan: F.fractional_delay(signal((2, n), d, nan == "audio"), full((2, 1), 2.5, d)),
+        "audio",
+    ),
+    Case(
+        "fractional_delay",
+        lambda d, n, nan: F.fractional_delay(
+            signal((2, n), d), full((2, n), 2.5, d, nan == "delay_samples"), "cubic", return_state=True
+        )[0],
+        "delay_samples",
+        id="fractional_delay-per-sample-state",
+    ),
     # dynamics
     Case("detect_level", lambda d, n, nan: F.detect_level(signal((2, n), d, nan == "audio"), SR, "rms"), "audio"),
-    Case("gain_computer", lambda d, n, nan: F.gain_computer(signal((2, n), d, nan == "level_db", -60, 0), -20.0, 4.0,
-                                                            6.0), "level_db"),
-    Case("smooth_gain", lambda d, n, nan: F.smooth_gain(signal((2, n), d, nan == "gain_db", -20, 0), 0.005, 0.1, SR),
-         "gain_db"),
+    Case(
+        "gain_computer",
+        lambda d, n, nan: F.gain_computer(signal((2, n), d, nan == "level_db", -60, 0), -20.0, 4.0, 6.0),
+        "level_db",
+    ),
+    Case(
+        "smooth_gain",
+        lambda d, n, nan: F.smooth_gain(signal((2, n), d, nan == "gain_db", -20, 0), 0.005, 0.1, SR),
+        "gain_db",
+    ),
     Case("compress", lambda d, n, nan: F.compress(signal((2, n), d, nan == "audio"), SR, -20.0), "audio"),
-    Case("compress", lambda d, n, nan: F.compress(signal((2, n), d, nan == "audio"), SR, -20.0, detector="rms",
-                                                  mode="expander"), "audio", id="compress-rms-expander"),
+    Case(
+        "compress",
+        lambda d, n, nan: F.compress(signal((2, n), d, nan == "audio"), SR, -20.0, detector="rms", mode="expander"),
+        "audio",
+        id="compress-rms-expander",
+    ),
     # waveshaping
     Case("waveshape", lambda d, n, nan: F.waveshape(signal((2, n), d, nan == "x"), "tanh", 6.0, 0.1), "x"),
-    Case("waveshape", lambda d, n, nan: F.waveshape(signal((2, n), d, nan == "x"), "chebyshev",
-                                                    coefficients=signal((1, 4), d), oversampling=2), "x",
-         id="waveshape-chebyshev-oversampled"),
-    Case("waveshape", lambda d, n, nan: F.waveshape(signal((2, n), d, nan == "x"), "soft_clip", full((2, 3, 1), 6.0, d),
-                                                    signal((2, n), d, low=-0.2, high=0.2), oversampling=2), "x",
-         id="waveshape-frame-rate-drive-per-sample-bias"),
+    Case(
+        "waveshape",
+        lambda d, n, nan: F.waveshape(
+            signal((2, n), d, nan == "x"), "chebyshev", coefficients=signal((1, 4), d), oversampling=2
+        ),
+        "x",
+        id="waveshape-chebyshev-oversampled",
+    ),
+    Case(
+        "waveshape",
+        lambda d, n, nan: F.waveshape(
+            signal((2, n), d, nan == "x"),
+            "soft_clip",
+            full((2, 3, 1), 6.0, d),
+            signal((2, n), d, low=-0.2, high=0.2),
+            oversampling=2,
+        ),
+        "x",
+        id="waveshape-frame-rate-drive-per-sample-bias",
+    ),
     Case("chebyshev_polynomials", lambda d, n, nan: F.chebyshev_polynomials(signal((2, n), d, nan == "x"), 4), "x"),
     # reverberation
-    Case("orthogonal_matrix", lambda d, n, nan: F.orthogonal_matrix(signal((2, 4, 4), d, nan == "parameters")),
-         "parameters", axis=None),
-    Case("fdn_impulse_response", lambda d, n, nan: F.fdn_impulse_response(
-        [3, 5, 7, 11], F.orthogonal_matrix(signal((4, 4), d)), full((4,), 0.5, d), full((4,), 0.5, d),
-        full((1,), 0.05, d, nan == "rt60_s"), SR, n), "rt60_s"),
+    Case(
+        "orthogonal_matrix",
+        lambda d, n, nan: F.orthogonal_matrix(signal((2, 4, 4), d, nan == "parameters")),
+        "parameters",
+        axis=None,
+    ),
+    Case(
+        "fdn_impulse_response",
+        lambda d, n, nan: F.fdn_impulse_response(
+            [3, 5, 7, 11],
+            F.orthogonal_matrix(signal((4, 4), d)),
+            full((4,), 0.5, d),
+            full((4,), 0.5, d),
+            full((1,), 0.05, d, nan == "rt60_s"),
+            SR,
+            n,
+        ),
+        "rt60_s",
+    ),
 ]
 
 #: Public names with no tensor input: nothing here applies to them.
@@ -295,21 +480,29 @@ def test_empty_blocks_leave_streaming_states_unchanged():
     phase = torch.tensor([[1.25, 2.5]], dtype=torch.float64)
     _, final = F.oscillator_bank(torch.zeros(1, 0, 2), torch.zeros(1, 0, 2), SR, state=phase, return_state=True)
     torch.testing.assert_close(final, phase)
-    _, final = F.harmonic_synthesis(torch.zeros(1, 0, 1), torch.zeros(1, 0, 1), torch.zeros(1, 0, 3), 0, SR,
-                                    state=phase[:, :1], return_state=True)
+    _, final = F.harmonic_synthesis(
+        torch.zeros(1, 0, 1), torch.zeros(1, 0, 1), torch.zeros(1, 0, 3), 0, SR, state=phase[:, :1], return_state=True
+    )
     torch.testing.assert_close(final, phase[:, :1])
-    _, final = F.wavetable_synthesis(torch.zeros(1, 0, 1), torch.zeros(1, 0, 1), torch.zeros(1, 8), 0, SR,
-                                     state=phase[:, :1], return_state=True)
+    _, final = F.wavetable_synthesis(
+        torch.zeros(1, 0, 1), torch.zeros(1, 0, 1), torch.zeros(1, 8), 0, SR, state=phase[:, :1], return_state=True
+    )
     torch.testing.assert_close(final, phase[:, :1])
-    _, final = F.bandlimited_oscillator(torch.zeros(1, 1, 2), torch.zeros(1, 1, 2), 0, SR, state=phase,
-                                        return_state=True)
+    _, final = F.bandlimited_oscillator(
+        torch.zeros(1, 1, 2), torch.zeros(1, 1, 2), 0, SR, state=phase, return_state=True
+    )
     torch.testing.assert_close(final, phase)
     _, final = F.cumulative_phase(torch.zeros(1, 0, 2), SR, state=phase, return_state=True)
     torch.testing.assert_close(final, phase)
     previous = torch.tensor([[0.3, -0.2]])
-    _, (final, memory) = F.fm_synthesis(torch.zeros(1, 0, 2), torch.zeros(1, 0, 2),
-                                        torch.tensor([[0.0, 1.0], [0.0, 0.0]]), SR, state=(phase, previous),
-                                        return_state=True)
+    _, (final, memory) = F.fm_synthesis(
+        torch.zeros(1, 0, 2),
+        torch.zeros(1, 0, 2),
+        torch.tensor([[0.0, 1.0], [0.0, 0.0]]),
+        SR,
+        state=(phase, previous),
+        return_state=True,
+    )
     torch.testing.assert_close(final, phase)
     torch.testing.assert_close(memory, previous)
     zi = torch.tensor([[-3.0], [-6.0]])

@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-
 from training_support import DATA, tiny_config
+
 from torchddsp.io import atomic_folder, audio_format, audio_writer, write_audio
 from torchddsp.training import prepare_dataset
 
@@ -67,12 +67,14 @@ def test_folders_written_whole_get_the_usual_permissions(tmp_path):
 def test_nothing_needs_matplotlib_until_it_draws(tmp_path):
     # Catches: matplotlib imported at module level by the figures' module, the trainer or
     # transfer: the plain install (no plot extra) could not train or transfer at all.
-    code = ("import sys; sys.modules['matplotlib'] = None\n"
-            "import torchddsp.plots, torchddsp.transfer, torchddsp.training.trainer, torchddsp.cli\n"
-            "assert not torchddsp.plots.have_matplotlib()\n"
-            "from torchddsp.transfer import check_transfer_outputs\n"
-            f"wav, png, summary = check_transfer_outputs({str(tmp_path / 'out.wav')!r})\n"
-            "assert png is None, png\n")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "import torchddsp.plots, torchddsp.transfer, torchddsp.training.trainer, torchddsp.cli\n"
+        "assert not torchddsp.plots.have_matplotlib()\n"
+        "from torchddsp.transfer import check_transfer_outputs\n"
+        f"wav, png, summary = check_transfer_outputs({str(tmp_path / 'out.wav')!r})\n"
+        "assert png is None, png\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
 

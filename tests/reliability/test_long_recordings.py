@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from training_support import DATA
+
 from torchddsp.features import a_weighted_loudness, estimate_f0
 from torchddsp.features.recording import analysis_chunks, recording_features
 from torchddsp.functional import resample

@@ -21,8 +21,9 @@ CONTEXT = RenderContext(16000.0, 0.25, 400.0)
 
 
 def render(out, count, **options):
-    return render_dataset("default", count, 1, out, shard_size=2, batch_size=2, context=CONTEXT,
-                          show_progress=False, **options)
+    return render_dataset(
+        "default", count, 1, out, shard_size=2, batch_size=2, context=CONTEXT, show_progress=False, **options
+    )
 
 
 def test_a_mistaken_huge_count_is_corrected_by_rerunning_with_the_right_one(tmp_path, monkeypatch):
@@ -101,8 +102,23 @@ def test_the_cli_reports_the_lock_in_one_line(tmp_path, capsys):
     out.mkdir()
     with open(out / ".render.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        code = main(["modular", "render", "--count", "2", "--output", str(out), "--quiet", "--sample-rate", "16000",
-                     "--duration-s", "0.25", "--frame-rate", "400"])
+        code = main(
+            [
+                "modular",
+                "render",
+                "--count",
+                "2",
+                "--output",
+                str(out),
+                "--quiet",
+                "--sample-rate",
+                "16000",
+                "--duration-s",
+                "0.25",
+                "--frame-rate",
+                "400",
+            ]
+        )
     assert code == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
     assert os.listdir(out) == [".render.lock"]

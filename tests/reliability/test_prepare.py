@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from training_support import DATA, tiny_config
+
 from torchddsp.features import a_weighted_loudness, estimate_f0
 from torchddsp.functional import hz_to_midi, resample
 from torchddsp.io import TEMPORARY_MARK, TruncatedAudioWarning
@@ -52,14 +52,17 @@ def _reference(audio_dir: Path, config) -> tuple[dict, dict]:
     hop = model.hop_size
     example_frames = round(data.example_s * model.frame_rate)
     hop_frames = round(data.example_hop_s * model.frame_rate)
-    splits = {s: {k: [] for k in ("audio", "f0_hz", "confidence", "loudness_db", "examples")} for s in ("train", "eval")}
+    splits = {
+        s: {k: [] for k in ("audio", "f0_hz", "confidence", "loudness_db", "examples")} for s in ("train", "eval")
+    }
     offsets = {"train": 0, "eval": 0}
     for path in sorted(audio_dir.iterdir()):
         raw, rate = sf.read(path, dtype="float32", always_2d=True)
         audio = resample(torch.from_numpy(raw.mean(axis=1))[None], rate, model.sample_rate)[0]
         n_frames = audio.shape[0] // hop
-        f0, confidence = estimate_f0(audio[None], model.sample_rate, model.frame_rate, method=data.f0_method,
-                                     n_frames=n_frames)
+        f0, confidence = estimate_f0(
+            audio[None], model.sample_rate, model.frame_rate, method=data.f0_method, n_frames=n_frames
+        )
         loudness = a_weighted_loudness(audio[None], model.sample_rate, model.frame_rate, n_frames=n_frames)
         features = {"f0_hz": f0[0], "confidence": confidence[0], "loudness_db": loudness[0]}
         eval_frames = max(math.ceil(n_frames * data.eval_fraction / hop_frames) * hop_frames, example_frames)
@@ -77,16 +80,22 @@ def _reference(audio_dir: Path, config) -> tuple[dict, dict]:
     train = arrays["train"]
     pitched = train["confidence"] >= CONFIDENCE_THRESHOLD
     midi = hz_to_midi(torch.from_numpy(train["f0_hz"][pitched]).double()).numpy()
-    statistics = {"pitched_frames": int(pitched.sum()),
-                  "pitch_midi_quantiles": np.quantile(midi, QUANTILES).round(4).tolist(),
-                  "loudness_db_quantiles": np.quantile(train["loudness_db"][pitched].astype(np.float64),
-                                                       QUANTILES).round(4).tolist()}
+    statistics = {
+        "pitched_frames": int(pitched.sum()),
+        "pitch_midi_quantiles": np.quantile(midi, QUANTILES).round(4).tolist(),
+        "loudness_db_quantiles": np.quantile(train["loudness_db"][pitched].astype(np.float64), QUANTILES)
+        .round(4)
+        .tolist(),
+    }
     return arrays, statistics
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _leftovers(parent: Path) -> list[str]:
@@ -162,6 +171,7 @@ def test_a_full_disk_leaves_the_previous_dataset_intact(tmp_path, long_audio, mo
         monkeypatch.setattr(data_module, "write_text_atomic", full_disk)
     else:
         import torchddsp.io as io_module
+
         monkeypatch.setattr(io_module, "sync_to_disk", full_disk)  # the last step before the swap
     monkeypatch.setattr(data_module, "CHUNK_SECONDS", CHUNK_SECONDS)
     with pytest.raises(OSError, match="No space left"):
@@ -169,7 +179,9 @@ def test_a_full_disk_leaves_the_previous_dataset_intact(tmp_path, long_audio, mo
     monkeypatch.undo()
     assert _snapshot(dataset) == before
     assert _leftovers(tmp_path) == []
-    assert len(FeatureDataset(dataset, "train")) == json.loads((dataset / "dataset.json").read_text())["examples"]["train"]
+    assert (
+        len(FeatureDataset(dataset, "train")) == json.loads((dataset / "dataset.json").read_text())["examples"]["train"]
+    )
 
 
 @pytest.mark.slow  # a CLI process (3 s alone; 15 s on a loaded 2-core machine)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from training_support import LEARNING_STEPS, checkpoint_model, learning_config, tiny_config
+
 from torchddsp.training import latest_checkpoint, train
 from torchddsp.training import trainer as trainer_module
 from torchddsp.training.checkpoints import checkpoint_history, read_state
@@ -23,8 +23,10 @@ from torchddsp.training.checkpoints import checkpoint_history, read_state
 
 def snapshot(folder: Path) -> dict[str, tuple[int, bytes | None]]:
     """Every path under ``folder`` with its modification time and content (None for folders)."""
-    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else None)
-            for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else None)
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def three_steps():
@@ -42,8 +44,11 @@ def old_run(trained_run, tmp_path) -> Path:
 def test_a_new_run_in_a_run_folder_is_refused_before_anything_is_written(old_run, dataset_dir):
     # The issue's reproduction: a run, then a new 3-step run into the same folder.
     before = snapshot(old_run)
-    with pytest.raises(ValueError, match=rf"{old_run} already holds a training run \(step {LEARNING_STEPS}\); "
-                                         r"use --resume to continue it or --overwrite to start again"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{old_run} already holds a training run \(step {LEARNING_STEPS}\); "
+        r"use --resume to continue it or --overwrite to start again",
+    ):
         train(three_steps(), dataset_dir, old_run, show_progress=False)
     assert snapshot(old_run) == before
 
@@ -60,7 +65,8 @@ def test_overwrite_replaces_the_run_and_latest_loads_the_new_weights(old_run, da
     assert [int(r["step"]) for r in csv.DictReader((old_run / "train.csv").open())] == [1, 2, 3]
     assert json.loads((old_run / "eval.json").read_text())["step"] == 3
     assert sorted(p.name for p in (old_run / "samples").iterdir()) == sorted(
-        p.name for p in (tmp_path / "fresh" / "samples").iterdir())
+        p.name for p in (tmp_path / "fresh" / "samples").iterdir()
+    )
     assert (old_run / "notes.txt").read_text() == "mine"
     new = checkpoint_model(checkpoint, config).state_dict()
     fresh = checkpoint_model(latest_checkpoint(tmp_path / "fresh"), config).state_dict()
@@ -98,8 +104,11 @@ def test_steps_below_one_are_refused_before_the_folder_is_made(dataset_dir, tmp_
 
 def test_resuming_to_a_step_already_reached_is_refused_before_anything_is_written(old_run, dataset_dir):
     before = snapshot(old_run)
-    with pytest.raises(ValueError, match=rf"--steps {LEARNING_STEPS}: the run in .* is already at step "
-                                         rf"{LEARNING_STEPS}; give --steps above {LEARNING_STEPS}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"--steps {LEARNING_STEPS}: the run in .* is already at step "
+        rf"{LEARNING_STEPS}; give --steps above {LEARNING_STEPS}",
+    ):
         train(learning_config(), dataset_dir, old_run, resume=True, steps=LEARNING_STEPS, show_progress=False)
     with pytest.raises(ValueError, match=rf"its config's train.steps \({LEARNING_STEPS}\): the run"):
         train(learning_config(), dataset_dir, old_run, resume=True, show_progress=False)
@@ -139,8 +148,14 @@ def test_run_files_get_the_usual_permissions(dataset_dir, tmp_path):
     finally:
         os.umask(previous)
     modes = {str(p.relative_to(run)): stat.S_IMODE(p.stat().st_mode) for p in sorted(run.rglob("*"))}
-    assert {"config.yaml", "checkpoints/latest", "checkpoints/step_00000002/model.safetensors", "eval.json",
-            "samples/step_00000002_output.wav", "train.csv"} <= set(modes)
+    assert {
+        "config.yaml",
+        "checkpoints/latest",
+        "checkpoints/step_00000002/model.safetensors",
+        "eval.json",
+        "samples/step_00000002_output.wav",
+        "train.csv",
+    } <= set(modes)
     expected = {name: 0o755 if (run / name).is_dir() else 0o644 for name in modes}
     assert modes == expected
 
@@ -201,8 +216,7 @@ def test_resume_with_another_config_is_refused_and_more_steps_are_allowed(old_ru
     with pytest.raises(ValueError, match=r"CONFIG differs .* \(train.learning_rate\)"):
         train(other, dataset_dir, old_run, resume=True, steps=LEARNING_STEPS + 1, show_progress=False)
     # Raising train.steps in the config is how a run is continued further.
-    summary = train(learning_config(steps=LEARNING_STEPS + 2), dataset_dir, old_run, resume=True,
-                    show_progress=False)
+    summary = train(learning_config(steps=LEARNING_STEPS + 2), dataset_dir, old_run, resume=True, show_progress=False)
     assert summary["step"] == LEARNING_STEPS + 2
 
 
@@ -233,7 +247,10 @@ def test_overwrite_keeps_the_users_files_inside_the_runs_folders(old_run, datase
     assert (old_run / "samples" / "my_take.wav").read_bytes() == b"mine"
     assert (old_run / "checkpoints" / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in (old_run / "samples").glob("step_*")) == [
-        "step_00000003.png", "step_00000003_output.wav", "step_00000003_target.wav"]
+        "step_00000003.png",
+        "step_00000003_output.wav",
+        "step_00000003_target.wav",
+    ]
 
 
 def test_a_full_disk_during_a_checkpoint_names_it_and_gives_the_space_back(tmp_path, monkeypatch):

@@ -43,8 +43,10 @@ def recording(tmp_path) -> Path:
 @pytest.fixture
 def no_work(monkeypatch):
     """Fail if any analysis starts: refusals must come before the expensive work."""
+
     def forbidden(*args, **kwargs):
         raise AssertionError("the features were computed before the outputs were checked")
+
     monkeypatch.setattr(transfer_module, "recording_features", forbidden)
 
 
@@ -184,8 +186,9 @@ def test_z_model_falls_back_to_memory(recording, tmp_path):
     from torchddsp.training import ExperimentConfig
     from torchddsp.transfer import LoadedModel
 
-    config = ExperimentConfig.from_dict({"name": "z", "model": {"hidden_size": 8, "rnn_size": 8, "layers_per_stack": 1,
-                                                                "z_dims": 2, "reverb_s": 0.01}})
+    config = ExperimentConfig.from_dict(
+        {"name": "z", "model": {"hidden_size": 8, "rnn_size": 8, "layers_per_stack": 1, "z_dims": 2, "reverb_s": 0.01}}
+    )
     torch.manual_seed(0)
     loaded = LoadedModel(Autoencoder(config.model).eval(), config)
     write_transfer(transfer(read_audio(recording, RATE), RATE, loaded, f0_method="yin"), tmp_path / "m.wav")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from training_support import tiny_config
+
 from torchddsp import effects
 from torchddsp.models import Autoencoder
 

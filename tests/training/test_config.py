@@ -1,7 +1,7 @@
 import pytest
 
-from torchddsp.training import ExperimentConfig, load_config
 from torchddsp.configs import CONFIG_DIR
+from torchddsp.training import ExperimentConfig, load_config
 
 
 @pytest.mark.parametrize("name", ["solo_instrument", "cpu_small"])
@@ -21,29 +21,33 @@ def test_schedule_is_warmup_then_exponential_decay():
     train = load_config("cpu_small").train
     assert train.learning_rate_at(0) == pytest.approx(train.learning_rate / train.warmup_steps)
     assert train.learning_rate_at(train.warmup_steps) == pytest.approx(
-        train.learning_rate * train.decay_rate ** (train.warmup_steps / train.decay_steps))
+        train.learning_rate * train.decay_rate ** (train.warmup_steps / train.decay_steps)
+    )
     assert train.learning_rate_at(train.decay_steps) < train.learning_rate_at(train.warmup_steps)
 
 
-@pytest.mark.parametrize("values,match", [
-    ({"model": {"hidden": 3}}, r"unknown settings \['hidden'\] in 'model'"),
-    # Wrong types are named, never coerced (2.5 examples per batch used to fail after the run
-    # folder was half written; "fast" as a rate with a TypeError deep inside the trainer).
-    ({"train": {"batch_size": 2.5}}, r"train.batch_size must be a whole number, found 2.5"),
-    ({"train": {"batch_size": True}}, r"train.batch_size must be a whole number"),
-    ({"train": {"learning_rate": "fast"}}, r"train.learning_rate must be a number, found 'fast'"),
-    ({"train": {"learning_rate": float("nan")}}, r"train.learning_rate must be a finite number"),
-    ({"model": {"hidden_size": "128"}}, r"model.hidden_size must be a whole number, found '128'"),
-    ({"data": {"f0_method": 3}}, r"data.f0_method must be text"),
-    ({"train": [1, 2]}, r"section 'train' must be a mapping"),
-    ({"name": 5}, r"config name must be text"),
-    ({"train": {"batchsize": 3}}, "unknown settings"),
-    ({"optim": {}}, "unknown config sections"),
-    ({"model": {"sample_rate": 16000, "frame_rate": 300}}, "multiple of frame_rate"),
-    ({"data": {"f0_method": "swipe"}}, "f0_method"),
-    ({"train": {"learning_rate": 0}}, "learning_rate"),
-    ({"train": {"reverb_learning_rate_scale": 0}}, "reverb_learning_rate_scale"),
-])
+@pytest.mark.parametrize(
+    "values,match",
+    [
+        ({"model": {"hidden": 3}}, r"unknown settings \['hidden'\] in 'model'"),
+        # Wrong types are named, never coerced (2.5 examples per batch used to fail after the run
+        # folder was half written; "fast" as a rate with a TypeError deep inside the trainer).
+        ({"train": {"batch_size": 2.5}}, r"train.batch_size must be a whole number, found 2.5"),
+        ({"train": {"batch_size": True}}, r"train.batch_size must be a whole number"),
+        ({"train": {"learning_rate": "fast"}}, r"train.learning_rate must be a number, found 'fast'"),
+        ({"train": {"learning_rate": float("nan")}}, r"train.learning_rate must be a finite number"),
+        ({"model": {"hidden_size": "128"}}, r"model.hidden_size must be a whole number, found '128'"),
+        ({"data": {"f0_method": 3}}, r"data.f0_method must be text"),
+        ({"train": [1, 2]}, r"section 'train' must be a mapping"),
+        ({"name": 5}, r"config name must be text"),
+        ({"train": {"batchsize": 3}}, "unknown settings"),
+        ({"optim": {}}, "unknown config sections"),
+        ({"model": {"sample_rate": 16000, "frame_rate": 300}}, "multiple of frame_rate"),
+        ({"data": {"f0_method": "swipe"}}, "f0_method"),
+        ({"train": {"learning_rate": 0}}, "learning_rate"),
+        ({"train": {"reverb_learning_rate_scale": 0}}, "reverb_learning_rate_scale"),
+    ],
+)
 def test_bad_configs_raise(values, match):
     with pytest.raises(ValueError, match=match):
         ExperimentConfig.from_dict(values)
@@ -58,12 +62,15 @@ def test_yaml_numbers_in_exponent_form_are_numbers(tmp_path):
     assert config.model.reverb_s == 0.5 and config.train.steps == 10 and isinstance(config.train.steps, int)
 
 
-@pytest.mark.parametrize("text,match", [
-    ("train:\n  steps: [1,\n", r"c.yaml: not valid YAML \(line 3"),
-    ("- 1\n- 2\n", r"c.yaml: a config must be a YAML mapping, found list"),
-    ("train:\n  batch_size: 2.5\n", r"c.yaml: train.batch_size must be a whole number"),
-    ("model: !!python/object/apply:os.system ['true']\n", r"c.yaml: not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("train:\n  steps: [1,\n", r"c.yaml: not valid YAML \(line 3"),
+        ("- 1\n- 2\n", r"c.yaml: a config must be a YAML mapping, found list"),
+        ("train:\n  batch_size: 2.5\n", r"c.yaml: train.batch_size must be a whole number"),
+        ("model: !!python/object/apply:os.system ['true']\n", r"c.yaml: not valid YAML"),
+    ],
+)
 def test_bad_config_files_name_the_file(tmp_path, text, match):
     path = tmp_path / "c.yaml"
     path.write_text(text)

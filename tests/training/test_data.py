@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from training_support import DATA, tiny_config
+
 from torchddsp.io import read_audio
 from torchddsp.training import AudioFileError, FeatureDataset, prepare_dataset
 
@@ -56,8 +56,9 @@ def test_bad_files_are_errors_naming_them_or_skipped_and_listed(tmp_path):
     config = tiny_config()
     with pytest.raises(AudioFileError, match="broken.wav"):
         prepare_dataset(audio_dir, tmp_path / "ds", config.model, config.data, show_progress=False)
-    metadata = prepare_dataset(audio_dir, tmp_path / "ds", config.model, config.data, skip_bad=True,
-                               show_progress=False)
+    metadata = prepare_dataset(
+        audio_dir, tmp_path / "ds", config.model, config.data, skip_bad=True, show_progress=False
+    )
     skipped = {entry["file"] for entry in metadata["skipped"]}
     assert skipped == {"broken.wav", "empty.wav"}
     assert metadata["silent_files"] == ["silence.wav"]

@@ -7,9 +7,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from training_support import (
+    LEARNING_STEPS,
+    LOSS_FALL,
+    checkpoint_model,
+    learning_config,
+    loss_fall,
+    parameters_with_gradient,
+    tiny_config,
+    unmoved_parameters,
+)
 
-from training_support import (LEARNING_STEPS, LOSS_FALL, checkpoint_model, learning_config, loss_fall,
-                              parameters_with_gradient, tiny_config, unmoved_parameters)
 from torchddsp.models import Autoencoder
 from torchddsp.training import latest_checkpoint, load_config, train
 from torchddsp.training.checkpoints import read_state, save_checkpoint
@@ -92,7 +100,8 @@ def test_resume_continues_exactly(dataset_dir, trained_run, tmp_path):
     assert state["step"] == LEARNING_STEPS
     # Both groups keep their rates: a reverb scale other than 1 (0.25) must survive the resume.
     assert [g["lr"] for g in state["optimizer"]["param_groups"]] == pytest.approx(
-        [config.train.learning_rate_at(LEARNING_STEPS - 1) * scale for scale in (1.0, 0.25)])
+        [config.train.learning_rate_at(LEARNING_STEPS - 1) * scale for scale in (1.0, 0.25)]
+    )
     straight_model = checkpoint_model(latest_checkpoint(trained_run), config)
     resumed_model = checkpoint_model(latest_checkpoint(tmp_path / "resumed"), config)
     for (name, a), (_, b) in zip(straight_model.state_dict().items(), resumed_model.state_dict().items()):
@@ -133,8 +142,19 @@ def test_data_parallel_training_with_two_processes(dataset_dir, tmp_path):
 
     save_config(tiny_config(steps=2, eval_every=100, checkpoint_every=2), config_path)
     torchrun = Path(sys.executable).with_name("torchrun")
-    command = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "torchddsp", "train", str(config_path),
-               str(dataset_dir), str(tmp_path / "ddp"), "--quiet"]
+    command = [
+        str(torchrun),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "torchddsp",
+        "train",
+        str(config_path),
+        str(dataset_dir),
+        str(tmp_path / "ddp"),
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 import torch
-
 from training_support import LEARNING_STEPS, learning_config, tiny_config
+
 from torchddsp.losses import MultiScaleSpectralLoss
 from torchddsp.models import Autoencoder
 from torchddsp.training import FeatureDataset, latest_checkpoint, load_config, save_checkpoint, train
@@ -48,6 +48,7 @@ def test_train_step_never_reads_a_tensor_value(dataset_dir, monkeypatch):
             if id(self) not in allowed:
                 reads.append(f"{name} of a {tuple(self.shape)} tensor")
             return original(self, *args, **kwargs)
+
         return method
 
     for name in SYNCING:
@@ -67,8 +68,9 @@ def test_train_step_steps_the_optimizer_on_the_clipped_gradient(dataset_dir):
     model = Autoencoder(tiny_config().model)
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-    result = train_step(model, optimizer, _batch(dataset_dir), MultiScaleSpectralLoss.magenta(), 1e-3,
-                        torch.Generator().manual_seed(0))
+    result = train_step(
+        model, optimizer, _batch(dataset_dir), MultiScaleSpectralLoss.magenta(), 1e-3, torch.Generator().manual_seed(0)
+    )
     moves = torch.cat([(p.detach() - b).reshape(-1) for p, b in zip(model.parameters(), before)]).double()
     assert float(result.grad_norm) > 1e-3  # so clipping matters
     assert float(moves.norm()) == pytest.approx(1e-3, rel=1e-4)
@@ -84,10 +86,14 @@ def test_hooks_fire_at_their_intervals_and_at_the_end(dataset_dir, tmp_path):
         def action(run, done, step, batch):
             assert torch.isfinite(step.loss)
             seen[name].append(done)
+
         return action
 
-    hooks = [Hook("two", 2, record("two")), Hook("three", 3, record("three"), at_end=False),
-             Hook("final", 100, record("final"))]
+    hooks = [
+        Hook("two", 2, record("two")),
+        Hook("three", 3, record("three"), at_end=False),
+        Hook("final", 100, record("final")),
+    ]
     run_loop(run, hooks)
     assert seen == {"two": [2, 4, 6, 7], "three": [3, 6], "final": [7]}
     assert latest_checkpoint(tmp_path / "run") is None  # only the hooks given ran
@@ -130,14 +136,21 @@ def test_a_non_finite_loss_stops_the_run_at_the_next_hook(dataset_dir, tmp_path,
 
     def nan_from_step_2(model, optimizer, batch, *args, **kwargs):
         result = real_step(model, optimizer, batch, *args, **kwargs)
-        return result._replace(loss=result.loss * float("nan")) if optimizer.state_dict()["state"][0]["step"] >= 2 \
+        return (
+            result._replace(loss=result.loss * float("nan"))
+            if optimizer.state_dict()["state"][0]["step"] >= 2
             else result
+        )
 
     monkeypatch.setattr(trainer, "train_step", nan_from_step_2)
     with pytest.raises(FloatingPointError, match="the loss became nan at step 2"):
         # At step 2 only the checkpoint is due: it must read the loss before it writes.
-        train(tiny_config(steps=4, log_every=10, checkpoint_every=2, samples_every=100, eval_every=100), dataset_dir,
-              tmp_path / "run", show_progress=False)
+        train(
+            tiny_config(steps=4, log_every=10, checkpoint_every=2, samples_every=100, eval_every=100),
+            dataset_dir,
+            tmp_path / "run",
+            show_progress=False,
+        )
     assert latest_checkpoint(tmp_path / "run") is None
 
 
@@ -154,7 +167,9 @@ def test_resume_with_another_config_when_asked(trained_run, dataset_dir, tmp_pat
     state = read_state(latest_checkpoint(run))
     assert state["config"]["train"]["learning_rate"] == 0.001
     assert load_config(run / "config.yaml").train.learning_rate == 0.001
-    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(lower.train.learning_rate_at(LEARNING_STEPS + 1))
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(
+        lower.train.learning_rate_at(LEARNING_STEPS + 1)
+    )
     other_model = learning_config(steps=LEARNING_STEPS + 4)
     other_model.model.hidden_size = 16
     with pytest.raises(ValueError, match=r"CONFIG changes the model \(model.hidden_size\)"):
@@ -166,6 +181,10 @@ def test_an_optimizer_state_of_other_groups_is_its_own_error_type(tmp_path):
     config = tiny_config()
     model = Autoencoder(config.model)
     save_checkpoint(tmp_path, 1, model, torch.optim.Adam(model.parameters()), {"config": config.to_dict()})
-    two_groups = torch.optim.Adam([{"params": list(model.parameters())[:-1]}, {"params": list(model.parameters())[-1:]}])
-    with pytest.raises(OptimizerStateMismatch, match=r"parameter groups of \[\d+\] parameters, the optimizer \[\d+, 1\]"):
+    two_groups = torch.optim.Adam(
+        [{"params": list(model.parameters())[:-1]}, {"params": list(model.parameters())[-1:]}]
+    )
+    with pytest.raises(
+        OptimizerStateMismatch, match=r"parameter groups of \[\d+\] parameters, the optimizer \[\d+, 1\]"
+    ):
         load_checkpoint(latest_checkpoint(tmp_path), model, two_groups)

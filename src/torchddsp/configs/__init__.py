@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -20,8 +21,17 @@ from ..features.pitch import F0_METHODS
 from ..io import write_text_atomic
 from ..validation import InputError
 
-__all__ = ["AutoencoderConfig", "DataConfig", "TrainConfig", "ExperimentConfig", "load_config", "save_config",
-           "parse_config_text", "check_section", "CONFIG_DIR"]
+__all__ = [
+    "AutoencoderConfig",
+    "DataConfig",
+    "TrainConfig",
+    "ExperimentConfig",
+    "load_config",
+    "save_config",
+    "parse_config_text",
+    "check_section",
+    "CONFIG_DIR",
+]
 
 #: Configs shipped inside the package (copies of the repository's ``configs/``).
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -88,7 +98,7 @@ class AutoencoderConfig:
     noise_initial_bias: float = -5.0
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "AutoencoderConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> AutoencoderConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -99,7 +109,9 @@ class AutoencoderConfig:
 
     def validate(self) -> None:
         if self.sample_rate <= 0 or self.frame_rate <= 0 or self.sample_rate % self.frame_rate:
-            raise InputError(f"sample_rate ({self.sample_rate}) must be a positive multiple of frame_rate ({self.frame_rate})")
+            raise InputError(
+                f"sample_rate ({self.sample_rate}) must be a positive multiple of frame_rate ({self.frame_rate})"
+            )
         for name in ("n_harmonics", "n_noise_bands", "hidden_size", "rnn_size", "layers_per_stack"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, found {getattr(self, name)}")
@@ -173,8 +185,17 @@ class TrainConfig:
     loss: str = "magenta"
 
     def validate(self) -> None:
-        for name in ("batch_size", "steps", "decay_steps", "eval_every", "checkpoint_every", "log_every",
-                     "samples_every", "keep_checkpoints", "eval_examples"):
+        for name in (
+            "batch_size",
+            "steps",
+            "decay_steps",
+            "eval_every",
+            "checkpoint_every",
+            "log_every",
+            "samples_every",
+            "keep_checkpoints",
+            "eval_examples",
+        ):
             if getattr(self, name) < 1:
                 raise InputError(f"train.{name} must be >= 1, found {getattr(self, name)}")
         if not self.learning_rate > 0 or not self.decay_rate > 0 or self.grad_clip <= 0:
@@ -202,7 +223,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> ExperimentConfig:
         unknown = sorted(set(values) - {"name", "model", "data", "train"})
         if unknown:
             raise InputError(f"unknown config sections {unknown}; expected name, model, data, train")
@@ -225,8 +246,11 @@ class ExperimentConfig:
 
 # YAML 1.1 (PyYAML) reads "2e-3" and "1e4" as text: a float must have a dot there. YAML 1.2
 # and every reader of configs written by hand take them as numbers, so this loader does too.
-_FLOAT = re.compile(r"""^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$
-                    |^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$""", re.X)
+_FLOAT = re.compile(
+    r"""^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$
+                    |^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$""",
+    re.X,
+)
 
 
 def _loader():

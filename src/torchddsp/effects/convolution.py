@@ -11,16 +11,15 @@ differentiable function of its parameters.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from ..functional import exp_sigmoid, fft_convolve, fractional_delay, frequency_filter, uniform_noise, upsample
-from ..validation import check_choice, check_finite, check_positive, check_positive_int, check_rank
 from ..functional.delay import DELAY_INTERPOLATIONS
 from ..processors import Processor
-from ..validation import InputError
+from ..validation import InputError, check_choice, check_finite, check_positive, check_positive_int, check_rank
 
 __all__ = ["Reverb", "ExpDecayReverb", "FilteredNoiseReverb", "FIRFilter", "ModDelay"]
 
@@ -56,7 +55,9 @@ class Reverb(Processor):
         super().__init__(trainable)
         self.add_dry = add_dry
         self.reverb_length = check_positive_int("reverb_length", reverb_length, minimum=2)
-        self.learnable("ir", lambda: torch.randn(self.reverb_length, generator=torch.Generator().manual_seed(seed)) * 1e-6)
+        self.learnable(
+            "ir", lambda: torch.randn(self.reverb_length, generator=torch.Generator().manual_seed(seed)) * 1e-6
+        )
 
     def controls(self, audio: Tensor, ir: Tensor | None = None) -> dict[str, Tensor]:
         ir = self.learned_or_given("ir", ir)
@@ -65,7 +66,6 @@ class Reverb(Processor):
 
     def render(self, audio: Tensor, ir: Tensor) -> Tensor:
         return _convolution_reverb(audio, ir, self.add_dry)
-
 
 
 class ExpDecayReverb(Processor):
@@ -111,7 +111,6 @@ class ExpDecayReverb(Processor):
         return _convolution_reverb(audio, ir, self.add_dry)
 
 
-
 class FilteredNoiseReverb(Processor):
     """Reverb whose impulse response is noise through a time-varying filter bank (DDSP's).
 
@@ -145,8 +144,10 @@ class FilteredNoiseReverb(Processor):
         if trainable:
             n_frames = check_positive_int("n_frames", n_frames)
             n_filter_banks = check_positive_int("n_filter_banks", n_filter_banks, minimum=2)
-        self.learnable("magnitudes", lambda: torch.randn(n_frames, n_filter_banks,
-                                                         generator=torch.Generator().manual_seed(seed + 1)) * 1e-2)
+        self.learnable(
+            "magnitudes",
+            lambda: torch.randn(n_frames, n_filter_banks, generator=torch.Generator().manual_seed(seed + 1)) * 1e-2,
+        )
 
     def controls(self, audio: Tensor, magnitudes: Tensor | None = None) -> dict[str, Tensor]:
         magnitudes = self.learned_or_given("magnitudes", magnitudes)
@@ -168,7 +169,6 @@ class FilteredNoiseReverb(Processor):
 
     def render(self, audio: Tensor, ir: Tensor) -> Tensor:
         return _convolution_reverb(audio, ir, self.add_dry)
-
 
 
 class FIRFilter(Processor):
@@ -197,7 +197,6 @@ class FIRFilter(Processor):
 
     def render(self, audio: Tensor, magnitudes: Tensor) -> Tensor:
         return frequency_filter(audio, magnitudes, self.window_size)
-
 
 
 class ModDelay(Processor):
@@ -245,7 +244,9 @@ class ModDelay(Processor):
         check_rank("phase", phase, 3, "(batch, n_frames, 1)")
         for name, control in (("gain", gain), ("phase", phase)):
             if control.shape[-1] != 1 or control.shape[0] != audio.shape[0]:
-                raise InputError(f"{name} must have shape ({audio.shape[0]}, n_frames, 1), found {tuple(control.shape)}")
+                raise InputError(
+                    f"{name} must have shape ({audio.shape[0]}, n_frames, 1), found {tuple(control.shape)}"
+                )
         check_finite("phase", phase)
         if not bool(((phase >= 0) & (phase <= 1)).all()):
             raise InputError("phase must lie in [0, 1] after phase_scale_fn (it scales depth_s)")
@@ -254,4 +255,3 @@ class ModDelay(Processor):
         wet = fractional_delay(audio, delay_s * self.sample_rate, interpolation=self.interpolation)
         wet = wet * upsample(gain, n_samples, "linear")[..., 0]
         return wet + audio if self.add_dry else wet
-

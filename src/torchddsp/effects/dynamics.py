@@ -13,10 +13,9 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor, nn
 
-from ..validation import check_choice, check_positive, check_rank
 from ..functional.dynamics import DYNAMICS_MODES, LEVEL_DETECTORS, compress
 from ..processors import Processor
-from ..validation import InputError
+from ..validation import InputError, check_choice, check_positive, check_rank
 
 __all__ = ["Compressor"]
 
@@ -54,9 +53,19 @@ class Compressor(Processor):
     input_names = ("audio",)
     render_options = ("state", "return_state")
 
-    def __init__(self, sample_rate: float = 16000, threshold_db: float = -20.0, ratio: float = 4.0,
-                 knee_db: float = 6.0, attack_s: float = 0.005, release_s: float = 0.1, makeup_db: float = 0.0,
-                 mode: str = "compressor", detector: str = "peak", trainable: bool = False):
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        threshold_db: float = -20.0,
+        ratio: float = 4.0,
+        knee_db: float = 6.0,
+        attack_s: float = 0.005,
+        release_s: float = 0.1,
+        makeup_db: float = 0.0,
+        mode: str = "compressor",
+        detector: str = "peak",
+        trainable: bool = False,
+    ):
         super().__init__(trainable)
         self.sample_rate = check_positive("sample_rate", sample_rate)
         self.mode = check_choice("mode", mode, DYNAMICS_MODES)
@@ -80,47 +89,98 @@ class Compressor(Processor):
             self.log_release = nn.Parameter(torch.tensor(math.log(release_s)))
             self.makeup = nn.Parameter(torch.tensor(float(makeup_db)))
         else:
-            self.settings = {"threshold_db": float(threshold_db), "ratio": float(ratio), "knee_db": float(knee_db),
-                             "attack_s": attack_s, "release_s": release_s,
-                             "makeup_db": float(makeup_db)}
+            self.settings = {
+                "threshold_db": float(threshold_db),
+                "ratio": float(ratio),
+                "knee_db": float(knee_db),
+                "attack_s": attack_s,
+                "release_s": release_s,
+                "makeup_db": float(makeup_db),
+            }
 
     @classmethod
-    def limiter(cls, sample_rate: float = 16000, threshold_db: float = -1.0, knee_db: float = 1.0,
-                attack_s: float = 0.001, release_s: float = 0.05, makeup_db: float = 0.0) -> "Compressor":
+    def limiter(
+        cls,
+        sample_rate: float = 16000,
+        threshold_db: float = -1.0,
+        knee_db: float = 1.0,
+        attack_s: float = 0.001,
+        release_s: float = 0.05,
+        makeup_db: float = 0.0,
+    ) -> Compressor:
         """Infinite ratio, fast attack: the level never stays above ``threshold_db``."""
         return cls(sample_rate, threshold_db, float("inf"), knee_db, attack_s, release_s, makeup_db)
 
     @classmethod
-    def expander(cls, sample_rate: float = 16000, threshold_db: float = -40.0, ratio: float = 2.0,
-                 knee_db: float = 6.0, attack_s: float = 0.001, release_s: float = 0.1,
-                 trainable: bool = False) -> "Compressor":
+    def expander(
+        cls,
+        sample_rate: float = 16000,
+        threshold_db: float = -40.0,
+        ratio: float = 2.0,
+        knee_db: float = 6.0,
+        attack_s: float = 0.001,
+        release_s: float = 0.1,
+        trainable: bool = False,
+    ) -> Compressor:
         """Downward expander: below ``threshold_db`` the level falls ``ratio`` dB per dB (a gate
         for large ratios); attack is the opening time."""
-        return cls(sample_rate, threshold_db, ratio, knee_db, attack_s, release_s, 0.0, mode="expander",
-                   trainable=trainable)
+        return cls(
+            sample_rate, threshold_db, ratio, knee_db, attack_s, release_s, 0.0, mode="expander", trainable=trainable
+        )
 
     def _settings(self, like: Tensor) -> dict[str, Tensor | float]:
         if not self.trainable:
             return dict(self.settings)
-        return {"threshold_db": self.threshold.to(like.dtype), "ratio": 1.0 + nnf.softplus(self.ratio_raw).to(like.dtype),
-                "knee_db": nnf.softplus(self.knee_raw).to(like.dtype),
-                "attack_s": torch.exp(self.log_attack).to(like.dtype),
-                "release_s": torch.exp(self.log_release).to(like.dtype), "makeup_db": self.makeup.to(like.dtype)}
+        return {
+            "threshold_db": self.threshold.to(like.dtype),
+            "ratio": 1.0 + nnf.softplus(self.ratio_raw).to(like.dtype),
+            "knee_db": nnf.softplus(self.knee_raw).to(like.dtype),
+            "attack_s": torch.exp(self.log_attack).to(like.dtype),
+            "release_s": torch.exp(self.log_release).to(like.dtype),
+            "makeup_db": self.makeup.to(like.dtype),
+        }
 
     def controls(self, audio: Tensor) -> dict[str, Tensor]:
         check_rank("audio", audio, 2, "(batch, n_samples)")
-        return {"audio": audio, **{k: v if isinstance(v, Tensor) else torch.as_tensor(v, dtype=audio.dtype,
-                                                                                         device=audio.device)
-                                   for k, v in self._settings(audio).items()}}
+        return {
+            "audio": audio,
+            **{
+                k: v if isinstance(v, Tensor) else torch.as_tensor(v, dtype=audio.dtype, device=audio.device)
+                for k, v in self._settings(audio).items()
+            },
+        }
 
-    def render(self, audio: Tensor, threshold_db, ratio, knee_db, attack_s, release_s, makeup_db, *,
-               state: Tensor | None = None, return_state: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        return compress(audio, self.sample_rate, threshold_db, ratio, knee_db, attack_s, release_s, makeup_db,
-                        self.mode, self.detector, state=state, return_state=return_state)
+    def render(
+        self,
+        audio: Tensor,
+        threshold_db,
+        ratio,
+        knee_db,
+        attack_s,
+        release_s,
+        makeup_db,
+        *,
+        state: Tensor | None = None,
+        return_state: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        return compress(
+            audio,
+            self.sample_rate,
+            threshold_db,
+            ratio,
+            knee_db,
+            attack_s,
+            release_s,
+            makeup_db,
+            self.mode,
+            self.detector,
+            state=state,
+            return_state=return_state,
+        )
 
     def gain_db(self, audio: Tensor) -> Tensor:
         """The gain applied to ``audio`` in dB ``(batch, n_samples)`` (makeup included)."""
         settings = self._settings(audio)
-        return compress(audio, self.sample_rate, **settings, mode=self.mode, detector=self.detector,
-                        return_gain=True)[1]
-
+        return compress(audio, self.sample_rate, **settings, mode=self.mode, detector=self.detector, return_gain=True)[
+            1
+        ]

@@ -11,9 +11,8 @@ from torch import Tensor
 
 from ..functional import biquad, sosfilt
 from ..functional.controls import Control
-from ..validation import check_finite, check_positive, check_positive_int, check_rank
 from ..processors import Processor
-from ..validation import InputError
+from ..validation import InputError, check_finite, check_positive, check_positive_int, check_rank
 
 __all__ = ["ParametricEQ"]
 
@@ -58,9 +57,20 @@ class ParametricEQ(Processor):
     input_names = ("audio", "frequency_hz", "gain_db", "q")
     render_options = ("state", "return_state")
 
-    def __init__(self, sample_rate: float = 16000, n_peaks: int = 3, low_shelf: bool = True, high_shelf: bool = True,
-                 trainable: bool = False, raw_inputs: bool = False, min_hz: float = 20.0, max_hz: float | None = None,
-                 max_gain_db: float = 24.0, min_q: float = 0.1, max_q: float = 20.0):
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        n_peaks: int = 3,
+        low_shelf: bool = True,
+        high_shelf: bool = True,
+        trainable: bool = False,
+        raw_inputs: bool = False,
+        min_hz: float = 20.0,
+        max_hz: float | None = None,
+        max_gain_db: float = 24.0,
+        min_q: float = 0.1,
+        max_q: float = 20.0,
+    ):
         super().__init__(trainable)
         self.sample_rate = check_positive("sample_rate", sample_rate)
         n_peaks = check_positive_int("n_peaks", n_peaks, minimum=0)
@@ -70,7 +80,9 @@ class ParametricEQ(Processor):
         self.min_hz = check_positive("min_hz", min_hz)
         self.max_hz = check_positive("max_hz", 0.45 * self.sample_rate if max_hz is None else max_hz)
         if not self.min_hz < self.max_hz < self.sample_rate / 2:
-            raise InputError(f"need 0 < min_hz < max_hz < Nyquist ({self.sample_rate / 2} Hz), found {min_hz}, {self.max_hz}")
+            raise InputError(
+                f"need 0 < min_hz < max_hz < Nyquist ({self.sample_rate / 2} Hz), found {min_hz}, {self.max_hz}"
+            )
         self.max_gain_db = check_positive("max_gain_db", max_gain_db)
         self.min_q, self.max_q = check_positive("min_q", min_q), check_positive("max_q", max_q)
         if not self.min_q < self.max_q:
@@ -95,12 +107,16 @@ class ParametricEQ(Processor):
         q = self.min_q * (self.max_q / self.min_q) ** torch.sigmoid(q)
         return frequency_hz, gain_db, q
 
-    def controls(self, audio: Tensor, frequency_hz: Tensor | None = None, gain_db: Tensor | None = None,
-                 q: Tensor | None = None) -> dict[str, Tensor]:
+    def controls(
+        self, audio: Tensor, frequency_hz: Tensor | None = None, gain_db: Tensor | None = None, q: Tensor | None = None
+    ) -> dict[str, Tensor]:
         check_rank("audio", audio, 2, "(batch, n_samples)")
         check_finite("audio", audio)  # named as the module's input, not sosfilt's x
-        values = (self.learned_or_given("frequency_hz", frequency_hz), self.learned_or_given("gain_db", gain_db),
-                  self.learned_or_given("q", q))
+        values = (
+            self.learned_or_given("frequency_hz", frequency_hz),
+            self.learned_or_given("gain_db", gain_db),
+            self.learned_or_given("q", q),
+        )
         if self.trainable:  # learned raw values (n_bands,), shared by the batch
             values = tuple(v.to(audio.dtype)[None] for v in self._map_raw(*values))
         else:
@@ -108,21 +124,39 @@ class ParametricEQ(Processor):
                 check_rank(name, value, (2, 3), "(batch, n_bands) or (batch, n_frames, n_bands)")
                 check_finite(name, value)
                 if value.shape[-1] != self.n_bands:
-                    raise InputError(f"{name} must have {self.n_bands} bands {list(self.modes)} in its last "
-                                     f"dimension, found {value.shape[-1]}")
+                    raise InputError(
+                        f"{name} must have {self.n_bands} bands {list(self.modes)} in its last "
+                        f"dimension, found {value.shape[-1]}"
+                    )
             if self.raw_inputs:
                 values = self._map_raw(*values)
         return {"audio": audio, "frequency_hz": values[0], "gain_db": values[1], "q": values[2]}
 
     def sections(self, frequency_hz: Tensor, gain_db: Tensor, q: Tensor) -> Tensor:
         """Second-order sections ``(..., n_bands, 6)`` of the bands, for :func:`sosfilt`."""
-        return torch.stack([biquad(mode, frequency_hz[..., i], q[..., i], self.sample_rate, gain_db[..., i])
-                            for i, mode in enumerate(self.modes)], dim=-2)
+        return torch.stack(
+            [
+                biquad(mode, frequency_hz[..., i], q[..., i], self.sample_rate, gain_db[..., i])
+                for i, mode in enumerate(self.modes)
+            ],
+            dim=-2,
+        )
 
-    def render(self, audio: Tensor, frequency_hz: Tensor, gain_db: Tensor, q: Tensor, *, state: Tensor | None = None,
-               return_state: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def render(
+        self,
+        audio: Tensor,
+        frequency_hz: Tensor,
+        gain_db: Tensor,
+        q: Tensor,
+        *,
+        state: Tensor | None = None,
+        return_state: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         sections = self.sections(frequency_hz, gain_db, q).to(audio.dtype)
         # Frame-rate bands give (batch, n_frames, n_bands, 6): their rate is stated, never inferred.
-        return sosfilt(audio, Control.per_frame(sections) if sections.dim() == 4 else sections, state=state,
-                       return_state=return_state)
-
+        return sosfilt(
+            audio,
+            Control.per_frame(sections) if sections.dim() == 4 else sections,
+            state=state,
+            return_state=return_state,
+        )

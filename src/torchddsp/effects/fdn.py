@@ -4,16 +4,15 @@ computes its impulse response; the audio is convolved with it)."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from ..functional import fft_convolve
-from ..validation import check_finite, check_positive, check_positive_int, check_rank
 from ..functional.fdn import fdn_delays, fdn_impulse_response, orthogonal_matrix
 from ..processors import Processor
-from ..validation import InputError
+from ..validation import InputError, check_finite, check_positive, check_positive_int, check_rank
 
 __all__ = ["FDNReverb"]
 
@@ -50,10 +49,21 @@ class FDNReverb(Processor):
 
     input_names = ("audio",)
 
-    def __init__(self, sample_rate: float = 16000, rt60_s: float | Sequence[float] = 1.0,
-                 band_edges_hz: Sequence[float] = (), n_lines: int = 8, delays: Sequence[int] | None = None,
-                 min_delay_s: float = 0.015, max_delay_s: float = 0.045, reverb_length: int | None = None,
-                 wet_gain: float = 1.0, add_dry: bool = True, trainable: bool = False, seed: int = 0):
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        rt60_s: float | Sequence[float] = 1.0,
+        band_edges_hz: Sequence[float] = (),
+        n_lines: int = 8,
+        delays: Sequence[int] | None = None,
+        min_delay_s: float = 0.015,
+        max_delay_s: float = 0.045,
+        reverb_length: int | None = None,
+        wet_gain: float = 1.0,
+        add_dry: bool = True,
+        trainable: bool = False,
+        seed: int = 0,
+    ):
         super().__init__(trainable)
         self.sample_rate = check_positive("sample_rate", sample_rate)
         rt60 = [float(rt60_s)] if isinstance(rt60_s, (int, float)) else [float(v) for v in rt60_s]
@@ -61,16 +71,22 @@ class FDNReverb(Processor):
             raise InputError(f"rt60_s must be one or more positive finite times in seconds, found {rt60_s}")
         self.band_edges_hz = tuple(float(e) for e in band_edges_hz)
         if len(self.band_edges_hz) != len(rt60) - 1:
-            raise InputError(f"band_edges_hz must hold len(rt60_s) - 1 = {len(rt60) - 1} frequencies, "
-                             f"found {len(self.band_edges_hz)}")
-        lengths = list(delays) if delays is not None else fdn_delays(n_lines, self.sample_rate, min_delay_s, max_delay_s)
+            raise InputError(
+                f"band_edges_hz must hold len(rt60_s) - 1 = {len(rt60) - 1} frequencies, "
+                f"found {len(self.band_edges_hz)}"
+            )
+        lengths = (
+            list(delays) if delays is not None else fdn_delays(n_lines, self.sample_rate, min_delay_s, max_delay_s)
+        )
         if any(int(d) != d or d < 1 for d in lengths):
             raise InputError(f"delays must be integers >= 1 (samples), found {lengths}")
         self.register_buffer("delays", torch.tensor([int(d) for d in lengths]))
         n_lines = len(lengths)
         self.reverb_length = check_positive_int(
-            "reverb_length", reverb_length if reverb_length is not None else int(1.5 * max(rt60) * self.sample_rate) + 1,
-            minimum=2)
+            "reverb_length",
+            reverb_length if reverb_length is not None else int(1.5 * max(rt60) * self.sample_rate) + 1,
+            minimum=2,
+        )
         self.add_dry = add_dry
         if not math.isfinite(wet_gain):
             raise InputError(f"wet_gain must be finite, found {wet_gain}")
@@ -79,8 +95,12 @@ class FDNReverb(Processor):
         base, _ = torch.linalg.qr(torch.randn(n_lines, n_lines, generator=generator, dtype=torch.float64))
         self.register_buffer("base_matrix", base.float())
         signs = lambda: torch.where(torch.rand(n_lines, generator=generator) < 0.5, -1.0, 1.0)  # noqa: E731
-        values = {"mixing": torch.zeros(n_lines, n_lines), "input_gains": signs() / math.sqrt(n_lines),
-                  "output_gains": signs() / math.sqrt(n_lines), "log_rt60": torch.log(torch.tensor(rt60))}
+        values = {
+            "mixing": torch.zeros(n_lines, n_lines),
+            "input_gains": signs() / math.sqrt(n_lines),
+            "output_gains": signs() / math.sqrt(n_lines),
+            "log_rt60": torch.log(torch.tensor(rt60)),
+        }
         for name, value in values.items():
             self.setting(name, value)
 
@@ -96,10 +116,19 @@ class FDNReverb(Processor):
         if rt60_s is None:
             rt60_s = torch.exp(self.log_rt60)
         elif rt60_s.shape[-1:] != self.log_rt60.shape:
-            raise InputError(f"rt60_s must hold one time per band ({self.log_rt60.shape[0]}), "
-                             f"found shape {tuple(rt60_s.shape)}")
-        ir = fdn_impulse_response(self.delays, self.feedback_matrix(), self.input_gains, self.output_gains,
-                                  rt60_s, self.sample_rate, self.reverb_length, self.band_edges_hz)
+            raise InputError(
+                f"rt60_s must hold one time per band ({self.log_rt60.shape[0]}), found shape {tuple(rt60_s.shape)}"
+            )
+        ir = fdn_impulse_response(
+            self.delays,
+            self.feedback_matrix(),
+            self.input_gains,
+            self.output_gains,
+            rt60_s,
+            self.sample_rate,
+            self.reverb_length,
+            self.band_edges_hz,
+        )
         return self.wet_gain * ir
 
     def controls(self, audio: Tensor) -> dict[str, Tensor]:
@@ -114,4 +143,3 @@ class FDNReverb(Processor):
         ir = self.impulse_response(rt60_s).to(audio.dtype)
         wet = fft_convolve(audio, ir, padding="same", delay_compensation=0)
         return wet + audio if self.add_dry else wet
-

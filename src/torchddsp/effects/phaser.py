@@ -11,16 +11,15 @@ around a centre::
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from ..validation import check_choice, check_finite, check_positive, check_positive_int, check_rank
 from ..functional import smooth_limit
 from ..functional.phaser import phaser
 from ..processors import Processor
-from ..validation import InputError
+from ..validation import InputError, check_choice, check_finite, check_positive, check_positive_int, check_rank
 
 __all__ = ["Phaser", "PHASER_SWEEPS"]
 
@@ -99,12 +98,18 @@ class Phaser(Processor):
         settings = {"raw_feedback": math.atanh(float(feedback)), "mix": float(mix)}
         if sweep == "lfo":
             if not (rate_hz >= 0 and depth_octaves >= 0 and math.isfinite(rate_hz + depth_octaves)):
-                raise InputError(f"rate_hz and depth_octaves must be finite and >= 0, found {rate_hz!r}, {depth_octaves!r}")
+                raise InputError(
+                    f"rate_hz and depth_octaves must be finite and >= 0, found {rate_hz!r}, {depth_octaves!r}"
+                )
             center_hz = check_positive("center_hz", center_hz)
             if center_hz * 2.0**depth_octaves >= self.sample_rate / 2:
-                raise InputError(f"center_hz * 2 ** depth_octaves must stay below Nyquist ({self.sample_rate / 2} Hz), "
-                                 f"found {center_hz * 2.0 ** depth_octaves}")
-            settings.update(rate_hz=float(rate_hz), depth_octaves=float(depth_octaves), log_center_hz=math.log(center_hz))
+                raise InputError(
+                    f"center_hz * 2 ** depth_octaves must stay below Nyquist ({self.sample_rate / 2} Hz), "
+                    f"found {center_hz * 2.0**depth_octaves}"
+                )
+            settings.update(
+                rate_hz=float(rate_hz), depth_octaves=float(depth_octaves), log_center_hz=math.log(center_hz)
+            )
         for name, value in settings.items():
             self.setting(name, torch.tensor([[value]]))
 
@@ -146,9 +151,24 @@ class Phaser(Processor):
                 sweep_hz = self.sweep_scale_fn(sweep_hz)
         return {"audio": audio, "sweep_hz": sweep_hz, "feedback": self.feedback, "mix": self.mix}
 
-    def render(self, audio: Tensor, sweep_hz: Tensor, feedback: Tensor, mix: Tensor, *, state: Tensor | None = None,
-               return_state: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def render(
+        self,
+        audio: Tensor,
+        sweep_hz: Tensor,
+        feedback: Tensor,
+        mix: Tensor,
+        *,
+        state: Tensor | None = None,
+        return_state: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         # Settings follow the audio's dtype, so the output has it too (half audio stays half).
-        return phaser(audio, sweep_hz.to(audio.dtype), self.n_stages, feedback.to(audio.dtype), mix.to(audio.dtype),
-                      self.sample_rate, state=state, return_state=return_state)
-
+        return phaser(
+            audio,
+            sweep_hz.to(audio.dtype),
+            self.n_stages,
+            feedback.to(audio.dtype),
+            mix.to(audio.dtype),
+            self.sample_rate,
+            state=state,
+            return_state=return_state,
+        )

@@ -9,15 +9,14 @@ oversampling are documented there) and adds an output gain and a wet/dry mix::
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from ..validation import check_choice, check_finite, check_positive_int, check_rank
 from ..functional.waveshaping import WAVESHAPE_CURVES, waveshape
 from ..processors import Processor
-from ..validation import InputError
+from ..validation import InputError, check_choice, check_finite, check_positive_int, check_rank
 
 __all__ = ["Waveshaper"]
 
@@ -90,8 +89,13 @@ class Waveshaper(Processor):
         self.setting("output_gain_db", torch.tensor([[float(output_gain_db)]]))
         self.setting("mix", torch.tensor([[float(mix)]]))
 
-    def controls(self, audio: Tensor, drive_db: Tensor | None = None, bias: Tensor | None = None,
-                 coefficients: Tensor | None = None) -> dict[str, Tensor]:
+    def controls(
+        self,
+        audio: Tensor,
+        drive_db: Tensor | None = None,
+        bias: Tensor | None = None,
+        coefficients: Tensor | None = None,
+    ) -> dict[str, Tensor]:
         check_rank("audio", audio, 2, "(batch, n_samples)")
         check_finite("audio", audio)  # named as the module's input, not waveshape's x
         if self.curve != "chebyshev" and coefficients is not None:
@@ -108,14 +112,26 @@ class Waveshaper(Processor):
                 bias = self.bias_scale_fn(bias)
             if coefficients is not None and self.coefficients_scale_fn is not None:
                 coefficients = self.coefficients_scale_fn(coefficients)
-        controls = {"audio": audio, "drive_db": drive_db, "bias": bias,
-                    "output_gain_db": self.output_gain_db, "mix": self.mix}
+        controls = {
+            "audio": audio,
+            "drive_db": drive_db,
+            "bias": bias,
+            "output_gain_db": self.output_gain_db,
+            "mix": self.mix,
+        }
         if coefficients is not None:
             controls["coefficients"] = coefficients
         return controls
 
-    def render(self, audio: Tensor, drive_db: Tensor, bias: Tensor, output_gain_db: Tensor, mix: Tensor,
-               coefficients: Tensor | None = None) -> Tensor:
+    def render(
+        self,
+        audio: Tensor,
+        drive_db: Tensor,
+        bias: Tensor,
+        output_gain_db: Tensor,
+        mix: Tensor,
+        coefficients: Tensor | None = None,
+    ) -> Tensor:
         # Settings follow the audio's dtype, so the output has it too (half audio stays half).
         drive_db, bias = drive_db.to(audio.dtype), bias.to(audio.dtype)
         coefficients = None if coefficients is None else coefficients.to(audio.dtype)
@@ -123,4 +139,3 @@ class Waveshaper(Processor):
         gain = 10.0 ** (output_gain_db.to(audio.dtype) / 20.0)
         weight = mix.to(audio.dtype)
         return weight * gain * shaped + (1.0 - weight) * audio
-

@@ -23,12 +23,20 @@ from torch import Tensor, nn
 
 from ..functional import resample
 from ..functional.resampling import resample_half_width
-from ..validation import check_choice, check_positive
+from ..validation import InputError, check_choice, check_positive
 from .framing import centered_frames, default_n_frames
-from ..validation import InputError
 
-__all__ = ["CrepeNet", "load_crepe", "crepe_weights_path", "crepe", "crepe_activations", "CREPE_SAMPLE_RATE",
-           "CREPE_FRAME_SIZE", "CrepeWeightsMissing", "crepe_context"]
+__all__ = [
+    "CrepeNet",
+    "load_crepe",
+    "crepe_weights_path",
+    "crepe",
+    "crepe_activations",
+    "CREPE_SAMPLE_RATE",
+    "CREPE_FRAME_SIZE",
+    "CrepeWeightsMissing",
+    "crepe_context",
+]
 
 CREPE_SAMPLE_RATE = 16000
 CREPE_FRAME_SIZE = 1024
@@ -205,8 +213,13 @@ def _normalized_frames(
         n_frames = default_n_frames(audio.shape[-1], sample_rate, frame_rate)
     if sample_rate != CREPE_SAMPLE_RATE:
         audio = resample(audio, sample_rate, CREPE_SAMPLE_RATE)  # integer rates only: says so otherwise
-    frames = centered_frames(audio.float() if audio.dtype != torch.float64 else audio, CREPE_FRAME_SIZE,
-                             CREPE_SAMPLE_RATE, frame_rate, n_frames)
+    frames = centered_frames(
+        audio.float() if audio.dtype != torch.float64 else audio,
+        CREPE_FRAME_SIZE,
+        CREPE_SAMPLE_RATE,
+        frame_rate,
+        n_frames,
+    )
     frames = frames - frames.mean(dim=-1, keepdim=True)
     if epsilon is not None:
         deviation = torch.sqrt(frames.square().mean(dim=-1, keepdim=True).clamp_min(1e-30))
@@ -246,7 +259,7 @@ def crepe_activations(
 
 
 def crepe(
-    audio: Tensor, sample_rate: float, frame_rate: float = 250.0, model: str = "tiny", n_frames: int | None = None,
+    audio: Tensor, sample_rate: float, frame_rate: float = 250.0, model: str = "tiny", n_frames: int | None = None
 ) -> tuple[Tensor, Tensor]:
     """f0 in Hz and confidence in [0, 1] per frame with CREPE, each ``(batch, n_frames)``.
 

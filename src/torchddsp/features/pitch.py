@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..validation import check_choice, check_rank
+from ..validation import InputError, check_choice, check_rank
 from .crepe import crepe
 from .yin import yin
-from ..validation import InputError
 
 __all__ = ["estimate_f0", "F0_METHODS", "CONFIDENCE_THRESHOLD"]
 

@@ -18,23 +18,30 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import torch
 from torch import Tensor
 
-from ..validation import check_choice, check_positive
 from ..io import audio_info, read_audio_blocks
 from ..progress import Progress
+from ..validation import InputError, check_choice, check_positive
 from .crepe import CREPE_SAMPLE_RATE, crepe_context, crepe_weights_path
 from .loudness import a_weighted_loudness, loudness_context
 from .pitch import F0_METHODS, estimate_f0
 from .yin import yin_context
-from ..validation import InputError
 
-__all__ = ["FeatureChunk", "frame_features", "feature_context", "analysis_chunks", "recording_features", "FEATURES",
-           "CHUNK_SECONDS", "frames_per_chunk"]
+__all__ = [
+    "FeatureChunk",
+    "frame_features",
+    "feature_context",
+    "analysis_chunks",
+    "recording_features",
+    "FEATURES",
+    "CHUNK_SECONDS",
+    "frames_per_chunk",
+]
 
 FEATURES = ("f0_hz", "confidence", "loudness_db")
 #: Seconds of audio analysed (or rendered) at a time: a few hundred MB with CREPE or YIN at 16 kHz.
@@ -58,8 +65,14 @@ class FeatureChunk:
     last: bool
 
 
-def frame_features(audio: Tensor, sample_rate: int, frame_rate: int, f0_method: str = "crepe",
-                   crepe_model: str = "tiny", n_frames: int | None = None) -> dict[str, Tensor]:
+def frame_features(
+    audio: Tensor,
+    sample_rate: int,
+    frame_rate: int,
+    f0_method: str = "crepe",
+    crepe_model: str = "tiny",
+    n_frames: int | None = None,
+) -> dict[str, Tensor]:
     """f0, confidence and loudness of one signal ``(n_samples,)`` analysed whole: float32
     ``(n_frames,)`` each, ``n_frames = n_samples // hop`` by default.
 
@@ -70,8 +83,9 @@ def frame_features(audio: Tensor, sample_rate: int, frame_rate: int, f0_method: 
     """
     hop = _hop(sample_rate, frame_rate)
     n_frames = audio.shape[-1] // hop if n_frames is None else n_frames
-    f0_hz, confidence = estimate_f0(audio[None], sample_rate, frame_rate, method=f0_method, model=crepe_model,
-                                    n_frames=n_frames)
+    f0_hz, confidence = estimate_f0(
+        audio[None], sample_rate, frame_rate, method=f0_method, model=crepe_model, n_frames=n_frames
+    )
     loudness = a_weighted_loudness(audio[None], sample_rate, frame_rate, n_frames=n_frames)
     return {"f0_hz": f0_hz[0], "confidence": confidence[0], "loudness_db": loudness[0]}
 
@@ -108,8 +122,14 @@ def feature_context(sample_rate: int, frame_rate: int, f0_method: str = "crepe")
     return -(-before // grid) * grid, after, grid
 
 
-def analysis_chunks(blocks: Iterable[Tensor], sample_rate: int, frame_rate: int, f0_method: str = "crepe",
-                    crepe_model: str = "tiny", chunk_frames: int = 15000) -> Iterator[FeatureChunk]:
+def analysis_chunks(
+    blocks: Iterable[Tensor],
+    sample_rate: int,
+    frame_rate: int,
+    f0_method: str = "crepe",
+    crepe_model: str = "tiny",
+    chunk_frames: int = 15000,
+) -> Iterator[FeatureChunk]:
     """Analyse a signal given as consecutive 1-D blocks at ``sample_rate`` (e.g. from
     :func:`torchddsp.io.read_audio_blocks`), about ``chunk_frames`` frames at a time.
 
@@ -140,8 +160,9 @@ def analysis_chunks(blocks: Iterable[Tensor], sample_rate: int, frame_rate: int,
             stop = min(n_samples, (stop_frame - 1) * hop + after)
             audio = kept[start - kept_start : stop - kept_start]
             skip = next_frame - start // hop  # frames of the left context, computed and dropped
-            features = frame_features(audio, sample_rate, frame_rate, f0_method, crepe_model,
-                                      n_frames=stop_frame - start // hop)
+            features = frame_features(
+                audio, sample_rate, frame_rate, f0_method, crepe_model, n_frames=stop_frame - start // hop
+            )
             features = {key: value[skip:].clone() for key, value in features.items()}
             covered = kept[next_frame * hop - kept_start : stop_frame * hop - kept_start].clone()
             first, next_frame = next_frame, stop_frame
@@ -161,9 +182,15 @@ def _with_end(blocks: Iterable[Tensor]) -> Iterator[Tensor | None]:
     yield None
 
 
-def recording_features(path: str | os.PathLike, sample_rate: int, frame_rate: int, f0_method: str = "crepe",
-                       crepe_model: str = "tiny", chunk_s: float = CHUNK_SECONDS,
-                       show_progress: bool = False) -> dict:
+def recording_features(
+    path: str | os.PathLike,
+    sample_rate: int,
+    frame_rate: int,
+    f0_method: str = "crepe",
+    crepe_model: str = "tiny",
+    chunk_s: float = CHUNK_SECONDS,
+    show_progress: bool = False,
+) -> dict:
     """f0, confidence and loudness of an audio file of any length, in chunks.
 
     The file is read in blocks (mono, resampled to ``sample_rate``: see

@@ -25,8 +25,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from ..functional.overlap_add import overlap_add_unchecked
-from ..validation import check_choice, check_finite, check_positive, check_positive_int, check_rank
-from ..validation import InputError
+from ..validation import InputError, check_choice, check_finite, check_positive, check_positive_int, check_rank
 
 __all__ = [
     "stft",
@@ -113,7 +112,9 @@ def magnitude(spectrum: Tensor) -> Tensor:
     """``|spectrum|`` with a zero (not NaN) gradient where the spectrum is exactly zero."""
     power = spectrum.real.square() + spectrum.imag.square()
     nonzero = power > 0
-    return torch.where(nonzero, torch.sqrt(torch.where(nonzero, power, torch.ones_like(power))), torch.zeros_like(power))
+    return torch.where(
+        nonzero, torch.sqrt(torch.where(nonzero, power, torch.ones_like(power))), torch.zeros_like(power)
+    )
 
 
 class _WindowedSpectrum(torch.autograd.Function):
@@ -150,7 +151,9 @@ class _WindowedSpectrum(torch.autograd.Function):
         if ctx.kind == "power":
             scale = 2.0 * grad_output  # d|X|^2 = 2 X
         else:  # d|X| = X / |X|, and 0 where X = 0
-            scale = torch.where(magnitude > 0, grad_output / torch.clamp_min(magnitude, torch.finfo(magnitude.dtype).tiny), 0.0)
+            scale = torch.where(
+                magnitude > 0, grad_output / torch.clamp_min(magnitude, torch.finfo(magnitude.dtype).tiny), 0.0
+            )
         grad_spectrum = spectrum * scale
         grad_spectrum[..., 1 : (n - 1) // 2 + 1] *= 0.5
         grad_frames = torch.fft.irfft(grad_spectrum, n) * (n * window)
@@ -166,8 +169,16 @@ def windowed_power(frames: Tensor, window: Tensor) -> Tensor:
     return _WindowedSpectrum.apply(frames, window, 0, "power")
 
 
-def _padded(audio: Tensor, n_fft: int, hop_size: int | None, win_length: int | None, window: str | Tensor,
-            center: bool, pad_mode: str, pad_end: bool) -> tuple[Tensor, int, Tensor]:
+def _padded(
+    audio: Tensor,
+    n_fft: int,
+    hop_size: int | None,
+    win_length: int | None,
+    window: str | Tensor,
+    center: bool,
+    pad_mode: str,
+    pad_end: bool,
+) -> tuple[Tensor, int, Tensor]:
     """Validation and padding shared by :func:`stft` and the spectrograms: the padded signal
     (frame ``i`` starts at sample ``i * hop`` of it), the hop and the window values."""
     check_rank("audio", audio, 2, "(batch, n_samples)")
@@ -279,13 +290,15 @@ def mel_to_hz(mels: np.ndarray | float, scale: str = "slaney") -> np.ndarray:
     if scale == "htk":
         return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
     break_mel = _SLANEY_BREAK_HZ / _SLANEY_LINEAR_HZ_PER_MEL
-    return np.where(m >= break_mel, _SLANEY_BREAK_HZ * np.exp(_SLANEY_LOG_STEP * (m - break_mel)),
-                    _SLANEY_LINEAR_HZ_PER_MEL * m)
+    return np.where(
+        m >= break_mel, _SLANEY_BREAK_HZ * np.exp(_SLANEY_LOG_STEP * (m - break_mel)), _SLANEY_LINEAR_HZ_PER_MEL * m
+    )
 
 
 @functools.lru_cache(maxsize=32)
-def _mel_filterbank(n_fft: int, n_mels: int, sample_rate: float, min_hz: float, max_hz: float, scale: str,
-                    norm: str | None) -> np.ndarray:
+def _mel_filterbank(
+    n_fft: int, n_mels: int, sample_rate: float, min_hz: float, max_hz: float, scale: str, norm: str | None
+) -> np.ndarray:
     edges_hz = mel_to_hz(np.linspace(hz_to_mel(min_hz, scale), hz_to_mel(max_hz, scale), n_mels + 2), scale)
     bins_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)  # k * sr / n, also for odd n
     lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
@@ -319,7 +332,9 @@ def mel_filterbank(
     sample_rate = check_positive("sample_rate", sample_rate)
     max_hz = sample_rate / 2 if max_hz is None else float(max_hz)
     if not 0.0 <= min_hz < max_hz <= sample_rate / 2:
-        raise InputError(f"need 0 <= min_hz < max_hz <= Nyquist ({sample_rate / 2}), found min_hz={min_hz}, max_hz={max_hz}")
+        raise InputError(
+            f"need 0 <= min_hz < max_hz <= Nyquist ({sample_rate / 2}), found min_hz={min_hz}, max_hz={max_hz}"
+        )
     check_choice("scale", scale, ("slaney", "htk"))
     if norm not in ("slaney", None):
         raise InputError(f"norm must be 'slaney' or None, found {norm!r}")
@@ -461,12 +476,32 @@ class MFCC(nn.Module):
         torch.Size([2, 26, 13])
     """
 
-    def __init__(self, sample_rate: float = 16000, n_mfcc: int = 20, n_fft: int = 2048, hop_size: int | None = None,
-                 n_mels: int = 128, min_hz: float = 0.0, max_hz: float | None = None, log_floor: float = 1e-5,
-                 center: bool = True, pad_mode: str = "reflect"):
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        n_mfcc: int = 20,
+        n_fft: int = 2048,
+        hop_size: int | None = None,
+        n_mels: int = 128,
+        min_hz: float = 0.0,
+        max_hz: float | None = None,
+        log_floor: float = 1e-5,
+        center: bool = True,
+        pad_mode: str = "reflect",
+    ):
         super().__init__()
-        self.mel = MelSpectrogram(sample_rate, n_fft, hop_size, n_mels, min_hz, max_hz, log=True,
-                                  log_floor=log_floor, center=center, pad_mode=pad_mode)
+        self.mel = MelSpectrogram(
+            sample_rate,
+            n_fft,
+            hop_size,
+            n_mels,
+            min_hz,
+            max_hz,
+            log=True,
+            log_floor=log_floor,
+            center=center,
+            pad_mode=pad_mode,
+        )
         self.register_buffer("dct", dct_matrix(n_mels, n_mfcc))
 
     def forward(self, audio: Tensor) -> Tensor:

@@ -14,9 +14,8 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import check_positive
+from ..validation import InputError, check_positive
 from .framing import centered_frames
-from ..validation import InputError
 
 __all__ = ["yin", "yin_context"]
 
@@ -103,7 +102,9 @@ def yin(
     if max_hz is None:
         max_hz = min(2000.0, 0.99 * sample_rate / 4)
     if not min_hz < max_hz < sample_rate / 4:
-        raise InputError(f"need min_hz < max_hz < sample_rate / 4 ({sample_rate / 4}), found min_hz={min_hz}, max_hz={max_hz}")
+        raise InputError(
+            f"need min_hz < max_hz < sample_rate / 4 ({sample_rate / 4}), found min_hz={min_hz}, max_hz={max_hz}"
+        )
     check_positive("threshold", threshold)
     with torch.no_grad():
         return _yin(audio, sample_rate, frame_rate, min_hz, max_hz, threshold, n_frames)
@@ -124,8 +125,15 @@ def yin_context(sample_rate: float, min_hz: float = 40.0) -> tuple[int, int]:
     return window, _cut_size(window) - window
 
 
-def _yin(audio: Tensor, sample_rate: float, frame_rate: float, min_hz: float, max_hz: float, threshold: float,
-         n_frames: int | None) -> tuple[Tensor, Tensor]:
+def _yin(
+    audio: Tensor,
+    sample_rate: float,
+    frame_rate: float,
+    min_hz: float,
+    max_hz: float,
+    threshold: float,
+    n_frames: int | None,
+) -> tuple[Tensor, Tensor]:
     max_lag = math.ceil(sample_rate / min_hz)
     min_lag = max(2, math.floor(sample_rate / max_hz))
     window = max_lag + 1
@@ -135,8 +143,10 @@ def _yin(audio: Tensor, sample_rate: float, frame_rate: float, min_hz: float, ma
     cut = cut.to(dtype)
     # Frames are independent: analysed FRAMES_PER_BLOCK at a time, the intermediates (a dozen
     # arrays of frames x lags) stay a few tens of MB whatever the signal's length.
-    pieces = [_yin_frames(cut[..., i : i + FRAMES_PER_BLOCK, :], sample_rate, window, min_lag, max_lag, threshold)
-              for i in range(0, cut.shape[-2], FRAMES_PER_BLOCK)]
+    pieces = [
+        _yin_frames(cut[..., i : i + FRAMES_PER_BLOCK, :], sample_rate, window, min_lag, max_lag, threshold)
+        for i in range(0, cut.shape[-2], FRAMES_PER_BLOCK)
+    ]
     if not pieces:
         empty = cut.new_zeros(cut.shape[:-1])
         return empty.to(audio.dtype), empty.to(audio.dtype)
@@ -144,8 +154,9 @@ def _yin(audio: Tensor, sample_rate: float, frame_rate: float, min_hz: float, ma
     return f0_hz.to(audio.dtype), confidence.to(audio.dtype)
 
 
-def _yin_frames(cut: Tensor, sample_rate: float, window: int, min_lag: int, max_lag: int,
-                threshold: float) -> tuple[Tensor, Tensor]:
+def _yin_frames(
+    cut: Tensor, sample_rate: float, window: int, min_lag: int, max_lag: int, threshold: float
+) -> tuple[Tensor, Tensor]:
     """f0 and confidence of frames already cut, ``(..., n_frames, cut_size)``."""
     cut = cut - cut.mean(dim=-1, keepdim=True)
     # Lag choice on a frame starting window / 2 before the time: the compared spans are then
@@ -162,7 +173,9 @@ def _yin_frames(cut: Tensor, sample_rate: float, window: int, min_lag: int, max_
     search = normalised[..., min_lag : max_lag + 1]
     below = search < threshold
     any_below = below.any(dim=-1, keepdim=True)
-    first = torch.where(any_below, below.float().argmax(dim=-1, keepdim=True), torch.zeros_like(any_below, dtype=torch.long))
+    first = torch.where(
+        any_below, below.float().argmax(dim=-1, keepdim=True), torch.zeros_like(any_below, dtype=torch.long)
+    )
     # Inside the first run of lags below the threshold, take its minimum; with no run, the global one.
     index = torch.arange(search.shape[-1], device=cut.device)
     after_first = index >= first

@@ -62,6 +62,14 @@ Edge inputs, the same rule for every op (tested as one table in
   a silent NaN nor a number clamped to the dB floor.
 """
 
+from .allpole import allpole_filter
+from .bandlimited import bandlimited_oscillator
+from .biquad import biquad
+
+# The control type is importable from here, but __all__ lists ops only (tests/test_autograd.py
+# and tests/reliability/test_edge_inputs.py give every name in it a row of their tables).
+from .controls import Control as Control
+from .controls import Rate as Rate
 from .conversions import (
     amplitude_to_db,
     db_to_amplitude,
@@ -72,40 +80,23 @@ from .conversions import (
     power_to_db,
     smooth_limit,
 )
-from .allpole import allpole_filter
-# The control type is importable from here, but __all__ lists ops only (tests/test_autograd.py
-# and tests/reliability/test_edge_inputs.py give every name in it a row of their tables).
-from .controls import Control as Control, Rate as Rate
-from .biquad import biquad
 from .delay import fractional_delay
-from .fir import (
-    fft_convolve,
-    frequency_filter,
-    frequency_impulse_response,
-    sinc_filter,
-    sinc_impulse_response,
-)
+from .dynamics import compress, detect_level, gain_computer, smooth_gain
+from .envelopes import adsr, lfo
+from .fdn import fdn_delays, fdn_impulse_response, orthogonal_matrix
+from .fir import fft_convolve, frequency_filter, frequency_impulse_response, sinc_filter, sinc_impulse_response
 from .fm import fm_synthesis
 from .iir import lfilter, sosfilt
-from .overlap_add import overlap_add
-from .bandlimited import bandlimited_oscillator
-from .envelopes import adsr, lfo
 from .noise import counter_noise, noise_seed, uniform_noise
-from .oscillators import (
-    harmonic_frequencies,
-    harmonic_synthesis,
-    normalize_harmonics,
-    oscillator_bank,
-)
+from .oscillators import harmonic_frequencies, harmonic_synthesis, normalize_harmonics, oscillator_bank
+from .overlap_add import overlap_add
 from .phase import cumulative_phase
 from .phaser import allpass_cascade, allpass_coefficient, phaser
-from .waveshaping import chebyshev_polynomials, waveshape
-from .dynamics import compress, detect_level, gain_computer, smooth_gain
-from .fdn import fdn_delays, fdn_impulse_response, orthogonal_matrix
 from .recurrence import linear_recurrence
-from .svf import state_variable_filter
-from .stable_poles import reflection_to_lpc, resonator_coefficients
 from .resampling import resample, upsample
+from .stable_poles import reflection_to_lpc, resonator_coefficients
+from .svf import state_variable_filter
+from .waveshaping import chebyshev_polynomials, waveshape
 from .wavetable import wavetable_synthesis
 
 __all__ = [

@@ -46,8 +46,10 @@ def _bare_rows(name: str, value: Tensor, batch: int, n_samples: int) -> Tensor:
     if value.dim() < 3:
         value = value.reshape(-1 if value.dim() == 2 else 1, 1, value.shape[-1])
     if value.shape[1] not in (1, n_samples):
-        raise InputError(f"{name} must have {n_samples} time steps (one per sample of x) or 1, found "
-                         f"{value.shape[1]}; state frame-rate coefficients as Control.per_frame({name})")
+        raise InputError(
+            f"{name} must have {n_samples} time steps (one per sample of x) or 1, found "
+            f"{value.shape[1]}; state frame-rate coefficients as Control.per_frame({name})"
+        )
     return value
 
 
@@ -91,8 +93,9 @@ def past_outputs(before: Tensor, y: Tensor, order: int) -> Tensor:
 
 
 @half_in_float32
-def allpole_filter(x: Tensor, a: Tensor | Control, *, state: Tensor | None = None, return_state: bool = False,
-                   backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
+def allpole_filter(
+    x: Tensor, a: Tensor | Control, *, state: Tensor | None = None, return_state: bool = False, backend: str = "auto"
+) -> Tensor | tuple[Tensor, Tensor]:
     """All-pole filter with per-sample coefficients: ``y[n] = x[n] - sum_k a[n, k-1] y[n-k]``.
 
     Args:

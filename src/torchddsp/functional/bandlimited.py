@@ -27,14 +27,21 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..validation import (InputError, check_choice, check_finite, check_positive, check_positive_int, check_rank,
-                          half_in_float32)
+from ..validation import (
+    InputError,
+    check_choice,
+    check_finite,
+    check_positive,
+    check_positive_int,
+    check_rank,
+    half_in_float32,
+)
 from .engine import resolve_backend
 from .engine.bandlimited import fused_oscillator
 from .noise import counter_noise
@@ -63,8 +70,9 @@ def _series(waveform: str, n_harmonics: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _tables_numpy(waveforms: tuple[str, ...], sample_rate: float, table_size: int, bands_per_octave: int,
-                  min_hz: float) -> np.ndarray:
+def _tables_numpy(
+    waveforms: tuple[str, ...], sample_rate: float, table_size: int, bands_per_octave: int, min_hz: float
+) -> np.ndarray:
     """``(n_waveforms, n_bands, table_size + 1)`` float64 tables (last sample repeats the first,
     so linear interpolation needs no wrap)."""
     nyquist = sample_rate / 2
@@ -84,20 +92,23 @@ def _tables_numpy(waveforms: tuple[str, ...], sample_rate: float, table_size: in
     return tables
 
 
-def bandlimited_tables(waveforms: Sequence[str], sample_rate: float, table_size: int = 4096,
-                       bands_per_octave: int = 6, min_hz: float = 8.0) -> Tensor:
+def bandlimited_tables(
+    waveforms: Sequence[str], sample_rate: float, table_size: int = 4096, bands_per_octave: int = 6, min_hz: float = 8.0
+) -> Tensor:
     """The mip-mapped tables: ``(len(waveforms), n_bands, table_size + 1)`` float64 (module
     docstring); band ``j`` covers ``min_hz 2^(j / bands_per_octave)`` to ``min_hz 2^((j + 1) /
     bands_per_octave)`` Hz."""
     for waveform in waveforms:
         check_choice("waveforms", waveform, BANDLIMITED_WAVEFORMS)
-    return torch.from_numpy(_tables_numpy(tuple(waveforms), float(sample_rate), int(table_size),
-                                          int(bands_per_octave), float(min_hz)))
+    return torch.from_numpy(
+        _tables_numpy(tuple(waveforms), float(sample_rate), int(table_size), int(bands_per_octave), float(min_hz))
+    )
 
 
 @functools.lru_cache(maxsize=32)
-def _same_as_next(waveforms: tuple[str, ...], sample_rate: float, table_size: int, bands_per_octave: int,
-                  min_hz: float) -> np.ndarray:
+def _same_as_next(
+    waveforms: tuple[str, ...], sample_rate: float, table_size: int, bands_per_octave: int, min_hz: float
+) -> np.ndarray:
     """``(n_waveforms, n_bands)``: whether band ``j``'s table equals band ``j + 1``'s (a sine's
     do below Nyquist), so the crossfade can skip the second read."""
     tables = _tables_numpy(waveforms, sample_rate, table_size, bands_per_octave, min_hz)
@@ -107,9 +118,20 @@ def _same_as_next(waveforms: tuple[str, ...], sample_rate: float, table_size: in
     return same
 
 
-def _oscillator_torch(frequency: Tensor, amplitude: Tensor, mix: Tensor, turns0: Tensor, noise_amplitude: Tensor,
-                      seeds: Tensor, tables: Tensor, hop: int, sample_rate: float, min_hz: float,
-                      bands_per_octave: int, noise_offset: int) -> Tensor:
+def _oscillator_torch(
+    frequency: Tensor,
+    amplitude: Tensor,
+    mix: Tensor,
+    turns0: Tensor,
+    noise_amplitude: Tensor,
+    seeds: Tensor,
+    tables: Tensor,
+    hop: int,
+    sample_rate: float,
+    min_hz: float,
+    bands_per_octave: int,
+    noise_offset: int,
+) -> Tensor:
     """The same computation as the kernel in PyTorch ops (any device; autograd gradients)."""
     batch, n_frames, n_channels = frequency.shape
     n_samples = n_frames * hop
@@ -124,7 +146,9 @@ def _oscillator_torch(frequency: Tensor, amplitude: Tensor, mix: Tensor, turns0:
     band = torch.floor(position.detach())
     inside = above & (band < n_bands - 1)
     crossfade = torch.where(inside, position - band, torch.zeros_like(position))
-    band = torch.where(inside, band, torch.where(above, torch.full_like(band, n_bands - 1), torch.zeros_like(band))).long()
+    band = torch.where(
+        inside, band, torch.where(above, torch.full_like(band, n_bands - 1), torch.zeros_like(band))
+    ).long()
     upper_band = torch.clamp(band + 1, max=n_bands - 1)
     per_sample = upsample(frequency.to(torch.float64), n_samples, "linear")  # (batch, n_samples, channels)
     turns = cumulative_turns(per_sample, sample_rate, turns0.to(torch.float64))
@@ -137,9 +161,10 @@ def _oscillator_torch(frequency: Tensor, amplitude: Tensor, mix: Tensor, turns0:
     flat = tables.to(dtype).reshape(tables.shape[0], -1)
     value = torch.zeros(batch, n_samples, n_channels, dtype=dtype, device=amplitude.device)
     for w in range(tables.shape[0]):
-        def read(bands: Tensor) -> Tensor:
+
+        def read(bands: Tensor, table: Tensor = flat[w]) -> Tensor:
             base = bands * points + index
-            x0, x1 = flat[w][base], flat[w][base + 1]
+            x0, x1 = table[base], table[base + 1]
             return x0 + frac * (x1 - x0)
 
         low, high = read(band_s), read(upper_s)
@@ -158,8 +183,10 @@ def _check_controls(frequency_hz: Tensor, amplitude: Tensor) -> None:
     for name, value in (("frequency_hz", frequency_hz), ("amplitude", amplitude)):
         check_finite(name, value)
     if frequency_hz.shape != amplitude.shape:
-        raise InputError(f"frequency_hz and amplitude must have the same shape, found {tuple(frequency_hz.shape)} "
-                         f"and {tuple(amplitude.shape)}")
+        raise InputError(
+            f"frequency_hz and amplitude must have the same shape, found {tuple(frequency_hz.shape)} "
+            f"and {tuple(amplitude.shape)}"
+        )
 
 
 def _mix_values(mix: Tensor | None, batch: int, n_channels: int, n_waveforms: int, like: Tensor) -> Tensor:
@@ -173,8 +200,9 @@ def _mix_values(mix: Tensor | None, batch: int, n_channels: int, n_waveforms: in
     return mix.to(like.dtype)
 
 
-def _noise_inputs(noise_amplitude: Tensor | None, noise_seeds: Tensor | None, batch: int, n_frames: int,
-                  like: Tensor) -> tuple[Tensor, Tensor]:
+def _noise_inputs(
+    noise_amplitude: Tensor | None, noise_seeds: Tensor | None, batch: int, n_frames: int, like: Tensor
+) -> tuple[Tensor, Tensor]:
     """``(batch, n_frames)`` noise levels in ``like``'s dtype and ``(batch,)`` int64 seeds; both
     empty without noise."""
     if noise_amplitude is None:
@@ -184,9 +212,15 @@ def _noise_inputs(noise_amplitude: Tensor | None, noise_seeds: Tensor | None, ba
     check_rank("noise_amplitude", noise_amplitude, 3, "(batch, n_frames, 1)")
     check_finite("noise_amplitude", noise_amplitude)
     if noise_amplitude.shape != (batch, n_frames, 1):
-        raise InputError(f"noise_amplitude must have shape ({batch}, {n_frames}, 1), found {tuple(noise_amplitude.shape)}")
-    if noise_seeds is None or not isinstance(noise_seeds, Tensor) or noise_seeds.dtype != torch.int64 \
-            or noise_seeds.shape != (batch,):
+        raise InputError(
+            f"noise_amplitude must have shape ({batch}, {n_frames}, 1), found {tuple(noise_amplitude.shape)}"
+        )
+    if (
+        noise_seeds is None
+        or not isinstance(noise_seeds, Tensor)
+        or noise_seeds.dtype != torch.int64
+        or noise_seeds.shape != (batch,)
+    ):
         raise InputError(f"noise_seeds must be a ({batch},) int64 tensor when noise_amplitude is given")
     return noise_amplitude[..., 0].to(like.dtype), noise_seeds
 
@@ -203,12 +237,25 @@ def _final_turns(frequency_hz: Tensor, turns0: Tensor, n_intervals: int, hop: in
 
 
 @half_in_float32
-def bandlimited_oscillator(frequency_hz: Tensor, amplitude: Tensor, n_samples: int, sample_rate: float,
-                           waveforms: Sequence[str] = ("saw",), mix: Tensor | None = None, *,
-                           state: Tensor | None = None, return_state: bool = False, add_endpoint: bool = True,
-                           noise_amplitude: Tensor | None = None, noise_seeds: Tensor | None = None,
-                           noise_offset: int = 0, backend: str = "auto", table_size: int = 4096,
-                           bands_per_octave: int = 6, min_hz: float = 8.0) -> Tensor | tuple[Tensor, Tensor]:
+def bandlimited_oscillator(
+    frequency_hz: Tensor,
+    amplitude: Tensor,
+    n_samples: int,
+    sample_rate: float,
+    waveforms: Sequence[str] = ("saw",),
+    mix: Tensor | None = None,
+    *,
+    state: Tensor | None = None,
+    return_state: bool = False,
+    add_endpoint: bool = True,
+    noise_amplitude: Tensor | None = None,
+    noise_seeds: Tensor | None = None,
+    noise_offset: int = 0,
+    backend: str = "auto",
+    table_size: int = 4096,
+    bands_per_octave: int = 6,
+    min_hz: float = 8.0,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Sum of alias-free oscillators (and optionally seeded noise) from control-rate controls:
     ``sum_c amplitude_c * sum_w mix_cw * waveform_w(phase_c) + noise_amplitude * noise``.
 
@@ -271,23 +318,53 @@ def bandlimited_oscillator(frequency_hz: Tensor, amplitude: Tensor, n_samples: i
         audio, final = amplitude.new_zeros(batch, 0), turns0
     else:
         # Without the end point the last frame only ends the last hop: render it held and drop that hop.
-        audio = _render(frequency_hz, amplitude, mix, turns0, noise_amplitude, seeds, engine, waveforms, hop,
-                        sample_rate, table_size, bands_per_octave, min_hz, noise_offset)[:, :n_samples]
+        audio = _render(
+            frequency_hz,
+            amplitude,
+            mix,
+            turns0,
+            noise_amplitude,
+            seeds,
+            engine,
+            waveforms,
+            hop,
+            sample_rate,
+            table_size,
+            bands_per_octave,
+            min_hz,
+            noise_offset,
+        )[:, :n_samples]
         final = _final_turns(frequency_hz, turns0, n_samples // hop, hop, sample_rate) if return_state else turns0
     return (audio, turns_to_radians(final)) if return_state else audio
 
 
-def _render(frequency_hz: Tensor, amplitude: Tensor, mix: Tensor, turns0: Tensor, noise_amplitude: Tensor,
-            seeds: Tensor, engine: str, waveforms: tuple[str, ...], hop: int, sample_rate: float, table_size: int,
-            bands_per_octave: int, min_hz: float, noise_offset: int) -> Tensor:
+def _render(
+    frequency_hz: Tensor,
+    amplitude: Tensor,
+    mix: Tensor,
+    turns0: Tensor,
+    noise_amplitude: Tensor,
+    seeds: Tensor,
+    engine: str,
+    waveforms: tuple[str, ...],
+    hop: int,
+    sample_rate: float,
+    table_size: int,
+    bands_per_octave: int,
+    min_hz: float,
+    noise_offset: int,
+) -> Tensor:
     """``(batch, n_frames * hop)`` from checked inputs through the chosen engine."""
     device = amplitude.device
     tables = bandlimited_tables(waveforms, sample_rate, table_size, bands_per_octave, min_hz)
     settings = (hop, sample_rate, float(min_hz), int(bands_per_octave), int(noise_offset))
     if engine == "numba":
-        same = torch.from_numpy(_same_as_next(waveforms, float(sample_rate), int(table_size), int(bands_per_octave),
-                                              float(min_hz)))
-        return fused_oscillator(frequency_hz, amplitude, mix, turns0, noise_amplitude, seeds.cpu(), tables, same,
-                                *settings)
-    return _oscillator_torch(frequency_hz, amplitude, mix, turns0, noise_amplitude, seeds.to(device), tables.to(device),
-                             *settings)
+        same = torch.from_numpy(
+            _same_as_next(waveforms, float(sample_rate), int(table_size), int(bands_per_octave), float(min_hz))
+        )
+        return fused_oscillator(
+            frequency_hz, amplitude, mix, turns0, noise_amplitude, seeds.cpu(), tables, same, *settings
+        )
+    return _oscillator_torch(
+        frequency_hz, amplitude, mix, turns0, noise_amplitude, seeds.to(device), tables.to(device), *settings
+    )

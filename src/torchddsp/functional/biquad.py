@@ -30,8 +30,9 @@ BIQUAD_MODES = ("lowpass", "highpass", "bandpass", "notch", "peak", "lowshelf", 
 
 
 @half_in_float32
-def biquad(mode: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate: float,
-           gain_db: Tensor | float = 0.0) -> Tensor:
+def biquad(
+    mode: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate: float, gain_db: Tensor | float = 0.0
+) -> Tensor:
     """Second-order section ``[b0, b1, b2, a0, a1, a2]`` of a cookbook filter.
 
     Args:
@@ -50,8 +51,11 @@ def biquad(mode: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate:
     check_choice("mode", mode, BIQUAD_MODES)
     sample_rate = check_positive("sample_rate", sample_rate)
     # Plain numbers take the dtype and device of the tensor parameters (float64 stays float64).
-    given = [check_tensor(name, v) for name, v in (("cutoff_hz", cutoff_hz), ("q", q), ("gain_db", gain_db))
-             if isinstance(v, Tensor)]
+    given = [
+        check_tensor(name, v)
+        for name, v in (("cutoff_hz", cutoff_hz), ("q", q), ("gain_db", gain_db))
+        if isinstance(v, Tensor)
+    ]
     dtype = given[0].dtype if given else torch.get_default_dtype()
     for value in given[1:]:
         dtype = torch.promote_types(dtype, value.dtype)
@@ -80,17 +84,33 @@ def biquad(mode: str, cutoff_hz: Tensor | float, q: Tensor | float, sample_rate:
     else:
         amplitude = 10.0 ** (gain_db / 40.0)
         if mode == "peak":
-            rows = (1 + alpha * amplitude, -2 * cos, 1 - alpha * amplitude,
-                    1 + alpha / amplitude, -2 * cos, 1 - alpha / amplitude)
+            rows = (
+                1 + alpha * amplitude,
+                -2 * cos,
+                1 - alpha * amplitude,
+                1 + alpha / amplitude,
+                -2 * cos,
+                1 - alpha / amplitude,
+            )
         else:
             root = 2 * torch.sqrt(amplitude) * alpha
             plus, minus = amplitude + 1, amplitude - 1
             if mode == "lowshelf":
-                rows = (amplitude * (plus - minus * cos + root), 2 * amplitude * (minus - plus * cos),
-                        amplitude * (plus - minus * cos - root), plus + minus * cos + root,
-                        -2 * (minus + plus * cos), plus + minus * cos - root)
+                rows = (
+                    amplitude * (plus - minus * cos + root),
+                    2 * amplitude * (minus - plus * cos),
+                    amplitude * (plus - minus * cos - root),
+                    plus + minus * cos + root,
+                    -2 * (minus + plus * cos),
+                    plus + minus * cos - root,
+                )
             else:  # highshelf
-                rows = (amplitude * (plus + minus * cos + root), -2 * amplitude * (minus + plus * cos),
-                        amplitude * (plus + minus * cos - root), plus - minus * cos + root,
-                        2 * (minus - plus * cos), plus - minus * cos - root)
+                rows = (
+                    amplitude * (plus + minus * cos + root),
+                    -2 * amplitude * (minus + plus * cos),
+                    amplitude * (plus + minus * cos - root),
+                    plus - minus * cos + root,
+                    2 * (minus - plus * cos),
+                    plus - minus * cos - root,
+                )
     return torch.stack(rows, dim=-1)

@@ -119,8 +119,10 @@ def _bare_rate(name: str, value: Tensor) -> Rate:
         return Rate.ITEM if value.shape[1] == 1 else Rate.SAMPLE
     if value.dim() == 3:
         return Rate.FRAME
-    raise InputError(f"{name} must be a number, (batch, 1), (batch or 1, n_samples) or (batch or 1, n_frames, "
-                     f"channels), found shape {tuple(value.shape)}; wrap it in Control to state its rate")
+    raise InputError(
+        f"{name} must be a number, (batch, 1), (batch or 1, n_samples) or (batch or 1, n_frames, "
+        f"channels), found shape {tuple(value.shape)}; wrap it in Control to state its rate"
+    )
 
 
 def rate_of(name: str, value: ControlLike) -> Rate:
@@ -161,19 +163,23 @@ def _as_three_dims(name: str, value: Tensor, rate: Rate) -> Tensor:
         return value.reshape(1, 1, 1)
     if rate is Rate.ITEM:
         if value.dim() not in (1, 2):
-            raise InputError(f"{name}: a per-item control must be (batch,) or (batch, channels), "
-                             f"found shape {tuple(value.shape)}")
+            raise InputError(
+                f"{name}: a per-item control must be (batch,) or (batch, channels), found shape {tuple(value.shape)}"
+            )
         return value.reshape(value.shape[0], 1, -1)
     if value.dim() == 2:
         return value.unsqueeze(-1)
     if value.dim() != 3:
-        raise InputError(f"{name}: a per-{rate.value} control must be (batch, time) or (batch, time, channels), "
-                         f"found shape {tuple(value.shape)}")
+        raise InputError(
+            f"{name}: a per-{rate.value} control must be (batch, time) or (batch, time, channels), "
+            f"found shape {tuple(value.shape)}"
+        )
     return value
 
 
-def control_values(name: str, value: ControlLike, like: Tensor, n_samples: int,
-                   channels: int | tuple[int, ...] = 1) -> Tensor:
+def control_values(
+    name: str, value: ControlLike, like: Tensor, n_samples: int, channels: int | tuple[int, ...] = 1
+) -> Tensor:
     """Normalise a control to ``(batch or 1, n_samples or 1, c)`` in ``like``'s dtype and device.
 
     Args:
@@ -207,12 +213,16 @@ def control_values(name: str, value: ControlLike, like: Tensor, n_samples: int,
     batch = like.shape[0]
     allowed = (channels,) if isinstance(channels, int) else tuple(channels)
     if tensor.shape[0] not in (1, batch) or tensor.shape[2] not in (1, *allowed):
-        raise InputError(f"{name} must have batch 1 or {batch} (that of the input) and "
-                         f"{' or '.join(map(str, sorted({1, *allowed})))} channels, "
-                         f"found shape {tuple(tensor.shape)} at {rate.value} rate")
+        raise InputError(
+            f"{name} must have batch 1 or {batch} (that of the input) and "
+            f"{' or '.join(map(str, sorted({1, *allowed})))} channels, "
+            f"found shape {tuple(tensor.shape)} at {rate.value} rate"
+        )
     if rate is Rate.SAMPLE and tensor.shape[1] != n_samples:
-        raise InputError(f"{name} per sample must hold {n_samples} samples (that of the input), found "
-                         f"{tensor.shape[1]}; a frame-rate control is (batch, n_frames, channels) or Control.per_frame")
+        raise InputError(
+            f"{name} per sample must hold {n_samples} samples (that of the input), found "
+            f"{tensor.shape[1]}; a frame-rate control is (batch, n_frames, channels) or Control.per_frame"
+        )
     if rate is Rate.FRAME:
         if tensor.shape[1] < 1:
             raise InputError(f"{name} at frame rate needs at least one frame, found shape {tuple(tensor.shape)}")

@@ -61,7 +61,9 @@ def hz_to_midi(frequencies_hz: Tensor) -> Tensor:
     """
     check_tensor("frequencies_hz", frequencies_hz)
     if data_checks_enabled() and not bool(((frequencies_hz >= 0) & torch.isfinite(frequencies_hz)).all()):
-        raise InputError("frequencies_hz must be finite and >= 0 Hz (0 marks unvoiced frames), found negative, infinite or NaN values")
+        raise InputError(
+            "frequencies_hz must be finite and >= 0 Hz (0 marks unvoiced frames), found negative, infinite or NaN values"
+        )
     voiced = frequencies_hz > 0
     # Evaluate the log on a safe value everywhere so the masked branch has a finite gradient.
     safe = torch.where(voiced, frequencies_hz, torch.ones_like(frequencies_hz))
@@ -119,9 +121,7 @@ def db_to_amplitude(db: Tensor) -> Tensor:
 
 
 @half_in_float32
-def exp_sigmoid(
-    x: Tensor, exponent: float = 10.0, max_value: float = 2.0, threshold: float = 1e-7
-) -> Tensor:
+def exp_sigmoid(x: Tensor, exponent: float = 10.0, max_value: float = 2.0, threshold: float = 1e-7) -> Tensor:
     """DDSP's scale function for amplitudes: ``max_value * sigmoid(x) ** log(exponent) + threshold``.
 
     Maps raw network outputs to positive amplitudes in ``(threshold, max_value + threshold)``
@@ -178,4 +178,3 @@ def smooth_limit(x: Tensor, low: float, high: float, softness: float = 1.0) -> T
     beta = 1.0 / softness
     upper = high - torch.nn.functional.softplus(high - x, beta=beta)
     return low + torch.nn.functional.softplus(upper - low, beta=beta)
-

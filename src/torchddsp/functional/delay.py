@@ -27,8 +27,9 @@ def _taps_before(interpolation: str) -> int:
     return 1 if interpolation == "linear" else 2
 
 
-def _read(audio: Tensor, delay_samples: Tensor, whole: Tensor, before: Tensor,
-          interpolation: str) -> tuple[Tensor, Tensor]:
+def _read(
+    audio: Tensor, delay_samples: Tensor, whole: Tensor, before: Tensor, interpolation: str
+) -> tuple[Tensor, Tensor]:
     """The delay line's read of checked ``audio`` ``(batch, n)`` after the samples ``before``
     ``(batch, n_history)``, delays ``(batch or 1, n or 1)`` and their integer parts ``whole``."""
     batch, n_samples = audio.shape

@@ -25,8 +25,16 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import (InputError, as_tensor_like, check_choice, check_finite, check_positive, check_tensor,
-                          data_checks_enabled, half_in_float32)
+from ..validation import (
+    InputError,
+    as_tensor_like,
+    check_choice,
+    check_finite,
+    check_positive,
+    check_tensor,
+    data_checks_enabled,
+    half_in_float32,
+)
 from .allpole import allpole_filter, state_like
 from .controls import Control, ControlLike, control_values
 from .conversions import amplitude_to_db, db_to_amplitude, power_to_db
@@ -65,8 +73,13 @@ def _ratio_setting(ratio: ControlLike, like: Tensor, mode: str) -> Tensor:
 
 
 @half_in_float32
-def gain_computer(level_db: Tensor, threshold_db: Tensor | float, ratio: Tensor | float,
-                  knee_db: Tensor | float = 0.0, mode: str = "compressor") -> Tensor:
+def gain_computer(
+    level_db: Tensor,
+    threshold_db: Tensor | float,
+    ratio: Tensor | float,
+    knee_db: Tensor | float = 0.0,
+    mode: str = "compressor",
+) -> Tensor:
     """Static gain (dB, ``<= 0``) of a compressor or downward expander at each input level.
 
     Compressor (above the threshold ``T`` the level rises ``1 / ratio`` dB per dB; ``ratio =
@@ -150,21 +163,32 @@ def _initial_state(state: Tensor | None, gain_db: Tensor, leading: torch.Size, r
     batch, n_samples = gain_db.shape
     if state is None:
         if n_samples == 0 and return_state:
-            raise InputError("state is required to return a state from an empty gain_db (by default the state "
-                             "starts at the first target, and an empty block has none)")
+            raise InputError(
+                "state is required to return a state from an empty gain_db (by default the state "
+                "starts at the first target, and an empty block has none)"
+            )
         return gain_db[:, 0] if n_samples else gain_db.new_zeros(batch)
     check_tensor("state", state)
     if state.shape != (*leading, 1):
-        raise InputError(f"state must have shape {(*leading, 1)} (gain_db's leading dimensions, then 1), "
-                         f"found {tuple(state.shape)}")
+        raise InputError(
+            f"state must have shape {(*leading, 1)} (gain_db's leading dimensions, then 1), found {tuple(state.shape)}"
+        )
     check_finite("state", state)
     return state.reshape(batch).to(gain_db.dtype)
 
 
 @half_in_float32
-def smooth_gain(gain_db: Tensor, attack_s: ControlLike, release_s: ControlLike, sample_rate: float, *,
-                attack_when: str = "falling", state: Tensor | None = None, return_state: bool = False,
-                backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
+def smooth_gain(
+    gain_db: Tensor,
+    attack_s: ControlLike,
+    release_s: ControlLike,
+    sample_rate: float,
+    *,
+    attack_when: str = "falling",
+    state: Tensor | None = None,
+    return_state: bool = False,
+    backend: str = "auto",
+) -> Tensor | tuple[Tensor, Tensor]:
     """Attack/release ballistics: ``y[n] = alpha[n] y[n-1] + (1 - alpha[n]) gain_db[n]``.
 
     ``alpha[n]`` is the attack coefficient when the target moves in the attack direction
@@ -210,9 +234,16 @@ def smooth_gain(gain_db: Tensor, attack_s: ControlLike, release_s: ControlLike, 
 
 
 @half_in_float32
-def detect_level(audio: Tensor, sample_rate: float, detector: str = "peak", rms_time_s: float = 0.01,
-                 range_db: float = 120.0, *, state: Tensor | None = None,
-                 return_state: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+def detect_level(
+    audio: Tensor,
+    sample_rate: float,
+    detector: str = "peak",
+    rms_time_s: float = 0.01,
+    range_db: float = 120.0,
+    *,
+    state: Tensor | None = None,
+    return_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Level of ``audio`` ``(..., n_samples)`` in dB, per sample, floored at ``-range_db``.
 
     ``"peak"``: ``20 log10 |x|`` (the ballistics do the smoothing); ``"rms"``: the mean square
@@ -233,19 +264,32 @@ def detect_level(audio: Tensor, sample_rate: float, detector: str = "peak", rms_
         level, after = amplitude_to_db(audio, range_db=range_db), before
     else:
         alpha = math.exp(-1.0 / (check_positive("rms_time_s", rms_time_s) * sample_rate))
-        power, after = allpole_filter((1 - alpha) * audio * audio, audio.new_tensor([[-alpha]]), state=before,
-                                      return_state=True)
+        power, after = allpole_filter(
+            (1 - alpha) * audio * audio, audio.new_tensor([[-alpha]]), state=before, return_state=True
+        )
         level = power_to_db(power, range_db=range_db)
     level = restore_audio(level, leading)
     return (level, restore_audio(after, leading)) if return_state else level
 
 
 @half_in_float32
-def compress(audio: Tensor, sample_rate: float, threshold_db: ControlLike = -20.0, ratio: ControlLike = 4.0,
-             knee_db: ControlLike = 6.0, attack_s: ControlLike = 0.005, release_s: ControlLike = 0.1,
-             makeup_db: ControlLike = 0.0, mode: str = "compressor", detector: str = "peak",
-             return_gain: bool = False, *, state: Tensor | None = None, return_state: bool = False,
-             backend: str = "auto") -> Tensor | tuple[Tensor, ...]:
+def compress(
+    audio: Tensor,
+    sample_rate: float,
+    threshold_db: ControlLike = -20.0,
+    ratio: ControlLike = 4.0,
+    knee_db: ControlLike = 6.0,
+    attack_s: ControlLike = 0.005,
+    release_s: ControlLike = 0.1,
+    makeup_db: ControlLike = 0.0,
+    mode: str = "compressor",
+    detector: str = "peak",
+    return_gain: bool = False,
+    *,
+    state: Tensor | None = None,
+    return_state: bool = False,
+    backend: str = "auto",
+) -> Tensor | tuple[Tensor, ...]:
     """Feed-forward compressor, limiter (``ratio=inf``) or downward expander.
 
     ``level = detect_level(audio)``, ``gain = gain_computer(level)``, smoothed by
@@ -275,12 +319,20 @@ def compress(audio: Tensor, sample_rate: float, threshold_db: ControlLike = -20.
     """
     audio, leading = flatten_audio("audio", audio)
     before = None if state is None else state_like("state", state, leading, (2,), audio)
-    level, detector_state = detect_level(audio, sample_rate, detector, return_state=True,
-                                         state=None if before is None else before[:, :1])
+    level, detector_state = detect_level(
+        audio, sample_rate, detector, return_state=True, state=None if before is None else before[:, :1]
+    )
     gain = gain_computer(level, threshold_db, ratio, knee_db, mode)
-    smoothed = smooth_gain(gain, attack_s, release_s, sample_rate, return_state=return_state,
-                           attack_when="falling" if mode == "compressor" else "rising",
-                           state=None if before is None else before[:, 1:], backend=backend)
+    smoothed = smooth_gain(
+        gain,
+        attack_s,
+        release_s,
+        sample_rate,
+        return_state=return_state,
+        attack_when="falling" if mode == "compressor" else "rising",
+        state=None if before is None else before[:, 1:],
+        backend=backend,
+    )
     if return_state:
         smoothed, gain_state = smoothed
     applied = smoothed + _setting("makeup_db", makeup_db, audio)

@@ -15,8 +15,16 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_finite, check_positive, check_positive_int, check_rank, data_checks_enabled, half_in_float32
-from .controls import Control, ControlLike, Rate, control_dtype, rate_of, control_values
+from ..validation import (
+    InputError,
+    check_finite,
+    check_positive,
+    check_positive_int,
+    check_rank,
+    data_checks_enabled,
+    half_in_float32,
+)
+from .controls import Control, ControlLike, Rate, control_dtype, control_values, rate_of
 
 __all__ = ["adsr", "lfo", "LFO_SHAPES"]
 
@@ -44,8 +52,10 @@ def _per_item(values: dict[str, ControlLike | None]) -> dict[str, Tensor | None]
             value = Control.per_item(value)  # the documented bare layout (batch,)
         rate = rate_of(name, value)
         if rate not in (Rate.FIXED, Rate.ITEM):
-            raise InputError(f"{name} must be a number, (batch,), (batch, 1) or a fixed or per-item Control "
-                             f"(one value per note), found a {rate.value}-rate control")
+            raise InputError(
+                f"{name} must be a number, (batch,), (batch, 1) or a fixed or per-item Control "
+                f"(one value per note), found a {rate.value}-rate control"
+            )
         result[name] = control_values(name, value, like, 1).reshape(-1)
     return result
 
@@ -67,8 +77,16 @@ def _shaped(p: Tensor, alpha: Tensor) -> Tensor:
 
 
 @half_in_float32
-def adsr(attack_s: ControlLike, decay_s: ControlLike, sustain: ControlLike, release_s: ControlLike,
-         note_duration_s: ControlLike, n_frames: int, frame_rate: float, curve: ControlLike = 1.0) -> Tensor:
+def adsr(
+    attack_s: ControlLike,
+    decay_s: ControlLike,
+    sustain: ControlLike,
+    release_s: ControlLike,
+    note_duration_s: ControlLike,
+    n_frames: int,
+    frame_rate: float,
+    curve: ControlLike = 1.0,
+) -> Tensor:
     """Attack-decay-sustain-release envelopes, one per batch item.
 
     With ``p`` the progress (0 to 1) of a segment and ``alpha`` the curvature::
@@ -103,8 +121,16 @@ def adsr(attack_s: ControlLike, decay_s: ControlLike, sustain: ControlLike, rele
     """
     frame_rate = check_positive("frame_rate", frame_rate)
     n_frames = check_positive_int("n_frames", n_frames, minimum=0)
-    v = _per_item({"attack_s": attack_s, "decay_s": decay_s, "sustain": sustain, "release_s": release_s,
-                   "note_duration_s": note_duration_s, "curve": curve})
+    v = _per_item(
+        {
+            "attack_s": attack_s,
+            "decay_s": decay_s,
+            "sustain": sustain,
+            "release_s": release_s,
+            "note_duration_s": note_duration_s,
+            "curve": curve,
+        }
+    )
     attack_s, sustain, alpha = v["attack_s"], v["sustain"], v["curve"][:, None]
     if data_checks_enabled():
         for name in ("attack_s", "decay_s", "release_s", "note_duration_s"):
@@ -128,10 +154,18 @@ def adsr(attack_s: ControlLike, decay_s: ControlLike, sustain: ControlLike, rele
 
 
 @half_in_float32
-def lfo(rate_hz: ControlLike, shape_weights: Tensor, n_frames: int, frame_rate: float,
-        rate_modulation: ControlLike | None = None, modulation_depth_hz: ControlLike | None = None,
-        weight_exponent: float = math.e, *, state: ControlLike | None = None,
-        return_state: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+def lfo(
+    rate_hz: ControlLike,
+    shape_weights: Tensor,
+    n_frames: int,
+    frame_rate: float,
+    rate_modulation: ControlLike | None = None,
+    modulation_depth_hz: ControlLike | None = None,
+    weight_exponent: float = math.e,
+    *,
+    state: ControlLike | None = None,
+    return_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Unipolar low-frequency oscillators in [0, 1], a weighted mix of five shapes.
 
     The rate is ``rate_hz + modulation_depth_hz * rate_modulation[n]`` (negative rates run
@@ -176,8 +210,9 @@ def lfo(rate_hz: ControlLike, shape_weights: Tensor, n_frames: int, frame_rate: 
     modulation_batch = modulation_raw.shape[0] if isinstance(modulation_raw, Tensor) and modulation_raw.dim() else 1
     batch = max(batch, shape_weights.shape[0], modulation_batch)
     if shape_weights.shape[0] not in (1, batch) or shape_weights.shape[1] != len(LFO_SHAPES):
-        raise InputError(f"shape_weights must have shape ({batch} or 1, {len(LFO_SHAPES)}), "
-                         f"found {tuple(shape_weights.shape)}")
+        raise InputError(
+            f"shape_weights must have shape ({batch} or 1, {len(LFO_SHAPES)}), found {tuple(shape_weights.shape)}"
+        )
     rate = rate_hz[:, None]
     if rate_modulation is not None:
         like = rate_hz.new_empty(batch, 0)
@@ -199,13 +234,16 @@ def lfo(rate_hz: ControlLike, shape_weights: Tensor, n_frames: int, frame_rate: 
 def _lfo_shapes(fraction: Tensor) -> Tensor:
     """The five shapes of :func:`lfo` at phase ``fraction`` (turns in [0, 1)), ``(batch, 5, n)``."""
     theta = 2 * math.pi * fraction
-    return torch.stack([
-        (1 - torch.cos(theta)) / 2,
-        1 - torch.abs(2 * fraction - 1),
-        fraction,
-        1 - fraction,
-        ((fraction > 0.25) & (fraction < 0.75)).to(fraction.dtype),
-    ], dim=1)
+    return torch.stack(
+        [
+            (1 - torch.cos(theta)) / 2,
+            1 - torch.abs(2 * fraction - 1),
+            fraction,
+            1 - fraction,
+            ((fraction > 0.25) & (fraction < 0.75)).to(fraction.dtype),
+        ],
+        dim=1,
+    )
 
 
 def _mix_weights(shape_weights: Tensor, weight_exponent: float) -> Tensor:

@@ -22,7 +22,7 @@ differentiable, so gradients reach the gains, the matrix and the reverberation t
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -90,9 +90,15 @@ def _biquad_response(sos: Tensor, z_inverse: Tensor) -> Tensor:
     return (b0 + b1 * z1 + b2 * z2) / (a0 + a1 * z1 + a2 * z2)
 
 
-def _checked_network(delays: Sequence[int] | Tensor, feedback_matrix: Tensor, input_gains: Tensor,
-                     output_gains: Tensor, rt60_s: Tensor, sample_rate: float,
-                     band_edges_hz: Sequence[float]) -> tuple:
+def _checked_network(
+    delays: Sequence[int] | Tensor,
+    feedback_matrix: Tensor,
+    input_gains: Tensor,
+    output_gains: Tensor,
+    rt60_s: Tensor,
+    sample_rate: float,
+    band_edges_hz: Sequence[float],
+) -> tuple:
     """:func:`fdn_impulse_response`'s arguments checked, with batch dimensions added:
     ``(delays, feedback_matrix, input_gains, output_gains, rt60_s, edges, batch)``."""
     delays = torch.as_tensor(delays)
@@ -113,8 +119,10 @@ def _checked_network(delays: Sequence[int] | Tensor, feedback_matrix: Tensor, in
     output_gains = batched("output_gains", output_gains, 2, "(batch or 1, N)")
     rt60_s = batched("rt60_s", rt60_s, 2, "(batch or 1, n_bands)")
     if feedback_matrix.shape[-2:] != (n_lines, n_lines):
-        raise InputError(f"feedback_matrix must be ({n_lines}, {n_lines}) for {n_lines} delays, "
-                         f"found {tuple(feedback_matrix.shape[-2:])}")
+        raise InputError(
+            f"feedback_matrix must be ({n_lines}, {n_lines}) for {n_lines} delays, "
+            f"found {tuple(feedback_matrix.shape[-2:])}"
+        )
     for name, value in (("input_gains", input_gains), ("output_gains", output_gains)):
         if value.shape[-1] != n_lines:
             raise InputError(f"{name} must have {n_lines} entries (one per delay line), found {value.shape[-1]}")
@@ -122,21 +130,35 @@ def _checked_network(delays: Sequence[int] | Tensor, feedback_matrix: Tensor, in
         raise InputError("rt60_s must be > 0 seconds")
     edges = [float(e) for e in band_edges_hz]
     if len(edges) != rt60_s.shape[-1] - 1:
-        raise InputError(f"band_edges_hz must hold n_bands - 1 = {rt60_s.shape[-1] - 1} frequencies, found {len(edges)}")
+        raise InputError(
+            f"band_edges_hz must hold n_bands - 1 = {rt60_s.shape[-1] - 1} frequencies, found {len(edges)}"
+        )
     if any(not 0 < e < sample_rate / 2 for e in edges) or any(b <= a for a, b in zip(edges, edges[1:])):
         raise InputError(f"band_edges_hz must increase strictly between 0 and Nyquist, found {edges}")
     batch = max(t.shape[0] for t in (feedback_matrix, input_gains, output_gains, rt60_s))
-    for name, value in (("feedback_matrix", feedback_matrix), ("input_gains", input_gains),
-                        ("output_gains", output_gains), ("rt60_s", rt60_s)):
+    for name, value in (
+        ("feedback_matrix", feedback_matrix),
+        ("input_gains", input_gains),
+        ("output_gains", output_gains),
+        ("rt60_s", rt60_s),
+    ):
         if value.shape[0] not in (1, batch):
             raise InputError(f"{name} must have batch size 1 or {batch}, found {value.shape[0]}")
     return delays, feedback_matrix, input_gains, output_gains, rt60_s, edges, batch
 
 
 @half_in_float32
-def fdn_impulse_response(delays: Sequence[int] | Tensor, feedback_matrix: Tensor, input_gains: Tensor,
-                         output_gains: Tensor, rt60_s: Tensor, sample_rate: float, n_samples: int,
-                         band_edges_hz: Sequence[float] = (), n_fft: int | None = None) -> Tensor:
+def fdn_impulse_response(
+    delays: Sequence[int] | Tensor,
+    feedback_matrix: Tensor,
+    input_gains: Tensor,
+    output_gains: Tensor,
+    rt60_s: Tensor,
+    sample_rate: float,
+    n_samples: int,
+    band_edges_hz: Sequence[float] = (),
+    n_fft: int | None = None,
+) -> Tensor:
     """Impulse response of a feedback delay network with per-band reverberation times.
 
     Args:
@@ -160,7 +182,8 @@ def fdn_impulse_response(delays: Sequence[int] | Tensor, feedback_matrix: Tensor
     sample_rate = check_positive("sample_rate", sample_rate)
     n_samples = check_positive_int("n_samples", n_samples, minimum=0)
     delays, feedback_matrix, input_gains, output_gains, rt60_s, edges, batch = _checked_network(
-        delays, feedback_matrix, input_gains, output_gains, rt60_s, sample_rate, band_edges_hz)
+        delays, feedback_matrix, input_gains, output_gains, rt60_s, sample_rate, band_edges_hz
+    )
     if n_fft is None:
         longest = 2.0 * float(rt60_s.detach().max()) * sample_rate
         n_fft = 1 << max(int(math.ceil(math.log2(max(n_samples, longest, 2)))), 1)
@@ -168,8 +191,10 @@ def fdn_impulse_response(delays: Sequence[int] | Tensor, feedback_matrix: Tensor
     if n_fft < n_samples:
         raise InputError(f"n_fft must be >= n_samples ({n_samples}), found {n_fft}")
 
-    dtype = torch.promote_types(torch.promote_types(feedback_matrix.dtype, input_gains.dtype),
-                                torch.promote_types(output_gains.dtype, rt60_s.dtype))
+    dtype = torch.promote_types(
+        torch.promote_types(feedback_matrix.dtype, input_gains.dtype),
+        torch.promote_types(output_gains.dtype, rt60_s.dtype),
+    )
     if n_samples == 0:  # validated, and empty
         return feedback_matrix.new_zeros(batch, 0, dtype=dtype)
     n_lines = delays.numel()
@@ -183,8 +208,13 @@ def fdn_impulse_response(delays: Sequence[int] | Tensor, feedback_matrix: Tensor
     attenuation = (10.0 ** (loss_db[..., -1:] / 20.0)).to(complex_dtype)  # (b, N, 1)
     for j, edge in enumerate(edges):
         shelf_gain = loss_db[..., j] - loss_db[..., j + 1]
-        sos = biquad("lowshelf", torch.full_like(shelf_gain, edge), torch.full_like(shelf_gain, 1 / math.sqrt(2)),
-                     sample_rate, shelf_gain)
+        sos = biquad(
+            "lowshelf",
+            torch.full_like(shelf_gain, edge),
+            torch.full_like(shelf_gain, 1 / math.sqrt(2)),
+            sample_rate,
+            shelf_gain,
+        )
         attenuation = attenuation * _biquad_response(sos.to(dtype), z_inverse)
     line_delay = z_inverse[None, :] ** delays.to(device)[:, None]  # (N, n_bins): e^{-j w m_i}
     loop = attenuation * line_delay  # (b, N, n_bins): G(w) D(w) diagonal

@@ -15,8 +15,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .layout import flatten_audio, restore_audio
-from .overlap_add import overlap_add_unchecked
 from ..validation import (
     InputError,
     check_choice,
@@ -28,6 +26,8 @@ from ..validation import (
     data_checks_enabled,
     half_in_float32,
 )
+from .layout import flatten_audio, restore_audio
+from .overlap_add import overlap_add_unchecked
 
 __all__ = [
     "frequency_impulse_response",
@@ -93,8 +93,9 @@ def frequency_impulse_response(magnitudes: Tensor, window_size: int = 0) -> Tens
     n_bins, window_size = _check_magnitudes(magnitudes, window_size)
     n_fft = 2 * (n_bins - 1)
     if magnitudes.numel() == 0:  # no frames (or an empty batch): no responses
-        return magnitudes.new_zeros(*magnitudes.shape[:-1], window_size,
-                                    dtype=torch.promote_types(magnitudes.dtype, torch.float32))
+        return magnitudes.new_zeros(
+            *magnitudes.shape[:-1], window_size, dtype=torch.promote_types(magnitudes.dtype, torch.float32)
+        )
     zero_phase = torch.fft.irfft(magnitudes.to(torch.promote_types(magnitudes.dtype, torch.float32)), n=n_fft)
     delay = window_size // 2
     causal = torch.roll(zero_phase, shifts=delay, dims=-1)[..., :window_size]
@@ -170,7 +171,9 @@ def fft_convolve(
     check_finite("impulse_response", impulse_response)
     ir = impulse_response if impulse_response.dim() == 3 else impulse_response.unsqueeze(1)
     if ir.shape[2] < 1 or ir.shape[1] < 1:
-        raise InputError(f"impulse_response must have at least one frame and one tap, found {tuple(impulse_response.shape)}")
+        raise InputError(
+            f"impulse_response must have at least one frame and one tap, found {tuple(impulse_response.shape)}"
+        )
     flat, leading = flatten_audio("audio", audio)
     plan = _BlockConvolution.plan(flat, ir.shape[0], ir.shape[1], ir.shape[2], padding, delay_compensation, ir.dtype)
     spectrum = torch.fft.rfft(ir.to(plan.dtype), n=plan.fft_size)
@@ -180,14 +183,32 @@ def fft_convolve(
 class _BlockConvolution:
     """Validated sizes of a (block-wise) FFT convolution, and the convolution itself."""
 
-    def __init__(self, batch: int, n_samples: int, n_frames: int, block: int, ir_size: int,
-                 fft_size: int, padding: str, start: int, dtype: torch.dtype):
+    def __init__(
+        self,
+        batch: int,
+        n_samples: int,
+        n_frames: int,
+        block: int,
+        ir_size: int,
+        fft_size: int,
+        padding: str,
+        start: int,
+        dtype: torch.dtype,
+    ):
         self.batch, self.n_samples, self.n_frames, self.block = batch, n_samples, n_frames, block
         self.ir_size, self.fft_size, self.padding, self.start, self.dtype = ir_size, fft_size, padding, start, dtype
 
     @classmethod
-    def plan(cls, audio: Tensor, ir_batch: int, n_frames: int, ir_size: int, padding: str,
-             delay_compensation: int, ir_dtype: torch.dtype) -> "_BlockConvolution":
+    def plan(
+        cls,
+        audio: Tensor,
+        ir_batch: int,
+        n_frames: int,
+        ir_size: int,
+        padding: str,
+        delay_compensation: int,
+        ir_dtype: torch.dtype,
+    ) -> _BlockConvolution:
         """The sizes for flattened ``audio`` ``(batch, n_samples)`` (:func:`flatten_audio`)."""
         check_choice("padding", padding, ("same", "valid"))
         check_finite("audio", audio)
@@ -197,7 +218,9 @@ class _BlockConvolution:
         start = 0
         if padding == "same":
             if isinstance(delay_compensation, bool) or not isinstance(delay_compensation, (int, np.integer)):
-                raise InputError(f"delay_compensation must be an integer number of samples, found {delay_compensation!r}")
+                raise InputError(
+                    f"delay_compensation must be an integer number of samples, found {delay_compensation!r}"
+                )
             start = ir_size // 2 if delay_compensation < 0 else int(delay_compensation)
             if start > ir_size - 1:
                 raise InputError(
@@ -277,8 +300,10 @@ def frequency_filter(audio: Tensor, magnitudes: Tensor, window_size: int = 0) ->
         # Long blocks: the matrix would be large, and FFTs of the response are cheap by comparison.
         spectrum = torch.fft.rfft(frequency_impulse_response(frames, window_size), n=plan.fft_size)
     else:
-        real, imag = (torch.as_tensor(part, dtype=plan.dtype, device=audio.device)
-                      for part in _magnitude_to_spectrum(n_bins, window_size, plan.fft_size))
+        real, imag = (
+            torch.as_tensor(part, dtype=plan.dtype, device=audio.device)
+            for part in _magnitude_to_spectrum(n_bins, window_size, plan.fft_size)
+        )
         spectrum = torch.complex(frames @ real, frames @ imag)
     return restore_audio(plan.run(audio, spectrum), leading)
 

@@ -22,8 +22,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_finite, check_positive, check_rank, check_tensor, data_checks_enabled, \
-    half_in_float32
+from ..validation import (
+    InputError,
+    check_finite,
+    check_positive,
+    check_rank,
+    check_tensor,
+    data_checks_enabled,
+    half_in_float32,
+)
 from .controls import Control, ControlLike, control_values
 from .engine import resolve_backend
 from .engine.fm import feedback_oscillator
@@ -62,8 +69,10 @@ def _control_dtype(value: ControlLike, default: torch.dtype) -> torch.dtype:
 def _checked_routing(modulation: Tensor, batch: int, n_ops: int, dtype: torch.dtype) -> Tensor:
     """``modulation`` as ``(batch, n_ops, n_ops)``, strictly upper triangular."""
     check_tensor("modulation", modulation)
-    if modulation.shape[-2:] != (n_ops, n_ops) or modulation.dim() not in (2, 3) or (
-        modulation.dim() == 3 and modulation.shape[0] != batch
+    if (
+        modulation.shape[-2:] != (n_ops, n_ops)
+        or modulation.dim() not in (2, 3)
+        or (modulation.dim() == 3 and modulation.shape[0] != batch)
     ):
         raise InputError(
             f"modulation must have shape ({n_ops}, {n_ops}) or ({batch}, {n_ops}, {n_ops}), "
@@ -86,13 +95,16 @@ def _checked_gains(output_gains: Tensor | None, batch: int, n_ops: int, like: Te
         return gains
     check_tensor("output_gains", output_gains)
     if output_gains.shape not in ((n_ops,), (batch, n_ops)):
-        raise InputError(f"output_gains must have shape ({n_ops},) or ({batch}, {n_ops}), found {tuple(output_gains.shape)}")
+        raise InputError(
+            f"output_gains must have shape ({n_ops},) or ({batch}, {n_ops}), found {tuple(output_gains.shape)}"
+        )
     check_finite("output_gains", output_gains)
     return output_gains.to(like.dtype).expand(batch, n_ops)
 
 
-def _checked_state(state: tuple[Tensor, Tensor] | None, batch: int, n_ops: int, frequencies_hz: Tensor,
-                   like: Tensor) -> tuple[Tensor, Tensor]:
+def _checked_state(
+    state: tuple[Tensor, Tensor] | None, batch: int, n_ops: int, frequencies_hz: Tensor, like: Tensor
+) -> tuple[Tensor, Tensor]:
     """The state before the block: each operator's phase in float64 cycles and its last output
     ``(batch, n_ops)`` (phase 0 and zeros at rest)."""
     if state is None:
@@ -107,8 +119,9 @@ def _checked_state(state: tuple[Tensor, Tensor] | None, batch: int, n_ops: int, 
     return initial_turns(phase, (batch, n_ops), frequencies_hz, "state[0]"), memory
 
 
-def _operators(theta: Tensor, levels: Tensor, routing: Tensor, feedback: Tensor | None, memory: Tensor,
-               engine: str) -> Tensor:
+def _operators(
+    theta: Tensor, levels: Tensor, routing: Tensor, feedback: Tensor | None, memory: Tensor, engine: str
+) -> Tensor:
     """Every operator's output ``(batch, n_samples, n_ops)``, from the last to the first.
 
     ``theta``: own phases in radians; ``levels``: amplitudes, silenced at or above Nyquist;

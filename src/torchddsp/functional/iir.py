@@ -58,12 +58,16 @@ def _normalise_frames(b: Tensor | Control, a: Tensor | Control) -> tuple[Tensor 
     if _per_frame(b):
         numerator = check_rank("b", b.value, 3, "(batch or 1, n_frames, n_b)")
         if numerator.shape[1] != frames.shape[1]:
-            raise InputError(f"frame-rate b and a must have the same frames, found {numerator.shape[1]} and "
-                             f"{frames.shape[1]}")
+            raise InputError(
+                f"frame-rate b and a must have the same frames, found {numerator.shape[1]} and {frames.shape[1]}"
+            )
     else:
         numerator = b.value if isinstance(b, Control) else b
-        if not isinstance(numerator, Tensor) or numerator.dim() > 2 or (
-                isinstance(b, Control) and b.rate is Rate.SAMPLE):
+        if (
+            not isinstance(numerator, Tensor)
+            or numerator.dim() > 2
+            or (isinstance(b, Control) and b.rate is Rate.SAMPLE)
+        ):
             raise InputError("with a frame-rate a, b must be fixed ((n_b,) or (batch or 1, n_b)) or per frame")
         numerator = numerator.reshape(-1 if numerator.dim() == 2 else 1, 1, numerator.shape[-1])
     return Control.per_frame(numerator / leading), Control.per_frame(frames / leading)
@@ -79,9 +83,17 @@ def _fir(x: Tensor, b: Tensor, past_x: Tensor) -> Tensor:
 
 
 @half_in_float32
-def lfilter(x: Tensor, b: Tensor | Control, a: Tensor | Control, *, state: Tensor | None = None,
-            return_state: bool = False, backend: str = "auto", method: str = "exact",
-            n_fft: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
+def lfilter(
+    x: Tensor,
+    b: Tensor | Control,
+    a: Tensor | Control,
+    *,
+    state: Tensor | None = None,
+    return_state: bool = False,
+    backend: str = "auto",
+    method: str = "exact",
+    n_fft: int | None = None,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Filter ``x`` by ``B(z) / A(z)``, as ``scipy.signal.lfilter(b, a, x)``, batched and
     optionally time-varying.
 
@@ -139,8 +151,9 @@ def lfilter(x: Tensor, b: Tensor | Control, a: Tensor | Control, *, state: Tenso
     return restore_audio(y, leading), restore_audio(torch.cat([new_x, new_y], dim=1), leading)
 
 
-def _frequency_sampling(x: Tensor, b: Tensor, a: Tensor, state: Tensor | None, return_state: bool,
-                        n_fft: int | None) -> Tensor:
+def _frequency_sampling(
+    x: Tensor, b: Tensor, a: Tensor, state: Tensor | None, return_state: bool, n_fft: int | None
+) -> Tensor:
     """``lfilter(..., method="frequency_sampling")`` on ``x`` ``(batch, n_samples)``."""
     if n_fft is None:
         raise InputError("n_fft is required with method='frequency_sampling'")
@@ -148,8 +161,9 @@ def _frequency_sampling(x: Tensor, b: Tensor, a: Tensor, state: Tensor | None, r
     if state is not None or return_state:
         raise InputError("method='frequency_sampling' has no state: state and return_state need method='exact'")
     for name, value in (("b", b), ("a", a)):
-        check_rank(name, value, (1, 2), f"(n_{name},) or (batch or 1, n_{name}) (fixed coefficients with "
-                                        f"frequency sampling)")
+        check_rank(
+            name, value, (1, 2), f"(n_{name},) or (batch or 1, n_{name}) (fixed coefficients with frequency sampling)"
+        )
         check_finite(name, value)
         if value.shape[-1] > n_fft:
             raise InputError(f"{name} has {value.shape[-1]} coefficients, more than n_fft ({n_fft})")
@@ -163,8 +177,12 @@ def _sections(sos: Tensor | Control, batch: int, n_samples: int) -> Tensor:
     6)``; a frame-rate ``sos`` normalised by ``a0`` per frame, then upsampled."""
     per_frame = _per_frame(sos)
     value = sos.value if isinstance(sos, Control) else sos
-    check_rank("sos", value, (2, 3, 4), "(n_sections, 6), (batch, n_sections, 6) or (batch, n_samples or "
-                                        "n_frames, n_sections, 6)")
+    check_rank(
+        "sos",
+        value,
+        (2, 3, 4),
+        "(n_sections, 6), (batch, n_sections, 6) or (batch, n_samples or n_frames, n_sections, 6)",
+    )
     if value.shape[-1] != 6:
         raise InputError(f"sos rows must hold 6 coefficients [b0, b1, b2, a0, a1, a2], found {value.shape[-1]}")
     n_sections = value.shape[-2]
@@ -182,8 +200,9 @@ def _sections(sos: Tensor | Control, batch: int, n_samples: int) -> Tensor:
 
 
 @half_in_float32
-def sosfilt(x: Tensor, sos: Tensor | Control, *, state: Tensor | None = None, return_state: bool = False,
-            backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
+def sosfilt(
+    x: Tensor, sos: Tensor | Control, *, state: Tensor | None = None, return_state: bool = False, backend: str = "auto"
+) -> Tensor | tuple[Tensor, Tensor]:
     """Cascade of second-order sections, as ``scipy.signal.sosfilt(sos, x)``, batched and
     optionally time-varying.
 
@@ -207,8 +226,14 @@ def sosfilt(x: Tensor, sos: Tensor | Control, *, state: Tensor | None = None, re
     states = []
     y = flat
     for section in range(n_sections):
-        y, section_state = lfilter(y, sos[:, :, section, :3], sos[:, :, section, 3:], return_state=True,
-                                   state=None if before is None else before[:, section], backend=backend)
+        y, section_state = lfilter(
+            y,
+            sos[:, :, section, :3],
+            sos[:, :, section, 3:],
+            return_state=True,
+            state=None if before is None else before[:, section],
+            backend=backend,
+        )
         states.append(section_state)
     y = restore_audio(y, leading)
     return (y, restore_audio(torch.stack(states, dim=1), leading)) if return_state else y

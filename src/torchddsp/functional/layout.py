@@ -70,6 +70,7 @@ def flatten_state(name: str, state: Tensor, leading: torch.Size, trailing: tuple
     expected = (*leading, *trailing)
     if len(found) != len(expected) or any(e is not None and f != e for f, e in zip(found, expected)):
         layout = ", ".join("n" if e is None else str(e) for e in expected)
-        raise InputError(f"{name} must have shape ({layout}) (the input's leading dimensions, then the state's), "
-                         f"found {found}")
-    return state.reshape(math.prod(leading), *found[len(leading):])
+        raise InputError(
+            f"{name} must have shape ({layout}) (the input's leading dimensions, then the state's), found {found}"
+        )
+    return state.reshape(math.prod(leading), *found[len(leading) :])

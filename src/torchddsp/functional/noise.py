@@ -62,8 +62,10 @@ def counter_noise(seeds: Tensor, n_samples: int, offset: int = 0, dtype: torch.d
         ``(batch, n_samples)``. Not differentiable (random numbers).
     """
     if not isinstance(seeds, Tensor) or seeds.dtype != torch.int64 or seeds.dim() != 1:
-        raise InputError(f"seeds must be a (batch,) int64 tensor, found {getattr(seeds, 'dtype', type(seeds))} "
-                         f"of shape {tuple(getattr(seeds, 'shape', ()))}")
+        raise InputError(
+            f"seeds must be a (batch,) int64 tensor, found {getattr(seeds, 'dtype', type(seeds))} "
+            f"of shape {tuple(getattr(seeds, 'shape', ()))}"
+        )
     n_samples = check_positive_int("n_samples", n_samples, minimum=0)
     check_floating_dtype(dtype)
     index = torch.arange(offset + 1, offset + n_samples + 1, dtype=torch.int64, device=seeds.device)
@@ -81,8 +83,9 @@ def check_floating_dtype(dtype: object) -> None:
         raise TypeError(f"dtype must be a floating torch dtype (e.g. torch.float32), found {dtype!r}")
 
 
-def make_generator(seed: int | None = None, generator: torch.Generator | None = None,
-                   device: torch.device | str = "cpu") -> torch.Generator | None:
+def make_generator(
+    seed: int | None = None, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+) -> torch.Generator | None:
     """Return ``generator``, or a new one seeded with ``seed``; None when both are None."""
     if generator is not None and seed is not None:
         raise InputError("pass either seed or generator, not both")

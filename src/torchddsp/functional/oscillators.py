@@ -9,30 +9,36 @@ final phase back, so rendering in blocks equals one call.
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor
 
-from ..validation import (check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch,
-                      check_tensor, half_in_float32)
+from ..validation import (
+    InputError,
+    check_choice,
+    check_finite,
+    check_positive,
+    check_positive_int,
+    check_rank,
+    check_same_batch,
+    check_tensor,
+    half_in_float32,
+)
+from ._harmonic_sum import NyquistMask, harmonic_sum
 from .engine import resolve_backend
 from .engine.harmonic import fused_harmonic_synthesis
-from ._harmonic_sum import NyquistMask, harmonic_sum
 from .phase import TWO_PI, cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
 from .resampling import UPSAMPLE_METHODS, block_weights, frame_pairs, hop_for
-from ..validation import InputError
 
-__all__ = [
-    "oscillator_bank",
-    "harmonic_synthesis",
-    "harmonic_frequencies",
-    "normalize_harmonics",
-]
+__all__ = ["oscillator_bank", "harmonic_synthesis", "harmonic_frequencies", "normalize_harmonics"]
 
 
 @half_in_float32
 def oscillator_bank(
-    frequencies_hz: Tensor, amplitudes: Tensor, sample_rate: float, *, state: Tensor | None = None,
+    frequencies_hz: Tensor,
+    amplitudes: Tensor,
+    sample_rate: float,
+    *,
+    state: Tensor | None = None,
     return_state: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Sum of sinusoids with per-sample frequencies and amplitudes.
@@ -145,11 +151,11 @@ def _check_harmonic_inputs(f0_hz: Tensor, amplitudes: Tensor, harmonic_distribut
     check_rank("harmonic_distribution", harmonic_distribution, 3, "(batch, n_frames, n_harmonics)")
     check_tensor_last_dim_one("f0_hz", f0_hz)
     check_tensor_last_dim_one("amplitudes", amplitudes)
-    check_same_batch(
-        ("f0_hz", "amplitudes", "harmonic_distribution"), (f0_hz, amplitudes, harmonic_distribution)
-    )
-    frames = {name: t.shape[1] for name, t in
-              (("f0_hz", f0_hz), ("amplitudes", amplitudes), ("harmonic_distribution", harmonic_distribution))}
+    check_same_batch(("f0_hz", "amplitudes", "harmonic_distribution"), (f0_hz, amplitudes, harmonic_distribution))
+    frames = {
+        name: t.shape[1]
+        for name, t in (("f0_hz", f0_hz), ("amplitudes", amplitudes), ("harmonic_distribution", harmonic_distribution))
+    }
     if len(set(frames.values())) > 1:
         raise InputError(f"frame counts must match ({', '.join(f'{k}: {v}' for k, v in frames.items())})")
     if harmonic_distribution.shape[-1] < 1:
@@ -210,8 +216,9 @@ def _nyquist_mask(
     return NyquistMask(k_max, k_all, limit, first, last, spread), column_mask
 
 
-def _interval_turns(before: Tensor, f_a: Tensor, slope: Tensor, r: Tensor, hop: int, sample_rate: float,
-                    dtype: torch.dtype) -> Tensor:
+def _interval_turns(
+    before: Tensor, f_a: Tensor, slope: Tensor, r: Tensor, hop: int, sample_rate: float, dtype: torch.dtype
+) -> Tensor:
     """Phase in cycles of every sample, laid out ``(hop, batch, interval)`` (the PyTorch engine)."""
     constant_steps = (r + 1) / sample_rate
     ramp_steps = r * (r + 1) / (2 * hop * sample_rate)
@@ -220,8 +227,9 @@ def _interval_turns(before: Tensor, f_a: Tensor, slope: Tensor, r: Tensor, hop: 
         # per-sample part is added in the working precision. For an audible harmonic k
         # (k |f0| < Nyquist) that part, times k, stays below hop / 2 cycles, so float32 keeps
         # every harmonic's phase within hop / 2 * 2 pi * 6e-8 rad (5e-5 rad for hop 256).
-        turns = torch.addcmul(wrap_turns(before).to(dtype).unsqueeze(0), constant_steps.to(dtype),
-                              f_a.to(dtype).unsqueeze(0))
+        turns = torch.addcmul(
+            wrap_turns(before).to(dtype).unsqueeze(0), constant_steps.to(dtype), f_a.to(dtype).unsqueeze(0)
+        )
         return turns.addcmul_(ramp_steps.to(dtype), slope.to(dtype).unsqueeze(0))
     # Long hops: the whole phase in float64, wrapped, then cast.
     turns = torch.addcmul(before.unsqueeze(0), constant_steps, f_a.unsqueeze(0))
@@ -229,8 +237,15 @@ def _interval_turns(before: Tensor, f_a: Tensor, slope: Tensor, r: Tensor, hop: 
 
 
 def _harmonic_render(
-    f0_hz: Tensor, amplitudes: Tensor, harmonic_distribution: Tensor, n_samples: int, sample_rate: float,
-    start_turns: Tensor, amplitude_upsampling: str, add_endpoint: bool, kernel: bool,
+    f0_hz: Tensor,
+    amplitudes: Tensor,
+    harmonic_distribution: Tensor,
+    n_samples: int,
+    sample_rate: float,
+    start_turns: Tensor,
+    amplitude_upsampling: str,
+    add_endpoint: bool,
+    kernel: bool,
 ) -> tuple[Tensor, Tensor]:
     """:func:`harmonic_synthesis` on checked inputs, ``n_samples > 0``: ``(audio, final_turns)``,
     the fundamental's phase at the last sample in float64 cycles ``(batch,)``, not wrapped."""
@@ -252,9 +267,18 @@ def _harmonic_render(
     weights = block_weights(hop, amplitude_upsampling, dtype, device)
     if kernel:
         everywhere, somewhere = _audible_counts(f_a, f_b, sample_rate / 2, n_harmonics)
-        audio = fused_harmonic_synthesis(before.reshape(-1), f_a.reshape(-1), slope.reshape(-1),
-                                         amplitudes[..., 0].to(dtype), harmonic_distribution.to(dtype), weights, hop,
-                                         sample_rate, int(everywhere.min()), int(somewhere.max()))
+        audio = fused_harmonic_synthesis(
+            before.reshape(-1),
+            f_a.reshape(-1),
+            slope.reshape(-1),
+            amplitudes[..., 0].to(dtype),
+            harmonic_distribution.to(dtype),
+            weights,
+            hop,
+            sample_rate,
+            int(everywhere.min()),
+            int(somewhere.max()),
+        )
         return audio, final_turns
 
     # Frame-rate amplitudes per interval as harmonic-major rows: end value and start - end.
@@ -349,6 +373,15 @@ def harmonic_synthesis(
         dtype = output_dtype(amplitudes, harmonic_distribution)
         audio, final_turns = amplitudes.new_zeros(batch, 0, dtype=dtype), start_turns
     else:
-        audio, final_turns = _harmonic_render(f0_hz, amplitudes, harmonic_distribution, n_samples, sample_rate,
-                                              start_turns, amplitude_upsampling, add_endpoint, kernel)
+        audio, final_turns = _harmonic_render(
+            f0_hz,
+            amplitudes,
+            harmonic_distribution,
+            n_samples,
+            sample_rate,
+            start_turns,
+            amplitude_upsampling,
+            add_endpoint,
+            kernel,
+        )
     return (audio, turns_to_radians(final_turns)[:, None]) if return_state else audio

@@ -133,8 +133,9 @@ def allpass_cascade(
     return (wet, restore_audio(state, leading)) if return_state else wet
 
 
-def _cascade(x: Tensor, a: Tensor, n_stages: int, feedback: ControlLike, state: Tensor | None,
-             backend: str) -> tuple[Tensor, Tensor]:
+def _cascade(
+    x: Tensor, a: Tensor, n_stages: int, feedback: ControlLike, state: Tensor | None, backend: str
+) -> tuple[Tensor, Tensor]:
     """``y_K`` ``(batch, n)`` and the last state of the cascade for checked ``x`` ``(batch, n)``,
     coefficients ``a`` ``(batch or 1, n or 1, 1 or n_stages)`` and ``state`` ``(batch, n_stages + 1)``."""
     batch, n_samples = x.shape
@@ -215,7 +216,9 @@ def phaser(
     coefficient = control_values("sweep", sweep, flat, n_samples, (1, n_stages))
     if sweep_unit == "hz":
         if data_checks_enabled() and bool(((coefficient <= 0) | (coefficient >= sample_rate / 2)).any()):
-            raise InputError(f"sweep must lie strictly between 0 and Nyquist ({sample_rate / 2} Hz) with sweep_unit='hz'")
+            raise InputError(
+                f"sweep must lie strictly between 0 and Nyquist ({sample_rate / 2} Hz) with sweep_unit='hz'"
+            )
         coefficient = allpass_coefficient(coefficient, sample_rate)
     if state is not None:
         state = check_finite("state", flatten_state("state", state, leading, (n_stages + 1,)))

@@ -30,8 +30,9 @@ RECURRENCE_BACKENDS = BACKENDS
 
 
 @half_in_float32
-def linear_recurrence(u: Tensor, A: Tensor, *, state: Tensor | None = None, return_state: bool = False,
-                      backend: str = "auto") -> Tensor | tuple[Tensor, Tensor]:
+def linear_recurrence(
+    u: Tensor, A: Tensor, *, state: Tensor | None = None, return_state: bool = False, backend: str = "auto"
+) -> Tensor | tuple[Tensor, Tensor]:
     """States of ``s[n] = A[n] @ s[n-1] + u[n]`` for every sample.
 
     Args:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -239,8 +239,10 @@ def resample_blocks(
             continue
         block, block_leading = flatten_audio("block", block)
         if leading is not None and block_leading != leading:
-            raise InputError(f"every block must have the leading dimensions of the first, {tuple(leading)}, "
-                             f"found {tuple(block_leading)}")
+            raise InputError(
+                f"every block must have the leading dimensions of the first, {tuple(leading)}, "
+                f"found {tuple(block_leading)}"
+            )
         leading = block_leading
         kept = block if kept is None else torch.cat([kept, block], dim=-1)
         n_in += block.shape[-1]
@@ -258,8 +260,13 @@ def resample_blocks(
         yield restore_audio(_resample_span(kept, kept_start, n_done, n_total, orig, new, up, down, options), leading)
 
 
-def resample_half_width(orig_sample_rate: int, new_sample_rate: int, zero_crossings: int = ZERO_CROSSINGS,
-                        rolloff: float = ROLLOFF, beta: float = BETA) -> int:
+def resample_half_width(
+    orig_sample_rate: int,
+    new_sample_rate: int,
+    zero_crossings: int = ZERO_CROSSINGS,
+    rolloff: float = ROLLOFF,
+    beta: float = BETA,
+) -> int:
     """Reach of :func:`resample` in input samples: output sample ``n`` (at input position
     ``q = n * orig / new``) reads the inputs ``floor(q) - half_width + 1 .. floor(q) + half_width``."""
     orig = _integer_rate("orig_sample_rate", orig_sample_rate)
@@ -269,8 +276,9 @@ def resample_half_width(orig_sample_rate: int, new_sample_rate: int, zero_crossi
     return _sinc_resample_table(new // divisor, orig // divisor, zero_crossings, float(rolloff), float(beta))[1]
 
 
-def _resample_span(kept: Tensor, kept_start: int, first: int, stop: int, orig: int, new: int, up: int, down: int,
-                   options: dict) -> Tensor:
+def _resample_span(
+    kept: Tensor, kept_start: int, first: int, stop: int, orig: int, new: int, up: int, down: int, options: dict
+) -> Tensor:
     """Outputs ``first .. stop - 1`` of the whole signal from its input ``kept`` starting at
     sample ``kept_start`` (a multiple of ``down``: output ``m`` of ``kept`` is output
     ``m + kept_start * up / down`` of the whole)."""

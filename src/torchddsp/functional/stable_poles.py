@@ -12,8 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import check_finite, check_tensor, data_checks_enabled, half_in_float32
-from ..validation import InputError
+from ..validation import InputError, check_finite, check_tensor, data_checks_enabled, half_in_float32
 
 __all__ = ["resonator_coefficients", "reflection_to_lpc"]
 

@@ -26,7 +26,7 @@ to any order.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -42,9 +42,17 @@ SVF_MODES = ("lowpass", "bandpass", "highpass", "notch", "allpass", "bandpass_q"
 
 
 @half_in_float32
-def state_variable_filter(x: Tensor, cutoff_hz: ControlLike, q: ControlLike, sample_rate: float,
-                          mode: str | Sequence[str] = "lowpass", *, state: Tensor | None = None,
-                          return_state: bool = False, backend: str = "auto") -> Tensor | tuple:
+def state_variable_filter(
+    x: Tensor,
+    cutoff_hz: ControlLike,
+    q: ControlLike,
+    sample_rate: float,
+    mode: str | Sequence[str] = "lowpass",
+    *,
+    state: Tensor | None = None,
+    return_state: bool = False,
+    backend: str = "auto",
+) -> Tensor | tuple:
     """Filter ``x`` by a state-variable filter with (optionally) time-varying cutoff and resonance.
 
     Controls (``cutoff_hz``, ``q``) take every rate of :mod:`~torchddsp.functional.controls`
@@ -103,8 +111,15 @@ def state_variable_filter(x: Tensor, cutoff_hz: ControlLike, q: ControlLike, sam
     return result
 
 
-def _filter(x: Tensor, cutoff_hz: Tensor, q: Tensor, sample_rate: float, modes: tuple[str, ...],
-            state: Tensor | None, backend: str) -> tuple[list[Tensor], Tensor]:
+def _filter(
+    x: Tensor,
+    cutoff_hz: Tensor,
+    q: Tensor,
+    sample_rate: float,
+    modes: tuple[str, ...],
+    state: Tensor | None,
+    backend: str,
+) -> tuple[list[Tensor], Tensor]:
     """The filter's outputs for ``modes`` and its last state, all inputs checked: ``x`` ``(batch,
     n)``, controls ``(batch or 1, n or 1)`` in ``x``'s dtype, ``state`` ``(batch, 2)`` or None."""
     batch, n_samples = x.shape

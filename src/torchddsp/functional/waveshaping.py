@@ -52,8 +52,16 @@ import math  # noqa: F401 (the doctest uses it)
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_choice, check_finite, check_positive_int, check_rank, check_tensor, half_in_float32
-from .controls import ControlLike, Rate, rate_of, control_values
+from ..validation import (
+    InputError,
+    check_choice,
+    check_finite,
+    check_positive_int,
+    check_rank,
+    check_tensor,
+    half_in_float32,
+)
+from .controls import ControlLike, Rate, control_values, rate_of
 from .layout import flatten_audio, restore_audio
 from .resampling import resample, upsample
 
@@ -172,7 +180,9 @@ def _coefficients(curve: str, coefficients: Tensor | None, x: Tensor) -> Tensor 
     check_finite("coefficients", coefficients)
     batch = x.shape[0]
     if coefficients.shape[0] not in (1, batch) or coefficients.shape[1] < 1:
-        raise InputError(f"coefficients must have shape ({batch} or 1, n_terms >= 1), found {tuple(coefficients.shape)}")
+        raise InputError(
+            f"coefficients must have shape ({batch} or 1, n_terms >= 1), found {tuple(coefficients.shape)}"
+        )
     return coefficients.to(dtype=x.dtype, device=x.device)
 
 

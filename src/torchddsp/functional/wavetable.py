@@ -15,11 +15,18 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import (check_choice, check_finite, check_positive, check_positive_int, check_rank, check_same_batch,
-                      half_in_float32)
+from ..validation import (
+    InputError,
+    check_choice,
+    check_finite,
+    check_positive,
+    check_positive_int,
+    check_rank,
+    check_same_batch,
+    half_in_float32,
+)
 from .phase import cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
 from .resampling import UPSAMPLE_METHODS, block_weights, hop_for, upsample
-from ..validation import InputError
 
 __all__ = ["wavetable_synthesis"]
 
@@ -61,8 +68,16 @@ def _checked_tables(f0_hz: Tensor, amplitudes: Tensor, wavetables: Tensor) -> Te
     return tables
 
 
-def _play(f0_hz: Tensor, amplitudes: Tensor, tables: Tensor, n_samples: int, sample_rate: float, start: Tensor,
-          amplitude_upsampling: str, add_endpoint: bool) -> tuple[Tensor, Tensor]:
+def _play(
+    f0_hz: Tensor,
+    amplitudes: Tensor,
+    tables: Tensor,
+    n_samples: int,
+    sample_rate: float,
+    start: Tensor,
+    amplitude_upsampling: str,
+    add_endpoint: bool,
+) -> tuple[Tensor, Tensor]:
     """:func:`wavetable_synthesis` on checked inputs, ``n_samples > 0``: ``(audio, final_turns)``
     with the phase of the last sample ``(batch, 1)`` in float64 cycles, not wrapped."""
     batch, n_frames = f0_hz.shape[:2]
@@ -149,6 +164,7 @@ def wavetable_synthesis(
     if n_samples == 0:  # an empty block: no audio, the phase unchanged
         audio, final = amplitudes.new_zeros(tables.shape[0], 0, dtype=output_dtype(tables, amplitudes)), start
     else:
-        audio, final = _play(f0_hz, amplitudes, tables, n_samples, sample_rate, start, amplitude_upsampling,
-                             add_endpoint)
+        audio, final = _play(
+            f0_hz, amplitudes, tables, n_samples, sample_rate, start, amplitude_upsampling, add_endpoint
+        )
     return (audio, turns_to_radians(final)) if return_state else audio

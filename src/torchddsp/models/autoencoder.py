@@ -8,13 +8,12 @@ from torch import Tensor, nn
 
 from ..configs import AutoencoderConfig
 from ..effects import Reverb
-from ..validation import check_rank
 from ..processors import Add, ProcessorGroup
 from ..synths import FilteredNoise, Harmonic
+from ..validation import InputError, check_rank
 from .decoders import RnnFcDecoder
 from .encoders import MfccRnnEncoder
 from .preprocessing import F0LoudnessPreprocessor
-from ..validation import InputError
 
 __all__ = ["AutoencoderConfig", "Autoencoder", "check_room"]
 
@@ -66,8 +65,9 @@ class Autoencoder(nn.Module):
             ("add", Add(), ["harmonic", "noise"]),
         ]
         self.synthesizer = ProcessorGroup(nodes)
-        self.reverb = Reverb(trainable=True, reverb_length=max(2, round(c.reverb_s * c.sample_rate))) \
-            if c.reverb_s > 0 else None
+        self.reverb = (
+            Reverb(trainable=True, reverb_length=max(2, round(c.reverb_s * c.sample_rate))) if c.reverb_s > 0 else None
+        )
         # Renders another room's impulse response (forward's reverb_ir); holds no weights.
         self.given_reverb = Reverb(trainable=False)
 
@@ -97,8 +97,9 @@ class Autoencoder(nn.Module):
         replaces the learned impulse response (e.g. another model's room)."""
         controls = self.decode(f0_hz, loudness_db, audio)
         n_samples = f0_hz.shape[1] * self.config.hop_size
-        values = self.synthesizer.run({**controls, "f0_hz": f0_hz.unsqueeze(-1)}, n_samples=n_samples,
-                                      generator=generator)
+        values = self.synthesizer.run(
+            {**controls, "f0_hz": f0_hz.unsqueeze(-1)}, n_samples=n_samples, generator=generator
+        )
         dry = values["add"]
         wet = dry
         if reverb and (self.reverb is not None or reverb_ir is not None):
@@ -106,8 +107,13 @@ class Autoencoder(nn.Module):
                 wet = self.given_reverb(dry, reverb_ir.reshape(1, -1).to(dry))
             else:
                 wet = self.reverb(dry)  # type: ignore[misc]
-        return {"audio": wet, "audio_dry": dry, "harmonic": values["harmonic"], "noise": values["noise"],
-                **{f"controls/{k}": v for k, v in values.items() if "/" in k}}
+        return {
+            "audio": wet,
+            "audio_dry": dry,
+            "harmonic": values["harmonic"],
+            "noise": values["noise"],
+            **{f"controls/{k}": v for k, v in values.items() if "/" in k},
+        }
 
     @property
     def impulse_response(self) -> Tensor | None:

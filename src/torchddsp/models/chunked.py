@@ -39,9 +39,8 @@ import torch
 from torch import Tensor
 
 from ..functional import fft_convolve, frequency_impulse_response, harmonic_synthesis
-from ..validation import check_finite, check_rank
+from ..validation import InputError, check_finite, check_rank
 from .autoencoder import Autoencoder, check_room
-from ..validation import InputError
 
 __all__ = ["RenderState", "start_render", "render_chunk", "finish_render", "render_chunked"]
 
@@ -82,8 +81,10 @@ def _check_model(model: Autoencoder) -> None:
     if not isinstance(model, Autoencoder):
         raise InputError(f"model must be an Autoencoder, found {type(model).__name__}")
     if model.encoder is not None:
-        raise InputError("model encodes z from the audio (z_dims > 0): its instance normalisation needs the whole "
-                         "recording, so it cannot be rendered in chunks; call model(f0_hz, loudness_db, audio) instead")
+        raise InputError(
+            "model encodes z from the audio (z_dims > 0): its instance normalisation needs the whole "
+            "recording, so it cannot be rendered in chunks; call model(f0_hz, loudness_db, audio) instead"
+        )
 
 
 def _reverb_ir(model: Autoencoder, reverb: bool, reverb_ir: Tensor | None, device, dtype) -> Tensor | None:
@@ -106,8 +107,12 @@ def _reverb_ir(model: Autoencoder, reverb: bool, reverb_ir: Tensor | None, devic
 
 
 def start_render(
-    model: Autoencoder, *, seed: int = 0, generator: torch.Generator | None = None,
-    reverb: bool = True, reverb_ir: Tensor | None = None,
+    model: Autoencoder,
+    *,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+    reverb: bool = True,
+    reverb_ir: Tensor | None = None,
 ) -> RenderState:
     """The state before the first chunk.
 
@@ -127,9 +132,20 @@ def start_render(
     parameter = next(model.parameters())
     ir = _reverb_ir(model, reverb, reverb_ir, parameter.device, parameter.dtype)
     empty = parameter.new_zeros(1, 0)
-    return RenderState(frames=0, samples=0, hidden=None, last_frame=None, phase=None, noise_rng=rng,
-                       noise_tail=None, noise_skip=_noise_window(model) // 2, harmonic_pending=empty,
-                       noise_pending=empty, reverb_ir=ir, reverb_tail=None)
+    return RenderState(
+        frames=0,
+        samples=0,
+        hidden=None,
+        last_frame=None,
+        phase=None,
+        noise_rng=rng,
+        noise_tail=None,
+        noise_skip=_noise_window(model) // 2,
+        harmonic_pending=empty,
+        noise_pending=empty,
+        reverb_ir=ir,
+        reverb_tail=None,
+    )
 
 
 def _noise_window(model: Autoencoder) -> int:
@@ -138,8 +154,9 @@ def _noise_window(model: Autoencoder) -> int:
     return noise.window_size or n_fft
 
 
-def _harmonic(model: Autoencoder, state: RenderState, controls: dict[str, Tensor] | None, final: bool
-              ) -> tuple[Tensor, dict[str, Tensor] | None, Tensor | None]:
+def _harmonic(
+    model: Autoencoder, state: RenderState, controls: dict[str, Tensor] | None, final: bool
+) -> tuple[Tensor, dict[str, Tensor] | None, Tensor | None]:
     """Render the hops whose both end frames are known; the last frame waits for the next one
     (``final``: it is held for the last hop, as ``add_endpoint=True`` does)."""
     harmonic = model.synthesizer.processors["harmonic"]
@@ -152,20 +169,28 @@ def _harmonic(model: Autoencoder, state: RenderState, controls: dict[str, Tensor
     if n < 2 and not final:
         return state.harmonic_pending[:, :0], frames, state.phase
     audio, phase = harmonic_synthesis(
-        frames["f0_hz"], frames["amplitudes"], frames["harmonic_distribution"], (n if final else n - 1) * hop,
-        harmonic.sample_rate, state=state.phase, return_state=True, amplitude_upsampling=harmonic.amplitude_upsampling,
-        add_endpoint=final)
+        frames["f0_hz"],
+        frames["amplitudes"],
+        frames["harmonic_distribution"],
+        (n if final else n - 1) * hop,
+        harmonic.sample_rate,
+        state=state.phase,
+        return_state=True,
+        amplitude_upsampling=harmonic.amplitude_upsampling,
+        add_endpoint=final,
+    )
     return audio, {k: v[:, -1:] for k, v in frames.items()}, phase
 
 
-def _noise(model: Autoencoder, state: RenderState, magnitudes: Tensor | None
-           ) -> tuple[Tensor, Tensor, Tensor | None, int]:
+def _noise(
+    model: Autoencoder, state: RenderState, magnitudes: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None, int]:
     """Filtered noise of new frames: returns the finished output samples, the new generator
     state, the overlap-add tail and the samples still to skip. ``magnitudes`` None: flush the tail."""
     window = _noise_window(model)
     if magnitudes is None:  # the end: nothing more overlaps the tail; the whole call stops at n_frames * hop
         needed = state.frames * model.config.hop_size - state.samples - state.noise_pending.shape[1]
-        return state.noise_tail[:, state.noise_skip:state.noise_skip + needed], state.noise_rng, None, 0
+        return state.noise_tail[:, state.noise_skip : state.noise_skip + needed], state.noise_rng, None, 0
     hop = model.config.hop_size
     generator = torch.Generator()
     generator.set_state(state.noise_rng)
@@ -194,22 +219,30 @@ def _reverb(state: RenderState, dry: Tensor, final: bool) -> tuple[Tensor, Tenso
     return convolved[:, :n] + dry, (None if final else convolved[:, n:])
 
 
-def _emit(model: Autoencoder, state: RenderState, harmonic: Tensor, noise: Tensor, final: bool,
-          **changes) -> tuple[dict[str, Tensor], RenderState]:
+def _emit(
+    model: Autoencoder, state: RenderState, harmonic: Tensor, noise: Tensor, final: bool, **changes
+) -> tuple[dict[str, Tensor], RenderState]:
     """Add the harmonic and noise samples both paths have reached, reverberate, return them."""
     harmonic = torch.cat([state.harmonic_pending, harmonic], dim=1)
     noise = torch.cat([state.noise_pending, noise], dim=1)
     ready = min(harmonic.shape[1], noise.shape[1])
     dry = harmonic[:, :ready] + noise[:, :ready]
     wet, reverb_tail = _reverb(state, dry, final)
-    new = replace(state, samples=state.samples + ready, harmonic_pending=harmonic[:, ready:],
-                  noise_pending=noise[:, ready:], reverb_tail=reverb_tail, **changes)
+    new = replace(
+        state,
+        samples=state.samples + ready,
+        harmonic_pending=harmonic[:, ready:],
+        noise_pending=noise[:, ready:],
+        reverb_tail=reverb_tail,
+        **changes,
+    )
     return {"audio": wet, "audio_dry": dry, "harmonic": harmonic[:, :ready], "noise": noise[:, :ready]}, new
 
 
 @torch.no_grad()
-def render_chunk(model: Autoencoder, state: RenderState, f0_hz: Tensor, loudness_db: Tensor
-                 ) -> tuple[dict[str, Tensor], RenderState]:
+def render_chunk(
+    model: Autoencoder, state: RenderState, f0_hz: Tensor, loudness_db: Tensor
+) -> tuple[dict[str, Tensor], RenderState]:
     """Decode and render the next frames; return the audio now complete and the new state.
 
     Shape: ``f0_hz``, ``loudness_db`` ``(1, n_frames)``, ``n_frames >= 1`` -> ``audio``,
@@ -240,8 +273,9 @@ def render_chunk(model: Autoencoder, state: RenderState, f0_hz: Tensor, loudness
     if f0_hz.shape[0] != 1 or f0_hz.shape[1] < 1:
         raise InputError(f"f0_hz must have shape (1, n_frames >= 1): one signal, found {tuple(f0_hz.shape)}")
     if loudness_db.shape != f0_hz.shape:
-        raise InputError(f"loudness_db must have the shape of f0_hz {tuple(f0_hz.shape)}, found "
-                         f"{tuple(loudness_db.shape)}")
+        raise InputError(
+            f"loudness_db must have the shape of f0_hz {tuple(f0_hz.shape)}, found {tuple(loudness_db.shape)}"
+        )
     f0_scaled, loudness_scaled = model.preprocessor(f0_hz, loudness_db)
     raw, hidden = model.decoder(loudness_scaled, f0_scaled, hidden=state.hidden, return_state=True)
     synthesizer = model.synthesizer.processors
@@ -249,8 +283,20 @@ def render_chunk(model: Autoencoder, state: RenderState, f0_hz: Tensor, loudness
     magnitudes = synthesizer["noise"].controls(raw["noise_magnitudes"])["magnitudes"]
     harmonic, last_frame, phase = _harmonic(model, state, controls, final=False)
     noise, rng, noise_tail, skip = _noise(model, state, magnitudes)
-    return _emit(model, state, harmonic, noise, False, frames=state.frames + f0_hz.shape[1], hidden=hidden,
-                 last_frame=last_frame, phase=phase, noise_rng=rng, noise_tail=noise_tail, noise_skip=skip)
+    return _emit(
+        model,
+        state,
+        harmonic,
+        noise,
+        False,
+        frames=state.frames + f0_hz.shape[1],
+        hidden=hidden,
+        last_frame=last_frame,
+        phase=phase,
+        noise_rng=rng,
+        noise_tail=noise_tail,
+        noise_skip=skip,
+    )
 
 
 @torch.no_grad()
@@ -264,12 +310,21 @@ def finish_render(model: Autoencoder, state: RenderState) -> tuple[dict[str, Ten
         raise InputError("state has no frames: render at least one chunk before finish_render")
     harmonic, _, phase = _harmonic(model, state, None, final=True)
     noise, rng, _, _ = _noise(model, state, None)
-    return _emit(model, state, harmonic, noise, True, last_frame=None, phase=phase, noise_rng=rng, noise_tail=None,
-                 finished=True)
+    return _emit(
+        model, state, harmonic, noise, True, last_frame=None, phase=phase, noise_rng=rng, noise_tail=None, finished=True
+    )
 
 
-def render_chunked(model: Autoencoder, f0_hz: Tensor, loudness_db: Tensor, chunk_frames: int, *, seed: int = 0,
-                   reverb: bool = True, reverb_ir: Tensor | None = None) -> dict[str, Tensor]:
+def render_chunked(
+    model: Autoencoder,
+    f0_hz: Tensor,
+    loudness_db: Tensor,
+    chunk_frames: int,
+    *,
+    seed: int = 0,
+    reverb: bool = True,
+    reverb_ir: Tensor | None = None,
+) -> dict[str, Tensor]:
     """Render ``(1, n_frames)`` features ``chunk_frames`` frames at a time and join the
     output: ``audio``, ``audio_dry``, ``harmonic``, ``noise``, each ``(1, n_frames * hop_size)``,
     as the whole call.
@@ -288,8 +343,9 @@ def render_chunked(model: Autoencoder, f0_hz: Tensor, loudness_db: Tensor, chunk
     state = start_render(model, seed=seed, reverb=reverb, reverb_ir=reverb_ir)
     outputs = []
     for start in range(0, f0_hz.shape[1], chunk_frames):
-        out, state = render_chunk(model, state, f0_hz[:, start:start + chunk_frames],
-                                  loudness_db[:, start:start + chunk_frames])
+        out, state = render_chunk(
+            model, state, f0_hz[:, start : start + chunk_frames], loudness_db[:, start : start + chunk_frames]
+        )
         outputs.append(out)
     out, state = finish_render(model, state)
     outputs.append(out)

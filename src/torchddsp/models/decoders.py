@@ -3,10 +3,11 @@ GRU's output and the inputs, and one linear layer split into named synthesizer c
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+
 from ..validation import InputError
 
 __all__ = ["RnnFcDecoder", "fc_stack"]
@@ -16,7 +17,11 @@ def fc_stack(in_size: int, hidden_size: int, layers: int) -> nn.Sequential:
     """``layers`` x (Linear -> LayerNorm -> LeakyReLU), DDSP's ``fc_stack``."""
     blocks: list[nn.Module] = []
     for i in range(layers):
-        blocks += [nn.Linear(in_size if i == 0 else hidden_size, hidden_size), nn.LayerNorm(hidden_size), nn.LeakyReLU(0.2)]
+        blocks += [
+            nn.Linear(in_size if i == 0 else hidden_size, hidden_size),
+            nn.LayerNorm(hidden_size),
+            nn.LeakyReLU(0.2),
+        ]
     return nn.Sequential(*blocks)
 
 
@@ -41,8 +46,14 @@ class RnnFcDecoder(nn.Module):
         {'amplitudes': (2, 10, 1), 'harmonic_distribution': (2, 10, 8)}
     """
 
-    def __init__(self, input_sizes: Sequence[int], output_splits: Sequence[tuple[str, int]], hidden_size: int = 512,
-                 rnn_size: int = 512, layers_per_stack: int = 3):
+    def __init__(
+        self,
+        input_sizes: Sequence[int],
+        output_splits: Sequence[tuple[str, int]],
+        hidden_size: int = 512,
+        rnn_size: int = 512,
+        layers_per_stack: int = 3,
+    ):
         super().__init__()
         self.input_stacks = nn.ModuleList(fc_stack(size, hidden_size, layers_per_stack) for size in input_sizes)
         self.rnn = nn.GRU(hidden_size * len(input_sizes), rnn_size, batch_first=True)
@@ -58,6 +69,10 @@ class RnnFcDecoder(nn.Module):
         joined = torch.cat(features, dim=-1)
         recurrent, state = self.rnn(joined, hidden)
         outputs = self.output_layer(self.output_stack(torch.cat(features + [recurrent], dim=-1)))
-        splits = dict(zip((name for name, _ in self.output_splits),
-                          torch.split(outputs, [size for _, size in self.output_splits], dim=-1)))
+        splits = dict(
+            zip(
+                (name for name, _ in self.output_splits),
+                torch.split(outputs, [size for _, size in self.output_splits], dim=-1),
+            )
+        )
         return (splits, state) if return_state else splits

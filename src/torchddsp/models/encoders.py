@@ -22,12 +22,20 @@ class MfccRnnEncoder(nn.Module):
         torch.Size([2, 10, 4])
     """
 
-    def __init__(self, sample_rate: int, hop_size: int, z_dims: int = 16, n_mfcc: int = 30, rnn_size: int = 512,
-                 n_fft: int = 1024):
+    def __init__(
+        self,
+        sample_rate: int,
+        hop_size: int,
+        z_dims: int = 16,
+        n_mfcc: int = 30,
+        rnn_size: int = 512,
+        n_fft: int = 1024,
+    ):
         super().__init__()
         self.hop_size = int(hop_size)
-        self.mfcc = MFCC(sample_rate, n_mfcc=n_mfcc, n_fft=n_fft, hop_size=hop_size, n_mels=128, min_hz=20.0,
-                         pad_mode="constant")
+        self.mfcc = MFCC(
+            sample_rate, n_mfcc=n_mfcc, n_fft=n_fft, hop_size=hop_size, n_mels=128, min_hz=20.0, pad_mode="constant"
+        )
         self.norm = nn.InstanceNorm1d(n_mfcc, affine=True)
         self.rnn = nn.GRU(n_mfcc, rnn_size, batch_first=True)
         self.output = nn.Linear(rnn_size, z_dims)

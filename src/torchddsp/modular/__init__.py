@@ -17,6 +17,9 @@ sound matching.
 from .modules import (
     ADSR,
     LFO,
+    VCA,
+    VCF,
+    VCO,
     AudioMixer,
     Drive,
     Effect,
@@ -29,9 +32,6 @@ from .modules import (
     SquareSawVCO,
     SynthModule,
     ToneEQ,
-    VCA,
-    VCF,
-    VCO,
     render_sources,
 )
 from .parameters import ParameterRange, load_curves, save_curves

@@ -25,19 +25,18 @@ import fcntl
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import soundfile as sf
 import torch
 
-from ..validation import check_positive_int
 from ..io import TEMPORARY_MARK, atomic_path, remove_stale_temporaries, write_text_atomic
 from ..progress import Progress
+from ..validation import InputError, check_positive_int
 from .modules import RenderContext
 from .voices import Voice, make_voice
-from ..validation import InputError
 
 __all__ = ["render_dataset", "shard_name"]
 
@@ -48,10 +47,16 @@ def shard_name(shard: int) -> str:
 
 def _settings(voice: Voice, seed: int, shard_size: int) -> dict:
     context = voice.context
-    return {"voice": voice.name, "seed": int(seed), "shard_size": int(shard_size),
-            "sample_rate": context.sample_rate, "duration_s": context.duration_s, "frame_rate": context.frame_rate,
-            "parameter_names": voice.parameter_names,
-            "curves": {name: r.to_dict() for name, r in voice.ranges.items()}}
+    return {
+        "voice": voice.name,
+        "seed": int(seed),
+        "shard_size": int(shard_size),
+        "sample_rate": context.sample_rate,
+        "duration_s": context.duration_s,
+        "frame_rate": context.frame_rate,
+        "parameter_names": voice.parameter_names,
+        "curves": {name: r.to_dict() for name, r in voice.ranges.items()},
+    }
 
 
 # 24-bit FLAC of synthesised sounds takes 1.5-2.5 bytes per sample (measured on the default
@@ -89,34 +94,43 @@ def _check_owned(out_dir: Path) -> None:
             raise InputError(f"cannot read {manifest}: {error}") from None
         if isinstance(owner, dict) and "voice" in owner:
             return
-        raise InputError(f"--out {out_dir} holds a dataset.json that is not a modular render (a prepared "
-                         "training dataset?); use another folder")
+        raise InputError(
+            f"--out {out_dir} holds a dataset.json that is not a modular render (a prepared "
+            "training dataset?); use another folder"
+        )
     others = sorted(p.name for p in out_dir.iterdir() if p.name != ".render.lock" and TEMPORARY_MARK not in p.name)
     if others:
         listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-        raise InputError(f"--out {out_dir} is not empty and holds no modular render ({listed}); give a new or "
-                         "empty folder")
+        raise InputError(
+            f"--out {out_dir} is not empty and holds no modular render ({listed}); give a new or empty folder"
+        )
 
 
 def _check_disk(out_dir: Path, n_sounds: int, samples_per_sound: int) -> None:
     needed = n_sounds * samples_per_sound * _MIN_BYTES_PER_SAMPLE
     free = shutil.disk_usage(out_dir).free
     if needed > free:
-        raise InputError(f"{n_sounds} more sounds need at least {_size(needed)}; {out_dir} has "
-                         f"{_size(free)} free: lower --count")
+        raise InputError(
+            f"{n_sounds} more sounds need at least {_size(needed)}; {out_dir} has {_size(free)} free: lower --count"
+        )
 
 
 def _check_count(out_dir: Path, previous: dict, count: int, shard_size: int) -> None:
     """A new ``count`` must keep every complete shard (no rendered sound is thrown away)."""
-    complete = [shard for shard in range(-(-int(previous.get("count", 0)) // shard_size))
-                if (out_dir / f"{shard_name(shard)}.npz").is_file()]
+    complete = [
+        shard
+        for shard in range(-(-int(previous.get("count", 0)) // shard_size))
+        if (out_dir / f"{shard_name(shard)}.npz").is_file()
+    ]
     if not complete:
         return
     last = complete[-1]
     held = min((last + 1) * shard_size, int(previous["count"]))
     if count < held:
-        raise InputError(f"{out_dir} holds rendered sounds up to number {held - 1} (shard {last}); count must "
-                         f"be at least {held} (found {count}): use another folder for a smaller dataset")
+        raise InputError(
+            f"{out_dir} holds rendered sounds up to number {held - 1} (shard {last}); count must "
+            f"be at least {held} (found {count}): use another folder for a smaller dataset"
+        )
 
 
 def _remove_beyond(out_dir: Path, n_shards: int) -> None:
@@ -138,9 +152,18 @@ def _complete(out_dir: Path, shard: int, indices: np.ndarray) -> bool:
         return False
 
 
-def render_dataset(voice: Voice | str, count: int, seed: int, out_dir: str | os.PathLike, *, shard_size: int = 1000,
-                   batch_size: int = 64, context: RenderContext | None = None, curves=None,
-                   show_progress: bool = True) -> dict:
+def render_dataset(
+    voice: Voice | str,
+    count: int,
+    seed: int,
+    out_dir: str | os.PathLike,
+    *,
+    shard_size: int = 1000,
+    batch_size: int = 64,
+    context: RenderContext | None = None,
+    curves=None,
+    show_progress: bool = True,
+) -> dict:
     """Render sounds ``0 .. count - 1`` of dataset ``seed`` (module docstring).
 
     Args:
@@ -175,14 +198,24 @@ def render_dataset(voice: Voice | str, count: int, seed: int, out_dir: str | os.
                 raise InputError(f"cannot read {manifest}: {error}") from error
             different = sorted(k for k in settings if previous.get(k) != settings[k])
             if different:
-                raise InputError(f"{out_dir} holds a dataset rendered with other settings ({', '.join(different)} "
-                                 f"differ); use another folder")
+                raise InputError(
+                    f"{out_dir} holds a dataset rendered with other settings ({', '.join(different)} "
+                    f"differ); use another folder"
+                )
             _check_count(out_dir, previous, count, shard_size)
         return _render_shards(voice, count, seed, out_dir, shard_size, batch_size, settings, show_progress)
 
 
-def _render_shards(voice: Voice, count: int, seed: int, out_dir: Path, shard_size: int, batch_size: int,
-                   settings: dict, show_progress: bool) -> dict:
+def _render_shards(
+    voice: Voice,
+    count: int,
+    seed: int,
+    out_dir: Path,
+    shard_size: int,
+    batch_size: int,
+    settings: dict,
+    show_progress: bool,
+) -> dict:
     n_shards = -(-count // shard_size)
     sample_rate = int(round(voice.context.sample_rate))
     pending, kept = [], 0
@@ -194,8 +227,9 @@ def _render_shards(voice: Voice, count: int, seed: int, out_dir: Path, shard_siz
             pending.append((shard, indices))
     _check_disk(out_dir, count - kept, int(round(voice.context.duration_s * voice.context.sample_rate)))
     _remove_beyond(out_dir, n_shards)
-    write_text_atomic(out_dir / "dataset.json", json.dumps({**settings, "count": count, "test_fraction": 0.1},
-                                                           indent=1))
+    write_text_atomic(
+        out_dir / "dataset.json", json.dumps({**settings, "count": count, "test_fraction": 0.1}, indent=1)
+    )
     rendered = 0
     with Progress(count, "sounds", enabled=show_progress, initial=kept) as bar:
         for shard, indices in pending:
@@ -203,8 +237,16 @@ def _render_shards(voice: Voice, count: int, seed: int, out_dir: Path, shard_siz
     return {"rendered": rendered, "kept": kept, "shards": n_shards, "count": count}
 
 
-def _render_shard(voice: Voice, seed: int, out_dir: Path, shard: int, indices: np.ndarray, batch_size: int,
-                  sample_rate: int, bar: Progress) -> int:
+def _render_shard(
+    voice: Voice,
+    seed: int,
+    out_dir: Path,
+    shard: int,
+    indices: np.ndarray,
+    batch_size: int,
+    sample_rate: int,
+    bar: Progress,
+) -> int:
     """Render one shard whole: its FLAC files into a temporary folder renamed into place, then
     its ``.npz`` (atomically, last)."""
     final = out_dir / shard_name(shard)
@@ -221,15 +263,22 @@ def _render_shard(voice: Voice, seed: int, out_dir: Path, shard: int, indices: n
             sf.write(folder / f"sound_{k:08d}.flac", sound, sample_rate, subtype="PCM_24", format="FLAC")
         patches.append(result["patch"].cpu().numpy())
         human = voice.human(result["patch"])
-        humans.append(np.stack([human[m][p].cpu().numpy() for m, module in voice.synth_modules.items()
-                                for p in module.ranges], axis=1))
+        humans.append(
+            np.stack(
+                [human[m][p].cpu().numpy() for m, module in voice.synth_modules.items() for p in module.ranges], axis=1
+            )
+        )
         labels.append(result["is_train"].numpy())
         bar.update(len(chunk))
     shutil.rmtree(final, ignore_errors=True)  # a partial shard of an interrupted render
     os.rename(folder, final)
-    arrays = {"indices": indices, "patch": np.concatenate(patches).astype(np.float32),
-              "human": np.concatenate(humans).astype(np.float32), "is_train": np.concatenate(labels),
-              "parameter_names": np.array(voice.parameter_names)}
+    arrays = {
+        "indices": indices,
+        "patch": np.concatenate(patches).astype(np.float32),
+        "human": np.concatenate(humans).astype(np.float32),
+        "is_train": np.concatenate(labels),
+        "parameter_names": np.array(voice.parameter_names),
+    }
     with atomic_path(out_dir / f"{shard_name(shard)}.npz") as temporary, open(temporary, "wb") as stream:
         np.savez(stream, **arrays)
     return len(indices)

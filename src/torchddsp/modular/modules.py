@@ -12,8 +12,9 @@ at sample ``i * hop_size``).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Mapping, Sequence
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -30,10 +31,9 @@ from ..functional import (
     upsample,
     waveshape,
 )
-from ..validation import check_positive
 from ..functional.biquad import biquad
+from ..validation import InputError, check_positive
 from .parameters import ParameterRange
-from ..validation import InputError
 
 __all__ = [
     "RenderContext",
@@ -79,11 +79,14 @@ class RenderContext:
         check_positive("duration_s", self.duration_s)
         check_positive("frame_rate", self.frame_rate)
         if abs(self.hop_size - self.sample_rate / self.frame_rate) > 1e-9 or self.hop_size < 1:
-            raise InputError(f"sample_rate / frame_rate must be a whole number, found "
-                             f"{self.sample_rate} / {self.frame_rate}")
+            raise InputError(
+                f"sample_rate / frame_rate must be a whole number, found {self.sample_rate} / {self.frame_rate}"
+            )
         if abs(self.n_samples - self.sample_rate * self.duration_s) > 1e-6 or self.n_samples % self.hop_size:
-            raise InputError(f"sample_rate * duration_s must be a whole number of hops ({self.hop_size} samples), "
-                             f"found {self.sample_rate * self.duration_s}")
+            raise InputError(
+                f"sample_rate * duration_s must be a whole number of hops ({self.hop_size} samples), "
+                f"found {self.sample_rate * self.duration_s}"
+            )
 
     @property
     def hop_size(self) -> int:
@@ -139,8 +142,16 @@ class ADSR(SynthModule):
     }
 
     def forward(self, context: RenderContext, params: Mapping[str, Tensor], note_duration_s: Tensor) -> Tensor:
-        return adsr(params["attack"], params["decay"], params["sustain"], params["release"], note_duration_s,
-                    context.n_frames, context.frame_rate, params["alpha"])
+        return adsr(
+            params["attack"],
+            params["decay"],
+            params["sustain"],
+            params["release"],
+            note_duration_s,
+            context.n_frames,
+            context.frame_rate,
+            params["alpha"],
+        )
 
 
 class LFO(SynthModule):
@@ -164,12 +175,21 @@ class LFO(SynthModule):
         super().__init__(ranges)
         self.rate_modulated = rate_modulated
 
-    def forward(self, context: RenderContext, params: Mapping[str, Tensor], rate_modulation: Tensor | None = None) -> Tensor:
+    def forward(
+        self, context: RenderContext, params: Mapping[str, Tensor], rate_modulation: Tensor | None = None
+    ) -> Tensor:
         if rate_modulation is not None and not self.rate_modulated:
             raise InputError("this LFO was built with rate_modulated=False: it takes no rate modulation")
         weights = torch.stack([params[k] for k in ("sin", "tri", "saw", "rsaw", "sqr")], dim=1)
-        return lfo(params["frequency"], weights, context.n_frames, context.frame_rate, rate_modulation,
-                   params["mod_depth"] if rate_modulation is not None else None, state=params["initial_phase"])
+        return lfo(
+            params["frequency"],
+            weights,
+            context.n_frames,
+            context.frame_rate,
+            rate_modulation,
+            params["mod_depth"] if rate_modulation is not None else None,
+            state=params["initial_phase"],
+        )
 
 
 class ModulationMixer(SynthModule):
@@ -177,15 +197,20 @@ class ModulationMixer(SynthModule):
     parameter ``"source->target"`` in [0, 1] (curve 0.5, so small weights are finely resolved)
     per pair. Control rate, ``(batch, n_frames)`` each."""
 
-    def __init__(self, sources: Sequence[str], targets: Sequence[str], ranges: Mapping[str, ParameterRange] | None = None):
+    def __init__(
+        self, sources: Sequence[str], targets: Sequence[str], ranges: Mapping[str, ParameterRange] | None = None
+    ):
         self.sources, self.targets = tuple(sources), tuple(targets)
         default = {f"{s}->{t}": ParameterRange(0.0, 1.0, 0.5) for s in self.sources for t in self.targets}
         super().__init__(default if ranges is None else ranges)
 
-    def forward(self, context: RenderContext, params: Mapping[str, Tensor], inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def forward(
+        self, context: RenderContext, params: Mapping[str, Tensor], inputs: Mapping[str, Tensor]
+    ) -> dict[str, Tensor]:
         stacked = torch.stack([inputs[s] for s in self.sources], dim=1)  # (batch, sources, frames)
-        weights = torch.stack([torch.stack([params[f"{s}->{t}"] for s in self.sources], dim=1) for t in self.targets],
-                              dim=1)  # (batch, targets, sources)
+        weights = torch.stack(
+            [torch.stack([params[f"{s}->{t}"] for s in self.sources], dim=1) for t in self.targets], dim=1
+        )  # (batch, targets, sources)
         mixed = torch.bmm(weights, stacked)
         return {t: mixed[:, j] for j, t in enumerate(self.targets)}
 
@@ -222,15 +247,32 @@ class VCO(SynthModule):
             pitch = pitch + params["mod_depth"][:, None] * modulation
         return midi_to_hz(pitch)
 
-    def controls(self, context: RenderContext, params: Mapping[str, Tensor], midi_f0: Tensor,
-                 modulation: Tensor | None, amplitude: Tensor) -> dict:
+    def controls(
+        self,
+        context: RenderContext,
+        params: Mapping[str, Tensor],
+        midi_f0: Tensor,
+        modulation: Tensor | None,
+        amplitude: Tensor,
+    ) -> dict:
         frequency = self.frequency_hz(params, midi_f0, modulation)
         frequency = frequency.expand(-1, context.n_frames) if frequency.shape[1] == 1 else frequency
-        return {"waveforms": self.waveforms, "frequency_hz": frequency, "amplitude": amplitude,
-                "mix": self.mix_weights(params), "initial_phase": params["initial_phase"]}
+        return {
+            "waveforms": self.waveforms,
+            "frequency_hz": frequency,
+            "amplitude": amplitude,
+            "mix": self.mix_weights(params),
+            "initial_phase": params["initial_phase"],
+        }
 
-    def forward(self, context: RenderContext, params: Mapping[str, Tensor], midi_f0: Tensor,
-                modulation: Tensor | None, amplitude: Tensor) -> Tensor:
+    def forward(
+        self,
+        context: RenderContext,
+        params: Mapping[str, Tensor],
+        midi_f0: Tensor,
+        modulation: Tensor | None,
+        amplitude: Tensor,
+    ) -> Tensor:
         return render_sources(context, [self.controls(context, params, midi_f0, modulation, amplitude)])
 
 
@@ -258,8 +300,15 @@ class FmVCO(VCO):
     parameter_ranges = {**VCO.parameter_ranges, "mod_index": ParameterRange(0.0, 8.0, 0.5, unit="rad")}
     waveforms = ("sine",)
 
-    def forward(self, context: RenderContext, params: Mapping[str, Tensor], midi_f0: Tensor,
-                modulation: Tensor | None, amplitude: Tensor, modulator: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        context: RenderContext,
+        params: Mapping[str, Tensor],
+        midi_f0: Tensor,
+        modulation: Tensor | None,
+        amplitude: Tensor,
+        modulator: Tensor | None = None,
+    ) -> Tensor:
         frequency = self.frequency_hz(params, midi_f0, modulation).expand(-1, context.n_frames)
         per_sample = context.to_audio_rate(frequency.to(torch.float64))
         turns = torch.cumsum(per_sample / context.sample_rate, dim=1)
@@ -269,8 +318,12 @@ class FmVCO(VCO):
         return context.to_audio_rate(amplitude) * torch.sin(phase)
 
 
-def render_sources(context: RenderContext, oscillators: Sequence[Mapping], noise_amplitude: Tensor | None = None,
-                   noise_seeds: Tensor | None = None) -> Tensor:
+def render_sources(
+    context: RenderContext,
+    oscillators: Sequence[Mapping],
+    noise_amplitude: Tensor | None = None,
+    noise_seeds: Tensor | None = None,
+) -> Tensor:
     """Render oscillators (``VCO.controls`` dicts) and noise ``(batch, n_frames)`` in as few
     fused passes as possible: one per distinct waveform set (the first also takes the noise),
     so two for the default voice (its square/saw VCO with the noise, then its sine VCO)."""
@@ -284,9 +337,18 @@ def render_sources(context: RenderContext, oscillators: Sequence[Mapping], noise
         amplitude = torch.stack([m["amplitude"] for m in members], dim=-1)
         mix = torch.stack([m["mix"] for m in members], dim=1)
         phase = torch.stack([m["initial_phase"] for m in members], dim=1)
-        rendered = bandlimited_oscillator(frequency, amplitude, context.n_samples, context.sample_rate, waveforms,
-                                          mix, state=phase, noise_amplitude=noise_amplitude.unsqueeze(-1) if take_noise else None,
-                                          noise_seeds=noise_seeds if take_noise else None, backend=context.backend)
+        rendered = bandlimited_oscillator(
+            frequency,
+            amplitude,
+            context.n_samples,
+            context.sample_rate,
+            waveforms,
+            mix,
+            state=phase,
+            noise_amplitude=noise_amplitude.unsqueeze(-1) if take_noise else None,
+            noise_seeds=noise_seeds if take_noise else None,
+            backend=context.backend,
+        )
         out = rendered if out is None else out + rendered
     if out is None:
         if noise_amplitude is None:
@@ -301,8 +363,16 @@ class Noise(SynthModule):
 
     def forward(self, context: RenderContext, amplitude: Tensor, seeds: Tensor) -> Tensor:
         silent = torch.zeros_like(amplitude).unsqueeze(-1)
-        return bandlimited_oscillator(silent, silent, context.n_samples, context.sample_rate, ("sine",),
-                                      noise_amplitude=amplitude.unsqueeze(-1), noise_seeds=seeds, backend=context.backend)
+        return bandlimited_oscillator(
+            silent,
+            silent,
+            context.n_samples,
+            context.sample_rate,
+            ("sine",),
+            noise_amplitude=amplitude.unsqueeze(-1),
+            noise_seeds=seeds,
+            backend=context.backend,
+        )
 
 
 class VCA(SynthModule):
@@ -320,11 +390,18 @@ class AudioMixer(SynthModule):
     given curves); optionally rescales sounds whose peak exceeds 1 to a peak of 1 (torchsynth's
     behaviour; quieter sounds are left as they are)."""
 
-    def __init__(self, names: Sequence[str], curves: Sequence[float] | None = None, normalize_if_clipping: bool = True,
-                 ranges: Mapping[str, ParameterRange] | None = None):
+    def __init__(
+        self,
+        names: Sequence[str],
+        curves: Sequence[float] | None = None,
+        normalize_if_clipping: bool = True,
+        ranges: Mapping[str, ParameterRange] | None = None,
+    ):
         self.names = tuple(names)
         curves = [1.0] * len(self.names) if curves is None else list(curves)
-        super().__init__({n: ParameterRange(0.0, 1.0, c) for n, c in zip(self.names, curves)} if ranges is None else ranges)
+        super().__init__(
+            {n: ParameterRange(0.0, 1.0, c) for n, c in zip(self.names, curves)} if ranges is None else ranges
+        )
         self.normalize_if_clipping = normalize_if_clipping
 
     def levels(self, params: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -396,8 +473,14 @@ class VCF(SynthModule):
         super().__init__(ranges)
         self.mode = mode
 
-    def forward(self, context: RenderContext, params: Mapping[str, Tensor], audio: Tensor, midi_f0: Tensor,
-                modulation: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        context: RenderContext,
+        params: Mapping[str, Tensor],
+        audio: Tensor,
+        midi_f0: Tensor,
+        modulation: Tensor | None = None,
+    ) -> Tensor:
         pitch = (params["cutoff"] + params["keyboard_tracking"] * (midi_f0 - 60.0))[:, None]
         if modulation is not None:
             pitch = pitch + params["mod_depth"][:, None] * modulation
@@ -405,8 +488,9 @@ class VCF(SynthModule):
         low = float(hz_to_midi(torch.tensor(10.0)))
         high = float(hz_to_midi(torch.tensor(0.45 * context.sample_rate)))
         cutoff_hz = midi_to_hz(smooth_limit(pitch, low, high))
-        return state_variable_filter(audio, cutoff_hz.unsqueeze(-1).to(audio.dtype), params["resonance"][:, None],
-                                     context.sample_rate, self.mode)
+        return state_variable_filter(
+            audio, cutoff_hz.unsqueeze(-1).to(audio.dtype), params["resonance"][:, None], context.sample_rate, self.mode
+        )
 
 
 class Drive(SynthModule):
@@ -416,10 +500,7 @@ class Drive(SynthModule):
     the wet signal to [-1, 1]. Shape: ``audio`` ``(batch, n_samples)``; ``drive``, ``mix``
     ``(batch,)``."""
 
-    parameter_ranges = {
-        "drive": ParameterRange(0.0, 36.0, 1.0, unit="dB"),
-        "mix": ParameterRange(0.0, 1.0),
-    }
+    parameter_ranges = {"drive": ParameterRange(0.0, 36.0, 1.0, unit="dB"), "mix": ParameterRange(0.0, 1.0)}
 
     def __init__(self, oversampling: int = 1, ranges: Mapping[str, ParameterRange] | None = None):
         super().__init__(ranges)
@@ -443,7 +524,9 @@ class Effect(SynthModule):
         from ..processors import Processor  # noqa: PLC0415  (processors sit beside modular)
 
         if not isinstance(processor, Processor) or tuple(getattr(processor, "input_names", ())) != ("audio",):
-            raise InputError("Effect wraps a Processor whose only input is the audio (e.g. torchddsp.effects.Compressor())")
+            raise InputError(
+                "Effect wraps a Processor whose only input is the audio (e.g. torchddsp.effects.Compressor())"
+            )
         self.processor = processor
 
     def forward(self, context: RenderContext, audio: Tensor) -> Tensor:
@@ -461,9 +544,17 @@ class ToneEQ(SynthModule):
 
     def forward(self, context: RenderContext, params: Mapping[str, Tensor], audio: Tensor) -> Tensor:
         q = torch.full_like(params["low_gain"], 1 / math.sqrt(2))
-        sections = torch.stack([
-            biquad("lowshelf", torch.full_like(q, 200.0), q, context.sample_rate, params["low_gain"]),
-            biquad("highshelf", torch.full_like(q, min(4000.0, 0.4 * context.sample_rate)), q, context.sample_rate,
-                   params["high_gain"]),
-        ], dim=1)
+        sections = torch.stack(
+            [
+                biquad("lowshelf", torch.full_like(q, 200.0), q, context.sample_rate, params["low_gain"]),
+                biquad(
+                    "highshelf",
+                    torch.full_like(q, min(4000.0, 0.4 * context.sample_rate)),
+                    q,
+                    context.sample_rate,
+                    params["high_gain"],
+                ),
+            ],
+            dim=1,
+        )
         return sosfilt(audio, sections.to(audio.dtype))

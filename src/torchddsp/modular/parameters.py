@@ -17,12 +17,13 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import Tensor
+
 from ..validation import InputError
 
 __all__ = ["ParameterRange", "save_curves", "load_curves"]
@@ -76,8 +77,10 @@ class ParameterRange:
     def to_normalized(self, human: Tensor) -> Tensor:
         """Human units -> ``[0, 1]``; values outside ``[minimum, maximum]`` are an error."""
         if bool(((human < self.minimum) | (human > self.maximum)).any()):
-            raise InputError(f"values must lie in [{self.minimum}, {self.maximum}], found "
-                             f"{float(human.min())} to {float(human.max())}")
+            raise InputError(
+                f"values must lie in [{self.minimum}, {self.maximum}], found "
+                f"{float(human.min())} to {float(human.max())}"
+            )
         fraction = (human - self.minimum) / (self.maximum - self.minimum)
         if not self.symmetric:
             return fraction if self.curve == 1 else _power(fraction, self.curve)
@@ -89,12 +92,16 @@ class ParameterRange:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "ParameterRange":
+    def from_dict(cls, data: Mapping) -> ParameterRange:
         unknown = sorted(set(data) - {"minimum", "maximum", "curve", "symmetric", "unit", "description"})
         if unknown:
             raise InputError(f"unknown parameter range fields {unknown}")
-        return cls(**{k: (bool(v) if k == "symmetric" else str(v) if k in ("unit", "description") else float(v))
-                      for k, v in data.items()})
+        return cls(
+            **{
+                k: (bool(v) if k == "symmetric" else str(v) if k in ("unit", "description") else float(v))
+                for k, v in data.items()
+            }
+        )
 
 
 def save_curves(ranges: Mapping[str, ParameterRange], path: str | os.PathLike, name: str = "") -> None:

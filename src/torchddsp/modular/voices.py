@@ -38,16 +38,18 @@ position and on every device; its train/test label is a hash of ``(s, k)`` (10 %
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..validation import check_finite, check_rank
 from ..functional.noise import noise_seed
+from ..validation import InputError, check_finite, check_rank
 from .modules import (
     ADSR,
     LFO,
+    VCF,
+    VCO,
     AudioMixer,
     Drive,
     Keyboard,
@@ -58,13 +60,10 @@ from .modules import (
     SquareSawVCO,
     SynthModule,
     ToneEQ,
-    VCF,
-    VCO,
     normalize_if_clipping,
     render_sources,
 )
 from .parameters import ParameterRange, load_curves, save_curves
-from ..validation import InputError
 
 __all__ = ["Voice", "DefaultVoice", "RichVoice", "VOICES", "make_voice", "TEST_FRACTION"]
 
@@ -146,8 +145,10 @@ class Voice(nn.Module):
         check_rank("patch", patch, 2, f"(batch, {self.n_parameters})")
         check_finite("patch", patch)
         if patch.shape[1] != self.n_parameters:
-            raise InputError(f"patch must have {self.n_parameters} columns (one per parameter of {self.name!r}), "
-                             f"found {patch.shape[1]}")
+            raise InputError(
+                f"patch must have {self.n_parameters} columns (one per parameter of {self.name!r}), "
+                f"found {patch.shape[1]}"
+            )
         if bool(((patch < 0) | (patch > 1)).any()):
             raise InputError("patch values must lie in [0, 1] (normalised parameters)")
         return patch
@@ -180,25 +181,38 @@ class Voice(nn.Module):
 
     # Randomness and datasets ---------------------------------------------------------------
 
-    def random_patch(self, batch_size: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
-                     device: torch.device | str = "cpu") -> Tensor:
+    def random_patch(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ) -> Tensor:
         """Uniform patch ``(batch_size, n_parameters)`` drawn from ``generator`` (or the global RNG)."""
         patch = torch.rand(batch_size, self.n_parameters, generator=generator, dtype=torch.float64)
         return patch.to(dtype=dtype, device=device)
 
-    def sound_patch(self, indices: Tensor, seed: int = 0, dtype: torch.dtype = torch.float32,
-                    device: torch.device | str = "cpu") -> Tensor:
+    def sound_patch(
+        self, indices: Tensor, seed: int = 0, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+    ) -> Tensor:
         """The patch of each sound index of dataset ``seed``: row ``i`` depends on ``(seed,
         indices[i])`` only (drawn on CPU, then moved)."""
-        rows = [torch.rand(self.n_parameters, dtype=torch.float64,
-                           generator=torch.Generator().manual_seed(noise_seed(seed, int(k), _PATCH)))
-                for k in indices.tolist()]
+        rows = [
+            torch.rand(
+                self.n_parameters,
+                dtype=torch.float64,
+                generator=torch.Generator().manual_seed(noise_seed(seed, int(k), _PATCH)),
+            )
+            for k in indices.tolist()
+        ]
         return torch.stack(rows).to(dtype=dtype, device=device)
 
     @staticmethod
     def noise_seeds(indices: Tensor, seed: int = 0, device: torch.device | str = "cpu") -> Tensor:
         """``(batch,)`` int64 noise seeds of the sounds."""
-        return torch.tensor([noise_seed(seed, int(k), _NOISE) for k in indices.tolist()], dtype=torch.int64, device=device)
+        return torch.tensor(
+            [noise_seed(seed, int(k), _NOISE) for k in indices.tolist()], dtype=torch.int64, device=device
+        )
 
     @staticmethod
     def is_train(indices: Tensor, seed: int = 0) -> Tensor:
@@ -206,16 +220,23 @@ class Voice(nn.Module):
         scale = 1 << 63
         return torch.tensor([noise_seed(seed, int(k), _SPLIT) / scale >= TEST_FRACTION for k in indices.tolist()])
 
-    def render_batch(self, batch_index: int, batch_size: int, seed: int = 0, device: torch.device | str = "cpu",
-                     dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
+    def render_batch(
+        self,
+        batch_index: int,
+        batch_size: int,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> dict[str, Tensor]:
         """Sounds ``batch_index * batch_size`` to ``(batch_index + 1) * batch_size - 1`` of dataset
         ``seed``: ``{"audio", "patch", "indices", "is_train"}``. Sound ``k`` is the same for any
         ``batch_size``."""
         indices = torch.arange(batch_index * batch_size, (batch_index + 1) * batch_size)
         return self.render_sounds(indices, seed, device, dtype)
 
-    def render_sounds(self, indices: Tensor, seed: int = 0, device: torch.device | str = "cpu",
-                      dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
+    def render_sounds(
+        self, indices: Tensor, seed: int = 0, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    ) -> dict[str, Tensor]:
         """Render the sounds of the given indices of dataset ``seed`` (see :meth:`render_batch`)."""
         patch = self.sound_patch(indices, seed, dtype, device)
         with torch.no_grad():
@@ -227,8 +248,9 @@ class Voice(nn.Module):
     def synthesize(self, p: dict[str, dict[str, Tensor]], seeds: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def run_stacked(self, names: Sequence[str], p: Mapping[str, Mapping[str, Tensor]],
-                    inputs: Sequence[tuple[Tensor, ...]]) -> dict[str, Tensor]:
+    def run_stacked(
+        self, names: Sequence[str], p: Mapping[str, Mapping[str, Tensor]], inputs: Sequence[tuple[Tensor, ...]]
+    ) -> dict[str, Tensor]:
         """Call each module of ``names`` with its parameters and its ``inputs`` -> outputs by name.
 
         When ``fused`` and they are all stock modules of one class (:class:`ADSR`, or
@@ -238,18 +260,30 @@ class Voice(nn.Module):
         """
         modules = [self.synth_modules[n] for n in names]
         first = modules[0]
-        stackable = self.fused and type(first) in _STACKABLE and all(
-            type(m) is type(first) and getattr(m, "rate_modulated", None) == getattr(first, "rate_modulated", None)
-            for m in modules)
+        stackable = (
+            self.fused
+            and type(first) in _STACKABLE
+            and all(
+                type(m) is type(first) and getattr(m, "rate_modulated", None) == getattr(first, "rate_modulated", None)
+                for m in modules
+            )
+        )
         if not stackable:
             return {n: m(self.context, p[n], *args) for n, m, args in zip(names, modules, inputs)}
         params = {k: torch.cat([p[n][k] for n in names]) for k in first.ranges}
         stacked = [torch.cat(column) for column in zip(*inputs)]
         return dict(zip(names, first(self.context, params, *stacked).chunk(len(names))))
 
-    def mix_sources(self, p: Mapping[str, Mapping[str, Tensor]], seeds: Tensor, midi_f0: Tensor,
-                    oscillators: Mapping[str, tuple[Tensor | None, Tensor]], noise_amplitude: Tensor,
-                    noise: str = "noise", mixer: str = "mixer") -> Tensor:
+    def mix_sources(
+        self,
+        p: Mapping[str, Mapping[str, Tensor]],
+        seeds: Tensor,
+        midi_f0: Tensor,
+        oscillators: Mapping[str, tuple[Tensor | None, Tensor]],
+        noise_amplitude: Tensor,
+        noise: str = "noise",
+        mixer: str = "mixer",
+    ) -> Tensor:
         """The audio half: each oscillator module (name -> ``(pitch modulation, amplitude)``, at
         control rate) and the ``noise`` module, mixed by the ``mixer`` module.
 
@@ -259,16 +293,23 @@ class Voice(nn.Module):
         waveform set, then the mixer's ``finish``; otherwise every module is called on its own.
         """
         ctx, m = self.context, self.synth_modules
-        fusable = (self.fused and type(m[mixer]).forward is AudioMixer.forward and type(m[noise]).forward is Noise.forward
-                   and all(type(m[n]).forward is VCO.forward for n in oscillators))
+        fusable = (
+            self.fused
+            and type(m[mixer]).forward is AudioMixer.forward
+            and type(m[noise]).forward is Noise.forward
+            and all(type(m[n]).forward is VCO.forward for n in oscillators)
+        )
         if not fusable:
-            signals = {n: m[n](ctx, p[n], midi_f0, modulation, amplitude)
-                       for n, (modulation, amplitude) in oscillators.items()}
+            signals = {
+                n: m[n](ctx, p[n], midi_f0, modulation, amplitude) for n, (modulation, amplitude) in oscillators.items()
+            }
             signals[noise] = m[noise](ctx, noise_amplitude, seeds)
             return m[mixer](ctx, p[mixer], signals)
         levels = m[mixer].levels(p[mixer])
-        controls = [m[n].controls(ctx, p[n], midi_f0, modulation, amplitude * levels[n][:, None])
-                    for n, (modulation, amplitude) in oscillators.items()]
+        controls = [
+            m[n].controls(ctx, p[n], midi_f0, modulation, amplitude * levels[n][:, None])
+            for n, (modulation, amplitude) in oscillators.items()
+        ]
         return m[mixer].finish(render_sources(ctx, controls, noise_amplitude * levels[noise][:, None], seeds))
 
     def forward(self, patch: Tensor, seeds: Tensor | None = None) -> Tensor:
@@ -317,15 +358,21 @@ class DefaultVoice(Voice):
         midi_f0, duration = self.synth_modules["keyboard"](ctx, p["keyboard"])
         env = self.run_stacked(self.ENVELOPES, p, [(duration,)] * len(self.ENVELOPES))
         lfos = self.run_stacked(("lfo_1", "lfo_2"), p, [(env["lfo_1_rate_adsr"],), (env["lfo_2_rate_adsr"],)])
-        sources = {"adsr_1": env["adsr_1"], "adsr_2": env["adsr_2"],
-                   "lfo_1": lfos["lfo_1"] * env["lfo_1_amp_adsr"], "lfo_2": lfos["lfo_2"] * env["lfo_2_amp_adsr"]}
+        sources = {
+            "adsr_1": env["adsr_1"],
+            "adsr_2": env["adsr_2"],
+            "lfo_1": lfos["lfo_1"] * env["lfo_1_amp_adsr"],
+            "lfo_2": lfos["lfo_2"] * env["lfo_2_amp_adsr"],
+        }
         return midi_f0, duration, self.synth_modules["mod_matrix"](ctx, p["mod_matrix"], sources)
 
     def synthesize(self, p: dict[str, dict[str, Tensor]], seeds: Tensor) -> Tensor:
         midi_f0, _, mods = self.modulation(p)
         # vco_2 first: with the noise, its square/saw pass is the one fused pass that draws it.
-        oscillators = {"vco_2": (mods["vco_2_pitch"], mods["vco_2_amp"]),
-                       "vco_1": (mods["vco_1_pitch"], mods["vco_1_amp"])}
+        oscillators = {
+            "vco_2": (mods["vco_2_pitch"], mods["vco_2_amp"]),
+            "vco_1": (mods["vco_1_pitch"], mods["vco_1_amp"]),
+        }
         return self.mix_sources(p, seeds, midi_f0, oscillators, mods["noise_amp"])
 
 

@@ -7,8 +7,8 @@
 - ``checkpoints``: atomic safetensors + JSON checkpoints.
 """
 
-from .checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from ..configs import DataConfig, ExperimentConfig, TrainConfig, load_config, save_config
+from .checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from .data import AudioFileError, FeatureDataset, prepare_dataset
 from .metrics import evaluate_model
 from .trainer import train

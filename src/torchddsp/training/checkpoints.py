@@ -30,8 +30,16 @@ from torch import nn
 from ..io import atomic_folder, write_text_atomic
 from ..validation import InputError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "read_state", "stored_config", "checkpoint_dir",
-           "checkpoint_history", "OptimizerStateMismatch"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "latest_checkpoint",
+    "read_state",
+    "stored_config",
+    "checkpoint_dir",
+    "checkpoint_history",
+    "OptimizerStateMismatch",
+]
 
 # The files of a checkpoint whose content state.json records a checksum of.
 _TENSOR_FILES = ("model.safetensors", "optimizer.safetensors")
@@ -108,8 +116,9 @@ def save_checkpoint(
                 (temporary / name).write_bytes(data)
             (temporary / "state.json").write_text(json.dumps(state, indent=1))
     except OSError as error:  # a full disk: the space is given back; name the checkpoint
-        raise OSError(error.errno, f"{error.strerror or error} while writing checkpoint {final.name}",
-                      str(root)) from error
+        raise OSError(
+            error.errno, f"{error.strerror or error} while writing checkpoint {final.name}", str(root)
+        ) from error
     # The history first: a kill before `latest` changes leaves the previous checkpoint named.
     order = [p.name for p in checkpoint_history(run_dir) if p.name != final.name] + [final.name]
     kept, pruned = order[-keep:], order[:-keep]
@@ -187,10 +196,16 @@ def _check_fits(path: Path, tensors: dict[str, torch.Tensor], expected: dict[str
     """ValueError naming ``path`` when its tensors' names or shapes differ from ``expected``."""
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
-    shapes = [f"{key} is {tuple(tensors[key].shape)}, the model expects {tuple(expected[key].shape)}"
-              for key in expected if key in tensors and tensors[key].shape != expected[key].shape]
-    problems = [f"{label} tensors {names[:5]}{' ...' if len(names) > 5 else ''}"
-                for label, names in (("missing", missing), ("unexpected", unexpected)) if names] + shapes[:3]
+    shapes = [
+        f"{key} is {tuple(tensors[key].shape)}, the model expects {tuple(expected[key].shape)}"
+        for key in expected
+        if key in tensors and tensors[key].shape != expected[key].shape
+    ]
+    problems = [
+        f"{label} tensors {names[:5]}{' ...' if len(names) > 5 else ''}"
+        for label, names in (("missing", missing), ("unexpected", unexpected))
+        if names
+    ] + shapes[:3]
     if problems:
         raise InputError(f"{path} does not fit this model (another architecture or config?): " + "; ".join(problems))
 
@@ -205,8 +220,10 @@ def _check_groups(checkpoint: Path, saved: list[dict[str, Any]], optimizer: torc
     theirs = [len(group["params"]) for group in saved]
     mine = [len(group["params"]) for group in optimizer.param_groups]
     if theirs != mine:
-        raise OptimizerStateMismatch(f"{checkpoint / 'state.json'}: its optimizer state has parameter groups of "
-                                     f"{theirs} parameters, the optimizer {mine}")
+        raise OptimizerStateMismatch(
+            f"{checkpoint / 'state.json'}: its optimizer state has parameter groups of "
+            f"{theirs} parameters, the optimizer {mine}"
+        )
 
 
 def _load_optimizer(checkpoint: Path, state: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
@@ -224,8 +241,10 @@ def _load_optimizer(checkpoint: Path, state: dict[str, Any], optimizer: torch.op
         for parameter in group["params"]:
             for key, value in optimizer.state.get(parameter, {}).items():
                 if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != parameter.shape:
-                    raise InputError(f"{checkpoint / 'optimizer.safetensors'} does not fit this model: its {key} "
-                                     f"is {tuple(value.shape)}, the parameter is {tuple(parameter.shape)}")
+                    raise InputError(
+                        f"{checkpoint / 'optimizer.safetensors'} does not fit this model: its {key} "
+                        f"is {tuple(value.shape)}, the parameter is {tuple(parameter.shape)}"
+                    )
 
 
 def load_checkpoint(

@@ -43,8 +43,17 @@ from ..io import AudioFileError, atomic_folder, audio_info, read_audio_blocks, w
 from ..progress import Progress
 from ..validation import InputError
 
-__all__ = ["AUDIO_SUFFIXES", "AudioFileError", "prepare_dataset", "FeatureDataset", "load_statistics",
-           "compute_features", "CONFIDENCE_THRESHOLD", "QUANTILES", "CHUNK_SECONDS"]
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "AudioFileError",
+    "prepare_dataset",
+    "FeatureDataset",
+    "load_statistics",
+    "compute_features",
+    "CONFIDENCE_THRESHOLD",
+    "QUANTILES",
+    "CHUNK_SECONDS",
+]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 QUANTILES = tuple(float(q) for q in np.linspace(0.0, 1.0, 101).round(2))
@@ -156,8 +165,10 @@ def _check_dataset_dir(audio_dir: Path, dataset_dir: Path) -> None:
         if not dataset_dir.is_dir():
             raise InputError(f"dataset_dir {dataset_dir} exists and is not a folder")
         if any(dataset_dir.iterdir()) and not (dataset_dir / "dataset.json").is_file():
-            raise InputError(f"dataset_dir {dataset_dir} is a folder that holds files but no dataset.json; "
-                             "prepare replaces the whole folder: choose a new or empty one")
+            raise InputError(
+                f"dataset_dir {dataset_dir} is a folder that holds files but no dataset.json; "
+                "prepare replaces the whole folder: choose a new or empty one"
+            )
     # The new dataset is built beside it: its parent (or the first existing folder above) must be writable.
     parent = dataset_dir.absolute().parent
     existing = next(folder for folder in (parent, *parent.parents) if folder.exists())
@@ -173,8 +184,9 @@ def _split(files: list[Path], data: DataConfig) -> dict[Path, str | None]:
     return {f: ("eval" if i % every == every - 1 else "train") for i, f in enumerate(files)}
 
 
-def _list_examples(split: _Split, first: int, stop: int, example_frames: int, hop_frames: int,
-                   silence_db: float) -> int:
+def _list_examples(
+    split: _Split, first: int, stop: int, example_frames: int, hop_frames: int, silence_db: float
+) -> int:
     """Add the examples of the part in frames ``first .. stop - 1`` (never crossing its ends,
     silent ones left out); returns how many silent ones were left out."""
     loudness = split.arrays["loudness_db"].read(first, stop)
@@ -194,15 +206,17 @@ def _move_tail(source: _Split, target: _Split, start: int) -> None:
     source.truncate(start)
 
 
-def _analyse_into(path: Path, split: _Split, model: AutoencoderConfig, data: DataConfig,
-                  bar: Progress) -> tuple[int, float]:
+def _analyse_into(
+    path: Path, split: _Split, model: AutoencoderConfig, data: DataConfig, bar: Progress
+) -> tuple[int, float]:
     """Analyse one file in chunks, appending its audio and features to ``split``; returns
     (samples at the model rate, loudest frame in dB). ``bar`` counts seconds of audio."""
     chunk_frames = round(CHUNK_SECONDS * model.frame_rate)
     blocks = read_audio_blocks(path, model.sample_rate, chunk_frames * model.hop_size)
     n_samples, loudest = 0, -math.inf
-    for chunk in analysis_chunks(blocks, model.sample_rate, model.frame_rate, data.f0_method, data.crepe_model,
-                                 chunk_frames):
+    for chunk in analysis_chunks(
+        blocks, model.sample_rate, model.frame_rate, data.f0_method, data.crepe_model, chunk_frames
+    ):
         features = {key: chunk.features[key].numpy() for key in FEATURES}
         split.append(chunk.audio.numpy(), features)
         if len(features["loudness_db"]):
@@ -250,8 +264,7 @@ def _eval_frames(n_frames: int, data: DataConfig, plan: _Plan) -> int:
     """Frames held out at the end of a file split inside itself (0: the whole file trains)."""
     if not data.eval_fraction:
         return 0
-    eval_frames = max(math.ceil(n_frames * data.eval_fraction / plan.hop_frames) * plan.hop_frames,
-                      plan.example_frames)
+    eval_frames = max(math.ceil(n_frames * data.eval_fraction / plan.hop_frames) * plan.hop_frames, plan.example_frames)
     return eval_frames if n_frames - eval_frames >= plan.example_frames else 0
 
 
@@ -287,8 +300,12 @@ def prepare_dataset(
     _check_dataset_dir(audio_dir, dataset_dir)
     if data.f0_method == "crepe":
         crepe_weights_path(data.crepe_model)  # a missing model fails now, not after the first file
-    plan = _Plan(round(data.example_s * model.frame_rate), max(1, round(data.example_hop_s * model.frame_rate)),
-                 model.hop_size, model.sample_rate)
+    plan = _Plan(
+        round(data.example_s * model.frame_rate),
+        max(1, round(data.example_hop_s * model.frame_rate)),
+        model.hop_size,
+        model.sample_rate,
+    )
     with atomic_folder(dataset_dir) as folder:  # every file inside appears at once, when complete
         metadata = _prepare_into(folder, audio_dir, files, model, data, plan, skip_bad, show_progress)
         write_text_atomic(folder / "dataset.json", json.dumps(metadata, indent=1))
@@ -307,8 +324,18 @@ class _Record:
     silent_examples: int = 0
 
 
-def _add_file(path: Path, name: str, split_name: str | None, splits: dict[str, _Split], record: _Record,
-              model: AutoencoderConfig, data: DataConfig, plan: _Plan, skip_bad: bool, bar: Progress) -> None:
+def _add_file(
+    path: Path,
+    name: str,
+    split_name: str | None,
+    splits: dict[str, _Split],
+    record: _Record,
+    model: AutoencoderConfig,
+    data: DataConfig,
+    plan: _Plan,
+    skip_bad: bool,
+    bar: Progress,
+) -> None:
     """Analyse one file into its split (``None``: split inside it), or record why not."""
     target = splits[split_name or "train"]
     base = target.frames
@@ -354,8 +381,16 @@ def _add_file(path: Path, name: str, split_name: str | None, splits: dict[str, _
     record.eval_from_s[name] = cut * plan.hop_size / plan.sample_rate
 
 
-def _prepare_into(folder: Path, audio_dir: Path, files: list[Path], model: AutoencoderConfig, data: DataConfig,
-                  plan: _Plan, skip_bad: bool, show_progress: bool) -> dict:
+def _prepare_into(
+    folder: Path,
+    audio_dir: Path,
+    files: list[Path],
+    model: AutoencoderConfig,
+    data: DataConfig,
+    plan: _Plan,
+    skip_bad: bool,
+    show_progress: bool,
+) -> dict:
     """Write both splits' arrays into ``folder``; returns the metadata."""
     assignment = _split(files, data)
     splits = {name: _Split(folder / name, plan.hop_size) for name in ("train", "eval")}
@@ -374,8 +409,9 @@ def _prepare_into(folder: Path, audio_dir: Path, files: list[Path], model: Autoe
             split.abandon()
         raise
     if frame_counts["train"] == 0:
-        raise InputError(f"no usable audio in {audio_dir}: skipped {len(record.skipped)} file(s), "
-                         f"silent {len(record.silent_files)}")
+        raise InputError(
+            f"no usable audio in {audio_dir}: skipped {len(record.skipped)} file(s), silent {len(record.silent_files)}"
+        )
     counts = {name: len(split.starts) for name, split in splits.items()}
     if counts["train"] == 0:
         raise InputError(f"no training example in {audio_dir} is louder than {data.silence_db} dB")
@@ -420,8 +456,10 @@ def _load_array(path: Path, dtype: type, mmap: bool) -> np.ndarray:
     except (ValueError, OSError, EOFError) as error:
         raise InputError(f"{path} is not a readable .npy array ({error}); prepare the dataset again") from None
     if array.ndim != 1 or array.dtype != dtype:
-        raise InputError(f"{path} holds a {array.dtype} array of shape {array.shape}, expected 1-D {np.dtype(dtype)}; "
-                         "prepare the dataset again")
+        raise InputError(
+            f"{path} holds a {array.dtype} array of shape {array.shape}, expected 1-D {np.dtype(dtype)}; "
+            "prepare the dataset again"
+        )
     return array
 
 
@@ -451,11 +489,15 @@ class FeatureDataset(torch.utils.data.Dataset):
         expected = {key: frames for key in FEATURES} | {"audio": frames * self.hop_size}
         for key, length in expected.items():
             if len(self.arrays[key]) != length:
-                raise InputError(f"{folder / (key + '.npy')} holds {len(self.arrays[key])} values, expected {length} "
-                                 "(from dataset.json and the other arrays); prepare the dataset again")
+                raise InputError(
+                    f"{folder / (key + '.npy')} holds {len(self.arrays[key])} values, expected {length} "
+                    "(from dataset.json and the other arrays); prepare the dataset again"
+                )
         if len(self.starts) and (self.starts.min() < 0 or self.starts.max() + self.example_frames > frames):
-            raise InputError(f"{folder / 'examples.npy'} lists examples outside the {frames} frames of the split; "
-                             "prepare the dataset again")
+            raise InputError(
+                f"{folder / 'examples.npy'} lists examples outside the {frames} frames of the split; "
+                "prepare the dataset again"
+            )
 
     def __len__(self) -> int:
         return len(self.starts)

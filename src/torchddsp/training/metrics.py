@@ -19,11 +19,11 @@ import math
 import torch
 
 from ..features import a_weighted_loudness, estimate_f0
+from ..features.pitch import CONFIDENCE_THRESHOLD
 from ..functional import hz_to_midi
 from ..losses import MultiScaleSpectralLoss
-from ..features.pitch import CONFIDENCE_THRESHOLD
-from .data import FeatureDataset
 from ..validation import InputError
+from .data import FeatureDataset
 
 __all__ = ["resynthesis_metrics", "evaluate_model", "METRIC_NAMES"]
 
@@ -60,13 +60,20 @@ def resynthesis_metrics(
 
 
 @torch.no_grad()
-def evaluate_model(model, dataset: FeatureDataset, max_examples: int | None = None, batch_size: int = 8,
-                   f0_method: str = "crepe", seed: int = 0) -> dict[str, float]:
+def evaluate_model(
+    model,
+    dataset: FeatureDataset,
+    max_examples: int | None = None,
+    batch_size: int = 8,
+    f0_method: str = "crepe",
+    seed: int = 0,
+) -> dict[str, float]:
     """Metrics of ``model`` (an :class:`~torchddsp.models.Autoencoder`) on a dataset split."""
     was_training = model.training
     model.eval()
-    if max_examples is not None and (isinstance(max_examples, bool) or not isinstance(max_examples, int)
-                                     or max_examples < 1):
+    if max_examples is not None and (
+        isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1
+    ):
         raise InputError(f"max_examples must be a whole number >= 1 or None, found {max_examples!r}")
     count = len(dataset) if max_examples is None else min(len(dataset), max_examples)
     if count == 0:
@@ -80,8 +87,16 @@ def evaluate_model(model, dataset: FeatureDataset, max_examples: int | None = No
         items = [dataset[i] for i in indices[start : start + batch_size]]
         batch = {key: torch.stack([item[key] for item in items]) for key in items[0]}
         output = model(batch["f0_hz"], batch["loudness_db"], batch["audio"], generator=generator)["audio"]
-        sums = resynthesis_metrics(output, batch["audio"], batch["f0_hz"], batch["confidence"], batch["loudness_db"],
-                                   sample_rate, frame_rate, f0_method)
+        sums = resynthesis_metrics(
+            output,
+            batch["audio"],
+            batch["f0_hz"],
+            batch["confidence"],
+            batch["loudness_db"],
+            sample_rate,
+            frame_rate,
+            f0_method,
+        )
         for key, value in sums.items():
             totals[key] = totals.get(key, 0.0) + value
     model.train(was_training)

@@ -28,12 +28,16 @@ RUN_FILES = ("train.csv", "eval.csv", "eval.json", "config.yaml", "training_curv
 def is_run_file(path: Path) -> bool:
     """True for the files and folders a training run (or ``evaluate`` on it) writes."""
     name = path.name
-    return (name in RUN_FOLDERS or name in RUN_FILES or (name.startswith("evaluation_") and name.endswith(".json"))
-            or (name.startswith(".") and TEMPORARY_MARK in name))
+    return (
+        name in RUN_FOLDERS
+        or name in RUN_FILES
+        or (name.startswith("evaluation_") and name.endswith(".json"))
+        or (name.startswith(".") and TEMPORARY_MARK in name)
+    )
 
 
 def describe_step(run_dir: Path) -> str:
-    """"step N" of the run's newest checkpoint (for messages)."""
+    """ "step N" of the run's newest checkpoint (for messages)."""
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         return "no checkpoint yet"
@@ -57,14 +61,20 @@ def check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> list[Path]
     others = [p.name for p in present if not is_run_file(p)]
     if not run_files and others:
         listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-        raise InputError(f"{run_dir} is not empty and holds no training run ({listed}); "
-                         "give a new or empty folder as RUN_DIR (nothing in it is deleted, even with --overwrite)")
+        raise InputError(
+            f"{run_dir} is not empty and holds no training run ({listed}); "
+            "give a new or empty folder as RUN_DIR (nothing in it is deleted, even with --overwrite)"
+        )
     if run_files and not overwrite:
         if latest_checkpoint(run_dir) is None:
-            raise InputError(f"{run_dir} holds a training run that stopped before its first checkpoint, so it "
-                             "cannot be resumed; use --overwrite to start again (or another RUN_DIR)")
-        raise InputError(f"{run_dir} already holds a training run ({describe_step(run_dir)}); "
-                         "use --resume to continue it or --overwrite to start again")
+            raise InputError(
+                f"{run_dir} holds a training run that stopped before its first checkpoint, so it "
+                "cannot be resumed; use --overwrite to start again (or another RUN_DIR)"
+            )
+        raise InputError(
+            f"{run_dir} already holds a training run ({describe_step(run_dir)}); "
+            "use --resume to continue it or --overwrite to start again"
+        )
     return run_files
 
 
@@ -72,8 +82,10 @@ def check_apart(run_dir: Path, dataset_dir: Path) -> None:
     """A run inside its dataset's folder would be deleted by the next ``prepare`` there."""
     run, data = run_dir.resolve(), dataset_dir.resolve()
     if run == data or data in run.parents:
-        raise InputError(f"RUN_DIR {run_dir} is inside DATASET_DIR {dataset_dir}: preparing the dataset again "
-                         "would replace that folder; give a RUN_DIR outside it")
+        raise InputError(
+            f"RUN_DIR {run_dir} is inside DATASET_DIR {dataset_dir}: preparing the dataset again "
+            "would replace that folder; give a RUN_DIR outside it"
+        )
 
 
 # Inside the run's folders, the names a run writes; anything else there is the user's and stays.

@@ -39,9 +39,10 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -52,20 +53,42 @@ from ..losses import MultiScaleSpectralLoss
 from ..models.autoencoder import Autoencoder
 from ..progress import Progress
 from ..validation import InputError, data_checks
-from .checkpoints import (OptimizerStateMismatch, latest_checkpoint, load_checkpoint, read_state, save_checkpoint,
-                          stored_config)
+from .checkpoints import (
+    OptimizerStateMismatch,
+    latest_checkpoint,
+    load_checkpoint,
+    read_state,
+    save_checkpoint,
+    stored_config,
+)
 from .data import FeatureDataset
 from .metrics import METRIC_NAMES, evaluate_model
 from .run_folder import check_apart, check_run_folder, remove_run_files
 
-__all__ = ["train", "build_run", "train_step", "run_loop", "Run", "StepOutput", "Hook", "default_hooks",
-           "set_learning_rate", "draw_batch", "TRAIN_COLUMNS"]
+__all__ = [
+    "train",
+    "build_run",
+    "train_step",
+    "run_loop",
+    "Run",
+    "StepOutput",
+    "Hook",
+    "default_hooks",
+    "set_learning_rate",
+    "draw_batch",
+    "TRAIN_COLUMNS",
+]
 
 TRAIN_COLUMNS = ("step", "loss", "learning_rate", "grad_norm", "seconds_per_step")
 
 
-def _resumed_config(given: ExperimentConfig | str | Path, stored: dict[str, Any], checkpoint: Path,
-                    steps: int | None, allow_config_change: bool) -> ExperimentConfig:
+def _resumed_config(
+    given: ExperimentConfig | str | Path,
+    stored: dict[str, Any],
+    checkpoint: Path,
+    steps: int | None,
+    allow_config_change: bool,
+) -> ExperimentConfig:
     """The config of a resumed run: the stored one. ``given`` must equal it except for
     ``train.steps`` (which may be raised to train further); anything else that differs is an
     error rather than silently ignored, unless ``allow_config_change``: then ``given`` is used
@@ -76,16 +99,24 @@ def _resumed_config(given: ExperimentConfig | str | Path, stored: dict[str, Any]
         raise InputError(f"{checkpoint / 'state.json'}: {error}") from None
     given = given if isinstance(given, ExperimentConfig) else load_config(given)
     mine, theirs = given.to_dict(), config.to_dict()
-    different = sorted(f"{section}.{key}" for section in ("model", "data", "train") for key in theirs[section]
-                       if key != "steps" and mine[section].get(key) != theirs[section][key])
+    different = sorted(
+        f"{section}.{key}"
+        for section in ("model", "data", "train")
+        for key in theirs[section]
+        if key != "steps" and mine[section].get(key) != theirs[section][key]
+    )
     model_changes = [name for name in different if name.startswith("model.")]
     if allow_config_change and model_changes:
-        raise InputError(f"--resume: CONFIG changes the model ({', '.join(model_changes)}); the checkpoint's "
-                         "weights are its own model's: start a new run")
+        raise InputError(
+            f"--resume: CONFIG changes the model ({', '.join(model_changes)}); the checkpoint's "
+            "weights are its own model's: start a new run"
+        )
     if different and not allow_config_change:
-        raise InputError(f"--resume: CONFIG differs from the config the run was started with ({', '.join(different)}); "
-                         "a run continues with its own settings: give the same config, start a new run, or allow "
-                         "the change (allow_config_change=True)")
+        raise InputError(
+            f"--resume: CONFIG differs from the config the run was started with ({', '.join(different)}); "
+            "a run continues with its own settings: give the same config, start a new run, or allow "
+            "the change (allow_config_change=True)"
+        )
     if allow_config_change:
         return given
     if steps is None:
@@ -143,8 +174,9 @@ def _truncate_csv(path: Path, step: int) -> None:
     if not rows:
         return
     # A row cut short by a kill has fewer fields than the header: dropped too.
-    kept = [rows[0]] + [row for row in rows[1:]
-                        if len(row) == len(rows[0]) and row[0].isdigit() and int(row[0]) <= step]
+    kept = [rows[0]] + [
+        row for row in rows[1:] if len(row) == len(rows[0]) and row[0].isdigit() and int(row[0]) <= step
+    ]
     text = io.StringIO(newline="")
     csv.writer(text).writerows(kept)
     write_text_atomic(path, text.getvalue())
@@ -196,8 +228,13 @@ class StepOutput(NamedTuple):
     output: torch.Tensor  # (batch, n_samples): the model's audio
 
 
-def _run_config(config: ExperimentConfig | str | Path, run_dir: Path, checkpoint: Path | None, steps: int | None,
-                allow_config_change: bool) -> tuple[ExperimentConfig, int, int]:
+def _run_config(
+    config: ExperimentConfig | str | Path,
+    run_dir: Path,
+    checkpoint: Path | None,
+    steps: int | None,
+    allow_config_change: bool,
+) -> tuple[ExperimentConfig, int, int]:
     """(config, final step, resumed step or 0), checked before anything is written."""
     resumed_step = 0
     if checkpoint is not None:  # a resumed run keeps the config it started with
@@ -211,8 +248,10 @@ def _run_config(config: ExperimentConfig | str | Path, run_dir: Path, checkpoint
         raise InputError(f"--steps must be a whole number of at least 1 (got {final_step!r})")
     if checkpoint is not None and final_step <= resumed_step:
         asked = f"--steps {final_step}" if steps is not None else f"its config's train.steps ({final_step})"
-        raise InputError(f"{asked}: the run in {run_dir} is already at step {resumed_step}; "
-                         f"give --steps above {resumed_step} to continue it")
+        raise InputError(
+            f"{asked}: the run in {run_dir} is already at step {resumed_step}; "
+            f"give --steps above {resumed_step} to continue it"
+        )
     return config, final_step, resumed_step
 
 
@@ -229,7 +268,9 @@ def _datasets(dataset_dir: Path, config: ExperimentConfig) -> tuple[FeatureDatas
     return dataset, (eval_dataset if eval_dataset is not None and len(eval_dataset) else None)
 
 
-def _model_and_optimizer(config: ExperimentConfig, checkpoint: Path | None) -> tuple[Autoencoder, torch.optim.Adam, int]:
+def _model_and_optimizer(
+    config: ExperimentConfig, checkpoint: Path | None
+) -> tuple[Autoencoder, torch.optim.Adam, int]:
     """The seeded model and Adam (the reverb's taps in their own group), restored from
     ``checkpoint`` when given; returns them with the step they continue from."""
     with torch.random.fork_rng(devices=[]):  # seeded initial weights, the caller's RNG untouched
@@ -246,9 +287,11 @@ def _model_and_optimizer(config: ExperimentConfig, checkpoint: Path | None) -> t
         try:
             start_step = int(load_checkpoint(checkpoint, model, optimizer)["step"])
         except OptimizerStateMismatch:
-            raise InputError(f"{checkpoint}: its optimizer state does not fit this model's {len(groups)} parameter "
-                             f"group(s) (a checkpoint from before reverb_learning_rate_scale, or another "
-                             f"architecture); start a new run") from None
+            raise InputError(
+                f"{checkpoint}: its optimizer state does not fit this model's {len(groups)} parameter "
+                f"group(s) (a checkpoint from before reverb_learning_rate_scale, or another "
+                f"architecture); start a new run"
+            ) from None
         # Loading replaces each group's settings with the saved ones: the scales come from the config.
         for group, settings in zip(optimizer.param_groups, groups):
             group["lr_scale"] = settings["lr_scale"]
@@ -281,9 +324,16 @@ def _start_folder(run: Run, to_remove: list[Path], resume: bool, summary_writer:
         run.writer = summary_writer(str(run.run_dir / "tensorboard"))
 
 
-def build_run(config: ExperimentConfig | str | Path, dataset_dir: str | Path, run_dir: str | Path,
-              resume: bool = False, steps: int | None = None, tensorboard: bool = False, overwrite: bool = False,
-              allow_config_change: bool = False) -> Run:
+def build_run(
+    config: ExperimentConfig | str | Path,
+    dataset_dir: str | Path,
+    run_dir: str | Path,
+    resume: bool = False,
+    steps: int | None = None,
+    tensorboard: bool = False,
+    overwrite: bool = False,
+    allow_config_change: bool = False,
+) -> Run:
     """Everything a run needs, checked before anything is written (arguments as :func:`train`):
     the config, the datasets, the model and optimizer (restored on ``resume``, on the device),
     and the run folder prepared (rank 0)."""
@@ -293,19 +343,37 @@ def build_run(config: ExperimentConfig | str | Path, dataset_dir: str | Path, ru
     summary_writer = _summary_writer_class() if tensorboard else None
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
-        raise InputError(f"--resume: {run_dir} holds no checkpoint (a run that stopped before its first one "
-                         "cannot be resumed: use --overwrite to start again)")
+        raise InputError(
+            f"--resume: {run_dir} holds no checkpoint (a run that stopped before its first one "
+            "cannot be resumed: use --overwrite to start again)"
+        )
     check_apart(run_dir, dataset_dir)
     config, final_step, _ = _run_config(config, run_dir, checkpoint, steps, allow_config_change)
     dataset, eval_dataset = _datasets(dataset_dir, config)
     model, optimizer, start_step = _model_and_optimizer(config, checkpoint)
     _to_device(model, optimizer, device)
     metadata = dataset.metadata
-    extra = {"config": config.to_dict(), "statistics": metadata.get("statistics", {}),
-             "dataset": {k: metadata[k] for k in ("sample_rate", "frame_rate", "example_frames", "seconds")}}
-    run = Run(config, run_dir, model, nn.parallel.DistributedDataParallel(model) if world > 1 else model, optimizer,
-              getattr(MultiScaleSpectralLoss, config.train.loss)(), dataset, eval_dataset, start_step, final_step,
-              extra, device, rank, world)
+    extra = {
+        "config": config.to_dict(),
+        "statistics": metadata.get("statistics", {}),
+        "dataset": {k: metadata[k] for k in ("sample_rate", "frame_rate", "example_frames", "seconds")},
+    }
+    run = Run(
+        config,
+        run_dir,
+        model,
+        nn.parallel.DistributedDataParallel(model) if world > 1 else model,
+        optimizer,
+        getattr(MultiScaleSpectralLoss, config.train.loss)(),
+        dataset,
+        eval_dataset,
+        start_step,
+        final_step,
+        extra,
+        device,
+        rank,
+        world,
+    )
     _start_folder(run, to_remove, resume, summary_writer)
     return run
 
@@ -327,9 +395,15 @@ def draw_batch(run: Run, step: int) -> tuple[dict[str, torch.Tensor], torch.Gene
     return batch, noise
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
-               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], grad_clip: float,
-               generator: torch.Generator | None = None, parameters: list[nn.Parameter] | None = None) -> StepOutput:
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    grad_clip: float,
+    generator: torch.Generator | None = None,
+    parameters: list[nn.Parameter] | None = None,
+) -> StepOutput:
     """One step: render ``batch`` (``f0_hz``, ``loudness_db`` ``(batch, n_frames)``, ``audio``
     ``(batch, n_samples)``), the loss against its audio, backward, clip the gradients' norm to
     ``grad_clip``, step. Nothing is brought to the host: the returned tensors stay on the device
@@ -375,8 +449,13 @@ def _log(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Tensor]) 
     now = time.perf_counter()
     seconds = (now - run.last_log[0]) / max(done - run.last_log[1], 1)
     run.last_log = (now, done)
-    row = {"step": done, "loss": loss, "learning_rate": run.optimizer.param_groups[0]["lr"],
-           "grad_norm": float(step.grad_norm), "seconds_per_step": seconds}
+    row = {
+        "step": done,
+        "loss": loss,
+        "learning_rate": run.optimizer.param_groups[0]["lr"],
+        "grad_norm": float(step.grad_norm),
+        "seconds_per_step": seconds,
+    }
     _append_csv(run.run_dir / "train.csv", TRAIN_COLUMNS, row)
     if run.writer is not None:
         run.writer.add_scalar("train/loss", loss, done)
@@ -393,16 +472,18 @@ def _samples(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Tenso
         write_audio(folder / f"step_{done:08d}_{kind}.wav", audio, sample_rate)
     if have_matplotlib():
         with atomic_path(folder / f"step_{done:08d}.png") as temporary:
-            save_spectrograms(temporary, [("target", batch["audio"][0].cpu()),
-                                          ("resynthesis", step.output[0].cpu())], sample_rate)
+            save_spectrograms(
+                temporary, [("target", batch["audio"][0].cpu()), ("resynthesis", step.output[0].cpu())], sample_rate
+            )
 
 
 def _evaluate(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Tensor]) -> None:
     _host_loss(run, done, step)
     if run.rank != 0 or run.eval_dataset is None:
         return
-    metrics = evaluate_model(run.model, run.eval_dataset, run.config.train.eval_examples,
-                             f0_method=run.config.data.f0_method)
+    metrics = evaluate_model(
+        run.model, run.eval_dataset, run.config.train.eval_examples, f0_method=run.config.data.f0_method
+    )
     _append_csv(run.run_dir / "eval.csv", ("step",) + METRIC_NAMES, {"step": done, **metrics})
     write_text_atomic(run.run_dir / "eval.json", json.dumps(_finite({"step": done, **metrics}), indent=1))
     if run.writer is not None:
@@ -418,8 +499,12 @@ def _checkpoint(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Te
 
 def default_hooks(train: TrainConfig) -> list[Hook]:
     """The run's hooks, in the order they are called after a step: log, samples, eval, checkpoint."""
-    return [Hook("log", train.log_every, _log), Hook("samples", train.samples_every, _samples, at_end=False),
-            Hook("eval", train.eval_every, _evaluate), Hook("checkpoint", train.checkpoint_every, _checkpoint)]
+    return [
+        Hook("log", train.log_every, _log),
+        Hook("samples", train.samples_every, _samples, at_end=False),
+        Hook("eval", train.eval_every, _evaluate),
+        Hook("checkpoint", train.checkpoint_every, _checkpoint),
+    ]
 
 
 def run_loop(run: Run, hooks: list[Hook], show_progress: bool = False) -> None:
@@ -432,8 +517,9 @@ def run_loop(run: Run, hooks: list[Hook], show_progress: bool = False) -> None:
             set_learning_rate(run.optimizer, run.config.train, step)
             batch, noise = draw_batch(run, step)
             with data_checks(False):  # NaN and range checks read values: a loss gone bad stops at the next hook
-                output = train_step(run.trained, run.optimizer, batch, run.loss_fn, run.config.train.grad_clip,
-                                    noise, parameters)
+                output = train_step(
+                    run.trained, run.optimizer, batch, run.loss_fn, run.config.train.grad_clip, noise, parameters
+                )
             done = step + 1
             for hook in hooks:
                 if hook.due(done, run.final_step):

@@ -32,8 +32,8 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import torch
 
@@ -44,8 +44,16 @@ try:  # numba is a core dependency; the guard keeps the PyTorch paths usable on 
 except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
     numba = None
 
-__all__ = ["numba", "available", "compile_kernel", "Kernel", "resolve_backend", "BACKENDS", "PARALLEL_MIN_WORK",
-           "CHUNKS_PER_THREAD"]
+__all__ = [
+    "numba",
+    "available",
+    "compile_kernel",
+    "Kernel",
+    "resolve_backend",
+    "BACKENDS",
+    "PARALLEL_MIN_WORK",
+    "CHUNKS_PER_THREAD",
+]
 
 #: Inner-loop updates (0.2-1 ns each) below which a kernel runs on the calling thread alone:
 #: waking a helper and waiting for its chunk costs tens of microseconds on an idle machine,
@@ -110,8 +118,9 @@ def _helpers() -> ThreadPoolExecutor:
     global _pool, _pool_owner
     with _pool_lock:
         if _pool is None or _pool_owner != os.getpid():
-            _pool = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1),
-                                       thread_name_prefix="torchddsp-kernel")
+            _pool = ThreadPoolExecutor(
+                max_workers=max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="torchddsp-kernel"
+            )
             _pool_owner = os.getpid()
         return _pool
 

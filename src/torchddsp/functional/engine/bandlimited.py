@@ -36,8 +36,9 @@ def _band(frequency, f_min, bands_per_octave, n_bands):  # pragma: no cover - co
 
 
 @inline
-def _render_hop(acc, sample_turns, low_row, high_row, use_high, c, level, level_change, hop,
-                size):  # pragma: no cover - compiled
+def _render_hop(
+    acc, sample_turns, low_row, high_row, use_high, c, level, level_change, hop, size
+):  # pragma: no cover - compiled
     """Add one oscillator's hop to ``acc``. No loop-carried dependency and the branch hoisted
     out of the loops, so the compiler can vectorise them."""
     if use_high:
@@ -69,8 +70,24 @@ def _band_range(frequency, b, ch, f_min, bands_per_octave, n_bands):  # pragma: 
     return low, high
 
 
-def _oscillator_forward(first, stop, frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same, hop,
-                        sample_rate, f_min, bands_per_octave, noise_offset, out):  # pragma: no cover - compiled
+def _oscillator_forward(
+    first,
+    stop,
+    frequency,
+    amplitude,
+    mix,
+    turns0,
+    noise_amplitude,
+    seeds,
+    tables,
+    same,
+    hop,
+    sample_rate,
+    f_min,
+    bands_per_octave,
+    noise_offset,
+    out,
+):  # pragma: no cover - compiled
     n_frames, n_channels = frequency.shape[1], frequency.shape[2]
     n_waveforms, n_bands, table_points = tables.shape
     size = table_points - 1
@@ -113,23 +130,36 @@ def _oscillator_forward(first, stop, frequency, amplitude, mix, turns0, noise_am
                 j, c, _ = _band(max(abs(f_a), abs(f_b)), f_min, bands_per_octave, n_bands)
                 r = j - lowest[ch]
                 r1 = min(j + 1, n_bands - 1) - lowest[ch]
-                turns[ch] = advance_turns(sample_turns, turns[ch], f_a * inverse_rate,
-                                     (f_b - f_a) * inverse_rate * inverse_hop, hop)
-                _render_hop(acc, sample_turns, rows[ch, r], rows[ch, r1], not flags[ch, r], c, amplitude[b, i, ch],
-                            (amplitude[b, nxt, ch] - amplitude[b, i, ch]) * inverse_hop, hop, size)
+                turns[ch] = advance_turns(
+                    sample_turns, turns[ch], f_a * inverse_rate, (f_b - f_a) * inverse_rate * inverse_hop, hop
+                )
+                _render_hop(
+                    acc,
+                    sample_turns,
+                    rows[ch, r],
+                    rows[ch, r1],
+                    not flags[ch, r],
+                    c,
+                    amplitude[b, i, ch],
+                    (amplitude[b, nxt, ch] - amplitude[b, i, ch]) * inverse_hop,
+                    hop,
+                    size,
+                )
             if with_noise:
                 noise_level = noise_amplitude[b, i]
                 noise_change = (noise_amplitude[b, nxt] - noise_amplitude[b, i]) * inverse_hop
                 for step in range(hop):
                     acc[step] += (noise_level + noise_change * step) * splitmix_uniform(
-                        seeds[b], noise_offset + base + step + 1)
+                        seeds[b], noise_offset + base + step + 1
+                    )
             for step in range(hop):
                 out[b, base + step] = acc[step]
 
 
 @inline
-def _adjoint_pass(g_level, values, slopes, across, sample_turns, low_row, high_row, use_high, c, weight,
-                  hop, size):  # pragma: no cover - compiled
+def _adjoint_pass(
+    g_level, values, slopes, across, sample_turns, low_row, high_row, use_high, c, weight, hop, size
+):  # pragma: no cover - compiled
     """One waveform over one hop: add its value, phase slope and crossfade difference
     (times ``weight``) to the hop buffers; return sum_n g_level[n] * value_n (its mix gradient)."""
     grad_weight = 0.0
@@ -160,9 +190,30 @@ def _adjoint_pass(g_level, values, slopes, across, sample_turns, low_row, high_r
     return grad_weight
 
 
-def _oscillator_backward(first, stop, grad, frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same,
-                         need_mix, hop, sample_rate, f_min, bands_per_octave, noise_offset, grad_frequency,
-                         grad_amplitude, grad_mix, grad_turns0, grad_noise):  # pragma: no cover - gradchecked
+def _oscillator_backward(
+    first,
+    stop,
+    grad,
+    frequency,
+    amplitude,
+    mix,
+    turns0,
+    noise_amplitude,
+    seeds,
+    tables,
+    same,
+    need_mix,
+    hop,
+    sample_rate,
+    f_min,
+    bands_per_octave,
+    noise_offset,
+    grad_frequency,
+    grad_amplitude,
+    grad_mix,
+    grad_turns0,
+    grad_noise,
+):  # pragma: no cover - gradchecked
     """Gradients of batch items ``first .. stop - 1``, accumulated into the zeroed outputs."""
     n_frames, n_channels = frequency.shape[1], frequency.shape[2]
     n_waveforms, n_bands, table_points = tables.shape
@@ -192,8 +243,13 @@ def _oscillator_backward(first, stop, grad, frequency, amplitude, mix, turns0, n
             for i in range(n_frames):
                 hop_turns[i] = turns
                 nxt = i + 1 if i + 1 < n_frames else i
-                turns = advance_turns(sample_turns, turns, frequency[b, i, ch] * inverse_rate,
-                                 (frequency[b, nxt, ch] - frequency[b, i, ch]) * inverse_rate * inverse_hop, hop)
+                turns = advance_turns(
+                    sample_turns,
+                    turns,
+                    frequency[b, i, ch] * inverse_rate,
+                    (frequency[b, nxt, ch] - frequency[b, i, ch]) * inverse_rate * inverse_hop,
+                    hop,
+                )
             running = 0.0  # sum over later samples of dL/dturns
             for i in range(n_frames - 1, -1, -1):
                 last = i + 1 >= n_frames
@@ -204,7 +260,9 @@ def _oscillator_backward(first, stop, grad, frequency, amplitude, mix, turns0, n
                 a_b = amplitude[b, nxt, ch]
                 j, c, dc_df = _band(max(abs(f_a), abs(f_b)), f_min, bands_per_octave, n_bands)
                 j1 = min(j + 1, n_bands - 1)
-                advance_turns(sample_turns, hop_turns[i], f_a * inverse_rate, (f_b - f_a) * inverse_rate * inverse_hop, hop)
+                advance_turns(
+                    sample_turns, hop_turns[i], f_a * inverse_rate, (f_b - f_a) * inverse_rate * inverse_hop, hop
+                )
                 for step in range(hop):
                     g_level[step] = grad[b, i * hop + step] * (a_a + (a_b - a_a) * (step * inverse_hop))
                     values[step] = 0.0
@@ -214,8 +272,20 @@ def _oscillator_backward(first, stop, grad, frequency, amplitude, mix, turns0, n
                     weight = mix[b, ch, w]
                     if weight == 0.0 and not need_mix:
                         continue
-                    grad_mix[b, ch, w] += _adjoint_pass(g_level, values, slopes, across, sample_turns, tables[w, j],
-                                                        tables[w, j1], not same[w, j], c, weight, hop, size)
+                    grad_mix[b, ch, w] += _adjoint_pass(
+                        g_level,
+                        values,
+                        slopes,
+                        across,
+                        sample_turns,
+                        tables[w, j],
+                        tables[w, j1],
+                        not same[w, j],
+                        c,
+                        weight,
+                        hop,
+                        size,
+                    )
                 grad_c = 0.0
                 base = i * hop
                 # Local sums: the two knots of the hop receive every sample's share.
@@ -261,15 +331,36 @@ def _work(amplitude: Tensor, settings: tuple) -> int:
 
 class _FusedOscillator(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, frequency: Tensor, amplitude: Tensor, mix: Tensor, turns0: Tensor, noise_amplitude: Tensor,
-                seeds: Tensor, tables: Tensor, same: Tensor, settings: tuple) -> Tensor:
+    def forward(
+        ctx,
+        frequency: Tensor,
+        amplitude: Tensor,
+        mix: Tensor,
+        turns0: Tensor,
+        noise_amplitude: Tensor,
+        seeds: Tensor,
+        tables: Tensor,
+        same: Tensor,
+        settings: tuple,
+    ) -> Tensor:
         dtype = amplitude.dtype
         numpy = lambda t, d=None: t.detach().contiguous().numpy().astype(d or t.detach().numpy().dtype, copy=False)  # noqa: E731
         batch, n_frames = frequency.shape[:2]
         out = torch.empty(batch, n_frames * settings[0], dtype=dtype)
-        _FORWARD(_work(amplitude, settings), batch, numpy(frequency, np.float64), numpy(amplitude), numpy(mix),
-                 numpy(turns0, np.float64), numpy(noise_amplitude), seeds.contiguous().numpy(),
-                 numpy(tables.to(dtype)), same.numpy(), *settings, out.numpy())
+        _FORWARD(
+            _work(amplitude, settings),
+            batch,
+            numpy(frequency, np.float64),
+            numpy(amplitude),
+            numpy(mix),
+            numpy(turns0, np.float64),
+            numpy(noise_amplitude),
+            seeds.contiguous().numpy(),
+            numpy(tables.to(dtype)),
+            same.numpy(),
+            *settings,
+            out.numpy(),
+        )
         ctx.save_for_backward(frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same)
         ctx.settings = settings
         return out
@@ -282,12 +373,29 @@ class _FusedOscillator(torch.autograd.Function):
         # Tables in the forward's dtype, so the adjoint is that of the computed function.
         batch, n_frames, n_channels = frequency.shape
         with_noise = noise_amplitude.numel() > 0
-        grads = (np.zeros((batch, n_frames, n_channels)), np.zeros((batch, n_frames, n_channels)),
-                 np.zeros((batch, n_channels, mix.shape[-1])), np.zeros((batch, n_channels)),
-                 np.zeros((batch, n_frames)) if with_noise else np.zeros((0, 0)))
-        _BACKWARD(_work(amplitude, ctx.settings), batch, grad.detach().contiguous().numpy(), as64(frequency),
-                  as64(amplitude), as64(mix), as64(turns0), as64(noise_amplitude), seeds.contiguous().numpy(),
-                  as64(tables.to(amplitude.dtype)), same.numpy(), bool(ctx.needs_input_grad[2]), *ctx.settings, *grads)
+        grads = (
+            np.zeros((batch, n_frames, n_channels)),
+            np.zeros((batch, n_frames, n_channels)),
+            np.zeros((batch, n_channels, mix.shape[-1])),
+            np.zeros((batch, n_channels)),
+            np.zeros((batch, n_frames)) if with_noise else np.zeros((0, 0)),
+        )
+        _BACKWARD(
+            _work(amplitude, ctx.settings),
+            batch,
+            grad.detach().contiguous().numpy(),
+            as64(frequency),
+            as64(amplitude),
+            as64(mix),
+            as64(turns0),
+            as64(noise_amplitude),
+            seeds.contiguous().numpy(),
+            as64(tables.to(amplitude.dtype)),
+            same.numpy(),
+            bool(ctx.needs_input_grad[2]),
+            *ctx.settings,
+            *grads,
+        )
         inputs = (frequency, amplitude, mix, turns0, noise_amplitude)
         out = [torch.from_numpy(g).to(t.dtype) if g.size or t.numel() == 0 else None for g, t in zip(grads, inputs)]
         if noise_amplitude.numel() == 0:
@@ -295,9 +403,21 @@ class _FusedOscillator(torch.autograd.Function):
         return (*out, None, None, None, None)
 
 
-def fused_oscillator(frequency: Tensor, amplitude: Tensor, mix: Tensor, turns0: Tensor, noise_amplitude: Tensor,
-                     seeds: Tensor, tables: Tensor, same: Tensor, hop: int, sample_rate: float, f_min: float,
-                     bands_per_octave: int, noise_offset: int) -> Tensor:
+def fused_oscillator(
+    frequency: Tensor,
+    amplitude: Tensor,
+    mix: Tensor,
+    turns0: Tensor,
+    noise_amplitude: Tensor,
+    seeds: Tensor,
+    tables: Tensor,
+    same: Tensor,
+    hop: int,
+    sample_rate: float,
+    f_min: float,
+    bands_per_octave: int,
+    noise_offset: int,
+) -> Tensor:
     """``(batch, n_frames * hop)``: the oscillators of ``functional.bandlimited`` in one compiled
     pass (CPU tensors; arguments as its PyTorch path takes them, plus ``same``, whether each
     band's table equals the next one's). Differentiable in ``frequency``, ``amplitude``,

@@ -33,8 +33,9 @@ def _forward(first, stop, psi, amplitude, beta, y0, out):  # pragma: no cover - 
             out[b, n] = previous
 
 
-def _backward(first, stop, grad, psi, amplitude, beta, y0, out, grad_psi, grad_amplitude, grad_beta,
-              grad_y0):  # pragma: no cover - compiled
+def _backward(
+    first, stop, grad, psi, amplitude, beta, y0, out, grad_psi, grad_amplitude, grad_beta, grad_y0
+):  # pragma: no cover - compiled
     for b in range(first, stop):
         carry = 0.0  # beta[n+1] dL/dphi[n+1]: what y[n] feeds into the next sample
         for n in range(psi.shape[1] - 1, -1, -1):
@@ -73,8 +74,13 @@ class _FeedbackOscillator(torch.autograd.Function):
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         saved = ctx.saved_tensors
         grads = [torch.empty_like(t) for t in saved[:4]]
-        _BACKWARD(grad.numel(), grad.shape[0], _float64(grad).numpy(), *(t.numpy() for t in saved),
-                  *(g.numpy() for g in grads))
+        _BACKWARD(
+            grad.numel(),
+            grad.shape[0],
+            _float64(grad).numpy(),
+            *(t.numpy() for t in saved),
+            *(g.numpy() for g in grads),
+        )
         return tuple(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes))
 
 

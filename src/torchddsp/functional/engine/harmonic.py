@@ -81,8 +81,9 @@ def _frames(m, intervals, n_frames):  # pragma: no cover - compiled
     return item, first, min(first + 1, n_frames - 1)
 
 
-def _forward(first_column, stop_column, start, f_a, slope, amplitudes, distribution, weights, hop, sample_rate, k_all,
-             k_max, out):  # pragma: no cover - compiled
+def _forward(
+    first_column, stop_column, start, f_a, slope, amplitudes, distribution, weights, hop, sample_rate, k_all, k_max, out
+):  # pragma: no cover - compiled
     intervals = start.shape[0] // amplitudes.shape[0]
     n_frames = amplitudes.shape[1]
     dtype = weights.dtype.type
@@ -121,9 +122,27 @@ def _forward(first_column, stop_column, start, f_a, slope, amplitudes, distribut
             out[base + numba.uint64(r)] = b1[r] * s[r]
 
 
-def _backward(first_column, stop_column, grad, start, f_a, slope, amplitudes, distribution, weights, hop, sample_rate,
-              k_all, k_max, need_phase, grad_first, grad_last, grad_start, grad_f_a,
-              grad_slope):  # pragma: no cover - compiled
+def _backward(
+    first_column,
+    stop_column,
+    grad,
+    start,
+    f_a,
+    slope,
+    amplitudes,
+    distribution,
+    weights,
+    hop,
+    sample_rate,
+    k_all,
+    k_max,
+    need_phase,
+    grad_first,
+    grad_last,
+    grad_start,
+    grad_f_a,
+    grad_slope,
+):  # pragma: no cover - compiled
     """Per interval ``m``: ``grad_first[m, k]`` / ``grad_last[m, k]``, the gradients w.r.t. harmonic
     ``k``'s amplitude at the interval's start and end frame (summed over frames by the caller),
     and, with ``need_phase``, the gradients w.r.t. ``start``, ``f_a`` and ``slope``."""
@@ -205,8 +224,9 @@ def _backward(first_column, stop_column, grad, start, f_a, slope, amplitudes, di
             grad_slope[m] = g_slope / (2.0 * hop * sample_rate)
 
 
-def _amplitude_gradients(grad_first, grad_last, amplitudes, distribution, grad_amplitudes,
-                         grad_distribution):  # pragma: no cover - compiled
+def _amplitude_gradients(
+    grad_first, grad_last, amplitudes, distribution, grad_amplitudes, grad_distribution
+):  # pragma: no cover - compiled
     """Frame-rate gradients from the intervals' (one pass, on the calling thread: every frame
     gathers from the interval it starts and the one it ends)."""
     batch, n_frames, n_harmonics = distribution.shape
@@ -234,16 +254,37 @@ _AMPLITUDE_GRADIENTS = numba.njit(cache=True)(_amplitude_gradients) if numba is 
 
 class _FusedHarmonic(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, start: Tensor, f_a: Tensor, slope: Tensor, amplitudes: Tensor, distribution: Tensor,
-                weights: Tensor, settings: tuple) -> Tensor:  # type: ignore[override]
+    def forward(
+        ctx,
+        start: Tensor,
+        f_a: Tensor,
+        slope: Tensor,
+        amplitudes: Tensor,
+        distribution: Tensor,
+        weights: Tensor,
+        settings: tuple,
+    ) -> Tensor:  # type: ignore[override]
         hop, sample_rate, k_all, k_max = settings
         wrapped = (start - torch.floor(start)).detach().contiguous()
         f_a, slope = f_a.detach().contiguous(), slope.detach().contiguous()
         amplitudes, distribution = amplitudes.detach().contiguous(), distribution.detach().contiguous()
         weights = weights.detach().contiguous()
         out = torch.empty(start.shape[0] * hop, dtype=weights.dtype)
-        _FORWARD(out.numel() * k_max, wrapped.shape[0], wrapped.numpy(), f_a.numpy(), slope.numpy(), amplitudes.numpy(),
-                 distribution.numpy(), weights.numpy(), hop, float(sample_rate), k_all, k_max, out.numpy())
+        _FORWARD(
+            out.numel() * k_max,
+            wrapped.shape[0],
+            wrapped.numpy(),
+            f_a.numpy(),
+            slope.numpy(),
+            amplitudes.numpy(),
+            distribution.numpy(),
+            weights.numpy(),
+            hop,
+            float(sample_rate),
+            k_all,
+            k_max,
+            out.numpy(),
+        )
         ctx.save_for_backward(wrapped, f_a, slope, amplitudes, distribution, weights)
         ctx.settings = settings
         return out.view(amplitudes.shape[0], -1)
@@ -259,19 +300,53 @@ class _FusedHarmonic(torch.autograd.Function):
         grad_first = torch.zeros(n_columns, n_harmonics, dtype=weights.dtype)
         grad_last = torch.zeros_like(grad_first)
         grad_start, grad_f_a, grad_slope = (torch.zeros_like(wrapped) for _ in range(3))
-        _BACKWARD(grad.numel() * k_max, n_columns, grad.numpy(), wrapped.numpy(), f_a.numpy(), slope.numpy(),
-                  amplitudes.numpy(), distribution.numpy(), weights.numpy(), hop, float(sample_rate), k_all, k_max, need_phase,
-                  grad_first.numpy(), grad_last.numpy(), grad_start.numpy(), grad_f_a.numpy(), grad_slope.numpy())
+        _BACKWARD(
+            grad.numel() * k_max,
+            n_columns,
+            grad.numpy(),
+            wrapped.numpy(),
+            f_a.numpy(),
+            slope.numpy(),
+            amplitudes.numpy(),
+            distribution.numpy(),
+            weights.numpy(),
+            hop,
+            float(sample_rate),
+            k_all,
+            k_max,
+            need_phase,
+            grad_first.numpy(),
+            grad_last.numpy(),
+            grad_start.numpy(),
+            grad_f_a.numpy(),
+            grad_slope.numpy(),
+        )
         grad_amplitudes, grad_distribution = torch.empty_like(amplitudes), torch.empty_like(distribution)
-        _AMPLITUDE_GRADIENTS(grad_first.numpy(), grad_last.numpy(), amplitudes.numpy(), distribution.numpy(),
-                             grad_amplitudes.numpy(), grad_distribution.numpy())
+        _AMPLITUDE_GRADIENTS(
+            grad_first.numpy(),
+            grad_last.numpy(),
+            amplitudes.numpy(),
+            distribution.numpy(),
+            grad_amplitudes.numpy(),
+            grad_distribution.numpy(),
+        )
         if not need_phase:
             grad_start = grad_f_a = grad_slope = None
         return grad_start, grad_f_a, grad_slope, grad_amplitudes, grad_distribution, None, None
 
 
-def fused_harmonic_synthesis(start: Tensor, f_a: Tensor, slope: Tensor, amplitudes: Tensor, distribution: Tensor,
-                             weights: Tensor, hop: int, sample_rate: float, k_all: int, k_max: int) -> Tensor:
+def fused_harmonic_synthesis(
+    start: Tensor,
+    f_a: Tensor,
+    slope: Tensor,
+    amplitudes: Tensor,
+    distribution: Tensor,
+    weights: Tensor,
+    hop: int,
+    sample_rate: float,
+    k_all: int,
+    k_max: int,
+) -> Tensor:
     """Harmonic synthesis of frame-rate controls in one compiled pass: ``(batch, intervals * hop)``.
 
     Shapes: ``start`` (phase before each interval, cycles), ``f_a`` (f0 at its start, Hz),
@@ -282,5 +357,6 @@ def fused_harmonic_synthesis(start: Tensor, f_a: Tensor, slope: Tensor, amplitud
     skipped (inaudible everywhere); those up to ``k_all`` are audible everywhere.
     Differentiable in ``start``, ``f_a``, ``slope``, ``amplitudes`` and ``distribution``; CPU only.
     """
-    return _FusedHarmonic.apply(start, f_a, slope, amplitudes, distribution, weights,
-                                (hop, float(sample_rate), k_all, k_max))
+    return _FusedHarmonic.apply(
+        start, f_a, slope, amplitudes, distribution, weights, (hop, float(sample_rate), k_all, k_max)
+    )

@@ -45,8 +45,17 @@ from torch import Tensor
 from . import compile_kernel, resolve_backend
 from .scan import scan
 
-__all__ = ["ENGINES", "engine_for", "torch_strategy", "Recurrence", "AllPole", "StateSpace", "allpole", "state_space",
-           "scan"]
+__all__ = [
+    "ENGINES",
+    "engine_for",
+    "torch_strategy",
+    "Recurrence",
+    "AllPole",
+    "StateSpace",
+    "allpole",
+    "state_space",
+    "scan",
+]
 
 #: The engines of :class:`Recurrence` (module docstring).
 ENGINES = ("numba", "loop", "scan")
@@ -355,11 +364,20 @@ class AllPole:
         full = torch.cat([zi.flip(1), y], dim=1)  # outputs from y[-K] on: y[n-k] is full[:, K + n - k]
         past = torch.stack([full[:, order - k : order - k + n_samples] for k in range(1 - lead, order + 1)], dim=2)
         grad_a = _sum_like(-adjoint.unsqueeze(2) * past, a)
-        grad_zi = torch.stack([  # zi[j-1] = y[-j] feeds y[k-j] through a[k-j, lead+k-1]
-            -sum((adjoint[:, k - j] * a[:, 0 if fixed else k - j, lead + k - 1] for k in range(j, order + 1)
-                  if k - j < n_samples), g.new_zeros(batch))
-            for j in range(1, order + 1)
-        ], dim=1)
+        grad_zi = torch.stack(
+            [  # zi[j-1] = y[-j] feeds y[k-j] through a[k-j, lead+k-1]
+                -sum(
+                    (
+                        adjoint[:, k - j] * a[:, 0 if fixed else k - j, lead + k - 1]
+                        for k in range(j, order + 1)
+                        if k - j < n_samples
+                    ),
+                    g.new_zeros(batch),
+                )
+                for j in range(1, order + 1)
+            ],
+            dim=1,
+        )
         return adjoint, grad_a, grad_zi
 
     def fused_adjoint(self, g: Tensor, a: Tensor, zi: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -371,8 +389,19 @@ class AllPole:
         ga = y.new_empty(batch, a.shape[1], a.shape[2])
         kernel = _ALLPOLE2_ADJOINT if zi.shape[1] == 2 else _ALLPOLE_ADJOINT
         g_, a_, zi_, y_ = _arrays(g.to(y.dtype), a, zi, y)
-        kernel(g.numel() * a.shape[2], batch, g_, a_, self.lead, zi_, y_, _unit(y.dtype), gx.numpy(), ga.numpy(),
-               gzi.numpy())
+        kernel(
+            g.numel() * a.shape[2],
+            batch,
+            g_,
+            a_,
+            self.lead,
+            zi_,
+            y_,
+            _unit(y.dtype),
+            gx.numpy(),
+            ga.numpy(),
+            gzi.numpy(),
+        )
         return gx, _sum_like(ga, a), gzi
 
 

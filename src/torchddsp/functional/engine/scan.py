@@ -37,7 +37,9 @@ def scan(u: Tensor, A: Tensor, s0: Tensor, block: int | None = None) -> Tensor:
     if padding:  # zero drive after the end: those states are discarded
         u = torch.cat([u, u.new_zeros(batch, padding, size)], dim=1)
         if not fixed:
-            A = torch.cat([A, torch.eye(size, dtype=A.dtype, device=A.device).expand(A.shape[0], padding, size, size)], 1)
+            A = torch.cat(
+                [A, torch.eye(size, dtype=A.dtype, device=A.device).expand(A.shape[0], padding, size, size)], 1
+            )
     drive = u.reshape(batch, n_blocks, length, size)
     matrices = A[:, 0].unsqueeze(1) if fixed else A.reshape(A.shape[0], n_blocks, length, size, size)
 

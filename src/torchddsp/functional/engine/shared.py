@@ -12,7 +12,7 @@ Both are inlined into the kernels that call them; called from Python they run co
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
