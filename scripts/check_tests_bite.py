@@ -3,9 +3,13 @@ run the tests that exist to catch it.
 
 Usage (from the repository root, after ``make install``)::
 
-    .venv/bin/python scripts/check_tests_bite.py [--only NAME,...] [--keep]
+    .venv/bin/python scripts/check_tests_bite.py [--only NAME,...] [--keep] [--dry]
 
-The working tree's tracked files are copied to a temporary folder once; for each bug in
+``--dry`` runs no test: it only checks that each bug's text occurs exactly once in the working
+tree and that its test files exist (the first thing to fix after code moves).
+
+The working tree's files (tracked, and untracked ones git does not ignore: a module split off
+but not yet committed) are copied to a temporary folder once; for each bug in
 ``BUGS`` the copy gets that one edit (an exact text replacement that must match exactly
 once), the named tests run against the copy (``PYTHONPATH`` puts the copy's ``src`` first),
 and the edit is undone. A bug is **caught** when pytest reports failing tests (exit status
@@ -48,7 +52,7 @@ BUGS: list[Bug] = [
     Bug(
         "harmonic-kernel-nyquist",
         "functional",
-        "src/torchddsp/functional/_harmonic_kernel.py",
+        "src/torchddsp/functional/engine/harmonic.py",
         "a = a if limit[r] > k else zero",
         "a = a if limit[r] >= k else zero",
         ("tests/functional/test_oscillators.py",),
@@ -57,7 +61,7 @@ BUGS: list[Bug] = [
     Bug(
         "harmonic-kernel-f0-gradient",
         "functional",
-        "src/torchddsp/functional/_harmonic_kernel.py",
+        "src/torchddsp/functional/engine/harmonic.py",
         "g_f_a += g_theta * (r + 1)",
         "g_f_a += g_theta * r",
         ("tests/functional/test_oscillators.py",),
@@ -67,17 +71,17 @@ BUGS: list[Bug] = [
         "lfilter-fir-off-by-one",
         "functional",
         "src/torchddsp/functional/iir.py",
-        "v = sum(b[..., k] * extended[:, n_b - 1 - k : n_b - 1 - k + n_samples] for k in range(n_b))",
-        "v = sum(b[..., k] * extended[:, n_b - k : n_b - k + n_samples] for k in range(n_b))",
+        "out = out + b[..., k] * extended[:, n_b - 1 - k : n_b - 1 - k + n_samples]",
+        "out = out + b[..., k] * extended[:, n_b - k : n_b - k + n_samples]",
         ("tests/functional/test_iir.py",),
         "the FIR half of lfilter reads every input one sample late",
     ),
     Bug(
         "allpole-kernel-wrong-tap",
         "functional",
-        "src/torchddsp/functional/allpole.py",
-        "acc -= a[b, step, k] * y[b, n + order - 1 - k]",
-        "acc -= a[b, step, k] * y[b, n + order - k - (k > 0)]",
+        "src/torchddsp/functional/engine/recurrence.py",
+        "past = y[b, n - k] if n >= k else zi[b, k - n - 1]\n                acc -= a[item, step, lead + k - 1] * inv * past",
+        "past = y[b, n - k + (k > 1)] if n >= k else zi[b, k - n - 1]\n                acc -= a[item, step, lead + k - 1] * inv * past",
         ("tests/functional/test_allpole.py",),
         "the compiled recursion pairs coefficient k with the wrong past output",
     ),
@@ -121,7 +125,7 @@ BUGS: list[Bug] = [
     Bug(
         "power-spectrogram-backward-sign",
         "features",
-        "src/torchddsp/features/spectral.py",
+        "src/torchddsp/features/fourier.py",
         "scale = 2.0 * grad_output",
         "scale = -2.0 * grad_output",
         ("tests/test_autograd.py::test_feature_gradients[power_spectrogram]",),
@@ -161,9 +165,9 @@ BUGS: list[Bug] = [
     Bug(
         "compressor-attack-release-swapped",
         "effects",
-        "src/torchddsp/functional/dynamics.py",
-        "                if use:\n                    alpha = attack[b * attack_item, n * attack_step]",
-        "                if not use:\n                    alpha = attack[b * attack_item, n * attack_step]",
+        "src/torchddsp/functional/engine/compressor.py",
+        "            if use:\n                alpha = attack[b * attack_item, n * attack_step]",
+        "            if not use:\n                alpha = attack[b * attack_item, n * attack_step]",
         ("tests/functional/test_dynamics.py", "tests/effects/test_eq_dynamics_fdn.py"),
         "the compressor's compiled ballistics use the release time where the attack belongs",
     ),
@@ -172,8 +176,8 @@ BUGS: list[Bug] = [
         "vco-pitch-routes-swapped",
         "modular",
         "src/torchddsp/modular/voices.py",
-        'midi_f0, mods["vco_1_pitch"],',
-        'midi_f0, mods["vco_2_pitch"],',
+        '"vco_1": (mods["vco_1_pitch"], mods["vco_1_amp"]),',
+        '"vco_1": (mods["vco_2_pitch"], mods["vco_1_amp"]),',
         ("tests/modular/test_torchsynth_wiring.py",),
         "vco_1 follows the modulation meant for vco_2's pitch",
     ),
@@ -181,15 +185,15 @@ BUGS: list[Bug] = [
         "lfos-swapped",
         "modular",
         "src/torchddsp/modular/voices.py",
-        'lfo_1, lfo_2 = self.synth_modules["lfo_1"](ctx, lfo_params, rates).chunk(2)',
-        'lfo_2, lfo_1 = self.synth_modules["lfo_1"](ctx, lfo_params, rates).chunk(2)',
+        '"lfo_1": lfos["lfo_1"] * env["lfo_1_amp_adsr"],\n            "lfo_2": lfos["lfo_2"] * env["lfo_2_amp_adsr"],',
+        '"lfo_1": lfos["lfo_2"] * env["lfo_1_amp_adsr"],\n            "lfo_2": lfos["lfo_1"] * env["lfo_2_amp_adsr"],',
         ("tests/modular/test_torchsynth_wiring.py",),
         "the two LFOs feed each other's modulation-mixer inputs",
     ),
     Bug(
         "mixer-sources-reversed",
         "modular",
-        "src/torchddsp/modular/modules.py",
+        "src/torchddsp/modular/modulation.py",
         "stacked = torch.stack([inputs[s] for s in self.sources], dim=1)",
         "stacked = torch.stack([inputs[s] for s in reversed(self.sources)], dim=1)",
         ("tests/modular/test_torchsynth_wiring.py",),
@@ -198,7 +202,7 @@ BUGS: list[Bug] = [
     Bug(
         "drive-scaled-back",
         "modular",
-        "src/torchddsp/modular/modules.py",
+        "src/torchddsp/modular/processing.py",
         'wet = waveshape(audio, "tanh", drive, oversampling=self.oversampling)\n',
         'wet = waveshape(audio, "tanh", drive, oversampling=self.oversampling) / 10 ** (drive / 20)\n',
         ("tests/modular/test_drive.py",),
@@ -221,8 +225,8 @@ BUGS: list[Bug] = [
         "schedule-restarts-on-resume",
         "training",
         "src/torchddsp/training/trainer.py",
-        'group["lr"] = config.train.learning_rate_at(step) * group["lr_scale"]',
-        'group["lr"] = config.train.learning_rate_at(step - start_step) * group["lr_scale"]',
+        "set_learning_rate(run.optimizer, run.config.train, step)",
+        "set_learning_rate(run.optimizer, run.config.train, step - run.start_step)",
         ("tests/training/test_train.py::test_resume_continues_exactly",),
         "a resumed run restarts its learning-rate schedule (warm-up again) from step 0",
     ),
@@ -239,7 +243,7 @@ BUGS: list[Bug] = [
     Bug(
         "bundled-violin-is-the-flute",
         "transfer",
-        "src/torchddsp/transfer.py",
+        "src/torchddsp/transfer/in_memory.py",
         "path = PRETRAINED_DIR / str(name_or_path)\n",
         'path = PRETRAINED_DIR / str(name_or_path).replace("violin", "flute")\n',
         ("tests/test_bundled_models.py::test_bundled_model_sounds_like_its_own_instrument_and_the_others_do_not",),
@@ -248,16 +252,16 @@ BUGS: list[Bug] = [
     Bug(
         "report-restates-manual-shift",
         "transfer",
-        "src/torchddsp/transfer.py",
-        'applied["median_loudness_shift_db"] = float(np.median(',
-        'applied["median_loudness_shift_db"] = float(loudness_shift) + 0 * float(np.median(',
+        "src/torchddsp/transfer/in_memory.py",
+        'applied["median_loudness_shift_db"] = float(\n        np.median(',
+        'applied["median_loudness_shift_db"] = float(loudness_shift) + 0 * float(\n        np.median(',
         ("tests/test_transfer_report.py",),
         "the transfer report restates the manual loudness shift, not the applied map",
     ),
     Bug(
         "weights-never-loaded",
         "transfer",
-        "src/torchddsp/transfer.py",
+        "src/torchddsp/transfer/in_memory.py",
         "    load_checkpoint(checkpoint, model)\n",
         "    pass\n",
         (
@@ -271,7 +275,7 @@ BUGS: list[Bug] = [
         "run-folder-unchecked",
         "reliability",
         "src/torchddsp/training/trainer.py",
-        "to_remove = _check_run_folder(run_dir, resume, overwrite)",
+        "to_remove = check_run_folder(run_dir, resume, overwrite)",
         "to_remove = []",
         ("tests/reliability/test_run_folders.py",),
         "a new run into a run folder is accepted: its checkpoints are pruned as they are written",
@@ -297,8 +301,8 @@ BUGS: list[Bug] = [
     Bug(
         "overwrite-deletes-user-files",
         "reliability",
-        "src/torchddsp/training/trainer.py",
-        "run_files = [p for p in present if _is_run_file(p)]",
+        "src/torchddsp/training/run_folder.py",
+        "run_files = [p for p in present if is_run_file(p)]",
         "run_files = present",
         ("tests/reliability/test_run_folders.py",),
         "--overwrite deletes the user's unrelated files",
@@ -307,15 +311,15 @@ BUGS: list[Bug] = [
         "resume-ignores-config",
         "reliability",
         "src/torchddsp/training/trainer.py",
-        '    if different:\n        raise ValueError(f"--resume: CONFIG differs',
-        '    if False:\n        raise ValueError(f"--resume: CONFIG differs',
+        "    if different and not allow_config_change:\n",
+        "    if False:\n",
         ("tests/reliability/test_run_folders.py",),
         "--resume silently ignores a different config",
     ),
     Bug(
         "yaml-exponent-as-text",
         "reliability",
-        "src/torchddsp/training/config.py",
+        "src/torchddsp/configs/__init__.py",
         'ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))',
         "pass",
         ("tests/training/test_config.py",),
@@ -324,8 +328,8 @@ BUGS: list[Bug] = [
     Bug(
         "config-int-coerced",
         "reliability",
-        "src/torchddsp/training/config.py",
-        'raise ValueError(f"{where} must be a whole number, found {value!r}")',
+        "src/torchddsp/configs/__init__.py",
+        'raise InputError(f"{where} must be a whole number, found {value!r}")',
         "pass",
         ("tests/training/test_config.py",),
         "batch_size: 2.5 accepted, failing later inside the trainer",
@@ -441,7 +445,7 @@ BUGS: list[Bug] = [
     Bug(
         "transfer-over-input",
         "reliability",
-        "src/torchddsp/transfer.py",
+        "src/torchddsp/transfer/files.py",
         "    wav, png, summary = check_transfer_outputs(output_path, protected, figure, create_parent=True)",
         "    wav, png, summary = check_transfer_outputs(output_path, (), figure, create_parent=True)",
         ("tests/reliability/test_transfer_outputs.py",),
@@ -450,16 +454,16 @@ BUGS: list[Bug] = [
     Bug(
         "transfer-peak-per-chunk",
         "reliability",
-        "src/torchddsp/transfer.py",
-        "handle.write(_file_samples(audio, peak).numpy())",
-        "handle.write(_file_samples(audio, float(audio.abs().max())).numpy())",
+        "src/torchddsp/transfer/files.py",
+        "handle.write(file_samples(audio, peak).numpy())",
+        "handle.write(file_samples(audio, float(audio.abs().max())).numpy())",
         ("tests/reliability/test_transfer_outputs.py",),
         "each chunk normalised to its own peak",
     ),
     Bug(
         "half-reaches-numba",
         "reliability",
-        "src/torchddsp/functional/_checks.py",
+        "src/torchddsp/validation.py",
         "return value.float() if isinstance(value, Tensor) and value.dtype in HALF_DTYPES else value",
         "return value",
         ("tests/reliability/test_edge_inputs.py",),
@@ -478,8 +482,8 @@ BUGS: list[Bug] = [
         "compress-empty-index",
         "reliability",
         "src/torchddsp/functional/dynamics.py",
-        "zi = gain_db[:, 0] if n_samples else gain_db.new_zeros(batch)",
-        "zi = gain_db[:, 0]",
+        "return gain_db[:, 0] if n_samples else gain_db.new_zeros(batch)",
+        "return gain_db[:, 0]",
         ("tests/reliability/test_edge_inputs.py",),
         "compress of an empty block: IndexError",
     ),
@@ -487,8 +491,9 @@ BUGS: list[Bug] = [
 
 
 def copy_project(target: Path) -> None:
-    """Copy the tracked files of the working tree (with their current contents)."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
+    """Copy the working tree's tracked and not-ignored untracked files (current contents)."""
+    listing = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    files = subprocess.run(listing, cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
     for name in filter(None, (f.decode() for f in files)):
         source = ROOT / name
         if source.is_file():
@@ -502,6 +507,18 @@ def run_tests(copy: Path, tests: tuple[str, ...]) -> tuple[int, str]:
     done = subprocess.run(command, cwd=copy, env=environment, capture_output=True, text=True, timeout=1800)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     return done.returncode, lines[-1] if lines else " ".join(done.stderr.strip().splitlines()[-1:])
+
+
+def dry_check(bug: Bug) -> str:
+    """Why ``bug`` cannot be planted in the working tree ("" when it can)."""
+    path = ROOT / bug.path
+    if not path.is_file():
+        return f"{bug.path} does not exist"
+    count = path.read_text().count(bug.old)
+    if count != 1:
+        return f"the text to replace occurs {count} times in {bug.path}"
+    missing = [t for t in bug.tests if not (ROOT / t.split("::")[0]).exists()]
+    return f"no such test file: {' '.join(missing)}" if missing else ""
 
 
 def check(copy: Path, bug: Bug) -> tuple[str, str]:
@@ -523,8 +540,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated bug names")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    parser.add_argument("--dry", action="store_true", help="only check that every bug can be planted")
     args = parser.parse_args(argv)
     bugs = [b for b in BUGS if not args.only or b.name in args.only.split(",")]
+    if args.dry:
+        problems = [(b.name, dry_check(b)) for b in bugs]
+        for name, problem in problems:
+            print(f"{'ok' if not problem else 'error':7s} {name}{': ' + problem if problem else ''}")
+        return 1 if any(problem for _, problem in problems) else 0
     folder = Path(tempfile.mkdtemp(prefix="torchddsp-bite-"))
     started = time.time()
     results = []

@@ -135,7 +135,7 @@ def test_the_scan_sees_the_whole_public_api():
     names = set(public_names())
     assert ("torchddsp.functional.overlap_add", "hop_size") in names  # a function's parameter
     assert ("torchddsp.Compressor.__init__", "attack_s") in names  # a processor's constructor
-    assert ("torchddsp.Compressor.limiter", "release_s") in names  # a classmethod
+    assert ("torchddsp.Compressor.limiter", "sample_rate") in names  # a classmethod
     assert ("torchddsp.modular.RenderContext field", "frame_rate") in names  # a dataclass field
     assert ("torchddsp.modular.RenderContext attribute", "hop_size") in names  # a property
     assert ("torchddsp.features.stft", "hop_size") in names

@@ -7,7 +7,8 @@ import soundfile as sf
 import torch
 from training_support import DATA
 
-from torchddsp.transfer import CONFIDENCE_THRESHOLD, adjust_features, transfer
+from torchddsp.features.pitch import CONFIDENCE_THRESHOLD
+from torchddsp.transfer import adjust_features, transfer
 
 STATISTICS = {
     "pitched_frames": 1000,

@@ -21,18 +21,7 @@ Shapes: audio ``(batch, n_samples)``; frame-rate controls ``(batch, n_frames, ch
 """
 
 from . import effects, features, functional, losses, processors, synths, validation
-from .effects import (
-    Compressor,
-    ExpDecayReverb,
-    FDNReverb,
-    FilteredNoiseReverb,
-    FIRFilter,
-    ModDelay,
-    ParametricEQ,
-    Phaser,
-    Reverb,
-    Waveshaper,
-)
+from .effects import *  # noqa: F403  (every effect, re-exported by effects.__all__ below)
 from .processors import Add, Mix, Node, Processor, ProcessorGroup
 from .synths import FM, FilteredNoise, Harmonic, Sinusoidal, Wavetable
 from .validation import InputError, data_checks, set_validation
@@ -60,14 +49,5 @@ __all__ = [
     "Sinusoidal",
     "Wavetable",
     "FM",
-    "Reverb",
-    "ExpDecayReverb",
-    "FilteredNoiseReverb",
-    "FIRFilter",
-    "ModDelay",
-    "ParametricEQ",
-    "Compressor",
-    "FDNReverb",
-    "Waveshaper",
-    "Phaser",
+    *effects.__all__,
 ]

@@ -20,7 +20,9 @@ import json
 import math
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .validation import InputError
 
@@ -217,49 +219,65 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="torchddsp", description="Differentiable DSP: timbre transfer and more.")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _command(
+    commands: Any, name: str, helptext: str, run: Callable[[argparse.Namespace], int]
+) -> argparse.ArgumentParser:
+    """A subcommand that runs ``run(args)``."""
+    command = commands.add_parser(name, help=helptext)
+    command.set_defaults(run=run)
+    return command
 
-    prepare = commands.add_parser("prepare", help="cut and analyse recordings into a training dataset")
-    prepare.add_argument("audio_dir")
-    prepare.add_argument("dataset_dir")
+
+def _flags(command: argparse.ArgumentParser | Any, **helptexts: str) -> None:
+    """On/off options (``store_true``): ``skip_bad="..."`` adds ``--skip-bad``."""
+    for name, helptext in helptexts.items():
+        command.add_argument("--" + name.replace("_", "-"), action="store_true", help=helptext)
+
+
+def _quiet(command: argparse.ArgumentParser) -> None:
+    _flags(command, quiet="no progress bar")
+
+
+def _add_prepare(commands: Any) -> None:
+    prepare = _command(commands, "prepare", "cut and analyse recordings into a training dataset", _prepare)
+    for name in ("audio_dir", "dataset_dir"):
+        prepare.add_argument(name)
     prepare.add_argument("--config", default="cpu_small", help="config (file or shipped name) for rates and cutting")
     prepare.add_argument("--f0-method", choices=("crepe", "yin"), help="override the config's f0 method")
-    prepare.add_argument("--skip-bad", action="store_true", help="skip unreadable files (listed in dataset.json)")
-    prepare.add_argument("--quiet", action="store_true", help="no progress bar")
-    prepare.set_defaults(run=_prepare)
+    _flags(prepare, skip_bad="skip unreadable files (listed in dataset.json)")
+    _quiet(prepare)
 
-    train = commands.add_parser("train", help="train an autoencoder on a prepared dataset")
+
+def _add_train(commands: Any) -> None:
+    train = _command(commands, "train", "train an autoencoder on a prepared dataset", _train)
     train.add_argument("config", help="YAML config file or shipped name (solo_instrument, cpu_small)")
-    train.add_argument("dataset_dir")
-    train.add_argument("run_dir")
-    again = train.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in RUN_DIR")
-    again.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start a new run in RUN_DIR, deleting the run there (only what a run writes)",
+    for name in ("dataset_dir", "run_dir"):
+        train.add_argument(name)
+    _flags(
+        train.add_mutually_exclusive_group(),
+        resume="continue from the newest checkpoint in RUN_DIR",
+        overwrite="start a new run in RUN_DIR, deleting the run there (only what a run writes)",
     )
     train.add_argument("--steps", type=_positive_int, help="train up to this step (default: the config's)")
-    train.add_argument(
-        "--allow-config-change",
-        action="store_true",
-        help="with --resume: continue with CONFIG where it differs from the run's own (not its model section)",
+    _flags(
+        train,
+        allow_config_change="with --resume: continue with CONFIG where it differs from the run's own (not its model section)",
+        tensorboard="also log to RUN_DIR/tensorboard",
     )
-    train.add_argument("--tensorboard", action="store_true", help="also log to RUN_DIR/tensorboard")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(run=_train)
+    _quiet(train)
 
-    evaluate = commands.add_parser("evaluate", help="resynthesis metrics of a trained model")
+
+def _add_evaluate(commands: Any) -> None:
+    evaluate = _command(commands, "evaluate", "resynthesis metrics of a trained model", _evaluate)
     evaluate.add_argument("run_dir", help="training run, checkpoint folder or bundled model name")
     evaluate.add_argument("dataset_dir")
     evaluate.add_argument("--split", default="eval", choices=("eval", "train"))
     evaluate.add_argument("--max-examples", type=_positive_int, help="evaluate at most this many examples")
     evaluate.add_argument("--output", help="JSON path (default RUN_DIR/evaluation_<split>.json)")
-    evaluate.set_defaults(run=_evaluate)
 
-    transfer = commands.add_parser("transfer", help="turn a monophonic recording into a model's instrument")
+
+def _add_transfer(commands: Any) -> None:
+    transfer = _command(commands, "transfer", "turn a monophonic recording into a model's instrument", _transfer)
     transfer.add_argument("input")
     transfer.add_argument("--model", required=True, help="bundled model name or training run folder")
     transfer.add_argument("-o", "--output", required=True, help="output WAV (a PNG and JSON go beside it)")
@@ -270,9 +288,9 @@ def _parser() -> argparse.ArgumentParser:
     transfer.add_argument(
         "--quiet-db", type=_non_negative_float, default=20.0, help="dB of attenuation of unpitched parts (>= 0)"
     )
-    transfer.add_argument("--no-auto-adjust", action="store_true", help="use the input's f0 and loudness as they are")
+    _flags(transfer, no_auto_adjust="use the input's f0 and loudness as they are")
     room = transfer.add_mutually_exclusive_group()
-    room.add_argument("--dry", action="store_true", help="no reverb (the dry instrument)")
+    _flags(room, dry="no reverb (the dry instrument)")
     room.add_argument("--reverb-from", help="use this other model's reverb (transfer of room acoustics)")
     transfer.add_argument("--f0-method", default="crepe", choices=("crepe", "yin"))
     transfer.add_argument(
@@ -281,16 +299,19 @@ def _parser() -> argparse.ArgumentParser:
         default=30.0,
         help="audio analysed and rendered at a time (memory does not grow with the recording)",
     )
-    transfer.add_argument("--quiet", action="store_true", help="no progress bar")
-    transfer.set_defaults(run=_transfer)
+    _quiet(transfer)
 
+
+def _add_modular(commands: Any) -> None:
     modular = commands.add_parser("modular", help="the modular synthesizer: render datasets, export curves")
     actions = modular.add_subparsers(dest="action", required=True)
-    for action, helptext in (
-        ("render", "render a seeded dataset of sounds (FLAC + parameters, in shards)"),
-        ("curves", "write a voice's parameter curves as JSON (edit, then pass --curves)"),
-    ):
-        sub = actions.add_parser(action, help=helptext)
+    render = _command(
+        actions, "render", "render a seeded dataset of sounds (FLAC + parameters, in shards)", _modular_render
+    )
+    curves = _command(
+        actions, "curves", "write a voice's parameter curves as JSON (edit, then pass --curves)", _modular_curves
+    )
+    for sub in (render, curves):
         sub.add_argument("--voice", default="default", help="registered voice: default (torchsynth's), rich")
         sub.add_argument("--curves", help="JSON of parameter curves (from 'torchddsp modular curves')")
         sub.add_argument("--sample-rate", type=_positive_float, default=44100.0)
@@ -301,17 +322,20 @@ def _parser() -> argparse.ArgumentParser:
             default=441.0,
             help="control frames per second; sample_rate / frame_rate must be whole",
         )
-        if action == "render":
-            sub.add_argument("--count", type=_positive_int, required=True, help="number of sounds")
-            sub.add_argument("--seed", type=int, default=0, help="dataset seed (sound k depends on (seed, k) only)")
-            sub.add_argument("--output", required=True, help="output folder (rerun to resume)")
-            sub.add_argument("--shard-size", type=_positive_int, default=1000)
-            sub.add_argument("--batch-size", type=_positive_int, default=64)
-            sub.add_argument("--quiet", action="store_true", help="no progress bar")
-            sub.set_defaults(run=_modular_render)
-        else:
-            sub.add_argument("--output", required=True, help="JSON file to write")
-            sub.set_defaults(run=_modular_curves)
+    render.add_argument("--count", type=_positive_int, required=True, help="number of sounds")
+    render.add_argument("--seed", type=int, default=0, help="dataset seed (sound k depends on (seed, k) only)")
+    render.add_argument("--output", required=True, help="output folder (rerun to resume)")
+    render.add_argument("--shard-size", type=_positive_int, default=1000)
+    render.add_argument("--batch-size", type=_positive_int, default=64)
+    _quiet(render)
+    curves.add_argument("--output", required=True, help="JSON file to write")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="torchddsp", description="Differentiable DSP: timbre transfer and more.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_prepare, _add_train, _add_evaluate, _add_transfer, _add_modular):
+        add(commands)
     return parser
 
 

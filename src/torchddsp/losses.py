@@ -12,6 +12,7 @@ Conventions shared by every loss here:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,21 +24,12 @@ from torch.autograd.function import once_differentiable
 from .features.crepe import crepe_activations
 from .features.loudness import a_weighted_loudness
 from .features.spectral import WINDOWS, magnitude_spectrogram, mel_filterbank, power_spectrogram, window_tensor
-from .validation import InputError, check_choice, check_positive, check_rank
+from .processors import check_same_audio
+from .validation import InputError, check_choice, check_positive
 
 __all__ = ["MultiScaleSpectralLoss", "MelSpectrogramLoss", "LoudnessLoss", "CREPEEmbeddingLoss", "REDUCTIONS"]
 
 REDUCTIONS = ("mean", "sum", "none")
-
-
-def _check_pair(prediction: Tensor, target: Tensor) -> None:
-    check_rank("prediction", prediction, 2, "(batch, n_samples)")
-    check_rank("target", target, 2, "(batch, n_samples)")
-    if prediction.shape != target.shape:
-        raise InputError(
-            f"prediction and target must have the same shape (batch, n_samples), "
-            f"found {tuple(prediction.shape)} and {tuple(target.shape)}"
-        )
 
 
 def _reduce(per_item: Tensor, reduction: str) -> Tensor:
@@ -201,7 +193,7 @@ class MultiScaleSpectralLoss(nn.Module):
         return self._windows[key]
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
-        _check_pair(prediction, target)
+        check_same_audio(prediction=prediction, target=target)
         batch = prediction.shape[0]
         per_item = prediction.new_zeros(batch, dtype=torch.promote_types(prediction.dtype, torch.float32))
         batch_convergence = per_item.new_zeros(())
@@ -215,16 +207,19 @@ class MultiScaleSpectralLoss(nn.Module):
         )
         dtype = prediction.dtype if prediction.dtype in (torch.float32, torch.float64) else torch.float32
         for i, (n_fft, hop) in enumerate(zip(self.fft_sizes, self.hop_sizes)):
-            options = dict(
+            spectrogram = functools.partial(
+                magnitude_spectrogram,
+                n_fft=n_fft,
+                hop_size=hop,
                 window=self._window(i, dtype, prediction.device),
                 center=self.center,
                 pad_mode=self.pad_mode,
                 pad_end=not self.center,
             )
-            magnitude_prediction = magnitude_spectrogram(prediction, n_fft, hop, **options)
+            magnitude_prediction = spectrogram(prediction)
             # The target usually needs no gradient: no graph, and no backward FFT, for it.
             with torch.set_grad_enabled(torch.is_grad_enabled() and target.requires_grad):
-                magnitude_target = magnitude_spectrogram(target, n_fft, hop, **options)
+                magnitude_target = spectrogram(target)
             magnitude_l1, log_l1, squared_difference, squared_target = _SpectralDistances.apply(
                 magnitude_prediction, magnitude_target, settings
             )
@@ -271,7 +266,7 @@ class _SpectralDistances(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, magnitude_p: Tensor, magnitude_t: Tensor, settings: _DistanceSettings):  # type: ignore[override]
+    def forward(ctx, magnitude_p: Tensor, magnitude_t: Tensor, settings: _DistanceSettings):
         floor = settings.magnitude_floor
         if floor:
             magnitude_p, magnitude_t = torch.clamp_min(magnitude_p, floor), torch.clamp_min(magnitude_t, floor)
@@ -294,11 +289,11 @@ class _SpectralDistances(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_magnitude, g_log, g_squared_difference, g_squared_target):  # type: ignore[override]
+    def backward(ctx, g_magnitude, g_log, g_squared_difference, g_squared_target):
         magnitude_p, magnitude_t, difference, log_difference = ctx.saved_tensors
         settings: _DistanceSettings = ctx.settings
         count = magnitude_p.shape[1] * magnitude_p.shape[2]
-        grads = []
+        grads: list[Tensor | None] = []
         for index, (magnitude, sign) in enumerate(((magnitude_p, -1.0), (magnitude_t, 1.0))):
             if not ctx.needs_input_grad[index]:
                 grads.append(None)
@@ -374,7 +369,7 @@ class MelSpectrogramLoss(nn.Module):
             self.register_buffer(f"filterbank_{i}", mel_filterbank(n_fft, mels, sample_rate, min_hz, max_hz))
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
-        _check_pair(prediction, target)
+        check_same_audio(prediction=prediction, target=target)
         batch = prediction.shape[0]
         pair = torch.cat([prediction, target], dim=0)
         per_item = pair.new_zeros(batch, dtype=torch.promote_types(pair.dtype, torch.float32))
@@ -419,7 +414,7 @@ class LoudnessLoss(nn.Module):
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
-        _check_pair(prediction, target)
+        check_same_audio(prediction=prediction, target=target)
         batch = prediction.shape[0]
         loudness = a_weighted_loudness(
             torch.cat([prediction, target]), self.sample_rate, self.frame_rate, self.n_fft, self.range_db
@@ -476,7 +471,7 @@ class CREPEEmbeddingLoss(nn.Module):
         return cls(sample_rate, model, **{**settings, **overrides})
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
-        _check_pair(prediction, target)
+        check_same_audio(prediction=prediction, target=target)
         batch = prediction.shape[0]
         outputs = crepe_activations(
             torch.cat([prediction, target]),

@@ -37,7 +37,7 @@ def _pyplot():
 
 def log_spectrogram(audio: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
     """dB magnitude spectrogram of ``(n_samples,)`` audio, ``(bins, frames)``, 0 dB = full-scale sine."""
-    from .features.spectral import magnitude_spectrogram  # noqa: PLC0415
+    from .features.fourier import magnitude_spectrogram  # noqa: PLC0415
 
     audio = audio.detach().float().reshape(1, -1)
     if audio.shape[1] <= n_fft // 2:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -33,7 +33,31 @@ from torch import Tensor, nn
 from .functional import upsample
 from .validation import InputError, check_finite, check_rank
 
-__all__ = ["Processor", "ProcessorGroup", "Node", "Add", "Mix"]
+__all__ = ["Processor", "ProcessorGroup", "Node", "Add", "Mix", "Rendered"]
+
+#: What ``render`` (and so ``forward``) returns: the audio, or ``(audio, state)`` from a
+#: streaming render asked ``return_state=True`` (the state's type is the op's own).
+Rendered: TypeAlias = Tensor | tuple[Tensor, Any]
+StateT = TypeVar("StateT")
+
+if TYPE_CHECKING:  # typing only: generic TypedDicts need Python 3.11 at run time
+    from typing_extensions import NotRequired, TypedDict
+
+    class StreamOptions(TypedDict, Generic[StateT], total=False):
+        """The streaming render options of a stateful processor (the convention of
+        ``docs/design.md``): ``state`` (at rest when None) and ``return_state`` (return
+        ``(audio, state)``), passed on to its functional op."""
+
+        state: StateT | None
+        return_state: bool
+
+    class BlockOptions(StreamOptions[StateT]):
+        """A synthesizer's render options: ``n_samples`` and ``add_endpoint`` (False: the last
+        frame is the end point of the block, see :mod:`torchddsp.functional.resampling`) besides
+        the streaming ones."""
+
+        n_samples: int
+        add_endpoint: NotRequired[bool]
 
 
 class Processor(nn.Module):
@@ -120,17 +144,18 @@ class Processor(nn.Module):
             )
         return dict(zip(self.input_names, inputs))
 
-    def render(self, *controls: Any, **options: Any) -> Tensor:  # pragma: no cover - abstract
+    def render(self, *controls: Any, **options: Any) -> Rendered:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def forward(self, *inputs: Any, **named: Any) -> Tensor:
+    def forward(self, *inputs: Any, **named: Any) -> Rendered:
         """``render(**controls(*inputs), **options)``: keywords named in ``render_options`` go to
         ``render``, the others (inputs by name) to ``controls``."""
         options = {k: named.pop(k) for k in self.render_options if k in named}
         return self.render(**self.controls(*inputs, **named), **options)
 
 
-def _check_same_audio(**signals: Tensor) -> None:
+def check_same_audio(**signals: Tensor) -> None:
+    """Raise unless every signal is audio ``(batch, n_samples)`` of one shape (named as given)."""
     shapes = {}
     for name, signal in signals.items():
         check_rank(name, signal, 2, "(batch, n_samples)")
@@ -145,7 +170,7 @@ class Add(Processor):
     input_names = ("signal_one", "signal_two")
 
     def render(self, signal_one: Tensor, signal_two: Tensor) -> Tensor:
-        _check_same_audio(signal_one=signal_one, signal_two=signal_two)
+        check_same_audio(signal_one=signal_one, signal_two=signal_two)
         return signal_one + signal_two
 
 
@@ -168,7 +193,7 @@ class Mix(Processor):
         return {"signal_one": signal_one, "signal_two": signal_two, "mix": mix}
 
     def render(self, signal_one: Tensor, signal_two: Tensor, mix: Tensor) -> Tensor:
-        _check_same_audio(signal_one=signal_one, signal_two=signal_two)
+        check_same_audio(signal_one=signal_one, signal_two=signal_two)
         check_rank("mix", mix, 3, "(batch, n_frames, 1)")
         if mix.shape[-1] != 1 or mix.shape[0] != signal_one.shape[0]:
             raise InputError(f"mix must have shape ({signal_one.shape[0]}, n_frames, 1), found {tuple(mix.shape)}")
@@ -309,6 +334,12 @@ class ProcessorGroup(Processor):
             visit(name, ())
         return order
 
+    def node(self, name: str) -> Processor:
+        """The processor of node ``name``."""
+        processor = self.processors[name]
+        assert isinstance(processor, Processor)  # checked at construction
+        return processor
+
     def controls(self, *inputs: Any, **named: Any) -> dict[str, Any]:
         """Graph inputs by name: a mapping, positional tensors in ``input_names`` order, keyword
         tensors, or a mapping plus keywords."""
@@ -338,7 +369,7 @@ class ProcessorGroup(Processor):
             raise InputError(f"graph inputs {shadowing} have the names of nodes; rename them")
         values: dict[str, Tensor] = dict(inputs)
         for name in self.order:
-            processor = self.processors[name]
+            processor = self.node(name)
             arguments = []
             for port in processor.input_names:
                 source = self.wiring[name][port]
@@ -352,7 +383,9 @@ class ProcessorGroup(Processor):
                 arguments.append(values[source])
             controls = processor.controls(*arguments)
             accepted = {k: v for k, v in options.items() if k in processor.render_options}
-            values[name] = processor.render(**controls, **accepted)
+            # A group passes no streaming option (STREAMING_OPTIONS), so every node returns
+            # its audio alone, never ``(audio, state)``.
+            values[name] = cast(Tensor, processor.render(**controls, **accepted))
             for key, value in controls.items():
                 values[f"{name}/{key}"] = value
         return values

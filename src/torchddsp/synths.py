@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -36,8 +37,47 @@ __all__ = ["Harmonic", "FilteredNoise", "Sinusoidal", "Wavetable", "FM"]
 
 ScaleFn = Callable[[Tensor], Tensor]
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-class Harmonic(Processor):
+    from .processors import BlockOptions, StreamOptions
+
+
+class _Oscillating(Processor):
+    """What the oscillating synthesizers share: ``sample_rate`` and ``amplitude_upsampling``
+    (checked), and the render options :class:`~torchddsp.processors.BlockOptions`."""
+
+    render_options = ("n_samples", "state", "return_state", "add_endpoint")
+
+    def __init__(self, sample_rate: float, amplitude_upsampling: str):
+        super().__init__()
+        self.sample_rate = check_positive("sample_rate", sample_rate)
+        self.amplitude_upsampling = check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
+
+    def pitched(
+        self,
+        synthesis: Callable[..., Tensor | tuple[Tensor, Tensor]],
+        f0_hz: Tensor,
+        amplitudes: Tensor,
+        shape: Tensor,
+        *,
+        n_samples: int,
+        **blocks: object,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """``synthesis(f0_hz, amplitudes, shape, ...)`` with this processor's settings: the render
+        of :class:`Harmonic` (``shape`` the harmonic distribution) and :class:`Wavetable`."""
+        return synthesis(
+            f0_hz,
+            amplitudes,
+            shape,
+            n_samples,
+            self.sample_rate,
+            amplitude_upsampling=self.amplitude_upsampling,
+            **blocks,
+        )
+
+
+class Harmonic(_Oscillating):
     """Harmonic (additive) synthesizer: a sum of sinusoids at integer multiples of ``f0_hz``.
 
     ``controls``: ``scale_fn`` maps the raw ``amplitudes`` and ``harmonic_distribution`` to
@@ -55,6 +95,12 @@ class Harmonic(Processor):
         ``(batch, n_frames, n_harmonics)``, ``f0_hz`` ``(batch, n_frames, 1)`` ->
         ``(batch, n_samples)``.
 
+    Example:
+        >>> harmonic = Harmonic(16000)
+        >>> f0_hz = torch.full((2, 10, 1), 440.0)
+        >>> harmonic(torch.zeros(2, 10, 1), torch.zeros(2, 10, 8), f0_hz, n_samples=640).shape
+        torch.Size([2, 640])
+
     Args:
         sample_rate: output rate in Hz (default 16000).
         scale_fn: raw -> positive amplitude map, or None to take controls as given.
@@ -63,7 +109,6 @@ class Harmonic(Processor):
     """
 
     input_names = ("amplitudes", "harmonic_distribution", "f0_hz")
-    render_options = ("n_samples", "state", "return_state", "add_endpoint")
 
     def __init__(
         self,
@@ -72,11 +117,9 @@ class Harmonic(Processor):
         normalize_below_nyquist: bool = True,
         amplitude_upsampling: str = "window",
     ):
-        super().__init__()
-        self.sample_rate = check_positive("sample_rate", sample_rate)
+        super().__init__(sample_rate, amplitude_upsampling)
         self.scale_fn = scale_fn
         self.normalize_below_nyquist = normalize_below_nyquist
-        self.amplitude_upsampling = check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
 
     def controls(self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor) -> dict[str, Tensor]:
         check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, 1)")
@@ -90,27 +133,9 @@ class Harmonic(Processor):
         return {"amplitudes": amplitudes, "harmonic_distribution": harmonic_distribution, "f0_hz": f0_hz}
 
     def render(
-        self,
-        amplitudes: Tensor,
-        harmonic_distribution: Tensor,
-        f0_hz: Tensor,
-        *,
-        n_samples: int,
-        state: Tensor | None = None,
-        return_state: bool = False,
-        add_endpoint: bool = True,
+        self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor, **options: Unpack[BlockOptions[Tensor]]
     ) -> Tensor | tuple[Tensor, Tensor]:
-        return harmonic_synthesis(
-            f0_hz,
-            amplitudes,
-            harmonic_distribution,
-            n_samples,
-            self.sample_rate,
-            state=state,
-            return_state=return_state,
-            amplitude_upsampling=self.amplitude_upsampling,
-            add_endpoint=add_endpoint,
-        )
+        return self.pitched(harmonic_synthesis, f0_hz, amplitudes, harmonic_distribution, **options)
 
 
 class FilteredNoise(Processor):
@@ -126,6 +151,10 @@ class FilteredNoise(Processor):
         ``magnitudes`` ``(batch, n_frames, n_bands)`` -> ``(batch, n_samples)``, where
         ``ceil(n_samples / n_frames)``-sample blocks must give ``n_frames`` blocks (0 frames:
         ``n_samples=0`` and an empty result).
+
+    Example:
+        >>> FilteredNoise()(torch.zeros(2, 10, 65), n_samples=640, seed=0).shape
+        torch.Size([2, 640])
 
     Args:
         window_size: filter taps, at most 2 * (n_bands - 1); 0 (default) for that maximum
@@ -171,7 +200,7 @@ class FilteredNoise(Processor):
         return frequency_filter(noise, magnitudes, self.window_size)
 
 
-class Sinusoidal(Processor):
+class Sinusoidal(_Oscillating):
     """A bank of free sinusoids with per-frame frequencies and amplitudes.
 
     ``controls``: ``amplitude_scale_fn`` (default ``exp_sigmoid``) on amplitudes and
@@ -184,10 +213,13 @@ class Sinusoidal(Processor):
 
     Shape:
         ``amplitudes``, ``frequencies_hz`` ``(batch, n_frames, n_sinusoids)`` -> ``(batch, n_samples)``.
+
+    Example:
+        >>> Sinusoidal(16000)(torch.zeros(2, 10, 4), torch.zeros(2, 10, 4), n_samples=640).shape
+        torch.Size([2, 640])
     """
 
     input_names = ("amplitudes", "frequencies_hz")
-    render_options = ("n_samples", "state", "return_state", "add_endpoint")
 
     def __init__(
         self,
@@ -196,11 +228,9 @@ class Sinusoidal(Processor):
         frequency_scale_fn: ScaleFn | None = frequencies_sigmoid,
         amplitude_upsampling: str = "window",
     ):
-        super().__init__()
-        self.sample_rate = check_positive("sample_rate", sample_rate)
+        super().__init__(sample_rate, amplitude_upsampling)
         self.amplitude_scale_fn = amplitude_scale_fn
         self.frequency_scale_fn = frequency_scale_fn
-        self.amplitude_upsampling = check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
 
     def controls(self, amplitudes: Tensor, frequencies_hz: Tensor) -> dict[str, Tensor]:
         check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, n_sinusoids)")
@@ -217,9 +247,8 @@ class Sinusoidal(Processor):
         frequencies_hz: Tensor,
         *,
         n_samples: int,
-        state: Tensor | None = None,
-        return_state: bool = False,
         add_endpoint: bool = True,
+        **options: Unpack[StreamOptions[Tensor]],
     ) -> Tensor | tuple[Tensor, Tensor]:
         if amplitudes.shape != frequencies_hz.shape:
             raise InputError(
@@ -228,12 +257,10 @@ class Sinusoidal(Processor):
             )
         frequency_envelopes = upsample(frequencies_hz.to(torch.float64), n_samples, "linear", add_endpoint)
         amplitude_envelopes = upsample(amplitudes, n_samples, self.amplitude_upsampling, add_endpoint)
-        return oscillator_bank(
-            frequency_envelopes, amplitude_envelopes, self.sample_rate, state=state, return_state=return_state
-        )
+        return oscillator_bank(frequency_envelopes, amplitude_envelopes, self.sample_rate, **options)
 
 
-class Wavetable(Processor):
+class Wavetable(_Oscillating):
     """Wavetable synthesizer: a (time-varying) single-cycle waveform played at ``f0_hz``.
 
     ``controls``: ``scale_fn`` on amplitudes; wavetables are taken as given (waveform
@@ -243,20 +270,22 @@ class Wavetable(Processor):
         ``amplitudes`` ``(batch, n_frames, 1)``, ``wavetables`` ``(batch, table_size)`` or
         ``(batch, n_frames, table_size)``, ``f0_hz`` ``(batch, n_frames, 1)`` -> ``(batch, n_samples)``.
 
+    Example:
+        >>> table = torch.sin(torch.linspace(0, 2 * math.pi, 64)).expand(2, 64)
+        >>> Wavetable(16000)(torch.zeros(2, 10, 1), table, torch.full((2, 10, 1), 440.0), n_samples=640).shape
+        torch.Size([2, 640])
+
     Render options: ``n_samples``; ``state`` (the phase ``(batch, 1)``), ``return_state`` and
     ``add_endpoint`` to render in blocks, as :class:`Harmonic`.
     """
 
     input_names = ("amplitudes", "wavetables", "f0_hz")
-    render_options = ("n_samples", "state", "return_state", "add_endpoint")
 
     def __init__(
         self, sample_rate: float = 16000, scale_fn: ScaleFn | None = exp_sigmoid, amplitude_upsampling: str = "window"
     ):
-        super().__init__()
-        self.sample_rate = check_positive("sample_rate", sample_rate)
+        super().__init__(sample_rate, amplitude_upsampling)
         self.scale_fn = scale_fn
-        self.amplitude_upsampling = check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
 
     def controls(self, amplitudes: Tensor, wavetables: Tensor, f0_hz: Tensor) -> dict[str, Tensor]:
         check_tensor("amplitudes", amplitudes)
@@ -265,27 +294,9 @@ class Wavetable(Processor):
         return {"amplitudes": amplitudes, "wavetables": wavetables, "f0_hz": f0_hz}
 
     def render(
-        self,
-        amplitudes: Tensor,
-        wavetables: Tensor,
-        f0_hz: Tensor,
-        *,
-        n_samples: int,
-        state: Tensor | None = None,
-        return_state: bool = False,
-        add_endpoint: bool = True,
+        self, amplitudes: Tensor, wavetables: Tensor, f0_hz: Tensor, **options: Unpack[BlockOptions[Tensor]]
     ) -> Tensor | tuple[Tensor, Tensor]:
-        return wavetable_synthesis(
-            f0_hz,
-            amplitudes,
-            wavetables,
-            n_samples,
-            self.sample_rate,
-            state=state,
-            return_state=return_state,
-            amplitude_upsampling=self.amplitude_upsampling,
-            add_endpoint=add_endpoint,
-        )
+        return self.pitched(wavetable_synthesis, f0_hz, amplitudes, wavetables, **options)
 
 
 def _stack_routing(n_operators: int) -> Tensor:
@@ -312,6 +323,10 @@ class FM(Processor):
     Shape:
         ``f0_hz`` ``(batch, n_frames, 1)``, ``levels`` ``(batch, n_frames, n_operators)`` ->
         ``(batch, n_samples)``.
+
+    Example:
+        >>> FM(16000)(torch.full((2, 10, 1), 220.0), torch.zeros(2, 10, 2), n_samples=640).shape
+        torch.Size([2, 640])
 
     Args:
         sample_rate: output rate in Hz.
@@ -354,6 +369,8 @@ class FM(Processor):
             raise InputError(f"feedback must have {n_operators} values, found {tuple(feedback_tensor.shape)}")
         self.ratios: Tensor
         self.feedback: Tensor
+        self.routing: Tensor
+        self.output_gains: Tensor
         self.setting("ratios", ratio_tensor, learned=trainable_ratios)
         self.setting("feedback", feedback_tensor, learned=trainable_feedback)
         carriers = (routing != 0).sum(dim=0) == 0  # modulates nobody
@@ -379,9 +396,8 @@ class FM(Processor):
         levels: Tensor,
         *,
         n_samples: int,
-        state: tuple[Tensor, Tensor] | None = None,
-        return_state: bool = False,
         add_endpoint: bool = True,
+        **options: Unpack[StreamOptions[tuple[Tensor, Tensor]]],
     ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
         frequency_envelopes = upsample(frequencies_hz.to(torch.float64), n_samples, "linear", add_endpoint)
         level_envelopes = upsample(levels, n_samples, "window", add_endpoint)
@@ -396,6 +412,5 @@ class FM(Processor):
             self.sample_rate,
             feedback=feedback_envelope,
             output_gains=self.output_gains.to(levels.dtype),
-            state=state,
-            return_state=return_state,
+            **options,
         )

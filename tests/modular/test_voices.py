@@ -327,7 +327,7 @@ def test_bad_patches_are_errors():
 
 
 def test_normalize_if_clipping_values_gradients_and_silent_sounds():
-    from torchddsp.modular.modules import normalize_if_clipping
+    from torchddsp.modular.processing import normalize_if_clipping
 
     x = torch.zeros(3, 9, dtype=torch.float64)
     x[1] = 3 * torch.randn(9, dtype=torch.float64, generator=torch.Generator().manual_seed(0))

@@ -82,16 +82,16 @@ def test_nothing_needs_matplotlib_until_it_draws(tmp_path):
 def test_constants_shared_by_several_modules_are_one_definition():
     # Catches: a second literal copy (0.85 in transfer, its own method list in the configs)
     # that a later change updates in one place only.
-    from torchddsp import transfer  # noqa: PLC0415
     from torchddsp.configs import DataConfig  # noqa: PLC0415
     from torchddsp.features import pitch, recording  # noqa: PLC0415
     from torchddsp.training import data, metrics  # noqa: PLC0415
+    from torchddsp.transfer import files, in_memory  # noqa: PLC0415
 
     assert data.CONFIDENCE_THRESHOLD is pitch.CONFIDENCE_THRESHOLD
     assert metrics.CONFIDENCE_THRESHOLD is pitch.CONFIDENCE_THRESHOLD
-    assert transfer.CONFIDENCE_THRESHOLD is pitch.CONFIDENCE_THRESHOLD
+    assert in_memory.CONFIDENCE_THRESHOLD is pitch.CONFIDENCE_THRESHOLD
     assert data.CHUNK_SECONDS is recording.CHUNK_SECONDS
-    assert transfer.transfer_file.__kwdefaults__["chunk_s"] is recording.CHUNK_SECONDS
+    assert files.transfer_file.__kwdefaults__["chunk_s"] is recording.CHUNK_SECONDS
     for method in pitch.F0_METHODS:
         DataConfig(f0_method=method).validate()
     with pytest.raises(ValueError, match="f0_method must be one of"):

@@ -16,6 +16,7 @@ import pytest
 import torch
 from training_support import LEARNING_STEPS, checkpoint_model, learning_config, tiny_config
 
+from torchddsp.training import hooks as hooks_module
 from torchddsp.training import latest_checkpoint, train
 from torchddsp.training import trainer as trainer_module
 from torchddsp.training.checkpoints import checkpoint_history, read_state
@@ -125,9 +126,9 @@ def test_tensorboard_without_its_package_is_refused_before_anything_is_written(d
 def test_metrics_that_are_not_numbers_leave_valid_json(dataset_dir, tmp_path, monkeypatch):
     # f0 metrics are undefined when nothing is pitched: NaN must not reach eval.json or the summary.
     def nothing_pitched(*args, **kwargs):
-        return {name: math.nan if name.startswith("f0") else 1.0 for name in trainer_module.METRIC_NAMES}
+        return {name: math.nan if name.startswith("f0") else 1.0 for name in hooks_module.METRIC_NAMES}
 
-    monkeypatch.setattr(trainer_module, "evaluate_model", nothing_pitched)
+    monkeypatch.setattr(hooks_module, "evaluate_model", nothing_pitched)
     summary = train(tiny_config(steps=1), dataset_dir, tmp_path / "run", show_progress=False)
 
     def refuse(constant):

@@ -12,7 +12,9 @@ import pytest
 import soundfile as sf
 import torch
 
-import torchddsp.transfer as transfer_module
+import torchddsp.models.chunked as chunked_module
+import torchddsp.transfer.files as files_module
+import torchddsp.transfer.in_memory as in_memory_module
 from torchddsp.io import TEMPORARY_MARK, read_audio
 from torchddsp.transfer import load_model, transfer, transfer_file, write_transfer
 
@@ -47,7 +49,7 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the features were computed before the outputs were checked")
 
-    monkeypatch.setattr(transfer_module, "recording_features", forbidden)
+    monkeypatch.setattr(files_module, "recording_features", forbidden)
 
 
 def test_output_is_input_refused(recording, violin, no_work):
@@ -107,7 +109,7 @@ def test_failure_leaves_old_output_and_no_temporaries(recording, violin, monkeyp
     """A failure in the middle of rendering: the old output stays whole, nothing is left behind."""
     output = tmp_path / "out.wav"
     output.write_bytes(b"old")
-    real = transfer_module.render_chunk
+    real = chunked_module.render_chunk
     calls = []
 
     def failing(*args, **kwargs):
@@ -116,7 +118,7 @@ def test_failure_leaves_old_output_and_no_temporaries(recording, violin, monkeyp
             raise OSError(28, "No space left on device")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(transfer_module, "render_chunk", failing)
+    monkeypatch.setattr(chunked_module, "render_chunk", failing)
     with pytest.raises(OSError):
         transfer_file(recording, violin, output, f0_method="yin", chunk_s=0.2)
     assert output.read_bytes() == b"old"
@@ -171,7 +173,7 @@ def test_figure_is_an_excerpt(recording, violin, tmp_path, monkeypatch):
         Path(path).write_bytes(b"png")
 
     monkeypatch.setattr(plots, "save_transfer_figure", capture)
-    monkeypatch.setattr(transfer_module, "FIGURE_SECONDS", 0.5)
+    monkeypatch.setattr(in_memory_module, "FIGURE_SECONDS", 0.5)
     transfer_file(recording, violin, tmp_path / "f.wav", f0_method="yin", chunk_s=0.3)
     frames = int(0.5 * violin.frame_rate)
     assert seen["source"] == seen["output"] == frames * violin.config.model.hop_size

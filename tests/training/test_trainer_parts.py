@@ -109,21 +109,21 @@ def test_default_hooks_follow_the_config():
 
 def test_the_loss_is_read_only_when_a_hook_is_due(dataset_dir, tmp_path, monkeypatch):
     # Catches: a loop that reads the loss every step (the progress bar, a NaN check).
-    from torchddsp.training import trainer  # noqa: PLC0415
+    from torchddsp.training import hooks  # noqa: PLC0415
 
     run = build_run(tiny_config(steps=6), dataset_dir, tmp_path / "run")
     reads = []
-    original = trainer._host_loss
+    original = hooks._host_loss
 
     def counted(run, done, step):
         reads.append(done)
         return original(run, done, step)
 
-    monkeypatch.setattr(trainer, "_host_loss", counted)
+    monkeypatch.setattr(hooks, "_host_loss", counted)
     floats = []
     real_float = torch.Tensor.__float__
     monkeypatch.setattr(torch.Tensor, "__float__", lambda self: floats.append(tuple(self.shape)) or real_float(self))
-    run_loop(run, [Hook("log", 3, trainer._log)])
+    run_loop(run, [Hook("log", 3, hooks._log)])
     assert reads == [3, 6]
     assert len(floats) == 4  # the loss and the gradient norm of the two rows, nothing per step
 

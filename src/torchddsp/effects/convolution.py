@@ -47,6 +47,12 @@ class Reverb(Processor):
 
     Shape:
         ``audio`` ``(batch, n_samples)`` -> ``(batch, n_samples)``.
+
+    Example:
+        >>> Reverb(trainable=True, reverb_length=800)(torch.randn(2, 1600)).shape
+        torch.Size([2, 1600])
+        >>> Reverb()(torch.randn(2, 1600), torch.randn(1, 800)).shape
+        torch.Size([2, 1600])
     """
 
     input_names = ("audio", "ir")
@@ -77,6 +83,8 @@ class ExpDecayReverb(Processor):
     """
 
     input_names = ("audio", "gain", "decay")
+    noise: Tensor  # buffers: the fixed noise and the time axis, (1, reverb_length) each
+    time: Tensor
 
     def __init__(
         self,
@@ -121,6 +129,7 @@ class FilteredNoiseReverb(Processor):
     """
 
     input_names = ("audio", "magnitudes")
+    noise: Tensor  # buffer (1, reverb_length)
 
     def __init__(
         self,
@@ -181,6 +190,10 @@ class FIRFilter(Processor):
     Shape:
         ``audio`` ``(batch, n_samples)``, ``magnitudes`` ``(batch, n_frames, n_bins)`` ->
         ``(batch, n_samples)``.
+
+    Example:
+        >>> FIRFilter()(torch.randn(2, 1600), torch.zeros(2, 10, 33)).shape
+        torch.Size([2, 1600])
     """
 
     input_names = ("audio", "magnitudes")

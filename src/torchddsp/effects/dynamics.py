@@ -8,6 +8,7 @@ optimiser does: ``ratio = 1 + softplus``, times as logarithms, ``knee = softplus
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as nnf
@@ -15,9 +16,21 @@ from torch import Tensor, nn
 
 from ..functional.dynamics import DYNAMICS_MODES, LEVEL_DETECTORS, compress
 from ..processors import Processor
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..processors import StreamOptions
 from ..validation import InputError, check_choice, check_positive, check_rank
 
-__all__ = ["Compressor"]
+__all__ = ["Compressor", "PRESETS"]
+
+#: The settings :meth:`Compressor.limiter` and :meth:`Compressor.expander` start from (keywords
+#: given to them override these).
+PRESETS: dict[str, dict[str, Any]] = {
+    "limiter": {"threshold_db": -1.0, "ratio": float("inf"), "knee_db": 1.0, "attack_s": 0.001, "release_s": 0.05},
+    "expander": {"threshold_db": -40.0, "ratio": 2.0, "attack_s": 0.001, "mode": "expander"},
+}
 
 
 def _inverse_softplus(value: float) -> float:
@@ -44,6 +57,14 @@ class Compressor(Processor):
     Shape:
         ``audio`` ``(batch, n_samples)`` -> ``(batch, n_samples)``. ``controls(audio)`` returns
         the settings in their units (and the audio); ``gain_db(audio)`` the applied gain.
+
+    Example:
+        >>> compressor = Compressor(16000)
+        >>> compressor(torch.randn(2, 1600)).shape
+        torch.Size([2, 1600])
+        >>> audio, state = compressor(torch.randn(2, 1600), return_state=True)
+        >>> audio.shape, state.shape
+        (torch.Size([2, 1600]), torch.Size([2, 2]))
 
     Streaming: the render options ``state`` ``(batch, 2)`` and ``return_state`` are
     :func:`~torchddsp.functional.compress`'s (``compressor(block, state=state,
@@ -99,34 +120,17 @@ class Compressor(Processor):
             }
 
     @classmethod
-    def limiter(
-        cls,
-        sample_rate: float = 16000,
-        threshold_db: float = -1.0,
-        knee_db: float = 1.0,
-        attack_s: float = 0.001,
-        release_s: float = 0.05,
-        makeup_db: float = 0.0,
-    ) -> Compressor:
-        """Infinite ratio, fast attack: the level never stays above ``threshold_db``."""
-        return cls(sample_rate, threshold_db, float("inf"), knee_db, attack_s, release_s, makeup_db)
+    def limiter(cls, sample_rate: float = 16000, **settings: Any) -> Compressor:
+        """Infinite ratio, fast attack: the level never stays above ``threshold_db``. Keywords
+        as the constructor's; their defaults are ``PRESETS["limiter"]``."""
+        return cls(sample_rate, **{**PRESETS["limiter"], **settings})
 
     @classmethod
-    def expander(
-        cls,
-        sample_rate: float = 16000,
-        threshold_db: float = -40.0,
-        ratio: float = 2.0,
-        knee_db: float = 6.0,
-        attack_s: float = 0.001,
-        release_s: float = 0.1,
-        trainable: bool = False,
-    ) -> Compressor:
+    def expander(cls, sample_rate: float = 16000, **settings: Any) -> Compressor:
         """Downward expander: below ``threshold_db`` the level falls ``ratio`` dB per dB (a gate
-        for large ratios); attack is the opening time."""
-        return cls(
-            sample_rate, threshold_db, ratio, knee_db, attack_s, release_s, 0.0, mode="expander", trainable=trainable
-        )
+        for large ratios); attack is the opening time. Keywords as the constructor's; their
+        defaults are ``PRESETS["expander"]``."""
+        return cls(sample_rate, **{**PRESETS["expander"], **settings})
 
     def _settings(self, like: Tensor) -> dict[str, Tensor | float]:
         if not self.trainable:
@@ -153,15 +157,13 @@ class Compressor(Processor):
     def render(
         self,
         audio: Tensor,
-        threshold_db,
-        ratio,
-        knee_db,
-        attack_s,
-        release_s,
-        makeup_db,
-        *,
-        state: Tensor | None = None,
-        return_state: bool = False,
+        threshold_db: Tensor,
+        ratio: Tensor,
+        knee_db: Tensor,
+        attack_s: Tensor,
+        release_s: Tensor,
+        makeup_db: Tensor,
+        **options: Unpack[StreamOptions[Tensor]],
     ) -> Tensor | tuple[Tensor, Tensor]:
         return compress(
             audio,
@@ -174,8 +176,7 @@ class Compressor(Processor):
             makeup_db,
             self.mode,
             self.detector,
-            state=state,
-            return_state=return_state,
+            **options,
         )
 
     def gain_db(self, audio: Tensor) -> Tensor:

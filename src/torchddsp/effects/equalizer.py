@@ -5,6 +5,7 @@ EQ Cookbook biquad (:func:`torchddsp.functional.biquad`), run as one cascade by
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -12,6 +13,11 @@ from torch import Tensor
 from ..functional import biquad, sosfilt
 from ..functional.controls import Control
 from ..processors import Processor
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..processors import StreamOptions
 from ..validation import InputError, check_finite, check_positive, check_positive_int, check_rank
 
 __all__ = ["ParametricEQ"]
@@ -48,6 +54,14 @@ class ParametricEQ(Processor):
     Shape:
         ``audio`` ``(batch, n_samples)`` -> ``(batch, n_samples)``; ``n_bands = n_peaks +
         low_shelf + high_shelf`` (``modes`` lists their biquad modes).
+
+    Example:
+        >>> eq = ParametricEQ(16000, n_peaks=1)
+        >>> eq.modes
+        ('lowshelf', 'peak', 'highshelf')
+        >>> frequency_hz, gain_db, q = torch.tensor([[100.0, 1000.0, 5000.0]]), torch.zeros(1, 3), torch.ones(1, 3)
+        >>> eq(torch.randn(2, 1600), frequency_hz, gain_db, q).shape
+        torch.Size([2, 1600])
 
     Streaming: the render options ``state`` ``(batch, n_bands, 4)`` and ``return_state`` are
     :func:`~torchddsp.functional.sosfilt`'s (``eq(block, ..., state=state, return_state=True)``
@@ -112,7 +126,7 @@ class ParametricEQ(Processor):
     ) -> dict[str, Tensor]:
         check_rank("audio", audio, 2, "(batch, n_samples)")
         check_finite("audio", audio)  # named as the module's input, not sosfilt's x
-        values = (
+        values: tuple[Tensor, ...] = (
             self.learned_or_given("frequency_hz", frequency_hz),
             self.learned_or_given("gain_db", gain_db),
             self.learned_or_given("q", q),
@@ -143,20 +157,8 @@ class ParametricEQ(Processor):
         )
 
     def render(
-        self,
-        audio: Tensor,
-        frequency_hz: Tensor,
-        gain_db: Tensor,
-        q: Tensor,
-        *,
-        state: Tensor | None = None,
-        return_state: bool = False,
+        self, audio: Tensor, frequency_hz: Tensor, gain_db: Tensor, q: Tensor, **options: Unpack[StreamOptions[Tensor]]
     ) -> Tensor | tuple[Tensor, Tensor]:
         sections = self.sections(frequency_hz, gain_db, q).to(audio.dtype)
         # Frame-rate bands give (batch, n_frames, n_bands, 6): their rate is stated, never inferred.
-        return sosfilt(
-            audio,
-            Control.per_frame(sections) if sections.dim() == 4 else sections,
-            state=state,
-            return_state=return_state,
-        )
+        return sosfilt(audio, Control.per_frame(sections) if sections.dim() == 4 else sections, **options)

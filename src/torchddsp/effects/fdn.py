@@ -45,9 +45,21 @@ class FDNReverb(Processor):
         the ``(1, reverb_length)`` response, ``controls(audio)`` the settings in their units
         (``rt60_s``, which ``render`` takes: ``render(audio, rt60_s)`` reverberates with other
         reverberation times, one set or one per batch item, through the same network).
+
+    Example:
+        >>> reverb = FDNReverb(16000, rt60_s=0.1)
+        >>> reverb(torch.randn(2, 1600)).shape, reverb.impulse_response().shape
+        (torch.Size([2, 1600]), torch.Size([1, 2401]))
     """
 
     input_names = ("audio",)
+    # Buffers, or parameters when trainable (registered in __init__).
+    delays: Tensor
+    base_matrix: Tensor
+    mixing: Tensor
+    input_gains: Tensor
+    output_gains: Tensor
+    log_rt60: Tensor
 
     def __init__(
         self,

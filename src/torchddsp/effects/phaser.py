@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -19,6 +20,11 @@ from torch import Tensor
 from ..functional import smooth_limit
 from ..functional.phaser import phaser
 from ..processors import Processor
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..processors import StreamOptions
 from ..validation import InputError, check_choice, check_finite, check_positive, check_positive_int, check_rank
 
 __all__ = ["Phaser", "PHASER_SWEEPS"]
@@ -49,6 +55,11 @@ class Phaser(Processor):
     Shape:
         ``audio`` ``(batch, n_samples)`` -> ``(batch, n_samples)``.
 
+    Example:
+        >>> audio, state = Phaser(16000)(torch.randn(2, 1600), return_state=True)
+        >>> audio.shape, state.shape
+        (torch.Size([2, 1600]), torch.Size([2, 5]))
+
     Streaming: the render options ``state`` ``(batch, n_stages + 1)`` and ``return_state`` are
     :func:`~torchddsp.functional.phaser`'s: they carry the all-pass cascade from block to
     block. The sweep is the caller's: with ``sweep="control"`` pass each block's sweep; the
@@ -69,6 +80,13 @@ class Phaser(Processor):
     """
 
     render_options = ("state", "return_state")
+    # Settings: buffers, or parameters when trainable (``Processor.setting`` in __init__); the
+    # last three exist with the LFO only.
+    raw_feedback: Tensor
+    mix: Tensor
+    rate_hz: Tensor
+    depth_octaves: Tensor
+    log_center_hz: Tensor
 
     def __init__(
         self,
@@ -152,14 +170,7 @@ class Phaser(Processor):
         return {"audio": audio, "sweep_hz": sweep_hz, "feedback": self.feedback, "mix": self.mix}
 
     def render(
-        self,
-        audio: Tensor,
-        sweep_hz: Tensor,
-        feedback: Tensor,
-        mix: Tensor,
-        *,
-        state: Tensor | None = None,
-        return_state: bool = False,
+        self, audio: Tensor, sweep_hz: Tensor, feedback: Tensor, mix: Tensor, **options: Unpack[StreamOptions[Tensor]]
     ) -> Tensor | tuple[Tensor, Tensor]:
         # Settings follow the audio's dtype, so the output has it too (half audio stays half).
         return phaser(
@@ -169,6 +180,5 @@ class Phaser(Processor):
             feedback.to(audio.dtype),
             mix.to(audio.dtype),
             self.sample_rate,
-            state=state,
-            return_state=return_state,
+            **options,
         )

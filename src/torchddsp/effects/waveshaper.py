@@ -39,6 +39,10 @@ class Waveshaper(Processor):
         ``(batch, n_samples)`` or frame rate ``(batch, n_frames, 1)`` (upsampled linearly); ``coefficients`` ``(batch or 1,
         n_terms)`` -> ``(batch, n_samples)``.
 
+    Example:
+        >>> Waveshaper()(torch.randn(2, 1600), torch.full((2, 1), 6.0), torch.zeros(2, 1)).shape
+        torch.Size([2, 1600])
+
     Args:
         curve: ``"tanh"``, ``"soft_clip"``, ``"hard_clip"`` or ``"chebyshev"``.
         oversampling: integer factor of the band-limited oversampling (1: none).

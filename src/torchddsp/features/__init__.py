@@ -1,8 +1,10 @@
 """Audio features: spectrograms, loudness and pitch.
 
 Modules:
-- ``spectral``: ``stft``, magnitude and power spectrograms, mel filterbanks (Slaney, HTK),
-  (log-)mel spectrograms, MFCCs, and the ``MelSpectrogram`` / ``MFCC`` modules.
+- ``fourier``: ``stft``, magnitude and power spectrograms (framing options ``StftOptions``).
+- ``mel``: mel filterbanks (Slaney, HTK), (log-)mel spectrograms, MFCCs, and the
+  ``MelSpectrogram`` / ``MFCC`` modules.
+- ``spectral``: both of the above under one import.
 - ``loudness``: ``a_weighted_loudness`` (DDSP's perceptual loudness), ``rms_db``.
 - ``pitch``: ``estimate_f0`` (CREPE or YIN) with a confidence per frame.
 - ``recording``: ``recording_features`` and ``analysis_chunks``: the same features of a

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..functional import resample
 from ..functional.resampling import resample_half_width
-from ..validation import InputError, check_choice, check_positive
+from ..validation import InputError, check_choice, check_positive, check_positive_int
 from .framing import centered_frames, default_n_frames
 
 __all__ = [
@@ -94,6 +94,17 @@ class CrepeNet(nn.Module):
         # "same" padding of the original Keras model: 512-tap stride-4 first layer, then 64 taps.
         return (254, 254) if layer == 0 else (31, 32)
 
+    def _layer(self, layer: int) -> tuple[nn.Conv1d, Tensor, Tensor, Tensor]:
+        """Block ``layer``'s convolution and bias, and its eval-mode batch norm folded into one
+        multiply-add ``x * scale + shift`` (the statistics are frozen)."""
+        conv, norm = self.convs[layer], self.norms[layer]
+        if not (isinstance(conv, nn.Conv1d) and conv.bias is not None and isinstance(norm, nn.BatchNorm1d)):
+            raise TypeError(f"block {layer} must be a Conv1d with bias and a BatchNorm1d")
+        if norm.running_mean is None or norm.running_var is None:
+            raise TypeError(f"block {layer}'s batch norm must hold running statistics")
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        return conv, conv.bias, scale, norm.bias - norm.running_mean * scale
+
     def features(self, frames: Tensor, n_layers: int = 6, fast: bool = True) -> Tensor:
         """Output of the first ``n_layers`` blocks, ``(n, channels, length)``.
 
@@ -104,15 +115,8 @@ class CrepeNet(nn.Module):
         x = frames.unsqueeze(1)
         for layer in range(n_layers):
             x = nn.functional.pad(x, self._padding(layer))
-            conv = self.convs[layer]
-            if fast and layer == 1:
-                x = _convolve_by_fft(x, conv.weight, conv.bias)
-            else:
-                x = conv(x)
-            norm = self.norms[layer]
-            scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-            shift = norm.bias - norm.running_mean * scale
-            # Eval-mode batch norm as one multiply-add (the statistics are frozen).
+            conv, bias, scale, shift = self._layer(layer)
+            x = _convolve_by_fft(x, conv.weight, bias) if fast and layer == 1 else conv(x)
             x = torch.addcmul(shift[:, None], torch.relu(x), scale[:, None])
             x = nn.functional.max_pool1d(x, 2, 2)
         return x
@@ -212,7 +216,7 @@ def _normalized_frames(
     if n_frames is None:
         n_frames = default_n_frames(audio.shape[-1], sample_rate, frame_rate)
     if sample_rate != CREPE_SAMPLE_RATE:
-        audio = resample(audio, sample_rate, CREPE_SAMPLE_RATE)  # integer rates only: says so otherwise
+        audio = resample(audio, check_positive_int("sample_rate", sample_rate), CREPE_SAMPLE_RATE)  # whole rates
     frames = centered_frames(
         audio.float() if audio.dtype != torch.float64 else audio,
         CREPE_FRAME_SIZE,

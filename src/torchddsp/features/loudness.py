@@ -15,8 +15,8 @@ from torch import Tensor
 
 from ..functional import power_to_db
 from ..validation import check_positive, check_positive_int
+from .fourier import window_tensor, windowed_power
 from .framing import centered_frames
-from .spectral import window_tensor, windowed_power
 
 __all__ = ["a_weighting_db", "a_weighted_loudness", "rms_db", "default_loudness_n_fft", "loudness_context"]
 

@@ -106,8 +106,9 @@ def _clenshaw(
         mask = torch.empty_like(cos2)
     for k in range(k_hi, 0, -1):
         if k > k_lo:  # a transition harmonic: audible at some samples only
+            assert limit is not None  # the caller passes a limit whenever k_hi > k_lo
             torch.addcmul(end[k - 1], weights, delta[k - 1], out=amplitude)
-            torch.sub(limit, k, out=mask).clamp_(0.0, 1.0)  # type: ignore[arg-type]
+            torch.sub(limit, k, out=mask).clamp_(0.0, 1.0)
             previous.addcmul_(amplitude, mask)
         else:
             previous.add_(end[k - 1])
@@ -125,8 +126,10 @@ def _corrections(turns: Tensor, end: Tensor, delta: Tensor, weights: Tensor, mas
     harmonic; ``inaudible`` ``(rows, n)`` 0/1: where it is at or above Nyquist; ``amplitude``
     ``(rows, n)``: its amplitude there (0 elsewhere); ``angle`` ``(rows, n)``: ``2 pi k turns``.
     """
+    # _corrections runs in "local" mode only, where the mask has all three tensors.
+    assert mask.first is not None and mask.last is not None and mask.limit is not None
     for t in range(mask.n_local):
-        harmonic = mask.first + t  # type: ignore[operator]
+        harmonic = mask.first + t
         columns = torch.nonzero(harmonic <= mask.last).squeeze(1)
         if columns.numel() == 0:
             continue
@@ -134,7 +137,7 @@ def _corrections(turns: Tensor, end: Tensor, delta: Tensor, weights: Tensor, mas
         end_k = end[k - 1, columns]
         delta_k = delta[k - 1, columns]
         k_float = k.to(end.dtype)
-        limit = mask.limit.index_select(1, columns)  # type: ignore[union-attr]
+        limit = mask.limit.index_select(1, columns)
         inaudible = torch.sub(k_float + 1.0, limit).clamp_(0.0, 1.0)  # 1 where limit <= k
         amplitude = torch.addcmul(end_k, weights, delta_k).mul_(inaudible)
         angle = turns.index_select(1, columns).mul_(2.0 * math.pi * k_float)
@@ -156,9 +159,7 @@ def _row_sums(blend_parts: Tensor, values: Tensor, out: Tensor, scratch: Tensor)
 
 class _HarmonicSum(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx, turns: Tensor, end: Tensor, delta: Tensor, weights: Tensor, mask: NyquistMask
-    ) -> Tensor:
+    def forward(ctx, turns: Tensor, end: Tensor, delta: Tensor, weights: Tensor, mask: NyquistMask) -> Tensor:
         angle = (2.0 * math.pi) * turns
         cos2 = 2.0 * torch.cos(angle)
         sin = torch.sin(angle)
@@ -176,7 +177,7 @@ class _HarmonicSum(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         turns, end, delta, weights, sin, cos2 = ctx.saved_tensors
         mask: NyquistMask = ctx.mask
         k_all = mask.k_max if mask.is_local else mask.k_all
@@ -207,6 +208,7 @@ class _HarmonicSum(torch.autograd.Function):
             for k in range(1, k_max + 1):
                 source = current
                 if k > k_all:
+                    assert mask.limit is not None  # harmonics above k_all are masked per sample
                     torch.sub(mask.limit, k, out=sample_mask).clamp_(0.0, 1.0)
                     source = torch.mul(current, sample_mask, out=masked)
                 _row_sums(blend_parts, source, rows_of[k - 1], scratch)

@@ -61,9 +61,8 @@ def coefficient_rows(name: str, value: Tensor | Control, batch: int, n_samples: 
         if value.rate is not Rate.FRAME:
             value = value.value if isinstance(value.value, Tensor) else torch.as_tensor(value.value)
             return coefficient_rows(name, value, batch, n_samples)
-        check_rank(name, check_tensor(name, value.value), 3, f"(batch or 1, n_frames, n_{name})")
-        check_finite(name, value.value)
-        frames = value.value
+        frames = check_rank(name, check_tensor(name, value.value), 3, f"(batch or 1, n_frames, n_{name})")
+        check_finite(name, frames)
         rows = frames if frames.shape[1] == 1 else upsample(frames, n_samples, "linear")
     else:
         rows = _bare_rows(name, check_tensor(name, value), batch, n_samples)

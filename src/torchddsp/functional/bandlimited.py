@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -43,7 +44,7 @@ from ..validation import (
     half_in_float32,
 )
 from .engine import resolve_backend
-from .engine.bandlimited import fused_oscillator
+from .engine.bandlimited import OscillatorInputs, fused_oscillator
 from .noise import counter_noise
 from .phase import cumulative_turns, initial_turns, turns_to_radians
 from .resampling import hop_for, upsample
@@ -119,12 +120,7 @@ def _same_as_next(
 
 
 def _oscillator_torch(
-    frequency: Tensor,
-    amplitude: Tensor,
-    mix: Tensor,
-    turns0: Tensor,
-    noise_amplitude: Tensor,
-    seeds: Tensor,
+    inputs: OscillatorInputs,
     tables: Tensor,
     hop: int,
     sample_rate: float,
@@ -133,6 +129,7 @@ def _oscillator_torch(
     noise_offset: int,
 ) -> Tensor:
     """The same computation as the kernel in PyTorch ops (any device; autograd gradients)."""
+    frequency, amplitude, mix, turns0, noise_amplitude, seeds = inputs
     batch, n_frames, n_channels = frequency.shape
     n_samples = n_frames * hop
     dtype = amplitude.dtype
@@ -263,11 +260,9 @@ def bandlimited_oscillator(
     which is what a synthesizer voice's sources need.
 
     Streaming: with ``return_state=True`` the result is ``(audio, state)``, ``state`` each
-    oscillator's phase at the last sample ``(batch, channels)`` (float64 radians in [0, 2 pi));
-    pass it as ``state`` of the next block, with ``noise_offset`` advanced by the samples
-    rendered so far (the noise is a function of the sample index). For blocks that concatenate
-    to exactly one call, give each block its frames plus the first frame of the next block and
-    ``add_endpoint=False`` (the final block: its frames, ``add_endpoint=True``).
+    oscillator's phase at the last sample ``(batch, channels)`` (float64 radians in [0, 2 pi)),
+    the next block's ``state``, with ``noise_offset`` advanced by the samples rendered so far;
+    blocks are cut as for :func:`~torchddsp.functional.harmonic_synthesis`.
 
     Args:
         frequency_hz: ``(batch, n_frames, channels)`` instantaneous frequency at control rate
@@ -303,68 +298,69 @@ def bandlimited_oscillator(
     _check_controls(frequency_hz, amplitude)
     n_samples = check_positive_int("n_samples", n_samples, minimum=0)
     sample_rate = check_positive("sample_rate", sample_rate)
-    engine = resolve_backend(backend, amplitude.device)
-    waveforms = tuple(waveforms)
-    if not waveforms:
-        raise InputError(f"waveforms must name at least one of {BANDLIMITED_WAVEFORMS}")
-    batch, n_frames, n_channels = frequency_hz.shape
-    hop = hop_for(n_samples, n_frames, add_endpoint, "frequency_hz") if n_samples else 0
-    dtype = amplitude.dtype if amplitude.dtype in (torch.float32, torch.float64) else torch.float32
-    amplitude = amplitude.to(dtype)
-    mix = _mix_values(mix, batch, n_channels, len(waveforms), amplitude)
-    turns0 = initial_turns(state, (batch, n_channels), amplitude)
-    noise_amplitude, seeds = _noise_inputs(noise_amplitude, noise_seeds, batch, n_frames, amplitude)
+    engine, waveforms = resolve_backend(backend, amplitude.device), _checked_waveforms(waveforms)
+    hop = hop_for(n_samples, frequency_hz.shape[1], add_endpoint, "frequency_hz") if n_samples else 0
+    plan = _Plan(engine, waveforms, hop, sample_rate, table_size, bands_per_octave, min_hz, noise_offset)
+    inputs = _inputs(frequency_hz, amplitude, mix, state, noise_amplitude, noise_seeds, len(plan.waveforms))
     if n_samples == 0:  # an empty block: no audio, the phase unchanged
-        audio, final = amplitude.new_zeros(batch, 0), turns0
+        audio, final = inputs.amplitude.new_zeros(inputs.amplitude.shape[0], 0), inputs.turns0
     else:
         # Without the end point the last frame only ends the last hop: render it held and drop that hop.
-        audio = _render(
-            frequency_hz,
-            amplitude,
-            mix,
-            turns0,
-            noise_amplitude,
-            seeds,
-            engine,
-            waveforms,
-            hop,
-            sample_rate,
-            table_size,
-            bands_per_octave,
-            min_hz,
-            noise_offset,
-        )[:, :n_samples]
-        final = _final_turns(frequency_hz, turns0, n_samples // hop, hop, sample_rate) if return_state else turns0
+        audio = _render(inputs, plan)[:, :n_samples]
+        final = (
+            inputs.turns0
+            if not return_state
+            else _final_turns(frequency_hz, inputs.turns0, n_samples // hop, hop, sample_rate)
+        )
     return (audio, turns_to_radians(final)) if return_state else audio
 
 
-def _render(
+class _Plan(NamedTuple):
+    """How :func:`bandlimited_oscillator` renders: the engine and the checked settings."""
+
+    engine: str
+    waveforms: tuple[str, ...]
+    hop: int
+    sample_rate: float
+    table_size: int
+    bands_per_octave: int
+    min_hz: float
+    noise_offset: int
+
+
+def _checked_waveforms(waveforms: Sequence[str]) -> tuple[str, ...]:
+    waveforms = tuple(waveforms)
+    if not waveforms:
+        raise InputError(f"waveforms must name at least one of {BANDLIMITED_WAVEFORMS}")
+    return waveforms
+
+
+def _inputs(
     frequency_hz: Tensor,
     amplitude: Tensor,
-    mix: Tensor,
-    turns0: Tensor,
-    noise_amplitude: Tensor,
-    seeds: Tensor,
-    engine: str,
-    waveforms: tuple[str, ...],
-    hop: int,
-    sample_rate: float,
-    table_size: int,
-    bands_per_octave: int,
-    min_hz: float,
-    noise_offset: int,
-) -> Tensor:
+    mix: Tensor | None,
+    state: Tensor | None,
+    noise_amplitude: Tensor | None,
+    noise_seeds: Tensor | None,
+    n_waveforms: int,
+) -> OscillatorInputs:
+    """The checked controls in the working dtype (float32 or float64) and the start phase."""
+    batch, n_frames, n_channels = frequency_hz.shape
+    dtype = amplitude.dtype if amplitude.dtype in (torch.float32, torch.float64) else torch.float32
+    amplitude = amplitude.to(dtype)
+    mix = _mix_values(mix, batch, n_channels, n_waveforms, amplitude)
+    turns0 = initial_turns(state, (batch, n_channels), amplitude)
+    noise, seeds = _noise_inputs(noise_amplitude, noise_seeds, batch, n_frames, amplitude)
+    return OscillatorInputs(frequency_hz, amplitude, mix, turns0, noise, seeds)
+
+
+def _render(inputs: OscillatorInputs, plan: _Plan) -> Tensor:
     """``(batch, n_frames * hop)`` from checked inputs through the chosen engine."""
-    device = amplitude.device
-    tables = bandlimited_tables(waveforms, sample_rate, table_size, bands_per_octave, min_hz)
-    settings = (hop, sample_rate, float(min_hz), int(bands_per_octave), int(noise_offset))
-    if engine == "numba":
-        same = torch.from_numpy(
-            _same_as_next(waveforms, float(sample_rate), int(table_size), int(bands_per_octave), float(min_hz))
-        )
-        return fused_oscillator(
-            frequency_hz, amplitude, mix, turns0, noise_amplitude, seeds.cpu(), tables, same, *settings
-        )
-    return _oscillator_torch(
-        frequency_hz, amplitude, mix, turns0, noise_amplitude, seeds.to(device), tables.to(device), *settings
-    )
+    table_key = (plan.waveforms, float(plan.sample_rate), int(plan.table_size), int(plan.bands_per_octave))
+    tables = bandlimited_tables(*table_key, float(plan.min_hz))
+    settings = (plan.hop, plan.sample_rate, float(plan.min_hz), int(plan.bands_per_octave), int(plan.noise_offset))
+    if plan.engine == "numba":
+        same = torch.from_numpy(_same_as_next(*table_key, float(plan.min_hz)))
+        return fused_oscillator(inputs._replace(seeds=inputs.seeds.cpu()), tables, same, *settings)
+    device = inputs.amplitude.device
+    return _oscillator_torch(inputs._replace(seeds=inputs.seeds.to(device)), tables.to(device), *settings)

@@ -50,6 +50,15 @@ def biquad(
     """
     check_choice("mode", mode, BIQUAD_MODES)
     sample_rate = check_positive("sample_rate", sample_rate)
+    cutoff, quality, gain = _checked_parameters(cutoff_hz, q, gain_db, sample_rate)
+    w0 = 2 * math.pi * cutoff / sample_rate
+    return torch.stack(_cookbook_rows(mode, torch.cos(w0), torch.sin(w0) / (2 * quality), gain), dim=-1)
+
+
+def _checked_parameters(
+    cutoff_hz: Tensor | float, q: Tensor | float, gain_db: Tensor | float, sample_rate: float
+) -> tuple[Tensor, ...]:
+    """``(cutoff_hz, q, gain_db)`` as validated tensors broadcast to one shape."""
     # Plain numbers take the dtype and device of the tensor parameters (float64 stays float64).
     given = [
         check_tensor(name, v)
@@ -60,16 +69,19 @@ def biquad(
     for value in given[1:]:
         dtype = torch.promote_types(dtype, value.dtype)
     device = given[0].device if given else None
-    cutoff_hz, q, gain_db = (torch.as_tensor(v, dtype=dtype, device=device) for v in (cutoff_hz, q, gain_db))
-    for name, value in (("cutoff_hz", cutoff_hz), ("q", q), ("gain_db", gain_db)):
+    cutoff, quality, gain = (torch.as_tensor(v, dtype=dtype, device=device) for v in (cutoff_hz, q, gain_db))
+    for name, value in (("cutoff_hz", cutoff), ("q", quality), ("gain_db", gain)):
         check_finite(name, value)
-    if data_checks_enabled() and bool(((cutoff_hz <= 0) | (cutoff_hz >= sample_rate / 2)).any()):
+    if data_checks_enabled() and bool(((cutoff <= 0) | (cutoff >= sample_rate / 2)).any()):
         raise InputError(f"cutoff_hz must be strictly between 0 and Nyquist ({sample_rate / 2} Hz)")
-    if data_checks_enabled() and bool((q <= 0).any()):
+    if data_checks_enabled() and bool((quality <= 0).any()):
         raise InputError("q must be > 0")
-    cutoff_hz, q, gain_db = torch.broadcast_tensors(cutoff_hz, q, gain_db)
-    w0 = 2 * math.pi * cutoff_hz / sample_rate
-    cos, alpha = torch.cos(w0), torch.sin(w0) / (2 * q)
+    return torch.broadcast_tensors(cutoff, quality, gain)
+
+
+def _cookbook_rows(mode: str, cos: Tensor, alpha: Tensor, gain_db: Tensor) -> tuple[Tensor, ...]:
+    """The six coefficients ``(b0, b1, b2, a0, a1, a2)`` of ``mode`` from ``cos(w0)``, ``alpha =
+    sin(w0) / (2 Q)`` and the gain (the cookbook's formulas)."""
     one = torch.ones_like(cos)
     if mode == "lowpass":
         rows = ((1 - cos) / 2, 1 - cos, (1 - cos) / 2, 1 + alpha, -2 * cos, 1 - alpha)
@@ -113,4 +125,4 @@ def biquad(
                     2 * (minus - plus * cos),
                     plus - minus * cos - root,
                 )
-    return torch.stack(rows, dim=-1)
+    return rows

@@ -336,7 +336,7 @@ def compress(
     if return_state:
         smoothed, gain_state = smoothed
     applied = smoothed + _setting("makeup_db", makeup_db, audio)
-    result = (restore_audio(audio * db_to_amplitude(applied), leading),)
+    result: tuple[Tensor, ...] = (restore_audio(audio * db_to_amplitude(applied), leading),)
     if return_gain:
         result += (restore_audio(applied, leading),)
     if return_state:

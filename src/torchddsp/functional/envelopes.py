@@ -31,13 +31,13 @@ __all__ = ["adsr", "lfo", "LFO_SHAPES"]
 LFO_SHAPES = ("sine", "triangle", "saw", "reverse_saw", "square")
 
 
-def _per_item(values: dict[str, ControlLike | None]) -> dict[str, Tensor | None]:
+def _per_item(values: dict[str, ControlLike | None]) -> dict[str, Tensor]:
     """Per-note arguments as ``(batch or 1,)`` tensors of one dtype and device.
 
     Each is fixed (a number, a 0-d tensor, ``Control.fixed``) or per item (``(batch,)``, the
     layout these ops document, ``(batch, 1)`` or ``Control.per_item``); the rates of
     :mod:`~torchddsp.functional.controls` that vary in time are refused: an envelope's times
-    are set once per note. ``batch`` is the largest batch among them; None stays None.
+    are set once per note. ``batch`` is the largest batch among them; a None value is left out.
     """
     given = {name: value for name, value in values.items() if value is not None}
     raw = [v.value if isinstance(v, Control) else v for v in given.values()]
@@ -46,7 +46,7 @@ def _per_item(values: dict[str, ControlLike | None]) -> dict[str, Tensor | None]
     device = tensors[0].device if tensors else None
     dtype = control_dtype(torch.empty(0, device=device), *tensors)
     like = torch.empty(batch, 0, dtype=dtype, device=device)
-    result: dict[str, Tensor | None] = dict.fromkeys(values)
+    result: dict[str, Tensor] = {}
     for name, value in given.items():
         if isinstance(value, Tensor) and value.dim() == 1:
             value = Control.per_item(value)  # the documented bare layout (batch,)
@@ -131,17 +131,17 @@ def adsr(
             "curve": curve,
         }
     )
-    attack_s, sustain, alpha = v["attack_s"], v["sustain"], v["curve"][:, None]
+    alpha = v["curve"][:, None]
     if data_checks_enabled():
         for name in ("attack_s", "decay_s", "release_s", "note_duration_s"):
             if bool((v[name] < 0).any()):
                 raise InputError(f"{name} must be >= 0 seconds")
-        if bool(((sustain < 0) | (sustain > 1)).any()):
+        if bool(((v["sustain"] < 0) | (v["sustain"] > 1)).any()):
             raise InputError("sustain must lie in [0, 1]")
         if bool((alpha <= 0).any()):
             raise InputError("curve must be > 0")
     batch = max(value.shape[0] for value in v.values())
-    t = torch.arange(n_frames, dtype=attack_s.dtype, device=attack_s.device)[None, :] / frame_rate
+    t = torch.arange(n_frames, dtype=alpha.dtype, device=alpha.device)[None, :] / frame_rate
     A, D, S, R, d = (v[name][:, None] for name in ("attack_s", "decay_s", "sustain", "release_s", "note_duration_s"))
 
     def held(time: Tensor) -> Tensor:
@@ -202,8 +202,8 @@ def lfo(
     if rate_modulation is not None and modulation_depth_hz is None:
         raise InputError("modulation_depth_hz is required with rate_modulation")
     v = _per_item({"rate_hz": rate_hz, "state": state, "modulation_depth_hz": modulation_depth_hz})
-    rate_hz = v["rate_hz"]
-    batch = max(value.shape[0] for value in v.values() if value is not None)
+    base_hz = v["rate_hz"]
+    batch = max(value.shape[0] for value in v.values())
     check_rank("shape_weights", shape_weights, 2, f"(batch or 1, {len(LFO_SHAPES)})")
     check_finite("shape_weights", shape_weights)
     modulation_raw = rate_modulation.value if isinstance(rate_modulation, Control) else rate_modulation
@@ -213,22 +213,22 @@ def lfo(
         raise InputError(
             f"shape_weights must have shape ({batch} or 1, {len(LFO_SHAPES)}), found {tuple(shape_weights.shape)}"
         )
-    rate = rate_hz[:, None]
+    rate = base_hz[:, None]
     if rate_modulation is not None:
-        like = rate_hz.new_empty(batch, 0)
+        like = base_hz.new_empty(batch, 0)
         modulation = control_values("rate_modulation", rate_modulation, like, n_frames)[..., 0]
         rate = rate + v["modulation_depth_hz"][:, None] * modulation
     rate = rate.expand(batch, n_frames)
-    phase = v["state"]
+    phase = v.get("state")
     start = rate.new_zeros(1, dtype=torch.float64) if phase is None else phase.to(torch.float64) / (2 * math.pi)
     turns = torch.cumsum(rate.to(torch.float64) / frame_rate, dim=1) + start[:, None]
     last = (turns[:, -1:] if n_frames else start[:, None]).expand(batch, 1)
-    fraction = (turns - torch.floor(turns.detach())).to(rate_hz.dtype)
+    fraction = (turns - torch.floor(turns.detach())).to(base_hz.dtype)
     out = (_mix_weights(shape_weights, weight_exponent)[:, :, None] * _lfo_shapes(fraction)).sum(1)
     if not return_state:
         return out
     # Whole turns dropped: the phase stays in [0, 2 pi) however long the stream runs.
-    return out, (2 * math.pi * (last - torch.floor(last.detach()))).to(rate_hz.dtype)
+    return out, (2 * math.pi * (last - torch.floor(last.detach()))).to(base_hz.dtype)
 
 
 def _lfo_shapes(fraction: Tensor) -> Tensor:

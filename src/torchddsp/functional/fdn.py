@@ -91,16 +91,13 @@ def _biquad_response(sos: Tensor, z_inverse: Tensor) -> Tensor:
 
 
 def _checked_network(
-    delays: Sequence[int] | Tensor,
-    feedback_matrix: Tensor,
-    input_gains: Tensor,
-    output_gains: Tensor,
-    rt60_s: Tensor,
-    sample_rate: float,
-    band_edges_hz: Sequence[float],
-) -> tuple:
+    delays: Sequence[int] | Tensor, tensors: tuple[Tensor, ...], sample_rate: float, band_edges_hz: Sequence[float]
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, list[float], int]:
     """:func:`fdn_impulse_response`'s arguments checked, with batch dimensions added:
-    ``(delays, feedback_matrix, input_gains, output_gains, rt60_s, edges, batch)``."""
+    ``(delays, feedback_matrix, input_gains, output_gains, rt60_s, edges, batch)`` from
+    ``delays``, ``tensors = (feedback_matrix, input_gains, output_gains, rt60_s)``, the rate
+    and the band edges."""
+    feedback_matrix, input_gains, output_gains, rt60_s = tensors
     delays = torch.as_tensor(delays)
     if delays.dim() != 1 or delays.numel() < 1 or delays.is_floating_point() and bool((delays != delays.round()).any()):
         raise InputError(f"delays must be a sequence of integer lengths in samples, found {delays.tolist()}")
@@ -181,8 +178,8 @@ def fdn_impulse_response(
     """
     sample_rate = check_positive("sample_rate", sample_rate)
     n_samples = check_positive_int("n_samples", n_samples, minimum=0)
-    delays, feedback_matrix, input_gains, output_gains, rt60_s, edges, batch = _checked_network(
-        delays, feedback_matrix, input_gains, output_gains, rt60_s, sample_rate, band_edges_hz
+    lengths, feedback_matrix, input_gains, output_gains, rt60_s, edges, batch = _checked_network(
+        delays, (feedback_matrix, input_gains, output_gains, rt60_s), sample_rate, band_edges_hz
     )
     if n_fft is None:
         longest = 2.0 * float(rt60_s.detach().max()) * sample_rate
@@ -197,14 +194,14 @@ def fdn_impulse_response(
     )
     if n_samples == 0:  # validated, and empty
         return feedback_matrix.new_zeros(batch, 0, dtype=dtype)
-    n_lines = delays.numel()
+    n_lines = lengths.numel()
     complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
     device = feedback_matrix.device
     omega = 2 * math.pi * torch.arange(n_fft // 2 + 1, dtype=dtype, device=device) / n_fft
     z_inverse = torch.polar(torch.ones_like(omega), -omega)  # e^{-j w}
     # Per line and band: dB lost per pass; the broadband gain is the top band's, the shelves
     # below each edge add the difference to the band under them.
-    loss_db = attenuation_db(delays.to(device), rt60_s.to(dtype), sample_rate)  # (b, N, n_bands)
+    loss_db = attenuation_db(lengths.to(device), rt60_s.to(dtype), sample_rate)  # (b, N, n_bands)
     attenuation = (10.0 ** (loss_db[..., -1:] / 20.0)).to(complex_dtype)  # (b, N, 1)
     for j, edge in enumerate(edges):
         shelf_gain = loss_db[..., j] - loss_db[..., j + 1]
@@ -216,7 +213,7 @@ def fdn_impulse_response(
             shelf_gain,
         )
         attenuation = attenuation * _biquad_response(sos.to(dtype), z_inverse)
-    line_delay = z_inverse[None, :] ** delays.to(device)[:, None]  # (N, n_bins): e^{-j w m_i}
+    line_delay = z_inverse[None, :] ** lengths.to(device)[:, None]  # (N, n_bins): e^{-j w m_i}
     loop = attenuation * line_delay  # (b, N, n_bins): G(w) D(w) diagonal
     loop = loop.transpose(-1, -2)  # (b, n_bins, N)
     identity = torch.eye(n_lines, dtype=complex_dtype, device=device)

@@ -89,6 +89,12 @@ def frequency_impulse_response(magnitudes: Tensor, window_size: int = 0) -> Tens
         magnitudes: linear magnitudes, >= 0 in practice (not enforced: signs flip the phase).
             Differentiable.
         window_size: taps of the impulse response, 1 <= window_size <= n_fft; 0 means n_fft.
+
+    Example:
+        >>> tuple(frequency_impulse_response(torch.ones(2, 4, 33), window_size=16).shape)
+        (2, 4, 16)
+        >>> tuple(frequency_impulse_response(torch.ones(2, 33)).shape)  # window_size 0: n_fft taps
+        (2, 64)
     """
     n_bins, window_size = _check_magnitudes(magnitudes, window_size)
     n_fft = 2 * (n_bins - 1)
@@ -114,6 +120,12 @@ def sinc_impulse_response(cutoff_hz: Tensor | float, window_size: int = 257, sam
         cutoff_hz: -6 dB cut-off in Hz, in (0, sample_rate / 2]. Differentiable.
         window_size: taps, odd (so the filter delays by exactly ``window_size // 2`` samples).
         sample_rate: samples per second.
+
+    Example:
+        >>> tuple(sinc_impulse_response(1000.0, 9).shape)
+        (9,)
+        >>> tuple(sinc_impulse_response(torch.full((2, 1), 4000.0), window_size=31).shape)
+        (2, 31)
     """
     sample_rate = check_positive("sample_rate", sample_rate)
     window_size = check_positive_int("window_size", window_size)
@@ -166,6 +178,12 @@ def fft_convolve(
         delay_compensation: samples to skip with ``padding="same"``, 0 <= value < ir_size; a
             negative value means ``ir_size // 2``, the delay of the linear-phase responses of
             :func:`frequency_impulse_response` and :func:`sinc_impulse_response`.
+
+    Example:
+        >>> fft_convolve(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([[1.0, 1.0]]), padding="valid").tolist()
+        [1.0, 3.0, 5.0, 3.0]
+        >>> tuple(fft_convolve(torch.randn(2, 3, 100), torch.randn(1, 4, 17)).shape)
+        (2, 3, 100)
     """
     check_rank("impulse_response", impulse_response, (2, 3), "(batch, [n_frames,] ir_size)")
     check_finite("impulse_response", impulse_response)
@@ -290,6 +308,10 @@ def frequency_filter(audio: Tensor, magnitudes: Tensor, window_size: int = 0) ->
         magnitudes: linear magnitudes from 0 Hz to Nyquist. Differentiable.
         window_size: taps of the filter (see :func:`frequency_impulse_response`); 0 for
             ``2 * (n_bins - 1)``.
+
+    Example:
+        >>> tuple(frequency_filter(torch.randn(2, 160), torch.ones(2, 4, 33)).shape)
+        (2, 160)
     """
     n_bins, window_size = _check_magnitudes(magnitudes, window_size)
     frames = magnitudes if magnitudes.dim() == 3 else magnitudes.unsqueeze(1)
@@ -318,6 +340,10 @@ def sinc_filter(
         ``audio``: ``(..., n_samples)`` (leading dimensions flattened into ``batch``);
         ``cutoff_hz``: number, ``(batch, 1)`` or ``(batch, n_frames, 1)`` (one filter per
         block of :func:`fft_convolve`, not upsampled) -> ``(..., n_samples)``.
+
+    Example:
+        >>> tuple(sinc_filter(torch.randn(3, 160), 2000.0, window_size=31).shape)
+        (3, 160)
     """
     response = sinc_impulse_response(cutoff_hz, window_size, sample_rate)
     if response.dim() == 1:

@@ -28,10 +28,20 @@ the following samples continues exactly as one call over the concatenated input.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_finite, check_positive_int, check_rank, data_checks_enabled, half_in_float32
+from ..validation import (
+    InputError,
+    check_finite,
+    check_positive_int,
+    check_rank,
+    check_tensor,
+    data_checks_enabled,
+    half_in_float32,
+)
 from .allpole import coefficient_rows, past_outputs, state_like
 from .controls import Control, Rate
 from .engine.recurrence import allpole, engine_for
@@ -41,7 +51,7 @@ from .layout import flatten_audio, restore_audio
 __all__ = ["lfilter", "sosfilt"]
 
 
-def _per_frame(value: object) -> bool:
+def _per_frame(value: object) -> TypeGuard[Control]:
     return isinstance(value, Control) and value.rate is Rate.FRAME
 
 
@@ -50,26 +60,22 @@ def _normalise_frames(b: Tensor | Control, a: Tensor | Control) -> tuple[Tensor 
     ``a0`` frame by frame (module docstring); others pass through."""
     if not _per_frame(a):
         return b, a
-    frames = check_rank("a", a.value, 3, "(batch or 1, n_frames, n_a)")
+    frames = check_rank("a", check_tensor("a", a.value), 3, "(batch or 1, n_frames, n_a)")
     check_finite("a", frames)
     leading = frames[..., :1]
     if data_checks_enabled() and bool((leading == 0).any()):
         raise InputError("a: the leading denominator coefficient a0 must not be 0 in any frame")
     if _per_frame(b):
-        numerator = check_rank("b", b.value, 3, "(batch or 1, n_frames, n_b)")
+        numerator = check_rank("b", check_tensor("b", b.value), 3, "(batch or 1, n_frames, n_b)")
         if numerator.shape[1] != frames.shape[1]:
             raise InputError(
                 f"frame-rate b and a must have the same frames, found {numerator.shape[1]} and {frames.shape[1]}"
             )
     else:
-        numerator = b.value if isinstance(b, Control) else b
-        if (
-            not isinstance(numerator, Tensor)
-            or numerator.dim() > 2
-            or (isinstance(b, Control) and b.rate is Rate.SAMPLE)
-        ):
+        given = b.value if isinstance(b, Control) else b
+        if not isinstance(given, Tensor) or given.dim() > 2 or (isinstance(b, Control) and b.rate is Rate.SAMPLE):
             raise InputError("with a frame-rate a, b must be fixed ((n_b,) or (batch or 1, n_b)) or per frame")
-        numerator = numerator.reshape(-1 if numerator.dim() == 2 else 1, 1, numerator.shape[-1])
+        numerator = given.reshape(-1 if given.dim() == 2 else 1, 1, given.shape[-1])
     return Control.per_frame(numerator / leading), Control.per_frame(frames / leading)
 
 
@@ -79,7 +85,10 @@ def _fir(x: Tensor, b: Tensor, past_x: Tensor) -> Tensor:
     if n_b == 1:
         return x * b[..., 0]
     extended = torch.cat([past_x.flip(1), x], dim=1)
-    return sum(b[..., k] * extended[:, n_b - 1 - k : n_b - 1 - k + n_samples] for k in range(n_b))
+    out = b[..., 0] * x
+    for k in range(1, n_b):
+        out = out + b[..., k] * extended[:, n_b - 1 - k : n_b - 1 - k + n_samples]
+    return out
 
 
 @half_in_float32
@@ -152,7 +161,7 @@ def lfilter(
 
 
 def _frequency_sampling(
-    x: Tensor, b: Tensor, a: Tensor, state: Tensor | None, return_state: bool, n_fft: int | None
+    x: Tensor, b: Tensor | Control, a: Tensor | Control, state: Tensor | None, return_state: bool, n_fft: int | None
 ) -> Tensor:
     """``lfilter(..., method="frequency_sampling")`` on ``x`` ``(batch, n_samples)``."""
     if n_fft is None:
@@ -160,14 +169,15 @@ def _frequency_sampling(
     n_fft = check_positive_int("n_fft", n_fft, minimum=2)
     if state is not None or return_state:
         raise InputError("method='frequency_sampling' has no state: state and return_state need method='exact'")
-    for name, value in (("b", b), ("a", a)):
-        check_rank(
-            name, value, (1, 2), f"(n_{name},) or (batch or 1, n_{name}) (fixed coefficients with frequency sampling)"
-        )
+    rows = []
+    for name, given in (("b", b), ("a", a)):
+        layout = f"(n_{name},) or (batch or 1, n_{name}) (fixed coefficients with frequency sampling)"
+        value = check_rank(name, check_tensor(name, given), (1, 2), layout)
         check_finite(name, value)
         if value.shape[-1] > n_fft:
             raise InputError(f"{name} has {value.shape[-1]} coefficients, more than n_fft ({n_fft})")
-    response = torch.fft.rfft(b.reshape(-1, b.shape[-1]), n_fft) / torch.fft.rfft(a.reshape(-1, a.shape[-1]), n_fft)
+        rows.append(value.reshape(-1, value.shape[-1]))
+    response = torch.fft.rfft(rows[0], n_fft) / torch.fft.rfft(rows[1], n_fft)
     impulse_response = torch.fft.irfft(response, n_fft)
     return fft_convolve(x, impulse_response.to(x.dtype), padding="same", delay_compensation=0)
 
@@ -176,7 +186,7 @@ def _sections(sos: Tensor | Control, batch: int, n_samples: int) -> Tensor:
     """``sos`` in a layout of the module docstring -> ``(batch or 1, n_samples or 1, n_sections,
     6)``; a frame-rate ``sos`` normalised by ``a0`` per frame, then upsampled."""
     per_frame = _per_frame(sos)
-    value = sos.value if isinstance(sos, Control) else sos
+    value = check_tensor("sos", sos.value if isinstance(sos, Control) else sos)
     check_rank(
         "sos",
         value,

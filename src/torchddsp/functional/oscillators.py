@@ -9,6 +9,8 @@ final phase back, so rendering in blocks equals one call.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
 
@@ -118,6 +120,12 @@ def normalize_harmonics(
         f0_hz: fundamental per frame, needed with ``sample_rate``.
         sample_rate: when given (with ``f0_hz``), harmonics with ``k |f0| >= sample_rate / 2``
             are zeroed before normalising.
+
+    Example:
+        >>> normalize_harmonics(torch.tensor([[[1.0, 3.0]]])).tolist()
+        [[[0.25, 0.75]]]
+        >>> normalize_harmonics(torch.tensor([[[1.0, 1.0, 2.0]]]), torch.tensor([[[3000.0]]]), 16000).tolist()
+        [[[0.5, 0.5, 0.0]]]
     """
     check_rank("harmonic_distribution", harmonic_distribution, 3, "(batch, n_frames, n_harmonics)")
     check_finite("harmonic_distribution", harmonic_distribution)
@@ -236,10 +244,31 @@ def _interval_turns(
     return wrap_turns(turns.addcmul_(ramp_steps, slope.unsqueeze(0))).to(dtype)
 
 
+class _Intervals(NamedTuple):
+    """The fundamental over the intervals between frames (float64): ``f_a``, ``f_b`` ``(batch,
+    intervals)`` in Hz at each interval's start and end, ``before`` the phase in cycles at its
+    start, ``final_turns`` ``(batch,)`` the phase at the last sample (not wrapped)."""
+
+    hop: int
+    f_a: Tensor
+    f_b: Tensor
+    before: Tensor
+    final_turns: Tensor
+
+
+def _intervals(f0_hz: Tensor, hop: int, sample_rate: float, start_turns: Tensor, add_endpoint: bool) -> _Intervals:
+    """The phase plan of :func:`harmonic_synthesis` from its checked ``f0_hz`` and start phase."""
+    # f0 is linear inside an interval (f_a at its start, f_b at its end), so the running sum of
+    # f / sample_rate has a closed form: r + 1 steps of f_a plus r (r + 1) / (2 hop) steps of
+    # (f_b - f_a) at sample r of the interval.
+    f_a, f_b = frame_pairs(f0_hz[..., 0].to(torch.float64), add_endpoint)
+    totals = (hop * f_a + 0.5 * (hop - 1) * (f_b - f_a)) / sample_rate  # cycles per interval
+    before = torch.cumsum(totals, dim=1) - totals + start_turns[:, None]
+    return _Intervals(hop, f_a, f_b, before, before[:, -1] + totals[:, -1])
+
+
 def _harmonic_render(
-    f0_hz: Tensor,
-    amplitudes: Tensor,
-    harmonic_distribution: Tensor,
+    controls: tuple[Tensor, Tensor, Tensor],
     n_samples: int,
     sample_rate: float,
     start_turns: Tensor,
@@ -247,52 +276,54 @@ def _harmonic_render(
     add_endpoint: bool,
     kernel: bool,
 ) -> tuple[Tensor, Tensor]:
-    """:func:`harmonic_synthesis` on checked inputs, ``n_samples > 0``: ``(audio, final_turns)``,
-    the fundamental's phase at the last sample in float64 cycles ``(batch,)``, not wrapped."""
-    batch, n_frames, n_harmonics = harmonic_distribution.shape
+    """:func:`harmonic_synthesis` on checked ``controls = (f0_hz, amplitudes,
+    harmonic_distribution)``, ``n_samples > 0``: ``(audio, final_turns)``, the fundamental's
+    phase at the last sample in float64 cycles ``(batch,)``, not wrapped."""
+    f0_hz, amplitudes, harmonic_distribution = controls
+    hop = hop_for(n_samples, harmonic_distribution.shape[1], add_endpoint, "the controls")
+    phase = _intervals(f0_hz, hop, sample_rate, start_turns, add_endpoint)
     dtype = output_dtype(amplitudes, harmonic_distribution)
-    device = harmonic_distribution.device
-    hop = hop_for(n_samples, n_frames, add_endpoint, "the controls")
+    weights = block_weights(hop, amplitude_upsampling, dtype, harmonic_distribution.device)
+    render = _render_fused if kernel else _render_torch
+    audio = render(phase, amplitudes.to(dtype), harmonic_distribution.to(dtype), weights, sample_rate, add_endpoint)
+    return audio, phase.final_turns
 
-    # Phase of the fundamental in cycles. f0 is linear inside an interval (f_a at its start,
-    # f_b at its end), so the running sum of f / sample_rate has a closed form: r + 1 steps of
-    # f_a plus r (r + 1) / (2 hop) steps of (f_b - f_a) at sample r of the interval.
-    f_a, f_b = frame_pairs(f0_hz[..., 0].to(torch.float64), add_endpoint)
-    slope = f_b - f_a
-    intervals = f_a.shape[1]
-    totals = (hop * f_a + 0.5 * (hop - 1) * slope) / sample_rate  # cycles per interval
-    before = torch.cumsum(totals, dim=1) - totals + start_turns[:, None]
-    final_turns = before[:, -1] + totals[:, -1]
 
-    weights = block_weights(hop, amplitude_upsampling, dtype, device)
-    if kernel:
-        everywhere, somewhere = _audible_counts(f_a, f_b, sample_rate / 2, n_harmonics)
-        audio = fused_harmonic_synthesis(
-            before.reshape(-1),
-            f_a.reshape(-1),
-            slope.reshape(-1),
-            amplitudes[..., 0].to(dtype),
-            harmonic_distribution.to(dtype),
-            weights,
-            hop,
-            sample_rate,
-            int(everywhere.min()),
-            int(somewhere.max()),
-        )
-        return audio, final_turns
+def _render_fused(
+    phase: _Intervals, amplitudes: Tensor, distribution: Tensor, weights: Tensor, sample_rate: float, add_endpoint: bool
+) -> Tensor:
+    """``(batch, n_samples)`` by the compiled pass (CPU; controls in the working dtype)."""
+    everywhere, somewhere = _audible_counts(phase.f_a, phase.f_b, sample_rate / 2, distribution.shape[-1])
+    rows = (phase.before.reshape(-1), phase.f_a.reshape(-1), (phase.f_b - phase.f_a).reshape(-1))
+    return fused_harmonic_synthesis(
+        rows,
+        amplitudes[..., 0],
+        distribution,
+        weights,
+        phase.hop,
+        sample_rate,
+        int(everywhere.min()),
+        int(somewhere.max()),
+    )
 
+
+def _render_torch(
+    phase: _Intervals, amplitudes: Tensor, distribution: Tensor, weights: Tensor, sample_rate: float, add_endpoint: bool
+) -> Tensor:
+    """``(batch, n_samples)`` by PyTorch ops (any device): the Clenshaw sum of ``_harmonic_sum``."""
+    batch, _, n_harmonics = distribution.shape
+    hop, intervals, dtype = phase.hop, phase.f_a.shape[1], distribution.dtype
     # Frame-rate amplitudes per interval as harmonic-major rows: end value and start - end.
-    harmonic_amplitudes = amplitudes.to(dtype) * harmonic_distribution.to(dtype)
-    c_start, c_end = frame_pairs(harmonic_amplitudes, add_endpoint)
+    c_start, c_end = frame_pairs(amplitudes * distribution, add_endpoint)
     end = c_end.permute(2, 0, 1).contiguous().view(n_harmonics, batch * intervals)
     delta = (c_start - c_end).permute(2, 0, 1).contiguous().view(n_harmonics, batch * intervals)
-    r = torch.arange(hop, dtype=torch.float64, device=device)[:, None, None]
-    turns = _interval_turns(before, f_a, slope, r, hop, sample_rate, dtype)
-    mask, column_mask = _nyquist_mask(f_a, f_b, r / hop, sample_rate / 2, n_harmonics, dtype)
+    r = torch.arange(hop, dtype=torch.float64, device=distribution.device)[:, None, None]
+    turns = _interval_turns(phase.before, phase.f_a, phase.f_b - phase.f_a, r, hop, sample_rate, dtype)
+    mask, column_mask = _nyquist_mask(phase.f_a, phase.f_b, r / hop, sample_rate / 2, n_harmonics, dtype)
     if column_mask is not None:
         end, delta = end * column_mask, delta * column_mask
     audio = harmonic_sum(turns.reshape(hop, batch * intervals), end, delta, weights[:, None], mask)
-    return audio.reshape(hop, batch, intervals).permute(1, 2, 0).reshape(batch, n_samples), final_turns
+    return audio.reshape(hop, batch, intervals).permute(1, 2, 0).reshape(batch, hop * intervals)
 
 
 @half_in_float32
@@ -367,21 +398,12 @@ def harmonic_synthesis(
     sample_rate = check_positive("sample_rate", sample_rate)
     check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
     kernel = resolve_backend(backend, harmonic_distribution.device) == "numba"
-    batch = harmonic_distribution.shape[0]
-    start_turns = initial_turns(state, (batch, 1), f0_hz)[:, 0]
+    start_turns = initial_turns(state, (harmonic_distribution.shape[0], 1), f0_hz)[:, 0]
     if n_samples == 0:  # an empty block: no audio, the phase unchanged
         dtype = output_dtype(amplitudes, harmonic_distribution)
-        audio, final_turns = amplitudes.new_zeros(batch, 0, dtype=dtype), start_turns
+        audio, final_turns = amplitudes.new_zeros(start_turns.shape[0], 0, dtype=dtype), start_turns
     else:
-        audio, final_turns = _harmonic_render(
-            f0_hz,
-            amplitudes,
-            harmonic_distribution,
-            n_samples,
-            sample_rate,
-            start_turns,
-            amplitude_upsampling,
-            add_endpoint,
-            kernel,
-        )
+        controls = (f0_hz, amplitudes, harmonic_distribution)
+        options = (amplitude_upsampling, add_endpoint, kernel)
+        audio, final_turns = _harmonic_render(controls, n_samples, sample_rate, start_turns, *options)
     return (audio, turns_to_radians(final_turns)[:, None]) if return_state else audio

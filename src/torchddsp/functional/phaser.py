@@ -121,6 +121,11 @@ def allpass_cascade(
 
     Returns:
         ``y_K`` ``(..., n_samples)`` (and the state).
+
+    Example:
+        >>> y, state = allpass_cascade(torch.randn(2, 3, 64), 0.5, n_stages=4, return_state=True)
+        >>> tuple(y.shape), tuple(state.shape)
+        ((2, 3, 64), (2, 3, 5))
     """
     flat, leading = flatten_audio("x", x)
     check_finite("x", flat)
@@ -171,12 +176,10 @@ def phaser(
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Phaser: ``(1 - mix) x + mix * allpass_cascade(x, a(sweep), n_stages, feedback)``.
 
-    Controls take every rate of :mod:`~torchddsp.functional.controls` (its table): a number,
-    ``(batch, 1)`` per item, ``(batch or 1, n_samples)`` per sample, ``(batch or 1, n_frames,
-    channels)`` frame rate (upsampled linearly), or a ``Control``.
+    Controls take the rates that :func:`allpass_cascade` documents.
 
     Shape:
-        ``x`` ``(..., n_samples)`` -> ``(..., n_samples)``; state ``(..., n_stages + 1)``.
+        as :func:`allpass_cascade`: ``x`` ``(..., n_samples)`` -> ``(..., n_samples)``.
 
     Args:
         x: input (leading dimensions flattened into ``batch``). Differentiable.

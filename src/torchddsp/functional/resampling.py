@@ -88,6 +88,12 @@ def upsample(x: Tensor, n_samples: int, method: str = "linear", add_endpoint: bo
 
     Raises:
         ValueError: wrong rank, non-finite values, or an ``n_samples`` the frames cannot map to.
+
+    Example:
+        >>> upsample(torch.tensor([[[0.0], [1.0]]]), 4).flatten().tolist()
+        [0.0, 0.5, 1.0, 1.0]
+        >>> upsample(torch.tensor([[[0.0], [1.0]]]), 4, add_endpoint=False).flatten().tolist()
+        [0.0, 0.25, 0.5, 0.75]
     """
     check_rank("x", x, 3, "(batch, n_frames, channels)")
     check_finite("x", x)
@@ -222,6 +228,11 @@ def resample_blocks(
         each block ``(..., n)`` (the same leading dimensions) -> blocks ``(..., m)``.
 
     Args: as :func:`resample`.
+
+    Example:
+        >>> blocks = resample_blocks([torch.randn(2, 160), torch.randn(2, 160)], 16000, 8000)
+        >>> [tuple(block.shape) for block in blocks]  # 320 samples in, 160 out
+        [(2, 55), (2, 80), (2, 25)]
     """
     orig = _integer_rate("orig_sample_rate", orig_sample_rate)
     new = _integer_rate("new_sample_rate", new_sample_rate)
@@ -255,7 +266,7 @@ def resample_blocks(
         first_needed = (n_done * down) // up - half_width + 1
         new_start = max(0, first_needed // down * down)
         kept, kept_start = kept[..., new_start - kept_start :], new_start
-    if kept is not None and orig != new:
+    if kept is not None and leading is not None and orig != new:  # a block arrived: both are set
         n_total = -(-n_in * up // down)  # beyond the input, zeros: as the whole-signal resample
         yield restore_audio(_resample_span(kept, kept_start, n_done, n_total, orig, new, up, down, options), leading)
 

@@ -84,6 +84,10 @@ def chebyshev_polynomials(x: Tensor, n_terms: int) -> Tensor:
     Args:
         x: points. Differentiable (to any order).
         n_terms: number of polynomials, >= 1.
+
+    Example:
+        >>> chebyshev_polynomials(torch.tensor([0.5, -1.0]), 3).tolist()
+        [[1.0, 0.5, -0.5], [1.0, -1.0, 1.0]]
     """
     x = check_finite("x", check_tensor("x", x))
     n_terms = check_positive_int("n_terms", n_terms)
@@ -157,14 +161,17 @@ def waveshape(
     offset = _control("bias", bias, flat, factor)
     if n_samples == 0:  # validated controls, then an empty output (the resampler has nothing to read)
         return restore_audio(flat.new_zeros(flat.shape[0], 0), leading)
-    rate = {"zero_crossings": zero_crossings, "rolloff": rolloff}
-    high = flat if factor == 1 else resample(flat, 1, factor, **rate)
+
+    def resampled(signal: Tensor, orig: int, new: int) -> Tensor:
+        return resample(signal, orig, new, zero_crossings=zero_crossings, rolloff=rolloff)
+
+    high = flat if factor == 1 else resampled(flat, 1, factor)
     shaped = _apply_curve(curve, gain * high + offset, coefficients)
     if remove_dc:
         # At the high rate, before the way down: the downsampler then sees a signal that is
         # zero outside the edges, as its zero padding assumes.
         shaped = shaped - _apply_curve(curve, offset, coefficients)
-    return restore_audio(shaped if factor == 1 else resample(shaped, factor, 1, **rate), leading)
+    return restore_audio(shaped if factor == 1 else resampled(shaped, factor, 1), leading)
 
 
 def _coefficients(curve: str, coefficients: Tensor | None, x: Tensor) -> Tensor | None:
@@ -197,6 +204,7 @@ def _apply_curve(curve: str, u: Tensor, coefficients: Tensor | None) -> Tensor:
         return 1.5 * inside - 0.5 * inside**3
     if curve == "hard_clip":
         return u.clamp(-1.0, 1.0)
+    assert coefficients is not None  # _coefficients requires them for "chebyshev"
     polynomials = chebyshev_polynomials(u, coefficients.shape[-1])  # (batch or 1, n, n_terms)
     return (polynomials * coefficients.unsqueeze(1)).sum(-1)  # batch sizes 1 and B broadcast
 

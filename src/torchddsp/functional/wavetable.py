@@ -125,11 +125,8 @@ def wavetable_synthesis(
     from the linearly upsampled ``f0_hz`` (see ``phase``); table sample ``i`` sits at phase
     ``2 pi i / table_size``.
 
-    Streaming: with ``return_state=True`` the result is ``(audio, state)``, ``state`` the phase
-    at the last sample (float64 radians in [0, 2 pi)); pass it as ``state`` of the next block.
-    For blocks that concatenate to exactly one offline call, give each block its frames plus
-    the first frame of the next block and ``add_endpoint=False`` (the final block: its frames
-    with the last one repeated), as for :func:`~torchddsp.functional.harmonic_synthesis`.
+    Streaming (``state``, ``return_state``, ``add_endpoint``): as for
+    :func:`~torchddsp.functional.harmonic_synthesis`, ``state`` the phase at the last sample.
 
     Shape:
         ``f0_hz``, ``amplitudes``: ``(batch, n_frames, 1)``; ``wavetables``:
@@ -143,9 +140,8 @@ def wavetable_synthesis(
         n_samples: output length, a whole number of hops.
         sample_rate: samples per second.
         state: phase in radians before the first sample (None: 0). Differentiable.
-        return_state: also return the phase at the last sample (see Streaming above).
+        return_state, add_endpoint: see Streaming above.
         amplitude_upsampling: ``"window"`` (default) or ``"linear"``; also blends tables.
-        add_endpoint: hold the last frame for the final hop (see ``resampling``).
 
     Example:
         >>> table = torch.sin(torch.linspace(0, 2 * torch.pi, 65, dtype=torch.float64)[:-1])[None]

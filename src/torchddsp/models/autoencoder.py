@@ -121,6 +121,6 @@ class Autoencoder(nn.Module):
         if self.reverb is None:
             return None
         with torch.no_grad():
-            ir = self.reverb.ir.detach().clone()
+            ir = self.reverb.learned_or_given("ir", None).detach().clone()  # the learned taps
         ir[0] = 0.0
         return ir

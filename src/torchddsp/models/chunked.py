@@ -33,16 +33,38 @@ statistics over the whole recording, which a chunk cannot know.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TypedDict
 
 import torch
 from torch import Tensor
+from typing_extensions import Unpack
 
 from ..functional import fft_convolve, frequency_impulse_response, harmonic_synthesis
+from ..synths import FilteredNoise, Harmonic
 from ..validation import InputError, check_finite, check_rank
 from .autoencoder import Autoencoder, check_room
 
-__all__ = ["RenderState", "start_render", "render_chunk", "finish_render", "render_chunked"]
+__all__ = [
+    "RenderState",
+    "start_render",
+    "render_chunk",
+    "finish_render",
+    "render_chunks",
+    "render_chunked",
+    "RenderOptions",
+]
+
+
+class RenderOptions(TypedDict, total=False):
+    """How :func:`start_render` starts (see its Args): ``seed``, ``generator``, ``reverb``,
+    ``reverb_ir``; taken by :func:`render_chunks` and :func:`render_chunked` too."""
+
+    seed: int
+    generator: torch.Generator | None
+    reverb: bool
+    reverb_ir: Tensor | None
 
 
 @dataclass(frozen=True)
@@ -95,7 +117,7 @@ def _reverb_ir(model: Autoencoder, reverb: bool, reverb_ir: Tensor | None, devic
     if reverb_ir is not None:
         ir = reverb_ir.reshape(1, -1).to(device=device, dtype=dtype)
     elif model.reverb is not None:
-        ir = model.reverb.ir.detach().reshape(1, -1).to(device=device, dtype=dtype)
+        ir = model.reverb.learned_or_given("ir", None).detach().reshape(1, -1).to(device=device, dtype=dtype)
     else:
         return None
     check_finite("reverb_ir", ir)
@@ -148,10 +170,17 @@ def start_render(
     )
 
 
+def _synthesizers(model: Autoencoder) -> tuple[Harmonic, FilteredNoise]:
+    """The model's harmonic and noise synthesizers (typed: the group holds any processors)."""
+    harmonic, noise = (model.synthesizer.processors[name] for name in ("harmonic", "noise"))
+    if not isinstance(harmonic, Harmonic) or not isinstance(noise, FilteredNoise):
+        raise TypeError(f"the model's synthesizers are {type(harmonic).__name__} and {type(noise).__name__}")
+    return harmonic, noise
+
+
 def _noise_window(model: Autoencoder) -> int:
-    noise = model.synthesizer.processors["noise"]
     n_fft = 2 * (model.config.n_noise_bands - 1)
-    return noise.window_size or n_fft
+    return _synthesizers(model)[1].window_size or n_fft
 
 
 def _harmonic(
@@ -159,7 +188,7 @@ def _harmonic(
 ) -> tuple[Tensor, dict[str, Tensor] | None, Tensor | None]:
     """Render the hops whose both end frames are known; the last frame waits for the next one
     (``final``: it is held for the last hop, as ``add_endpoint=True`` does)."""
-    harmonic = model.synthesizer.processors["harmonic"]
+    harmonic = _synthesizers(model)[0]
     hop = model.config.hop_size
     parts = ([state.last_frame] if state.last_frame is not None else []) + ([controls] if controls else [])
     if not parts:
@@ -190,6 +219,7 @@ def _noise(
     window = _noise_window(model)
     if magnitudes is None:  # the end: nothing more overlaps the tail; the whole call stops at n_frames * hop
         needed = state.frames * model.config.hop_size - state.samples - state.noise_pending.shape[1]
+        assert state.noise_tail is not None  # finish_render refuses a render without frames
         return state.noise_tail[:, state.noise_skip : state.noise_skip + needed], state.noise_rng, None, 0
     hop = model.config.hop_size
     generator = torch.Generator()
@@ -278,9 +308,9 @@ def render_chunk(
         )
     f0_scaled, loudness_scaled = model.preprocessor(f0_hz, loudness_db)
     raw, hidden = model.decoder(loudness_scaled, f0_scaled, hidden=state.hidden, return_state=True)
-    synthesizer = model.synthesizer.processors
-    controls = synthesizer["harmonic"].controls(raw["amplitudes"], raw["harmonic_distribution"], f0_hz.unsqueeze(-1))
-    magnitudes = synthesizer["noise"].controls(raw["noise_magnitudes"])["magnitudes"]
+    harmonic_synthesizer, noise_synthesizer = _synthesizers(model)
+    controls = harmonic_synthesizer.controls(raw["amplitudes"], raw["harmonic_distribution"], f0_hz.unsqueeze(-1))
+    magnitudes = noise_synthesizer.controls(raw["noise_magnitudes"])["magnitudes"]
     harmonic, last_frame, phase = _harmonic(model, state, controls, final=False)
     noise, rng, noise_tail, skip = _noise(model, state, magnitudes)
     return _emit(
@@ -315,19 +345,31 @@ def finish_render(model: Autoencoder, state: RenderState) -> tuple[dict[str, Ten
     )
 
 
+def render_chunks(
+    model: Autoencoder, f0_hz: Tensor, loudness_db: Tensor, chunk_frames: int, **options: Unpack[RenderOptions]
+) -> Iterator[tuple[dict[str, Tensor], int]]:
+    """Render ``(1, n_frames)`` features ``chunk_frames`` frames at a time (each slice moved to
+    the model's device): yields each :func:`render_chunk` output with the frames it consumed,
+    then :func:`finish_render`'s with 0. The outputs concatenate to the whole call's.
+    ``options``: those of :func:`start_render` (:class:`RenderOptions`)."""
+    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+        raise InputError(f"chunk_frames must be a positive integer, found {chunk_frames!r}")
+    check_rank("f0_hz", f0_hz, 2, "(1, n_frames)")
+    state = start_render(model, **options)
+    device = next(model.parameters()).device
+    for start in range(0, f0_hz.shape[1], chunk_frames):
+        f0_chunk, loudness_chunk = (x[:, start : start + chunk_frames].to(device) for x in (f0_hz, loudness_db))
+        out, state = render_chunk(model, state, f0_chunk, loudness_chunk)
+        yield out, f0_chunk.shape[1]
+    out, state = finish_render(model, state)
+    yield out, 0
+
+
 def render_chunked(
-    model: Autoencoder,
-    f0_hz: Tensor,
-    loudness_db: Tensor,
-    chunk_frames: int,
-    *,
-    seed: int = 0,
-    reverb: bool = True,
-    reverb_ir: Tensor | None = None,
+    model: Autoencoder, f0_hz: Tensor, loudness_db: Tensor, chunk_frames: int, **options: Unpack[RenderOptions]
 ) -> dict[str, Tensor]:
-    """Render ``(1, n_frames)`` features ``chunk_frames`` frames at a time and join the
-    output: ``audio``, ``audio_dry``, ``harmonic``, ``noise``, each ``(1, n_frames * hop_size)``,
-    as the whole call.
+    """:func:`render_chunks` joined: ``audio``, ``audio_dry``, ``harmonic``, ``noise``, each
+    ``(1, n_frames * hop_size)``, as the whole call.
 
     Example:
         >>> from torchddsp.configs import AutoencoderConfig
@@ -337,16 +379,5 @@ def render_chunked(
         >>> {name: tuple(value.shape) for name, value in out.items()}
         {'audio': (1, 640), 'audio_dry': (1, 640), 'harmonic': (1, 640), 'noise': (1, 640)}
     """
-    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
-        raise InputError(f"chunk_frames must be a positive integer, found {chunk_frames!r}")
-    check_rank("f0_hz", f0_hz, 2, "(1, n_frames)")
-    state = start_render(model, seed=seed, reverb=reverb, reverb_ir=reverb_ir)
-    outputs = []
-    for start in range(0, f0_hz.shape[1], chunk_frames):
-        out, state = render_chunk(
-            model, state, f0_hz[:, start : start + chunk_frames], loudness_db[:, start : start + chunk_frames]
-        )
-        outputs.append(out)
-    out, state = finish_render(model, state)
-    outputs.append(out)
+    outputs = [out for out, _ in render_chunks(model, f0_hz, loudness_db, chunk_frames, **options)]
     return {key: torch.cat([o[key] for o in outputs], dim=1) for key in ("audio", "audio_dry", "harmonic", "noise")}

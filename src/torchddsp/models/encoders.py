@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..features.spectral import MFCC
+from ..features.mel import MFCC
 
 __all__ = ["MfccRnnEncoder"]
 

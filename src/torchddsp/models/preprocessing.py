@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..functional import hz_to_midi
-from ..validation import InputError, check_rank
+from ..validation import check_rank, check_shape
 
 __all__ = ["F0LoudnessPreprocessor", "F0_RANGE", "LOUDNESS_RANGE"]
 
@@ -29,10 +29,5 @@ class F0LoudnessPreprocessor(nn.Module):
     def forward(self, f0_hz: Tensor, loudness_db: Tensor) -> tuple[Tensor, Tensor]:
         f0_hz, loudness_db = (x if x.dim() == 3 else x.unsqueeze(-1) for x in (f0_hz, loudness_db))
         check_rank("f0_hz", f0_hz, 3, "(batch, n_frames[, 1])")
-        check_rank("loudness_db", loudness_db, 3, "(batch, n_frames[, 1])")
-        if f0_hz.shape != loudness_db.shape:
-            raise InputError(
-                f"f0_hz and loudness_db must have the same shape, found {tuple(f0_hz.shape)} and "
-                f"{tuple(loudness_db.shape)}"
-            )
+        check_shape("loudness_db", loudness_db, tuple(f0_hz.shape))  # f0_hz's
         return hz_to_midi(f0_hz) / F0_RANGE, loudness_db / LOUDNESS_RANGE + 1.0

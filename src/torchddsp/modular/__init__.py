@@ -3,66 +3,31 @@ sound matching.
 
 - ``parameters``: :class:`ParameterRange` (range, curve, symmetry; normalised <-> human
   units), curve sets saved and loaded as JSON.
-- ``modules``: :class:`Keyboard`, :class:`ADSR`, :class:`LFO`, :class:`ModulationMixer`,
-  band-limited :class:`VCO` (:class:`SineVCO`, :class:`SquareSawVCO`), :class:`FmVCO`,
-  :class:`Noise`, :class:`VCA`, :class:`AudioMixer`, :class:`VCF` (state-variable filter),
-  :class:`Drive`, :class:`ToneEQ`, :class:`Effect` (any ``torchddsp.effects`` processor);
-  :class:`RenderContext` (rates and length).
+- ``modules``: :class:`RenderContext` (rates and length) and :class:`SynthModule` (the base
+  class of modules); the stock modules, by concept: ``modulation`` (keyboard, envelopes, LFOs,
+  modulation mixer), ``sources`` (band-limited VCOs, FM VCO, noise, ``render_sources``) and
+  ``processing`` (VCA, audio mixer, filter, drive, tone EQ, any ``torchddsp.effects`` processor).
 - ``voices``: :class:`Voice` (base class for your own), :class:`DefaultVoice` (torchsynth's
   architecture), :class:`RichVoice` (filter and effects), ``make_voice(name)``.
 - ``dataset``: ``render_dataset`` (FLAC + parameters in shards, resumable), behind
   ``torchddsp modular render``.
+
+Every public name of these modules is importable from ``torchddsp.modular``.
 """
 
-from .modules import (
-    ADSR,
-    LFO,
-    VCA,
-    VCF,
-    VCO,
-    AudioMixer,
-    Drive,
-    Effect,
-    FmVCO,
-    Keyboard,
-    ModulationMixer,
-    Noise,
-    RenderContext,
-    SineVCO,
-    SquareSawVCO,
-    SynthModule,
-    ToneEQ,
-    render_sources,
-)
-from .parameters import ParameterRange, load_curves, save_curves
-from .voices import TEST_FRACTION, VOICES, DefaultVoice, RichVoice, Voice, make_voice
+from . import modulation, modules, parameters, processing, sources, voices
+from .modulation import *  # noqa: F403  (each module's __all__, gathered below)
+from .modules import *  # noqa: F403
+from .parameters import *  # noqa: F403
+from .processing import *  # noqa: F403
+from .sources import *  # noqa: F403
+from .voices import *  # noqa: F403
 
 __all__ = [
-    "ParameterRange",
-    "save_curves",
-    "load_curves",
-    "RenderContext",
-    "SynthModule",
-    "Keyboard",
-    "ADSR",
-    "LFO",
-    "ModulationMixer",
-    "VCO",
-    "SineVCO",
-    "SquareSawVCO",
-    "FmVCO",
-    "Noise",
-    "VCA",
-    "AudioMixer",
-    "VCF",
-    "Drive",
-    "Effect",
-    "ToneEQ",
-    "render_sources",
-    "Voice",
-    "DefaultVoice",
-    "RichVoice",
-    "VOICES",
-    "make_voice",
-    "TEST_FRACTION",
+    *parameters.__all__,
+    *modules.__all__,
+    *modulation.__all__,
+    *sources.__all__,
+    *processing.__all__,
+    *voices.__all__,
 ]

@@ -27,16 +27,17 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 import torch
 
-from ..io import TEMPORARY_MARK, atomic_path, remove_stale_temporaries, write_text_atomic
+from ..io import TEMPORARY_MARK, atomic_folder, atomic_path, remove_stale_temporaries, write_text_atomic
 from ..progress import Progress
 from ..validation import InputError, check_positive_int
 from .modules import RenderContext
-from .voices import Voice, make_voice
+from .voices import TEST_FRACTION, Voice, make_voice
 
 __all__ = ["render_dataset", "shard_name"]
 
@@ -228,7 +229,7 @@ def _render_shards(
     _check_disk(out_dir, count - kept, int(round(voice.context.duration_s * voice.context.sample_rate)))
     _remove_beyond(out_dir, n_shards)
     write_text_atomic(
-        out_dir / "dataset.json", json.dumps({**settings, "count": count, "test_fraction": 0.1}, indent=1)
+        out_dir / "dataset.json", json.dumps({**settings, "count": count, "test_fraction": TEST_FRACTION}, indent=1)
     )
     rendered = 0
     with Progress(count, "sounds", enabled=show_progress, initial=kept) as bar:
@@ -249,30 +250,27 @@ def _render_shard(
 ) -> int:
     """Render one shard whole: its FLAC files into a temporary folder renamed into place, then
     its ``.npz`` (atomically, last)."""
-    final = out_dir / shard_name(shard)
     (out_dir / f"{shard_name(shard)}.npz").unlink(missing_ok=True)
-    folder = out_dir / f".{shard_name(shard)}{TEMPORARY_MARK}{os.getpid()}"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir()
     patches, humans, labels = [], [], []
-    for start in range(0, len(indices), batch_size):
-        chunk = torch.from_numpy(indices[start : start + batch_size])
-        result = voice.render_sounds(chunk, seed)
-        audio = result["audio"].detach().cpu().numpy()
-        for k, sound in zip(chunk.tolist(), audio):
-            sf.write(folder / f"sound_{k:08d}.flac", sound, sample_rate, subtype="PCM_24", format="FLAC")
-        patches.append(result["patch"].cpu().numpy())
-        human = voice.human(result["patch"])
-        humans.append(
-            np.stack(
-                [human[m][p].cpu().numpy() for m, module in voice.synth_modules.items() for p in module.ranges], axis=1
+    with atomic_folder(out_dir / shard_name(shard)) as folder:  # replaces a partial shard of a killed render
+        for start in range(0, len(indices), batch_size):
+            chunk = torch.from_numpy(indices[start : start + batch_size])
+            result = voice.render_sounds(chunk, seed)
+            audio = result["audio"].detach().cpu().numpy()
+            for k, sound in zip(chunk.tolist(), audio):
+                # Plain writes: the folder as a whole is the atomic unit (synced, then renamed).
+                sf.write(folder / f"sound_{k:08d}.flac", sound, sample_rate, subtype="PCM_24", format="FLAC")
+            patches.append(result["patch"].cpu().numpy())
+            human = voice.human(result["patch"])
+            humans.append(
+                np.stack(
+                    [human[m][p].cpu().numpy() for m, module in voice.synth_modules.items() for p in module.ranges],
+                    axis=1,
+                )
             )
-        )
-        labels.append(result["is_train"].numpy())
-        bar.update(len(chunk))
-    shutil.rmtree(final, ignore_errors=True)  # a partial shard of an interrupted render
-    os.rename(folder, final)
-    arrays = {
+            labels.append(result["is_train"].numpy())
+            bar.update(len(chunk))
+    arrays: dict[str, Any] = {  # Any: numpy's stub types savez's keywords as its own options
         "indices": indices,
         "patch": np.concatenate(patches).astype(np.float32),
         "human": np.concatenate(humans).astype(np.float32),

@@ -16,14 +16,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from ..io import write_text_atomic
 from ..validation import InputError
 
 __all__ = ["ParameterRange", "save_curves", "load_curves"]
@@ -96,12 +97,12 @@ class ParameterRange:
         unknown = sorted(set(data) - {"minimum", "maximum", "curve", "symmetric", "unit", "description"})
         if unknown:
             raise InputError(f"unknown parameter range fields {unknown}")
-        return cls(
-            **{
-                k: (bool(v) if k == "symmetric" else str(v) if k in ("unit", "description") else float(v))
-                for k, v in data.items()
-            }
-        )
+        # Each field converted to its type: bool, str or float (one dict of mixed values).
+        fields: dict[str, Any] = {
+            k: (bool(v) if k == "symmetric" else str(v) if k in ("unit", "description") else float(v))
+            for k, v in data.items()
+        }
+        return cls(**fields)
 
 
 def save_curves(ranges: Mapping[str, ParameterRange], path: str | os.PathLike, name: str = "") -> None:
@@ -110,10 +111,7 @@ def save_curves(ranges: Mapping[str, ParameterRange], path: str | os.PathLike, n
     path = Path(path)
     payload = {"name": name, "parameters": {key: value.to_dict() for key, value in ranges.items()}}
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".curves-", suffix=".json")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(payload, stream, indent=2)
-    os.replace(temporary, path)
+    write_text_atomic(path, json.dumps(payload, indent=2))
 
 
 def load_curves(path: str | os.PathLike) -> dict[str, ParameterRange]:

@@ -38,32 +38,19 @@ position and on every device; its train/test label is a hash of ``(s, k)`` (10 %
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, ItemsView, Mapping, Sequence
+from typing import TypeAlias, TypeGuard, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from ..functional.noise import noise_seed
 from ..validation import InputError, check_finite, check_rank
-from .modules import (
-    ADSR,
-    LFO,
-    VCF,
-    VCO,
-    AudioMixer,
-    Drive,
-    Keyboard,
-    ModulationMixer,
-    Noise,
-    RenderContext,
-    SineVCO,
-    SquareSawVCO,
-    SynthModule,
-    ToneEQ,
-    normalize_if_clipping,
-    render_sources,
-)
+from .modulation import ADSR, LFO, Keyboard, ModulationMixer
+from .modules import RenderContext, SynthModule
 from .parameters import ParameterRange, load_curves, save_curves
+from .processing import VCF, AudioMixer, Drive, ToneEQ, normalize_if_clipping
+from .sources import VCO, Noise, SineVCO, SquareSawVCO, render_sources
 
 __all__ = ["Voice", "DefaultVoice", "RichVoice", "VOICES", "make_voice", "TEST_FRACTION"]
 
@@ -72,6 +59,26 @@ TEST_FRACTION = 0.1
 _PATCH, _NOISE, _SPLIT = 0, 1, 2  # streams of noise_seed(seed, sound, stream)
 #: Stock modules whose sounds never interact: several of one class may run as one batched call.
 _STACKABLE = (ADSR, LFO)
+#: Curves a voice is built with: by ``"module.parameter"``, or the path of a JSON curve set.
+Curves: TypeAlias = Mapping[str, ParameterRange] | str | os.PathLike | None
+ModuleT = TypeVar("ModuleT", bound=SynthModule)
+
+
+def _stock(module: SynthModule, kind: type[ModuleT]) -> TypeGuard[ModuleT]:
+    """``module`` is a ``kind`` whose ``forward`` is ``kind``'s: what a fused render assumes."""
+    return isinstance(module, kind) and type(module).forward is kind.forward
+
+
+class SynthModules(nn.ModuleDict):
+    """A voice's modules by name (a ``ModuleDict`` holding only :class:`SynthModule`)."""
+
+    def __getitem__(self, key: str) -> SynthModule:
+        module = super().__getitem__(key)
+        assert isinstance(module, SynthModule)  # Voice.add admits nothing else
+        return module
+
+    def items(self) -> ItemsView[str, SynthModule]:
+        return {name: self[name] for name in self.keys()}.items()
 
 
 class Voice(nn.Module):
@@ -91,7 +98,7 @@ class Voice(nn.Module):
     def __init__(self, context: RenderContext | None = None):
         super().__init__()
         self.context = context or RenderContext()
-        self.synth_modules = nn.ModuleDict()
+        self.synth_modules = SynthModules()
         #: Batch stock envelopes and LFOs and fuse stock sources (an optimisation; False calls
         #: every module on its own).
         self.fused = True
@@ -121,7 +128,7 @@ class Voice(nn.Module):
         """The range of every parameter, by ``"module.parameter"``."""
         return {f"{m}.{p}": r for m, module in self.synth_modules.items() for p, r in module.ranges.items()}
 
-    def set_curves(self, curves: Mapping[str, ParameterRange] | str | os.PathLike | None) -> None:
+    def set_curves(self, curves: Curves) -> None:
         """Replace the ranges of the named parameters (by ``"module.parameter"``: a mapping, or
         the path of a JSON file written by :meth:`save_curves`; None changes nothing); an
         unknown name is an error."""
@@ -293,24 +300,19 @@ class Voice(nn.Module):
         waveform set, then the mixer's ``finish``; otherwise every module is called on its own.
         """
         ctx, m = self.context, self.synth_modules
-        fusable = (
-            self.fused
-            and type(m[mixer]).forward is AudioMixer.forward
-            and type(m[noise]).forward is Noise.forward
-            and all(type(m[n]).forward is VCO.forward for n in oscillators)
-        )
-        if not fusable:
-            signals = {
-                n: m[n](ctx, p[n], midi_f0, modulation, amplitude) for n, (modulation, amplitude) in oscillators.items()
-            }
-            signals[noise] = m[noise](ctx, noise_amplitude, seeds)
-            return m[mixer](ctx, p[mixer], signals)
-        levels = m[mixer].levels(p[mixer])
-        controls = [
-            m[n].controls(ctx, p[n], midi_f0, modulation, amplitude * levels[n][:, None])
-            for n, (modulation, amplitude) in oscillators.items()
-        ]
-        return m[mixer].finish(render_sources(ctx, controls, noise_amplitude * levels[noise][:, None], seeds))
+        mixing, vcos = m[mixer], {n: v for n, v in ((n, m[n]) for n in oscillators) if _stock(v, VCO)}
+        if self.fused and _stock(mixing, AudioMixer) and _stock(m[noise], Noise) and len(vcos) == len(oscillators):
+            levels = mixing.levels(p[mixer])
+            controls = [
+                vcos[n].controls(ctx, p[n], midi_f0, modulation, amplitude * levels[n][:, None])
+                for n, (modulation, amplitude) in oscillators.items()
+            ]
+            return mixing.finish(render_sources(ctx, controls, noise_amplitude * levels[noise][:, None], seeds))
+        signals = {
+            n: m[n](ctx, p[n], midi_f0, modulation, amplitude) for n, (modulation, amplitude) in oscillators.items()
+        }
+        signals[noise] = m[noise](ctx, noise_amplitude, seeds)
+        return mixing(ctx, p[mixer], signals)
 
     def forward(self, patch: Tensor, seeds: Tensor | None = None) -> Tensor:
         """Render ``patch`` ``(batch, n_parameters)`` in [0, 1] with noise seeds ``(batch,)``
@@ -336,7 +338,7 @@ class DefaultVoice(Voice):
     ENVELOPES = ("adsr_1", "adsr_2", "lfo_1_amp_adsr", "lfo_2_amp_adsr", "lfo_1_rate_adsr", "lfo_2_rate_adsr")
     TARGETS = ("vco_1_pitch", "vco_1_amp", "vco_2_pitch", "vco_2_amp", "noise_amp")
 
-    def __init__(self, context: RenderContext | None = None, curves=None):
+    def __init__(self, context: RenderContext | None = None, curves: Curves = None):
         super().__init__(context)
         self.add("keyboard", Keyboard())
         self.add("adsr_1", ADSR())
@@ -383,7 +385,7 @@ class RichVoice(Voice):
 
     name = "rich"
 
-    def __init__(self, context: RenderContext | None = None, curves=None, filter_mode: str = "lowpass"):
+    def __init__(self, context: RenderContext | None = None, curves: Curves = None, filter_mode: str = "lowpass"):
         super().__init__(context)
         self.add("keyboard", Keyboard())
         self.add("amp_adsr", ADSR())
@@ -414,10 +416,10 @@ class RichVoice(Voice):
         return normalize_if_clipping(m["tone"](ctx, p["tone"], driven))
 
 
-VOICES: dict[str, type[Voice]] = {"default": DefaultVoice, "rich": RichVoice}
+VOICES: dict[str, Callable[[RenderContext | None, Curves], Voice]] = {"default": DefaultVoice, "rich": RichVoice}
 
 
-def make_voice(name: str, context: RenderContext | None = None, curves=None) -> Voice:
+def make_voice(name: str, context: RenderContext | None = None, curves: Curves = None) -> Voice:
     """A registered voice by name (``VOICES``)."""
     if name not in VOICES:
         raise InputError(f"voice must be one of {sorted(VOICES)}, found {name!r}")

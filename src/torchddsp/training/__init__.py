@@ -1,8 +1,10 @@
 """Training: configs, dataset preparation, the training loop, metrics and checkpoints.
 
-- ``data``: ``prepare_dataset`` (``torchddsp prepare``), ``FeatureDataset``. (Audio files are
-  read and written by :mod:`torchddsp.io`.)
-- ``trainer``: ``train`` (``torchddsp train``), data parallel under torchrun.
+- ``data``: ``prepare_dataset`` (``torchddsp prepare``). (Audio files are read and written by
+  :mod:`torchddsp.io`.)
+- ``dataset``: ``FeatureDataset``, a prepared split, memory-mapped and checked.
+- ``trainer``: ``train`` (``torchddsp train``): ``build_run``, ``train_step`` and the loop,
+  data parallel under torchrun; ``hooks``: the interval hooks (log, samples, eval, checkpoint).
 - ``metrics``: ``evaluate_model`` (``torchddsp evaluate``): DDSP's resynthesis metrics.
 - ``checkpoints``: atomic safetensors + JSON checkpoints.
 """

@@ -4,7 +4,8 @@
   dataset, builds the model and the optimizer (restored on ``resume``) and prepares the folder;
 - :func:`train_step`: one optimisation step, a pure function of the model, the optimizer and a
   batch that returns tensors and never waits for the device (no ``.item()``);
-- interval hooks (:class:`Hook`: log, samples, eval, checkpoint) that the short loop of
+- interval hooks (:class:`~torchddsp.training.hooks.Hook`: log, samples, eval, checkpoint, in
+  :mod:`~torchddsp.training.hooks`) that the short loop of
   :func:`run_loop` calls after the steps they are due at; only they bring values to the host
   (each reads the loss and stops the run if it is not finite). The steps run without the
   library's data checks (NaN, ranges: host syncs), on batches of a checked dataset.
@@ -36,33 +37,25 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
+from typing_extensions import Unpack
 
 from ..configs import ExperimentConfig, TrainConfig, load_config, save_config
-from ..io import atomic_path, write_audio, write_text_atomic
+from ..io import atomic_path, write_text_atomic
 from ..losses import MultiScaleSpectralLoss
 from ..models.autoencoder import Autoencoder
 from ..progress import Progress
 from ..validation import InputError, data_checks
-from .checkpoints import (
-    OptimizerStateMismatch,
-    latest_checkpoint,
-    load_checkpoint,
-    read_state,
-    save_checkpoint,
-    stored_config,
-)
+from .checkpoints import OptimizerStateMismatch, latest_checkpoint, load_checkpoint, read_state, stored_config
 from .data import FeatureDataset
-from .metrics import METRIC_NAMES, evaluate_model
+from .hooks import TRAIN_COLUMNS, Hook, Run, StepOutput, default_hooks, json_safe
 from .run_folder import check_apart, check_run_folder, remove_run_files
 
 __all__ = [
@@ -77,9 +70,8 @@ __all__ = [
     "set_learning_rate",
     "draw_batch",
     "TRAIN_COLUMNS",
+    "RunOptions",
 ]
-
-TRAIN_COLUMNS = ("step", "loss", "learning_rate", "grad_norm", "seconds_per_step")
 
 
 def _resumed_config(
@@ -132,18 +124,6 @@ def _summary_writer_class():
     return SummaryWriter
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinity (nested in dicts and lists) replaced by None, so
-    that ``json.dumps`` writes valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
-
-
 def _distributed() -> tuple[int, int, torch.device]:
     """(rank, world size, device); initialises the process group under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -180,52 +160,6 @@ def _truncate_csv(path: Path, step: int) -> None:
     text = io.StringIO(newline="")
     csv.writer(text).writerows(kept)
     write_text_atomic(path, text.getvalue())
-
-
-def _append_csv(path: Path, columns: tuple[str, ...], row: dict[str, Any]) -> None:
-    new = not path.is_file()
-    with path.open("a", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns)
-        if new:
-            writer.writeheader()
-        writer.writerow({k: row[k] for k in columns})
-        stream.flush()
-
-
-@dataclass
-class Run:
-    """A training run ready to step: what :func:`build_run` made, read by the loop and its hooks.
-
-    ``model`` is the :class:`Autoencoder`; ``trained`` the module that is called (the model, or
-    its ``DistributedDataParallel`` wrapper); ``start_step`` the step it continues from (0 for
-    a new run); ``extra`` what every checkpoint records besides the weights.
-    """
-
-    config: ExperimentConfig
-    run_dir: Path
-    model: Autoencoder
-    trained: nn.Module
-    optimizer: torch.optim.Optimizer
-    loss_fn: nn.Module
-    dataset: FeatureDataset
-    eval_dataset: FeatureDataset | None
-    start_step: int
-    final_step: int
-    extra: dict[str, Any]
-    device: torch.device = torch.device("cpu")
-    rank: int = 0
-    world: int = 1
-    writer: Any = None  # a TensorBoard SummaryWriter on rank 0, when asked for
-    last_log: tuple[float, int] = (0.0, 0)  # (time, step) of the last log row
-    loss: float = math.nan  # the loss last brought to the host
-
-
-class StepOutput(NamedTuple):
-    """What :func:`train_step` returns: tensors still on the device (reading them syncs)."""
-
-    loss: torch.Tensor  # 0-d
-    grad_norm: torch.Tensor  # 0-d, before clipping
-    output: torch.Tensor  # (batch, n_samples): the model's audio
 
 
 def _run_config(
@@ -418,95 +352,6 @@ def train_step(
     return StepOutput(loss.detach(), grad_norm.detach(), output.detach())
 
 
-@dataclass
-class Hook:
-    """``action(run, done, step)`` after step ``done`` (1-based) when ``done`` is a multiple of
-    ``every``, or the last step and ``at_end``. Every rank calls it (some synchronise)."""
-
-    name: str
-    every: int
-    action: Callable[[Run, int, StepOutput, dict[str, torch.Tensor]], None]
-    at_end: bool = True
-
-    def due(self, done: int, final_step: int) -> bool:
-        return done % self.every == 0 or (self.at_end and done == final_step)
-
-
-def _host_loss(run: Run, done: int, step: StepOutput) -> float:
-    """The loss as a number (a host sync), refusing a non-finite one on every rank. Every hook
-    reads it first: no log row, sample, evaluation or checkpoint of weights that a non-finite
-    loss has stepped (between hooks the loss stays on the device)."""
-    run.loss = float(step.loss)
-    if not math.isfinite(run.loss):
-        raise FloatingPointError(f"the loss became {run.loss} at step {done}; lower the learning rate")
-    return run.loss
-
-
-def _log(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Tensor]) -> None:
-    loss = _host_loss(run, done, step)
-    if run.rank != 0:
-        return
-    now = time.perf_counter()
-    seconds = (now - run.last_log[0]) / max(done - run.last_log[1], 1)
-    run.last_log = (now, done)
-    row = {
-        "step": done,
-        "loss": loss,
-        "learning_rate": run.optimizer.param_groups[0]["lr"],
-        "grad_norm": float(step.grad_norm),
-        "seconds_per_step": seconds,
-    }
-    _append_csv(run.run_dir / "train.csv", TRAIN_COLUMNS, row)
-    if run.writer is not None:
-        run.writer.add_scalar("train/loss", loss, done)
-
-
-def _samples(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Tensor]) -> None:
-    _host_loss(run, done, step)
-    if run.rank != 0:
-        return
-    from ..plots import have_matplotlib, save_spectrograms  # noqa: PLC0415  (matplotlib stays optional)
-
-    sample_rate, folder = run.config.model.sample_rate, run.run_dir / "samples"
-    for kind, audio in (("target", batch["audio"][0]), ("output", step.output[0].clamp(-1, 1))):
-        write_audio(folder / f"step_{done:08d}_{kind}.wav", audio, sample_rate)
-    if have_matplotlib():
-        with atomic_path(folder / f"step_{done:08d}.png") as temporary:
-            save_spectrograms(
-                temporary, [("target", batch["audio"][0].cpu()), ("resynthesis", step.output[0].cpu())], sample_rate
-            )
-
-
-def _evaluate(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Tensor]) -> None:
-    _host_loss(run, done, step)
-    if run.rank != 0 or run.eval_dataset is None:
-        return
-    metrics = evaluate_model(
-        run.model, run.eval_dataset, run.config.train.eval_examples, f0_method=run.config.data.f0_method
-    )
-    _append_csv(run.run_dir / "eval.csv", ("step",) + METRIC_NAMES, {"step": done, **metrics})
-    write_text_atomic(run.run_dir / "eval.json", json.dumps(_finite({"step": done, **metrics}), indent=1))
-    if run.writer is not None:
-        for key in METRIC_NAMES:
-            run.writer.add_scalar(f"eval/{key}", metrics[key], done)
-
-
-def _checkpoint(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Tensor]) -> None:
-    _host_loss(run, done, step)
-    if run.rank == 0:
-        save_checkpoint(run.run_dir, done, run.model, run.optimizer, run.extra, keep=run.config.train.keep_checkpoints)
-
-
-def default_hooks(train: TrainConfig) -> list[Hook]:
-    """The run's hooks, in the order they are called after a step: log, samples, eval, checkpoint."""
-    return [
-        Hook("log", train.log_every, _log),
-        Hook("samples", train.samples_every, _samples, at_end=False),
-        Hook("eval", train.eval_every, _evaluate),
-        Hook("checkpoint", train.checkpoint_every, _checkpoint),
-    ]
-
-
 def run_loop(run: Run, hooks: list[Hook], show_progress: bool = False) -> None:
     """Step from ``run.start_step`` to ``run.final_step``, calling each hook when it is due."""
     run.model.train()
@@ -539,16 +384,22 @@ def _finish(run: Run) -> None:
         torch.distributed.barrier()
 
 
+class RunOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`build_run` (defaults there) that :func:`train` passes on."""
+
+    resume: bool
+    steps: int | None
+    tensorboard: bool
+    overwrite: bool
+    allow_config_change: bool
+
+
 def train(
     config: ExperimentConfig | str | Path,
     dataset_dir: str | Path,
     run_dir: str | Path,
-    resume: bool = False,
-    steps: int | None = None,
     show_progress: bool = True,
-    tensorboard: bool = False,
-    overwrite: bool = False,
-    allow_config_change: bool = False,
+    **options: Unpack[RunOptions],
 ) -> dict[str, Any]:
     """Train an autoencoder on a prepared dataset; returns a summary (final step, loss, metrics;
     None where a value is not finite, so that it is valid JSON).
@@ -558,25 +409,27 @@ def train(
         dataset_dir: made by :func:`~torchddsp.training.data.prepare_dataset`.
         run_dir: where checkpoints, logs and samples go: a new or empty folder, or (with
             ``resume`` or ``overwrite``) one that holds a run.
-        resume: continue from the newest checkpoint in ``run_dir`` with the config it was
-            started with: ``config`` must equal it, except ``train.steps``, which may be raised.
-        steps: train up to this step instead of ``config.train.steps``.
-        tensorboard: also log to ``run_dir/tensorboard`` (needs the ``tensorboard`` package).
-        overwrite: delete the run that ``run_dir`` holds (its checkpoints, logs, samples,
-            config and evaluations; nothing else) and start a new one.
-        allow_config_change: with ``resume``, continue with ``config`` where it differs from
-            the run's own (e.g. a lower learning rate); its ``model`` section must not differ.
+        show_progress: a progress bar (rank 0).
+        options (:class:`RunOptions`, keywords only):
+            resume: continue from the newest checkpoint in ``run_dir`` with the config it was
+                started with: ``config`` must equal it, except ``train.steps``, which may be raised.
+            steps: train up to this step instead of ``config.train.steps``.
+            tensorboard: also log to ``run_dir/tensorboard`` (needs the ``tensorboard`` package).
+            overwrite: delete the run that ``run_dir`` holds (its checkpoints, logs, samples,
+                config and evaluations; nothing else) and start a new one.
+            allow_config_change: with ``resume``, continue with ``config`` where it differs from
+                the run's own (e.g. a lower learning rate); its ``model`` section must not differ.
 
     Raises ValueError, before anything is written, for a folder that holds a run (without
     ``resume`` or ``overwrite``) or other files, a resumed run given another config (without
     ``allow_config_change``), ``steps`` below 1 or not beyond the resumed step, and
     ``tensorboard`` without its package. FloatingPointError when the loss stops being finite.
     """
-    run = build_run(config, dataset_dir, run_dir, resume, steps, tensorboard, overwrite, allow_config_change)
+    run = build_run(config, dataset_dir, run_dir, **options)
     started = time.perf_counter()
     run_loop(run, default_hooks(run.config.train), show_progress)
     _finish(run)
     summary = {"step": max(run.final_step, run.start_step), "loss": run.loss, "seconds": time.perf_counter() - started}
     if run.rank == 0 and (run.run_dir / "eval.json").is_file():
         summary["eval"] = json.loads((run.run_dir / "eval.json").read_text())
-    return _finite(summary)
+    return json_safe(summary)

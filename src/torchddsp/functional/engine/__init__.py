@@ -34,20 +34,29 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 
 import torch
 
 from ...validation import InputError
 
-try:  # numba is a core dependency; the guard keeps the PyTorch paths usable on exotic installs.
-    import numba
-except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
-    numba = None
+
+def _import_numba() -> ModuleType | None:
+    # numba is a core dependency; the guard keeps the PyTorch paths usable on exotic installs.
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
+        return None
+    return numba
+
+
+numba = _import_numba()
 
 __all__ = [
     "numba",
     "available",
     "compile_kernel",
+    "compile_function",
     "Kernel",
     "resolve_backend",
     "BACKENDS",
@@ -170,9 +179,18 @@ class Kernel:
             raise errors[0]
 
 
-def compile_kernel(function: Callable, **options) -> Kernel | None:
-    """Compile ``function(first, stop, *args)`` (numba, ``nogil``, with ``options``); None
-    without numba."""
-    if numba is None:
-        return None
+def compile_function(function: Callable, **options) -> Callable:
+    """``function`` compiled by numba (cached, with ``options``); unchanged without numba, where
+    no compiled path calls it."""
+    if numba is None:  # pragma: no cover - exercised only where numba cannot be installed
+        return function
+    return numba.njit(cache=True, **options)(function)
+
+
+def compile_kernel(function: Callable, **options) -> Kernel:
+    """Compile ``function(first, stop, *args)`` (numba, ``nogil``, with ``options``). Without
+    numba the kernel runs ``function`` as plain Python: :func:`resolve_backend` never picks a
+    kernel then, so that path exists only to keep every kernel callable (and typed)."""
+    if numba is None:  # pragma: no cover - exercised only where numba cannot be installed
+        return Kernel(function)
     return Kernel(numba.njit(cache=True, nogil=True, **options)(function))

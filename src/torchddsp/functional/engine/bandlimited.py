@@ -12,6 +12,7 @@ Noise is ``shared.splitmix_uniform``, the same numbers as ``functional.noise.cou
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -20,7 +21,24 @@ from torch import Tensor
 from . import compile_kernel
 from .shared import advance_turns, inline, splitmix_uniform
 
-__all__ = ["fused_oscillator"]
+__all__ = ["fused_oscillator", "OscillatorInputs"]
+
+
+class OscillatorInputs(NamedTuple):
+    """The checked controls of ``functional.bandlimited_oscillator``, as both engines take them.
+
+    ``frequency`` (Hz) and ``amplitude`` ``(batch, n_frames, channels)``; ``mix`` ``(batch,
+    channels, n_waveforms)``; ``turns0`` ``(batch, channels)`` float64 phase in cycles before
+    the first sample; ``noise_amplitude`` ``(batch, n_frames)`` and ``seeds`` ``(batch,)``
+    int64, both empty without noise.
+    """
+
+    frequency: Tensor
+    amplitude: Tensor
+    mix: Tensor
+    turns0: Tensor
+    noise_amplitude: Tensor
+    seeds: Tensor
 
 
 @inline
@@ -70,30 +88,35 @@ def _band_range(frequency, b, ch, f_min, bands_per_octave, n_bands):  # pragma: 
     return low, high
 
 
-def _oscillator_forward(
-    first,
-    stop,
-    frequency,
-    amplitude,
-    mix,
-    turns0,
-    noise_amplitude,
-    seeds,
-    tables,
-    same,
-    hop,
-    sample_rate,
-    f_min,
-    bands_per_octave,
-    noise_offset,
-    out,
-):  # pragma: no cover - compiled
-    n_frames, n_channels = frequency.shape[1], frequency.shape[2]
+@inline
+def _sizes(frequency, tables, noise_amplitude, sample_rate, hop):  # pragma: no cover - compiled
+    """``(n_frames, n_channels, n_waveforms, n_bands, size, with_noise, 1 / sample_rate, 1 /
+    hop)`` of a call (``size``: samples per table cycle)."""
     n_waveforms, n_bands, table_points = tables.shape
-    size = table_points - 1
     with_noise = noise_amplitude.shape[0] > 0
-    inverse_rate = 1.0 / sample_rate
-    inverse_hop = 1.0 / hop
+    return (
+        frequency.shape[1],
+        frequency.shape[2],
+        n_waveforms,
+        n_bands,
+        table_points - 1,
+        with_noise,
+        1.0 / sample_rate,
+        1.0 / hop,
+    )
+
+
+def _oscillator_forward(first, stop, inputs, settings, out):  # pragma: no cover - compiled
+    """Render batch items ``first .. stop - 1`` into ``out``: ``inputs`` = ``(frequency,
+    amplitude, mix, turns0, noise_amplitude, seeds, tables, same)`` (:class:`OscillatorInputs`
+    as arrays, then the tables and ``same``), ``settings`` = ``(hop, sample_rate, f_min,
+    bands_per_octave, noise_offset)``."""
+    frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same = inputs
+    hop, sample_rate, f_min, bands_per_octave, noise_offset = settings
+    n_frames, n_channels, n_waveforms, n_bands, size, with_noise, inverse_rate, inverse_hop = _sizes(
+        frequency, tables, noise_amplitude, sample_rate, hop
+    )
+    table_points = size + 1
     for b in range(first, stop):
         acc = np.empty(hop)
         sample_turns = np.empty(hop)
@@ -190,37 +213,16 @@ def _adjoint_pass(
     return grad_weight
 
 
-def _oscillator_backward(
-    first,
-    stop,
-    grad,
-    frequency,
-    amplitude,
-    mix,
-    turns0,
-    noise_amplitude,
-    seeds,
-    tables,
-    same,
-    need_mix,
-    hop,
-    sample_rate,
-    f_min,
-    bands_per_octave,
-    noise_offset,
-    grad_frequency,
-    grad_amplitude,
-    grad_mix,
-    grad_turns0,
-    grad_noise,
-):  # pragma: no cover - gradchecked
-    """Gradients of batch items ``first .. stop - 1``, accumulated into the zeroed outputs."""
-    n_frames, n_channels = frequency.shape[1], frequency.shape[2]
-    n_waveforms, n_bands, table_points = tables.shape
-    size = table_points - 1
-    with_noise = noise_amplitude.shape[0] > 0
-    inverse_rate = 1.0 / sample_rate
-    inverse_hop = 1.0 / hop
+def _oscillator_backward(first, stop, grad, inputs, need_mix, settings, grads):  # pragma: no cover - gradchecked
+    """Gradients of batch items ``first .. stop - 1``, accumulated into the zeroed ``grads`` =
+    ``(frequency, amplitude, mix, turns0, noise_amplitude)``'s; ``inputs`` and ``settings`` as
+    :func:`_oscillator_forward` takes them."""
+    frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same = inputs
+    hop, sample_rate, f_min, bands_per_octave, noise_offset = settings
+    grad_frequency, grad_amplitude, grad_mix, grad_turns0, grad_noise = grads
+    n_frames, n_channels, n_waveforms, n_bands, size, with_noise, inverse_rate, inverse_hop = _sizes(
+        frequency, tables, noise_amplitude, sample_rate, hop
+    )
     for b in range(first, stop):
         hop_turns = np.empty(n_frames)
         sample_turns = np.empty(hop)
@@ -347,9 +349,7 @@ class _FusedOscillator(torch.autograd.Function):
         numpy = lambda t, d=None: t.detach().contiguous().numpy().astype(d or t.detach().numpy().dtype, copy=False)  # noqa: E731
         batch, n_frames = frequency.shape[:2]
         out = torch.empty(batch, n_frames * settings[0], dtype=dtype)
-        _FORWARD(
-            _work(amplitude, settings),
-            batch,
+        arrays = (
             numpy(frequency, np.float64),
             numpy(amplitude),
             numpy(mix),
@@ -358,9 +358,8 @@ class _FusedOscillator(torch.autograd.Function):
             seeds.contiguous().numpy(),
             numpy(tables.to(dtype)),
             same.numpy(),
-            *settings,
-            out.numpy(),
         )
+        _FORWARD(_work(amplitude, settings), batch, arrays, settings, out.numpy())
         ctx.save_for_backward(frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same)
         ctx.settings = settings
         return out
@@ -380,21 +379,21 @@ class _FusedOscillator(torch.autograd.Function):
             np.zeros((batch, n_channels)),
             np.zeros((batch, n_frames)) if with_noise else np.zeros((0, 0)),
         )
+        arrays = (
+            *(as64(t) for t in (frequency, amplitude, mix, turns0, noise_amplitude)),
+            seeds.contiguous().numpy(),
+            as64(tables.to(amplitude.dtype)),
+            same.numpy(),
+        )
+        need_mix = bool(ctx.needs_input_grad[2])
         _BACKWARD(
             _work(amplitude, ctx.settings),
             batch,
             grad.detach().contiguous().numpy(),
-            as64(frequency),
-            as64(amplitude),
-            as64(mix),
-            as64(turns0),
-            as64(noise_amplitude),
-            seeds.contiguous().numpy(),
-            as64(tables.to(amplitude.dtype)),
-            same.numpy(),
-            bool(ctx.needs_input_grad[2]),
-            *ctx.settings,
-            *grads,
+            arrays,
+            need_mix,
+            ctx.settings,
+            grads,
         )
         inputs = (frequency, amplitude, mix, turns0, noise_amplitude)
         out = [torch.from_numpy(g).to(t.dtype) if g.size or t.numel() == 0 else None for g, t in zip(grads, inputs)]
@@ -404,12 +403,7 @@ class _FusedOscillator(torch.autograd.Function):
 
 
 def fused_oscillator(
-    frequency: Tensor,
-    amplitude: Tensor,
-    mix: Tensor,
-    turns0: Tensor,
-    noise_amplitude: Tensor,
-    seeds: Tensor,
+    inputs: OscillatorInputs,
     tables: Tensor,
     same: Tensor,
     hop: int,
@@ -423,4 +417,4 @@ def fused_oscillator(
     band's table equals the next one's). Differentiable in ``frequency``, ``amplitude``,
     ``mix``, ``turns0`` and ``noise_amplitude`` (first derivatives)."""
     settings = (hop, sample_rate, float(f_min), float(bands_per_octave), int(noise_offset))
-    return _FusedOscillator.apply(frequency, amplitude, mix, turns0, noise_amplitude, seeds, tables, same, settings)
+    return _FusedOscillator.apply(*inputs, tables, same, settings)

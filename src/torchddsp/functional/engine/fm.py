@@ -61,7 +61,7 @@ def _float64(tensor: Tensor) -> Tensor:
 
 class _FeedbackOscillator(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, psi: Tensor, amplitude: Tensor, beta: Tensor, y0: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, psi: Tensor, amplitude: Tensor, beta: Tensor, y0: Tensor) -> Tensor:
         inputs = [_float64(t) for t in (psi, amplitude, beta, y0)]
         out = torch.empty_like(inputs[0])
         _FORWARD(out.numel(), out.shape[0], *(t.numpy() for t in inputs), out.numpy())
@@ -71,7 +71,7 @@ class _FeedbackOscillator(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         saved = ctx.saved_tensors
         grads = [torch.empty_like(t) for t in saved[:4]]
         _BACKWARD(

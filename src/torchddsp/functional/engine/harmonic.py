@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from . import compile_kernel, numba
+from . import compile_function, compile_kernel
 from .shared import inline
 
 __all__ = ["fused_harmonic_synthesis"]
@@ -81,18 +81,28 @@ def _frames(m, intervals, n_frames):  # pragma: no cover - compiled
     return item, first, min(first + 1, n_frames - 1)
 
 
-def _forward(
-    first_column, stop_column, start, f_a, slope, amplitudes, distribution, weights, hop, sample_rate, k_all, k_max, out
-):  # pragma: no cover - compiled
-    intervals = start.shape[0] // amplitudes.shape[0]
-    n_frames = amplitudes.shape[1]
+@inline
+def _phase_buffers(hop, weights):  # pragma: no cover - compiled
+    """The hop buffers :func:`_phase_rows` fills: ``(c2, s, c, limit)``."""
+    return (
+        np.empty(hop, weights.dtype),
+        np.empty(hop, weights.dtype),
+        np.empty(hop, weights.dtype),
+        np.empty(hop, weights.dtype),
+    )
+
+
+def _forward(first_column, stop_column, inputs, settings, out):  # pragma: no cover - compiled
+    """Render intervals ``first_column .. stop_column - 1`` into ``out``: ``inputs`` =
+    ``(start, f_a, slope, amplitudes, distribution, weights)``, ``settings`` = ``(hop,
+    sample_rate, k_all, k_max)`` (:func:`fused_harmonic_synthesis`)."""
+    start, f_a, slope, amplitudes, distribution, weights = inputs
+    hop, sample_rate, k_all, k_max = settings
+    intervals, n_frames = start.shape[0] // amplitudes.shape[0], amplitudes.shape[1]
     dtype = weights.dtype.type
     zero = dtype(0)
     nyquist = 0.5 * sample_rate
-    c2 = np.empty(hop, weights.dtype)
-    s = np.empty(hop, weights.dtype)
-    c = np.empty(hop, weights.dtype)
-    limit = np.empty(hop, weights.dtype)
+    c2, s, c, limit = _phase_buffers(hop, weights)
     b1 = np.empty(hop, weights.dtype)  # b_{k+1}
     b2 = np.empty(hop, weights.dtype)  # b_{k+2}
     for m in range(first_column, stop_column):
@@ -117,45 +127,26 @@ def _forward(
                     b0 = e + weights[r] * d + c2[r] * b1[r] - b2[r]
                     b2[r] = b1[r]
                     b1[r] = b0
-        base = numba.uint64(m) * numba.uint64(hop)
+        base = np.uint64(m) * np.uint64(hop)
         for r in range(hop):
-            out[base + numba.uint64(r)] = b1[r] * s[r]
+            out[base + np.uint64(r)] = b1[r] * s[r]
 
 
-def _backward(
-    first_column,
-    stop_column,
-    grad,
-    start,
-    f_a,
-    slope,
-    amplitudes,
-    distribution,
-    weights,
-    hop,
-    sample_rate,
-    k_all,
-    k_max,
-    need_phase,
-    grad_first,
-    grad_last,
-    grad_start,
-    grad_f_a,
-    grad_slope,
-):  # pragma: no cover - compiled
+def _backward(first_column, stop_column, grad, inputs, settings, need_phase, grads):  # pragma: no cover - compiled
     """Per interval ``m``: ``grad_first[m, k]`` / ``grad_last[m, k]``, the gradients w.r.t. harmonic
     ``k``'s amplitude at the interval's start and end frame (summed over frames by the caller),
-    and, with ``need_phase``, the gradients w.r.t. ``start``, ``f_a`` and ``slope``."""
-    intervals = start.shape[0] // amplitudes.shape[0]
-    n_frames = amplitudes.shape[1]
+    and, with ``need_phase``, the gradients w.r.t. ``start``, ``f_a`` and ``slope``: ``grads`` =
+    ``(grad_first, grad_last, grad_start, grad_f_a, grad_slope)``; ``inputs`` and ``settings``
+    as :func:`_forward` takes them."""
+    start, f_a, slope, amplitudes, distribution, weights = inputs
+    hop, sample_rate, k_all, k_max = settings
+    grad_first, grad_last, grad_start, grad_f_a, grad_slope = grads
+    intervals, n_frames = start.shape[0] // amplitudes.shape[0], amplitudes.shape[1]
     dtype = weights.dtype.type
     zero = dtype(0)
     one = dtype(1)
     nyquist = 0.5 * sample_rate
-    c2 = np.empty(hop, weights.dtype)
-    s = np.empty(hop, weights.dtype)
-    c = np.empty(hop, weights.dtype)
-    limit = np.empty(hop, weights.dtype)
+    c2, s, c, limit = _phase_buffers(hop, weights)
     s_now = np.empty(hop, weights.dtype)  # g sin(k theta)
     s_old = np.empty(hop, weights.dtype)
     c_now = np.empty(hop, weights.dtype)  # cos(k theta)
@@ -164,12 +155,12 @@ def _backward(
     for m in range(first_column, stop_column):
         item, first, last = _frames(m, intervals, n_frames)
         _phase_rows(start[m], f_a[m], slope[m], hop, sample_rate, nyquist, dtype, c2, s, c, limit)
-        base = numba.uint64(m) * numba.uint64(hop)
+        base = np.uint64(m) * np.uint64(hop)
         s_old[:] = zero
         c_old[:] = one
         total[:] = zero
         for r in range(hop):
-            s_now[r] = grad[base + numba.uint64(r)] * s[r]  # the recurrence is linear: g rides along
+            s_now[r] = grad[base + np.uint64(r)] * s[r]  # the recurrence is linear: g rides along
             c_now[r] = c[r]
         a_first, a_last = amplitudes[item, first], amplitudes[item, last]
         for k in range(1, k_max + 1):  # signed: compared with k_all
@@ -215,7 +206,7 @@ def _backward(
             g_f_a = 0.0
             g_slope = 0.0
             for r in range(hop):
-                g_theta = TWO_PI * float(grad[base + numba.uint64(r)] * total[r])
+                g_theta = TWO_PI * float(grad[base + np.uint64(r)] * total[r])
                 g_start += g_theta
                 g_f_a += g_theta * (r + 1)
                 g_slope += g_theta * (r * (r + 1))
@@ -249,7 +240,7 @@ def _amplitude_gradients(
 
 _FORWARD = compile_kernel(_forward, error_model="numpy")
 _BACKWARD = compile_kernel(_backward, fastmath={"reassoc"}, error_model="numpy")
-_AMPLITUDE_GRADIENTS = numba.njit(cache=True)(_amplitude_gradients) if numba is not None else None
+_AMPLITUDE_GRADIENTS = compile_function(_amplitude_gradients)
 
 
 class _FusedHarmonic(torch.autograd.Function):
@@ -263,35 +254,22 @@ class _FusedHarmonic(torch.autograd.Function):
         distribution: Tensor,
         weights: Tensor,
         settings: tuple,
-    ) -> Tensor:  # type: ignore[override]
+    ) -> Tensor:
         hop, sample_rate, k_all, k_max = settings
         wrapped = (start - torch.floor(start)).detach().contiguous()
         f_a, slope = f_a.detach().contiguous(), slope.detach().contiguous()
         amplitudes, distribution = amplitudes.detach().contiguous(), distribution.detach().contiguous()
         weights = weights.detach().contiguous()
         out = torch.empty(start.shape[0] * hop, dtype=weights.dtype)
-        _FORWARD(
-            out.numel() * k_max,
-            wrapped.shape[0],
-            wrapped.numpy(),
-            f_a.numpy(),
-            slope.numpy(),
-            amplitudes.numpy(),
-            distribution.numpy(),
-            weights.numpy(),
-            hop,
-            float(sample_rate),
-            k_all,
-            k_max,
-            out.numpy(),
-        )
+        arrays = tuple(t.numpy() for t in (wrapped, f_a, slope, amplitudes, distribution, weights))
+        _FORWARD(out.numel() * k_max, wrapped.shape[0], arrays, (hop, float(sample_rate), k_all, k_max), out.numpy())
         ctx.save_for_backward(wrapped, f_a, slope, amplitudes, distribution, weights)
         ctx.settings = settings
         return out.view(amplitudes.shape[0], -1)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         wrapped, f_a, slope, amplitudes, distribution, weights = ctx.saved_tensors
         hop, sample_rate, k_all, k_max = ctx.settings
         need_phase = any(ctx.needs_input_grad[:3])
@@ -300,27 +278,10 @@ class _FusedHarmonic(torch.autograd.Function):
         grad_first = torch.zeros(n_columns, n_harmonics, dtype=weights.dtype)
         grad_last = torch.zeros_like(grad_first)
         grad_start, grad_f_a, grad_slope = (torch.zeros_like(wrapped) for _ in range(3))
-        _BACKWARD(
-            grad.numel() * k_max,
-            n_columns,
-            grad.numpy(),
-            wrapped.numpy(),
-            f_a.numpy(),
-            slope.numpy(),
-            amplitudes.numpy(),
-            distribution.numpy(),
-            weights.numpy(),
-            hop,
-            float(sample_rate),
-            k_all,
-            k_max,
-            need_phase,
-            grad_first.numpy(),
-            grad_last.numpy(),
-            grad_start.numpy(),
-            grad_f_a.numpy(),
-            grad_slope.numpy(),
-        )
+        arrays = tuple(t.numpy() for t in (wrapped, f_a, slope, amplitudes, distribution, weights))
+        grads = tuple(t.numpy() for t in (grad_first, grad_last, grad_start, grad_f_a, grad_slope))
+        settings = (hop, float(sample_rate), k_all, k_max)
+        _BACKWARD(grad.numel() * k_max, n_columns, grad.numpy(), arrays, settings, need_phase, grads)
         grad_amplitudes, grad_distribution = torch.empty_like(amplitudes), torch.empty_like(distribution)
         _AMPLITUDE_GRADIENTS(
             grad_first.numpy(),
@@ -331,14 +292,12 @@ class _FusedHarmonic(torch.autograd.Function):
             grad_distribution.numpy(),
         )
         if not need_phase:
-            grad_start = grad_f_a = grad_slope = None
+            return None, None, None, grad_amplitudes, grad_distribution, None, None
         return grad_start, grad_f_a, grad_slope, grad_amplitudes, grad_distribution, None, None
 
 
 def fused_harmonic_synthesis(
-    start: Tensor,
-    f_a: Tensor,
-    slope: Tensor,
+    phase: tuple[Tensor, Tensor, Tensor],
     amplitudes: Tensor,
     distribution: Tensor,
     weights: Tensor,
@@ -349,14 +308,13 @@ def fused_harmonic_synthesis(
 ) -> Tensor:
     """Harmonic synthesis of frame-rate controls in one compiled pass: ``(batch, intervals * hop)``.
 
-    Shapes: ``start`` (phase before each interval, cycles), ``f_a`` (f0 at its start, Hz),
-    ``slope`` (f0 change across it, Hz) ``(batch * intervals,)`` float64; ``amplitudes``
+    Shapes: ``phase = (start, f_a, slope)``: ``start`` (phase before each interval, cycles),
+    ``f_a`` (f0 at its start, Hz), ``slope`` (f0 change across it, Hz), each ``(batch *
+    intervals,)`` float64; ``amplitudes``
     ``(batch, n_frames)`` and ``distribution`` ``(batch, n_frames, n_harmonics)`` in the working
     dtype (interval ``i`` blends frame ``i`` into frame ``i + 1``, the last frame held);
     ``weights`` ``(hop,)`` the earlier frame's weight per sample. Harmonics above ``k_max`` are
     skipped (inaudible everywhere); those up to ``k_all`` are audible everywhere.
     Differentiable in ``start``, ``f_a``, ``slope``, ``amplitudes`` and ``distribution``; CPU only.
     """
-    return _FusedHarmonic.apply(
-        start, f_a, slope, amplitudes, distribution, weights, (hop, float(sample_rate), k_all, k_max)
-    )
+    return _FusedHarmonic.apply(*phase, amplitudes, distribution, weights, (hop, float(sample_rate), k_all, k_max))

@@ -44,6 +44,7 @@ from torch import Tensor
 
 from . import compile_kernel, resolve_backend
 from .scan import scan
+from .shared import inline
 
 __all__ = [
     "ENGINES",
@@ -81,11 +82,17 @@ def engine_for(backend: str, device: torch.device) -> str:
 # sample); ``unit`` a 1 of the data's dtype (float32 stays float32).
 
 
+@inline
+def _strides(coefficients):  # pragma: no cover - compiled
+    """``(item_stride, step_stride)``: 0 along the item or time axis of ``coefficients`` where it
+    broadcasts (size 1), else 1."""
+    return (1 if coefficients.shape[0] > 1 else 0), (1 if coefficients.shape[1] > 1 else 0)
+
+
 def _allpole_rows(first, stop, x, a, lead, zi, unit, y):  # pragma: no cover - compiled; tested against "loop"
     """Any order: ``y[b, n]`` from ``x``, ``a`` and the past outputs ``zi`` (most recent first)."""
     n_samples, order = x.shape[1], zi.shape[1]
-    step_stride = 1 if a.shape[1] > 1 else 0
-    item_stride = 1 if a.shape[0] > 1 else 0
+    item_stride, step_stride = _strides(a)
     for b in range(first, stop):
         item = b * item_stride
         for n in range(n_samples):
@@ -102,8 +109,7 @@ def _allpole2_rows(first, stop, x, a, lead, zi, unit, y):  # pragma: no cover - 
     """Order 2, two items at a time (two independent dependency chains keep the core busy), the
     past outputs in registers; an odd last item runs as its own pair (same values written twice)."""
     n_samples = x.shape[1]
-    step_stride = 1 if a.shape[1] > 1 else 0
-    item_stride = 1 if a.shape[0] > 1 else 0
+    item_stride, step_stride = _strides(a)
     for b in range(first, stop, 2):
         c = b + 1 if b + 1 < stop else b
         ib = b * item_stride
@@ -130,8 +136,7 @@ def _allpole_adjoint_rows(first, stop, g, a, lead, zi, y, unit, gx, ga, gzi):  #
     """Any order, one reversed pass: ``gx[b, n] = l[n]``, ``ga`` (per sample, or summed over time
     in float64 for fixed ``a``) and ``gzi`` (module docstring)."""
     n_samples, order, width = g.shape[1], zi.shape[1], a.shape[2]
-    step_stride = 1 if a.shape[1] > 1 else 0
-    item_stride = 1 if a.shape[0] > 1 else 0
+    item_stride, step_stride = _strides(a)
     for b in range(first, stop):
         item = b * item_stride
         sums = np.zeros(width)
@@ -163,8 +168,7 @@ def _allpole2_adjoint_rows(first, stop, g, a, lead, zi, y, unit, gx, ga, gzi):  
     """Order 2, one reversed pass, two items at a time (as :func:`_allpole2_rows`), the adjoint,
     the outputs and the coefficients it needs in registers."""
     n_samples = g.shape[1]
-    step_stride = 1 if a.shape[1] > 1 else 0
-    item_stride = 1 if a.shape[0] > 1 else 0
+    item_stride, step_stride = _strides(a)
     zero = unit - unit
     last = n_samples - 1
     for b in range(first, stop, 2):
@@ -243,8 +247,7 @@ def _allpole2_adjoint_rows(first, stop, g, a, lead, zi, y, unit, gx, ga, gzi):  
 def _states_rows(first, stop, u, A, s0, states):  # pragma: no cover - compiled; tested against "loop"
     """Any state size: ``s[n] = A[n] s[n-1] + u[n]``."""
     n_samples, size = u.shape[1], u.shape[2]
-    step_stride = 1 if A.shape[1] > 1 else 0
-    item_stride = 1 if A.shape[0] > 1 else 0
+    item_stride, step_stride = _strides(A)
     for b in range(first, stop):
         item = b * item_stride
         for n in range(n_samples):
@@ -259,8 +262,7 @@ def _states_rows(first, stop, u, A, s0, states):  # pragma: no cover - compiled;
 def _states2_rows(first, stop, u, A, s0, states):  # pragma: no cover - compiled; tested against "loop"
     """State size 2 (state-variable filters) with the state in registers."""
     n_samples = u.shape[1]
-    step_stride = 1 if A.shape[1] > 1 else 0
-    item_stride = 1 if A.shape[0] > 1 else 0
+    item_stride, step_stride = _strides(A)
     for b in range(first, stop):
         item = b * item_stride
         p0 = s0[b, 0]

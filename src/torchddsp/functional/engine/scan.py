@@ -54,6 +54,7 @@ def scan(u: Tensor, A: Tensor, s0: Tensor, block: int | None = None) -> Tensor:
             product = matrices[:, :, j] if product is None else matrices[:, :, j] @ product
     if fixed:
         product = torch.linalg.matrix_power(matrices[:, 0], length).unsqueeze(1)
+    assert product is not None  # length >= 1: the loop ran at least once
     product = product.expand(batch, n_blocks, size, size)
     entries = [s0]
     for k in range(n_blocks - 1):

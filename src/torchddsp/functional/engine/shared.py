@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import numba
+from . import compile_function
 
 __all__ = ["inline", "splitmix_uniform", "advance_turns", "GOLDEN", "MIX_1", "MIX_2"]
 
@@ -30,9 +30,7 @@ MIX_2 = 0x94D049BB133111EB
 def inline(function: Callable) -> Callable:
     """``function`` compiled to be inlined into the kernels that call it (unchanged without
     numba: the kernels that would call it are not compiled then)."""
-    if numba is None:  # pragma: no cover - exercised only where numba cannot be installed
-        return function
-    return numba.njit(cache=True, inline="always")(function)
+    return compile_function(function, inline="always")
 
 
 @inline

@@ -1,22 +1,8 @@
-"""Timbre transfer: turn any monophonic recording into the instrument a model learned.
+"""Timbre transfer in memory: load a model, adjust an input's features to it, render, write.
 
-``transfer(audio, sample_rate, model)`` measures f0 and loudness of the input, adjusts them to
-the model's training data (see :func:`adjust_features`), renders them with the model, and
-returns the audio with every intermediate curve. Models are loaded by name (bundled ones,
-:func:`available_models`) or from a training run / checkpoint folder (:func:`load_model`).
-
-The DDSP paper's other uses of the same model are options of :func:`transfer`:
-``reverb=False`` renders dry (blind dereverberation of the model's room); ``reverb_ir`` gives
-another room (e.g. ``other_model.impulse_response``: transfer of room acoustics); pitches
-outside the training range render without breaking (extrapolation), since nothing clamps f0.
-
-Files of any length: :func:`transfer_file` (what ``torchddsp transfer`` runs) measures the
-features in chunks (:func:`torchddsp.features.recording.recording_features`), adjusts them with
-the whole recording's statistics (frame-rate arrays are small) and renders chunk by chunk
-(:mod:`torchddsp.models.chunked`), writing the WAV as it goes: memory does not grow with the
-recording, and the files equal what :func:`transfer` and :func:`write_transfer` give in memory.
-Outputs never replace an input and never write through a symbolic link; each is written to a
-temporary name and renamed (:mod:`torchddsp.io`).
+:func:`transfer` holds the whole recording and every intermediate curve;
+:func:`write_transfer` writes its result (audio, figure, summary). Files of any length go
+through :func:`torchddsp.transfer.files.transfer_file`, which gives the same files.
 """
 
 from __future__ import annotations
@@ -24,33 +10,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .configs import ExperimentConfig
-from .features import a_weighted_loudness, estimate_f0
-from .features.pitch import CONFIDENCE_THRESHOLD
-from .features.recording import CHUNK_SECONDS, frames_per_chunk, recording_features
-from .functional import hz_to_midi, midi_to_hz, resample
-from .io import (
-    atomic_path,
-    audio_format,
-    audio_writer,
-    check_output,
-    read_audio,
-    read_audio_blocks,
-    scratch_file,
-    write_audio,
-    write_text_atomic,
-)
-from .models.autoencoder import Autoencoder, check_room
-from .models.chunked import finish_render, render_chunk, render_chunked, start_render
-from .progress import Progress
-from .training.checkpoints import latest_checkpoint, load_checkpoint, read_state, stored_config
-from .validation import InputError, check_finite, check_positive, check_rank
+from ..configs import ExperimentConfig
+from ..features import a_weighted_loudness, estimate_f0
+from ..features.pitch import CONFIDENCE_THRESHOLD
+from ..functional import hz_to_midi, midi_to_hz, resample
+from ..io import atomic_path, audio_format, check_output, write_audio, write_text_atomic
+from ..models.autoencoder import Autoencoder, check_room
+from ..models.chunked import render_chunked
+from ..training.checkpoints import latest_checkpoint, load_checkpoint, read_state, stored_config
+from ..validation import InputError, check_finite, check_positive_int, check_rank
 
 __all__ = [
     "LoadedModel",
@@ -60,17 +34,32 @@ __all__ = [
     "adjust_features",
     "transfer",
     "write_transfer",
-    "transfer_file",
     "check_transfer_outputs",
     "PRETRAINED_DIR",
     "FIGURE_SECONDS",
+    "TransferOptions",
 ]
 
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 #: The PNG beside a transfer shows at most this many seconds from the start (memory stays bounded).
 FIGURE_SECONDS = 60.0
 #: A WAV whose peak exceeds this is scaled to a peak of FILE_PEAK (keeps the file from clipping).
 CLIP_PEAK, FILE_PEAK = 0.99, 0.9
+
+
+class TransferOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`transfer` (see its Args for meanings and defaults), as
+    :func:`~torchddsp.transfer.files.transfer_file` takes them."""
+
+    auto_adjust: bool
+    pitch_shift: float
+    loudness_shift: float
+    quiet_db: float
+    reverb: bool
+    reverb_ir: Tensor | None
+    f0_method: str
+    seed: int
+    crepe_model: str
 
 
 @dataclass
@@ -215,10 +204,10 @@ def _model_input(audio: Tensor, sample_rate: float, loaded: LoadedModel) -> tupl
     if audio.shape[0] != 1:
         raise InputError(f"audio must be one mono signal, found {audio.shape[0]} signals")
     check_finite("audio", audio)
-    sample_rate = check_positive("sample_rate", sample_rate)
+    rate = check_positive_int("sample_rate", sample_rate)  # resample takes whole rates
     audio = audio.float()
-    if sample_rate != loaded.sample_rate:
-        audio = resample(audio, sample_rate, loaded.sample_rate)
+    if rate != loaded.sample_rate:
+        audio = resample(audio, rate, loaded.sample_rate)
     hop = loaded.config.model.hop_size
     n_frames = audio.shape[1] // hop
     if n_frames < 1:
@@ -330,13 +319,13 @@ def transfer(
     }
 
 
-def _file_samples(audio: Tensor, peak: float) -> Tensor:
+def file_samples(audio: Tensor, peak: float) -> Tensor:
     """What goes into the WAV: ``audio`` scaled to a peak of FILE_PEAK when the whole output's
     ``peak`` exceeds CLIP_PEAK (one gain for the whole file, so blocks scale as the whole)."""
     return audio / peak * FILE_PEAK if peak > CLIP_PEAK else audio
 
 
-def _figure_frames(n_frames: int, frame_rate: int) -> int:
+def figure_frames(n_frames: int, frame_rate: int) -> int:
     return min(n_frames, int(FIGURE_SECONDS * frame_rate))
 
 
@@ -353,7 +342,7 @@ def check_transfer_outputs(
     (:func:`torchddsp.io.check_output`; ``create_parent``: a missing folder is created).
     ``output`` must have a suffix soundfile writes, not ``.png``/``.json`` (the companions'
     names). Returns ``(wav, png or None, json)``."""
-    from .plots import have_matplotlib  # noqa: PLC0415  (matplotlib stays optional)
+    from ..plots import have_matplotlib  # noqa: PLC0415  (matplotlib stays optional)
 
     output = Path(output)
     if output.suffix.lower() in (".png", ".json"):
@@ -370,7 +359,7 @@ def check_transfer_outputs(
     return wav, png, summary
 
 
-def _write_figure(
+def write_figure(
     png: Path,
     input_audio: Tensor,
     output_audio: Tensor,
@@ -380,7 +369,7 @@ def _write_figure(
 ) -> None:
     """The PNG of the first FIGURE_SECONDS (at most): spectrograms of input and output with
     the f0 and loudness curves, written atomically."""
-    from .plots import save_transfer_figure  # noqa: PLC0415  (matplotlib stays optional)
+    from ..plots import save_transfer_figure  # noqa: PLC0415  (matplotlib stays optional)
 
     with atomic_path(png) as temporary:
         save_transfer_figure(temporary, input_audio, output_audio, sample_rate, frame_rate, curves)
@@ -397,16 +386,16 @@ def write_transfer(result: dict[str, Any], output: Path, figure: bool = True) ->
     """
     wav, png, summary = check_transfer_outputs(output, figure=figure, create_parent=True)
     peak = float(result["audio"].abs().max())
-    write_audio(wav, _file_samples(result["audio"], peak), result["sample_rate"])
+    write_audio(wav, file_samples(result["audio"], peak), result["sample_rate"])
     written = [wav]
     if png is not None:
-        frames = _figure_frames(len(result["input_f0_hz"]), result["frame_rate"])
+        frames = figure_frames(len(result["input_f0_hz"]), result["frame_rate"])
         samples = frames * (result["sample_rate"] // result["frame_rate"])
         curves = {
             k: result[k][:frames].numpy()
             for k in ("input_f0_hz", "model_f0_hz", "input_loudness_db", "model_loudness_db")
         }
-        _write_figure(
+        write_figure(
             png,
             result["input_audio"][:samples],
             result["audio"][:samples],
@@ -418,205 +407,3 @@ def write_transfer(result: dict[str, Any], output: Path, figure: bool = True) ->
     write_text_atomic(summary, json.dumps({"adjustments": result["adjustments"]}, indent=1))
     written.append(summary)
     return written
-
-
-def _rendered_chunks(
-    loaded: LoadedModel,
-    f0_hz: Tensor,
-    loudness_db: Tensor,
-    chunk_frames: int,
-    seed: int,
-    reverb: bool,
-    reverb_ir: Tensor | None,
-    bar: Progress,
-) -> Any:
-    """The model's output ``(n,)`` float32 on the CPU, chunk after chunk, then what finishing gives."""
-    device = next(loaded.model.parameters()).device
-    state = start_render(loaded.model, seed=seed, reverb=reverb, reverb_ir=reverb_ir)
-    for start in range(0, f0_hz.shape[1], chunk_frames):
-        stop = min(start + chunk_frames, f0_hz.shape[1])
-        out, state = render_chunk(
-            loaded.model, state, f0_hz[:, start:stop].to(device), loudness_db[:, start:stop].to(device)
-        )
-        bar.update(stop - start)
-        yield out["audio"][0].float().cpu()
-    out, state = finish_render(loaded.model, state)
-    yield out["audio"][0].float().cpu()
-
-
-def _render_to_scratch(
-    loaded: LoadedModel,
-    f0_hz: Tensor,
-    loudness_db: Tensor,
-    scratch: Path,
-    chunk_frames: int,
-    seed: int,
-    reverb: bool,
-    reverb_ir: Tensor | None,
-    show_progress: bool,
-) -> float:
-    """Render chunk by chunk into ``scratch`` (raw float32, exactly the samples the model
-    gives); return the peak of the whole output."""
-    peak = 0.0
-    with open(scratch, "wb") as handle, Progress(f0_hz.shape[1], "render", enabled=show_progress) as bar:
-        for audio in _rendered_chunks(loaded, f0_hz, loudness_db, chunk_frames, seed, reverb, reverb_ir, bar):
-            if audio.numel():
-                peak = max(peak, float(audio.abs().max()))
-                audio.numpy().tofile(handle)
-    return peak
-
-
-def _scratch_blocks(scratch: Path, block: int) -> Any:
-    """The float32 samples of ``scratch``, ``block`` at a time."""
-    with open(scratch, "rb") as handle:
-        while True:
-            data = np.fromfile(handle, dtype=np.float32, count=block)
-            if data.size == 0:
-                return
-            yield torch.from_numpy(data)
-
-
-def _write_audio(scratch: Path, wav: Path, peak: float, sample_rate: int, block: int) -> int:
-    """Second pass: the scratch samples, scaled as :func:`write_transfer` scales the whole
-    output (one gain from the whole output's peak), into ``wav`` (atomically). Returns samples."""
-    n_samples = 0
-    with audio_writer(wav, sample_rate) as handle:  # the format and subtype write_audio would choose
-        for audio in _scratch_blocks(scratch, block):
-            handle.write(_file_samples(audio, peak).numpy())
-            n_samples += audio.shape[0]
-    return n_samples
-
-
-def _figure_from_files(
-    png: Path, input_path: Path, scratch: Path, loaded: LoadedModel, curves: dict[str, np.ndarray]
-) -> None:
-    """The PNG of the first FIGURE_SECONDS, read back from the input file and the rendered
-    scratch file (as much memory as that excerpt, whatever the recording's length)."""
-    frames = _figure_frames(len(curves["input_f0_hz"]), loaded.frame_rate)
-    samples = frames * loaded.config.model.hop_size
-    input_audio = next(iter(read_audio_blocks(input_path, loaded.sample_rate, samples)))[:samples]
-    output_audio = next(iter(_scratch_blocks(scratch, samples)))
-    _write_figure(
-        png,
-        input_audio,
-        output_audio,
-        loaded.sample_rate,
-        loaded.frame_rate,
-        {k: v[:frames] for k, v in curves.items()},
-    )
-
-
-def _protected_inputs(input_path: Path, model: LoadedModel | str | Path) -> tuple[Path, ...]:
-    """What a transfer's outputs must not be in or replace: the input, the bundled models and
-    the model's own folder (a summary JSON written there could replace its state.json)."""
-    model_folder = (
-        Path(model.source)
-        if isinstance(model, LoadedModel) and model.source
-        else None
-        if isinstance(model, LoadedModel)
-        else model_checkpoint(model)
-    )
-    return (input_path, PRETRAINED_DIR) + ((model_folder,) if model_folder is not None else ())
-
-
-def transfer_file(
-    input_path: str | Path,
-    model: LoadedModel | str | Path,
-    output_path: str | Path,
-    *,
-    auto_adjust: bool = True,
-    pitch_shift: float = 0.0,
-    loudness_shift: float = 0.0,
-    quiet_db: float = 20.0,
-    reverb: bool = True,
-    reverb_ir: Tensor | None = None,
-    f0_method: str = "crepe",
-    crepe_model: str = "tiny",
-    seed: int = 0,
-    chunk_s: float = CHUNK_SECONDS,
-    figure: bool = True,
-    show_progress: bool = False,
-) -> dict[str, Any]:
-    """Transfer a recording file of any length to ``output_path`` (WAV), with a PNG (when
-    matplotlib is present; the first FIGURE_SECONDS) and a JSON of the adjustments beside it.
-
-    The same files as ``write_transfer(transfer(read_audio(input_path), ...), output_path)``,
-    in memory that does not grow with the recording (about ``chunk_s`` of audio at a time):
-
-    1. the three outputs are checked before any work (:func:`check_transfer_outputs`: never an
-       input, never through a symbolic link);
-    2. features in chunks (:func:`torchddsp.features.recording.recording_features`), adjusted
-       with the whole recording's statistics (:func:`adjust_features`);
-    3. the model renders ``chunk_s`` at a time (:mod:`torchddsp.models.chunked`) into a
-       raw float32 scratch file beside the output, tracking the peak;
-    4. a second pass copies the scratch into the WAV, scaled to a peak of 0.9 when the whole
-       output's peak exceeds 0.99 (what :func:`write_transfer` does to the whole output), under a
-       temporary name renamed at the end. The scratch file is removed.
-
-    A model with a z encoder (``z_dims > 0``) cannot render in chunks (its normalisation
-    needs the whole recording): it is transferred in memory instead (memory grows with the
-    recording). Arguments as :func:`transfer`. Returns ``{"adjustments", "written",
-    "n_samples", "sample_rate"}``.
-    """
-    check_room(reverb, reverb_ir)
-    input_path = Path(input_path)
-    if not input_path.is_file():
-        raise InputError(f"input {input_path}: no such file")
-    frames_per_chunk(chunk_s, 1.0)  # a bad value fails before any work
-    protected = _protected_inputs(input_path, model)
-    wav, png, summary = check_transfer_outputs(output_path, protected, figure, create_parent=True)
-    loaded = model if isinstance(model, LoadedModel) else load_model(model)
-    options = dict(
-        auto_adjust=auto_adjust,
-        pitch_shift=pitch_shift,
-        loudness_shift=loudness_shift,
-        quiet_db=quiet_db,
-        reverb=reverb,
-        reverb_ir=reverb_ir,
-        f0_method=f0_method,
-        seed=seed,
-        crepe_model=crepe_model,
-    )
-    if loaded.model.encoder is not None:
-        result = transfer(read_audio(input_path, loaded.sample_rate), loaded.sample_rate, loaded, **options)
-        written = write_transfer(result, wav, figure)
-        return {
-            "adjustments": result["adjustments"],
-            "written": written,
-            "n_samples": int(result["audio"].shape[0]),
-            "sample_rate": loaded.sample_rate,
-        }
-    features = recording_features(
-        input_path, loaded.sample_rate, loaded.frame_rate, f0_method, crepe_model, chunk_s, show_progress
-    )
-    if len(features["f0_hz"]) < 1:
-        raise InputError(
-            f"input {input_path} is shorter than one frame ({loaded.config.model.hop_size} samples at "
-            f"{loaded.sample_rate} Hz)"
-        )
-    f0_hz, confidence, loudness_db = (
-        torch.as_tensor(np.asarray(features[k]), dtype=torch.float32)[None]
-        for k in ("f0_hz", "confidence", "loudness_db")
-    )
-    model_f0, model_loudness, applied = adjust_features(
-        f0_hz, loudness_db, confidence, loaded.statistics, auto_adjust, pitch_shift, loudness_shift, quiet_db
-    )
-    chunk_frames = frames_per_chunk(chunk_s, loaded.frame_rate)
-    with scratch_file(wav, "render") as scratch:  # raw float32, removed whatever happens
-        peak = _render_to_scratch(
-            loaded, model_f0, model_loudness, scratch, chunk_frames, seed, reverb, reverb_ir, show_progress
-        )
-        n_samples = _write_audio(scratch, wav, peak, loaded.sample_rate, chunk_frames * loaded.config.model.hop_size)
-        written = [wav]
-        if png is not None:
-            curves = {
-                "input_f0_hz": f0_hz[0].numpy(),
-                "model_f0_hz": model_f0[0].numpy(),
-                "input_loudness_db": loudness_db[0].numpy(),
-                "model_loudness_db": model_loudness[0].numpy(),
-            }
-            _figure_from_files(png, input_path, scratch, loaded, curves)
-            written.append(png)
-    write_text_atomic(summary, json.dumps({"adjustments": applied}, indent=1))
-    written.append(summary)
-    return {"adjustments": applied, "written": written, "n_samples": n_samples, "sample_rate": loaded.sample_rate}
