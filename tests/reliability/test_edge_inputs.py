@@ -85,6 +85,15 @@ class Case:
         return self.id or self.op
 
 
+def offline_and_state(op: str, call: Callable[..., Any], nan_arg: str) -> list[Case]:
+    """Two cases of a stateful op: ``call(dtype, n, nan_arg, **options)`` as one offline call
+    and with ``return_state=True`` (the streaming form must meet the same conventions)."""
+    return [
+        Case(op, lambda d, n, nan: call(d, n, nan), nan_arg),
+        Case(op, lambda d, n, nan: call(d, n, nan, return_state=True), nan_arg, id=f"{op}-state"),
+    ]
+
+
 def first(result: Any) -> torch.Tensor:
     return result[0] if isinstance(result, (tuple, list)) else result
 
@@ -143,20 +152,12 @@ CASES = [
         lambda d, n, nan: F.cumulative_phase(full((2, n, 3), 440.0, d, nan == "frequencies_hz"), SR),
         "frequencies_hz",
     ),
-    Case(
+    *offline_and_state(
         "oscillator_bank",
-        lambda d, n, nan: F.oscillator_bank(
-            full((2, n, 3), 440.0, d), signal((2, n, 3), d, nan == "amplitudes", 0, 0.3), SR
+        lambda d, n, nan, **options: F.oscillator_bank(
+            full((2, n, 3), 440.0, d), signal((2, n, 3), d, nan == "amplitudes", 0, 0.3), SR, **options
         ),
         "amplitudes",
-    ),
-    Case(
-        "oscillator_bank",
-        lambda d, n, nan: F.oscillator_bank(
-            full((2, n, 3), 440.0, d), signal((2, n, 3), d, nan == "amplitudes", 0, 0.3), SR, return_state=True
-        ),
-        "amplitudes",
-        id="oscillator_bank-state",
     ),
     Case(
         "harmonic_frequencies",
@@ -168,53 +169,29 @@ CASES = [
         lambda d, n, nan: F.normalize_harmonics(signal((2, n, 4), d, nan == "harmonic_distribution", 0, 1)),
         "harmonic_distribution",
     ),
-    Case(
+    *offline_and_state(
         "harmonic_synthesis",
-        lambda d, n, nan: F.harmonic_synthesis(
+        lambda d, n, nan, **options: F.harmonic_synthesis(
             full((2, frames(n), 1), 220.0, d),
             signal((2, frames(n), 1), d, nan == "amplitudes", 0, 1),
             signal((2, frames(n), 4), d, low=0, high=1),
             n,
             SR,
+            **options,
         ),
         "amplitudes",
     ),
-    Case(
-        "harmonic_synthesis",
-        lambda d, n, nan: F.harmonic_synthesis(
-            full((2, frames(n), 1), 220.0, d),
-            signal((2, frames(n), 1), d, nan == "amplitudes", 0, 1),
-            signal((2, frames(n), 4), d, low=0, high=1),
-            n,
-            SR,
-            return_state=True,
-        ),
-        "amplitudes",
-        id="harmonic_synthesis-state",
-    ),
-    Case(
+    *offline_and_state(
         "wavetable_synthesis",
-        lambda d, n, nan: F.wavetable_synthesis(
+        lambda d, n, nan, **options: F.wavetable_synthesis(
             full((2, frames(n), 1), 220.0, d),
             signal((2, frames(n), 1), d, low=0, high=1),
             signal((2, 32), d, nan == "wavetables"),
             n,
             SR,
+            **options,
         ),
         "wavetables",
-    ),
-    Case(
-        "wavetable_synthesis",
-        lambda d, n, nan: F.wavetable_synthesis(
-            full((2, frames(n), 1), 220.0, d),
-            signal((2, frames(n), 1), d, low=0, high=1),
-            signal((2, 32), d, nan == "wavetables"),
-            n,
-            SR,
-            return_state=True,
-        ),
-        "wavetables",
-        id="wavetable_synthesis-state",
     ),
     Case(
         "bandlimited_oscillator",
@@ -223,27 +200,16 @@ CASES = [
         ),
         "frequency_hz",
     ),
-    Case(
+    *offline_and_state(
         "fm_synthesis",
-        lambda d, n, nan: F.fm_synthesis(
+        lambda d, n, nan, **options: F.fm_synthesis(
             full((2, n, 2), 220.0, d),
             signal((2, n, 2), d, nan == "amplitudes", 0, 1),
             const([[0.0, 1.0], [0.0, 0.0]], d),
             SR,
+            **options,
         ),
         "amplitudes",
-    ),
-    Case(
-        "fm_synthesis",
-        lambda d, n, nan: F.fm_synthesis(
-            full((2, n, 2), 220.0, d),
-            signal((2, n, 2), d, nan == "amplitudes", 0, 1),
-            const([[0.0, 1.0], [0.0, 0.0]], d),
-            SR,
-            return_state=True,
-        ),
-        "amplitudes",
-        id="fm_synthesis-state",
     ),
     Case("upsample", lambda d, n, nan: F.upsample(signal((2, 5, 1), d, nan == "x"), n), "x"),
     Case("resample", lambda d, n, nan: F.resample(signal((2, n), d, nan == "audio"), 2, 3), "audio"),
