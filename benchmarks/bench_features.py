@@ -31,10 +31,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from magenta_env import DEFAULT_MAGENTA_ENV, ensure_magenta_env  # benchmarks/magenta_env.py
-from timing import LoadMonitor, fmt_ms, fmt_ratio, machine_description, measure  # benchmarks/timing.py
+from magenta_env import DEFAULT_MAGENTA_ENV  # benchmarks/magenta_env.py
+from magenta_env import ensure_magenta_env  # benchmarks/magenta_env.py
+from timing import LoadMonitor  # benchmarks/timing.py
+from timing import fmt_ms  # benchmarks/timing.py
+from timing import fmt_ratio  # benchmarks/timing.py
+from timing import machine_description  # benchmarks/timing.py
+from timing import measure  # benchmarks/timing.py
 
-from torchddsp.features import a_weighted_loudness, estimate_f0
+from torchddsp.features import a_weighted_loudness
+from torchddsp.features import estimate_f0
 from torchddsp.losses import MultiScaleSpectralLoss
 
 SAMPLE_RATE = 16000

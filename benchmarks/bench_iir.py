@@ -29,9 +29,15 @@ import math
 import numpy as np
 import scipy.signal
 import torch
-from timing import LoadMonitor, fmt_ms, fmt_ratio, machine_description, measure  # benchmarks/timing.py
+from timing import LoadMonitor  # benchmarks/timing.py
+from timing import fmt_ms  # benchmarks/timing.py
+from timing import fmt_ratio  # benchmarks/timing.py
+from timing import machine_description  # benchmarks/timing.py
+from timing import measure  # benchmarks/timing.py
 
-from torchddsp.functional import allpole_filter, lfilter, sosfilt
+from torchddsp.functional import allpole_filter
+from torchddsp.functional import lfilter
+from torchddsp.functional import sosfilt
 
 BATCH, N_SAMPLES = 4, 64000
 

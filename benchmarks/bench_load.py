@@ -35,17 +35,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from magenta_env import DEFAULT_MAGENTA_ENV, ensure_magenta_env  # benchmarks/magenta_env.py
+from magenta_env import DEFAULT_MAGENTA_ENV  # benchmarks/magenta_env.py
+from magenta_env import ensure_magenta_env  # benchmarks/magenta_env.py
 from timing import machine_description  # benchmarks/timing.py
 
 import torchddsp as td
-from torchddsp.functional import biquad, lfilter, sosfilt
+from torchddsp.functional import biquad
+from torchddsp.functional import lfilter
+from torchddsp.functional import sosfilt
 from torchddsp.losses import MultiScaleSpectralLoss
 from torchddsp.modular import DefaultVoice
 

@@ -47,8 +47,15 @@ import sys
 import time
 from pathlib import Path
 
-from timing import LoadMonitor, current_rss_mb, fmt_ms, fmt_ratio, machine_description, measure, peak_rss_mb  # noqa: E501
-from torchsynth_env import DEFAULT_TORCHSYNTH_ENV, ensure_torchsynth_env  # benchmarks/torchsynth_env.py
+from timing import LoadMonitor  # noqa: E501
+from timing import current_rss_mb  # noqa: E501
+from timing import fmt_ms  # noqa: E501
+from timing import fmt_ratio  # noqa: E501
+from timing import machine_description  # noqa: E501
+from timing import measure  # noqa: E501
+from timing import peak_rss_mb  # noqa: E501
+from torchsynth_env import DEFAULT_TORCHSYNTH_ENV  # benchmarks/torchsynth_env.py
+from torchsynth_env import ensure_torchsynth_env  # benchmarks/torchsynth_env.py
 
 BENCH_DIR = Path(__file__).resolve().parent
 PEER_SCRIPT = BENCH_DIR / "peers" / "torchsynth_voice.py"

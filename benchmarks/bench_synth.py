@@ -44,8 +44,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from magenta_env import DEFAULT_MAGENTA_ENV, ensure_magenta_env, magenta_works  # benchmarks/magenta_env.py
-from timing import LoadMonitor, fmt_ms, fmt_ratio, machine_description, measure  # benchmarks/timing.py
+from magenta_env import DEFAULT_MAGENTA_ENV  # benchmarks/magenta_env.py
+from magenta_env import ensure_magenta_env  # benchmarks/magenta_env.py
+from magenta_env import magenta_works  # benchmarks/magenta_env.py
+from timing import LoadMonitor  # benchmarks/timing.py
+from timing import fmt_ms  # benchmarks/timing.py
+from timing import fmt_ratio  # benchmarks/timing.py
+from timing import machine_description  # benchmarks/timing.py
+from timing import measure  # benchmarks/timing.py
 
 import torchddsp
 

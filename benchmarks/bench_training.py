@@ -24,9 +24,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from timing import LoadMonitor, machine_description  # benchmarks/timing.py
+from timing import LoadMonitor  # benchmarks/timing.py
+from timing import machine_description  # benchmarks/timing.py
 
-from torchddsp.training import load_config, prepare_dataset, train
+from torchddsp.training import load_config
+from torchddsp.training import prepare_dataset
+from torchddsp.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ROOT / "tests" / "data" / "pitch"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peer_env import ensure_env, env_python, imports_ok  # benchmarks/peer_env.py
+from peer_env import ensure_env  # benchmarks/peer_env.py
+from peer_env import env_python  # benchmarks/peer_env.py
+from peer_env import imports_ok  # benchmarks/peer_env.py
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_MAGENTA_ENV = BENCH_DIR / ".peers" / "magenta"

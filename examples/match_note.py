@@ -41,7 +41,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import torchddsp  # noqa: E402
-from torchddsp.io import read_audio, write_audio  # noqa: E402
+from torchddsp.io import read_audio  # noqa: E402
+from torchddsp.io import write_audio  # noqa: E402
 
 SAMPLE_RATE = 16000
 HOP_SIZE = 64  # 250 frames per second

@@ -32,7 +32,8 @@ from pathlib import Path
 import torch
 
 from torchddsp.losses import MultiScaleSpectralLoss
-from torchddsp.modular import RenderContext, RichVoice
+from torchddsp.modular import RenderContext
+from torchddsp.modular import RichVoice
 
 #: The timbre parameters the optimiser recovers; the others are given.
 FREE = (
@@ -187,7 +188,8 @@ def main(argv: list[str] | None = None) -> dict:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt  # noqa: PLC0415
 
-        from torchddsp.io import write_audio, write_text_atomic  # noqa: PLC0415
+        from torchddsp.io import write_audio  # noqa: PLC0415
+        from torchddsp.io import write_text_atomic  # noqa: PLC0415
 
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,10 @@ from pathlib import Path
 import torch
 
 from torchddsp.io import read_audio
-from torchddsp.transfer import available_models, load_model, transfer, write_transfer
+from torchddsp.transfer import available_models
+from torchddsp.transfer import load_model
+from torchddsp.transfer import transfer
+from torchddsp.transfer import write_transfer
 
 
 def default_input() -> Path:

@@ -26,10 +26,12 @@ import json
 import shutil
 from pathlib import Path
 
-from torchddsp.training.checkpoints import checkpoint_dir, latest_checkpoint
+from torchddsp.training.checkpoints import checkpoint_dir
+from torchddsp.training.checkpoints import latest_checkpoint
 from torchddsp.training.data import FeatureDataset
 from torchddsp.training.metrics import evaluate_model
-from torchddsp.transfer import PRETRAINED_DIR, load_model
+from torchddsp.transfer import PRETRAINED_DIR
+from torchddsp.transfer import load_model
 
 
 def main(argv: list[str] | None = None) -> None:

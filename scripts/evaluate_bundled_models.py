@@ -43,10 +43,14 @@ import torch
 
 from torchddsp.features import estimate_f0
 from torchddsp.functional import hz_to_midi
-from torchddsp.training import load_config, prepare_dataset
+from torchddsp.training import load_config
+from torchddsp.training import prepare_dataset
 from torchddsp.training.data import FeatureDataset
 from torchddsp.training.metrics import evaluate_model
-from torchddsp.transfer import PRETRAINED_DIR, available_models, load_model, transfer
+from torchddsp.transfer import PRETRAINED_DIR
+from torchddsp.transfer import available_models
+from torchddsp.transfer import load_model
+from torchddsp.transfer import transfer
 
 ROOT = Path(__file__).resolve().parents[1]
 

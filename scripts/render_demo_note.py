@@ -27,7 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from midi_render import render_mono, seconds_to_ticks, smf_bytes, tempo_event  # scripts/midi_render.py
+from midi_render import render_mono  # scripts/midi_render.py
+from midi_render import seconds_to_ticks  # scripts/midi_render.py
+from midi_render import smf_bytes  # scripts/midi_render.py
+from midi_render import tempo_event  # scripts/midi_render.py
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "torchddsp" / "assets" / "violin_note.flac"
 

@@ -43,7 +43,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from midi_render import render_mono, smf_bytes, tempo_event  # scripts/midi_render.py
+from midi_render import render_mono  # scripts/midi_render.py
+from midi_render import smf_bytes  # scripts/midi_render.py
+from midi_render import tempo_event  # scripts/midi_render.py
 
 DEFAULT_OUT_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "pitch"
 

@@ -80,12 +80,15 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from midi_render import render_mono, smf_bytes, tempo_event  # scripts/midi_render.py
+from midi_render import render_mono  # scripts/midi_render.py
+from midi_render import smf_bytes  # scripts/midi_render.py
+from midi_render import tempo_event  # scripts/midi_render.py
 from render_pitch_test_clips import release_nrpn  # scripts/render_pitch_test_clips.py
 
 SAMPLE_RATE = 16000
@@ -185,7 +188,11 @@ def corpus_refs() -> dict[str, list[tuple[str, int | None, str]]]:
 
 def parse_melody(path: str, number: int | None, source: str) -> Melody | None:
     """The first part of a score as a monophonic line; None when it is unusable."""
-    from music21 import chord, converter, expressions, harmony, note
+    from music21 import chord
+    from music21 import converter
+    from music21 import expressions
+    from music21 import harmony
+    from music21 import note
 
     try:
         with warnings.catch_warnings():

@@ -40,8 +40,13 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from midi_render import render_mono, smf_bytes, tempo_event  # scripts/midi_render.py
-from render_pitch_test_clips import check_pitch, finish, midi_number, to_json
+from midi_render import render_mono  # scripts/midi_render.py
+from midi_render import smf_bytes  # scripts/midi_render.py
+from midi_render import tempo_event  # scripts/midi_render.py
+from render_pitch_test_clips import check_pitch
+from render_pitch_test_clips import finish
+from render_pitch_test_clips import midi_number
+from render_pitch_test_clips import to_json
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "torchddsp" / "assets" / "voice_melody.flac"
 DEFAULT_JSON = Path("/work/data/voice_melody.json")

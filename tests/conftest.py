@@ -6,9 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_support import DATA, learning_config, tiny_config
+from training_support import DATA
+from training_support import learning_config
+from training_support import tiny_config
 
-from torchddsp.training import prepare_dataset, train
+from torchddsp.training import prepare_dataset
+from torchddsp.training import train
 
 
 @pytest.fixture

@@ -22,9 +22,14 @@ from torchddsp.features import estimate_f0
 from torchddsp.functional import hz_to_midi
 from torchddsp.losses import MultiScaleSpectralLoss
 from torchddsp.models.autoencoder import Autoencoder
-from torchddsp.training.data import FeatureDataset, compute_features, prepare_dataset
+from torchddsp.training.data import FeatureDataset
+from torchddsp.training.data import compute_features
+from torchddsp.training.data import prepare_dataset
 from torchddsp.training.metrics import evaluate_model
-from torchddsp.transfer import PRETRAINED_DIR, available_models, load_model, transfer
+from torchddsp.transfer import PRETRAINED_DIR
+from torchddsp.transfer import available_models
+from torchddsp.transfer import load_model
+from torchddsp.transfer import transfer
 
 BUNDLED = ("violin", "flute")
 

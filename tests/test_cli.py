@@ -4,12 +4,17 @@ import json
 
 import pytest
 import torch
-from training_support import DATA, LOSS_FALL, tiny_config
+from training_support import DATA
+from training_support import LOSS_FALL
+from training_support import tiny_config
 
 from torchddsp.cli import main
 from torchddsp.models import Autoencoder
-from torchddsp.training import ExperimentConfig, latest_checkpoint, save_config
-from torchddsp.training.checkpoints import read_state, save_checkpoint
+from torchddsp.training import ExperimentConfig
+from torchddsp.training import latest_checkpoint
+from torchddsp.training import save_config
+from torchddsp.training.checkpoints import read_state
+from torchddsp.training.checkpoints import save_checkpoint
 
 
 # YIN runs the whole chain in under 2 s; CREPE (the configs' default pitch tracker, run on 24 s

@@ -9,17 +9,16 @@ import pytest
 import torch
 
 import torchddsp as td
-from torchddsp.functional import (
-    allpole_filter,
-    bandlimited_oscillator,
-    biquad,
-    lfilter,
-    linear_recurrence,
-    phaser,
-    sosfilt,
-    state_variable_filter,
-)
-from torchddsp.modular import RenderContext, make_voice
+from torchddsp.functional import allpole_filter
+from torchddsp.functional import bandlimited_oscillator
+from torchddsp.functional import biquad
+from torchddsp.functional import lfilter
+from torchddsp.functional import linear_recurrence
+from torchddsp.functional import phaser
+from torchddsp.functional import sosfilt
+from torchddsp.functional import state_variable_filter
+from torchddsp.modular import RenderContext
+from torchddsp.modular import make_voice
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = "cuda"

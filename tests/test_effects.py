@@ -3,7 +3,8 @@ import pytest
 import torch
 
 import torchddsp as td
-from torchddsp.functional import fractional_delay, frequency_filter
+from torchddsp.functional import fractional_delay
+from torchddsp.functional import frequency_filter
 
 
 def test_reverb_with_given_ir_adds_delayed_copies(rng):

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from torchddsp.losses import CREPEEmbeddingLoss, LoudnessLoss, MelSpectrogramLoss, MultiScaleSpectralLoss
+from torchddsp.losses import CREPEEmbeddingLoss
+from torchddsp.losses import LoudnessLoss
+from torchddsp.losses import MelSpectrogramLoss
+from torchddsp.losses import MultiScaleSpectralLoss
 
 
 def _signals(batch=2, n=4000, seed=0):

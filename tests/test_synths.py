@@ -3,15 +3,13 @@ import pytest
 import torch
 
 import torchddsp as td
-from torchddsp.functional import (
-    exp_sigmoid,
-    fm_synthesis,
-    harmonic_synthesis,
-    normalize_harmonics,
-    oscillator_bank,
-    upsample,
-    wavetable_synthesis,
-)
+from torchddsp.functional import exp_sigmoid
+from torchddsp.functional import fm_synthesis
+from torchddsp.functional import harmonic_synthesis
+from torchddsp.functional import normalize_harmonics
+from torchddsp.functional import oscillator_bank
+from torchddsp.functional import upsample
+from torchddsp.functional import wavetable_synthesis
 
 SR = 16000
 

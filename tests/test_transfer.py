@@ -4,12 +4,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from training_support import DATA, LOSS_FALL
+from training_support import DATA
+from training_support import LOSS_FALL
 
 from torchddsp.functional import hz_to_midi
 from torchddsp.losses import MultiScaleSpectralLoss
 from torchddsp.models import Autoencoder
-from torchddsp.transfer import LoadedModel, adjust_features, available_models, load_model, transfer, write_transfer
+from torchddsp.transfer import LoadedModel
+from torchddsp.transfer import adjust_features
+from torchddsp.transfer import available_models
+from torchddsp.transfer import load_model
+from torchddsp.transfer import transfer
+from torchddsp.transfer import write_transfer
 
 STATISTICS = {
     "pitched_frames": 1000,

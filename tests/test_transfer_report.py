@@ -8,7 +8,8 @@ import torch
 from training_support import DATA
 
 from torchddsp.features.pitch import CONFIDENCE_THRESHOLD
-from torchddsp.transfer import adjust_features, transfer
+from torchddsp.transfer import adjust_features
+from torchddsp.transfer import transfer
 
 STATISTICS = {
     "pitched_frames": 1000,

@@ -10,7 +10,9 @@ import torch
 
 from torchddsp.losses import MultiScaleSpectralLoss
 from torchddsp.models import Autoencoder
-from torchddsp.training import ExperimentConfig, FeatureDataset, load_checkpoint
+from torchddsp.training import ExperimentConfig
+from torchddsp.training import FeatureDataset
+from torchddsp.training import load_checkpoint
 
 DATA = Path(__file__).resolve().parent / "data" / "pitch"
 

@@ -130,7 +130,8 @@ def synthesize(
 def run_in_magenta_env(argv: list[str]) -> int:
     """From torchddsp's venv: create Magenta's environment if needed, re-run this script there."""
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from magenta_env import DEFAULT_MAGENTA_ENV, ensure_magenta_env  # noqa: PLC0415
+    from magenta_env import DEFAULT_MAGENTA_ENV  # noqa: PLC0415
+    from magenta_env import ensure_magenta_env  # noqa: PLC0415
 
     python, note = ensure_magenta_env(DEFAULT_MAGENTA_ENV, allow_install=True)
     if python is None:

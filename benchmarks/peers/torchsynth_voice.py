@@ -40,7 +40,10 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from timing import LoadMonitor, current_rss_mb, measure, peak_rss_mb  # noqa: E402  (benchmarks/timing.py: standard library only)
+from timing import LoadMonitor  # noqa: E402  (benchmarks/timing.py: standard library only)
+from timing import current_rss_mb  # noqa: E402  (benchmarks/timing.py: standard library only)
+from timing import measure  # noqa: E402  (benchmarks/timing.py: standard library only)
+from timing import peak_rss_mb  # noqa: E402  (benchmarks/timing.py: standard library only)
 
 PASSES = ("forward", "forward_backward")
 

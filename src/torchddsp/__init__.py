@@ -20,11 +20,27 @@ Modules:
 Shapes: audio ``(batch, n_samples)``; frame-rate controls ``(batch, n_frames, channels)``.
 """
 
-from . import effects, features, functional, losses, processors, synths, validation
+from . import effects
+from . import features
+from . import functional
+from . import losses
+from . import processors
+from . import synths
+from . import validation
 from .effects import *  # noqa: F403  (every effect, re-exported by effects.__all__ below)
-from .processors import Add, Mix, Node, Processor, ProcessorGroup
-from .synths import FM, FilteredNoise, Harmonic, Sinusoidal, Wavetable
-from .validation import InputError, data_checks, set_validation
+from .processors import Add
+from .processors import Mix
+from .processors import Node
+from .processors import Processor
+from .processors import ProcessorGroup
+from .synths import FM
+from .synths import FilteredNoise
+from .synths import Harmonic
+from .synths import Sinusoidal
+from .synths import Wavetable
+from .validation import InputError
+from .validation import data_checks
+from .validation import set_validation
 
 __version__ = "0.1.0"
 

@@ -81,7 +81,8 @@ def _evaluation_output(args: argparse.Namespace) -> Path:
     (a name, not a folder) in the current folder, named after it. Never inside the dataset or
     the model's checkpoint folder (it would replace dataset.json or state.json)."""
     from .io import check_output  # noqa: PLC0415
-    from .transfer import PRETRAINED_DIR, model_checkpoint  # noqa: PLC0415
+    from .transfer import PRETRAINED_DIR  # noqa: PLC0415
+    from .transfer import model_checkpoint  # noqa: PLC0415
 
     if args.output:
         output = Path(args.output)
@@ -102,7 +103,8 @@ def _number(value: float | None) -> str:
 def _evaluate(args: argparse.Namespace) -> int:
     from .io import write_text_atomic  # noqa: PLC0415
     from .training.data import FeatureDataset  # noqa: PLC0415
-    from .training.metrics import METRIC_NAMES, evaluate_model  # noqa: PLC0415
+    from .training.metrics import METRIC_NAMES  # noqa: PLC0415
+    from .training.metrics import evaluate_model  # noqa: PLC0415
     from .transfer import load_model  # noqa: PLC0415
 
     output = _evaluation_output(args)  # before the work: a bad path fails in a second, not after it
@@ -121,7 +123,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    from .transfer import PRETRAINED_DIR, check_transfer_outputs, load_model, model_checkpoint, transfer_file  # noqa: PLC0415
+    from .transfer import PRETRAINED_DIR  # noqa: PLC0415
+    from .transfer import check_transfer_outputs  # noqa: PLC0415
+    from .transfer import load_model  # noqa: PLC0415
+    from .transfer import model_checkpoint  # noqa: PLC0415
+    from .transfer import transfer_file  # noqa: PLC0415
 
     # Before loading anything; never over the input nor inside the model's folder.
     check_transfer_outputs(args.output, (args.input, model_checkpoint(args.model), PRETRAINED_DIR), create_parent=True)

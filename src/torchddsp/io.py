@@ -42,7 +42,8 @@ import struct
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,8 @@ from torch import Tensor
 
 from .functional import resample
 from .functional.resampling import resample_blocks
-from .validation import InputError, check_positive_int
+from .validation import InputError
+from .validation import check_positive_int
 
 __all__ = [
     "sync_to_disk",

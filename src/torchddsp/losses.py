@@ -18,14 +18,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 from torch.autograd.function import once_differentiable
 
 from .features.crepe import crepe_activations
 from .features.loudness import a_weighted_loudness
-from .features.spectral import WINDOWS, magnitude_spectrogram, mel_filterbank, power_spectrogram, window_tensor
+from .features.spectral import WINDOWS
+from .features.spectral import magnitude_spectrogram
+from .features.spectral import mel_filterbank
+from .features.spectral import power_spectrogram
+from .features.spectral import window_tensor
 from .processors import check_same_audio
-from .validation import InputError, check_choice, check_positive
+from .validation import InputError
+from .validation import check_choice
+from .validation import check_positive
 
 __all__ = ["MultiScaleSpectralLoss", "MelSpectrogramLoss", "LoudnessLoss", "CREPEEmbeddingLoss", "REDUCTIONS"]
 

@@ -23,15 +23,26 @@ control.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, cast
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Generic
+from typing import TypeAlias
+from typing import TypeVar
+from typing import cast
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from .functional import upsample
-from .validation import InputError, check_finite, check_rank
+from .validation import InputError
+from .validation import check_finite
+from .validation import check_rank
 
 __all__ = ["Processor", "ProcessorGroup", "Node", "Add", "Mix", "Rendered"]
 
@@ -41,7 +52,8 @@ Rendered: TypeAlias = Tensor | tuple[Tensor, Any]
 StateT = TypeVar("StateT")
 
 if TYPE_CHECKING:  # typing only: generic TypedDicts need Python 3.11 at run time
-    from typing_extensions import NotRequired, TypedDict
+    from typing_extensions import NotRequired
+    from typing_extensions import TypedDict
 
     class StreamOptions(TypedDict, Generic[StateT], total=False):
         """The streaming render options of a stateful processor (the convention of

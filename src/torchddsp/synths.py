@@ -10,28 +10,31 @@ physical units directly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from .functional import (
-    exp_sigmoid,
-    fm_synthesis,
-    frequencies_sigmoid,
-    frequency_filter,
-    harmonic_synthesis,
-    normalize_harmonics,
-    oscillator_bank,
-    uniform_noise,
-    upsample,
-    wavetable_synthesis,
-)
+from .functional import exp_sigmoid
+from .functional import fm_synthesis
+from .functional import frequencies_sigmoid
+from .functional import frequency_filter
+from .functional import harmonic_synthesis
+from .functional import normalize_harmonics
+from .functional import oscillator_bank
+from .functional import uniform_noise
+from .functional import upsample
+from .functional import wavetable_synthesis
 from .functional.noise import make_generator
 from .functional.resampling import UPSAMPLE_METHODS
 from .processors import Processor
-from .validation import InputError, check_choice, check_positive, check_rank, check_tensor
+from .validation import InputError
+from .validation import check_choice
+from .validation import check_positive
+from .validation import check_rank
+from .validation import check_tensor
 
 __all__ = ["Harmonic", "FilteredNoise", "Sinusoidal", "Wavetable", "FM"]
 
@@ -40,7 +43,8 @@ ScaleFn = Callable[[Tensor], Tensor]
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .processors import BlockOptions, StreamOptions
+    from .processors import BlockOptions
+    from .processors import StreamOptions
 
 
 class _Oscillating(Processor):

@@ -11,7 +11,8 @@ import scipy.signal
 import torch
 
 import torchddsp as td
-from torchddsp.functional import biquad, compress
+from torchddsp.functional import biquad
+from torchddsp.functional import compress
 
 SR = 16000
 

@@ -14,7 +14,8 @@ from torchddsp.effects.waveshaper import Waveshaper
 from torchddsp.functional import frequencies_sigmoid
 from torchddsp.functional.phaser import phaser
 from torchddsp.functional.waveshaping import waveshape
-from torchddsp.processors import Node, ProcessorGroup
+from torchddsp.processors import Node
+from torchddsp.processors import ProcessorGroup
 
 SR = 16000
 

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from torchddsp.features import a_weighted_loudness, a_weighting_db, centered_frames, rms_db
+from torchddsp.features import a_weighted_loudness
+from torchddsp.features import a_weighting_db
+from torchddsp.features import centered_frames
+from torchddsp.features import rms_db
 
 # Magenta ddsp 3.7.0's compute_loudness (TensorFlow 2.15, float32) on signals rebuilt here from
 # their recipe, plus librosa's A-weighting; made by benchmarks/peers/magenta_loudness.py (which

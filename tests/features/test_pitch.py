@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from torchddsp.features import CrepeWeightsMissing, estimate_f0
+from torchddsp.features import CrepeWeightsMissing
+from torchddsp.features import estimate_f0
 
 SR = 16000
 FRAME_RATE = 250

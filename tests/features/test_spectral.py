@@ -3,17 +3,16 @@ import pytest
 import scipy.fft
 import torch
 
-from torchddsp.features import (
-    MFCC,
-    MelSpectrogram,
-    dct_matrix,
-    log_mel_spectrogram,
-    magnitude,
-    mel_filterbank,
-    mfcc,
-    stft,
-)
-from torchddsp.features.spectral import hz_to_mel, mel_to_hz
+from torchddsp.features import MFCC
+from torchddsp.features import MelSpectrogram
+from torchddsp.features import dct_matrix
+from torchddsp.features import log_mel_spectrogram
+from torchddsp.features import magnitude
+from torchddsp.features import mel_filterbank
+from torchddsp.features import mfcc
+from torchddsp.features import stft
+from torchddsp.features.spectral import hz_to_mel
+from torchddsp.features.spectral import mel_to_hz
 
 
 def test_a_sine_puts_its_energy_in_the_right_bin():

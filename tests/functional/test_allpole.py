@@ -203,7 +203,8 @@ def test_unbatched_coefficients_and_leading_dimensions(backend):
 
 
 def test_frame_rate_coefficients_are_stated_not_guessed():
-    from torchddsp.functional import Control, upsample
+    from torchddsp.functional import Control
+    from torchddsp.functional import upsample
 
     x = torch.randn(2, 100, dtype=torch.float64)
     frames = 0.2 * torch.randn(2, 5, 2, dtype=torch.float64)

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from torchddsp.functional import counter_noise
-from torchddsp.functional.bandlimited import BANDLIMITED_WAVEFORMS, _tables_numpy, bandlimited_oscillator
+from torchddsp.functional.bandlimited import BANDLIMITED_WAVEFORMS
+from torchddsp.functional.bandlimited import _tables_numpy
+from torchddsp.functional.bandlimited import bandlimited_oscillator
 
 SR = 44100.0
 

@@ -8,7 +8,8 @@ import pytest
 import scipy.signal
 import torch
 
-from torchddsp.functional import biquad, sosfilt
+from torchddsp.functional import biquad
+from torchddsp.functional import sosfilt
 from torchddsp.functional.biquad import BIQUAD_MODES
 
 SR = 48000.0

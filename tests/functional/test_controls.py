@@ -9,10 +9,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from torchddsp.functional import Control, Rate
-from torchddsp.functional.controls import control_dtype, control_values, rate_of
+from torchddsp.functional import Control
+from torchddsp.functional import Rate
+from torchddsp.functional.controls import control_dtype
+from torchddsp.functional.controls import control_values
+from torchddsp.functional.controls import rate_of
 from torchddsp.functional.resampling import upsample
-from torchddsp.validation import InputError, set_validation
+from torchddsp.validation import InputError
+from torchddsp.validation import set_validation
 
 B, N = 3, 8
 LIKE = torch.zeros(B, N, dtype=torch.float64)

@@ -4,15 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from torchddsp.functional import (
-    amplitude_to_db,
-    db_to_amplitude,
-    exp_sigmoid,
-    frequencies_sigmoid,
-    hz_to_midi,
-    midi_to_hz,
-    power_to_db,
-)
+from torchddsp.functional import amplitude_to_db
+from torchddsp.functional import db_to_amplitude
+from torchddsp.functional import exp_sigmoid
+from torchddsp.functional import frequencies_sigmoid
+from torchddsp.functional import hz_to_midi
+from torchddsp.functional import midi_to_hz
+from torchddsp.functional import power_to_db
 
 
 def test_midi_hz_round_trip_and_reference_points():

@@ -12,7 +12,10 @@ import torch
 
 import torchddsp.functional.dynamics as dynamics
 from torchddsp.functional.controls import Control
-from torchddsp.functional.dynamics import compress, detect_level, gain_computer, smooth_gain
+from torchddsp.functional.dynamics import compress
+from torchddsp.functional.dynamics import detect_level
+from torchddsp.functional.dynamics import gain_computer
+from torchddsp.functional.dynamics import smooth_gain
 from torchddsp.validation import set_validation
 
 SR = 16000

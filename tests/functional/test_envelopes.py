@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from torchddsp.functional import adsr, lfo
+from torchddsp.functional import adsr
+from torchddsp.functional import lfo
 
 RATE = 100.0
 

@@ -8,7 +8,9 @@ import pytest
 import scipy.signal
 import torch
 
-from torchddsp.functional import fdn_delays, fdn_impulse_response, orthogonal_matrix
+from torchddsp.functional import fdn_delays
+from torchddsp.functional import fdn_impulse_response
+from torchddsp.functional import orthogonal_matrix
 
 
 def measured_rt60(ir: np.ndarray, sample_rate: float, low_hz: float, high_hz: float) -> float:

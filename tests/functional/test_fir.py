@@ -4,13 +4,11 @@ import scipy.signal
 import torch
 from references import to_numpy
 
-from torchddsp.functional import (
-    fft_convolve,
-    frequency_filter,
-    frequency_impulse_response,
-    sinc_filter,
-    sinc_impulse_response,
-)
+from torchddsp.functional import fft_convolve
+from torchddsp.functional import frequency_filter
+from torchddsp.functional import frequency_impulse_response
+from torchddsp.functional import sinc_filter
+from torchddsp.functional import sinc_impulse_response
 
 
 @pytest.mark.parametrize("ir_size", [1, 7, 64, 301])

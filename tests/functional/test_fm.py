@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from torchddsp.functional import Control, fm_synthesis
+from torchddsp.functional import Control
+from torchddsp.functional import fm_synthesis
 from torchddsp.validation import set_validation
 
 SR = 16000

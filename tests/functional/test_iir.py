@@ -8,7 +8,9 @@ import pytest
 import scipy.signal
 import torch
 
-from torchddsp.functional import Control, lfilter, sosfilt
+from torchddsp.functional import Control
+from torchddsp.functional import lfilter
+from torchddsp.functional import sosfilt
 
 
 def resonant_denominator(order: int, radius: float = 0.999) -> np.ndarray:
@@ -139,7 +141,8 @@ def test_frequency_sampling_is_an_approximation_that_improves_with_n_fft():
 
 
 def test_frame_rate_coefficients_are_upsampled_linearly_and_stay_stable():
-    from torchddsp.functional import biquad, upsample
+    from torchddsp.functional import biquad
+    from torchddsp.functional import upsample
 
     rng = np.random.default_rng(5)
     x = torch.from_numpy(rng.standard_normal((2, 1600)))

@@ -13,7 +13,9 @@ import pytest
 import torch
 
 import torchddsp.functional as F
-from torchddsp.functional.layout import flatten_audio, flatten_state, restore_audio
+from torchddsp.functional.layout import flatten_audio
+from torchddsp.functional.layout import flatten_state
+from torchddsp.functional.layout import restore_audio
 from torchddsp.validation import InputError
 
 N = 48

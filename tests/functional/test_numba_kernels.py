@@ -120,8 +120,10 @@ from pathlib import Path  # noqa: E402
 import torchddsp.functional as F  # noqa: E402
 from torchddsp.functional.engine import shared  # noqa: E402
 from torchddsp.functional.noise import counter_noise  # noqa: E402
-from torchddsp.functional.phase import cumulative_turns, hop_turns  # noqa: E402
-from torchddsp.validation import InputError, set_validation  # noqa: E402
+from torchddsp.functional.phase import cumulative_turns  # noqa: E402
+from torchddsp.functional.phase import hop_turns  # noqa: E402
+from torchddsp.validation import InputError  # noqa: E402
+from torchddsp.validation import set_validation  # noqa: E402
 
 
 def test_the_compiled_splitmix_draws_the_counter_noise():

@@ -3,11 +3,14 @@ import math
 import numpy as np
 import pytest
 import torch
-from references import harmonic_reference, to_numpy
+from references import harmonic_reference
+from references import to_numpy
 
 import torchddsp.functional.engine as kernel_engine
 import torchddsp.functional.oscillators as oscillators
-from torchddsp.functional import harmonic_synthesis, normalize_harmonics, oscillator_bank
+from torchddsp.functional import harmonic_synthesis
+from torchddsp.functional import normalize_harmonics
+from torchddsp.functional import oscillator_bank
 
 SR = 16000
 

@@ -14,7 +14,9 @@ import scipy.signal
 import torch
 
 from torchddsp.functional import upsample
-from torchddsp.functional.phaser import allpass_cascade, allpass_coefficient, phaser
+from torchddsp.functional.phaser import allpass_cascade
+from torchddsp.functional.phaser import allpass_coefficient
+from torchddsp.functional.phaser import phaser
 
 SR = 16000.0
 

@@ -2,9 +2,12 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
-from references import hann_overlap_add_upsample, linear_upsample, to_numpy
+from references import hann_overlap_add_upsample
+from references import linear_upsample
+from references import to_numpy
 
-from torchddsp.functional import resample, upsample
+from torchddsp.functional import resample
+from torchddsp.functional import upsample
 
 
 @pytest.mark.parametrize("method", ["linear", "window"])

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from torchddsp.functional import reflection_to_lpc, resonator_coefficients
+from torchddsp.functional import reflection_to_lpc
+from torchddsp.functional import resonator_coefficients
 
 
 def test_resonator_places_the_poles_where_asked():

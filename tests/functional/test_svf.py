@@ -12,7 +12,9 @@ import pytest
 import scipy.signal
 import torch
 
-from torchddsp.functional import biquad, sosfilt, state_variable_filter
+from torchddsp.functional import biquad
+from torchddsp.functional import sosfilt
+from torchddsp.functional import state_variable_filter
 
 SR = 16000.0
 COOKBOOK_KIND = {

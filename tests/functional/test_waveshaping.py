@@ -12,7 +12,9 @@ import torch
 from numpy.polynomial import chebyshev as np_chebyshev
 
 from torchddsp.functional import upsample
-from torchddsp.functional.waveshaping import WAVESHAPE_CURVES, chebyshev_polynomials, waveshape
+from torchddsp.functional.waveshaping import WAVESHAPE_CURVES
+from torchddsp.functional.waveshaping import chebyshev_polynomials
+from torchddsp.functional.waveshaping import waveshape
 
 SR = 16000
 

@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
 import torch
-from references import hann_overlap_add_upsample, linear_upsample
+from references import hann_overlap_add_upsample
+from references import linear_upsample
 
-from torchddsp.functional import harmonic_synthesis, wavetable_synthesis
+from torchddsp.functional import harmonic_synthesis
+from torchddsp.functional import wavetable_synthesis
 
 SR = 16000
 

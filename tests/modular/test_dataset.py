@@ -11,7 +11,8 @@ import soundfile as sf
 import torch
 
 from torchddsp.cli import main
-from torchddsp.modular import DefaultVoice, RenderContext
+from torchddsp.modular import DefaultVoice
+from torchddsp.modular import RenderContext
 from torchddsp.modular.dataset import render_dataset
 
 ARGS = ["--sample-rate", "16000", "--duration-s", "0.25", "--frame-rate", "400"]

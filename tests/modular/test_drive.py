@@ -3,7 +3,8 @@
 import numpy as np
 import torch
 
-from torchddsp.modular import Drive, RenderContext
+from torchddsp.modular import Drive
+from torchddsp.modular import RenderContext
 
 
 def test_drive_is_tanh_of_the_driven_input_mixed_with_the_dry_signal():

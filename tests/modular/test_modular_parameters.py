@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from torchddsp.modular import DefaultVoice, ParameterRange, load_curves, save_curves
+from torchddsp.modular import DefaultVoice
+from torchddsp.modular import ParameterRange
+from torchddsp.modular import load_curves
+from torchddsp.modular import save_curves
 
 
 def test_maps_match_torchsynths_formulas():

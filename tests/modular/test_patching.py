@@ -13,7 +13,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from torchddsp.modular import ADSR, LFO, AudioMixer, DefaultVoice, RenderContext, RichVoice, SquareSawVCO
+from torchddsp.modular import ADSR
+from torchddsp.modular import LFO
+from torchddsp.modular import AudioMixer
+from torchddsp.modular import DefaultVoice
+from torchddsp.modular import RenderContext
+from torchddsp.modular import RichVoice
+from torchddsp.modular import SquareSawVCO
 
 SHORT = RenderContext(sample_rate=16000.0, duration_s=0.25, frame_rate=400.0)
 TARGETS = ("vco_1_pitch", "vco_1_amp", "vco_2_pitch", "vco_2_amp", "noise_amp")

@@ -40,7 +40,8 @@ import pytest
 import torch
 
 import torchddsp.modular.voices as voices_module
-from torchddsp.modular import DefaultVoice, RenderContext
+from torchddsp.modular import DefaultVoice
+from torchddsp.modular import RenderContext
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "torchsynth_controls.npz"
 ENVELOPE_TOL = 2e-4  # first-frame artefact < 1e-4 plus float32 rounding

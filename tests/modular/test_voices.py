@@ -10,18 +10,16 @@ import pytest
 import torch
 
 import torchddsp as td
-from torchddsp.modular import (
-    ADSR,
-    DefaultVoice,
-    Effect,
-    Keyboard,
-    RenderContext,
-    RichVoice,
-    SineVCO,
-    Voice,
-    make_voice,
-    render_sources,
-)
+from torchddsp.modular import ADSR
+from torchddsp.modular import DefaultVoice
+from torchddsp.modular import Effect
+from torchddsp.modular import Keyboard
+from torchddsp.modular import RenderContext
+from torchddsp.modular import RichVoice
+from torchddsp.modular import SineVCO
+from torchddsp.modular import Voice
+from torchddsp.modular import make_voice
+from torchddsp.modular import render_sources
 
 SHORT = RenderContext(sample_rate=16000.0, duration_s=0.5, frame_rate=400.0)
 
@@ -283,7 +281,9 @@ def test_rich_voice_filter_darkens_the_sound():
 
 
 def test_fm_vco_noise_and_vca_modules():
-    from torchddsp.modular import VCA, FmVCO, Noise
+    from torchddsp.modular import VCA
+    from torchddsp.modular import FmVCO
+    from torchddsp.modular import Noise
 
     ctx = SHORT
     ones = torch.ones(2, ctx.n_frames, dtype=torch.float64)

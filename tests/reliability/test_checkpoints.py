@@ -17,13 +17,11 @@ import pytest
 import torch
 from torch import nn
 
-from torchddsp.training.checkpoints import (
-    checkpoint_history,
-    latest_checkpoint,
-    load_checkpoint,
-    read_state,
-    save_checkpoint,
-)
+from torchddsp.training.checkpoints import checkpoint_history
+from torchddsp.training.checkpoints import latest_checkpoint
+from torchddsp.training.checkpoints import load_checkpoint
+from torchddsp.training.checkpoints import read_state
+from torchddsp.training.checkpoints import save_checkpoint
 from torchddsp.transfer import PRETRAINED_DIR
 
 

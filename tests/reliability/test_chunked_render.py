@@ -14,8 +14,12 @@ import math
 import pytest
 import torch
 
-from torchddsp.models import Autoencoder, AutoencoderConfig
-from torchddsp.models.chunked import finish_render, render_chunk, render_chunked, start_render
+from torchddsp.models import Autoencoder
+from torchddsp.models import AutoencoderConfig
+from torchddsp.models.chunked import finish_render
+from torchddsp.models.chunked import render_chunk
+from torchddsp.models.chunked import render_chunked
+from torchddsp.models.chunked import start_render
 from torchddsp.synths import FilteredNoise
 
 N_FRAMES = 97

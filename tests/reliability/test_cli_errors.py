@@ -245,7 +245,8 @@ def test_a_warning_about_a_users_file_is_one_line(tmp_path, capsys):
     # A truncated WAV is used with a warning; the CLI shows it as one line, not Python's
     # "file:line: Category" with a source line of the library.
     import soundfile as sf  # noqa: PLC0415
-    from training_support import DATA, tiny_config  # noqa: PLC0415
+    from training_support import DATA  # noqa: PLC0415
+    from training_support import tiny_config  # noqa: PLC0415
 
     from torchddsp.training import save_config  # noqa: PLC0415
 

@@ -13,9 +13,13 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from training_support import DATA, tiny_config
+from training_support import DATA
+from training_support import tiny_config
 
-from torchddsp.io import atomic_folder, audio_format, audio_writer, write_audio
+from torchddsp.io import atomic_folder
+from torchddsp.io import audio_format
+from torchddsp.io import audio_writer
+from torchddsp.io import write_audio
 from torchddsp.training import prepare_dataset
 
 
@@ -83,9 +87,12 @@ def test_constants_shared_by_several_modules_are_one_definition():
     # Catches: a second literal copy (0.85 in transfer, its own method list in the configs)
     # that a later change updates in one place only.
     from torchddsp.configs import DataConfig  # noqa: PLC0415
-    from torchddsp.features import pitch, recording  # noqa: PLC0415
-    from torchddsp.training import data, metrics  # noqa: PLC0415
-    from torchddsp.transfer import files, in_memory  # noqa: PLC0415
+    from torchddsp.features import pitch  # noqa: PLC0415
+    from torchddsp.features import recording  # noqa: PLC0415
+    from torchddsp.training import data  # noqa: PLC0415
+    from torchddsp.training import metrics  # noqa: PLC0415
+    from torchddsp.transfer import files  # noqa: PLC0415
+    from torchddsp.transfer import in_memory  # noqa: PLC0415
 
     assert data.CONFIDENCE_THRESHOLD is pitch.CONFIDENCE_THRESHOLD
     assert metrics.CONFIDENCE_THRESHOLD is pitch.CONFIDENCE_THRESHOLD

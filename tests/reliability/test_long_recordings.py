@@ -17,11 +17,17 @@ import soundfile as sf
 import torch
 from training_support import DATA
 
-from torchddsp.features import a_weighted_loudness, estimate_f0
-from torchddsp.features.recording import analysis_chunks, recording_features
+from torchddsp.features import a_weighted_loudness
+from torchddsp.features import estimate_f0
+from torchddsp.features.recording import analysis_chunks
+from torchddsp.features.recording import recording_features
 from torchddsp.functional import resample
 from torchddsp.functional.resampling import resample_blocks
-from torchddsp.io import AudioFileError, TruncatedAudioWarning, audio_info, read_audio, read_audio_blocks
+from torchddsp.io import AudioFileError
+from torchddsp.io import TruncatedAudioWarning
+from torchddsp.io import audio_info
+from torchddsp.io import read_audio
+from torchddsp.io import read_audio_blocks
 
 CHUNK_SECONDS = 1.2  # every boundary of the violin clip's chunks falls inside a note (checked below)
 

@@ -23,13 +23,20 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from training_support import DATA, tiny_config
+from training_support import DATA
+from training_support import tiny_config
 
-from torchddsp.features import a_weighted_loudness, estimate_f0
-from torchddsp.functional import hz_to_midi, resample
-from torchddsp.io import TEMPORARY_MARK, TruncatedAudioWarning
+from torchddsp.features import a_weighted_loudness
+from torchddsp.features import estimate_f0
+from torchddsp.functional import hz_to_midi
+from torchddsp.functional import resample
+from torchddsp.io import TEMPORARY_MARK
+from torchddsp.io import TruncatedAudioWarning
 from torchddsp.training import data as data_module
-from torchddsp.training.data import CONFIDENCE_THRESHOLD, QUANTILES, FeatureDataset, prepare_dataset
+from torchddsp.training.data import CONFIDENCE_THRESHOLD
+from torchddsp.training.data import QUANTILES
+from torchddsp.training.data import FeatureDataset
+from torchddsp.training.data import prepare_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK_SECONDS = 1.2  # chunk edges inside the violin's notes (see test_long_recordings.py)

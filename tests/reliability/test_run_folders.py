@@ -14,12 +14,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_support import LEARNING_STEPS, checkpoint_model, learning_config, tiny_config
+from training_support import LEARNING_STEPS
+from training_support import checkpoint_model
+from training_support import learning_config
+from training_support import tiny_config
 
 from torchddsp.training import hooks as hooks_module
-from torchddsp.training import latest_checkpoint, train
+from torchddsp.training import latest_checkpoint
+from torchddsp.training import train
 from torchddsp.training import trainer as trainer_module
-from torchddsp.training.checkpoints import checkpoint_history, read_state
+from torchddsp.training.checkpoints import checkpoint_history
+from torchddsp.training.checkpoints import read_state
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, bytes | None]]:

@@ -15,8 +15,12 @@ import torch
 import torchddsp.models.chunked as chunked_module
 import torchddsp.transfer.files as files_module
 import torchddsp.transfer.in_memory as in_memory_module
-from torchddsp.io import TEMPORARY_MARK, read_audio
-from torchddsp.transfer import load_model, transfer, transfer_file, write_transfer
+from torchddsp.io import TEMPORARY_MARK
+from torchddsp.io import read_audio
+from torchddsp.transfer import load_model
+from torchddsp.transfer import transfer
+from torchddsp.transfer import transfer_file
+from torchddsp.transfer import write_transfer
 
 RATE = 16000  # the bundled model's rate: no resampling, so the tests stay fast
 

@@ -1,7 +1,8 @@
 import pytest
 
 from torchddsp.configs import CONFIG_DIR
-from torchddsp.training import ExperimentConfig, load_config
+from torchddsp.training import ExperimentConfig
+from torchddsp.training import load_config
 
 
 @pytest.mark.parametrize("name", ["solo_instrument", "cpu_small"])

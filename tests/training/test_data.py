@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from training_support import DATA, tiny_config
+from training_support import DATA
+from training_support import tiny_config
 
 from torchddsp.io import read_audio
-from torchddsp.training import AudioFileError, FeatureDataset, prepare_dataset
+from torchddsp.training import AudioFileError
+from torchddsp.training import FeatureDataset
+from torchddsp.training import prepare_dataset
 
 
 def test_prepared_dataset_layout_and_statistics(dataset_dir):

@@ -7,20 +7,21 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_support import (
-    LEARNING_STEPS,
-    LOSS_FALL,
-    checkpoint_model,
-    learning_config,
-    loss_fall,
-    parameters_with_gradient,
-    tiny_config,
-    unmoved_parameters,
-)
+from training_support import LEARNING_STEPS
+from training_support import LOSS_FALL
+from training_support import checkpoint_model
+from training_support import learning_config
+from training_support import loss_fall
+from training_support import parameters_with_gradient
+from training_support import tiny_config
+from training_support import unmoved_parameters
 
 from torchddsp.models import Autoencoder
-from torchddsp.training import latest_checkpoint, load_config, train
-from torchddsp.training.checkpoints import read_state, save_checkpoint
+from torchddsp.training import latest_checkpoint
+from torchddsp.training import load_config
+from torchddsp.training import train
+from torchddsp.training.checkpoints import read_state
+from torchddsp.training.checkpoints import save_checkpoint
 
 
 @pytest.mark.parametrize("name", ["solo_instrument", "cpu_small"])

@@ -8,13 +8,25 @@ import shutil
 
 import pytest
 import torch
-from training_support import LEARNING_STEPS, learning_config, tiny_config
+from training_support import LEARNING_STEPS
+from training_support import learning_config
+from training_support import tiny_config
 
 from torchddsp.losses import MultiScaleSpectralLoss
 from torchddsp.models import Autoencoder
-from torchddsp.training import FeatureDataset, latest_checkpoint, load_config, save_checkpoint, train
-from torchddsp.training.checkpoints import OptimizerStateMismatch, load_checkpoint, read_state
-from torchddsp.training.trainer import Hook, build_run, default_hooks, run_loop, train_step
+from torchddsp.training import FeatureDataset
+from torchddsp.training import latest_checkpoint
+from torchddsp.training import load_config
+from torchddsp.training import save_checkpoint
+from torchddsp.training import train
+from torchddsp.training.checkpoints import OptimizerStateMismatch
+from torchddsp.training.checkpoints import load_checkpoint
+from torchddsp.training.checkpoints import read_state
+from torchddsp.training.trainer import Hook
+from torchddsp.training.trainer import build_run
+from torchddsp.training.trainer import default_hooks
+from torchddsp.training.trainer import run_loop
+from torchddsp.training.trainer import train_step
 from torchddsp.validation import data_checks
 
 # The ways a step could read its loss or gradient norm (each a device sync on a GPU). Not

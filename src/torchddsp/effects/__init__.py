@@ -11,7 +11,11 @@ Modules:
 - ``phaser``: ``Phaser`` (all-pass cascade swept by an internal LFO or a frame-rate control; feedback, mix).
 """
 
-from .convolution import ExpDecayReverb, FilteredNoiseReverb, FIRFilter, ModDelay, Reverb
+from .convolution import ExpDecayReverb
+from .convolution import FilteredNoiseReverb
+from .convolution import FIRFilter
+from .convolution import ModDelay
+from .convolution import Reverb
 from .dynamics import Compressor
 from .equalizer import ParametricEQ
 from .fdn import FDNReverb

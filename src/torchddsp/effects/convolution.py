@@ -16,10 +16,20 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..functional import exp_sigmoid, fft_convolve, fractional_delay, frequency_filter, uniform_noise, upsample
+from ..functional import exp_sigmoid
+from ..functional import fft_convolve
+from ..functional import fractional_delay
+from ..functional import frequency_filter
+from ..functional import uniform_noise
+from ..functional import upsample
 from ..functional.delay import DELAY_INTERPOLATIONS
 from ..processors import Processor
-from ..validation import InputError, check_choice, check_finite, check_positive, check_positive_int, check_rank
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
 
 __all__ = ["Reverb", "ExpDecayReverb", "FilteredNoiseReverb", "FIRFilter", "ModDelay"]
 

@@ -8,20 +8,27 @@ optimiser does: ``ratio = 1 + softplus``, times as logarithms, ``knee = softplus
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 import torch.nn.functional as nnf
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
-from ..functional.dynamics import DYNAMICS_MODES, LEVEL_DETECTORS, compress
+from ..functional.dynamics import DYNAMICS_MODES
+from ..functional.dynamics import LEVEL_DETECTORS
+from ..functional.dynamics import compress
 from ..processors import Processor
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..processors import StreamOptions
-from ..validation import InputError, check_choice, check_positive, check_rank
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_positive
+from ..validation import check_rank
 
 __all__ = ["Compressor", "PRESETS"]
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from ..functional import biquad, sosfilt
+from ..functional import biquad
+from ..functional import sosfilt
 from ..functional.controls import Control
 from ..processors import Processor
 
@@ -18,7 +19,11 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..processors import StreamOptions
-from ..validation import InputError, check_finite, check_positive, check_positive_int, check_rank
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
 
 __all__ = ["ParametricEQ"]
 

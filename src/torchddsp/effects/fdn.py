@@ -10,9 +10,15 @@ import torch
 from torch import Tensor
 
 from ..functional import fft_convolve
-from ..functional.fdn import fdn_delays, fdn_impulse_response, orthogonal_matrix
+from ..functional.fdn import fdn_delays
+from ..functional.fdn import fdn_impulse_response
+from ..functional.fdn import orthogonal_matrix
 from ..processors import Processor
-from ..validation import InputError, check_finite, check_positive, check_positive_int, check_rank
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
 
 __all__ = ["FDNReverb"]
 

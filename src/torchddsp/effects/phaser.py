@@ -25,7 +25,12 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..processors import StreamOptions
-from ..validation import InputError, check_choice, check_finite, check_positive, check_positive_int, check_rank
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
 
 __all__ = ["Phaser", "PHASER_SWEEPS"]
 

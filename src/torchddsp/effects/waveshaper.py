@@ -14,9 +14,14 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..functional.waveshaping import WAVESHAPE_CURVES, waveshape
+from ..functional.waveshaping import WAVESHAPE_CURVES
+from ..functional.waveshaping import waveshape
 from ..processors import Processor
-from ..validation import InputError, check_choice, check_finite, check_positive_int, check_rank
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive_int
+from ..validation import check_rank
 
 __all__ = ["Waveshaper"]
 

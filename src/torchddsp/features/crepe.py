@@ -19,12 +19,17 @@ import math
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from ..functional import resample
 from ..functional.resampling import resample_half_width
-from ..validation import InputError, check_choice, check_positive, check_positive_int
-from .framing import centered_frames, default_n_frames
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_positive
+from ..validation import check_positive_int
+from .framing import centered_frames
+from .framing import default_n_frames
 
 __all__ = [
     "CrepeNet",

@@ -24,7 +24,11 @@ from torch.autograd.function import once_differentiable
 from typing_extensions import Unpack
 
 from ..functional.overlap_add import overlap_add_unchecked
-from ..validation import InputError, check_choice, check_finite, check_positive_int, check_rank
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive_int
+from ..validation import check_rank
 
 __all__ = [
     "stft",

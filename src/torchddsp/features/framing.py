@@ -15,7 +15,10 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import check_finite, check_positive, check_positive_int, check_rank
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
 
 __all__ = ["default_n_frames", "frame_centers", "centered_frames"]
 

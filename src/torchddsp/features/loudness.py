@@ -14,8 +14,10 @@ import torch
 from torch import Tensor
 
 from ..functional import power_to_db
-from ..validation import check_positive, check_positive_int
-from .fourier import window_tensor, windowed_power
+from ..validation import check_positive
+from ..validation import check_positive_int
+from .fourier import window_tensor
+from .fourier import windowed_power
 from .framing import centered_frames
 
 __all__ = ["a_weighting_db", "a_weighted_loudness", "rms_db", "default_loudness_n_fft", "loudness_context"]

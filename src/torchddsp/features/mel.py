@@ -13,11 +13,21 @@ import math
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 from typing_extensions import Unpack
 
-from ..validation import InputError, check_choice, check_finite, check_positive, check_positive_int, check_rank
-from .fourier import StftOptions, magnitude_from_power, power_spectrogram, window_tensor, windowed_power
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
+from .fourier import StftOptions
+from .fourier import magnitude_from_power
+from .fourier import power_spectrogram
+from .fourier import window_tensor
+from .fourier import windowed_power
 
 __all__ = [
     "hz_to_mel",

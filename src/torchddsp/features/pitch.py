@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..validation import InputError, check_choice, check_rank
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_rank
 from .crepe import crepe
 from .yin import yin
 

@@ -18,18 +18,26 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from ..io import audio_info, read_audio_blocks
+from ..io import audio_info
+from ..io import read_audio_blocks
 from ..progress import Progress
-from ..validation import InputError, check_choice, check_positive
-from .crepe import CREPE_SAMPLE_RATE, crepe_context, crepe_weights_path
-from .loudness import a_weighted_loudness, loudness_context
-from .pitch import F0_METHODS, estimate_f0
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_positive
+from .crepe import CREPE_SAMPLE_RATE
+from .crepe import crepe_context
+from .crepe import crepe_weights_path
+from .loudness import a_weighted_loudness
+from .loudness import loudness_context
+from .pitch import F0_METHODS
+from .pitch import estimate_f0
 from .yin import yin_context
 
 __all__ = [

@@ -6,7 +6,8 @@
   spectrograms, MFCCs, and the ``MelSpectrogram`` / ``MFCC`` modules.
 """
 
-from . import fourier, mel
+from . import fourier
+from . import mel
 from .fourier import *  # noqa: F403  (the façade re-exports both modules' public names)
 from .mel import *  # noqa: F403
 

@@ -14,7 +14,8 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_positive
+from ..validation import InputError
+from ..validation import check_positive
 from .framing import centered_frames
 
 __all__ = ["yin", "yin_context"]

@@ -70,33 +70,52 @@ from .biquad import biquad
 # and tests/reliability/test_edge_inputs.py give every name in it a row of their tables).
 from .controls import Control as Control
 from .controls import Rate as Rate
-from .conversions import (
-    amplitude_to_db,
-    db_to_amplitude,
-    exp_sigmoid,
-    frequencies_sigmoid,
-    hz_to_midi,
-    midi_to_hz,
-    power_to_db,
-    smooth_limit,
-)
+from .conversions import amplitude_to_db
+from .conversions import db_to_amplitude
+from .conversions import exp_sigmoid
+from .conversions import frequencies_sigmoid
+from .conversions import hz_to_midi
+from .conversions import midi_to_hz
+from .conversions import power_to_db
+from .conversions import smooth_limit
 from .delay import fractional_delay
-from .dynamics import compress, detect_level, gain_computer, smooth_gain
-from .envelopes import adsr, lfo
-from .fdn import fdn_delays, fdn_impulse_response, orthogonal_matrix
-from .fir import fft_convolve, frequency_filter, frequency_impulse_response, sinc_filter, sinc_impulse_response
+from .dynamics import compress
+from .dynamics import detect_level
+from .dynamics import gain_computer
+from .dynamics import smooth_gain
+from .envelopes import adsr
+from .envelopes import lfo
+from .fdn import fdn_delays
+from .fdn import fdn_impulse_response
+from .fdn import orthogonal_matrix
+from .fir import fft_convolve
+from .fir import frequency_filter
+from .fir import frequency_impulse_response
+from .fir import sinc_filter
+from .fir import sinc_impulse_response
 from .fm import fm_synthesis
-from .iir import lfilter, sosfilt
-from .noise import counter_noise, noise_seed, uniform_noise
-from .oscillators import harmonic_frequencies, harmonic_synthesis, normalize_harmonics, oscillator_bank
+from .iir import lfilter
+from .iir import sosfilt
+from .noise import counter_noise
+from .noise import noise_seed
+from .noise import uniform_noise
+from .oscillators import harmonic_frequencies
+from .oscillators import harmonic_synthesis
+from .oscillators import normalize_harmonics
+from .oscillators import oscillator_bank
 from .overlap_add import overlap_add
 from .phase import cumulative_phase
-from .phaser import allpass_cascade, allpass_coefficient, phaser
+from .phaser import allpass_cascade
+from .phaser import allpass_coefficient
+from .phaser import phaser
 from .recurrence import linear_recurrence
-from .resampling import resample, upsample
-from .stable_poles import reflection_to_lpc, resonator_coefficients
+from .resampling import resample
+from .resampling import upsample
+from .stable_poles import reflection_to_lpc
+from .stable_poles import resonator_coefficients
 from .svf import state_variable_filter
-from .waveshaping import chebyshev_polynomials, waveshape
+from .waveshaping import chebyshev_polynomials
+from .waveshaping import waveshape
 from .wavetable import wavetable_synthesis
 
 __all__ = [

@@ -25,10 +25,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_finite, check_rank, check_tensor, half_in_float32
-from .controls import Control, Rate
-from .engine.recurrence import allpole, engine_for
-from .layout import flatten_audio, restore_audio
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_rank
+from ..validation import check_tensor
+from ..validation import half_in_float32
+from .controls import Control
+from .controls import Rate
+from .engine.recurrence import allpole
+from .engine.recurrence import engine_for
+from .layout import flatten_audio
+from .layout import restore_audio
 from .resampling import upsample
 
 __all__ = ["allpole_filter", "allpole_kernel_available", "coefficient_rows", "state_like"]

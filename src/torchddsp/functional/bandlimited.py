@@ -34,20 +34,22 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..validation import (
-    InputError,
-    check_choice,
-    check_finite,
-    check_positive,
-    check_positive_int,
-    check_rank,
-    half_in_float32,
-)
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
+from ..validation import half_in_float32
 from .engine import resolve_backend
-from .engine.bandlimited import OscillatorInputs, fused_oscillator
+from .engine.bandlimited import OscillatorInputs
+from .engine.bandlimited import fused_oscillator
 from .noise import counter_noise
-from .phase import cumulative_turns, initial_turns, turns_to_radians
-from .resampling import hop_for, upsample
+from .phase import cumulative_turns
+from .phase import initial_turns
+from .phase import turns_to_radians
+from .resampling import hop_for
+from .resampling import upsample
 
 __all__ = ["bandlimited_oscillator", "bandlimited_tables", "BANDLIMITED_WAVEFORMS"]
 

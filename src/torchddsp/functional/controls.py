@@ -36,7 +36,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..validation import InputError, as_tensor_like, check_finite
+from ..validation import InputError
+from ..validation import as_tensor_like
+from ..validation import check_finite
 from .resampling import upsample
 
 __all__ = ["Rate", "Control", "ControlLike", "control_values", "rate_of", "control_dtype"]

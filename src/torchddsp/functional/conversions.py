@@ -15,7 +15,12 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_finite, check_positive, check_tensor, data_checks_enabled, half_in_float32
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_tensor
+from ..validation import data_checks_enabled
+from ..validation import half_in_float32
 
 __all__ = [
     "midi_to_hz",

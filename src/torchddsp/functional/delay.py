@@ -13,9 +13,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_choice, check_finite, data_checks_enabled, half_in_float32
-from .controls import ControlLike, control_dtype, control_values
-from .layout import flatten_audio, flatten_state, restore_audio
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import data_checks_enabled
+from ..validation import half_in_float32
+from .controls import ControlLike
+from .controls import control_dtype
+from .controls import control_values
+from .layout import flatten_audio
+from .layout import flatten_state
+from .layout import restore_audio
 
 __all__ = ["fractional_delay", "DELAY_INTERPOLATIONS"]
 

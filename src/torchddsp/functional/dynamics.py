@@ -25,22 +25,26 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import (
-    InputError,
-    as_tensor_like,
-    check_choice,
-    check_finite,
-    check_positive,
-    check_tensor,
-    data_checks_enabled,
-    half_in_float32,
-)
-from .allpole import allpole_filter, state_like
-from .controls import Control, ControlLike, control_values
-from .conversions import amplitude_to_db, db_to_amplitude, power_to_db
+from ..validation import InputError
+from ..validation import as_tensor_like
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_tensor
+from ..validation import data_checks_enabled
+from ..validation import half_in_float32
+from .allpole import allpole_filter
+from .allpole import state_like
+from .controls import Control
+from .controls import ControlLike
+from .controls import control_values
+from .conversions import amplitude_to_db
+from .conversions import db_to_amplitude
+from .conversions import power_to_db
 from .engine import resolve_backend
 from .engine.compressor import attack_decisions
-from .layout import flatten_audio, restore_audio
+from .layout import flatten_audio
+from .layout import restore_audio
 
 __all__ = ["gain_computer", "smooth_gain", "detect_level", "compress", "DYNAMICS_MODES", "LEVEL_DETECTORS"]
 

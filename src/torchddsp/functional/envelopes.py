@@ -15,16 +15,19 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import (
-    InputError,
-    check_finite,
-    check_positive,
-    check_positive_int,
-    check_rank,
-    data_checks_enabled,
-    half_in_float32,
-)
-from .controls import Control, ControlLike, Rate, control_dtype, control_values, rate_of
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
+from ..validation import data_checks_enabled
+from ..validation import half_in_float32
+from .controls import Control
+from .controls import ControlLike
+from .controls import Rate
+from .controls import control_dtype
+from .controls import control_values
+from .controls import rate_of
 
 __all__ = ["adsr", "lfo", "LFO_SHAPES"]
 

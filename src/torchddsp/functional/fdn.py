@@ -27,16 +27,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ..validation import (
-    InputError,
-    check_finite,
-    check_positive,
-    check_positive_int,
-    check_rank,
-    check_tensor,
-    data_checks_enabled,
-    half_in_float32,
-)
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
+from ..validation import check_tensor
+from ..validation import data_checks_enabled
+from ..validation import half_in_float32
 from .biquad import biquad
 
 __all__ = ["fdn_impulse_response", "orthogonal_matrix", "fdn_delays", "attenuation_db"]

@@ -15,18 +15,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..validation import (
-    InputError,
-    check_choice,
-    check_finite,
-    check_positive,
-    check_positive_int,
-    check_rank,
-    check_tensor,
-    data_checks_enabled,
-    half_in_float32,
-)
-from .layout import flatten_audio, restore_audio
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
+from ..validation import check_tensor
+from ..validation import data_checks_enabled
+from ..validation import half_in_float32
+from .layout import flatten_audio
+from .layout import restore_audio
 from .overlap_add import overlap_add_unchecked
 
 __all__ = [

@@ -22,19 +22,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import (
-    InputError,
-    check_finite,
-    check_positive,
-    check_rank,
-    check_tensor,
-    data_checks_enabled,
-    half_in_float32,
-)
-from .controls import Control, ControlLike, control_values
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_rank
+from ..validation import check_tensor
+from ..validation import data_checks_enabled
+from ..validation import half_in_float32
+from .controls import Control
+from .controls import ControlLike
+from .controls import control_values
 from .engine import resolve_backend
 from .engine.fm import feedback_oscillator
-from .phase import TWO_PI, cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
+from .phase import TWO_PI
+from .phase import cumulative_turns
+from .phase import initial_turns
+from .phase import output_dtype
+from .phase import turns_to_radians
+from .phase import wrap_turns
 
 __all__ = ["fm_synthesis"]
 

@@ -33,20 +33,23 @@ from typing import TypeGuard
 import torch
 from torch import Tensor
 
-from ..validation import (
-    InputError,
-    check_finite,
-    check_positive_int,
-    check_rank,
-    check_tensor,
-    data_checks_enabled,
-    half_in_float32,
-)
-from .allpole import coefficient_rows, past_outputs, state_like
-from .controls import Control, Rate
-from .engine.recurrence import allpole, engine_for
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_positive_int
+from ..validation import check_rank
+from ..validation import check_tensor
+from ..validation import data_checks_enabled
+from ..validation import half_in_float32
+from .allpole import coefficient_rows
+from .allpole import past_outputs
+from .allpole import state_like
+from .controls import Control
+from .controls import Rate
+from .engine.recurrence import allpole
+from .engine.recurrence import engine_for
 from .fir import fft_convolve
-from .layout import flatten_audio, restore_audio
+from .layout import flatten_audio
+from .layout import restore_audio
 
 __all__ = ["lfilter", "sosfilt"]
 

@@ -14,7 +14,8 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_tensor
+from ..validation import InputError
+from ..validation import check_tensor
 
 __all__ = ["flatten_audio", "restore_audio", "flatten_state"]
 

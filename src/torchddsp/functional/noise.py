@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_positive_int
+from ..validation import InputError
+from ..validation import check_positive_int
 from .engine.shared import GOLDEN as _GOLDEN
 from .engine.shared import MIX_1 as _MIX_1
 from .engine.shared import MIX_2 as _MIX_2

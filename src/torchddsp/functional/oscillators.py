@@ -14,22 +14,29 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ..validation import (
-    InputError,
-    check_choice,
-    check_finite,
-    check_positive,
-    check_positive_int,
-    check_rank,
-    check_same_batch,
-    check_tensor,
-    half_in_float32,
-)
-from ._harmonic_sum import NyquistMask, harmonic_sum
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
+from ..validation import check_same_batch
+from ..validation import check_tensor
+from ..validation import half_in_float32
+from ._harmonic_sum import NyquistMask
+from ._harmonic_sum import harmonic_sum
 from .engine import resolve_backend
 from .engine.harmonic import fused_harmonic_synthesis
-from .phase import TWO_PI, cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
-from .resampling import UPSAMPLE_METHODS, block_weights, frame_pairs, hop_for
+from .phase import TWO_PI
+from .phase import cumulative_turns
+from .phase import initial_turns
+from .phase import output_dtype
+from .phase import turns_to_radians
+from .phase import wrap_turns
+from .resampling import UPSAMPLE_METHODS
+from .resampling import block_weights
+from .resampling import frame_pairs
+from .resampling import hop_for
 
 __all__ = ["oscillator_bank", "harmonic_synthesis", "harmonic_frequencies", "normalize_harmonics"]
 

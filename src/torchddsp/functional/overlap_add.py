@@ -7,7 +7,11 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_finite, check_positive_int, check_tensor, half_in_float32
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_positive_int
+from ..validation import check_tensor
+from ..validation import half_in_float32
 from .layout import restore_audio
 
 __all__ = ["overlap_add", "overlap_add_unchecked"]

@@ -18,7 +18,10 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_finite, check_rank, half_in_float32
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_rank
+from ..validation import half_in_float32
 
 __all__ = [
     "cumulative_phase",

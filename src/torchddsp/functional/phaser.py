@@ -47,18 +47,19 @@ import math
 import torch
 from torch import Tensor
 
-from ..validation import (
-    InputError,
-    check_choice,
-    check_finite,
-    check_positive,
-    check_positive_int,
-    check_tensor,
-    data_checks_enabled,
-    half_in_float32,
-)
-from .controls import ControlLike, control_values
-from .layout import flatten_audio, flatten_state, restore_audio
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_tensor
+from ..validation import data_checks_enabled
+from ..validation import half_in_float32
+from .controls import ControlLike
+from .controls import control_values
+from .layout import flatten_audio
+from .layout import flatten_state
+from .layout import restore_audio
 from .recurrence import linear_recurrence
 
 __all__ = ["allpass_coefficient", "allpass_cascade", "phaser", "SWEEP_UNITS"]

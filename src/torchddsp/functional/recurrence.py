@@ -19,9 +19,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_finite, check_rank, half_in_float32
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_rank
+from ..validation import half_in_float32
 from .engine import BACKENDS
-from .engine.recurrence import engine_for, state_space
+from .engine.recurrence import engine_for
+from .engine.recurrence import state_space
 
 __all__ = ["linear_recurrence", "RECURRENCE_BACKENDS"]
 

@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_choice, check_finite, check_positive, check_positive_int, check_rank
-from .layout import flatten_audio, restore_audio
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
+from .layout import flatten_audio
+from .layout import restore_audio
 
 __all__ = ["upsample", "resample", "resample_blocks", "resample_half_width", "UPSAMPLE_METHODS"]
 

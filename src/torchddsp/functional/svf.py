@@ -31,9 +31,18 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ..validation import InputError, check_choice, check_finite, check_positive, data_checks_enabled, half_in_float32
-from .controls import ControlLike, control_dtype, control_values
-from .layout import flatten_audio, flatten_state, restore_audio
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import data_checks_enabled
+from ..validation import half_in_float32
+from .controls import ControlLike
+from .controls import control_dtype
+from .controls import control_values
+from .layout import flatten_audio
+from .layout import flatten_state
+from .layout import restore_audio
 from .recurrence import linear_recurrence
 
 __all__ = ["state_variable_filter", "SVF_MODES"]

@@ -52,18 +52,21 @@ import math  # noqa: F401 (the doctest uses it)
 import torch
 from torch import Tensor
 
-from ..validation import (
-    InputError,
-    check_choice,
-    check_finite,
-    check_positive_int,
-    check_rank,
-    check_tensor,
-    half_in_float32,
-)
-from .controls import ControlLike, Rate, control_values, rate_of
-from .layout import flatten_audio, restore_audio
-from .resampling import resample, upsample
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive_int
+from ..validation import check_rank
+from ..validation import check_tensor
+from ..validation import half_in_float32
+from .controls import ControlLike
+from .controls import Rate
+from .controls import control_values
+from .controls import rate_of
+from .layout import flatten_audio
+from .layout import restore_audio
+from .resampling import resample
+from .resampling import upsample
 
 __all__ = ["waveshape", "chebyshev_polynomials", "WAVESHAPE_CURVES"]
 

@@ -15,18 +15,23 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..validation import (
-    InputError,
-    check_choice,
-    check_finite,
-    check_positive,
-    check_positive_int,
-    check_rank,
-    check_same_batch,
-    half_in_float32,
-)
-from .phase import cumulative_turns, initial_turns, output_dtype, turns_to_radians, wrap_turns
-from .resampling import UPSAMPLE_METHODS, block_weights, hop_for, upsample
+from ..validation import InputError
+from ..validation import check_choice
+from ..validation import check_finite
+from ..validation import check_positive
+from ..validation import check_positive_int
+from ..validation import check_rank
+from ..validation import check_same_batch
+from ..validation import half_in_float32
+from .phase import cumulative_turns
+from .phase import initial_turns
+from .phase import output_dtype
+from .phase import turns_to_radians
+from .phase import wrap_turns
+from .resampling import UPSAMPLE_METHODS
+from .resampling import block_weights
+from .resampling import hop_for
+from .resampling import upsample
 
 __all__ = ["wavetable_synthesis"]
 

@@ -7,8 +7,10 @@
   -> Reverb), built from an ``AutoencoderConfig``.
 """
 
-from .autoencoder import Autoencoder, AutoencoderConfig
-from .decoders import RnnFcDecoder, fc_stack
+from .autoencoder import Autoencoder
+from .autoencoder import AutoencoderConfig
+from .decoders import RnnFcDecoder
+from .decoders import fc_stack
 from .encoders import MfccRnnEncoder
 from .preprocessing import F0LoudnessPreprocessor
 

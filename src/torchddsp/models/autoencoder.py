@@ -4,13 +4,17 @@ filtered noise -> trainable reverb (Engel et al., ICLR 2020)."""
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from ..configs import AutoencoderConfig
 from ..effects import Reverb
-from ..processors import Add, ProcessorGroup
-from ..synths import FilteredNoise, Harmonic
-from ..validation import InputError, check_rank
+from ..processors import Add
+from ..processors import ProcessorGroup
+from ..synths import FilteredNoise
+from ..synths import Harmonic
+from ..validation import InputError
+from ..validation import check_rank
 from .decoders import RnnFcDecoder
 from .encoders import MfccRnnEncoder
 from .preprocessing import F0LoudnessPreprocessor

@@ -34,17 +34,24 @@ statistics over the whole recording, which a chunk cannot know.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 from typing import TypedDict
 
 import torch
 from torch import Tensor
 from typing_extensions import Unpack
 
-from ..functional import fft_convolve, frequency_impulse_response, harmonic_synthesis
-from ..synths import FilteredNoise, Harmonic
-from ..validation import InputError, check_finite, check_rank
-from .autoencoder import Autoencoder, check_room
+from ..functional import fft_convolve
+from ..functional import frequency_impulse_response
+from ..functional import harmonic_synthesis
+from ..synths import FilteredNoise
+from ..synths import Harmonic
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_rank
+from .autoencoder import Autoencoder
+from .autoencoder import check_room
 
 __all__ = [
     "RenderState",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from ..features.mel import MFCC
 

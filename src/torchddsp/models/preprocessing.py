@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from ..functional import hz_to_midi
-from ..validation import check_rank, check_shape
+from ..validation import check_rank
+from ..validation import check_shape
 
 __all__ = ["F0LoudnessPreprocessor", "F0_RANGE", "LOUDNESS_RANGE"]
 

@@ -15,7 +15,12 @@ sound matching.
 Every public name of these modules is importable from ``torchddsp.modular``.
 """
 
-from . import modulation, modules, parameters, processing, sources, voices
+from . import modulation
+from . import modules
+from . import parameters
+from . import processing
+from . import sources
+from . import voices
 from .modulation import *  # noqa: F403  (each module's __all__, gathered below)
 from .modules import *  # noqa: F403
 from .parameters import *  # noqa: F403

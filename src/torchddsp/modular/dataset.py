@@ -33,11 +33,18 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..io import TEMPORARY_MARK, atomic_folder, atomic_path, remove_stale_temporaries, write_text_atomic
+from ..io import TEMPORARY_MARK
+from ..io import atomic_folder
+from ..io import atomic_path
+from ..io import remove_stale_temporaries
+from ..io import write_text_atomic
 from ..progress import Progress
-from ..validation import InputError, check_positive_int
+from ..validation import InputError
+from ..validation import check_positive_int
 from .modules import RenderContext
-from .voices import TEST_FRACTION, Voice, make_voice
+from .voices import TEST_FRACTION
+from .voices import Voice
+from .voices import make_voice
 
 __all__ = ["render_dataset", "shard_name"]
 

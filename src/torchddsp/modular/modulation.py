@@ -4,14 +4,17 @@ the keyboard, ADSR envelopes, LFOs and the modulation mixer, all at control rate
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from ..functional import adsr, lfo
+from ..functional import adsr
+from ..functional import lfo
 from ..validation import InputError
-from .modules import RenderContext, SynthModule
+from .modules import RenderContext
+from .modules import SynthModule
 from .parameters import ParameterRange
 
 __all__ = ["Keyboard", "ADSR", "LFO", "ModulationMixer"]

@@ -18,10 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from ..functional import upsample
-from ..validation import InputError, check_positive
+from ..validation import InputError
+from ..validation import check_positive
 from .parameters import ParameterRange
 
 __all__ = ["RenderContext", "SynthModule"]

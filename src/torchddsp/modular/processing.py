@@ -7,16 +7,24 @@ from __future__ import annotations
 import functools
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
-from ..functional import hz_to_midi, midi_to_hz, smooth_limit, sosfilt, state_variable_filter, waveshape
+from ..functional import hz_to_midi
+from ..functional import midi_to_hz
+from ..functional import smooth_limit
+from ..functional import sosfilt
+from ..functional import state_variable_filter
+from ..functional import waveshape
 from ..functional.biquad import biquad
 from ..processors import Processor
 from ..validation import InputError
-from .modules import RenderContext, SynthModule
+from .modules import RenderContext
+from .modules import SynthModule
 from .parameters import ParameterRange
 
 __all__ = ["VCA", "AudioMixer", "VCF", "Drive", "Effect", "ToneEQ"]

@@ -4,14 +4,17 @@ band-limited oscillators, an FM oscillator and seeded noise, rendered at audio r
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from ..functional import bandlimited_oscillator, midi_to_hz
+from ..functional import bandlimited_oscillator
+from ..functional import midi_to_hz
 from ..validation import InputError
-from .modules import RenderContext, SynthModule
+from .modules import RenderContext
+from .modules import SynthModule
 from .parameters import ParameterRange
 
 __all__ = ["VCO", "SineVCO", "SquareSawVCO", "FmVCO", "Noise", "render_sources"]

@@ -38,19 +38,41 @@ position and on every device; its train/test label is a hash of ``(s, k)`` (10 %
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, ItemsView, Mapping, Sequence
-from typing import TypeAlias, TypeGuard, TypeVar
+from collections.abc import Callable
+from collections.abc import ItemsView
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TypeAlias
+from typing import TypeGuard
+from typing import TypeVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+from torch import nn
 
 from ..functional.noise import noise_seed
-from ..validation import InputError, check_finite, check_rank
-from .modulation import ADSR, LFO, Keyboard, ModulationMixer
-from .modules import RenderContext, SynthModule
-from .parameters import ParameterRange, load_curves, save_curves
-from .processing import VCF, AudioMixer, Drive, ToneEQ, normalize_if_clipping
-from .sources import VCO, Noise, SineVCO, SquareSawVCO, render_sources
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_rank
+from .modulation import ADSR
+from .modulation import LFO
+from .modulation import Keyboard
+from .modulation import ModulationMixer
+from .modules import RenderContext
+from .modules import SynthModule
+from .parameters import ParameterRange
+from .parameters import load_curves
+from .parameters import save_curves
+from .processing import VCF
+from .processing import AudioMixer
+from .processing import Drive
+from .processing import ToneEQ
+from .processing import normalize_if_clipping
+from .sources import VCO
+from .sources import Noise
+from .sources import SineVCO
+from .sources import SquareSawVCO
+from .sources import render_sources
 
 __all__ = ["Voice", "DefaultVoice", "RichVoice", "VOICES", "make_voice", "TEST_FRACTION"]
 

@@ -9,9 +9,17 @@
 - ``checkpoints``: atomic safetensors + JSON checkpoints.
 """
 
-from ..configs import DataConfig, ExperimentConfig, TrainConfig, load_config, save_config
-from .checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
-from .data import AudioFileError, FeatureDataset, prepare_dataset
+from ..configs import DataConfig
+from ..configs import ExperimentConfig
+from ..configs import TrainConfig
+from ..configs import load_config
+from ..configs import save_config
+from .checkpoints import latest_checkpoint
+from .checkpoints import load_checkpoint
+from .checkpoints import save_checkpoint
+from .data import AudioFileError
+from .data import FeatureDataset
+from .data import prepare_dataset
 from .metrics import evaluate_model
 from .trainer import train
 

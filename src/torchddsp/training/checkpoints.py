@@ -27,7 +27,8 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from ..io import atomic_folder, write_text_atomic
+from ..io import atomic_folder
+from ..io import write_text_atomic
 from ..validation import InputError
 
 __all__ = [

@@ -28,7 +28,9 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import numpy as np
@@ -36,15 +38,25 @@ import numpy.typing as npt
 import torch
 from torch import Tensor
 
-from ..configs import AutoencoderConfig, DataConfig
+from ..configs import AutoencoderConfig
+from ..configs import DataConfig
 from ..features.crepe import crepe_weights_path
 from ..features.pitch import CONFIDENCE_THRESHOLD
-from ..features.recording import CHUNK_SECONDS, FEATURES, analysis_chunks, frame_features
+from ..features.recording import CHUNK_SECONDS
+from ..features.recording import FEATURES
+from ..features.recording import analysis_chunks
+from ..features.recording import frame_features
 from ..functional import hz_to_midi
-from ..io import AudioFileError, atomic_folder, audio_info, read_audio_blocks, write_text_atomic
+from ..io import AudioFileError
+from ..io import atomic_folder
+from ..io import audio_info
+from ..io import read_audio_blocks
+from ..io import write_text_atomic
 from ..progress import Progress
 from ..validation import InputError
-from .dataset import ARRAYS, FeatureDataset, load_statistics
+from .dataset import ARRAYS
+from .dataset import FeatureDataset
+from .dataset import load_statistics
 
 __all__ = [
     "AUDIO_SUFFIXES",

@@ -11,17 +11,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from ..configs import ExperimentConfig, TrainConfig
-from ..io import atomic_path, write_audio, write_text_atomic
+from ..configs import ExperimentConfig
+from ..configs import TrainConfig
+from ..io import atomic_path
+from ..io import write_audio
+from ..io import write_text_atomic
 from ..models.autoencoder import Autoencoder
 from .checkpoints import save_checkpoint
 from .data import FeatureDataset
-from .metrics import METRIC_NAMES, evaluate_model
+from .metrics import METRIC_NAMES
+from .metrics import evaluate_model
 
 __all__ = ["Run", "StepOutput", "Hook", "default_hooks", "TRAIN_COLUMNS"]
 
@@ -133,7 +138,8 @@ def _samples(run: Run, done: int, step: StepOutput, batch: dict[str, torch.Tenso
     _host_loss(run, done, step)
     if run.rank != 0:
         return
-    from ..plots import have_matplotlib, save_spectrograms  # noqa: PLC0415  (matplotlib stays optional)
+    from ..plots import have_matplotlib  # noqa: PLC0415  (matplotlib stays optional)
+    from ..plots import save_spectrograms  # noqa: PLC0415  (matplotlib stays optional)
 
     sample_rate, folder = run.config.model.sample_rate, run.run_dir / "samples"
     for kind, audio in (("target", batch["audio"][0]), ("output", step.output[0].clamp(-1, 1))):

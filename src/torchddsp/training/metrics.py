@@ -18,7 +18,8 @@ import math
 
 import torch
 
-from ..features import a_weighted_loudness, estimate_f0
+from ..features import a_weighted_loudness
+from ..features import estimate_f0
 from ..features.pitch import CONFIDENCE_THRESHOLD
 from ..functional import hz_to_midi
 from ..losses import MultiScaleSpectralLoss

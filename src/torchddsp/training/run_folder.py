@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..io import TEMPORARY_MARK
 from ..validation import InputError
-from .checkpoints import latest_checkpoint, read_state
+from .checkpoints import latest_checkpoint
+from .checkpoints import read_state
 
 __all__ = ["RUN_FOLDERS", "RUN_FILES", "is_run_file", "check_run_folder", "check_apart", "remove_run_files"]
 

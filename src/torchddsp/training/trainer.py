@@ -41,22 +41,39 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
+from typing import TypedDict
 
 import torch
 from torch import nn
 from typing_extensions import Unpack
 
-from ..configs import ExperimentConfig, TrainConfig, load_config, save_config
-from ..io import atomic_path, write_text_atomic
+from ..configs import ExperimentConfig
+from ..configs import TrainConfig
+from ..configs import load_config
+from ..configs import save_config
+from ..io import atomic_path
+from ..io import write_text_atomic
 from ..losses import MultiScaleSpectralLoss
 from ..models.autoencoder import Autoencoder
 from ..progress import Progress
-from ..validation import InputError, data_checks
-from .checkpoints import OptimizerStateMismatch, latest_checkpoint, load_checkpoint, read_state, stored_config
+from ..validation import InputError
+from ..validation import data_checks
+from .checkpoints import OptimizerStateMismatch
+from .checkpoints import latest_checkpoint
+from .checkpoints import load_checkpoint
+from .checkpoints import read_state
+from .checkpoints import stored_config
 from .data import FeatureDataset
-from .hooks import TRAIN_COLUMNS, Hook, Run, StepOutput, default_hooks, json_safe
-from .run_folder import check_apart, check_run_folder, remove_run_files
+from .hooks import TRAIN_COLUMNS
+from .hooks import Hook
+from .hooks import Run
+from .hooks import StepOutput
+from .hooks import default_hooks
+from .hooks import json_safe
+from .run_folder import check_apart
+from .run_folder import check_run_folder
+from .run_folder import remove_run_files
 
 __all__ = [
     "train",
@@ -373,7 +390,8 @@ def run_loop(run: Run, hooks: list[Hook], show_progress: bool = False) -> None:
 
 
 def _finish(run: Run) -> None:
-    from ..plots import have_matplotlib, save_training_curves  # noqa: PLC0415  (matplotlib stays optional)
+    from ..plots import have_matplotlib  # noqa: PLC0415  (matplotlib stays optional)
+    from ..plots import save_training_curves  # noqa: PLC0415  (matplotlib stays optional)
 
     if run.rank == 0 and have_matplotlib() and (run.run_dir / "train.csv").is_file():
         with atomic_path(run.run_dir / "training_curves.png") as temporary:

@@ -25,7 +25,8 @@ Outputs never replace an input and never write through a symbolic link; each is 
 temporary name and renamed (:mod:`torchddsp.io`).
 """
 
-from . import files, in_memory
+from . import files
+from . import in_memory
 from .files import *  # noqa: F403  (the package re-exports its modules' public names)
 from .in_memory import *  # noqa: F403
 

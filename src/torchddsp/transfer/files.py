@@ -11,7 +11,8 @@ equal what :func:`~torchddsp.transfer.in_memory.transfer` and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +21,30 @@ import torch
 from torch import Tensor
 from typing_extensions import Unpack
 
-from ..features.recording import CHUNK_SECONDS, frames_per_chunk, recording_features
-from ..io import audio_writer, read_audio, read_audio_blocks, scratch_file, write_text_atomic
+from ..features.recording import CHUNK_SECONDS
+from ..features.recording import frames_per_chunk
+from ..features.recording import recording_features
+from ..io import audio_writer
+from ..io import read_audio
+from ..io import read_audio_blocks
+from ..io import scratch_file
+from ..io import write_text_atomic
 from ..models.autoencoder import check_room
 from ..models.chunked import render_chunks
 from ..progress import Progress
 from ..validation import InputError
-from .in_memory import (
-    PRETRAINED_DIR,
-    LoadedModel,
-    TransferOptions,
-    adjust_features,
-    check_transfer_outputs,
-    figure_frames,
-    file_samples,
-    load_model,
-    model_checkpoint,
-    transfer,
-    write_figure,
-    write_transfer,
-)
+from .in_memory import PRETRAINED_DIR
+from .in_memory import LoadedModel
+from .in_memory import TransferOptions
+from .in_memory import adjust_features
+from .in_memory import check_transfer_outputs
+from .in_memory import figure_frames
+from .in_memory import file_samples
+from .in_memory import load_model
+from .in_memory import model_checkpoint
+from .in_memory import transfer
+from .in_memory import write_figure
+from .in_memory import write_transfer
 
 __all__ = ["transfer_file"]
 

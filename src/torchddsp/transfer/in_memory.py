@@ -8,23 +8,39 @@ through :func:`torchddsp.transfer.files.transfer_file`, which gives the same fil
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
+from typing import TypedDict
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..configs import ExperimentConfig
-from ..features import a_weighted_loudness, estimate_f0
+from ..features import a_weighted_loudness
+from ..features import estimate_f0
 from ..features.pitch import CONFIDENCE_THRESHOLD
-from ..functional import hz_to_midi, midi_to_hz, resample
-from ..io import atomic_path, audio_format, check_output, write_audio, write_text_atomic
-from ..models.autoencoder import Autoencoder, check_room
+from ..functional import hz_to_midi
+from ..functional import midi_to_hz
+from ..functional import resample
+from ..io import atomic_path
+from ..io import audio_format
+from ..io import check_output
+from ..io import write_audio
+from ..io import write_text_atomic
+from ..models.autoencoder import Autoencoder
+from ..models.autoencoder import check_room
 from ..models.chunked import render_chunked
-from ..training.checkpoints import latest_checkpoint, load_checkpoint, read_state, stored_config
-from ..validation import InputError, check_finite, check_positive_int, check_rank
+from ..training.checkpoints import latest_checkpoint
+from ..training.checkpoints import load_checkpoint
+from ..training.checkpoints import read_state
+from ..training.checkpoints import stored_config
+from ..validation import InputError
+from ..validation import check_finite
+from ..validation import check_positive_int
+from ..validation import check_rank
 
 __all__ = [
     "LoadedModel",

@@ -19,7 +19,9 @@ import torch
 from torch import Tensor
 
 from . import compile_kernel
-from .shared import advance_turns, inline, splitmix_uniform
+from .shared import advance_turns
+from .shared import inline
+from .shared import splitmix_uniform
 
 __all__ = ["fused_oscillator", "OscillatorInputs"]
 

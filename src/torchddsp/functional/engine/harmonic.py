@@ -42,7 +42,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from . import compile_function, compile_kernel
+from . import compile_function
+from . import compile_kernel
 from .shared import inline
 
 __all__ = ["fused_harmonic_synthesis"]

@@ -42,7 +42,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import compile_kernel, resolve_backend
+from . import compile_kernel
+from . import resolve_backend
 from .scan import scan
 from .shared import inline
 
