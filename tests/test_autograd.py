@@ -146,6 +146,12 @@ CASES = [
     ("fft_convolve", True, lambda x, h: F.fft_convolve(x, h, "valid"), lambda: (t(2, 10), t(2, 4))),
     ("fft_convolve_time_varying", True, lambda x, h: F.fft_convolve(x, h, "same"), lambda: (t(1, 9), t(1, 3, 4))),
     ("frequency_filter", True, F.frequency_filter, lambda: (t(1, 12), t(1, 3, 4))),
+    (
+        "partitioned_convolution",
+        True,
+        lambda x, h: F.partitioned_convolution(x, h, partition_size=4),
+        lambda: (t(2, 13), t(2, 11)),
+    ),
     ("sinc_filter", True, lambda x, c: F.sinc_filter(x, c, 5, SR), lambda: (t(2, 10), t(2, 1, low=1000, high=7000))),
     ("overlap_add", True, lambda x: F.overlap_add(x, 3), lambda: (t(2, 4, 7),)),
     # Delay.

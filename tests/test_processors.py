@@ -161,7 +161,7 @@ def test_group_seeds_its_noise_nodes_with_seed(rng):
     # seeded group drew from the global RNG.
     inputs = _inputs(rng)
     group = _group()
-    assert group.render_options == ("n_samples", "generator", "seed")
+    assert group.render_options == ("n_samples", "generator", "seed", "noise_offset")
     harmonic = td.Harmonic(16000)(inputs["amps"], inputs["dist"], inputs["f0"], n_samples=640)
     noise = td.FilteredNoise()(inputs["mags"], n_samples=640, seed=7)
     torch.manual_seed(0)

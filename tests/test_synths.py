@@ -47,12 +47,30 @@ def test_filtered_noise_is_seeded_and_shaped(rng):
     magnitudes[..., :8] = 1.0  # low-pass: 0 to about 1 kHz
     noise = td.FilteredNoise(scale_fn=None)
     a = noise(magnitudes, n_samples=16000, seed=1)
-    b = noise(magnitudes, n_samples=16000, generator=torch.Generator().manual_seed(1))
+    b = noise(magnitudes, n_samples=16000, seed=1)
     c = noise(magnitudes, n_samples=16000, seed=2)
-    assert torch.equal(a, b) and not torch.equal(a, c)
+    d = noise(magnitudes, n_samples=16000, generator=torch.Generator().manual_seed(1))
+    e = noise(magnitudes, n_samples=16000, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and not torch.equal(a, c) and torch.equal(d, e)
     spectrum = np.abs(np.fft.rfft(a[0].numpy())) ** 2
     frequencies = np.fft.rfftfreq(16000, 1 / SR)
     assert spectrum[frequencies > 2000].sum() < 1e-3 * spectrum[frequencies < 800].sum()
+
+
+def test_seeded_filtered_noise_continues_a_stream_with_noise_offset():
+    # Catches a noise_offset that is ignored or off by one (a block would repeat the noise of
+    # the stream's start, or shift it), and rows that share one seed. The reference is the
+    # filtered noise of one call, each block filtered with its own frames' response.
+    magnitudes = torch.rand(2, 6, 9, generator=torch.Generator().manual_seed(0))
+    noise = td.FilteredNoise(scale_fn=None)
+    whole = noise.render(magnitudes, n_samples=6 * 16, seed=5, noise_offset=0)
+    raw = td.functional.noise.seeded_noise(5, 2, 6 * 16)
+    assert torch.allclose(whole, td.functional.frequency_filter(raw, magnitudes, 0))
+    later = noise.render(magnitudes[:, 2:], n_samples=4 * 16, seed=5, noise_offset=2 * 16)
+    assert torch.allclose(later, td.functional.frequency_filter(raw[:, 32:], magnitudes[:, 2:], 0))
+    assert not torch.allclose(whole[0], whole[1])
+    with pytest.raises(ValueError, match="noise_offset"):
+        noise.render(magnitudes, n_samples=96, noise_offset=3)
 
 
 def test_filtered_noise_initial_bias_starts_quiet():

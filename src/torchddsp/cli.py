@@ -6,6 +6,7 @@
     torchddsp evaluate RUN_DIR DATASET_DIR [--split eval] [--max-examples N]
     torchddsp transfer INPUT --model violin -o OUTPUT.wav [--pitch-shift 0] [--loudness-shift 0]
                        [--no-auto-adjust] [--dry | --reverb-from MODEL]
+    torchddsp stream INPUT --model violin -o OUTPUT.wav [--block 256] [--f0 yin|crepe] [--live]
     torchddsp modular render --voice default --count N --seed S --out DIR [--shard-size 1000]
     torchddsp modular curves --voice default --out CURVES.json
 
@@ -154,6 +155,36 @@ def _transfer(args: argparse.Namespace) -> int:
     for path in info["written"]:
         print(f"wrote {path}")
     print(json.dumps(info["adjustments"]))
+    return 0
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from .streaming.host import run_live  # noqa: PLC0415
+    from .streaming.host import stream_file  # noqa: PLC0415
+    from .streaming.transfer import TransferStream  # noqa: PLC0415
+
+    if args.threads:
+        import torch  # noqa: PLC0415
+
+        torch.set_num_threads(args.threads)
+    stream = TransferStream(
+        args.model,
+        f0_method=args.f0,
+        min_hz=args.min_hz,
+        auto_adjust=False,
+        pitch_shift=args.pitch_shift,
+        loudness_shift=args.loudness_shift,
+        reverb=not args.dry,
+    )
+    if args.live:
+        callback = run_live(stream, args.block, args.seconds)
+        print(json.dumps({"blocks": len(callback.seconds)}))
+        return 0
+    if args.input is None or args.output is None:
+        raise InputError("give INPUT and -o OUTPUT (or --live)")
+    report = stream_file(args.input, args.output, stream, args.block)
+    print(f"wrote {args.output}")
+    print(json.dumps(report))
     return 0
 
 
@@ -308,6 +339,21 @@ def _add_transfer(commands: Any) -> None:
     _quiet(transfer)
 
 
+def _add_stream(commands: Any) -> None:
+    stream = _command(commands, "stream", "timbre transfer block by block, as a real-time host runs it", _stream)
+    stream.add_argument("input", nargs="?", help="input audio file (not with --live)")
+    stream.add_argument("--model", required=True, help="bundled model name or training run folder")
+    stream.add_argument("-o", "--output", help="output WAV (a JSON report of block times goes beside it)")
+    stream.add_argument("--block", type=_positive_int, default=256, help="samples per block at the model's rate")
+    stream.add_argument("--f0", default="yin", choices=("yin", "crepe"), help="pitch tracker (yin: shortest latency)")
+    stream.add_argument("--min-hz", type=_positive_float, default=100.0, help="YIN's lowest f0 (sets its look-ahead)")
+    stream.add_argument("--pitch-shift", type=_finite_float, default=0.0, help="semitones")
+    stream.add_argument("--loudness-shift", type=_finite_float, default=0.0, help="dB")
+    stream.add_argument("--threads", type=_positive_int, help="torch threads (default: torch's)")
+    _flags(stream, dry="no reverb", live="play from the sound card's input to its output (needs torchddsp[live])")
+    stream.add_argument("--seconds", type=_positive_float, help="with --live: stop after this long")
+
+
 def _add_modular(commands: Any) -> None:
     modular = commands.add_parser("modular", help="the modular synthesizer: render datasets, export curves")
     actions = modular.add_subparsers(dest="action", required=True)
@@ -340,7 +386,7 @@ def _add_modular(commands: Any) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="torchddsp", description="Differentiable DSP: timbre transfer and more.")
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_prepare, _add_train, _add_evaluate, _add_transfer, _add_modular):
+    for add in (_add_prepare, _add_train, _add_evaluate, _add_transfer, _add_stream, _add_modular):
         add(commands)
     return parser
 

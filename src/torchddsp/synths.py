@@ -28,6 +28,7 @@ from .functional import uniform_noise
 from .functional import upsample
 from .functional import wavetable_synthesis
 from .functional.noise import make_generator
+from .functional.noise import seeded_noise
 from .functional.resampling import UPSAMPLE_METHODS
 from .processors import Processor
 from .validation import InputError
@@ -166,12 +167,15 @@ class FilteredNoise(Processor):
         scale_fn: raw -> positive magnitude map, or None.
         initial_bias: added to raw magnitudes before ``scale_fn``.
 
-    Randomness: ``render(..., generator=g)`` draws from ``g``; ``seed=s`` from a fresh
-    generator seeded with ``s``; with neither, from the global RNG (never reseeded).
+    Randomness: ``render(..., seed=s)`` is counter-based noise
+    (:func:`~torchddsp.functional.counter_noise`): row ``b`` is a pure function of
+    ``(noise_seed(s, b), noise_offset + n)``, so a stream rendered block by block with
+    ``noise_offset`` set to the samples already drawn equals one call, on any device;
+    ``generator=g`` draws from ``g``; with neither, from the global RNG (never reseeded).
     """
 
     input_names = ("magnitudes",)
-    render_options = ("n_samples", "generator", "seed")
+    render_options = ("n_samples", "generator", "seed", "noise_offset")
 
     def __init__(self, window_size: int = 0, scale_fn: ScaleFn | None = exp_sigmoid, initial_bias: float = -5.0):
         super().__init__()
@@ -186,7 +190,13 @@ class FilteredNoise(Processor):
         return {"magnitudes": magnitudes}
 
     def render(
-        self, magnitudes: Tensor, *, n_samples: int, generator: torch.Generator | None = None, seed: int | None = None
+        self,
+        magnitudes: Tensor,
+        *,
+        n_samples: int,
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
+        noise_offset: int = 0,
     ) -> Tensor:
         check_rank("magnitudes", magnitudes, 3, "(batch, n_frames, n_bands)")
         if magnitudes.shape[1] == 0:
@@ -197,10 +207,19 @@ class FilteredNoise(Processor):
                     "give at least one frame, or n_samples=0 for an empty result"
                 )
             return magnitudes.new_zeros(magnitudes.shape[0], 0)
-        source = make_generator(seed, generator, magnitudes.device)
-        noise = uniform_noise(
-            magnitudes.shape[0], n_samples, generator=source, dtype=magnitudes.dtype, device=magnitudes.device
-        )
+        if seed is not None and generator is not None:
+            raise InputError("pass either seed or generator, not both")
+        if seed is not None:
+            noise = seeded_noise(
+                seed, magnitudes.shape[0], n_samples, noise_offset, magnitudes.dtype, magnitudes.device
+            )
+        else:
+            if noise_offset:
+                raise InputError("noise_offset applies to seeded noise: give seed too")
+            source = make_generator(None, generator, magnitudes.device)
+            noise = uniform_noise(
+                magnitudes.shape[0], n_samples, generator=source, dtype=magnitudes.dtype, device=magnitudes.device
+            )
         return frequency_filter(noise, magnitudes, self.window_size)
 
 

@@ -2,7 +2,7 @@
 chunk lengths: the GRU state, the harmonic look-ahead frame and phase, the noise generator and
 the noise filter's and reverb's overlap-add tails all carry across chunk edges.
 
-The reference is the model's own whole call ``model(f0, loudness, generator=...)`` (the offline
+The reference is the model's own whole call ``model(f0, loudness, seed=...)`` (the offline
 path: ProcessorGroup, frequency_filter's "same" convolution, Reverb), another code path than the
 chunked one. Tolerance: 1e-5 of each signal's peak (issue 12's target); the chunked path
 measures about 2e-6 (float32 GRU and FFT rounding over other lengths)."""
@@ -66,7 +66,7 @@ def whole(models) -> dict[int, dict[str, torch.Tensor]]:
     f0, loudness = _features()
     with torch.no_grad():
         return {
-            rate: model(f0, loudness, generator=torch.Generator().manual_seed(SEED)) for rate, model in models.items()
+            rate: model(f0, loudness, seed=SEED) for rate, model in models.items()
         }
 
 
@@ -94,7 +94,7 @@ def test_uneven_chunks_and_other_reverb(models):
     for reverb, reverb_ir, key in ((True, ir, "audio"), (False, None, "audio_dry")):
         with torch.no_grad():
             reference = model(
-                f0, loudness, generator=torch.Generator().manual_seed(SEED), reverb=reverb, reverb_ir=reverb_ir
+                f0, loudness, seed=SEED, reverb=reverb, reverb_ir=reverb_ir
             )["audio"]
         state = start_render(model, seed=SEED, reverb=reverb, reverb_ir=reverb_ir)
         pieces, start = [], 0
@@ -111,7 +111,7 @@ def test_uneven_chunks_and_other_reverb(models):
 
 def test_state_is_a_value(models):
     """A state can be kept and rendered from twice (nothing mutated in place, the noise
-    generator's state travels in it)."""
+    noise position travels in it)."""
     model = models[16000]
     f0, loudness = _features()
     state = start_render(model, seed=SEED)

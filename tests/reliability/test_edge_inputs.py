@@ -223,6 +223,13 @@ CASES = [
         "fft_convolve", lambda d, n, nan: F.fft_convolve(signal((2, n), d, nan == "audio"), signal((2, 9), d)), "audio"
     ),
     Case(
+        "partitioned_convolution",
+        lambda d, n, nan: F.partitioned_convolution(
+            signal((2, n), d, nan == "audio"), signal((2, 40), d), partition_size=16
+        ),
+        "audio",
+    ),
+    Case(
         "frequency_filter",
         lambda d, n, nan: F.frequency_filter(signal((2, n), d, nan == "audio"), signal((2, 9), d, low=0, high=1)),
         "audio",

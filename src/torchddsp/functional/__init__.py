@@ -31,6 +31,8 @@ Modules:
   control-rate frequency and amplitude, mip-mapped tables, fused numba kernel + PyTorch path).
 - ``envelopes``: ``adsr`` and ``lfo`` (control signals with finite gradients in every corner case).
 - ``stable_poles``: ``resonator_coefficients``, ``reflection_to_lpc`` (stable by construction).
+- ``partitioned``: ``partitioned_convolution`` (a long FIR filter streamed with no added
+  latency: uniformly partitioned FFT convolution with a direct-form head).
 - ``overlap_add``: frames placed every ``hop_size`` samples and summed.
 - ``noise``: seeded uniform noise; ``counter_noise`` (a pure function of seed and sample index).
 
@@ -104,6 +106,9 @@ from .oscillators import harmonic_synthesis
 from .oscillators import normalize_harmonics
 from .oscillators import oscillator_bank
 from .overlap_add import overlap_add
+from .partitioned import PartitionedConvolutionState as PartitionedConvolutionState
+from .partitioned import partitioned_convolution
+from .partitioned import partitioned_convolution_state as partitioned_convolution_state
 from .phase import cumulative_phase
 from .phaser import allpass_cascade
 from .phaser import allpass_coefficient
@@ -160,6 +165,7 @@ __all__ = [
     "sinc_impulse_response",
     "fm_synthesis",
     "overlap_add",
+    "partitioned_convolution",
     "uniform_noise",
     "harmonic_frequencies",
     "harmonic_synthesis",

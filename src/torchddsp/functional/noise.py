@@ -13,7 +13,7 @@ from .engine.shared import GOLDEN as _GOLDEN
 from .engine.shared import MIX_1 as _MIX_1
 from .engine.shared import MIX_2 as _MIX_2
 
-__all__ = ["uniform_noise", "make_generator", "counter_noise", "noise_seed"]
+__all__ = ["uniform_noise", "make_generator", "counter_noise", "noise_seed", "seeded_noise"]
 
 # SplitMix64 (engine.shared: its constants and compiled twin): sample n of a seed is a pure
 # function of (seed, n), computed the same way by integer arithmetic on every device.
@@ -46,7 +46,9 @@ def _shift_right(z: Tensor, bits: int) -> Tensor:
     return (z >> bits) & ((1 << (64 - bits)) - 1)
 
 
-def counter_noise(seeds: Tensor, n_samples: int, offset: int = 0, dtype: torch.dtype = torch.float32) -> Tensor:
+def counter_noise(
+    seeds: Tensor, n_samples: int, offset: int | Tensor = 0, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """Uniform noise in [-1, 1) that is a pure function of (seed, sample index).
 
     Row ``b`` is ``u(seeds[b], offset + n)`` for ``n < n_samples``: the same numbers whatever
@@ -56,7 +58,8 @@ def counter_noise(seeds: Tensor, n_samples: int, offset: int = 0, dtype: torch.d
 
     Args:
         seeds: ``(batch,)`` int64 seeds (e.g. from :func:`noise_seed`).
-        n_samples: samples per row (0: an empty block); ``offset``: index of the first.
+        n_samples: samples per row (0: an empty block); ``offset``: index of the first (an int
+            or a 0-d int64 tensor: a stream's count kept as data, e.g. in an exported graph).
         dtype: output floating dtype.
 
     Returns:
@@ -69,13 +72,38 @@ def counter_noise(seeds: Tensor, n_samples: int, offset: int = 0, dtype: torch.d
         )
     n_samples = check_positive_int("n_samples", n_samples, minimum=0)
     check_floating_dtype(dtype)
-    index = torch.arange(offset + 1, offset + n_samples + 1, dtype=torch.int64, device=seeds.device)
+    index = torch.arange(1, n_samples + 1, dtype=torch.int64, device=seeds.device) + offset
     z = seeds[:, None] + index[None, :] * _signed(_GOLDEN)
     z = (z ^ _shift_right(z, 30)) * _signed(_MIX_1)
     z = (z ^ _shift_right(z, 27)) * _signed(_MIX_2)
     z = z ^ _shift_right(z, 31)
     uniform = _shift_right(z, 11).to(torch.float64) * (2.0**-53)
     return (2.0 * uniform - 1.0).to(dtype)
+
+
+def seeded_noise(
+    seed: int,
+    batch: int,
+    n_samples: int,
+    offset: int | Tensor = 0,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> Tensor:
+    """:func:`counter_noise` of one integer ``seed``: row ``b`` uses ``noise_seed(seed, b)``, so
+    rows differ and each is the same whatever the batch; ``offset`` continues a stream.
+
+    Shape: ``(batch, n_samples)``, uniform in [-1, 1).
+
+    Example:
+        >>> whole = seeded_noise(7, 2, 10)
+        >>> torch.equal(torch.cat([seeded_noise(7, 2, 4), seeded_noise(7, 2, 6, offset=4)], 1), whole)
+        True
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, found {type(seed).__name__}")
+    batch = check_positive_int("batch", batch, minimum=0)
+    seeds = torch.tensor([noise_seed(seed, b) for b in range(batch)], dtype=torch.int64, device=device)
+    return counter_noise(seeds, n_samples, offset, dtype)
 
 
 def check_floating_dtype(dtype: object) -> None:

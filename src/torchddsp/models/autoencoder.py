@@ -94,15 +94,18 @@ class Autoencoder(nn.Module):
         audio: Tensor | None = None,
         *,
         generator: torch.Generator | None = None,
+        seed: int | None = None,
         reverb: bool = True,
         reverb_ir: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Render. ``reverb=False`` gives the dry signal only; ``reverb_ir`` ``(ir_size,)``
-        replaces the learned impulse response (e.g. another model's room)."""
+        replaces the learned impulse response (e.g. another model's room). The noise: seeded
+        counter noise with ``seed`` (what the chunked and streaming renderers draw), from
+        ``generator``, or from the global RNG."""
         controls = self.decode(f0_hz, loudness_db, audio)
         n_samples = f0_hz.shape[1] * self.config.hop_size
         values = self.synthesizer.run(
-            {**controls, "f0_hz": f0_hz.unsqueeze(-1)}, n_samples=n_samples, generator=generator
+            {**controls, "f0_hz": f0_hz.unsqueeze(-1)}, n_samples=n_samples, generator=generator, seed=seed
         )
         dry = values["add"]
         wet = dry

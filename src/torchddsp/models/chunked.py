@@ -8,7 +8,7 @@ passed in and given back explicitly, equal to one whole call ``model(f0_hz, loud
     out, state = finish_render(model, state)           # the samples still held back
     write(out["audio"])
 
-The concatenated outputs equal ``model(f0_hz, loudness_db, generator=Generator().manual_seed(seed))``
+The concatenated outputs equal ``model(f0_hz, loudness_db, seed=seed)``
 over all the frames (to float rounding: the GRU, FFTs and phase sums run over other lengths),
 whatever the chunk lengths. What carries across a chunk edge, all in :class:`RenderState`:
 
@@ -16,13 +16,15 @@ whatever the chunk lengths. What carries across a chunk edge, all in :class:`Ren
 - the harmonic synthesizer's last frame of controls and its phase: samples between frame
   ``i`` and ``i + 1`` blend both frames, so a chunk's last hop waits for the next chunk's first
   frame (the final hop, after :func:`finish_render`, holds the last frame as the whole call does);
-- the noise generator's state: CPU ``torch.rand`` draws the same numbers in pieces as at once
-  (tested), so chunked noise is the whole call's noise. That holds for one signal only (a
-  ``(batch, n)`` draw fills row after row), so a chunked render is one signal, batch 1;
+- the noise's position: seeded counter noise (:func:`~torchddsp.functional.noise.seeded_noise`)
+  is a pure function of (seed, sample index), so chunked noise is the whole call's noise on
+  any device (a chunked render is one signal, batch 1);
 - the noise filter's overlap-add tail: each frame's block of noise is convolved with that
   frame's FIR, and the output is the convolution delayed by ``window_size // 2`` (the filter's
   linear-phase delay removed), so noise output lags its frames by that many samples;
-- the reverb's overlap-add tail (``reverb_length - 1`` samples of the convolution still to come).
+- the reverb's partitioned convolution state (:func:`~torchddsp.functional.partitioned_convolution`:
+  the impulse response's partition spectra computed once, the input partitions still
+  contributing); it adds no latency, and a chunk costs little whatever the response's length.
 
 Rendering runs without gradients (it is for listening, not training). Output therefore lags the input frames (one hop, or the noise filter's half window if longer);
 the samples each call returns vary in number, and :func:`finish_render` returns the rest.
@@ -45,6 +47,10 @@ from typing_extensions import Unpack
 from ..functional import fft_convolve
 from ..functional import frequency_impulse_response
 from ..functional import harmonic_synthesis
+from ..functional import partitioned_convolution
+from ..functional.noise import seeded_noise
+from ..functional.partitioned import PartitionedConvolutionState
+from ..functional.partitioned import partitioned_convolution_state
 from ..synths import FilteredNoise
 from ..synths import Harmonic
 from ..validation import InputError
@@ -61,15 +67,15 @@ __all__ = [
     "render_chunks",
     "render_chunked",
     "RenderOptions",
+    "noise_window",
 ]
 
 
 class RenderOptions(TypedDict, total=False):
-    """How :func:`start_render` starts (see its Args): ``seed``, ``generator``, ``reverb``,
-    ``reverb_ir``; taken by :func:`render_chunks` and :func:`render_chunked` too."""
+    """How :func:`start_render` starts (see its Args): ``seed``, ``reverb``, ``reverb_ir``;
+    taken by :func:`render_chunks` and :func:`render_chunked` too."""
 
     seed: int
-    generator: torch.Generator | None
     reverb: bool
     reverb_ir: Tensor | None
 
@@ -83,12 +89,12 @@ class RenderState:
     state ``(1, 1, rnn_size)`` or None before the first frame; ``last_frame``: the harmonic
     controls of the last frame (``f0_hz``, ``amplitudes``, ``harmonic_distribution``, each
     ``(1, 1, n)``) or None; ``phase``: the fundamental's phase ``(1, 1)`` float64
-    radians; ``noise_rng``: the CPU generator state of the noise; ``noise_tail``: the noise
+    radians; ``seed``: of the noise; ``noise_offset``: noise samples drawn so far; ``noise_tail``: the noise
     convolution's overlap-add tail ``(1, window_size - 1)``; ``noise_skip``: leading noise
     samples still to drop (the filter delay); ``harmonic_pending`` / ``noise_pending``: rendered
     samples waiting for the other path, both starting at sample ``samples``; ``reverb_ir``: the
     impulse response in use (first tap zeroed) ``(1, ir_size)``, or None for the dry signal;
-    ``reverb_tail``: its overlap-add tail ``(1, ir_size - 1)``.
+    ``reverb``: its partitioned convolution state.
     """
 
     frames: int
@@ -96,14 +102,20 @@ class RenderState:
     hidden: Tensor | None
     last_frame: dict[str, Tensor] | None
     phase: Tensor | None
-    noise_rng: Tensor
+    seed: int
+    noise_offset: int
     noise_tail: Tensor | None
     noise_skip: int
     harmonic_pending: Tensor
     noise_pending: Tensor
     reverb_ir: Tensor | None
-    reverb_tail: Tensor | None
+    reverb: PartitionedConvolutionState | None
     finished: bool = False
+
+
+#: Taps per partition of the reverb's partitioned convolution (a chunk of 256 samples at 16 kHz
+#: costs one 512-point FFT pair and a 256-tap direct head).
+REVERB_PARTITION = 256
 
 
 def _check_model(model: Autoencoder) -> None:
@@ -136,28 +148,18 @@ def _reverb_ir(model: Autoencoder, reverb: bool, reverb_ir: Tensor | None, devic
 
 
 def start_render(
-    model: Autoencoder,
-    *,
-    seed: int = 0,
-    generator: torch.Generator | None = None,
-    reverb: bool = True,
-    reverb_ir: Tensor | None = None,
+    model: Autoencoder, *, seed: int = 0, reverb: bool = True, reverb_ir: Tensor | None = None
 ) -> RenderState:
     """The state before the first chunk.
 
     Args:
         model: an Autoencoder without z encoder (``z_dims == 0``).
-        seed: of the noise, as ``model(..., generator=torch.Generator().manual_seed(seed))``;
-            or ``generator``: a CPU generator whose current state to start from (not advanced).
+        seed: of the noise, as ``model(..., seed=seed)``.
         reverb, reverb_ir: as :meth:`Autoencoder.forward`.
     """
     _check_model(model)
-    if generator is not None:
-        if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
-            raise InputError("generator must be a CPU torch.Generator")
-        rng = generator.get_state()
-    else:
-        rng = torch.Generator().manual_seed(int(seed)).get_state()
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, found {type(seed).__name__}")
     parameter = next(model.parameters())
     ir = _reverb_ir(model, reverb, reverb_ir, parameter.device, parameter.dtype)
     empty = parameter.new_zeros(1, 0)
@@ -167,13 +169,14 @@ def start_render(
         hidden=None,
         last_frame=None,
         phase=None,
-        noise_rng=rng,
+        seed=seed,
+        noise_offset=0,
         noise_tail=None,
-        noise_skip=_noise_window(model) // 2,
+        noise_skip=noise_window(model) // 2,
         harmonic_pending=empty,
         noise_pending=empty,
         reverb_ir=ir,
-        reverb_tail=None,
+        reverb=None if ir is None else partitioned_convolution_state(ir[0], (1,), partition_size=REVERB_PARTITION),
     )
 
 
@@ -185,7 +188,8 @@ def _synthesizers(model: Autoencoder) -> tuple[Harmonic, FilteredNoise]:
     return harmonic, noise
 
 
-def _noise_window(model: Autoencoder) -> int:
+def noise_window(model: Autoencoder) -> int:
+    """The noise filter's window in samples: its output lags its frames by half of it."""
     n_fft = 2 * (model.config.n_noise_bands - 1)
     return _synthesizers(model)[1].window_size or n_fft
 
@@ -218,22 +222,18 @@ def _harmonic(
     return audio, {k: v[:, -1:] for k, v in frames.items()}, phase
 
 
-def _noise(
-    model: Autoencoder, state: RenderState, magnitudes: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor | None, int]:
-    """Filtered noise of new frames: returns the finished output samples, the new generator
-    state, the overlap-add tail and the samples still to skip. ``magnitudes`` None: flush the tail."""
-    window = _noise_window(model)
+def _noise(model: Autoencoder, state: RenderState, magnitudes: Tensor | None) -> tuple[Tensor, int, Tensor | None, int]:
+    """Filtered noise of new frames: returns the finished output samples, the noise samples
+    drawn so far, the overlap-add tail and the samples still to skip. ``magnitudes`` None:
+    flush the tail."""
+    window = noise_window(model)
     if magnitudes is None:  # the end: nothing more overlaps the tail; the whole call stops at n_frames * hop
         needed = state.frames * model.config.hop_size - state.samples - state.noise_pending.shape[1]
         assert state.noise_tail is not None  # finish_render refuses a render without frames
-        return state.noise_tail[:, state.noise_skip : state.noise_skip + needed], state.noise_rng, None, 0
+        return state.noise_tail[:, state.noise_skip : state.noise_skip + needed], state.noise_offset, None, 0
     hop = model.config.hop_size
-    generator = torch.Generator()
-    generator.set_state(state.noise_rng)
     n = magnitudes.shape[1] * hop
-    # CPU draws, as the whole call's CPU generator: the same numbers in pieces as at once.
-    noise = torch.rand(1, n, generator=generator, dtype=magnitudes.dtype) * 2.0 - 1.0
+    noise = seeded_noise(state.seed, 1, n, state.noise_offset, magnitudes.dtype, magnitudes.device)
     ir = frequency_impulse_response(magnitudes, window)
     convolved = fft_convolve(noise.to(magnitudes.device), ir, padding="valid")  # (1, n + window - 1)
     if state.noise_tail is not None:
@@ -241,19 +241,17 @@ def _noise(
         convolved = torch.cat([convolved[:, :overlap] + state.noise_tail, convolved[:, overlap:]], dim=1)
     done, tail = convolved[:, :n], convolved[:, n:]
     skip = min(state.noise_skip, n)
-    return done[:, skip:], generator.get_state(), tail, state.noise_skip - skip
+    return done[:, skip:], state.noise_offset + n, tail, state.noise_skip - skip
 
 
-def _reverb(state: RenderState, dry: Tensor, final: bool) -> tuple[Tensor, Tensor | None]:
-    """Causal convolution with the carried tail; the whole call drops what runs past the end."""
-    if state.reverb_ir is None or dry.shape[1] == 0:
-        return dry, state.reverb_tail
-    convolved = fft_convolve(dry, state.reverb_ir, padding="valid")  # (1, n + ir - 1)
-    if state.reverb_tail is not None:
-        overlap = state.reverb_tail.shape[1]
-        convolved = torch.cat([convolved[:, :overlap] + state.reverb_tail, convolved[:, overlap:]], dim=1)
-    n = dry.shape[1]
-    return convolved[:, :n] + dry, (None if final else convolved[:, n:])
+def _reverb(state: RenderState, dry: Tensor) -> tuple[Tensor, PartitionedConvolutionState | None]:
+    """Causal convolution carried across chunks; the whole call drops what runs past the end."""
+    if state.reverb is None or state.reverb_ir is None or dry.shape[1] == 0:
+        return dry, state.reverb
+    wet, reverb = partitioned_convolution(
+        dry, state.reverb_ir[0], partition_size=REVERB_PARTITION, state=state.reverb, return_state=True
+    )
+    return wet + dry, reverb
 
 
 def _emit(
@@ -264,13 +262,13 @@ def _emit(
     noise = torch.cat([state.noise_pending, noise], dim=1)
     ready = min(harmonic.shape[1], noise.shape[1])
     dry = harmonic[:, :ready] + noise[:, :ready]
-    wet, reverb_tail = _reverb(state, dry, final)
+    wet, reverb = _reverb(state, dry)
     new = replace(
         state,
         samples=state.samples + ready,
         harmonic_pending=harmonic[:, ready:],
         noise_pending=noise[:, ready:],
-        reverb_tail=reverb_tail,
+        reverb=reverb,
         **changes,
     )
     return {"audio": wet, "audio_dry": dry, "harmonic": harmonic[:, :ready], "noise": noise[:, :ready]}, new
@@ -319,7 +317,7 @@ def render_chunk(
     controls = harmonic_synthesizer.controls(raw["amplitudes"], raw["harmonic_distribution"], f0_hz.unsqueeze(-1))
     magnitudes = noise_synthesizer.controls(raw["noise_magnitudes"])["magnitudes"]
     harmonic, last_frame, phase = _harmonic(model, state, controls, final=False)
-    noise, rng, noise_tail, skip = _noise(model, state, magnitudes)
+    noise, offset, noise_tail, skip = _noise(model, state, magnitudes)
     return _emit(
         model,
         state,
@@ -330,7 +328,7 @@ def render_chunk(
         hidden=hidden,
         last_frame=last_frame,
         phase=phase,
-        noise_rng=rng,
+        noise_offset=offset,
         noise_tail=noise_tail,
         noise_skip=skip,
     )
@@ -346,9 +344,18 @@ def finish_render(model: Autoencoder, state: RenderState) -> tuple[dict[str, Ten
     if state.frames == 0:
         raise InputError("state has no frames: render at least one chunk before finish_render")
     harmonic, _, phase = _harmonic(model, state, None, final=True)
-    noise, rng, _, _ = _noise(model, state, None)
+    noise, offset, _, _ = _noise(model, state, None)
     return _emit(
-        model, state, harmonic, noise, True, last_frame=None, phase=phase, noise_rng=rng, noise_tail=None, finished=True
+        model,
+        state,
+        harmonic,
+        noise,
+        True,
+        last_frame=None,
+        phase=phase,
+        noise_offset=offset,
+        noise_tail=None,
+        finished=True,
     )
 
 

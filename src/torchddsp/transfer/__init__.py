@@ -12,7 +12,9 @@ outside the training range render without breaking (extrapolation), since nothin
 
 Modules:
 
-- ``in_memory``: loading (:func:`load_model`), :func:`adjust_features`, :func:`transfer` and
+- ``adjust``: :func:`adjust_features` (DDSP's auto-adjust), planned once
+  (:func:`plan_adjustment`) and applied frame by frame (:func:`apply_adjustment`).
+- ``in_memory``: loading (:func:`load_model`), :func:`transfer` and
   :func:`write_transfer` (the whole recording in memory).
 - ``files``: :func:`transfer_file` (what ``torchddsp transfer`` runs): files of any length,
   features measured in chunks (:func:`torchddsp.features.recording.recording_features`),
@@ -25,9 +27,11 @@ Outputs never replace an input and never write through a symbolic link; each is 
 temporary name and renamed (:mod:`torchddsp.io`).
 """
 
+from . import adjust
 from . import files
 from . import in_memory
-from .files import *  # noqa: F403  (the package re-exports its modules' public names)
+from .adjust import *  # noqa: F403  (the package re-exports its modules' public names)
+from .files import *  # noqa: F403
 from .in_memory import *  # noqa: F403
 
-__all__ = [*in_memory.__all__, *files.__all__]
+__all__ = [*adjust.__all__, *in_memory.__all__, *files.__all__]

@@ -33,10 +33,10 @@ from ..models.autoencoder import check_room
 from ..models.chunked import render_chunks
 from ..progress import Progress
 from ..validation import InputError
+from .adjust import adjust_features
 from .in_memory import PRETRAINED_DIR
 from .in_memory import LoadedModel
 from .in_memory import TransferOptions
-from .in_memory import adjust_features
 from .in_memory import check_transfer_outputs
 from .in_memory import figure_frames
 from .in_memory import file_samples
@@ -50,7 +50,7 @@ __all__ = ["transfer_file"]
 
 # Which of transfer's options each stage of the chunked path takes (each stage's own defaults).
 _ANALYSIS = ("f0_method", "crepe_model")
-_ADJUST = ("auto_adjust", "pitch_shift", "loudness_shift", "quiet_db")
+_ADJUST = ("auto_adjust", "pitch_shift", "loudness_shift", "quiet_db", "input_statistics")
 _RENDER = ("seed", "reverb", "reverb_ir")
 
 
@@ -167,6 +167,9 @@ def transfer_file(
     Returns ``{"adjustments", "written", "n_samples", "sample_rate"}``.
     """
     check_room(options.get("reverb", True), options.get("reverb_ir"))
+    unsupported = sorted(k for k in ("yin_options", "loudness_n_fft") if options.get(k) is not None)
+    if unsupported:
+        raise InputError(f"transfer_file analyses with the default windows: {unsupported} apply to transfer() only")
     input_path = Path(input_path)
     if not input_path.is_file():
         raise InputError(f"input {input_path}: no such file")

@@ -21,9 +21,6 @@ from torch import Tensor
 from ..configs import ExperimentConfig
 from ..features import a_weighted_loudness
 from ..features import estimate_f0
-from ..features.pitch import CONFIDENCE_THRESHOLD
-from ..functional import hz_to_midi
-from ..functional import midi_to_hz
 from ..functional import resample
 from ..io import atomic_path
 from ..io import audio_format
@@ -41,13 +38,13 @@ from ..validation import InputError
 from ..validation import check_finite
 from ..validation import check_positive_int
 from ..validation import check_rank
+from .adjust import adjust_features
 
 __all__ = [
     "LoadedModel",
     "load_model",
     "model_checkpoint",
     "available_models",
-    "adjust_features",
     "transfer",
     "write_transfer",
     "check_transfer_outputs",
@@ -76,6 +73,9 @@ class TransferOptions(TypedDict, total=False):
     f0_method: str
     seed: int
     crepe_model: str
+    input_statistics: dict[str, Any] | None
+    yin_options: dict[str, Any] | None
+    loudness_n_fft: int | None
 
 
 @dataclass
@@ -135,83 +135,6 @@ def load_model(name_or_path: str | Path, device: torch.device | str = "cpu") -> 
     return LoadedModel(model, config, state.get("statistics", {}), str(checkpoint))
 
 
-def _quantile_map(values: np.ndarray, source_quantiles: np.ndarray, target_quantiles: np.ndarray) -> np.ndarray:
-    """Map values through the source distribution's quantiles onto the target's (monotone)."""
-    source = np.maximum.accumulate(source_quantiles + np.arange(len(source_quantiles)) * 1e-9)
-    return np.interp(values, source, target_quantiles)
-
-
-def adjust_features(
-    f0_hz: Tensor,
-    loudness_db: Tensor,
-    confidence: Tensor,
-    statistics: dict[str, Any],
-    auto_adjust: bool = True,
-    pitch_shift: float = 0.0,
-    loudness_shift: float = 0.0,
-    quiet_db: float = 20.0,
-) -> tuple[Tensor, Tensor, dict[str, Any]]:
-    """Adjust an input's f0 and loudness to a model's training data (DDSP's auto-adjust).
-
-    With ``auto_adjust``: f0 is shifted by whole octaves toward the training data's mean pitch;
-    the loudness of pitched frames (confidence >= CONFIDENCE_THRESHOLD, 0.85) is mapped through its quantiles onto the
-    training data's loudness quantiles; unpitched frames are made ``quiet_db`` quieter. Then
-    the manual overrides apply: ``pitch_shift`` semitones and ``loudness_shift`` dB.
-
-    Shape: ``(batch, n_frames)`` each; returns the adjusted ``f0_hz`` and ``loudness_db`` and a
-    dict of what was applied:
-
-    - ``octave_shift_semitones``: the automatic octave shift; ``manual_pitch_shift_semitones``.
-    - ``median_loudness_shift_db``: how far the median loudness of the pitched frames moved,
-      everything included (quantile map and manual shift); over all frames when none is pitched.
-    - ``loudness_map_input_range_db`` / ``loudness_map_output_range_db``: the input loudness
-      range the quantile map took (its lowest and highest quantiles of the pitched frames) and
-      the training data's range it mapped it onto, ``[low, high]``; ``None`` without the map.
-    - ``manual_loudness_shift_db``; ``quiet_db``: how much quieter unpitched frames were made.
-
-    Example:
-        >>> f0_hz, loudness_db, applied = adjust_features(torch.full((2, 5), 220.0), torch.full((2, 5), -30.0),
-        ...                                               torch.ones(2, 5), statistics={}, pitch_shift=12.0)
-        >>> f0_hz.shape, loudness_db.shape, round(float(f0_hz[0, 0]), 3)
-        (torch.Size([2, 5]), torch.Size([2, 5]), 440.0)
-    """
-    pitched = confidence >= CONFIDENCE_THRESHOLD
-    applied: dict[str, Any] = {
-        "octave_shift_semitones": 0.0,
-        "manual_pitch_shift_semitones": float(pitch_shift),
-        "median_loudness_shift_db": 0.0,
-        "loudness_map_input_range_db": None,
-        "loudness_map_output_range_db": None,
-        "manual_loudness_shift_db": float(loudness_shift),
-        "quiet_db": 0.0,
-    }
-    input_loudness = loudness_db
-    f0_hz, loudness_db = f0_hz.clone(), loudness_db.clone()
-    if auto_adjust and int(pitched.sum()) > 0 and statistics.get("pitched_frames", 0) > 0:
-        input_pitch = float(hz_to_midi(f0_hz[pitched].double()).mean())
-        octaves = round((float(statistics["mean_pitch_midi"]) - input_pitch) / 12.0)
-        applied["octave_shift_semitones"] = 12.0 * octaves
-        levels = np.asarray(statistics["quantile_levels"])
-        source = np.quantile(loudness_db[pitched].double().numpy(), levels)
-        target = np.asarray(statistics["loudness_db_quantiles"], dtype=np.float64)
-        mapped = _quantile_map(loudness_db.double().numpy(), source, target)
-        loudness_db = torch.where(pitched, torch.as_tensor(mapped, dtype=loudness_db.dtype), loudness_db)
-        loudness_db = torch.where(pitched, loudness_db, loudness_db - quiet_db)
-        applied["quiet_db"] = float(quiet_db)
-        applied["loudness_map_input_range_db"] = [float(source[0]), float(source[-1])]
-        applied["loudness_map_output_range_db"] = [float(target[0]), float(target[-1])]
-    semitones = applied["octave_shift_semitones"] + applied["manual_pitch_shift_semitones"]
-    if semitones:
-        f0_hz = midi_to_hz(hz_to_midi(f0_hz.clamp_min(1e-3)) + semitones)
-    loudness_db = loudness_db + loudness_shift
-    # What the model is actually given, measured rather than restated from the settings.
-    frames = pitched if bool(pitched.any()) else torch.ones_like(pitched)
-    applied["median_loudness_shift_db"] = float(
-        np.median(loudness_db[frames].double().numpy()) - np.median(input_loudness[frames].double().numpy())
-    )
-    return f0_hz, loudness_db, applied
-
-
 def _model_input(audio: Tensor, sample_rate: float, loaded: LoadedModel) -> tuple[Tensor, int]:
     """``audio`` checked (one finite mono signal), as float32 ``(1, n)`` at the model's rate,
     and its number of whole frames (at least one)."""
@@ -255,16 +178,31 @@ def _render(
             reverb=reverb,
             reverb_ir=reverb_ir,
         )
-    generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         return loaded.model(
-            f0_hz.to(device),
-            loudness_db.to(device),
-            audio.to(device),
-            generator=generator,
-            reverb=reverb,
-            reverb_ir=reverb_ir,
+            f0_hz.to(device), loudness_db.to(device), audio.to(device), seed=seed, reverb=reverb, reverb_ir=reverb_ir
         )
+
+
+def _features(
+    audio: Tensor,
+    loaded: LoadedModel,
+    n_frames: int,
+    f0_method: str,
+    crepe_model: str,
+    yin_options: dict[str, Any],
+    loudness_n_fft: int | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """f0, confidence and loudness ``(1, n_frames)`` of the whole signal (the samples past the
+    last whole frame included), as recording_features and prepare measure them."""
+    options = {k: v for k, v in yin_options.items() if v is not None} if f0_method == "yin" else {}
+    f0_hz, confidence = estimate_f0(
+        audio, loaded.sample_rate, loaded.frame_rate, method=f0_method, model=crepe_model, n_frames=n_frames, **options
+    )
+    loudness_db = a_weighted_loudness(
+        audio, loaded.sample_rate, loaded.frame_rate, n_fft=loudness_n_fft, n_frames=n_frames
+    )
+    return f0_hz, confidence, loudness_db
 
 
 def transfer(
@@ -280,6 +218,9 @@ def transfer(
     f0_method: str = "crepe",
     seed: int = 0,
     crepe_model: str = "tiny",
+    input_statistics: dict[str, Any] | None = None,
+    yin_options: dict[str, Any] | None = None,
+    loudness_n_fft: int | None = None,
 ) -> dict[str, Any]:
     """Render a monophonic recording with a trained model.
 
@@ -299,6 +240,10 @@ def transfer(
         f0_method: ``"crepe"`` or ``"yin"`` for the input's pitch.
         seed: of the noise synthesizer.
         crepe_model: CREPE's size (``"tiny"``... ``"full"``) with ``f0_method="crepe"``.
+        input_statistics: auto-adjust from these statistics of the input instead of the
+            recording's own (:func:`~torchddsp.transfer.adjust.feature_statistics`), as a stream does.
+        yin_options: YIN's ``min_hz``, ``max_hz``, ``threshold`` with ``f0_method="yin"``.
+        loudness_n_fft: the loudness window (None: 512 at 16 kHz).
 
     Example:
         >>> result = transfer(torch.zeros(2400), 24000, "flute", f0_method="yin")  # the bundled 16 kHz model
@@ -309,16 +254,12 @@ def transfer(
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     audio, n_frames = _model_input(audio, sample_rate, loaded)
     hop = loaded.config.model.hop_size
-    # Features of the whole signal (the samples past the last whole frame included), as
-    # recording_features and prepare measure them; the render covers the whole frames.
-    f0_hz, confidence = estimate_f0(
-        audio, loaded.sample_rate, loaded.frame_rate, method=f0_method, model=crepe_model, n_frames=n_frames
+    f0_hz, confidence, loudness_db = _features(
+        audio, loaded, n_frames, f0_method, crepe_model, yin_options or {}, loudness_n_fft
     )
-    loudness_db = a_weighted_loudness(audio, loaded.sample_rate, loaded.frame_rate, n_frames=n_frames)
-    audio = audio[:, : n_frames * hop]
-    model_f0, model_loudness, applied = adjust_features(
-        f0_hz, loudness_db, confidence, loaded.statistics, auto_adjust, pitch_shift, loudness_shift, quiet_db
-    )
+    audio = audio[:, : n_frames * hop]  # the render covers the whole frames
+    adjust = (auto_adjust, pitch_shift, loudness_shift, quiet_db, input_statistics)
+    model_f0, model_loudness, applied = adjust_features(f0_hz, loudness_db, confidence, loaded.statistics, *adjust)
     rendered = _render(loaded, model_f0, model_loudness, audio, seed, reverb, reverb_ir)
     return {
         "audio": rendered["audio"][0].cpu(),
