@@ -249,3 +249,22 @@ def test_a_trainable_phaser_cannot_be_trained_past_nyquist():
     audio = torch.randn(1, 4000, generator=torch.Generator().manual_seed(0))
     phaser(audio).pow(2).mean().backward()
     assert all(torch.isfinite(p.grad).all() for p in phaser.parameters())
+
+
+def test_fdn_reverb_streams_with_the_response_of_its_current_settings():
+    # Catches the streaming render's reused response going stale: kept when the reverberation
+    # times given change, or when a setting changes in place (a loaded checkpoint, an optimiser
+    # step under no_grad). The first block of a stream from rest equals the offline render.
+    reverb = td.FDNReverb(SR, rt60_s=0.2, reverb_length=3000, add_dry=False).double()
+    block = torch.randn(2, 500, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    for rt60 in (0.2, 0.1, 0.2):
+        times = torch.tensor([rt60], dtype=torch.float64)
+        streamed, tail = reverb.render(block, times, return_state=True)
+        torch.testing.assert_close(streamed, reverb.render(block, times), atol=1e-12, rtol=0)
+        assert tail.shape == (2, 2999)
+    with torch.no_grad():
+        reverb.output_gains.mul_(-1.0)
+    times = torch.tensor([0.2], dtype=torch.float64)
+    torch.testing.assert_close(reverb.render(block, times, return_state=True)[0], reverb.render(block, times))
+    with pytest.raises(ValueError, match=r"state must have shape \(2, reverb_length - 1 = 2999\)"):
+        reverb(block, state=torch.zeros(2, 10, dtype=torch.float64))

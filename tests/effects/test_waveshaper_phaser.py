@@ -214,3 +214,21 @@ def test_phaser_gets_finite_gradients_on_silence():
 def test_bad_input_raises_a_clear_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_streaming_phaser_carries_its_lfo_phase_in_float64():
+    # Catches the LFO restarting at lfo_phase in every block, a phase carried in the audio's
+    # dtype (float32 drifts over long streams), and a state of the wrong form accepted.
+    module = Phaser(SR, rate_hz=3.0, lfo_phase=0.4)
+    audio = torch.randn(2, 1000, generator=torch.Generator().manual_seed(0))
+    _, (cascade, lfo_phase) = module(audio, return_state=True)
+    assert cascade.shape == (2, 5) and lfo_phase.dtype == torch.float64
+    expected = (0.4 + 2 * np.pi * 3.0 * 1000 / SR) % (2 * np.pi)  # closed form
+    np.testing.assert_allclose(lfo_phase.numpy(), np.full((2, 1), expected), atol=1e-12)
+    first, state = module(audio[:, :300], return_state=True)
+    second = module(audio[:, 300:], state=state)
+    np.testing.assert_allclose(torch.cat([first, second], 1).numpy(), module(audio).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="must be the pair"):
+        module(audio, state=cascade)
+    with pytest.raises(ValueError, match=r"lfo_phase must have shape \(2, 1\)"):
+        module(audio, state=(cascade, torch.zeros(1, 1, dtype=torch.float64)))

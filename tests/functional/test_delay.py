@@ -86,3 +86,23 @@ def test_delay_gradient_never_uses_future_samples(rng):
     fractional_delay(audio, delay).sum().backward()
     previous = torch.cat([torch.zeros(1, 1, dtype=torch.float64), audio[:, :-1]], 1)
     np.testing.assert_allclose(delay.grad.numpy(), (previous - audio).numpy(), atol=1e-14)
+
+
+def test_a_delay_declared_up_front_may_grow_in_later_blocks():
+    # Catches a line sized by the first block's delays: a longer delay later needs samples the
+    # first block did not keep. With max_delay_samples the stream equals one call; without it,
+    # the error says what to pass; a delay beyond the declared one raises.
+    audio = torch.randn(1, 200, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    delay = torch.linspace(1.0, 60.0, 200, dtype=torch.float64)[None]
+    offline = fractional_delay(audio, delay, "cubic")
+    first, state = fractional_delay(audio[:, :50], delay[:, :50], "cubic", return_state=True, max_delay_samples=60)
+    assert state.shape == (1, 62)
+    second = fractional_delay(audio[:, 50:], delay[:, 50:], "cubic", state=state)
+    np.testing.assert_allclose(torch.cat([first, second], 1).numpy(), offline.numpy(), atol=1e-14)
+    _, short = fractional_delay(audio[:, :50], delay[:, :50], "cubic", return_state=True)
+    with pytest.raises(ValueError, match="pass max_delay_samples"):
+        fractional_delay(audio[:, 50:], delay[:, 50:], "cubic", state=short)
+    with pytest.raises(ValueError, match=r"must not exceed max_delay_samples \(30\)"):
+        fractional_delay(audio, delay, max_delay_samples=30)
+    with pytest.raises(ValueError, match="max_delay_samples must be a number >= 0"):
+        fractional_delay(audio, delay, max_delay_samples=-1.0)

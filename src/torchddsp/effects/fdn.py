@@ -56,9 +56,21 @@ class FDNReverb(Processor):
         >>> reverb = FDNReverb(16000, rt60_s=0.1)
         >>> reverb(torch.randn(2, 1600)).shape, reverb.impulse_response().shape
         (torch.Size([2, 1600]), torch.Size([1, 2401]))
+        >>> audio, tail = reverb(torch.randn(2, 64), return_state=True)
+        >>> tail.shape  # what the first 64 samples still add to the following ones
+        torch.Size([2, 2400])
+
+    Streaming (render options ``state`` and ``return_state``, latency 0): the state is the tail
+    ``(batch, reverb_length - 1)`` of the wet signal that the blocks so far still add to the
+    next ``reverb_length - 1`` samples (overlap-add; zeros, at rest, by default). Each block is
+    convolved with the response in full and its tail carried, so the blocks equal one call. The
+    response is computed once per setting and reused while the settings and ``rt60_s`` stay
+    the same and nothing asks for gradients (a block of a few samples would otherwise pay for
+    the whole network's solve).
     """
 
     input_names = ("audio",)
+    render_options = ("state", "return_state")
     # Buffers, or parameters when trainable (registered in __init__).
     delays: Tensor
     base_matrix: Tensor
@@ -153,11 +165,55 @@ class FDNReverb(Processor):
         check_rank("audio", audio, 2, "(batch, n_samples)")
         return {"audio": audio, "rt60_s": torch.exp(self.log_rt60)}
 
-    def render(self, audio: Tensor, rt60_s: Tensor) -> Tensor:
+    def render(
+        self, audio: Tensor, rt60_s: Tensor, *, state: Tensor | None = None, return_state: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Reverberate ``audio`` ``(batch, n_samples)`` with the network's response for
-        ``rt60_s`` (seconds per band, ``(n_bands,)`` or ``(batch, n_bands)``)."""
+        ``rt60_s`` (seconds per band, ``(n_bands,)`` or ``(batch, n_bands)``); ``state`` and
+        ``return_state`` stream it (class docstring)."""
         check_rank("audio", audio, 2, "(batch, n_samples)")
         check_finite("audio", audio)
-        ir = self.impulse_response(rt60_s).to(audio.dtype)
-        wet = fft_convolve(audio, ir, padding="same", delay_compensation=0)
-        return wet + audio if self.add_dry else wet
+        if state is None and not return_state:
+            ir = self.impulse_response(rt60_s).to(audio.dtype)
+            wet = fft_convolve(audio, ir, padding="same", delay_compensation=0)
+            return wet + audio if self.add_dry else wet
+        wet, tail = _overlap_add(audio, self._response(rt60_s).to(audio.dtype), state)
+        out = wet + audio if self.add_dry else wet
+        return (out, tail) if return_state else out
+
+    def _response(self, rt60_s: Tensor) -> Tensor:
+        """:meth:`impulse_response`, reused from the previous call while its inputs are the same
+        and no gradient is asked for (parameters change in place, so their versions are compared)."""
+        tensors = [rt60_s, *self.parameters(), *self.buffers()]
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            return self.impulse_response(rt60_s)
+        key = (
+            tuple(rt60_s.shape),
+            tuple(rt60_s.detach().flatten().tolist()),
+            tuple((id(t), t._version, t.dtype, t.device) for t in tensors[1:]),
+            self.wet_gain,
+            self.reverb_length,
+        )
+        cached = self.__dict__.get("_cached_response")
+        if cached is None or cached[0] != key:
+            cached = (key, self.impulse_response(rt60_s).detach())
+            self.__dict__["_cached_response"] = cached
+        return cached[1]
+
+
+def _overlap_add(audio: Tensor, ir: Tensor, tail: Tensor | None) -> tuple[Tensor, Tensor]:
+    """One block of a streamed convolution: ``audio`` ``(batch, n)`` convolved in full with
+    ``ir`` ``(batch or 1, L)``, plus the ``tail`` ``(batch, L - 1)`` the earlier blocks left
+    (zeros when None) -> the block's ``(batch, n)`` and the next tail ``(batch, L - 1)``."""
+    batch, n_samples = audio.shape
+    size = ir.shape[-1] - 1
+    if tail is None:
+        tail = audio.new_zeros(batch, size)
+    elif tuple(tail.shape) != (batch, size):
+        raise InputError(f"state must have shape ({batch}, reverb_length - 1 = {size}), found {tuple(tail.shape)}")
+    check_finite("state", tail)
+    full = audio.new_zeros(batch, n_samples + size)
+    if n_samples:
+        full = fft_convolve(audio, ir, padding="valid").expand(batch, -1)
+    full = torch.cat([full[:, :size] + tail.to(audio.dtype), full[:, size:]], dim=1)
+    return full[:, :n_samples], full[:, n_samples:]

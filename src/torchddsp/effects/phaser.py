@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -61,14 +62,18 @@ class Phaser(Processor):
         ``audio`` ``(batch, n_samples)`` -> ``(batch, n_samples)``.
 
     Example:
-        >>> audio, state = Phaser(16000)(torch.randn(2, 1600), return_state=True)
-        >>> audio.shape, state.shape
-        (torch.Size([2, 1600]), torch.Size([2, 5]))
+        >>> audio, (cascade, lfo_phase) = Phaser(16000)(torch.randn(2, 1600), return_state=True)
+        >>> audio.shape, cascade.shape, lfo_phase.shape, lfo_phase.dtype
+        (torch.Size([2, 1600]), torch.Size([2, 5]), torch.Size([2, 1]), torch.float64)
 
-    Streaming: the render options ``state`` ``(batch, n_stages + 1)`` and ``return_state`` are
-    :func:`~torchddsp.functional.phaser`'s: they carry the all-pass cascade from block to
-    block. The sweep is the caller's: with ``sweep="control"`` pass each block's sweep; the
-    internal LFO (``sweep="lfo"``) starts at its phase ``lfo_phase`` in every call.
+    Streaming (render options ``state`` and ``return_state``, latency 0): with
+    ``sweep="control"`` the state is :func:`~torchddsp.functional.phaser`'s, the all-pass
+    cascade ``(batch, n_stages + 1)``, and each block brings its own sweep (upsampled to that
+    block alone: one frame per sample carries it exactly). With ``sweep="lfo"`` it is the pair
+    ``(cascade, lfo_phase)``: the LFO's phase at the block's first sample, ``(batch, 1)``
+    radians in ``[0, 2 pi)``, kept in float64 whatever the audio's dtype (a float32 phase
+    would drift over long streams); at rest (``state=None``) the LFO starts at ``lfo_phase``.
+    ``controls`` gives the LFO of the first block; ``render`` follows the state's phase.
 
     Args:
         sample_rate: in Hz.
@@ -141,8 +146,10 @@ class Phaser(Processor):
         """The feedback gain, ``tanh(raw_feedback)``, shape ``(1, 1)``."""
         return torch.tanh(self.raw_feedback)
 
-    def lfo(self, n_samples: int, dtype: torch.dtype = torch.float32) -> Tensor:
-        """The LFO's break frequency in Hz for ``n_samples`` samples, ``(1, n_samples)``.
+    def lfo(self, n_samples: int, dtype: torch.dtype = torch.float32, start_phase: Tensor | None = None) -> Tensor:
+        """The LFO's break frequency in Hz for ``n_samples`` samples, ``(1, n_samples)``, or
+        ``(batch, n_samples)`` from ``start_phase`` ``(batch, 1)`` (radians at the first sample;
+        default ``lfo_phase``).
 
         The phase is computed in float64 (long signals), then cast to ``dtype``.
         Differentiable in the LFO parameters.
@@ -151,7 +158,8 @@ class Phaser(Processor):
             raise InputError("this Phaser has no LFO (sweep='control')")
         n_samples = check_positive_int("n_samples", n_samples, minimum=0)
         time = torch.arange(n_samples, dtype=torch.float64, device=self.rate_hz.device) / self.sample_rate
-        phase = 2 * math.pi * self.rate_hz.double() * time[None, :] + self.lfo_phase
+        start = self.lfo_phase if start_phase is None else start_phase.double()
+        phase = 2 * math.pi * self.rate_hz.double() * time[None, :] + start
         octaves = self.log_center_hz.double() / math.log(2.0) + self.depth_octaves.double() * torch.sin(phase)
         if self.trainable:
             # Learned centre and depth could carry the sweep past Nyquist (an error in phaser()):
@@ -175,15 +183,46 @@ class Phaser(Processor):
         return {"audio": audio, "sweep_hz": sweep_hz, "feedback": self.feedback, "mix": self.mix}
 
     def render(
-        self, audio: Tensor, sweep_hz: Tensor, feedback: Tensor, mix: Tensor, **options: Unpack[StreamOptions[Tensor]]
-    ) -> Tensor | tuple[Tensor, Tensor]:
+        self, audio: Tensor, sweep_hz: Tensor, feedback: Tensor, mix: Tensor, **options: Unpack[StreamOptions[Any]]
+    ) -> Tensor | tuple[Tensor, Any]:
+        """The phaser of ``audio``. With the LFO and a ``state``, the sweep is the LFO from the
+        state's phase (``controls`` gives the LFO from ``lfo_phase``: that of a stream's first
+        block), and the state returned holds the phase after the block."""
+        state, lfo_start = options.get("state"), None
+        if self.sweep == "lfo" and (state is not None or options.get("return_state", False)):
+            if state is None:
+                lfo_start = torch.full((audio.shape[0], 1), self.lfo_phase, dtype=torch.float64, device=audio.device)
+            else:
+                state, lfo_start = self._lfo_state(state, audio)
+                sweep_hz = self.lfo(audio.shape[1], audio.dtype, lfo_start)
         # Settings follow the audio's dtype, so the output has it too (half audio stays half).
-        return phaser(
+        out, cascade = phaser(
             audio,
             sweep_hz.to(audio.dtype),
             self.n_stages,
             feedback.to(audio.dtype),
             mix.to(audio.dtype),
             self.sample_rate,
-            **options,
+            state=state,
+            return_state=True,
         )
+        if not options.get("return_state", False):
+            return out
+        if lfo_start is None:
+            return out, cascade
+        # Wrapped to [0, 2 pi): the phase stays small, so float64 keeps it exact for any stream length.
+        advance = 2 * math.pi * self.rate_hz.double() * (audio.shape[1] / self.sample_rate)
+        return out, (cascade, torch.remainder(lfo_start + advance, 2 * math.pi))
+
+    def _lfo_state(self, state: Any, audio: Tensor) -> tuple[Tensor, Tensor]:
+        """``state`` of a Phaser with the LFO checked: ``(cascade, lfo_phase (batch, 1))``."""
+        if not (isinstance(state, tuple) and len(state) == 2 and all(isinstance(t, Tensor) for t in state)):
+            raise InputError(
+                "state of a Phaser with sweep='lfo' must be the pair (cascade (batch, n_stages + 1), "
+                f"lfo_phase (batch, 1)) it returned, found {type(state).__name__}"
+            )
+        batch = audio.shape[0]
+        if tuple(state[1].shape) != (batch, 1):
+            raise InputError(f"state's lfo_phase must have shape ({batch}, 1), found {tuple(state[1].shape)}")
+        check_finite("state's lfo_phase", state[1])
+        return state[0], state[1]

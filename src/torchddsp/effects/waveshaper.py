@@ -47,6 +47,16 @@ class Waveshaper(Processor):
     Example:
         >>> Waveshaper()(torch.randn(2, 1600), torch.full((2, 1), 6.0), torch.zeros(2, 1)).shape
         torch.Size([2, 1600])
+        >>> _, state = Waveshaper()(torch.randn(2, 64), torch.zeros(2, 64), torch.zeros(2, 64), return_state=True)
+        >>> state.shape  # memoryless: nothing to carry
+        torch.Size([2, 0])
+
+    Streaming (render options ``state`` and ``return_state``, latency 0): without oversampling
+    the curve is memoryless and the state is empty, ``(batch, 0)``, so blocks (each with its
+    own per-sample controls) equal one call. With ``oversampling > 1`` streaming is refused:
+    the resampling filters are zero-phase (each output reads about 26 samples ahead on the way
+    up and as many on the way down), which a block cannot do without a latency this processor
+    does not implement.
 
     Args:
         curve: ``"tanh"``, ``"soft_clip"``, ``"hard_clip"`` or ``"chebyshev"``.
@@ -60,6 +70,8 @@ class Waveshaper(Processor):
         drive_scale_fn, bias_scale_fn, coefficients_scale_fn: optional maps from raw network
             outputs to the controls when not trainable.
     """
+
+    render_options = ("state", "return_state")
 
     def __init__(
         self,
@@ -140,11 +152,27 @@ class Waveshaper(Processor):
         output_gain_db: Tensor,
         mix: Tensor,
         coefficients: Tensor | None = None,
-    ) -> Tensor:
+        *,
+        state: Tensor | None = None,
+        return_state: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        streaming = state is not None or return_state
+        if streaming and self.oversampling > 1:
+            raise InputError(
+                f"state and return_state need oversampling=1, found oversampling={self.oversampling}: the "
+                "oversampling filters are zero-phase (they read future samples), so this Waveshaper cannot stream"
+            )
+        empty = audio.new_zeros(audio.shape[0], 0)
+        if state is not None and (not isinstance(state, Tensor) or tuple(state.shape) != tuple(empty.shape)):
+            found = tuple(state.shape) if isinstance(state, Tensor) else type(state).__name__
+            raise InputError(
+                f"state must be the empty ({audio.shape[0]}, 0) tensor (a memoryless curve), found {found}"
+            )
         # Settings follow the audio's dtype, so the output has it too (half audio stays half).
         drive_db, bias = drive_db.to(audio.dtype), bias.to(audio.dtype)
         coefficients = None if coefficients is None else coefficients.to(audio.dtype)
         shaped = waveshape(audio, self.curve, drive_db, bias, coefficients, self.oversampling)
         gain = 10.0 ** (output_gain_db.to(audio.dtype) / 20.0)
         weight = mix.to(audio.dtype)
-        return weight * gain * shaped + (1.0 - weight) * audio
+        out = weight * gain * shaped + (1.0 - weight) * audio
+        return (out, empty) if return_state else out

@@ -10,6 +10,8 @@ depend on the signal's length.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -67,6 +69,20 @@ def _read(
     return delayed, signal[:, -n_history:] if n_history else signal[:, :0]
 
 
+def _capacity(max_delay_samples: float, taps: int, longest: int) -> int:
+    """Samples the line keeps for a declared longest delay; raises if this block's delays,
+    needing ``longest`` samples, exceed it."""
+    if not (isinstance(max_delay_samples, (int, float)) and 0 <= max_delay_samples < math.inf):
+        raise InputError(f"max_delay_samples must be a number >= 0, found {max_delay_samples!r}")
+    capacity = int(max_delay_samples) + taps
+    if longest > capacity:
+        raise InputError(
+            f"delay_samples must not exceed max_delay_samples ({max_delay_samples}), found delays "
+            f"needing {longest} samples of history"
+        )
+    return capacity
+
+
 @half_in_float32
 def fractional_delay(
     audio: Tensor,
@@ -75,6 +91,7 @@ def fractional_delay(
     *,
     state: Tensor | None = None,
     return_state: bool = False,
+    max_delay_samples: float | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Delay audio by a (time-varying, fractional) number of samples.
 
@@ -96,10 +113,15 @@ def fractional_delay(
             first); zeros (at rest) by default. It must hold at least ``floor(max delay) + 1``
             (linear) or ``+ 2`` (cubic) samples. Differentiable.
         return_state: also return the next state ``(..., n_history)``: the last ``n_history``
-            samples of ``state`` followed by ``audio`` (``n_history`` that of ``state``, or by
-            default the block's ``floor(max delay) + 1`` or ``+ 2``). Passed as ``state`` with
-            the following samples, the result equals one call. A delay that grows across blocks
-            needs a longer line than the first block's: start from zeros of that capacity.
+            samples of ``state`` followed by ``audio`` (``n_history`` that of ``state``, or from
+            rest that of ``max_delay_samples``, else the block's ``floor(max delay) + 1`` or
+            ``+ 2``). Passed as ``state`` with the following samples, the result equals one call.
+        max_delay_samples: the delay line's capacity, declared up front: the longest delay any
+            block of the stream will ask for (delays beyond it raise). From rest the line then
+            holds ``floor(max_delay_samples) + 1`` (linear) or ``+ 2`` (cubic) samples, so a delay
+            that grows in a later block still finds the samples it reads (without it, the line
+            fits the first block's delays, and a longer delay later raises, since the samples
+            it would read were not kept).
 
     Example:
         >>> fractional_delay(torch.tensor([1.0, 2.0, 3.0, 4.0]), 1.5).tolist()
@@ -107,6 +129,9 @@ def fractional_delay(
         >>> _, state = fractional_delay(torch.tensor([1.0, 2.0]), 1.5, state=torch.zeros(4), return_state=True)
         >>> state.tolist()
         [0.0, 0.0, 1.0, 2.0]
+        >>> _, state = fractional_delay(torch.tensor([1.0]), 0.5, state=None, return_state=True, max_delay_samples=3)
+        >>> state.tolist()  # room for a delay of up to 3 samples in the following blocks
+        [0.0, 0.0, 0.0, 1.0]
     """
     flat, leading = flatten_audio("audio", audio)
     check_choice("interpolation", interpolation, DELAY_INTERPOLATIONS)
@@ -125,14 +150,16 @@ def fractional_delay(
     taps = _taps_before(interpolation)
     whole = torch.floor(delay_samples.detach())
     longest = (int(whole.max()) if whole.numel() else 0) + taps  # an empty block reads nothing
+    capacity = longest if max_delay_samples is None else _capacity(max_delay_samples, taps, longest)
     if state is None:
-        state = flat.new_zeros(batch, longest)
+        state = flat.new_zeros(batch, capacity)
     else:
         state = check_finite("state", flatten_state("state", state, leading, (None,)))
         if state.shape[1] < longest:
             raise InputError(
                 f"state must hold at least floor(max delay) + {taps} = {longest} samples for "
-                f"{interpolation} interpolation, found {state.shape[1]}"
+                f"{interpolation} interpolation, found {state.shape[1]} (a delay that grows across "
+                "blocks needs its capacity declared from the first block: pass max_delay_samples)"
             )
     delayed, after = _read(flat, delay_samples, whole, state, interpolation)
     delayed = restore_audio(delayed, leading)
