@@ -147,6 +147,17 @@ CASES = [
     ("fft_convolve_time_varying", True, lambda x, h: F.fft_convolve(x, h, "same"), lambda: (t(1, 9), t(1, 3, 4))),
     ("frequency_filter", True, F.frequency_filter, lambda: (t(1, 12), t(1, 3, 4))),
     (
+        "lfilter_one_tap_gain",
+        True,
+        lambda x, b, a, zi: F.lfilter(x, b, a, state=zi),
+        lambda: (
+            t(2, 9),
+            t(2, 9, 1),
+            t(1, 9, 3, low=-0.3, high=0.3) + torch.tensor([1.2, 0.0, 0.0], dtype=torch.float64),
+            t(2, 2),
+        ),
+    ),
+    (
         "partitioned_convolution",
         True,
         lambda x, h: F.partitioned_convolution(x, h, partition_size=4),

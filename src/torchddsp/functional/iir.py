@@ -2,10 +2,11 @@
 (a cascade of second-order sections), with fixed, per-sample or per-frame coefficients.
 
 Both are direct form I: the FIR part ``v[n] = sum_k b[n, k] x[n-k]`` (shifted products, exact
-in both directions), then the all-pole recurrence with its leading coefficient
-``y[n] = (v[n] - sum_k a[n, k] y[n-k]) / a[n, 0]`` (:mod:`~torchddsp.functional.engine.recurrence`,
-the one ``allpole_filter`` runs without ``a0``; the kernels divide by ``a0``, so per-sample
-coefficients are never normalised by a copy). Gradients are exact to any order. Direct form I
+in both directions; a one-tap ``b`` is a gain that the recursion reads itself, no pass of its
+own), then the all-pole recurrence with its leading coefficient ``y[n] = (v[n] - sum_k a[n, k]
+y[n-k]) / a[n, 0]`` (:mod:`~torchddsp.functional.engine.recurrence`, the one ``allpole_filter``
+runs without ``a0``; the kernels divide by ``a0``, so per-sample coefficients are never
+normalised by a copy). Gradients are exact to any order. Direct form I
 keeps past inputs and past outputs as its state, which stays meaningful when the coefficients
 change from sample to sample (the transposed form's state does not), so filtering a long signal
 in chunks with the returned state equals one call even for time-varying filters.
@@ -82,6 +83,20 @@ def _normalise_frames(b: Tensor | Control, a: Tensor | Control) -> tuple[Tensor 
     return Control.per_frame(numerator / leading), Control.per_frame(frames / leading)
 
 
+def _check_leading(a: Tensor, y: Tensor) -> None:
+    """Raise if ``a[..., 0]`` is 0 anywhere (a data check), after filtering: with finite inputs
+    (checked before) a zero ``a0`` makes its output ``inf`` or NaN (IEEE division), so one sum
+    of the contiguous ``y`` clears the usual case; the strided ``a0`` column (a slower read and
+    a temporary) is read only when that sum is not finite (a zero ``a0``, or an unstable filter
+    that overflowed, which is not an error) or ``y`` is empty."""
+    if not data_checks_enabled() or not a.numel():
+        return
+    if y.numel() and bool(torch.isfinite(y.detach().sum())):
+        return
+    if bool((a[..., 0] == 0).any()):
+        raise InputError("a[..., 0] must not be 0 (the filter would not be causal)")
+
+
 def _fir(x: Tensor, b: Tensor, past_x: Tensor) -> Tensor:
     """``v[n] = sum_k b[n, k] x[n-k]`` with the ``n_b - 1`` past inputs (most recent first)."""
     n_b, n_samples = b.shape[2], x.shape[1]
@@ -147,15 +162,16 @@ def lfilter(
     n_b, n_a = b.shape[2], a.shape[2]
     if n_b < 1 or n_a < 1:
         raise InputError(f"b and a must hold at least one coefficient, found {n_b} and {n_a}")
-    # The smallest |a0| (a reduction reads a strided column about 3x faster than == and any).
-    if data_checks_enabled() and a.numel() and bool(a[..., 0].abs().amin() == 0):
-        raise InputError("a[..., 0] must not be 0 (the filter would not be causal)")
     dtype = torch.promote_types(torch.promote_types(flat.dtype, b.dtype), a.dtype)
     flat, b, a = flat.to(dtype), b.to(dtype), a.to(dtype)
     before = state_like("state", state, leading, ((n_b - 1) + (n_a - 1),), flat)
     past_x, past_y = before[:, : n_b - 1], before[:, n_b - 1 :]
-    v = _fir(flat, b, past_x)
-    y = v / a[..., 0] if n_a == 1 else allpole(v, a, past_y, 1, engine)
+    if n_b == 1 and n_a > 1:  # a gain (decided by the shape): read inside the recursion, no pass of its own
+        y = allpole(flat, a, past_y, 1, engine, gain=b[..., 0])
+    else:
+        v = _fir(flat, b, past_x)
+        y = v / a[..., 0] if n_a == 1 else allpole(v, a, past_y, 1, engine)
+    _check_leading(a, y)
     if not return_state:
         return restore_audio(y, leading)
     new_x = past_outputs(past_x, flat, n_b - 1) if n_b > 1 else flat.new_zeros(batch, 0)

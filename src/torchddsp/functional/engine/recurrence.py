@@ -90,27 +90,29 @@ def _strides(coefficients):  # pragma: no cover - compiled
     return (1 if coefficients.shape[0] > 1 else 0), (1 if coefficients.shape[1] > 1 else 0)
 
 
-def _allpole_rows(first, stop, x, a, lead, zi, unit, y):  # pragma: no cover - compiled; tested against "loop"
-    """Any order: ``y[b, n]`` from ``x``, ``a`` and the past outputs ``zi`` (most recent first)."""
+def _allpole_rows(first, stop, x, gain, a, lead, zi, unit, y):  # pragma: no cover - compiled; tested against "loop"
+    """Any order: ``y[b, n]`` from ``gain * x``, ``a`` and the past outputs ``zi`` (most recent first)."""
     n_samples, order = x.shape[1], zi.shape[1]
     item_stride, step_stride = _strides(a)
+    gain_item, gain_step = _strides(gain)
     for b in range(first, stop):
         item = b * item_stride
         for n in range(n_samples):
             step = n * step_stride
             inv = unit / a[item, step, 0] if lead else unit
-            acc = x[b, n] * inv
+            acc = x[b, n] * gain[b * gain_item, n * gain_step] * inv
             for k in range(order, 0, -1):  # the most recent output last: the shortest dependency chain
                 past = y[b, n - k] if n >= k else zi[b, k - n - 1]
                 acc -= a[item, step, lead + k - 1] * inv * past
             y[b, n] = acc
 
 
-def _allpole2_rows(first, stop, x, a, lead, zi, unit, y):  # pragma: no cover - compiled; tested against "loop"
+def _allpole2_rows(first, stop, x, gain, a, lead, zi, unit, y):  # pragma: no cover - compiled; tested against "loop"
     """Order 2, two items at a time (two independent dependency chains keep the core busy), the
     past outputs in registers; an odd last item runs as its own pair (same values written twice)."""
     n_samples = x.shape[1]
     item_stride, step_stride = _strides(a)
+    gain_item, gain_step = _strides(gain)
     for b in range(first, stop, 2):
         c = b + 1 if b + 1 < stop else b
         ib = b * item_stride
@@ -123,8 +125,10 @@ def _allpole2_rows(first, stop, x, a, lead, zi, unit, y):  # pragma: no cover - 
             step = n * step_stride
             inv = unit / a[ib, step, 0] if lead else unit
             jnv = unit / a[ic, step, 0] if lead else unit
-            out_b = x[b, n] * inv - a[ib, step, lead + 1] * inv * p2 - a[ib, step, lead] * inv * p1
-            out_c = x[c, n] * jnv - a[ic, step, lead + 1] * jnv * q2 - a[ic, step, lead] * jnv * q1
+            drive_b = x[b, n] * gain[b * gain_item, n * gain_step]
+            drive_c = x[c, n] * gain[c * gain_item, n * gain_step]
+            out_b = drive_b * inv - a[ib, step, lead + 1] * inv * p2 - a[ib, step, lead] * inv * p1
+            out_c = drive_c * jnv - a[ic, step, lead + 1] * jnv * q2 - a[ic, step, lead] * jnv * q1
             y[b, n] = out_b
             y[c, n] = out_c
             p2 = p1
@@ -133,11 +137,12 @@ def _allpole2_rows(first, stop, x, a, lead, zi, unit, y):  # pragma: no cover - 
             q1 = out_c
 
 
-def _allpole_adjoint_rows(first, stop, g, a, lead, zi, y, unit, gx, ga, gzi):  # pragma: no cover - compiled
-    """Any order, one reversed pass: ``gx[b, n] = l[n]``, ``ga`` (per sample, or summed over time
-    in float64 for fixed ``a``) and ``gzi`` (module docstring)."""
+def _allpole_adjoint_rows(first, stop, g, gain, a, lead, zi, y, unit, gx, ga, gzi):  # pragma: no cover - compiled
+    """Any order, one reversed pass: ``gx[b, n] = l[n] gain[b, n]``, ``ga`` (per sample, or summed
+    over time in float64 for fixed ``a``) and ``gzi`` (module docstring)."""
     n_samples, order, width = g.shape[1], zi.shape[1], a.shape[2]
     item_stride, step_stride = _strides(a)
+    gain_item, gain_step = _strides(gain)
     for b in range(first, stop):
         item = b * item_stride
         sums = np.zeros(width)
@@ -163,13 +168,16 @@ def _allpole_adjoint_rows(first, stop, g, a, lead, zi, y, unit, gx, ga, gzi):  #
             for k in range(j, min(order, n_samples + j - 1) + 1):
                 total += a[item, (k - j) * step_stride, lead + k - 1] * gx[b, k - j]
             gzi[b, j - 1] = -total
+        for n in range(n_samples):  # gx held l[n] (read back above) until here
+            gx[b, n] *= gain[b * gain_item, n * gain_step]
 
 
-def _allpole2_adjoint_rows(first, stop, g, a, lead, zi, y, unit, gx, ga, gzi):  # pragma: no cover - compiled
+def _allpole2_adjoint_rows(first, stop, g, gain, a, lead, zi, y, unit, gx, ga, gzi):  # pragma: no cover - compiled
     """Order 2, one reversed pass, two items at a time (as :func:`_allpole2_rows`), the adjoint,
-    the outputs and the coefficients it needs in registers."""
+    the outputs and the coefficients it needs in registers; ``gx[b, n] = l[n] gain[b, n]``."""
     n_samples = g.shape[1]
     item_stride, step_stride = _strides(a)
+    gain_item, gain_step = _strides(gain)
     zero = unit - unit
     last = n_samples - 1
     for b in range(first, stop, 2):
@@ -193,8 +201,8 @@ def _allpole2_adjoint_rows(first, stop, g, a, lead, zi, y, unit, gx, ga, gzi):  
             jnv = unit / a[ic, step, 0] if lead else unit
             lam_b = g[b, n] * inv - cb2 * inv * lb2 - cb1 * inv * lb1
             lam_c = g[c, n] * jnv - cc2 * jnv * lc2 - cc1 * jnv * lc1
-            gx[b, n] = lam_b
-            gx[c, n] = lam_c
+            gx[b, n] = lam_b * gain[b * gain_item, n * gain_step]
+            gx[c, n] = lam_c * gain[c * gain_item, n * gain_step]
             if step_stride:
                 if lead:
                     ga[b, n, 0] = -lam_b * yb0
@@ -296,6 +304,14 @@ def _unit(dtype: torch.dtype) -> np.generic:
     return np.float32(1) if dtype == torch.float32 else np.float64(1)
 
 
+Grads = tuple[Tensor, Tensor, Tensor]  # of a structure's drive, coefficients and initial state
+
+
+def _gain_or_one(gain: Tensor | None, like: Tensor) -> Tensor:
+    """The kernels' drive gain ``(batch or 1, n_samples or 1)``: a single 1 when there is none."""
+    return like.new_ones(1, 1) if gain is None else gain
+
+
 def _sum_like(grad: Tensor, like: Tensor) -> Tensor:
     """``grad`` summed over the batch and time axes along which ``like`` broadcasts (size 1)."""
     if like.shape[1] == 1 and grad.shape[1] != 1:
@@ -306,50 +322,56 @@ def _sum_like(grad: Tensor, like: Tensor) -> Tensor:
 
 
 class Recurrence(torch.autograd.Function):
-    """``Recurrence.apply(drive, coefficients, initial, structure)``: the outputs of ``structure``
-    (an :class:`AllPole` or :class:`StateSpace`) with exact gradients of any order."""
+    """``Recurrence.apply(drive, coefficients, initial, structure, gain)``: the outputs of ``structure``
+    (:class:`AllPole` or :class:`StateSpace`) driven by ``gain * drive`` (``gain`` None, or for
+    all-pole a one-tap numerator, read in the kernels), with exact gradients of any order."""
 
     @staticmethod
-    def forward(ctx, drive: Tensor, coefficients: Tensor, initial: Tensor, structure) -> Tensor:
-        output = structure.run(drive.detach(), coefficients.detach(), initial.detach())
+    def forward(ctx, drive: Tensor, coefficients: Tensor, initial: Tensor, structure, gain: Tensor | None = None):
+        gain_ = None if gain is None else gain.detach()
+        output = structure.run(drive.detach(), coefficients.detach(), initial.detach(), gain_)
         # The output itself is saved (not a copy), so second derivatives see its dependence on
-        # the inputs.
-        ctx.save_for_backward(coefficients, initial, output)
+        # the inputs; the drive only with a gain (its gradient is sum l[n] drive[n]).
+        ctx.save_for_backward(coefficients, initial, output, gain, None if gain is None else drive)
         ctx.structure = structure
         return output
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        coefficients, initial, output = ctx.saved_tensors
-        structure = ctx.structure
+        coefficients, initial, output, gain, drive = ctx.saved_tensors
         # Grad mode is on in backward only when a graph of it is wanted (create_graph=True).
-        if structure.engine == "numba" and not torch.is_grad_enabled():
-            grads = structure.fused_adjoint(grad, coefficients, initial, output)
-        else:
-            grads = structure.adjoint(grad, coefficients, initial, output)
-        return (*grads, None)
+        fused = ctx.structure.engine == "numba" and not torch.is_grad_enabled()
+        adjoint = ctx.structure.fused_adjoint if fused else ctx.structure.adjoint
+        if gain is None or not ctx.needs_input_grad[4]:
+            return (*adjoint(grad, coefficients, initial, output, gain), None, None)
+        # The gain's gradient needs the adjoint l itself (the drive's gradient is l * gain).
+        lam, grad_coefficients, grad_initial = adjoint(grad, coefficients, initial, output, None)
+        return lam * gain, grad_coefficients, grad_initial, None, _sum_like(lam * drive, gain)
 
 
 @dataclass(frozen=True)
 class AllPole:
     """The all-pole structure: drive ``x`` ``(batch, n_samples)``, coefficients ``a`` ``(batch
     or 1, n_samples or 1, lead + K)``, initial state ``zi`` ``(batch, K)`` (the past outputs,
-    most recent first); output ``y`` ``(batch, n_samples)``."""
+    most recent first); output ``y`` ``(batch, n_samples)``. An optional ``gain`` ``(batch or
+    1, n_samples or 1)`` scales the drive (the recurrence runs on ``gain * x``)."""
 
     lead: int
     engine: str
 
-    def run(self, x: Tensor, a: Tensor, zi: Tensor) -> Tensor:
+    def run(self, x: Tensor, a: Tensor, zi: Tensor, gain: Tensor | None = None) -> Tensor:
         if self.engine == "numba":
             y = torch.empty_like(x)
             kernel = _ALLPOLE2 if zi.shape[1] == 2 else _ALLPOLE
-            x_, a_, zi_ = _arrays(x, a, zi)
-            kernel(x.numel() * zi.shape[1], x.shape[0], x_, a_, self.lead, zi_, _unit(x.dtype), y.numpy())
+            x_, gain_, a_, zi_ = _arrays(x, _gain_or_one(gain, x), a, zi)
+            kernel(x.numel() * zi.shape[1], x.shape[0], x_, gain_, a_, self.lead, zi_, _unit(x.dtype), y.numpy())
             return y
+        x = x if gain is None else x * gain  # the readable paths scale the drive first
         return (allpole_scan if self.engine == "scan" else allpole_loop)(x, a, self.lead, zi)
 
-    def adjoint(self, g: Tensor, a: Tensor, zi: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The gradients w.r.t. ``(x, a, zi)`` from ``g = dL/dy``, differentiably."""
+    def adjoint(self, g: Tensor, a: Tensor, zi: Tensor, y: Tensor, gain: Tensor | None = None) -> Grads:
+        """The gradients w.r.t. ``(x, a, zi)`` from ``g = dL/dy``, differentiably (that of ``x``
+        is the adjoint ``l`` times ``gain``)."""
         batch, n_samples = g.shape
         order, lead = zi.shape[1], self.lead
         fixed = a.shape[1] == 1
@@ -363,7 +385,7 @@ class AllPole:
             columns = [a[:, :, 0]] if lead else []
             columns += [padded[:, k + 1 : k + 1 + n_samples, lead + k] for k in range(order)]
             shifted = torch.stack(columns, dim=2).flip(1)
-        adjoint = Recurrence.apply(g.flip(1), shifted, g.new_zeros(batch, order), self).flip(1)
+        adjoint = Recurrence.apply(g.flip(1), shifted, g.new_zeros(batch, order), self, None).flip(1)
         full = torch.cat([zi.flip(1), y], dim=1)  # outputs from y[-K] on: y[n-k] is full[:, K + n - k]
         past = torch.stack([full[:, order - k : order - k + n_samples] for k in range(1 - lead, order + 1)], dim=2)
         grad_a = _sum_like(-adjoint.unsqueeze(2) * past, a)
@@ -381,9 +403,9 @@ class AllPole:
             ],
             dim=1,
         )
-        return adjoint, grad_a, grad_zi
+        return (adjoint if gain is None else adjoint * gain), grad_a, grad_zi
 
-    def fused_adjoint(self, g: Tensor, a: Tensor, zi: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def fused_adjoint(self, g: Tensor, a: Tensor, zi: Tensor, y: Tensor, gain: Tensor | None = None) -> Grads:
         """:meth:`adjoint` as one compiled pass (not differentiable)."""
         batch, n_samples = g.shape
         if n_samples == 0:
@@ -391,20 +413,9 @@ class AllPole:
         gx, gzi = torch.empty_like(y), torch.empty_like(zi)
         ga = y.new_empty(batch, a.shape[1], a.shape[2])
         kernel = _ALLPOLE2_ADJOINT if zi.shape[1] == 2 else _ALLPOLE_ADJOINT
-        g_, a_, zi_, y_ = _arrays(g.to(y.dtype), a, zi, y)
-        kernel(
-            g.numel() * a.shape[2],
-            batch,
-            g_,
-            a_,
-            self.lead,
-            zi_,
-            y_,
-            _unit(y.dtype),
-            gx.numpy(),
-            ga.numpy(),
-            gzi.numpy(),
-        )
+        g_, gain_, a_, zi_, y_ = _arrays(g.to(y.dtype), _gain_or_one(gain, y), a, zi, y)
+        outputs = gx.numpy(), ga.numpy(), gzi.numpy()
+        kernel(g.numel() * a.shape[2], batch, g_, gain_, a_, self.lead, zi_, y_, _unit(y.dtype), *outputs)
         return gx, _sum_like(ga, a), gzi
 
 
@@ -442,7 +453,7 @@ class StateSpace:
 
     engine: str
 
-    def run(self, u: Tensor, A: Tensor, s0: Tensor) -> Tensor:
+    def run(self, u: Tensor, A: Tensor, s0: Tensor, gain: None = None) -> Tensor:
         if self.engine == "numba":
             states = torch.empty_like(u)
             kernel = _STATES2 if u.shape[-1] == 2 else _STATES
@@ -450,8 +461,8 @@ class StateSpace:
             return states
         return scan(u, A, s0) if self.engine == "scan" else state_space_loop(u, A, s0)
 
-    def adjoint(self, grad_states: Tensor, A: Tensor, s0: Tensor, states: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The gradients w.r.t. ``(u, A, s0)``, differentiably."""
+    def adjoint(self, grad_states: Tensor, A: Tensor, s0: Tensor, states: Tensor, gain: None = None) -> Grads:
+        """The gradients w.r.t. ``(u, A, s0)``, differentiably (no gain: ``u`` is the drive)."""
         batch, n_samples, size = grad_states.shape
         # Adjoint l[n] = g[n] + A[n+1]^T l[n+1]; in reversed time m = T-1-n it is the forward
         # recursion with matrices B[m] = A[T-m]^T (B[0] multiplies l[T] = 0).
@@ -460,7 +471,7 @@ class StateSpace:
             shifted = torch.cat([transposed[:, 1:], torch.zeros_like(transposed[:, :1])], dim=1).flip(1)
         else:
             shifted = transposed
-        adjoint = Recurrence.apply(grad_states.flip(1), shifted, grad_states.new_zeros(batch, size), self).flip(1)
+        adjoint = Recurrence.apply(grad_states.flip(1), shifted, grad_states.new_zeros(batch, size), self, None).flip(1)
         previous = torch.cat([s0.unsqueeze(1), states[:, :-1]], dim=1)
         grad_A = _sum_like(adjoint.unsqueeze(-1) * previous.unsqueeze(-2), A)  # (batch, T, N, N) reduced
         grad_s0 = torch.einsum("bji,bj->bi", A[:, 0].expand(batch, size, size), adjoint[:, 0])
@@ -478,11 +489,12 @@ def state_space_loop(u: Tensor, A: Tensor, s0: Tensor) -> Tensor:
     return torch.stack(states, dim=1) if states else torch.zeros_like(u)
 
 
-def allpole(x: Tensor, a: Tensor, zi: Tensor, lead: int, engine: str) -> Tensor:
-    """``y`` of the all-pole recurrence (:class:`AllPole`), differentiable in ``x``, ``a``, ``zi``."""
-    return Recurrence.apply(x, a, zi, AllPole(lead, engine))
+def allpole(x: Tensor, a: Tensor, zi: Tensor, lead: int, engine: str, gain: Tensor | None = None) -> Tensor:
+    """``y`` of the all-pole recurrence (:class:`AllPole`) driven by ``gain * x`` (``gain`` ``(batch or
+    1, n_samples or 1)``, default 1), differentiable in all four."""
+    return Recurrence.apply(x, a, zi, AllPole(lead, engine), gain)
 
 
 def state_space(u: Tensor, A: Tensor, s0: Tensor, engine: str) -> Tensor:
     """The states of ``s[n] = A[n] s[n-1] + u[n]`` (:class:`StateSpace`), differentiable."""
-    return Recurrence.apply(u, A, s0, StateSpace(engine))
+    return Recurrence.apply(u, A, s0, StateSpace(engine), None)
