@@ -69,7 +69,22 @@ def _convolution_reverb(
     return (out, state) if return_state else out
 
 
-class Reverb(Processor):
+class _ConvolutionReverb(Processor):
+    """What the convolution reverbs share: ``render(audio, ir)`` through
+    :func:`_convolution_reverb` (offline, or streamed with ``state``), with their
+    ``add_dry`` and ``partition_size``."""
+
+    render_options = ("state", "return_state")
+    add_dry: bool
+    partition_size: int
+
+    def render(
+        self, audio: Tensor, ir: Tensor, *, state: PartitionedConvolutionState | None = None, return_state: bool = False
+    ) -> Tensor | tuple[Tensor, PartitionedConvolutionState]:
+        return _convolution_reverb(audio, ir, self.add_dry, self.partition_size, state, return_state)
+
+
+class Reverb(_ConvolutionReverb):
     """Convolution reverb with a learned or given impulse response.
 
     ``trainable=True``: the response is a ``nn.Parameter`` of ``reverb_length`` taps shared
@@ -101,7 +116,6 @@ class Reverb(Processor):
     """
 
     input_names = ("audio", "ir")
-    render_options = ("state", "return_state")
 
     def __init__(
         self,
@@ -124,13 +138,8 @@ class Reverb(Processor):
         # The learned response, (reverb_length,), is shared by the batch.
         return {"audio": audio, "ir": ir.unsqueeze(0) if "ir" in self.learned else ir}
 
-    def render(
-        self, audio: Tensor, ir: Tensor, *, state: PartitionedConvolutionState | None = None, return_state: bool = False
-    ) -> Tensor | tuple[Tensor, PartitionedConvolutionState]:
-        return _convolution_reverb(audio, ir, self.add_dry, self.partition_size, state, return_state)
 
-
-class ExpDecayReverb(Processor):
+class ExpDecayReverb(_ConvolutionReverb):
     """Reverb whose impulse response is exponentially decaying noise (DDSP's).
 
     ``ir(t) = scale_fn(gain) * exp(-(2 + exp(decay)) * t) * noise(t)`` with ``t`` from 0 to 1
@@ -144,7 +153,6 @@ class ExpDecayReverb(Processor):
     """
 
     input_names = ("audio", "gain", "decay")
-    render_options = ("state", "return_state")
     noise: Tensor  # buffers: the fixed noise and the time axis, (1, reverb_length) each
     time: Tensor
 
@@ -179,13 +187,8 @@ class ExpDecayReverb(Processor):
         ir = gain * torch.exp(-rate * self.time.to(gain.dtype)) * self.noise.to(gain.dtype)
         return {"audio": audio, "ir": ir}
 
-    def render(
-        self, audio: Tensor, ir: Tensor, *, state: PartitionedConvolutionState | None = None, return_state: bool = False
-    ) -> Tensor | tuple[Tensor, PartitionedConvolutionState]:
-        return _convolution_reverb(audio, ir, self.add_dry, self.partition_size, state, return_state)
 
-
-class FilteredNoiseReverb(Processor):
+class FilteredNoiseReverb(_ConvolutionReverb):
     """Reverb whose impulse response is noise through a time-varying filter bank (DDSP's).
 
     The response is ``reverb_length`` taps of fixed noise filtered by ``magnitudes``
@@ -200,7 +203,6 @@ class FilteredNoiseReverb(Processor):
     """
 
     input_names = ("audio", "magnitudes")
-    render_options = ("state", "return_state")
     noise: Tensor  # buffer (1, reverb_length)
 
     def __init__(
@@ -249,11 +251,6 @@ class FilteredNoiseReverb(Processor):
         noise = self.noise.to(magnitudes.dtype).expand(magnitudes.shape[0], -1)
         ir = frequency_filter(noise, magnitudes, self.window_size)
         return {"audio": audio, "ir": ir}
-
-    def render(
-        self, audio: Tensor, ir: Tensor, *, state: PartitionedConvolutionState | None = None, return_state: bool = False
-    ) -> Tensor | tuple[Tensor, PartitionedConvolutionState]:
-        return _convolution_reverb(audio, ir, self.add_dry, self.partition_size, state, return_state)
 
 
 class FIRFilter(Processor):

@@ -11,28 +11,11 @@ Every stateful processor streams through its own ``state=`` / ``return_state=Tru
 (docs/design.md); this package chains them for a whole model.
 """
 
-from .features import FeatureSettings
-from .features import FeatureState
-from .features import finish_features
-from .features import latency_s
-from .features import latency_samples
-from .features import start_features
-from .features import step_features
-from .host import LiveCallback
-from .host import stream_file
-from .transfer import StreamState
-from .transfer import TransferStream
+from . import features
+from . import host
+from . import transfer
+from .features import *  # noqa: F403  (the package re-exports its modules' public names)
+from .host import *  # noqa: F403
+from .transfer import *  # noqa: F403
 
-__all__ = [
-    "FeatureSettings",
-    "FeatureState",
-    "start_features",
-    "step_features",
-    "finish_features",
-    "latency_samples",
-    "latency_s",
-    "TransferStream",
-    "StreamState",
-    "stream_file",
-    "LiveCallback",
-]
+__all__ = [*features.__all__, *transfer.__all__, *host.__all__]

@@ -39,7 +39,9 @@ from ..transfer.adjust import plan_adjustment
 from ..transfer.in_memory import LoadedModel
 from ..transfer.in_memory import load_model
 from ..validation import InputError
+from ..validation import check_finite
 from ..validation import check_rank
+from ..validation import data_checks
 from .features import FeatureSettings
 from .features import FeatureState
 from .features import latency_samples as feature_latency
@@ -181,14 +183,18 @@ class TransferStream:
         state = self.start() if state is None else state
         if not isinstance(state, StreamState):
             raise TypeError(f"state must be a StreamState from start(), found {type(state).__name__}")
-        frames, features = step_features(audio.float(), state.features, self.features)
-        render, queue = state.render, state.queue
-        if frames["f0_hz"].shape[1] > 0:
-            f0_hz, loudness_db = apply_adjustment(
-                self.adjustment, frames["f0_hz"], frames["loudness_db"], frames["confidence"]
-            )
-            out, render = render_chunk(self.loaded.model, render, f0_hz, loudness_db)
-            queue = torch.cat([queue, out["audio"].float().cpu()], dim=1)
+        check_finite("audio", audio)
+        # The block is checked; the values made from it are the library's own: no data check
+        # (a NaN scan per op and a host sync each) inside the real-time path.
+        with data_checks(False):
+            frames, features = step_features(audio.float(), state.features, self.features)
+            render, queue = state.render, state.queue
+            if frames["f0_hz"].shape[1] > 0:
+                f0_hz, loudness_db = apply_adjustment(
+                    self.adjustment, frames["f0_hz"], frames["loudness_db"], frames["confidence"]
+                )
+                out, render = render_chunk(self.loaded.model, render, f0_hz, loudness_db)
+                queue = torch.cat([queue, out["audio"].float().cpu()], dim=1)
         n = audio.shape[1]
         if queue.shape[1] < n:  # the latency formula guarantees this never happens
             raise RuntimeError(f"stream underflow: {queue.shape[1]} samples ready, {n} asked")
