@@ -41,7 +41,7 @@ def block_report(stream: TransferStream, block: int, seconds: list[float], n_sam
         "block_time_ms": {"p50": p50, "p99": p99, "max": worst},
         "block_time_share": {"p50": p50 / block_ms, "p99": p99 / block_ms, "max": worst / block_ms},
         "latency_samples": stream.latency_samples,
-        "latency_ms": stream.latency_ms,
+        "latency_ms": 1000.0 * stream.latency_s,
         "f0_method": stream.f0_method,
         "threads": torch.get_num_threads(),
         "load_average": list(os.getloadavg()),

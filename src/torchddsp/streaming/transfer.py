@@ -86,7 +86,7 @@ class TransferStream:
         >>> stream = TransferStream("flute")
         >>> state = stream.start()
         >>> out, state = stream.process(torch.zeros(100), state)
-        >>> out.shape, stream.latency_samples, round(stream.latency_ms, 2)
+        >>> out.shape, stream.latency_samples, round(1000 * stream.latency_s, 2)
         (torch.Size([1, 100]), 319, 19.94)
     """
 
@@ -138,9 +138,9 @@ class TransferStream:
         return self.loaded.sample_rate
 
     @property
-    def latency_ms(self) -> float:
-        """The algorithmic latency in milliseconds (the host's block comes on top)."""
-        return 1000.0 * self.latency_samples / self.sample_rate
+    def latency_s(self) -> float:
+        """The algorithmic latency in seconds (the host's block comes on top)."""
+        return self.latency_samples / self.sample_rate
 
     def offline_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`~torchddsp.transfer.transfer` that render the same
