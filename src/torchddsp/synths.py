@@ -261,7 +261,10 @@ class Sinusoidal(_Oscillating):
         if self.amplitude_scale_fn is not None:
             amplitudes = self.amplitude_scale_fn(amplitudes)
         if self.frequency_scale_fn is not None:
-            frequencies_hz = self.frequency_scale_fn(frequencies_hz)
+            # In float64, as the phase it feeds: in float32 a frame's frequency may differ by a
+            # rounding step with its place in the tensor (torch.pow's vector loop against its
+            # scalar tail), a 6e-8 error that the phase sums over the whole stream.
+            frequencies_hz = self.frequency_scale_fn(frequencies_hz.to(torch.float64))
         return {"amplitudes": amplitudes, "frequencies_hz": frequencies_hz}
 
     def render(

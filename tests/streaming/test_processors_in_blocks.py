@@ -346,13 +346,11 @@ def test_blocks_with_the_returned_state_equal_the_offline_call(name, blocking, d
     assert difference <= TOLERANCE[dtype] * peak, message
 
 
-#: Synthesizers whose blocks drift from the one call beyond the tolerance (measured 2026-12-07,
-#: N = 20000, HOP = 32): reported to the lead, not fixed here (synths.py, functional/fm.py).
-KNOWN_GAPS = {
-    ("FM", torch.float64): "FM in blocks differs from one call by ~3e-7 of peak in float64",
-    ("FM", torch.float32): "FM in blocks differs from one call by ~2e-5 of peak in float32",
-    ("Sinusoidal", torch.float32): "Sinusoidal in blocks differs from one call by ~5e-5 of peak in float32",
-}
+#: Processors whose blocks drift from the one call beyond the tolerance: none. (FM and
+#: Sinusoidal did until the running phase became exact to a few roundings of one cycle, the
+#: compiled FM feedback remembered its output as returned, and Sinusoidal scaled frequencies
+#: in float64: tests/functional/test_phase_precision.py, test_fm.py, tests/test_synths.py.)
+KNOWN_GAPS: dict[tuple[str, torch.dtype], str] = {}
 
 
 def _stateful_processors() -> set[type]:

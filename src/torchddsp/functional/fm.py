@@ -219,7 +219,7 @@ def fm_synthesis(
     if n_samples == 0:  # an empty block: no audio, phases and feedback memory unchanged
         audio, final = frequencies_hz.new_zeros(batch, 0, dtype=dtype), (start, memory)
     else:
-        turns = cumulative_turns(frequencies_hz, sample_rate, start)
+        turns = cumulative_turns(frequencies_hz, sample_rate, start, exact=True)  # FM amplifies phase error
         theta = (TWO_PI * wrap_turns(turns)).to(dtype)
         levels = amplitudes * (frequencies_hz.abs() < sample_rate / 2).to(dtype)
         stacked = _operators(theta, levels, routing, feedback, memory, engine)

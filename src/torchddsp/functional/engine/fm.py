@@ -4,9 +4,11 @@
 recursion (the DX7's feedback loop). The readable PyTorch path, a loop over samples that
 autograd differentiates, is ``functional.fm._feedback_torch``; ``tests/functional/test_fm.py``
 holds the two equal in values and gradients. Here one compiled pass per batch item runs the
-recursion in float64, and the backward pass runs its exact adjoint from the last sample back:
-with ``phi[n] = psi[n] + beta[n] y[n-1]`` and ``G[n] = g[n] + beta[n+1] dL/dphi[n+1]`` (the
-output's own gradient plus what it feeds into the next sample),
+recursion in float64, except that ``y[n-1]`` is read back as stored in the output's dtype (as
+the PyTorch path and a stream of blocks see it), and the backward pass runs its exact adjoint
+from the last sample back: with ``phi[n] = psi[n] + beta[n] y[n-1]`` and
+``G[n] = g[n] + beta[n+1] dL/dphi[n+1]`` (the output's own gradient plus what it feeds into
+the next sample),
 
     dL/dphi[n] = G[n] a[n] cos(phi[n]),  dL/da[n] = G[n] sin(phi[n]),
     dL/dbeta[n] = dL/dphi[n] y[n-1],     dL/dy0 = beta[0] dL/dphi[0].
@@ -29,8 +31,8 @@ def _forward(first, stop, psi, amplitude, beta, y0, out):  # pragma: no cover - 
     for b in range(first, stop):
         previous = y0[b]
         for n in range(psi.shape[1]):
-            previous = amplitude[b, n] * math.sin(psi[b, n] + beta[b, n] * previous)
-            out[b, n] = previous
+            out[b, n] = amplitude[b, n] * math.sin(psi[b, n] + beta[b, n] * previous)
+            previous = out[b, n]  # as stored, in the output's dtype: what the next block gets as y0
 
 
 def _backward(
@@ -63,11 +65,13 @@ class _FeedbackOscillator(torch.autograd.Function):
     @staticmethod
     def forward(ctx, psi: Tensor, amplitude: Tensor, beta: Tensor, y0: Tensor) -> Tensor:
         inputs = [_float64(t) for t in (psi, amplitude, beta, y0)]
-        out = torch.empty_like(inputs[0])
+        # Written in psi's dtype, which the recursion then reads back: the memory is the output
+        # as returned, so blocks (each given the last returned output) equal one call exactly.
+        out = torch.empty(inputs[0].shape, dtype=psi.dtype)
         _FORWARD(out.numel(), out.shape[0], *(t.numpy() for t in inputs), out.numpy())
-        ctx.save_for_backward(*inputs, out)
+        ctx.save_for_backward(*inputs, out.to(torch.float64))
         ctx.dtypes = tuple(t.dtype for t in (psi, amplitude, beta, y0))
-        return out.to(psi.dtype)
+        return out
 
     @staticmethod
     @once_differentiable
@@ -88,7 +92,8 @@ def feedback_oscillator(psi: Tensor, amplitude: Tensor, beta: Tensor, y0: Tensor
     """``y[n] = amplitude[n] sin(psi[n] + beta[n] y[n-1])``, ``y[-1] = y0``, in one compiled pass.
 
     Shapes: ``psi``, ``amplitude``, ``beta`` ``(batch, n_samples)`` (expanded views are fine),
-    ``y0`` ``(batch,)``; CPU tensors. Computed in float64, returned in ``psi``'s dtype.
+    ``y0`` ``(batch,)``; CPU tensors. Computed in float64, each output stored in ``psi``'s dtype
+    and remembered as stored.
     Differentiable in all four (first derivatives: the adjoint is compiled).
     """
     return _FeedbackOscillator.apply(psi, amplitude, beta, y0)
