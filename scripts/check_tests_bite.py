@@ -487,6 +487,42 @@ BUGS: list[Bug] = [
         ("tests/reliability/test_edge_inputs.py",),
         "compress of an empty block: IndexError",
     ),
+    Bug(
+        "stream-gru-state-dropped",
+        "streaming",
+        "src/torchddsp/models/chunked.py",
+        "hidden=state.hidden, return_state=True",
+        "hidden=None, return_state=True",
+        ("tests/streaming/test_transfer_stream.py",),
+        "the decoder's GRU restarts at every block of a stream: the streamed transfer drifts from the offline one",
+    ),
+    Bug(
+        "stream-features-one-sample-late",
+        "streaming",
+        "src/torchddsp/streaming/features.py",
+        "stop = _ready_stop(first, n_total - plan.after, settings)",
+        "stop = _ready_stop(first, n_total - plan.after - 1, settings)",
+        ("tests/streaming/test_features.py",),
+        "a streamed frame comes out one sample later than its stated latency",
+    ),
+    Bug(
+        "partitioned-head-missing",
+        "streaming",
+        "src/torchddsp/functional/partitioned.py",
+        "wet = _head(inputs[:, size + fill - (head_size - 1) :], ir[:, :head_size])",
+        "wet = 0 * _head(inputs[:, size + fill - (head_size - 1) :], ir[:, :head_size])",
+        ("tests/effects/test_streaming_convolution.py",),
+        "the streamed reverb loses its first partition (the direct-form head)",
+    ),
+    Bug(
+        "stream-latency-understated",
+        "streaming",
+        "src/torchddsp/streaming/transfer.py",
+        "+ hop - 1 + render_lag",
+        "+ hop - 2 + render_lag",
+        ("tests/streaming/test_transfer_stream.py",),
+        "the stream states one sample less latency than it has: a block ending inside a hop underflows",
+    ),
 ]
 
 

@@ -261,13 +261,15 @@ class _BlockConvolution:
         if self.n_samples == 0:  # empty audio: an empty output ("same"), or the zero tail ("valid")
             length = 0 if self.padding == "same" else self.ir_size - 1
             return audio.new_zeros(self.batch, length, dtype=self.dtype)
-        blocks = torch.nn.functional.pad(audio.to(self.dtype), (0, self.n_frames * self.block - self.n_samples))
-        blocks = blocks.view(self.batch, self.n_frames, self.block)
+        blocks = audio.to(self.dtype)
+        if self.n_frames * self.block != self.n_samples:  # pad only a short last block (no copy otherwise)
+            blocks = torch.nn.functional.pad(blocks, (0, self.n_frames * self.block - self.n_samples))
+        blocks = blocks.reshape(self.batch, self.n_frames, self.block)
         convolved = torch.fft.irfft(torch.fft.rfft(blocks, n=self.fft_size) * ir_spectrum, n=self.fft_size)
         full = convolved[:, 0] if self.n_frames == 1 else overlap_add_unchecked(convolved, self.block)
-        full = full[:, : self.n_samples + self.ir_size - 1]
         if self.padding == "valid":
-            return full
+            return full[:, : self.n_samples + self.ir_size - 1]
+        # One slice (start + n_samples <= n_samples + ir_size - 1): one zero-filled gradient backward.
         return full[:, self.start : self.start + self.n_samples]
 
 
@@ -278,17 +280,21 @@ _MATRIX_FFT_FACTOR = 4
 
 
 @functools.lru_cache(maxsize=8)
-def _magnitude_to_spectrum(n_bins: int, window_size: int, fft_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _magnitude_to_spectrum(n_bins: int, window_size: int, fft_size: int) -> np.ndarray:
     """The linear map from sampled magnitudes to the ``fft_size``-point spectrum of their
-    :func:`frequency_impulse_response`: real and imaginary parts, each ``(n_bins, fft_size // 2 + 1)``.
+    :func:`frequency_impulse_response`, ``(n_bins, 2 * (fft_size // 2 + 1))``: real and
+    imaginary parts interleaved, so one matrix product gives the spectrum as
+    ``torch.view_as_complex`` reads it.
 
     The response is linear in the magnitudes, so its spectrum is one small matrix product
     away (float64 here, computed once per size): cheaper forward and backward than an
-    inverse FFT, a window and a forward FFT per frame.
+    inverse FFT, a window and a forward FFT per frame. One product (not one per part joined
+    by ``torch.complex``): no complex copy forward, no strided real and imaginary copies
+    backward (``view_as_real`` of the gradient is free).
     """
     identity = torch.eye(n_bins, dtype=torch.float64)
     spectrum = torch.fft.rfft(frequency_impulse_response(identity, window_size), n=fft_size)
-    return spectrum.real.numpy(), spectrum.imag.numpy()
+    return torch.view_as_real(spectrum).reshape(n_bins, -1).numpy()
 
 
 @half_in_float32
@@ -321,11 +327,9 @@ def frequency_filter(audio: Tensor, magnitudes: Tensor, window_size: int = 0) ->
         # Long blocks: the matrix would be large, and FFTs of the response are cheap by comparison.
         spectrum = torch.fft.rfft(frequency_impulse_response(frames, window_size), n=plan.fft_size)
     else:
-        real, imag = (
-            torch.as_tensor(part, dtype=plan.dtype, device=audio.device)
-            for part in _magnitude_to_spectrum(n_bins, window_size, plan.fft_size)
-        )
-        spectrum = torch.complex(frames @ real, frames @ imag)
+        matrix = torch.as_tensor(_magnitude_to_spectrum(n_bins, window_size, plan.fft_size), device=audio.device)
+        interleaved = frames @ matrix.to(plan.dtype)  # (batch or 1, n_frames, 2 * n_frequencies)
+        spectrum = torch.view_as_complex(interleaved.unflatten(-1, (-1, 2)))
     return restore_audio(plan.run(audio, spectrum), leading)
 
 

@@ -74,11 +74,14 @@ def counter_noise(
     check_floating_dtype(dtype)
     index = torch.arange(1, n_samples + 1, dtype=torch.int64, device=seeds.device) + offset
     z = seeds[:, None] + index[None, :] * _signed(_GOLDEN)
-    z = (z ^ _shift_right(z, 30)) * _signed(_MIX_1)
-    z = (z ^ _shift_right(z, 27)) * _signed(_MIX_2)
-    z = z ^ _shift_right(z, 31)
-    uniform = _shift_right(z, 11).to(torch.float64) * (2.0**-53)
-    return (2.0 * uniform - 1.0).to(dtype)
+    # In place on z (a fresh tensor): one signal-sized buffer instead of one per operation.
+    z ^= _shift_right(z, 30)
+    z *= _signed(_MIX_1)
+    z ^= _shift_right(z, 27)
+    z *= _signed(_MIX_2)
+    z ^= _shift_right(z, 31)
+    # 53 bits u in [0, 1): 2u - 1 = bits * 2^-52 - 1, exact in float64.
+    return _shift_right(z, 11).to(torch.float64).mul_(2.0**-52).sub_(1.0).to(dtype)
 
 
 def seeded_noise(
