@@ -7,6 +7,7 @@
     torchddsp transfer INPUT --model violin -o OUTPUT.wav [--pitch-shift 0] [--loudness-shift 0]
                        [--no-auto-adjust] [--dry | --reverb-from MODEL]
     torchddsp stream INPUT --model violin -o OUTPUT.wav [--block 256] [--f0 yin|crepe] [--live]
+    torchddsp export --model violin --format torchscript|onnx -o FILE [--block 256] [--controls-in]
     torchddsp modular render --voice default --count N --seed S --out DIR [--shard-size 1000]
     torchddsp modular curves --voice default --out CURVES.json
 
@@ -188,6 +189,18 @@ def _stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .streaming.export import export_step  # noqa: PLC0415
+
+    options: dict[str, Any] = {"reverb": not args.dry}
+    if not args.controls_in:
+        options.update(f0_method=args.f0, min_hz=args.min_hz, auto_adjust=False)
+    info = export_step(args.model, args.output, args.format, args.block, args.controls_in, **options)
+    print(f"wrote {args.output} and {args.output}.json")
+    print(json.dumps({key: info[key] for key in ("block", "latency_samples", "latency_ms", "f0_method")}))
+    return 0
+
+
 def _modular_context(args: argparse.Namespace):
     from .modular import RenderContext  # noqa: PLC0415
 
@@ -354,6 +367,17 @@ def _add_stream(commands: Any) -> None:
     stream.add_argument("--seconds", type=_positive_float, help="with --live: stop after this long")
 
 
+def _add_export(commands: Any) -> None:
+    export = _command(commands, "export", "write the streaming step as a TorchScript or ONNX file", _export)
+    export.add_argument("--model", required=True, help="bundled model name or training run folder")
+    export.add_argument("--format", required=True, choices=("torchscript", "onnx"))
+    export.add_argument("-o", "--output", required=True, help="file to write (a JSON sidecar goes beside it)")
+    export.add_argument("--block", type=_positive_int, default=256, help="samples per call, a multiple of the hop")
+    export.add_argument("--f0", default="yin", choices=("yin", "crepe"), help="pitch tracker")
+    export.add_argument("--min-hz", type=_positive_float, default=100.0, help="YIN's lowest f0 (sets its look-ahead)")
+    _flags(export, controls_in="f0 and loudness frames in (the synthesis half)", dry="no reverb")
+
+
 def _add_modular(commands: Any) -> None:
     modular = commands.add_parser("modular", help="the modular synthesizer: render datasets, export curves")
     actions = modular.add_subparsers(dest="action", required=True)
@@ -386,7 +410,7 @@ def _add_modular(commands: Any) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="torchddsp", description="Differentiable DSP: timbre transfer and more.")
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_prepare, _add_train, _add_evaluate, _add_transfer, _add_stream, _add_modular):
+    for add in (_add_prepare, _add_train, _add_evaluate, _add_transfer, _add_stream, _add_export, _add_modular):
         add(commands)
     return parser
 

@@ -180,7 +180,10 @@ def _yin_frames(
     # Inside the first run of lags below the threshold, take its minimum; with no run, the global one.
     index = torch.arange(search.shape[-1], device=cut.device)
     after_first = index >= first
-    run = torch.cumprod((below | ~after_first).to(torch.uint8), dim=-1).bool() & after_first
+    # The run ends at the first lag after it not below (a count of those, not a cumprod: the
+    # exported step's runtimes lack an integer cumulative product).
+    blocked = (~below & after_first).to(torch.int64)
+    run = (torch.cumsum(blocked, dim=-1) == 0) & after_first
     candidates = torch.where(run | ~any_below, search, torch.full_like(search, math.inf))
     lag = candidates.argmin(dim=-1, keepdim=True) + min_lag
 
