@@ -191,16 +191,25 @@ def main() -> None:
     model = load_model(args.model)
     audio = _audio(model.sample_rate, args.seconds)
     folder = Path(__import__("tempfile").mkdtemp(prefix="bench_streaming_"))
-    rows = []
+    rows: list[dict] = []
+    failures: list[str] = []
     for route in args.routes.split(","):
         for f0 in args.f0.split(","):
             for block in (int(b) for b in args.blocks.split(",")):
-                row = run_case(model, route, f0, block, audio, folder)
+                try:
+                    row = run_case(model, route, f0, block, audio, folder)
+                except Exception as error:  # noqa: BLE001 (a route that cannot export this case is a result)
+                    failures.append(
+                        f"{route} / {f0} / block {block}: {type(error).__name__}: {str(error).splitlines()[0][:160]}"
+                    )
+                    continue
                 if row is not None:
                     rows.append(row)
     print(machine_description())
     print(f"model {args.model}, {args.seconds} s of a cello recording, one thread; load average {os.getloadavg()}\n")
     print(_table(rows))
+    for failure in failures:
+        print(f"\nnot measured: {failure}")
     extra: dict = {}
     if args.streams_block:
         block = args.streams_block

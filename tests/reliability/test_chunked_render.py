@@ -65,9 +65,7 @@ def models() -> dict[int, Autoencoder]:
 def whole(models) -> dict[int, dict[str, torch.Tensor]]:
     f0, loudness = _features()
     with torch.no_grad():
-        return {
-            rate: model(f0, loudness, seed=SEED) for rate, model in models.items()
-        }
+        return {rate: model(f0, loudness, seed=SEED) for rate, model in models.items()}
 
 
 def _relative_error(chunked: torch.Tensor, reference: torch.Tensor) -> float:
@@ -93,9 +91,7 @@ def test_uneven_chunks_and_other_reverb(models):
     ir = torch.randn(300, generator=torch.Generator().manual_seed(1)) * 0.1
     for reverb, reverb_ir, key in ((True, ir, "audio"), (False, None, "audio_dry")):
         with torch.no_grad():
-            reference = model(
-                f0, loudness, seed=SEED, reverb=reverb, reverb_ir=reverb_ir
-            )["audio"]
+            reference = model(f0, loudness, seed=SEED, reverb=reverb, reverb_ir=reverb_ir)["audio"]
         state = start_render(model, seed=SEED, reverb=reverb, reverb_ir=reverb_ir)
         pieces, start = [], 0
         for size in (5, 1, 13, 2, 40, 1, 1, 34):

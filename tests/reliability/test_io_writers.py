@@ -92,11 +92,11 @@ def test_constants_shared_by_several_modules_are_one_definition():
     from torchddsp.training import data  # noqa: PLC0415
     from torchddsp.training import metrics  # noqa: PLC0415
     from torchddsp.transfer import files  # noqa: PLC0415
-    from torchddsp.transfer import in_memory  # noqa: PLC0415
+    from torchddsp.transfer import adjust  # noqa: PLC0415
 
     assert data.CONFIDENCE_THRESHOLD is pitch.CONFIDENCE_THRESHOLD
     assert metrics.CONFIDENCE_THRESHOLD is pitch.CONFIDENCE_THRESHOLD
-    assert in_memory.CONFIDENCE_THRESHOLD is pitch.CONFIDENCE_THRESHOLD
+    assert adjust.CONFIDENCE_THRESHOLD is pitch.CONFIDENCE_THRESHOLD
     assert data.CHUNK_SECONDS is recording.CHUNK_SECONDS
     assert files.transfer_file.__kwdefaults__["chunk_s"] is recording.CHUNK_SECONDS
     for method in pitch.F0_METHODS:

@@ -75,8 +75,12 @@ class _ConvolutionReverb(Processor):
     ``add_dry`` and ``partition_size``."""
 
     render_options = ("state", "return_state")
-    add_dry: bool
-    partition_size: int
+
+    def __init__(self, trainable: bool, add_dry: bool, partition_size: int, scale_fn: ScaleFn | None = None):
+        super().__init__(trainable)
+        self.add_dry = add_dry
+        self.scale_fn = scale_fn
+        self.partition_size = check_positive_int("partition_size", partition_size)
 
     def render(
         self, audio: Tensor, ir: Tensor, *, state: PartitionedConvolutionState | None = None, return_state: bool = False
@@ -125,9 +129,7 @@ class Reverb(_ConvolutionReverb):
         seed: int = 0,
         partition_size: int = DEFAULT_PARTITION_SIZE,
     ):
-        super().__init__(trainable)
-        self.add_dry = add_dry
-        self.partition_size = check_positive_int("partition_size", partition_size)
+        super().__init__(trainable, add_dry, partition_size)
         self.reverb_length = check_positive_int("reverb_length", reverb_length, minimum=2)
         self.learnable(
             "ir", lambda: torch.randn(self.reverb_length, generator=torch.Generator().manual_seed(seed)) * 1e-6
@@ -165,10 +167,7 @@ class ExpDecayReverb(_ConvolutionReverb):
         seed: int = 0,
         partition_size: int = DEFAULT_PARTITION_SIZE,
     ):
-        super().__init__(trainable)
-        self.add_dry = add_dry
-        self.scale_fn = scale_fn
-        self.partition_size = check_positive_int("partition_size", partition_size)
+        super().__init__(trainable, add_dry, partition_size, scale_fn)
         self.reverb_length = check_positive_int("reverb_length", reverb_length, minimum=2)
         self.register_buffer("noise", uniform_noise(1, self.reverb_length, seed=seed))
         self.register_buffer("time", torch.linspace(0.0, 1.0, self.reverb_length)[None, :])
@@ -218,10 +217,7 @@ class FilteredNoiseReverb(_ConvolutionReverb):
         seed: int = 0,
         partition_size: int = DEFAULT_PARTITION_SIZE,
     ):
-        super().__init__(trainable)
-        self.add_dry = add_dry
-        self.scale_fn = scale_fn
-        self.partition_size = check_positive_int("partition_size", partition_size)
+        super().__init__(trainable, add_dry, partition_size, scale_fn)
         self.initial_bias = float(initial_bias)
         self.window_size = int(window_size)
         self.reverb_length = check_positive_int("reverb_length", reverb_length, minimum=2)

@@ -22,19 +22,10 @@ from torch import Tensor
 from ..features.pitch import CONFIDENCE_THRESHOLD
 from ..functional import hz_to_midi
 from ..functional import midi_to_hz
+from ..training.data import QUANTILES  # the levels of a dataset's statistics
 from ..validation import InputError
 
-__all__ = [
-    "Adjustment",
-    "feature_statistics",
-    "plan_adjustment",
-    "apply_adjustment",
-    "adjust_features",
-    "QUANTILE_LEVELS",
-]
-
-#: The loudness quantile levels of dataset and input statistics (0, 0.01, ..., 1).
-QUANTILE_LEVELS = tuple(float(q) for q in np.linspace(0.0, 1.0, 101).round(2))
+__all__ = ["Adjustment", "feature_statistics", "plan_adjustment", "apply_adjustment", "adjust_features"]
 
 
 @dataclass(frozen=True)
@@ -79,8 +70,8 @@ def feature_statistics(f0_hz: Tensor, loudness_db: Tensor, confidence: Tensor) -
     return {
         "pitched_frames": int(pitched.sum()),
         "mean_pitch_midi": float(hz_to_midi(f0_hz[pitched].double()).mean()),
-        "quantile_levels": list(QUANTILE_LEVELS),
-        "loudness_db_quantiles": np.quantile(loudness, QUANTILE_LEVELS).tolist(),
+        "quantile_levels": list(QUANTILES),
+        "loudness_db_quantiles": np.quantile(loudness, QUANTILES).tolist(),
     }
 
 
@@ -124,7 +115,7 @@ def plan_adjustment(
         auto_adjust and input_statistics.get("pitched_frames", 0) > 0 and model_statistics.get("pitched_frames", 0) > 0
     ):
         return plan
-    levels = np.asarray(model_statistics.get("quantile_levels", QUANTILE_LEVELS), dtype=np.float64)
+    levels = np.asarray(model_statistics.get("quantile_levels", QUANTILES), dtype=np.float64)
     target = _quantiles_at(model_statistics, levels, "model_statistics")
     source = _quantiles_at(input_statistics, levels, "input_statistics")
     octaves = round((float(model_statistics["mean_pitch_midi"]) - float(input_statistics["mean_pitch_midi"])) / 12.0)
