@@ -91,8 +91,8 @@ def test_constants_shared_by_several_modules_are_one_definition():
     from torchddsp.features import recording  # noqa: PLC0415
     from torchddsp.training import data  # noqa: PLC0415
     from torchddsp.training import metrics  # noqa: PLC0415
-    from torchddsp.transfer import files  # noqa: PLC0415
     from torchddsp.transfer import adjust  # noqa: PLC0415
+    from torchddsp.transfer import files  # noqa: PLC0415
 
     assert data.CONFIDENCE_THRESHOLD is pitch.CONFIDENCE_THRESHOLD
     assert metrics.CONFIDENCE_THRESHOLD is pitch.CONFIDENCE_THRESHOLD
