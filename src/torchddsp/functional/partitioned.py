@@ -187,11 +187,10 @@ def _flat_state(
 def _head(context: Tensor, head: Tensor) -> Tensor:
     """Direct-form convolution of ``context`` ``(batch, Lh - 1 + B)`` (the ``Lh - 1`` samples
     before the block, then the block) with ``head`` ``(batch or 1, Lh)``: ``(batch, B)``."""
-    kernel = head.flip(-1).unsqueeze(1)  # conv1d correlates: flip to convolve
-    if head.shape[0] == 1:
-        return nnf.conv1d(context.unsqueeze(1), kernel).squeeze(1)
-    # One filter per item: items are conv1d's channels, each its own group.
-    return nnf.conv1d(context.unsqueeze(0), kernel, groups=head.shape[0]).squeeze(0)
+    # Output n reads context[n : n + Lh] against the flipped head: one batched matrix-vector
+    # product over a sliding-window view (conv1d takes its slow im2col path for this shape).
+    windows = context.unfold(-1, head.shape[-1], 1)  # (batch, B, Lh), a view
+    return torch.matmul(windows, head.flip(-1).unsqueeze(-1)).squeeze(-1)
 
 
 def _tail(
