@@ -120,6 +120,7 @@ def test_step_equals_the_eager_stream(small, cello, block):
     _assert_close(_roll(TransferStep(stream, block), _blocks(audio, block)), _eager(stream, audio, block), 1e-5)
 
 
+@pytest.mark.slow  # exports a file (5-15 s) or runs 300 blocks: make test and CI run it, test-fast not
 def test_violin_step_equals_the_eager_stream_over_300_blocks(violin, cello):
     stream = TransferStream(violin, auto_adjust=False, loudness_shift=2.0, seed=1)
     audio = cello[: 300 * 256]
@@ -161,6 +162,7 @@ def exported(small, tmp_path_factory) -> dict:
     return {"files": files, "infos": infos, "step": step}
 
 
+@pytest.mark.slow  # exports a file (5-15 s) or runs 300 blocks: make test and CI run it, test-fast not
 def test_torchscript_file_runs_in_a_fresh_process_without_torchddsp(exported, dithered, tmp_path):
     step = exported["step"]
     blocks = _blocks(dithered[: 150 * 256], 256)
@@ -191,6 +193,7 @@ def _onnx_roll(path: Path, blocks: list[torch.Tensor], initial: tuple[torch.Tens
     return torch.cat(audio, 1)
 
 
+@pytest.mark.slow  # exports a file (5-15 s) or runs 300 blocks: make test and CI run it, test-fast not
 def test_onnx_file_in_onnxruntime_equals_the_step_over_many_blocks(exported, dithered):
     step = exported["step"]
     blocks = _blocks(dithered[: 300 * 256], 256)
@@ -200,6 +203,7 @@ def test_onnx_file_in_onnxruntime_equals_the_step_over_many_blocks(exported, dit
     _assert_close(_onnx_roll(exported["files"]["onnx"], blocks, step.initial_state()), _roll(step, blocks), 1e-3)
 
 
+@pytest.mark.slow  # exports a file (5-15 s) or runs 300 blocks: make test and CI run it, test-fast not
 def test_sidecar_describes_the_step(exported):
     step = exported["step"]
     for name, path in exported["files"].items():
@@ -219,6 +223,7 @@ def test_sidecar_describes_the_step(exported):
     assert [(i.name, list(i.shape)) for i in session.get_inputs()] == described
 
 
+@pytest.mark.slow  # exports a file (5-15 s) or runs 300 blocks: make test and CI run it, test-fast not
 def test_violin_onnx_controls_in(violin, tmp_path):
     # The bundled model's synthesis half through onnxruntime: equal to the eager step.
     path = tmp_path / "violin_controls.onnx"

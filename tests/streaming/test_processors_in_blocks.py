@@ -318,7 +318,8 @@ def _length(blocking: str, hop: int) -> int:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("blocking", BLOCKINGS)
+# Single-sample blocks are the slowest case (a call per sample): make test and CI run them.
+@pytest.mark.parametrize("blocking", [pytest.param(b, marks=pytest.mark.slow) if b == "1" else b for b in BLOCKINGS])
 @pytest.mark.parametrize("name", list(CASES))
 def test_blocks_with_the_returned_state_equal_the_offline_call(name, blocking, dtype):
     # Bugs caught: a state dropped or reset between blocks (the FDN's tail, the LFO's phase, the
