@@ -95,6 +95,8 @@ def sidecar(step: TransferStep | ControlsStep, file_format: str, model_name: str
             for name, value in initial.items()
         ],
         "feedback": "call k + 1 takes output next_<name> of call k as input <name>; the first call takes 'initial'",
+        # A loaded TorchScript module specialises itself on its first calls (30-140 ms each).
+        "warm_up": "run about 3 calls on a copy of the initial state before audio starts",
         "versions": _versions(),
     }
     return info
