@@ -200,3 +200,20 @@ def test_z_model_falls_back_to_memory(recording, tmp_path):
     write_transfer(transfer(read_audio(recording, RATE), RATE, loaded, f0_method="yin"), tmp_path / "m.wav")
     transfer_file(recording, loaded, tmp_path / "f.wav", f0_method="yin", chunk_s=0.2)
     assert np.array_equal(_pcm(tmp_path / "f.wav"), _pcm(tmp_path / "m.wav"))
+
+
+def test_analysis_options_reach_the_chunked_file_path(recording, violin, tmp_path):
+    """The stream's analysis settings (YIN's range, the loudness window) give the same file
+    through transfer_file, in 0.25 s chunks, as in memory. A wider loudness window (1024, not
+    512) catches chunks cut with the default context (their edge frames would read zeros), and
+    options dropped on the way (the file would be the default analysis's)."""
+    options = dict(f0_method="yin", yin_options={"min_hz": 100.0}, loudness_n_fft=1024, loudness_shift=6.0)
+    write_transfer(transfer(read_audio(recording, RATE), RATE, violin, **options), tmp_path / "m.wav")
+    transfer_file(recording, violin, tmp_path / "f.wav", chunk_s=0.25, **options)
+    chunked, memory = _pcm(tmp_path / "f.wav"), _pcm(tmp_path / "m.wav")
+    assert chunked.shape == memory.shape
+    assert np.abs(chunked - memory).max() <= 1e-4 * 32768
+    default = write_transfer(
+        transfer(read_audio(recording, RATE), RATE, violin, f0_method="yin", loudness_shift=6.0), tmp_path / "d.wav"
+    )
+    assert default and np.abs(_pcm(tmp_path / "d.wav") - memory).max() > 1e-2 * 32768  # the options matter

@@ -20,7 +20,9 @@ import math
 import os
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -80,9 +82,13 @@ def frame_features(
     f0_method: str = "crepe",
     crepe_model: str = "tiny",
     n_frames: int | None = None,
+    yin_options: Mapping[str, Any] | None = None,
+    loudness_n_fft: int | None = None,
 ) -> dict[str, Tensor]:
     """f0, confidence and loudness of one signal ``(n_samples,)`` analysed whole: float32
-    ``(n_frames,)`` each, ``n_frames = n_samples // hop`` by default.
+    ``(n_frames,)`` each, ``n_frames = n_samples // hop`` by default. ``yin_options``
+    (``min_hz``, ``max_hz``, ``threshold``; with ``f0_method="yin"``) and ``loudness_n_fft``
+    as :func:`~torchddsp.transfer.transfer` takes them.
 
     Example:
         >>> features = frame_features(torch.zeros(1600), 16000, 250, f0_method="yin")
@@ -91,11 +97,17 @@ def frame_features(
     """
     hop = _hop(sample_rate, frame_rate)
     n_frames = audio.shape[-1] // hop if n_frames is None else n_frames
+    options = _yin_options(f0_method, yin_options)
     f0_hz, confidence = estimate_f0(
-        audio[None], sample_rate, frame_rate, method=f0_method, model=crepe_model, n_frames=n_frames
+        audio[None], sample_rate, frame_rate, method=f0_method, model=crepe_model, n_frames=n_frames, **options
     )
-    loudness = a_weighted_loudness(audio[None], sample_rate, frame_rate, n_frames=n_frames)
+    loudness = a_weighted_loudness(audio[None], sample_rate, frame_rate, n_fft=loudness_n_fft, n_frames=n_frames)
     return {"f0_hz": f0_hz[0], "confidence": confidence[0], "loudness_db": loudness[0]}
+
+
+def _yin_options(f0_method: str, yin_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """YIN's options that are set (None means its default); none for CREPE."""
+    return {k: v for k, v in (yin_options or {}).items() if v is not None} if f0_method == "yin" else {}
 
 
 def _hop(sample_rate: int, frame_rate: int) -> int:
@@ -106,7 +118,13 @@ def _hop(sample_rate: int, frame_rate: int) -> int:
     return int(sample_rate) // int(frame_rate)
 
 
-def feature_context(sample_rate: int, frame_rate: int, f0_method: str = "crepe") -> tuple[int, int, int]:
+def feature_context(
+    sample_rate: int,
+    frame_rate: int,
+    f0_method: str = "crepe",
+    yin_options: Mapping[str, Any] | None = None,
+    loudness_n_fft: int | None = None,
+) -> tuple[int, int, int]:
     """``(before, after, grid)``: a chunk of frames ``i0 .. i1 - 1`` is analysed exactly from the
     samples ``[i0 * hop - before, (i1 - 1) * hop + after)`` (clipped to the recording), and
     chunks start on multiples of ``grid`` samples. ``before`` and ``grid`` are multiples of the
@@ -114,10 +132,12 @@ def feature_context(sample_rate: int, frame_rate: int, f0_method: str = "crepe")
     the whole signal's."""
     hop = _hop(sample_rate, frame_rate)
     check_choice("f0_method", f0_method, F0_METHODS)
-    spans = [loudness_context(sample_rate)]
+    spans = [loudness_context(sample_rate, loudness_n_fft)]
     grid = hop
     if f0_method == "yin":
-        spans.append(yin_context(sample_rate))
+        spans.append(
+            yin_context(sample_rate, **{k: v for k, v in _yin_options("yin", yin_options).items() if k == "min_hz"})
+        )
     else:
         spans.append(crepe_context(int(sample_rate)))
         # Chunk offsets must be whole input periods of the resampler (sample_rate / gcd) and
@@ -137,6 +157,8 @@ def analysis_chunks(
     f0_method: str = "crepe",
     crepe_model: str = "tiny",
     chunk_frames: int = 15000,
+    yin_options: Mapping[str, Any] | None = None,
+    loudness_n_fft: int | None = None,
 ) -> Iterator[FeatureChunk]:
     """Analyse a signal given as consecutive 1-D blocks at ``sample_rate`` (e.g. from
     :func:`torchddsp.io.read_audio_blocks`), about ``chunk_frames`` frames at a time.
@@ -147,7 +169,7 @@ def analysis_chunks(
     chunk's audio and frames, plus the blocks.
     """
     hop = _hop(sample_rate, frame_rate)
-    before, after, grid = feature_context(sample_rate, frame_rate, f0_method)
+    before, after, grid = feature_context(sample_rate, frame_rate, f0_method, yin_options, loudness_n_fft)
     step = max(1, -(-int(chunk_frames) * hop // grid)) * grid // hop  # frames per chunk, on the grid
     kept = torch.zeros(0)
     kept_start, n_samples, next_frame = 0, 0, 0  # kept: samples kept_start .. n_samples - 1
@@ -168,8 +190,9 @@ def analysis_chunks(
             stop = min(n_samples, (stop_frame - 1) * hop + after)
             audio = kept[start - kept_start : stop - kept_start]
             skip = next_frame - start // hop  # frames of the left context, computed and dropped
+            n_frames = stop_frame - start // hop
             features = frame_features(
-                audio, sample_rate, frame_rate, f0_method, crepe_model, n_frames=stop_frame - start // hop
+                audio, sample_rate, frame_rate, f0_method, crepe_model, n_frames, yin_options, loudness_n_fft
             )
             features = {key: value[skip:].clone() for key, value in features.items()}
             covered = kept[next_frame * hop - kept_start : stop_frame * hop - kept_start].clone()
@@ -198,8 +221,11 @@ def recording_features(
     crepe_model: str = "tiny",
     chunk_s: float = CHUNK_SECONDS,
     show_progress: bool = False,
+    yin_options: Mapping[str, Any] | None = None,
+    loudness_n_fft: int | None = None,
 ) -> dict:
-    """f0, confidence and loudness of an audio file of any length, in chunks.
+    """f0, confidence and loudness of an audio file of any length, in chunks (``yin_options``,
+    ``loudness_n_fft``: as :func:`frame_features`).
 
     The file is read in blocks (mono, resampled to ``sample_rate``: see
     :func:`torchddsp.io.read_audio_blocks`) and analysed ``chunk_s`` at a time; the result
@@ -222,7 +248,10 @@ def recording_features(
     n_samples = 0
     blocks = read_audio_blocks(path, sample_rate, n_chunk * hop)
     with Progress(-(-frames * sample_rate // rate) // hop, f"features {os.fspath(path)}", show_progress) as bar:
-        for chunk in analysis_chunks(blocks, sample_rate, frame_rate, f0_method, crepe_model, n_chunk):
+        chunks = analysis_chunks(
+            blocks, sample_rate, frame_rate, f0_method, crepe_model, n_chunk, yin_options, loudness_n_fft
+        )
+        for chunk in chunks:
             for key in FEATURES:
                 pieces[key].append(chunk.features[key])
             n_samples = chunk.n_samples

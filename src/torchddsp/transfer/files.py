@@ -49,7 +49,7 @@ from .in_memory import write_transfer
 __all__ = ["transfer_file"]
 
 # Which of transfer's options each stage of the chunked path takes (each stage's own defaults).
-_ANALYSIS = ("f0_method", "crepe_model")
+_ANALYSIS = ("f0_method", "crepe_model", "yin_options", "loudness_n_fft")
 _ADJUST = ("auto_adjust", "pitch_shift", "loudness_shift", "quiet_db", "input_statistics")
 _RENDER = ("seed", "reverb", "reverb_ir")
 
@@ -167,9 +167,6 @@ def transfer_file(
     Returns ``{"adjustments", "written", "n_samples", "sample_rate"}``.
     """
     check_room(options.get("reverb", True), options.get("reverb_ir"))
-    unsupported = sorted(k for k in ("yin_options", "loudness_n_fft") if options.get(k) is not None)
-    if unsupported:
-        raise InputError(f"transfer_file analyses with the default windows: {unsupported} apply to transfer() only")
     input_path = Path(input_path)
     if not input_path.is_file():
         raise InputError(f"input {input_path}: no such file")
