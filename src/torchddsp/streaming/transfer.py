@@ -75,6 +75,7 @@ class TransferStream:
         min_hz, max_hz, threshold: YIN's search range and threshold. The default 100 Hz keeps
             YIN's look-ahead at 15 ms (40 Hz: 38 ms).
         loudness_n_fft: the loudness window (None: 512 at 16 kHz).
+        crepe_convolution: ``"direct"`` or ``"fft"`` (see :class:`~torchddsp.streaming.features.FeatureSettings`).
         input_statistics: the input's statistics for auto-adjust (as
             :func:`~torchddsp.transfer.adjust.feature_statistics` gives them, e.g. of a reference
             recording of the same player); None: no automatic adjustment (a stream cannot
@@ -97,6 +98,7 @@ class TransferStream:
     max_hz: float | None = None
     threshold: float = 0.15
     loudness_n_fft: int | None = None
+    crepe_convolution: str = "direct"
     input_statistics: dict[str, Any] | None = None
     auto_adjust: bool = True
     pitch_shift: float = 0.0
@@ -118,6 +120,7 @@ class TransferStream:
             self.max_hz,
             self.threshold,
             self.loudness_n_fft,
+            self.crepe_convolution,
         )
         self.adjustment: Adjustment = plan_adjustment(
             self.loaded.statistics,
