@@ -230,6 +230,12 @@ def _normalized_frames(
         frame_rate,
         n_frames,
     )
+    return normalize_frames(frames, epsilon)
+
+
+def normalize_frames(frames: Tensor, epsilon: float | None = None) -> Tensor:
+    """Frames already cut ``(..., 1024)`` made zero-mean and unit-variance, as CREPE was trained
+    (``epsilon``: see :func:`_normalized_frames`)."""
     frames = frames - frames.mean(dim=-1, keepdim=True)
     if epsilon is not None:
         deviation = torch.sqrt(frames.square().mean(dim=-1, keepdim=True).clamp_min(1e-30))
@@ -237,6 +243,16 @@ def _normalized_frames(
     # Flooring the variance instead of the deviation keeps the gradient finite at silence.
     variance = frames.square().sum(dim=-1, keepdim=True) / (frames.shape[-1] - 1)
     return frames / torch.sqrt(variance.clamp_min(1e-20))
+
+
+def decode_activations(activations: Tensor) -> tuple[Tensor, Tensor]:
+    """f0 in Hz and confidence from CREPE's activations ``(..., 360)``: the weighted mean of
+    the cents of the bins within 4 of the peak, and the peak's activation."""
+    confidence, peak = activations.max(dim=-1)
+    bins = torch.arange(N_BINS, device=activations.device)
+    weights = activations * ((bins - peak.unsqueeze(-1)).abs() <= 4)
+    cents = CENTS_OFFSET + CENTS_PER_BIN * (weights * bins).sum(-1) / weights.sum(-1).clamp_min(1e-12)
+    return 10.0 * torch.pow(2.0, cents / 1200.0), confidence
 
 
 def crepe_activations(
@@ -283,11 +299,6 @@ def crepe(
     """
     with torch.no_grad():
         activations = crepe_activations(audio, sample_rate, frame_rate, model, n_frames)
-    confidence, peak = activations.max(dim=-1)
-    bins = torch.arange(N_BINS, device=activations.device)
-    near_peak = (bins - peak.unsqueeze(-1)).abs() <= 4
-    weights = activations * near_peak
-    cents = CENTS_OFFSET + CENTS_PER_BIN * (weights * bins).sum(-1) / weights.sum(-1).clamp_min(1e-12)
-    f0_hz = 10.0 * torch.pow(2.0, cents / 1200.0)
+    f0_hz, confidence = decode_activations(activations)
     dtype = audio.dtype if audio.dtype in (torch.float32, torch.float64) else torch.float32
     return f0_hz.to(dtype).clone(), confidence.to(dtype).clone()

@@ -95,9 +95,16 @@ def a_weighted_loudness(
     sample_rate = check_positive("sample_rate", sample_rate)
     n_fft = default_loudness_n_fft(sample_rate) if n_fft is None else check_positive_int("n_fft", n_fft, minimum=2)
     frames = centered_frames(audio, n_fft, sample_rate, frame_rate, n_frames)
+    return loudness_of_frames(frames, sample_rate, ref_db, range_db)
+
+
+def loudness_of_frames(frames: Tensor, sample_rate: float, ref_db: float = 0.0, range_db: float = 80.0) -> Tensor:
+    """:func:`a_weighted_loudness` of frames already cut, ``(..., n_fft)`` -> ``(...)`` dB (what a
+    stream computes for the frames its buffer completes)."""
+    n_fft = frames.shape[-1]
     dtype = frames.dtype if frames.dtype in (torch.float32, torch.float64) else torch.float32
     power = windowed_power(frames.to(dtype), window_tensor("hann", n_fft, n_fft, dtype, frames.device))
-    weighting = torch.as_tensor(_a_weighting_power(sample_rate, n_fft), dtype=dtype, device=frames.device)
+    weighting = torch.as_tensor(_a_weighting_power(float(sample_rate), n_fft), dtype=dtype, device=frames.device)
     return power_to_db((power * weighting).mean(-1), ref_db=ref_db, range_db=range_db)
 
 

@@ -33,25 +33,21 @@ import torch
 from torch import Tensor
 
 from ..features.crepe import CAPACITIES
-from ..features.crepe import CENTS_OFFSET
-from ..features.crepe import CENTS_PER_BIN
 from ..features.crepe import CREPE_FRAME_SIZE
 from ..features.crepe import CREPE_SAMPLE_RATE
 from ..features.crepe import FRAMES_PER_CHUNK
-from ..features.crepe import N_BINS
 from ..features.crepe import crepe_context
 from ..features.crepe import crepe_weights_path
+from ..features.crepe import decode_activations
 from ..features.crepe import load_crepe
-from ..features.fourier import window_tensor
-from ..features.fourier import windowed_power
+from ..features.crepe import normalize_frames
 from ..features.framing import default_n_frames
-from ..features.loudness import _a_weighting_power
 from ..features.loudness import default_loudness_n_fft
 from ..features.loudness import loudness_context
+from ..features.loudness import loudness_of_frames
 from ..features.pitch import F0_METHODS
 from ..features.yin import _yin_frames
 from ..features.yin import yin_context
-from ..functional import power_to_db
 from ..validation import InputError
 from ..validation import check_choice
 from ..validation import check_finite
@@ -266,20 +262,14 @@ def _cut(audio: Tensor, starts: Tensor, size: int) -> Tensor:
 
 
 def _loudness(frames: Tensor, settings: FeatureSettings, n_fft: int) -> Tensor:
-    """:func:`~torchddsp.features.loudness.a_weighted_loudness` of frames already cut ``(..., n_fft)``
-    (its code after the framing, with its default range_db and ref_db)."""
-    dtype, device = frames.dtype, frames.device
-    power = windowed_power(frames, window_tensor("hann", n_fft, n_fft, dtype, device))
-    weighting = torch.as_tensor(_a_weighting_power(float(settings.sample_rate), n_fft), dtype=dtype, device=device)
-    return power_to_db((power * weighting).mean(-1), ref_db=0.0, range_db=80.0)
+    """:func:`~torchddsp.features.loudness.a_weighted_loudness` of frames already cut ``(..., n_fft)``."""
+    return loudness_of_frames(frames, float(settings.sample_rate))
 
 
 def _crepe(frames: Tensor, model: str, convolution: str = "direct") -> tuple[Tensor, Tensor]:
     """:func:`~torchddsp.features.crepe.crepe` of 16 kHz frames already cut ``(batch, n, 1024)``
     (its code after the framing: normalisation as trained, the network, the decoding)."""
-    frames = frames - frames.mean(dim=-1, keepdim=True)
-    variance = frames.square().sum(dim=-1, keepdim=True) / (frames.shape[-1] - 1)
-    frames = frames / torch.sqrt(variance.clamp_min(1e-20))
+    frames = normalize_frames(frames)
     network = load_crepe(model, frames.device)
     flat = frames.reshape(-1, CREPE_FRAME_SIZE).to(network.classifier.weight.dtype)
     activations = torch.cat(
@@ -288,12 +278,7 @@ def _crepe(frames: Tensor, model: str, convolution: str = "direct") -> tuple[Ten
             for i in range(0, flat.shape[0], FRAMES_PER_CHUNK)
         ]
     )
-    activations = activations.reshape(frames.shape[0], frames.shape[1], -1)
-    confidence, peak = activations.max(dim=-1)
-    bins = torch.arange(N_BINS, device=activations.device)
-    weights = activations * ((bins - peak.unsqueeze(-1)).abs() <= 4)
-    cents = CENTS_OFFSET + CENTS_PER_BIN * (weights * bins).sum(-1) / weights.sum(-1).clamp_min(1e-12)
-    return 10.0 * torch.pow(2.0, cents / 1200.0), confidence
+    return decode_activations(activations.reshape(frames.shape[0], frames.shape[1], -1))
 
 
 def _f0(frames: Tensor, settings: FeatureSettings, plan: _Plan) -> tuple[Tensor, Tensor]:
