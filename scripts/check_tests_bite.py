@@ -523,6 +523,25 @@ BUGS: list[Bug] = [
         ("tests/streaming/test_transfer_stream.py",),
         "the stream states one sample less latency than it has: a block ending inside a hop underflows",
     ),
+    # magenta formats ------------------------------------------------------------------------
+    Bug(
+        "crc32c-mask-rotation",
+        "magenta",
+        "src/torchddsp/magenta/crc32c.py",
+        "(crc >> 15) | (crc << 17)",
+        "(crc >> 17) | (crc << 15)",
+        ("tests/magenta/test_wire.py",),
+        "the masked CRC rotated the wrong way: every TFRecord and checkpoint looks corrupt",
+    ),
+    Bug(
+        "protobuf-fixed-widths-swapped",
+        "magenta",
+        "src/torchddsp/magenta/protobuf.py",
+        "_FIXED_SIZES = {1: 8, 5: 4}",
+        "_FIXED_SIZES = {1: 4, 5: 8}",
+        ("tests/magenta/test_wire.py",),
+        "64-bit and 32-bit wire types swapped: doubles and floats misread",
+    ),
 ]
 
 
