@@ -198,7 +198,8 @@ def _harmonic(
     model: Autoencoder, state: RenderState, controls: dict[str, Tensor] | None, final: bool
 ) -> tuple[Tensor, dict[str, Tensor] | None, Tensor | None]:
     """Render the hops whose both end frames are known; the last frame waits for the next one
-    (``final``: it is held for the last hop, as ``add_endpoint=True`` does)."""
+    (``final``: it is held for the last hop, as ``add_endpoint=True`` does, and none waits after).
+    Returns the audio, the frame now waiting (or None) and the phase."""
     harmonic = _synthesizers(model)[0]
     hop = model.config.hop_size
     parts = ([state.last_frame] if state.last_frame is not None else []) + ([controls] if controls else [])
@@ -219,7 +220,7 @@ def _harmonic(
         amplitude_upsampling=harmonic.amplitude_upsampling,
         add_endpoint=final,
     )
-    return audio, {k: v[:, -1:] for k, v in frames.items()}, phase
+    return audio, None if final else {k: v[:, -1:] for k, v in frames.items()}, phase
 
 
 def _noise(model: Autoencoder, state: RenderState, magnitudes: Tensor | None) -> tuple[Tensor, int, Tensor | None, int]:
@@ -254,10 +255,15 @@ def _reverb(state: RenderState, dry: Tensor) -> tuple[Tensor, PartitionedConvolu
     return wet + dry, reverb
 
 
-def _emit(
-    model: Autoencoder, state: RenderState, harmonic: Tensor, noise: Tensor, final: bool, **changes
+def _advance(
+    model: Autoencoder, state: RenderState, controls: dict[str, Tensor] | None, magnitudes: Tensor | None, **changes
 ) -> tuple[dict[str, Tensor], RenderState]:
-    """Add the harmonic and noise samples both paths have reached, reverberate, return them."""
+    """One step of both paths: render what the new frames' harmonic ``controls`` and noise
+    ``magnitudes`` complete (both None: the end, which flushes the last hop and the noise tail),
+    add the samples both paths have reached, reverberate; return them and the new state
+    (``changes``: the caller's own fields)."""
+    harmonic, last_frame, phase = _harmonic(model, state, controls, final=magnitudes is None)
+    noise, noise_offset, noise_tail, noise_skip = _noise(model, state, magnitudes)
     harmonic = torch.cat([state.harmonic_pending, harmonic], dim=1)
     noise = torch.cat([state.noise_pending, noise], dim=1)
     ready = min(harmonic.shape[1], noise.shape[1])
@@ -266,6 +272,11 @@ def _emit(
     new = replace(
         state,
         samples=state.samples + ready,
+        last_frame=last_frame,
+        phase=phase,
+        noise_offset=noise_offset,
+        noise_tail=noise_tail,
+        noise_skip=noise_skip,
         harmonic_pending=harmonic[:, ready:],
         noise_pending=noise[:, ready:],
         reverb=reverb,
@@ -316,22 +327,7 @@ def render_chunk(
     harmonic_synthesizer, noise_synthesizer = _synthesizers(model)
     controls = harmonic_synthesizer.controls(raw["amplitudes"], raw["harmonic_distribution"], f0_hz.unsqueeze(-1))
     magnitudes = noise_synthesizer.controls(raw["noise_magnitudes"])["magnitudes"]
-    harmonic, last_frame, phase = _harmonic(model, state, controls, final=False)
-    noise, offset, noise_tail, skip = _noise(model, state, magnitudes)
-    return _emit(
-        model,
-        state,
-        harmonic,
-        noise,
-        False,
-        frames=state.frames + f0_hz.shape[1],
-        hidden=hidden,
-        last_frame=last_frame,
-        phase=phase,
-        noise_offset=offset,
-        noise_tail=noise_tail,
-        noise_skip=skip,
-    )
+    return _advance(model, state, controls, magnitudes, frames=state.frames + f0_hz.shape[1], hidden=hidden)
 
 
 @torch.no_grad()
@@ -343,20 +339,7 @@ def finish_render(model: Autoencoder, state: RenderState) -> tuple[dict[str, Ten
         raise InputError("state is finished: start a new render with start_render")
     if state.frames == 0:
         raise InputError("state has no frames: render at least one chunk before finish_render")
-    harmonic, _, phase = _harmonic(model, state, None, final=True)
-    noise, offset, _, _ = _noise(model, state, None)
-    return _emit(
-        model,
-        state,
-        harmonic,
-        noise,
-        True,
-        last_frame=None,
-        phase=phase,
-        noise_offset=offset,
-        noise_tail=None,
-        finished=True,
-    )
+    return _advance(model, state, None, None, finished=True)
 
 
 def render_chunks(
