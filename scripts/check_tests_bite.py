@@ -135,7 +135,7 @@ BUGS: list[Bug] = [
     Bug(
         "convergence-per-item",
         "losses",
-        "src/torchddsp/losses.py",
+        "src/torchddsp/losses/spectral.py",
         'if self.convergence_over_batch and self.reduction != "none":',
         'if False and self.convergence_over_batch and self.reduction != "none":',
         ("tests/test_losses.py",),
@@ -522,6 +522,33 @@ BUGS: list[Bug] = [
         "+ hop - 2 + render_lag",
         ("tests/streaming/test_transfer_stream.py",),
         "the stream states one sample less latency than it has: a block ending inside a hop underflows",
+    ),
+    Bug(
+        "spectral-cumsum-over-time",
+        "losses",
+        "src/torchddsp/losses/spectral_terms.py",
+        "torch.cumsum(magnitude, dim=2)",
+        "torch.cumsum(magnitude, dim=1)",
+        ("tests/losses/test_spectral_loss_terms.py",),
+        "Magenta's cumsum_freq term summed over frames instead of frequency bins",
+    ),
+    Bug(
+        "spectral-cosine-unnormalised",
+        "losses",
+        "src/torchddsp/losses/spectral_terms.py",
+        "distance = 1.0 - (target * value).sum(-1) * norms",
+        "distance = 1.0 - (target * value).sum(-1)",
+        ("tests/losses/test_spectral_loss_terms.py",),
+        "the cosine loss type without normalising the spectra",
+    ),
+    Bug(
+        "spectral-loudness-frame-count",
+        "losses",
+        "src/torchddsp/losses/spectral_terms.py",
+        "n_frames = math.floor(n_samples * frame_rate / sample_rate) + 1",
+        "n_frames = math.floor(n_samples * frame_rate / sample_rate)",
+        ("tests/losses/test_spectral_loss_terms.py",),
+        "the loudness term with one frame fewer than Magenta's",
     ),
     # magenta formats ------------------------------------------------------------------------
     Bug(
