@@ -569,6 +569,42 @@ BUGS: list[Bug] = [
         ("tests/magenta/test_wire.py",),
         "64-bit and 32-bit wire types swapped: doubles and floats misread",
     ),
+    Bug(
+        "checkpoint-shared-key-prefix",
+        "magenta",
+        "src/torchddsp/magenta/sstable.py",
+        "        key = key[:shared] + block[pos : pos + non_shared]",
+        "        key = block[pos : pos + non_shared]",
+        ("tests/magenta/test_checkpoint.py",),
+        "the SSTable reader drops the shared key prefix: checkpoint keys misread",
+    ),
+    Bug(
+        "statistics-unrestricted-unpickler",
+        "magenta",
+        "src/torchddsp/magenta/statistics.py",
+        "        if (module, name) not in _ALLOWED:",
+        "        if (module, name) not in _ALLOWED:\n            return super().find_class(module, name)\n        if False:",
+        ("tests/magenta/test_statistics.py",),
+        "dataset_statistics.pkl read by an unrestricted unpickler: a hostile pickle runs code",
+    ),
+    Bug(
+        "tfrecord-data-crc-unchecked",
+        "magenta",
+        "src/torchddsp/magenta/tfrecord.py",
+        "        if masked_crc32c(data) != data_crc:",
+        "        if False:",
+        ("tests/magenta/test_tfrecord.py",),
+        "a TFRecord's data checksum is not checked: corrupt records pass silently",
+    ),
+    Bug(
+        "tfrecord-loudness-alignment",
+        "magenta",
+        "src/torchddsp/magenta/dataset.py",
+        'shifts = {"f0_hz": crepe, "f0_confidence": crepe, "loudness_db": loudness}',
+        'shifts = {"f0_hz": crepe, "f0_confidence": crepe, "loudness_db": crepe}',
+        ("tests/magenta/test_tfrecord.py",),
+        "Magenta's loudness frames realigned by CREPE's window instead of the loudness window",
+    ),
 ]
 
 

@@ -1,6 +1,8 @@
 """``torchddsp <command>``: prepare, train, evaluate, transfer.
 
     torchddsp prepare AUDIO_DIR DATASET_DIR [--config cpu_small] [--skip-bad]
+    torchddsp convert-magenta CKPT_DIR OUT_DIR   (a Magenta DDSP checkpoint folder -> a model folder)
+    torchddsp convert-tfrecord 'TRAIN_PATTERN' DATASET_DIR [--eval 'EVAL_PATTERN']   (Magenta's TFRecords)
     torchddsp train CONFIG DATASET_DIR RUN_DIR [--resume] [--steps N] [--tensorboard]
     torchrun --nproc_per_node 2 -m torchddsp train CONFIG DATASET_DIR RUN_DIR   (data parallel)
     torchddsp evaluate RUN_DIR DATASET_DIR [--split eval] [--max-examples N]
@@ -22,10 +24,17 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .cli_arguments import add_command
+from .cli_arguments import add_flags
+from .cli_arguments import add_quiet
+from .cli_arguments import finite_float
+from .cli_arguments import non_negative_float
+from .cli_arguments import positive_float
+from .cli_arguments import positive_int
+from .magenta.commands import add_magenta_commands
 from .validation import InputError
 
 __all__ = ["main"]
@@ -234,176 +243,122 @@ def _modular_curves(args: argparse.Namespace) -> int:
     return 0
 
 
-def _finite_float(text: str) -> float:
-    """argparse type: a finite number (``nan`` and ``inf`` are refused, naming the option)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, found {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, found {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = _finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, found {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, found {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, found {text!r}")
-    return value
-
-
-def _command(
-    commands: Any, name: str, helptext: str, run: Callable[[argparse.Namespace], int]
-) -> argparse.ArgumentParser:
-    """A subcommand that runs ``run(args)``."""
-    command = commands.add_parser(name, help=helptext)
-    command.set_defaults(run=run)
-    return command
-
-
-def _flags(command: argparse.ArgumentParser | Any, **helptexts: str) -> None:
-    """On/off options (``store_true``): ``skip_bad="..."`` adds ``--skip-bad``."""
-    for name, helptext in helptexts.items():
-        command.add_argument("--" + name.replace("_", "-"), action="store_true", help=helptext)
-
-
-def _quiet(command: argparse.ArgumentParser) -> None:
-    _flags(command, quiet="no progress bar")
-
-
 def _add_prepare(commands: Any) -> None:
-    prepare = _command(commands, "prepare", "cut and analyse recordings into a training dataset", _prepare)
+    prepare = add_command(commands, "prepare", "cut and analyse recordings into a training dataset", _prepare)
     for name in ("audio_dir", "dataset_dir"):
         prepare.add_argument(name)
     prepare.add_argument("--config", default="cpu_small", help="config (file or shipped name) for rates and cutting")
     prepare.add_argument("--f0-method", choices=("crepe", "yin"), help="override the config's f0 method")
-    _flags(prepare, skip_bad="skip unreadable files (listed in dataset.json)")
-    _quiet(prepare)
+    add_flags(prepare, skip_bad="skip unreadable files (listed in dataset.json)")
+    add_quiet(prepare)
 
 
 def _add_train(commands: Any) -> None:
-    train = _command(commands, "train", "train an autoencoder on a prepared dataset", _train)
+    train = add_command(commands, "train", "train an autoencoder on a prepared dataset", _train)
     train.add_argument("config", help="YAML config file or shipped name (solo_instrument, cpu_small)")
     for name in ("dataset_dir", "run_dir"):
         train.add_argument(name)
-    _flags(
+    add_flags(
         train.add_mutually_exclusive_group(),
         resume="continue from the newest checkpoint in RUN_DIR",
         overwrite="start a new run in RUN_DIR, deleting the run there (only what a run writes)",
     )
-    train.add_argument("--steps", type=_positive_int, help="train up to this step (default: the config's)")
-    _flags(
+    train.add_argument("--steps", type=positive_int, help="train up to this step (default: the config's)")
+    add_flags(
         train,
         allow_config_change="with --resume: continue with CONFIG where it differs from the run's own (not its model section)",
         tensorboard="also log to RUN_DIR/tensorboard",
     )
-    _quiet(train)
+    add_quiet(train)
 
 
 def _add_evaluate(commands: Any) -> None:
-    evaluate = _command(commands, "evaluate", "resynthesis metrics of a trained model", _evaluate)
+    evaluate = add_command(commands, "evaluate", "resynthesis metrics of a trained model", _evaluate)
     evaluate.add_argument("run_dir", help="training run, checkpoint folder or bundled model name")
     evaluate.add_argument("dataset_dir")
     evaluate.add_argument("--split", default="eval", choices=("eval", "train"))
-    evaluate.add_argument("--max-examples", type=_positive_int, help="evaluate at most this many examples")
+    evaluate.add_argument("--max-examples", type=positive_int, help="evaluate at most this many examples")
     evaluate.add_argument("--output", help="JSON path (default RUN_DIR/evaluation_<split>.json)")
 
 
 def _add_transfer(commands: Any) -> None:
-    transfer = _command(commands, "transfer", "turn a monophonic recording into a model's instrument", _transfer)
+    transfer = add_command(commands, "transfer", "turn a monophonic recording into a model's instrument", _transfer)
     transfer.add_argument("input")
     transfer.add_argument("--model", required=True, help="bundled model name or training run folder")
     transfer.add_argument("-o", "--output", required=True, help="output WAV (a PNG and JSON go beside it)")
     transfer.add_argument(
-        "--pitch-shift", type=_finite_float, default=0.0, help="semitones, after the automatic octave shift"
+        "--pitch-shift", type=finite_float, default=0.0, help="semitones, after the automatic octave shift"
     )
-    transfer.add_argument("--loudness-shift", type=_finite_float, default=0.0, help="dB, after the automatic mapping")
+    transfer.add_argument("--loudness-shift", type=finite_float, default=0.0, help="dB, after the automatic mapping")
     transfer.add_argument(
-        "--quiet-db", type=_non_negative_float, default=20.0, help="dB of attenuation of unpitched parts (>= 0)"
+        "--quiet-db", type=non_negative_float, default=20.0, help="dB of attenuation of unpitched parts (>= 0)"
     )
-    _flags(transfer, no_auto_adjust="use the input's f0 and loudness as they are")
+    add_flags(transfer, no_auto_adjust="use the input's f0 and loudness as they are")
     room = transfer.add_mutually_exclusive_group()
-    _flags(room, dry="no reverb (the dry instrument)")
+    add_flags(room, dry="no reverb (the dry instrument)")
     room.add_argument("--reverb-from", help="use this other model's reverb (transfer of room acoustics)")
     transfer.add_argument("--f0-method", default="crepe", choices=("crepe", "yin"))
     transfer.add_argument(
         "--chunk-s",
-        type=_positive_float,
+        type=positive_float,
         default=30.0,
         help="audio analysed and rendered at a time (memory does not grow with the recording)",
     )
-    _quiet(transfer)
+    add_quiet(transfer)
 
 
 def _add_stream(commands: Any) -> None:
-    stream = _command(commands, "stream", "timbre transfer block by block, as a real-time host runs it", _stream)
+    stream = add_command(commands, "stream", "timbre transfer block by block, as a real-time host runs it", _stream)
     stream.add_argument("input", nargs="?", help="input audio file (not with --live)")
     stream.add_argument("--model", required=True, help="bundled model name or training run folder")
     stream.add_argument("-o", "--output", help="output WAV (a JSON report of block times goes beside it)")
-    stream.add_argument("--block", type=_positive_int, default=256, help="samples per block at the model's rate")
+    stream.add_argument("--block", type=positive_int, default=256, help="samples per block at the model's rate")
     stream.add_argument("--f0", default="yin", choices=("yin", "crepe"), help="pitch tracker (yin: shortest latency)")
-    stream.add_argument("--min-hz", type=_positive_float, default=100.0, help="YIN's lowest f0 (sets its look-ahead)")
-    stream.add_argument("--pitch-shift", type=_finite_float, default=0.0, help="semitones")
-    stream.add_argument("--loudness-shift", type=_finite_float, default=0.0, help="dB")
-    stream.add_argument("--threads", type=_positive_int, help="torch threads (default: torch's)")
-    _flags(stream, dry="no reverb", live="play from the sound card's input to its output (needs torchddsp[live])")
-    stream.add_argument("--seconds", type=_positive_float, help="with --live: stop after this long")
+    stream.add_argument("--min-hz", type=positive_float, default=100.0, help="YIN's lowest f0 (sets its look-ahead)")
+    stream.add_argument("--pitch-shift", type=finite_float, default=0.0, help="semitones")
+    stream.add_argument("--loudness-shift", type=finite_float, default=0.0, help="dB")
+    stream.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
+    add_flags(stream, dry="no reverb", live="play from the sound card's input to its output (needs torchddsp[live])")
+    stream.add_argument("--seconds", type=positive_float, help="with --live: stop after this long")
 
 
 def _add_export(commands: Any) -> None:
-    export = _command(commands, "export", "write the streaming step as a TorchScript or ONNX file", _export)
+    export = add_command(commands, "export", "write the streaming step as a TorchScript or ONNX file", _export)
     export.add_argument("--model", required=True, help="bundled model name or training run folder")
     export.add_argument("--format", required=True, choices=("torchscript", "onnx"))
     export.add_argument("-o", "--output", required=True, help="file to write (a JSON sidecar goes beside it)")
-    export.add_argument("--block", type=_positive_int, default=256, help="samples per call, a multiple of the hop")
+    export.add_argument("--block", type=positive_int, default=256, help="samples per call, a multiple of the hop")
     export.add_argument("--f0", default="yin", choices=("yin", "crepe"), help="pitch tracker")
-    export.add_argument("--min-hz", type=_positive_float, default=100.0, help="YIN's lowest f0 (sets its look-ahead)")
-    _flags(export, controls_in="f0 and loudness frames in (the synthesis half)", dry="no reverb")
+    export.add_argument("--min-hz", type=positive_float, default=100.0, help="YIN's lowest f0 (sets its look-ahead)")
+    add_flags(export, controls_in="f0 and loudness frames in (the synthesis half)", dry="no reverb")
 
 
 def _add_modular(commands: Any) -> None:
     modular = commands.add_parser("modular", help="the modular synthesizer: render datasets, export curves")
     actions = modular.add_subparsers(dest="action", required=True)
-    render = _command(
+    render = add_command(
         actions, "render", "render a seeded dataset of sounds (FLAC + parameters, in shards)", _modular_render
     )
-    curves = _command(
+    curves = add_command(
         actions, "curves", "write a voice's parameter curves as JSON (edit, then pass --curves)", _modular_curves
     )
     for sub in (render, curves):
         sub.add_argument("--voice", default="default", help="registered voice: default (torchsynth's), rich")
         sub.add_argument("--curves", help="JSON of parameter curves (from 'torchddsp modular curves')")
-        sub.add_argument("--sample-rate", type=_positive_float, default=44100.0)
-        sub.add_argument("--duration-s", type=_positive_float, default=4.0, help="seconds per sound")
+        sub.add_argument("--sample-rate", type=positive_float, default=44100.0)
+        sub.add_argument("--duration-s", type=positive_float, default=4.0, help="seconds per sound")
         sub.add_argument(
             "--frame-rate",
-            type=_positive_float,
+            type=positive_float,
             default=441.0,
             help="control frames per second; sample_rate / frame_rate must be whole",
         )
-    render.add_argument("--count", type=_positive_int, required=True, help="number of sounds")
+    render.add_argument("--count", type=positive_int, required=True, help="number of sounds")
     render.add_argument("--seed", type=int, default=0, help="dataset seed (sound k depends on (seed, k) only)")
     render.add_argument("--output", required=True, help="output folder (rerun to resume)")
-    render.add_argument("--shard-size", type=_positive_int, default=1000)
-    render.add_argument("--batch-size", type=_positive_int, default=64)
-    _quiet(render)
+    render.add_argument("--shard-size", type=positive_int, default=1000)
+    render.add_argument("--batch-size", type=positive_int, default=64)
+    add_quiet(render)
     curves.add_argument("--output", required=True, help="JSON file to write")
 
 
@@ -412,6 +367,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for add in (_add_prepare, _add_train, _add_evaluate, _add_transfer, _add_stream, _add_export, _add_modular):
         add(commands)
+    add_magenta_commands(commands)
     return parser
 
 

@@ -86,6 +86,9 @@ class AutoencoderConfig:
 
     ``sample_rate`` and ``frame_rate`` must give a whole number of samples per frame.
     ``z_dims=0`` means no z encoder (f0 and loudness only, Magenta's solo-instrument model).
+    ``loudness_range_db`` scales the decoder's loudness input (``loudness_db / range + 1``;
+    Magenta's models use 80) and ``layer_norm_eps`` is the decoder's LayerNorm epsilon (Keras's
+    is 1e-3): both kept at torchddsp's own values unless a converted Magenta model sets them.
     """
 
     sample_rate: int = 16000
@@ -99,6 +102,8 @@ class AutoencoderConfig:
     z_dims: int = 0
     n_mfcc: int = 30
     noise_initial_bias: float = -5.0
+    loudness_range_db: float = 120.0
+    layer_norm_eps: float = 1e-5
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> AutoencoderConfig:
@@ -122,6 +127,8 @@ class AutoencoderConfig:
             raise InputError(f"n_noise_bands must be >= 2, found {self.n_noise_bands}")
         if self.reverb_s < 0 or self.z_dims < 0:
             raise InputError("reverb_s and z_dims must be >= 0")
+        if not self.loudness_range_db > 0 or not self.layer_norm_eps > 0:
+            raise InputError("loudness_range_db and layer_norm_eps must be > 0")
 
     @property
     def hop_size(self) -> int:

@@ -34,7 +34,8 @@ class Autoencoder(nn.Module):
 
     ``forward(f0_hz, loudness_db, audio=None, ...)`` renders audio from frame-rate features:
 
-    - preprocessing: ``f0_scaled = midi(f0) / 127``, ``loudness_scaled = loudness_db / 120 + 1``;
+    - preprocessing: ``f0_scaled = midi(f0) / 127``, ``loudness_scaled = loudness_db / 120 + 1``
+      (``config.loudness_range_db``: 120 by default);
     - encoder (``z_dims > 0``): z per frame from the MFCCs of ``audio``;
     - decoder: :class:`RnnFcDecoder` -> raw ``amplitudes``, ``harmonic_distribution``,
       ``noise_magnitudes``;
@@ -58,11 +59,13 @@ class Autoencoder(nn.Module):
         self.config = config or AutoencoderConfig()
         self.config.validate()
         c = self.config
-        self.preprocessor = F0LoudnessPreprocessor()
+        self.preprocessor = F0LoudnessPreprocessor(c.loudness_range_db)
         self.encoder = MfccRnnEncoder(c.sample_rate, c.hop_size, c.z_dims, c.n_mfcc, c.rnn_size) if c.z_dims else None
         input_sizes = [1, 1] + ([c.z_dims] if c.z_dims else [])
         splits = (("amplitudes", 1), ("harmonic_distribution", c.n_harmonics), ("noise_magnitudes", c.n_noise_bands))
-        self.decoder = RnnFcDecoder(input_sizes, splits, c.hidden_size, c.rnn_size, c.layers_per_stack)
+        self.decoder = RnnFcDecoder(
+            input_sizes, splits, c.hidden_size, c.rnn_size, c.layers_per_stack, c.layer_norm_eps
+        )
         nodes = [
             ("harmonic", Harmonic(c.sample_rate), ["amplitudes", "harmonic_distribution", "f0_hz"]),
             ("noise", FilteredNoise(initial_bias=c.noise_initial_bias), ["noise_magnitudes"]),

@@ -14,13 +14,14 @@ from ..validation import InputError
 __all__ = ["RnnFcDecoder", "fc_stack"]
 
 
-def fc_stack(in_size: int, hidden_size: int, layers: int) -> nn.Sequential:
-    """``layers`` x (Linear -> LayerNorm -> LeakyReLU), DDSP's ``fc_stack``."""
+def fc_stack(in_size: int, hidden_size: int, layers: int, layer_norm_eps: float = 1e-5) -> nn.Sequential:
+    """``layers`` x (Linear -> LayerNorm -> LeakyReLU(0.2)), DDSP's ``fc_stack`` (Keras's
+    LayerNormalization has ``layer_norm_eps=1e-3``)."""
     blocks: list[nn.Module] = []
     for i in range(layers):
         blocks += [
             nn.Linear(in_size if i == 0 else hidden_size, hidden_size),
-            nn.LayerNorm(hidden_size),
+            nn.LayerNorm(hidden_size, eps=layer_norm_eps),
             nn.LeakyReLU(0.2),
         ]
     return nn.Sequential(*blocks)
@@ -39,6 +40,7 @@ class RnnFcDecoder(nn.Module):
         hidden_size: width of the MLPs (DDSP's ``ch``).
         rnn_size: GRU width (DDSP's ``rnn_channels``).
         layers_per_stack: layers in each MLP.
+        layer_norm_eps: the MLPs' LayerNorm epsilon (1e-3 in Magenta's Keras models).
 
     Example:
         >>> decoder = RnnFcDecoder([1, 1], [("amplitudes", 1), ("harmonic_distribution", 8)], 16, 16, 1)
@@ -54,11 +56,13 @@ class RnnFcDecoder(nn.Module):
         hidden_size: int = 512,
         rnn_size: int = 512,
         layers_per_stack: int = 3,
+        layer_norm_eps: float = 1e-5,
     ):
         super().__init__()
-        self.input_stacks = nn.ModuleList(fc_stack(size, hidden_size, layers_per_stack) for size in input_sizes)
+        stack = lambda size: fc_stack(size, hidden_size, layers_per_stack, layer_norm_eps)  # noqa: E731
+        self.input_stacks = nn.ModuleList(stack(size) for size in input_sizes)
         self.rnn = nn.GRU(hidden_size * len(input_sizes), rnn_size, batch_first=True)
-        self.output_stack = fc_stack(hidden_size * len(input_sizes) + rnn_size, hidden_size, layers_per_stack)
+        self.output_stack = stack(hidden_size * len(input_sizes) + rnn_size)
         self.output_splits = tuple((str(name), int(size)) for name, size in output_splits)
         self.output_layer = nn.Linear(hidden_size, sum(size for _, size in self.output_splits))
 
