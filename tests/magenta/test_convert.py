@@ -242,3 +242,26 @@ def test_folder_loads_for_transfer_streaming_and_cli(tmp_path, converted, refere
     assert out["audio"].shape == (1, N_SAMPLES) and torch.isfinite(out["audio"]).all()
     ours = load_model(converted).model.state_dict()
     assert all(torch.equal(value, ours[name]) for name, value in loaded.model.state_dict().items())
+
+
+def test_converted_model_streams_equal_to_its_offline_transfer(converted):
+    """The streaming path loads a converted folder and renders what the offline transfer renders
+    (YIN f0, no auto-adjust), whatever the block sizes, after the stream's stated latency."""
+    from torchddsp.io import read_audio  # noqa: PLC0415
+    from torchddsp.streaming.transfer import TransferStream  # noqa: PLC0415
+    from torchddsp.transfer import transfer  # noqa: PLC0415
+
+    audio = read_audio(DATA.parent / "pitch" / "violin.flac", 16000)[:8000]
+    stream = TransferStream(load_model(converted))
+    state, pieces, start = stream.start(), [], 0
+    for size in np.random.default_rng(3).integers(1, 1500, 40):
+        piece, state = stream.process(audio[start : start + int(size)], state)
+        pieces.append(piece[0])
+        start += int(size)
+    streamed = torch.cat(pieces)
+    offline = transfer(audio[:start], 16000, stream.loaded, **stream.offline_options())["audio"]
+    latency, hop = stream.latency_samples, stream.loaded.config.model.hop_size
+    n = min(len(offline), len(streamed) - latency) - hop
+    peak = offline.abs().max()
+    assert peak > 0.01 and n > 4000
+    assert (streamed[latency : latency + n] - offline[:n]).abs().max() <= 1e-4 * peak
