@@ -25,13 +25,14 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(PY) examples/timbre_transfer.py --out demo_output
 
+# One pytest-xdist worker per core (each on one PyTorch thread: tests/conftest.py).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 # Skips the end-to-end checks marked slow (over about 2 s each): meant to stay under 90 s on 2 idle
 # cores, every test file keeping at least one fast test (make test: under 8 minutes).
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n auto -m "not slow"
 
 # Lint (ruff), formatting (ruff format) and types (mypy), configured in pyproject.toml: zero findings.
 LINTED := src tests benchmarks examples scripts

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from training_support import DATA
 from training_support import learning_config
 from training_support import tiny_config
 
 from torchddsp.training import prepare_dataset
 from torchddsp.training import train
+
+
+# `make test` runs the suite in one pytest-xdist worker per core: a worker that also used
+# PyTorch's intra-op threads would fight the other workers for the same cores (and spin at
+# barriers while they run), so each worker computes on one thread. Tests of the threaded
+# kernel paths set their thread count themselves.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 
 @pytest.fixture
