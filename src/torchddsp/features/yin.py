@@ -39,7 +39,13 @@ def _difference(frames: Tensor, max_lag: int) -> Tensor:
     lags = torch.arange(max_lag + 1, device=frames.device)
     head_energy = energy[..., window : window + 1]  # sum_{j<window} x_j^2
     shifted_energy = energy[..., lags + window] - energy[..., lags]  # sum_{j<window} x_{j+tau}^2
-    return (head_energy + shifted_energy - 2.0 * correlation).clamp_min(0.0)
+    difference = head_energy + shifted_energy - 2.0 * correlation
+    # Where the compared spans are identical (digital silence, a constant after the mean is
+    # removed) d is 0, but the FFT leaves rounding noise, up to ~5 eps of the frame's energy:
+    # YIN would choose among lags by that noise, differently in each runtime or FFT library.
+    # Values below 256 eps of the energy are that noise: set to 0.
+    floor = 256.0 * torch.finfo(frames.dtype).eps * energy[..., -1:]
+    return torch.where(difference > floor, difference, torch.zeros_like(difference))
 
 
 def _refine_centred(frames: Tensor, window: int, lag: Tensor) -> Tensor:
@@ -57,11 +63,14 @@ def _refine_centred(frames: Tensor, window: int, lag: Tensor) -> Tensor:
     index = start[..., None] + torch.arange(window, device=lag.device)
     base = torch.gather(frames, -1, index)
     left, centre, right = (
-        (base - torch.gather(frames, -1, index + (lag + step)[..., None])).square().sum(dim=-1) for step in (-1, 0, 1)
+        # Squares and sums in float64: the period's float32 rounding is then the same in every
+        # runtime (a sum's order changes the last bit, and f0's last bit moves the phase for good).
+        (base - torch.gather(frames, -1, index + (lag + step)[..., None])).double().square().sum(dim=-1)
+        for step in (-1, 0, 1)
     )
     curvature = left - 2.0 * centre + right
     shift = torch.where(curvature > 0, 0.5 * (left - right) / curvature.clamp_min(1e-30), torch.zeros_like(centre))
-    return lag.to(frames.dtype) + shift.clamp(-0.5, 0.5)
+    return lag.double() + shift.clamp(-0.5, 0.5)
 
 
 def yin(
@@ -159,7 +168,8 @@ def _yin_frames(
     cut: Tensor, sample_rate: float, window: int, min_lag: int, max_lag: int, threshold: float
 ) -> tuple[Tensor, Tensor]:
     """f0 and confidence of frames already cut, ``(..., n_frames, cut_size)``."""
-    cut = cut - cut.mean(dim=-1, keepdim=True)
+    # The mean in float64, rounded once: its last bit then does not depend on a runtime's sum order.
+    cut = cut - cut.mean(dim=-1, keepdim=True, dtype=torch.float64).to(cut.dtype)
     # Lag choice on a frame starting window / 2 before the time: the compared spans are then
     # late by at most half a period, before the refinement centres them exactly.
     frames = cut[..., window // 2 : window // 2 + 2 * window]
@@ -198,4 +208,4 @@ def _yin_frames(
 
     # The period itself, on a span re-centred on the frame time for the chosen lag.
     period = _refine_centred(cut, window, lag[..., 0])
-    return sample_rate / period, confidence
+    return (sample_rate / period).to(cut.dtype), confidence

@@ -39,13 +39,12 @@ from torch import Tensor
 from torch import nn
 
 from ..features.pitch import CONFIDENCE_THRESHOLD
-from ..functional import hz_to_midi
-from ..functional import midi_to_hz
 from ..functional.fir import frequency_impulse_response
 from ..functional.noise import counter_noise
 from ..functional.noise import noise_seed
 from ..functional.resampling import block_weights
 from ..models.autoencoder import Autoencoder
+from ..models.autoencoder import check_default_graph
 from ..models.chunked import _reverb_ir
 from ..models.chunked import _synthesizers
 from ..models.chunked import noise_window
@@ -87,6 +86,7 @@ class _Synthesis(nn.Module):
         super().__init__()
         if model.encoder is not None:
             raise InputError("model encodes z from the audio (z_dims > 0): it cannot stream")
+        check_default_graph(model.config, "stream")  # the step below renders that graph only
         self.model = model
         self.hop = model.config.hop_size
         self.block = _check_block(block, self.hop)
@@ -233,10 +233,12 @@ def _partition_spectra(ir: Tensor, block: int) -> Tensor:
 class _Adjust(nn.Module):
     """:func:`~torchddsp.transfer.adjust.apply_adjustment` of a fixed plan, its quantile map
     made monotone once here (``cummax`` has no ONNX form) and read by counting the quantiles
-    below each value (as ``searchsorted`` does, which neither has)."""
+    below each value (as ``searchsorted`` does, which neither has). The pitch shift is one
+    float64 product by a float64 tensor: the ONNX exporter stores a Python number as float32."""
 
     source: Tensor
     target: Tensor
+    ratio: Tensor
 
     def __init__(self, plan: Adjustment):
         super().__init__()
@@ -249,6 +251,8 @@ class _Adjust(nn.Module):
             target = plan.target_db.double()
         self.register_buffer("source", source, persistent=False)
         self.register_buffer("target", target, persistent=False)
+        ratio = torch.tensor(2.0 ** (plan.semitones / 12.0), dtype=torch.float64)  # of the frequencies
+        self.register_buffer("ratio", ratio, persistent=False)
 
     def forward(self, f0_hz: Tensor, loudness_db: Tensor, confidence: Tensor) -> tuple[Tensor, Tensor]:
         plan = self.plan
@@ -259,8 +263,8 @@ class _Adjust(nn.Module):
             weight = ((values - x0) / (x1 - x0)).clamp(0.0, 1.0)
             mapped = (y0 + weight * (y1 - y0)).to(loudness_db.dtype)
             loudness_db = torch.where(confidence >= CONFIDENCE_THRESHOLD, mapped, loudness_db - plan.quiet_db)
-        if plan.semitones:
-            f0_hz = midi_to_hz(hz_to_midi(f0_hz.clamp_min(1e-3)) + plan.semitones)
+        if plan.semitones:  # as apply_adjustment: one float64 product, the same bits in every runtime
+            f0_hz = (f0_hz.clamp_min(1e-3).double() * self.ratio).to(f0_hz.dtype)
         return f0_hz, loudness_db + plan.loudness_shift
 
 

@@ -21,7 +21,6 @@ from torch import Tensor
 
 from ..features.pitch import CONFIDENCE_THRESHOLD
 from ..functional import hz_to_midi
-from ..functional import midi_to_hz
 from ..training.data import QUANTILES  # the levels of a dataset's statistics
 from ..validation import InputError
 
@@ -163,7 +162,10 @@ def apply_adjustment(plan: Adjustment, f0_hz: Tensor, loudness_db: Tensor, confi
         mapped = interpolate(loudness_db, source, plan.target_db)
         loudness_db = torch.where(pitched, mapped, loudness_db - plan.quiet_db)
     if plan.semitones:
-        f0_hz = midi_to_hz(hz_to_midi(f0_hz.clamp_min(1e-3)) + plan.semitones)
+        # midi_to_hz(hz_to_midi(f0) + semitones) as one float64 product, rounded once: log and
+        # pow differ in f0's last bit between runtimes (an exported step's), and the harmonic
+        # phase keeps that bit for good.
+        f0_hz = (f0_hz.clamp_min(1e-3).double() * 2.0 ** (plan.semitones / 12.0)).to(f0_hz.dtype)
     return f0_hz, loudness_db + plan.loudness_shift
 
 
