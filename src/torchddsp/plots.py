@@ -26,13 +26,13 @@ def have_matplotlib() -> bool:
     return True
 
 
-def _pyplot():
-    import matplotlib  # noqa: PLC0415
+def _subplots(rows: int, columns: int, figsize: tuple[float, float], **options):
+    """A figure and its axes drawn without pyplot: no global backend is switched (a notebook's
+    inline plots keep working) and nothing is kept in pyplot's figure registry."""
+    from matplotlib.figure import Figure  # noqa: PLC0415
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    return plt
+    figure = Figure(figsize=figsize, constrained_layout=True)
+    return figure, figure.subplots(rows, columns, **options)
 
 
 def log_spectrogram(audio: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
@@ -48,10 +48,9 @@ def log_spectrogram(audio: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP) -> 
 
 def save_spectrograms(path: Path, signals: Sequence[tuple[str, torch.Tensor]], sample_rate: int) -> None:
     """Spectrograms stacked on one colour scale (e.g. target and resynthesis)."""
-    plt = _pyplot()
     images = [log_spectrogram(audio) for _, audio in signals]
     top = max(float(image.max()) for image in images)
-    figure, axes = plt.subplots(len(images), 1, figsize=(9, 2.6 * len(images)), sharex=True, constrained_layout=True)
+    figure, axes = _subplots(len(images), 1, (9, 2.6 * len(images)), sharex=True)
     axes = np.atleast_1d(axes)
     for axis, image, (title, audio) in zip(axes, images, signals):
         extent = (0.0, audio.shape[-1] / sample_rate, 0.0, sample_rate / 2000)
@@ -60,16 +59,14 @@ def save_spectrograms(path: Path, signals: Sequence[tuple[str, torch.Tensor]], s
     axes[-1].set_xlabel("time (s)")
     figure.colorbar(shown, ax=list(axes), label="dB")
     figure.savefig(path, dpi=90)
-    plt.close(figure)
 
 
 def save_training_curves(path: Path, train_csv: Path, eval_csv: Path | None = None) -> None:
     """Training loss (and evaluation metrics, when logged) against step."""
-    plt = _pyplot()
     rows = list(csv.DictReader(train_csv.open()))
     evaluations = list(csv.DictReader(eval_csv.open())) if eval_csv is not None and eval_csv.is_file() else []
     panels = 1 + (2 if evaluations else 0)
-    figure, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.4), constrained_layout=True)
+    figure, axes = _subplots(1, panels, (4.5 * panels, 3.4))
     axes = np.atleast_1d(axes)
     axes[0].plot([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], lw=0.8)
     axes[0].set(xlabel="step", ylabel="training loss", yscale="log")
@@ -82,7 +79,6 @@ def save_training_curves(path: Path, train_csv: Path, eval_csv: Path | None = No
     for axis in axes:
         axis.grid(alpha=0.3)
     figure.savefig(path, dpi=90)
-    plt.close(figure)
 
 
 def save_transfer_figure(
@@ -94,12 +90,9 @@ def save_transfer_figure(
     curves: dict[str, np.ndarray],
 ) -> None:
     """Input and output spectrograms, with the f0 curves on top and the loudness curves below."""
-    plt = _pyplot()
     images = [log_spectrogram(source), log_spectrogram(output)]
     top = max(float(image.max()) for image in images)
-    figure, axes = plt.subplots(
-        3, 1, figsize=(9, 8), sharex=True, constrained_layout=True, gridspec_kw={"height_ratios": [3, 3, 2]}
-    )
+    figure, axes = _subplots(3, 1, (9, 8), sharex=True, gridspec_kw={"height_ratios": [3, 3, 2]})
     for axis, image, title in zip(axes, images, ("input", "output")):
         extent = (0.0, image.shape[1] * HOP / sample_rate, 0.0, sample_rate / 2)
         axis.imshow(image, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=top - 80, vmax=top)
@@ -115,4 +108,3 @@ def save_transfer_figure(
     axes[2].legend(loc="lower right", fontsize=8)
     axes[2].grid(alpha=0.3)
     figure.savefig(path, dpi=90)
-    plt.close(figure)
