@@ -214,3 +214,24 @@ def test_loss_input_errors():
         MultiScaleSpectralLoss(reduction="median")
     with pytest.raises(ValueError, match="same length"):
         MultiScaleSpectralLoss(fft_sizes=(512, 256), hop_sizes=(128,))
+
+
+def test_log_magnitude_gradient_is_finite_on_spectra_with_tiny_bins():
+    """Bins of ~1e-22 (the spectral leakage floor of a harmonic tone) give the log term a
+    gradient of 1 / |X| ~ 1e21; the magnitude's backward must not divide it by |X| again
+    (inf in float32, then NaN through the inverse FFT)."""
+    from torchddsp.functional import harmonic_synthesis  # noqa: PLC0415
+
+    def tone(f0_hz: float) -> torch.Tensor:
+        distribution = (1.0 / torch.arange(1, 17.0)).expand(1, 25, 16)
+        return harmonic_synthesis(
+            torch.full((1, 25, 1), f0_hz),
+            torch.ones(1, 25, 1),
+            distribution / distribution.sum(-1, keepdim=True),
+            n_samples=8000,
+            sample_rate=16000,
+        )
+
+    prediction = tone(192.0).requires_grad_(True)
+    MultiScaleSpectralLoss.magenta()(prediction, tone(220.0)).backward()
+    assert torch.isfinite(prediction.grad).all()

@@ -152,11 +152,12 @@ class _WindowedSpectrum(torch.autograd.Function):
         n = window.shape[-1]
         if ctx.kind == "power":
             scale = 2.0 * grad_output  # d|X|^2 = 2 X
+            grad_spectrum = spectrum * scale
         else:  # d|X| = X / |X|, and 0 where X = 0
-            scale = torch.where(
-                magnitude > 0, grad_output / torch.clamp_min(magnitude, torch.finfo(magnitude.dtype).tiny), 0.0
-            )
-        grad_spectrum = spectrum * scale
+            # The unit phasor first: grad / |X| would overflow to inf where a loss's log term
+            # already gave a gradient of 1 / |X| ~ 1e21 (|X| ~ 1e-22), and inf * X is NaN.
+            phasor = spectrum / torch.clamp_min(magnitude, torch.finfo(magnitude.dtype).tiny)
+            grad_spectrum = phasor * torch.where(magnitude > 0, grad_output, 0.0)
         grad_spectrum[..., 1 : (n - 1) // 2 + 1] *= 0.5
         grad_frames = torch.fft.irfft(grad_spectrum, n) * (n * window)
         if not ctx.hop:
