@@ -45,6 +45,8 @@ from torch import Tensor
 from . import compile_kernel
 from . import resolve_backend
 from .scan import scan
+from .shared import FLUSH_EVERY
+from .shared import flushed
 from .shared import inline
 
 __all__ = [
@@ -80,7 +82,9 @@ def engine_for(backend: str, device: torch.device) -> str:
 
 # Compiled kernels. Arguments: items ``first .. stop - 1``; ``a`` ``(1 or batch, 1 or n_samples,
 # lead + K)`` read with zero strides where it broadcasts (fixed coefficients are never copied per
-# sample); ``unit`` a 1 of the data's dtype (float32 stays float32).
+# sample); ``unit`` a 1 of the data's dtype (float32 stays float32). Every ``FLUSH_EVERY`` samples
+# a kernel sets subnormal state to 0 (``shared.flushed``: subnormal arithmetic is slow).
+_FLUSH = FLUSH_EVERY - 1
 
 
 @inline
@@ -92,7 +96,7 @@ def _strides(coefficients):  # pragma: no cover - compiled
 
 def _allpole_rows(first, stop, x, gain, a, lead, zi, unit, y):  # pragma: no cover - compiled; tested against "loop"
     """Any order: ``y[b, n]`` from ``gain * x``, ``a`` and the past outputs ``zi`` (most recent first)."""
-    n_samples, order = x.shape[1], zi.shape[1]
+    n_samples, order, tiny = x.shape[1], zi.shape[1], np.finfo(y.dtype).tiny
     item_stride, step_stride = _strides(a)
     gain_item, gain_step = _strides(gain)
     for b in range(first, stop):
@@ -105,22 +109,22 @@ def _allpole_rows(first, stop, x, gain, a, lead, zi, unit, y):  # pragma: no cov
                 past = y[b, n - k] if n >= k else zi[b, k - n - 1]
                 acc -= a[item, step, lead + k - 1] * inv * past
             y[b, n] = acc
+            if n & _FLUSH == _FLUSH:  # the state: the last K outputs
+                for k in range(min(order, n + 1)):
+                    y[b, n - k] = flushed(y[b, n - k], tiny)
 
 
 def _allpole2_rows(first, stop, x, gain, a, lead, zi, unit, y):  # pragma: no cover - compiled; tested against "loop"
     """Order 2, two items at a time (two independent dependency chains keep the core busy), the
     past outputs in registers; an odd last item runs as its own pair (same values written twice)."""
-    n_samples = x.shape[1]
+    n_samples, tiny = x.shape[1], np.finfo(y.dtype).tiny
     item_stride, step_stride = _strides(a)
     gain_item, gain_step = _strides(gain)
     for b in range(first, stop, 2):
         c = b + 1 if b + 1 < stop else b
         ib = b * item_stride
         ic = c * item_stride
-        p1 = zi[b, 0]
-        p2 = zi[b, 1]
-        q1 = zi[c, 0]
-        q2 = zi[c, 1]
+        p1, p2, q1, q2 = zi[b, 0], zi[b, 1], zi[c, 0], zi[c, 1]
         for n in range(n_samples):
             step = n * step_stride
             inv = unit / a[ib, step, 0] if lead else unit
@@ -131,35 +135,38 @@ def _allpole2_rows(first, stop, x, gain, a, lead, zi, unit, y):  # pragma: no co
             out_c = drive_c * jnv - a[ic, step, lead + 1] * jnv * q2 - a[ic, step, lead] * jnv * q1
             y[b, n] = out_b
             y[c, n] = out_c
-            p2 = p1
-            p1 = out_b
-            q2 = q1
-            q1 = out_c
+            p2, p1, q2, q1 = p1, out_b, q1, out_c
+            if n & _FLUSH == _FLUSH:
+                p1, p2, q1, q2 = flushed(p1, tiny), flushed(p2, tiny), flushed(q1, tiny), flushed(q2, tiny)
 
 
 def _allpole_adjoint_rows(first, stop, g, gain, a, lead, zi, y, unit, gx, ga, gzi):  # pragma: no cover - compiled
     """Any order, one reversed pass: ``gx[b, n] = l[n] gain[b, n]``, ``ga`` (per sample, or summed
     over time in float64 for fixed ``a``) and ``gzi`` (module docstring)."""
-    n_samples, order, width = g.shape[1], zi.shape[1], a.shape[2]
+    n_samples, order, width, tiny = g.shape[1], zi.shape[1], a.shape[2], np.finfo(gx.dtype).tiny
     item_stride, step_stride = _strides(a)
     gain_item, gain_step = _strides(gain)
     for b in range(first, stop):
         item = b * item_stride
         sums = np.zeros(width)
-        for n in range(n_samples - 1, -1, -1):
-            step = n * step_stride
-            inv = unit / a[item, step, 0] if lead else unit
-            acc = g[b, n] * inv
-            for k in range(order, 0, -1):
-                if n + k < n_samples:
-                    acc -= a[item, (n + k) * step_stride, lead + k - 1] * inv * gx[b, n + k]
-            gx[b, n] = acc
-            for k in range(1 - lead, order + 1):
-                past = y[b, n - k] if n >= k else zi[b, k - n - 1]
-                if step_stride:
-                    ga[b, n, lead + k - 1] = -acc * past
-                else:
-                    sums[lead + k - 1] -= acc * past
+        for end in range(n_samples, 0, -FLUSH_EVERY):  # blocks in reversed time, each then flushed
+            low = max(end - FLUSH_EVERY, 0)
+            for n in range(end - 1, low - 1, -1):
+                step = n * step_stride
+                inv = unit / a[item, step, 0] if lead else unit
+                acc = g[b, n] * inv
+                for k in range(order, 0, -1):
+                    if n + k < n_samples:
+                        acc -= a[item, (n + k) * step_stride, lead + k - 1] * inv * gx[b, n + k]
+                gx[b, n] = acc
+                for k in range(1 - lead, order + 1):
+                    past = y[b, n - k] if n >= k else zi[b, k - n - 1]
+                    if step_stride:
+                        ga[b, n, lead + k - 1] = -acc * past
+                    else:
+                        sums[lead + k - 1] -= acc * past
+            for k in range(min(order, n_samples - low)):  # the state for the next block: l[low .. low+K-1]
+                gx[b, low + k] = flushed(gx[b, low + k], tiny)
         if not step_stride:
             for j in range(width):
                 ga[b, 0, j] = sums[j]
@@ -175,7 +182,7 @@ def _allpole_adjoint_rows(first, stop, g, gain, a, lead, zi, y, unit, gx, ga, gz
 def _allpole2_adjoint_rows(first, stop, g, gain, a, lead, zi, y, unit, gx, ga, gzi):  # pragma: no cover - compiled
     """Order 2, one reversed pass, two items at a time (as :func:`_allpole2_rows`), the adjoint,
     the outputs and the coefficients it needs in registers; ``gx[b, n] = l[n] gain[b, n]``."""
-    n_samples = g.shape[1]
+    n_samples, tiny = g.shape[1], np.finfo(gx.dtype).tiny
     item_stride, step_stride = _strides(a)
     gain_item, gain_step = _strides(gain)
     zero = unit - unit
@@ -218,26 +225,16 @@ def _allpole2_adjoint_rows(first, stop, g, gain, a, lead, zi, y, unit, gx, ga, g
                 sc0 -= lam_c * yc0
                 sc1 -= lam_c * yc1
                 sc2 -= lam_c * yc2
-            cb2 = db2
-            db2 = a[ib, step, lead + 1]
-            cb1 = a[ib, step, lead]
-            cc2 = dc2
-            dc2 = a[ic, step, lead + 1]
-            cc1 = a[ic, step, lead]
-            lb2 = lb1
-            lb1 = lam_b
-            lc2 = lc1
-            lc1 = lam_c
-            yb0 = yb1
-            yb1 = yb2
-            yc0 = yc1
-            yc1 = yc2
+            cb2, db2, cb1 = db2, a[ib, step, lead + 1], a[ib, step, lead]
+            cc2, dc2, cc1 = dc2, a[ic, step, lead + 1], a[ic, step, lead]
+            lb2, lb1, lc2, lc1 = lb1, lam_b, lc1, lam_c
+            if n & _FLUSH == 0:
+                lb1, lb2, lc1, lc2 = flushed(lb1, tiny), flushed(lb2, tiny), flushed(lc1, tiny), flushed(lc2, tiny)
+            yb0, yb1, yc0, yc1 = yb1, yb2, yc1, yc2
             if n >= 3:
-                yb2 = y[b, n - 3]
-                yc2 = y[c, n - 3]
+                yb2, yc2 = y[b, n - 3], y[c, n - 3]
             elif n >= 1:
-                yb2 = zi[b, 2 - n]
-                yc2 = zi[c, 2 - n]
+                yb2, yc2 = zi[b, 2 - n], zi[c, 2 - n]
         if not step_stride:
             if lead:
                 ga[b, 0, 0] = sb0
@@ -255,7 +252,7 @@ def _allpole2_adjoint_rows(first, stop, g, gain, a, lead, zi, y, unit, gx, ga, g
 
 def _states_rows(first, stop, u, A, s0, states):  # pragma: no cover - compiled; tested against "loop"
     """Any state size: ``s[n] = A[n] s[n-1] + u[n]``."""
-    n_samples, size = u.shape[1], u.shape[2]
+    n_samples, size, tiny = u.shape[1], u.shape[2], np.finfo(states.dtype).tiny
     item_stride, step_stride = _strides(A)
     for b in range(first, stop):
         item = b * item_stride
@@ -266,24 +263,27 @@ def _states_rows(first, stop, u, A, s0, states):  # pragma: no cover - compiled;
                 for j in range(size):
                     acc += A[item, step, i, j] * (states[b, n - 1, j] if n else s0[b, j])
                 states[b, n, i] = acc
+            if n & _FLUSH == _FLUSH:
+                for i in range(size):
+                    states[b, n, i] = flushed(states[b, n, i], tiny)
 
 
 def _states2_rows(first, stop, u, A, s0, states):  # pragma: no cover - compiled; tested against "loop"
     """State size 2 (state-variable filters) with the state in registers."""
-    n_samples = u.shape[1]
+    n_samples, tiny = u.shape[1], np.finfo(states.dtype).tiny
     item_stride, step_stride = _strides(A)
     for b in range(first, stop):
         item = b * item_stride
-        p0 = s0[b, 0]
-        p1 = s0[b, 1]
+        p0, p1 = s0[b, 0], s0[b, 1]
         for n in range(n_samples):
             step = n * step_stride
             c0 = u[b, n, 0] + A[item, step, 0, 0] * p0 + A[item, step, 0, 1] * p1
             c1 = u[b, n, 1] + A[item, step, 1, 0] * p0 + A[item, step, 1, 1] * p1
             states[b, n, 0] = c0
             states[b, n, 1] = c1
-            p0 = c0
-            p1 = c1
+            p0, p1 = c0, c1
+            if n & _FLUSH == _FLUSH:
+                p0, p1 = flushed(p0, tiny), flushed(p1, tiny)
 
 
 # IEEE division (a0 = 0 gives infinities, as in PyTorch, when the data checks are off), and no
