@@ -16,6 +16,14 @@ records is an error; ``count`` may change (a mistaken huge count is corrected by
 the right one) as long as it keeps every complete shard. One render writes to a folder at a
 time (a lock file, ``.render.lock``); the temporary files of a killed render are removed by
 the next one, and a count that surely cannot fit on the disk is refused before any work.
+
+Under ``torchrun`` (``WORLD_SIZE > 1``) the ranks share the shards: rank 0 checks and locks
+the folder, removes stale temporaries, writes ``dataset.json`` and lists the shards still to
+render while the others wait (:func:`torchddsp.distributed.share`); rank ``r`` then renders
+the ``r``-th, ``(r + N)``-th, ... of that list (shard ``s % N == r`` on a fresh render; on a
+resume the remaining shards are dealt out evenly) and writes only their files. Rank 0 holds
+the lock until every rank is done, so another render of the folder is refused meanwhile and
+the siblings never take it themselves. The files equal one process's.
 """
 
 from __future__ import annotations
@@ -33,6 +41,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from ..distributed import gather
+from ..distributed import process_group
+from ..distributed import share
 from ..io import TEMPORARY_MARK
 from ..io import atomic_folder
 from ..io import atomic_path
@@ -193,39 +204,47 @@ def render_dataset(
     elif context is not None or curves is not None:
         raise InputError("context and curves configure a voice given by name; set them on the Voice instead")
     out_dir = Path(out_dir)
+    settings = _settings(voice, seed, shard_size)
+    with process_group() as (rank, world), contextlib.ExitStack() as lock:  # rank 0 holds the lock
+        # Rank 0 checks and claims the folder while the others wait, then each renders its share.
+        pending, kept = share(lambda: _open(out_dir, voice, settings, count, lock))
+        mine = pending[rank::world]
+        done = gather(
+            lambda: _render_pending(voice, seed, out_dir, mine, batch_size, kept, show_progress and rank == 0)
+        )
+    return {"rendered": sum(done), "kept": kept, "shards": -(-count // shard_size), "count": count}
+
+
+def _open(
+    out_dir: Path, voice: Voice, settings: dict, count: int, lock: contextlib.ExitStack
+) -> tuple[list[tuple[int, np.ndarray]], int]:
+    """Check and lock ``out_dir`` (held by ``lock``), clean it and write its ``dataset.json``;
+    returns the shards to render (number, sound indices) and how many sounds are complete."""
     _check_owned(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out_dir):
-        remove_stale_temporaries(out_dir, max_age_s=0.0)  # the lock says no other render writes them
-        settings = _settings(voice, seed, shard_size)
-        manifest = out_dir / "dataset.json"
-        if manifest.is_file():
-            try:
-                previous = json.loads(manifest.read_text())
-            except (OSError, json.JSONDecodeError) as error:
-                raise InputError(f"cannot read {manifest}: {error}") from error
-            different = sorted(k for k in settings if previous.get(k) != settings[k])
-            if different:
-                raise InputError(
-                    f"{out_dir} holds a dataset rendered with other settings ({', '.join(different)} "
-                    f"differ); use another folder"
-                )
-            _check_count(out_dir, previous, count, shard_size)
-        return _render_shards(voice, count, seed, out_dir, shard_size, batch_size, settings, show_progress)
+    lock.enter_context(_exclusive(out_dir))
+    remove_stale_temporaries(out_dir, max_age_s=0.0)  # the lock says no other render writes them
+    shard_size = settings["shard_size"]
+    manifest = out_dir / "dataset.json"
+    if manifest.is_file():
+        try:
+            previous = json.loads(manifest.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise InputError(f"cannot read {manifest}: {error}") from error
+        different = sorted(k for k in settings if previous.get(k) != settings[k])
+        if different:
+            raise InputError(
+                f"{out_dir} holds a dataset rendered with other settings ({', '.join(different)} "
+                f"differ); use another folder"
+            )
+        _check_count(out_dir, previous, count, shard_size)
+    return _plan_shards(voice, count, out_dir, shard_size, settings)
 
 
-def _render_shards(
-    voice: Voice,
-    count: int,
-    seed: int,
-    out_dir: Path,
-    shard_size: int,
-    batch_size: int,
-    settings: dict,
-    show_progress: bool,
-) -> dict:
+def _plan_shards(
+    voice: Voice, count: int, out_dir: Path, shard_size: int, settings: dict
+) -> tuple[list[tuple[int, np.ndarray]], int]:
     n_shards = -(-count // shard_size)
-    sample_rate = int(round(voice.context.sample_rate))
     pending, kept = [], 0
     for shard in range(n_shards):
         indices = np.arange(shard * shard_size, min((shard + 1) * shard_size, count), dtype=np.int64)
@@ -238,11 +257,26 @@ def _render_shards(
     write_text_atomic(
         out_dir / "dataset.json", json.dumps({**settings, "count": count, "test_fraction": TEST_FRACTION}, indent=1)
     )
+    return pending, kept
+
+
+def _render_pending(
+    voice: Voice,
+    seed: int,
+    out_dir: Path,
+    pending: list[tuple[int, np.ndarray]],
+    batch_size: int,
+    kept: int,
+    show_progress: bool,
+) -> int:
+    """Render the shards of ``pending``; returns the number of sounds."""
+    sample_rate = int(round(voice.context.sample_rate))
     rendered = 0
-    with Progress(count, "sounds", enabled=show_progress, initial=kept) as bar:
+    total = kept + sum(len(indices) for _, indices in pending)  # all sounds, with one process
+    with Progress(total, "sounds", enabled=show_progress, initial=kept) as bar:
         for shard, indices in pending:
             rendered += _render_shard(voice, seed, out_dir, shard, indices, batch_size, sample_rate, bar)
-    return {"rendered": rendered, "kept": kept, "shards": n_shards, "count": count}
+    return rendered
 
 
 def _render_shard(

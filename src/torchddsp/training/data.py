@@ -21,6 +21,10 @@ transfer's auto-adjust; ``dataset.json["frames"]`` the length of each split's ar
 The dataset is built in a temporary folder beside ``DATASET_DIR`` and swapped in whole when
 complete (:func:`torchddsp.io.atomic_folder`): a full disk, an error or a kill leaves the
 previous dataset as it was.
+
+Under ``torchrun`` (``WORLD_SIZE > 1``) the ranks share the work: rank ``r`` analyses files
+``r, r + N, ...`` and rank 0 merges the parts in file order into the same dataset one process
+writes (:mod:`torchddsp.training.prepare_parallel`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from torch import Tensor
 
 from ..configs import AutoencoderConfig
 from ..configs import DataConfig
+from ..distributed import process_group
 from ..features.crepe import crepe_weights_path
 from ..features.pitch import CONFIDENCE_THRESHOLD
 from ..features.recording import CHUNK_SECONDS
@@ -320,6 +325,11 @@ def prepare_dataset(
         model.hop_size,
         model.sample_rate,
     )
+    with process_group() as (_, world):
+        if world > 1:  # under torchrun: each rank analyses its share of the files
+            from .prepare_parallel import prepare_in_parallel  # noqa: PLC0415  (it imports this module)
+
+            return prepare_in_parallel(audio_dir, dataset_dir, files, model, data, plan, skip_bad, show_progress)
     with atomic_folder(dataset_dir) as folder:  # every file inside appears at once, when complete
         metadata = _prepare_into(folder, audio_dir, files, model, data, plan, skip_bad, show_progress)
         write_text_atomic(folder / "dataset.json", json.dumps(metadata, indent=1))
@@ -414,6 +424,18 @@ def _prepare_into(
             name = str(path.relative_to(audio_dir))
             with Progress(None, f"prepare {index + 1}/{len(files)} {name} (s)", enabled=show_progress) as bar:
                 _add_file(path, name, assignment[path], splits, record, model, data, plan, skip_bad, bar)
+    except BaseException:
+        for split in splits.values():
+            split.abandon()
+        raise
+    return _conclude(splits, record, audio_dir, model, data, plan)
+
+
+def _conclude(
+    splits: dict[str, _Split], record: _Record, audio_dir: Path, model: AutoencoderConfig, data: DataConfig, plan: _Plan
+) -> dict:
+    """Close complete splits (the training statistics read first); returns the metadata."""
+    try:
         statistics = _statistics(splits["train"])
         frame_counts = {name: split.frames for name, split in splits.items()}
         for split in splits.values():
