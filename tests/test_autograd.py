@@ -88,6 +88,24 @@ CASES = [
     ),
     ("harmonic_frequencies", True, lambda f0: F.harmonic_frequencies(f0, 4), lambda: (t(1, 3, 1, low=50, high=500),)),
     (
+        "partial_frequencies",
+        True,
+        lambda f0, shifts, b: F.partial_frequencies(f0, 4, shifts, b),
+        lambda: (t(1, 3, 1, low=50, high=500), t(1, 3, 4, low=-0.05, high=0.05), t(1, 1, low=0.0, high=1e-3)),
+    ),
+    (
+        "modal_synthesis",
+        True,
+        lambda f, a, t60: F.modal_synthesis(f, a, 24, SR, t60_s=t60),
+        lambda: (t(1, 3, 2, low=200, high=3000), t(1, 3, 2), t(1, 3, 2, low=0.005, high=0.02)),
+    ),
+    (
+        "karplus_strong",
+        True,
+        lambda x, f0, d: F.karplus_strong(x, f0, SR, loop_gain=0.95, damping=d),
+        lambda: (t(1, 30), t(1, 1, low=1700, high=2100), t(1, 1, low=0.1, high=0.4)),
+    ),
+    (
         "normalize_harmonics",
         True,
         lambda d, f0: F.normalize_harmonics(d, f0, SR),

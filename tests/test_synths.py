@@ -143,3 +143,58 @@ def test_sinusoidal_frame_frequencies_do_not_depend_on_their_place_in_the_tensor
     for start in range(0, 98, 7):
         part = sinusoidal.controls(raw[:, start : start + 3], raw[:, start : start + 3])["frequencies_hz"]
         torch.testing.assert_close(part, whole[:, start : start + 3], rtol=1e-12, atol=0)
+
+
+def test_harmonic_with_inharmonicity_mutes_the_partials_stretched_past_nyquist():
+    # Bug caught: normalising over k f0 < Nyquist when B moves partial 7 (7 kHz) to 8.5 kHz: its
+    # share of the amplitude would go to a silent partial and the audible ones come out quieter.
+    f0 = torch.full((1, 4, 1), 1000.0, dtype=torch.float64)
+    distribution = torch.ones(1, 4, 8, dtype=torch.float64)
+    stiffness = torch.full((1, 1), 0.01, dtype=torch.float64)
+    harmonic = td.Harmonic(SR, scale_fn=None, inharmonicity=True)
+    assert harmonic.input_names == ("amplitudes", "harmonic_distribution", "f0_hz", "inharmonicity")
+    controls = harmonic.controls(torch.ones_like(f0), distribution, f0, stiffness)
+    k = np.arange(1, 9)
+    audible = k * 1000 * np.sqrt(1 + 0.01 * k**2) < SR / 2  # partials 1..6
+    np.testing.assert_allclose(controls["harmonic_distribution"][0, 0].numpy(), audible / audible.sum(), rtol=1e-12)
+    y = harmonic(torch.ones_like(f0), distribution, f0, stiffness, n_samples=256)
+    expected = harmonic_synthesis(
+        f0, torch.ones_like(f0), controls["harmonic_distribution"], 256, SR, inharmonicity=stiffness
+    )
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), atol=1e-12)
+
+
+def test_harmonic_shifts_port_only_when_built_with_it():
+    f0, distribution = torch.full((1, 2, 1), 200.0), torch.zeros(1, 2, 4)
+    shifted = td.Harmonic(SR, harmonic_shifts=True)
+    y, state = shifted(torch.zeros(1, 2, 1), distribution, f0, torch.zeros(1, 2, 4), n_samples=128, return_state=True)
+    assert y.shape == (1, 128) and state.shape == (1, 4)  # every partial's phase
+    with pytest.raises(ValueError, match="harmonic_shifts"):
+        td.Harmonic(SR).controls(torch.zeros(1, 2, 1), distribution, f0, torch.zeros(1, 2, 4))
+    with pytest.raises(ValueError, match="harmonic_shifts"):
+        shifted.controls(torch.zeros(1, 2, 1), distribution, f0)
+
+
+def test_modal_module_scales_then_renders_modal_synthesis(rng):
+    from torchddsp.functional.modal import modal_synthesis
+    from torchddsp.synths import Modal
+
+    raw = [torch.tensor(rng.standard_normal((2, 1, 5))) for _ in range(3)]
+    modal = Modal(SR)
+    controls = modal.controls(*raw)
+    assert float(controls["t60_s"].min()) > 0.01 and float(controls["t60_s"].max()) < 10.0
+    expected = modal_synthesis(controls["frequencies_hz"], controls["amplitudes"], 500, SR, t60_s=controls["t60_s"])
+    np.testing.assert_allclose(modal(*raw, n_samples=500).numpy(), expected.numpy(), atol=1e-12)
+
+
+def test_karplus_strong_module_takes_frame_rate_gain(rng):
+    from torchddsp.functional.controls import Control
+    from torchddsp.functional.string import karplus_strong
+    from torchddsp.synths import KarplusStrong
+
+    excitation = torch.tensor(rng.uniform(-1, 1, (2, 640)))
+    f0, damping = torch.tensor([[220.0], [330.0]], dtype=torch.float64), torch.full((2, 1), 0.25, dtype=torch.float64)
+    gain = torch.tensor(rng.uniform(0.9, 1.0, (2, 10, 1)))
+    y = KarplusStrong(SR, scale_fn=None)(excitation, f0, gain, damping)
+    expected = karplus_strong(excitation, f0, SR, loop_gain=Control.per_frame(gain), damping=damping)
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), atol=1e-12)

@@ -36,6 +36,8 @@ from .processors import ProcessorGroup
 from .synths import FM
 from .synths import FilteredNoise
 from .synths import Harmonic
+from .synths import KarplusStrong
+from .synths import Modal
 from .synths import Sinusoidal
 from .synths import Wavetable
 from .validation import InputError
@@ -61,6 +63,8 @@ __all__ = [
     "Add",
     "Mix",
     "Harmonic",
+    "KarplusStrong",
+    "Modal",
     "FilteredNoise",
     "Sinusoidal",
     "Wavetable",

@@ -29,15 +29,18 @@ from .functional import upsample
 from .functional import wavetable_synthesis
 from .functional.noise import make_generator
 from .functional.noise import seeded_noise
+from .functional.partials import partial_frequencies
 from .functional.resampling import UPSAMPLE_METHODS
 from .processors import Processor
+from .resonators import KarplusStrong
+from .resonators import Modal
 from .validation import InputError
 from .validation import check_choice
 from .validation import check_positive
 from .validation import check_rank
 from .validation import check_tensor
 
-__all__ = ["Harmonic", "FilteredNoise", "Sinusoidal", "Wavetable", "FM"]
+__all__ = ["Harmonic", "FilteredNoise", "Sinusoidal", "Wavetable", "FM", "Modal", "KarplusStrong"]
 
 ScaleFn = Callable[[Tensor], Tensor]
 
@@ -95,6 +98,13 @@ class Harmonic(_Oscillating):
     ``(batch, 1)``), ``return_state`` and ``add_endpoint`` to render in blocks (see
     :func:`~torchddsp.functional.harmonic_synthesis`).
 
+    Partials off the series: ``harmonic_shifts=True`` adds an input port ``harmonic_shifts``
+    ``(batch, n_frames, n_harmonics)`` (partial ``k`` at ``k f0 (1 + shift_k)``, taken as
+    given), ``inharmonicity=True`` a port ``inharmonicity`` (``B >= 0``, ``(batch, 1)`` or
+    ``(batch, n_frames, 1)``: ``k f0 sqrt(1 + B k^2)``), in that order after ``f0_hz``; the
+    normalisation below Nyquist then mutes the moved partials, and ``state`` holds every
+    partial's phase ``(batch, n_harmonics)``.
+
     Shape:
         ``amplitudes`` ``(batch, n_frames, 1)``, ``harmonic_distribution``
         ``(batch, n_frames, n_harmonics)``, ``f0_hz`` ``(batch, n_frames, 1)`` ->
@@ -111,9 +121,10 @@ class Harmonic(_Oscillating):
         scale_fn: raw -> positive amplitude map, or None to take controls as given.
         normalize_below_nyquist: normalise over the audible harmonics only.
         amplitude_upsampling: ``"window"`` (DDSP's default) or ``"linear"``.
+        harmonic_shifts, inharmonicity: add those input ports (above).
     """
 
-    input_names = ("amplitudes", "harmonic_distribution", "f0_hz")
+    input_names: tuple[str, ...] = ("amplitudes", "harmonic_distribution", "f0_hz")
 
     def __init__(
         self,
@@ -121,26 +132,54 @@ class Harmonic(_Oscillating):
         scale_fn: ScaleFn | None = exp_sigmoid,
         normalize_below_nyquist: bool = True,
         amplitude_upsampling: str = "window",
+        harmonic_shifts: bool = False,
+        inharmonicity: bool = False,
     ):
         super().__init__(sample_rate, amplitude_upsampling)
         self.scale_fn = scale_fn
         self.normalize_below_nyquist = normalize_below_nyquist
+        extra = ("harmonic_shifts",) * bool(harmonic_shifts) + ("inharmonicity",) * bool(inharmonicity)
+        self.input_names = (*type(self).input_names, *extra)
 
-    def controls(self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor) -> dict[str, Tensor]:
+    def controls(
+        self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor, *moved: Tensor, **named: Tensor
+    ) -> dict[str, Tensor]:
         check_rank("amplitudes", amplitudes, 3, "(batch, n_frames, 1)")
         check_rank("harmonic_distribution", harmonic_distribution, 3, "(batch, n_frames, n_harmonics)")
         check_rank("f0_hz", f0_hz, 3, "(batch, n_frames, 1)")
+        ports = self.input_names[3:]  # the optional ports this instance was built with, in order
+        given = dict(zip(ports, moved)) | named
+        if len(moved) > len(ports) or set(given) != set(ports):
+            raise InputError(
+                f"this Harmonic takes {list(ports)} after f0_hz (harmonic_shifts / inharmonicity are "
+                f"inputs only when built with harmonic_shifts=True / inharmonicity=True), found "
+                f"{len(moved)} more positional and {sorted(named)} by name"
+            )
+        harmonic_shifts, inharmonicity = given.get("harmonic_shifts"), given.get("inharmonicity")
         if self.scale_fn is not None:
             amplitudes = self.scale_fn(amplitudes)
             harmonic_distribution = self.scale_fn(harmonic_distribution)
         nyquist_rate = self.sample_rate if self.normalize_below_nyquist else None
+        if nyquist_rate is not None and (harmonic_shifts is not None or inharmonicity is not None):
+            # Mute the partials the shifts or the stretch move to Nyquist or above.
+            frequencies = partial_frequencies(f0_hz, harmonic_distribution.shape[-1], harmonic_shifts, inharmonicity)
+            harmonic_distribution = harmonic_distribution * (frequencies.abs() < nyquist_rate / 2)
+            nyquist_rate = None
         harmonic_distribution = normalize_harmonics(harmonic_distribution, f0_hz, nyquist_rate)
-        return {"amplitudes": amplitudes, "harmonic_distribution": harmonic_distribution, "f0_hz": f0_hz}
+        controls = {"amplitudes": amplitudes, "harmonic_distribution": harmonic_distribution, "f0_hz": f0_hz}
+        return controls | given
 
     def render(
-        self, amplitudes: Tensor, harmonic_distribution: Tensor, f0_hz: Tensor, **options: Unpack[BlockOptions[Tensor]]
+        self,
+        amplitudes: Tensor,
+        harmonic_distribution: Tensor,
+        f0_hz: Tensor,
+        harmonic_shifts: Tensor | None = None,
+        inharmonicity: Tensor | None = None,
+        **options: Unpack[BlockOptions[Tensor]],
     ) -> Tensor | tuple[Tensor, Tensor]:
-        return self.pitched(harmonic_synthesis, f0_hz, amplitudes, harmonic_distribution, **options)
+        moved = {"harmonic_shifts": harmonic_shifts, "inharmonicity": inharmonicity}
+        return self.pitched(harmonic_synthesis, f0_hz, amplitudes, harmonic_distribution, **moved, **options)
 
 
 class FilteredNoise(Processor):

@@ -165,6 +165,23 @@ CASES = [
         "f0_hz",
     ),
     Case(
+        "partial_frequencies",
+        lambda d, n, nan: F.partial_frequencies(full((2, n, 1), 220.0, d, nan == "f0_hz"), 4, inharmonicity=1e-4),
+        "f0_hz",
+    ),
+    *offline_and_state(
+        "modal_synthesis",
+        lambda d, n, nan, **options: F.modal_synthesis(
+            full((2, 1, 3), 440.0, d), signal((2, 1, 3), d, nan == "amplitudes", 0, 1), n, SR, t60_s=0.5, **options
+        ),
+        "amplitudes",
+    ),
+    *offline_and_state(
+        "karplus_strong",
+        lambda d, n, nan, **options: F.karplus_strong(signal((2, n), d, nan == "excitation"), 220.0, SR, **options),
+        "excitation",
+    ),
+    Case(
         "normalize_harmonics",
         lambda d, n, nan: F.normalize_harmonics(signal((2, n, 4), d, nan == "harmonic_distribution", 0, 1)),
         "harmonic_distribution",

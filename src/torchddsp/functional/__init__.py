@@ -35,6 +35,9 @@ Modules:
   latency: uniformly partitioned FFT convolution with a direct-form head).
 - ``overlap_add``: frames placed every ``hop_size`` samples and summed.
 - ``noise``: seeded uniform noise; ``counter_noise`` (a pure function of seed and sample index).
+- ``partials``: ``partial_frequencies`` (per-harmonic shifts, inharmonicity ``B``).
+- ``modal``: ``modal_synthesis`` (exponentially damped sinusoids).
+- ``string``: ``karplus_strong`` (a plucked string: feedback delay line with a loss filter).
 
 Conventions: audio ``(..., n_samples)``, its leading dimensions flattened into one batch and
 restored (``layout``; states ``(..., state_size)`` follow them); controls at a stated rate
@@ -98,6 +101,7 @@ from .fir import sinc_impulse_response
 from .fm import fm_synthesis
 from .iir import lfilter
 from .iir import sosfilt
+from .modal import modal_synthesis
 from .noise import counter_noise
 from .noise import noise_seed
 from .noise import uniform_noise
@@ -106,6 +110,7 @@ from .oscillators import harmonic_synthesis
 from .oscillators import normalize_harmonics
 from .oscillators import oscillator_bank
 from .overlap_add import overlap_add
+from .partials import partial_frequencies
 from .partitioned import PartitionedConvolutionState as PartitionedConvolutionState
 from .partitioned import partitioned_convolution
 from .partitioned import partitioned_convolution_state as partitioned_convolution_state
@@ -118,12 +123,16 @@ from .resampling import resample
 from .resampling import upsample
 from .stable_poles import reflection_to_lpc
 from .stable_poles import resonator_coefficients
+from .string import karplus_strong
 from .svf import state_variable_filter
 from .waveshaping import chebyshev_polynomials
 from .waveshaping import waveshape
 from .wavetable import wavetable_synthesis
 
 __all__ = [
+    "partial_frequencies",
+    "modal_synthesis",
+    "karplus_strong",
     "smooth_limit",
     "adsr",
     "lfo",

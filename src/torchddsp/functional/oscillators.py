@@ -5,6 +5,17 @@ Phase follows DDSP's convention (see ``phase``): sample ``n`` has phase
 partial whose frequency is at or above Nyquist (``|f| >= sample_rate / 2``) is silent at that
 sample. Both ops stream: ``state`` takes the phase in and ``return_state=True`` gives the
 final phase back, so rendering in blocks equals one call.
+
+``harmonic_synthesis``'s cost: a Clenshaw recurrence over the harmonics (no sine per harmonic
+and sample, no ``(batch, n_samples, n_harmonics)`` tensor), forward and backward; on CPU a
+compiled pass (numba) that keeps the recurrence in cache, elsewhere elementwise PyTorch ops.
+With ``harmonic_shifts`` or ``inharmonicity`` partial ``k``'s phase is no longer ``k`` times
+one phase, which the recurrence needs: the partials are then summed one by one, by a compiled
+pass on CPU or an oscillator bank (``functional.partials``: 5-10x the recurrence's cost).
+Its precision: the phase is exact to float64 over any length; the recurrence itself, in
+float32, is accurate to about 3e-5 of the peak up to ~150 harmonics, degrading near phase 0
+for very many harmonics (about 1e-3 at 400). Pass float64 controls when that matters:
+everything then runs in float64.
 """
 
 from __future__ import annotations
@@ -27,6 +38,9 @@ from ._harmonic_sum import NyquistMask
 from ._harmonic_sum import harmonic_sum
 from .engine import resolve_backend
 from .engine.harmonic import fused_harmonic_synthesis
+from .partials import check_partial_options
+from .partials import partial_envelopes
+from .partials import render_partials_fused
 from .phase import TWO_PI
 from .phase import cumulative_turns
 from .phase import initial_turns
@@ -284,9 +298,12 @@ def _harmonic_render(
     kernel: bool,
 ) -> tuple[Tensor, Tensor]:
     """:func:`harmonic_synthesis` on checked ``controls = (f0_hz, amplitudes,
-    harmonic_distribution)``, ``n_samples > 0``: ``(audio, final_turns)``, the fundamental's
-    phase at the last sample in float64 cycles ``(batch,)``, not wrapped."""
+    harmonic_distribution)``: ``(audio, final_turns)``, the fundamental's phase at the last
+    sample in float64 cycles ``(batch,)``, not wrapped."""
     f0_hz, amplitudes, harmonic_distribution = controls
+    if n_samples == 0:  # an empty block: no audio, the phase unchanged
+        dtype = output_dtype(amplitudes, harmonic_distribution)
+        return amplitudes.new_zeros(start_turns.shape[0], 0, dtype=dtype), start_turns
     hop = hop_for(n_samples, harmonic_distribution.shape[1], add_endpoint, "the controls")
     phase = _intervals(f0_hz, hop, sample_rate, start_turns, add_endpoint)
     dtype = output_dtype(amplitudes, harmonic_distribution)
@@ -333,6 +350,31 @@ def _render_torch(
     return audio.reshape(hop, batch, intervals).permute(1, 2, 0).reshape(batch, hop * intervals)
 
 
+def _partials(
+    controls: tuple[Tensor, Tensor, Tensor],
+    partials: tuple[Tensor | None, Tensor | float | None],
+    n_samples: int,
+    sample_rate: float,
+    upsampling: tuple[str, bool],
+    state: Tensor | None,
+    return_state: bool,
+    kernel: bool,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """:func:`harmonic_synthesis` with shifted or stretched partials: the compiled pass
+    (``kernel``) or an oscillator bank over their envelopes; the state is every partial's phase
+    ``(batch, n_harmonics)`` (radians)."""
+    hop_for(n_samples, controls[2].shape[1], upsampling[1], "the controls")  # the harmonic path's check
+    if kernel and n_samples > 0:
+        start_turns = initial_turns(state, (controls[2].shape[0], controls[2].shape[2]), controls[0])
+        audio, phases = render_partials_fused(controls, partials, n_samples, sample_rate, upsampling, start_turns)
+        return (audio, phases) if return_state else audio
+    frequency_envelopes, amplitude_envelopes = partial_envelopes(controls, partials, n_samples, upsampling)
+    amplitude_envelopes = amplitude_envelopes.to(output_dtype(*controls[1:]))
+    return oscillator_bank(
+        frequency_envelopes, amplitude_envelopes, sample_rate, state=state, return_state=return_state
+    )
+
+
 @half_in_float32
 def harmonic_synthesis(
     f0_hz: Tensor,
@@ -346,6 +388,8 @@ def harmonic_synthesis(
     amplitude_upsampling: str = "window",
     add_endpoint: bool = True,
     backend: str = "auto",
+    harmonic_shifts: Tensor | None = None,
+    inharmonicity: Tensor | float | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Additive synthesis of harmonics of ``f0_hz`` from frame-rate controls.
 
@@ -362,14 +406,9 @@ def harmonic_synthesis(
     each block its frames plus the first frame of the next block and ``add_endpoint=False``
     (the final block: its frames with the last one repeated).
 
-    Cost: a Clenshaw recurrence over the harmonics (no sine per harmonic and sample, no
-    ``(batch, n_samples, n_harmonics)`` tensor), forward and backward; on CPU a compiled pass
-    (numba) that keeps the recurrence in cache, elsewhere elementwise PyTorch ops.
-
-    Precision: the phase is exact to float64 over any length; the recurrence itself, in
-    float32, is accurate to about 3e-5 of the peak up to ~150 harmonics, degrading near
-    phase 0 for very many harmonics (about 1e-3 at 400). Pass float64 controls when that
-    matters: everything then runs in float64.
+    Partials off the series (``functional.partials``): at ``k f0 (1 + shift_k) sqrt(1 + B k^2)``,
+    muted at Nyquist; either option makes ``state`` every partial's phase ``(batch,
+    n_harmonics)`` and sums the partials one by one (module docstring: cost).
 
     Shape:
         ``f0_hz``, ``amplitudes``: ``(batch, n_frames, 1)``; ``harmonic_distribution``:
@@ -390,6 +429,9 @@ def harmonic_synthesis(
         add_endpoint: hold the last frame for the final hop (see ``resampling``).
         backend: ``"auto"`` (the compiled pass on CPU when numba is installed, PyTorch ops
             otherwise), ``"numba"`` or ``"torch"``; the two agree to float rounding.
+        harmonic_shifts: ``(batch or 1, n_frames or 1, n_harmonics)`` detunes (None). Differentiable.
+        inharmonicity: ``B >= 0``: a number, ``(batch or 1, 1)`` or ``(batch or 1, n_frames or 1,
+            1)`` (None). Differentiable.
 
     Example:
         >>> f0 = torch.full((1, 5, 1), 220.0, dtype=torch.float64)
@@ -405,12 +447,12 @@ def harmonic_synthesis(
     sample_rate = check_positive("sample_rate", sample_rate)
     check_choice("amplitude_upsampling", amplitude_upsampling, UPSAMPLE_METHODS)
     kernel = resolve_backend(backend, harmonic_distribution.device) == "numba"
+    controls = (f0_hz, amplitudes, harmonic_distribution)
+    partials = check_partial_options(harmonic_shifts, inharmonicity, *harmonic_distribution.shape)
+    if any(option is not None for option in partials):
+        upsampling = (amplitude_upsampling, add_endpoint)
+        return _partials(controls, partials, n_samples, sample_rate, upsampling, state, return_state, kernel)
     start_turns = initial_turns(state, (harmonic_distribution.shape[0], 1), f0_hz)[:, 0]
-    if n_samples == 0:  # an empty block: no audio, the phase unchanged
-        dtype = output_dtype(amplitudes, harmonic_distribution)
-        audio, final_turns = amplitudes.new_zeros(start_turns.shape[0], 0, dtype=dtype), start_turns
-    else:
-        controls = (f0_hz, amplitudes, harmonic_distribution)
-        options = (amplitude_upsampling, add_endpoint, kernel)
-        audio, final_turns = _harmonic_render(controls, n_samples, sample_rate, start_turns, *options)
+    options = (amplitude_upsampling, add_endpoint, kernel)
+    audio, final_turns = _harmonic_render(controls, n_samples, sample_rate, start_turns, *options)
     return (audio, turns_to_radians(final_turns)[:, None]) if return_state else audio
