@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench install clean
+.PHONY: demo test test-fast lint docs bench install clean
 
 install: $(STAMP)
 
@@ -35,11 +35,28 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -n auto -m "not slow"
 
 # Lint (ruff), formatting (ruff format) and types (mypy), configured in pyproject.toml: zero findings.
-LINTED := src tests benchmarks examples scripts
+LINTED := src tests benchmarks examples scripts docs/tutorials docs/tools
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m ruff format --check $(LINTED)
 	$(PY) -m mypy
+
+# The documentation site (mkdocs.yml) in build/docs/site: the tutorials (docs/tutorials/*.py) are
+# executed into build/docs/notebooks/ (one per core, each again only when it or the library
+# changed), then `mkdocs build --strict` fails on any warning: a broken link or anchor, a
+# docstring it cannot read, a page outside the nav. docs/tools/check_site.py then checks that
+# every tutorial page shows its figures and audio players.
+# (No --quiet: it hides the warnings from the count that --strict fails on.)
+TUTORIALS := $(wildcard docs/tutorials/*.py)
+NOTEBOOKS := $(patsubst docs/tutorials/%.py,build/docs/notebooks/tutorials/%.ipynb,$(TUTORIALS))
+LIBRARY := $(shell find src/torchddsp -name '*.py' -not -path '*/__pycache__/*')
+docs: $(STAMP)
+	$(MAKE) --no-print-directory -j $(shell nproc) $(NOTEBOOKS)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+	$(PY) docs/tools/check_site.py build/docs/site $(TUTORIALS)
+
+build/docs/notebooks/tutorials/%.ipynb: docs/tutorials/%.py docs/tools/execute_tutorial.py $(LIBRARY) | $(STAMP)
+	$(PY) docs/tools/execute_tutorial.py $< $@
 
 # torchlpc is a benchmark peer (never a dependency; auraloss, the losses' peer, is in the test extra);
 # Magenta ddsp and torchsynth get their own environments, created by the benchmarks under
@@ -54,4 +71,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_training.py
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) demo_output .pytest_cache build/docs

@@ -9,14 +9,18 @@ Bugs caught:
 - the docstring dialect misread: a grouped ``a, b:`` argument losing its continuation lines
   or one of its names, ``Example:`` left as prose, a Sphinx role left raw or linking a
   private object;
-- a config that lets a broken link or anchor through (``strict`` off, a validation level
-  lowered to ``info``): a two-page site with each planted fault must fail to build;
+- a config or command that lets a broken link or anchor through (``strict`` off, a
+  validation level lowered to ``info``, ``make docs`` calling mkdocs with ``--quiet``, which
+  hides the warnings from ``--strict``'s count): a two-page site with each planted fault must
+  fail to build with the Makefile's mkdocs arguments;
 - a broken link, anchor or cross-reference anywhere in the real site, or a docstring mkdocs
   cannot read: the whole site is built with ``--strict`` (slow: about a minute), from
   unexecuted notebooks (``make docs`` executes them; ``tests/docs/test_tutorials.py`` runs
   them);
 - a tutorial page without its figures or audio players: ``docs/tools/check_site.py`` on
-  fabricated pages.
+  fabricated pages;
+- a stale or missing executed notebook published as if current (the hooks' check dropped):
+  the hook must refuse a notebook older than its tutorial, or none.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ sys.path.insert(0, str(TOOLS))
 import api_pages  # noqa: E402
 import check_site  # noqa: E402
 import griffe_docstrings  # noqa: E402
+import hooks  # noqa: E402
 
 
 def walked_modules() -> set[str]:
@@ -178,11 +183,18 @@ def write_site(folder: Path, page: str, config: dict) -> Path:
     return path
 
 
+def makefile_mkdocs_arguments() -> list[str]:
+    """The arguments ``make docs`` gives mkdocs (``build --strict``), read from the Makefile."""
+    lines = [line for line in (ROOT / "Makefile").read_text().splitlines() if "-m mkdocs build" in line]
+    assert len(lines) == 1, "the Makefile builds the site with one `-m mkdocs build` line"
+    return lines[0].split("-m mkdocs", 1)[1].split()
+
+
 def build(config_path: Path) -> subprocess.CompletedProcess:
+    # With the Makefile's own flags: --quiet, for one, hides the warnings --strict counts.
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "-f", str(config_path)], capture_output=True, text=True, env=env
-    )
+    command = [sys.executable, "-m", "mkdocs", *makefile_mkdocs_arguments(), "-f", str(config_path)]
+    return subprocess.run(command, capture_output=True, text=True, env=env)
 
 
 @pytest.mark.parametrize(
@@ -243,3 +255,22 @@ def test_check_site_requires_figures_and_audio_on_every_tutorial_page(tmp_path):
         f"03_c.py: no page at {tmp_path / 'tutorials' / '03_c' / 'index.html'}",
     ]
     assert check_site.problems(tmp_path, tutorials[:1]) == []
+
+
+def test_a_stale_or_missing_notebook_stops_the_build(tmp_path, monkeypatch):
+    from mkdocs.exceptions import PluginError
+
+    monkeypatch.setenv("TORCHDDSP_DOCS_NOTEBOOKS", str(tmp_path))
+    sources = sorted(hooks.SOURCES.glob("*.py"))
+    (tmp_path / "tutorials").mkdir()
+    for source in sources:
+        (tmp_path / "tutorials" / f"{source.stem}.ipynb").write_text("{}")
+    assert hooks.executed_notebooks() == [f"tutorials/{source.stem}.ipynb" for source in sources]
+    stale = tmp_path / "tutorials" / f"{sources[0].stem}.ipynb"
+    before = sources[0].stat().st_mtime - 10
+    os.utime(stale, (before, before))
+    with pytest.raises(PluginError, match=f"{sources[0].stem}.ipynb is older than"):
+        hooks.executed_notebooks()
+    stale.unlink()
+    with pytest.raises(PluginError, match=f"{sources[0].stem}.ipynb is missing"):
+        hooks.executed_notebooks()

@@ -49,8 +49,8 @@ def estimate_f0(
         n_frames: frames to return.
 
     Raises:
-        CrepeWeightsMissing (a ``ValueError``): ``method="crepe"`` without the weights, with the
-        command that installs them.
+        CrepeWeightsMissing: (a ``ValueError``) ``method="crepe"`` without the weights, with the
+            command that installs them.
 
     Example:
         >>> import torch

@@ -236,7 +236,8 @@ def recording_features(
         ``n_frames = n_samples // hop``; ``n_samples``: the file's length at ``sample_rate``.
 
     Raises:
-        AudioFileError (a ``ValueError``) naming the file; CrepeWeightsMissing.
+        AudioFileError: (a ``ValueError``) naming the file.
+        CrepeWeightsMissing: ``f0_method="crepe"`` without the weights.
     """
     hop = _hop(sample_rate, frame_rate)
     n_chunk = frames_per_chunk(chunk_s, frame_rate)

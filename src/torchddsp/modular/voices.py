@@ -109,7 +109,7 @@ class Voice(nn.Module):
     A subclass registers its modules in ``__init__`` (``self.add(name, module)``), then applies
     the curves it was given (``self.set_curves(curves)``), and wires the modules in
     ``synthesize``. Stock modules may be batched or fused there (:meth:`run_stacked`,
-    :meth:`fusable`); ``fused = False`` renders module by module (same sound, slower).
+    :meth:`mix_sources`); ``fused = False`` renders module by module (same sound, slower).
 
     Args:
         context: sample rate, duration and control rate (torchsynth's defaults).

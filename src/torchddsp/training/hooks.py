@@ -57,7 +57,8 @@ def _append_csv(path: Path, columns: tuple[str, ...], row: dict[str, Any]) -> No
 
 @dataclass
 class Run:
-    """A training run ready to step: what :func:`build_run` made, read by the loop and its hooks.
+    """A training run ready to step: what :func:`~torchddsp.training.trainer.build_run` made, read
+    by the loop and its hooks.
 
     ``model`` is the :class:`Autoencoder`; ``trained`` the module that is called (the model, or
     its ``DistributedDataParallel`` wrapper); ``start_step`` the step it continues from (0 for
@@ -84,7 +85,8 @@ class Run:
 
 
 class StepOutput(NamedTuple):
-    """What :func:`train_step` returns: tensors still on the device (reading them syncs)."""
+    """What :func:`~torchddsp.training.trainer.train_step` returns: tensors still on the device
+    (reading them syncs)."""
 
     loss: torch.Tensor  # 0-d
     grad_norm: torch.Tensor  # 0-d, before clipping
