@@ -8,6 +8,7 @@ model's config can sit beside the others.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Mapping
@@ -23,6 +24,12 @@ import yaml
 from ..features.pitch import F0_METHODS
 from ..io import write_text_atomic
 from ..validation import InputError
+from .graph import DECODER_INPUTS
+from .graph import DEFAULT_SYNTHS
+from .graph import REVERB_KINDS
+from .graph import SYNTH_KINDS
+from .graph import check_kinds
+from .graph import check_loss_terms
 
 __all__ = [
     "AutoencoderConfig",
@@ -44,6 +51,16 @@ def _typed(section: str, name: str, kind: str, value: Any) -> Any:
     """``value`` as the field's type, or a ValueError naming ``section.name`` (a YAML ``2.5``
     for a count, ``"fast"`` for a rate, ``yes`` for a name are mistakes, not values to coerce)."""
     where = f"{section}.{name}"
+    if kind.endswith(" | None"):  # optional: null in YAML keeps the default behaviour
+        return None if value is None else _typed(section, name, kind[: -len(" | None")], value)
+    if kind.startswith("list["):
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise InputError(f"{where} must be a list, found {value!r}")
+        return list(value)
+    if kind.startswith("dict["):
+        if not isinstance(value, Mapping):
+            raise InputError(f"{where} must be a mapping, found {value!r}")
+        return dict(value)
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise InputError(f"{where} must be a whole number, found {value!r}")
@@ -72,7 +89,9 @@ def check_section(cls, values: Any, section: str) -> dict[str, Any]:
     kinds = {f.name: str(f.type) for f in fields(cls)}
     unknown = sorted(set(values) - set(kinds))
     if unknown:
-        raise InputError(f"unknown settings {unknown} in '{section}'; known: {sorted(kinds)}")
+        close = [difflib.get_close_matches(str(name), list(kinds), n=1) for name in unknown]
+        hints = "".join(f" ({name!r}: did you mean {match[0]!r}?)" for name, match in zip(unknown, close) if match)
+        raise InputError(f"unknown settings {unknown} in '{section}'{hints}; known: {sorted(kinds)}")
     return {name: _typed(section, name, kinds[name], value) for name, value in values.items()}
 
 
@@ -85,10 +104,22 @@ class AutoencoderConfig:
     """Settings of :class:`~torchddsp.models.Autoencoder` (the ``model:`` section of a training config).
 
     ``sample_rate`` and ``frame_rate`` must give a whole number of samples per frame.
-    ``z_dims=0`` means no z encoder (f0 and loudness only, Magenta's solo-instrument model).
-    ``loudness_range_db`` scales the decoder's loudness input (``loudness_db / range + 1``;
-    Magenta's models use 80) and ``layer_norm_eps`` is the decoder's LayerNorm epsilon (Keras's
-    is 1e-3): both kept at torchddsp's own values unless a converted Magenta model sets them.
+
+    The processor graph: the ``synths`` (among ``harmonic`` with ``n_harmonics``,
+    ``filtered_noise`` with ``n_noise_bands`` and ``noise_initial_bias``, ``sinusoidal`` with
+    ``n_sinusoids`` free sinusoids, ``wavetable`` with a ``wavetable_size``-sample table per
+    frame) are summed; ``eq: true`` adds a learned parametric EQ (two shelves and ``eq_peaks``
+    peaks); then a trainable ``reverb`` of one kind (``learned`` taps, ``exp_decay``,
+    ``filtered_noise``, ``fdn``), ``reverb_s`` long (0: no reverb).
+
+    The encoders and the decoder: f0 and loudness scaled (``loudness_range_db`` scales the
+    loudness, ``loudness_db / range + 1``; Magenta's models use 80); ``z_dims > 0`` adds the MFCC
+    z encoder (``n_mfcc`` coefficients, a GRU of ``z_rnn_size``, default ``rnn_size``). The
+    decoder (``hidden_size``, ``rnn_size``, ``layers_per_stack``, LayerNorm ``layer_norm_eps``,
+    Keras's is 1e-3) reads ``decoder_inputs`` among ``loudness``, ``f0``, ``z`` (default:
+    loudness, f0, and z when there is one); its outputs follow from the synths' controls.
+
+    The defaults are the bundled models' graph: harmonic plus filtered noise, a learned reverb.
     """
 
     sample_rate: int = 16000
@@ -104,6 +135,14 @@ class AutoencoderConfig:
     noise_initial_bias: float = -5.0
     loudness_range_db: float = 120.0
     layer_norm_eps: float = 1e-5
+    synths: list[str] = field(default_factory=lambda: list(DEFAULT_SYNTHS))
+    n_sinusoids: int = 16
+    wavetable_size: int = 64
+    reverb: str = "learned"
+    eq: bool = False
+    eq_peaks: int = 3
+    decoder_inputs: list[str] | None = None
+    z_rnn_size: int | None = None
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> AutoencoderConfig:
@@ -129,6 +168,46 @@ class AutoencoderConfig:
             raise InputError("reverb_s and z_dims must be >= 0")
         if not self.loudness_range_db > 0 or not self.layer_norm_eps > 0:
             raise InputError("loudness_range_db and layer_norm_eps must be > 0")
+        self._validate_graph()
+
+    def _validate_graph(self) -> None:
+        """The declared graph: known kinds, sizes that build, a decoder whose inputs exist."""
+        self.synths = check_kinds("model.synths", self.synths, SYNTH_KINDS)
+        if self.reverb not in REVERB_KINDS:
+            raise InputError(f"model.reverb: unknown kind {self.reverb!r}; known: {list(REVERB_KINDS)}")
+        for name, minimum in (("n_sinusoids", 1), ("wavetable_size", 2), ("eq_peaks", 0), ("n_mfcc", 1)):
+            if getattr(self, name) < minimum:
+                raise InputError(f"model.{name} must be >= {minimum}, found {getattr(self, name)}")
+        if self.z_rnn_size is not None and self.z_rnn_size < 1:
+            raise InputError(f"model.z_rnn_size must be >= 1 (or null: rnn_size), found {self.z_rnn_size}")
+        if self.reverb_s > 0 and round(self.reverb_s * self.sample_rate) < 2:
+            raise InputError(f"model.reverb_s must give at least 2 taps (or be 0: no reverb), found {self.reverb_s}")
+        if self.decoder_inputs is not None:
+            self.decoder_inputs = check_kinds("model.decoder_inputs", self.decoder_inputs, DECODER_INPUTS)
+        inputs = self.decoder_input_names
+        if ("z" in inputs) != (self.z_dims > 0):
+            raise InputError(
+                f"model.decoder_inputs {inputs} and model.z_dims {self.z_dims}: the decoder reads z "
+                "exactly when there is a z encoder (z_dims > 0)"
+            )
+
+    @property
+    def decoder_input_names(self) -> list[str]:
+        """What the decoder reads, in order (``decoder_inputs``, or its default)."""
+        if self.decoder_inputs is not None:
+            return list(self.decoder_inputs)
+        return ["loudness", "f0"] + (["z"] if self.z_dims else [])
+
+    @property
+    def is_default_graph(self) -> bool:
+        """Harmonic plus filtered noise, no EQ, the learned reverb (or none), the decoder on
+        loudness and f0 (and z): the graph the chunked and streaming renderers know."""
+        return (
+            list(self.synths) == list(DEFAULT_SYNTHS)
+            and not self.eq
+            and (self.reverb == "learned" or self.reverb_s == 0)
+            and self.decoder_input_names == ["loudness", "f0"] + (["z"] if self.z_dims else [])
+        )
 
     @property
     def hop_size(self) -> int:
@@ -169,6 +248,10 @@ class DataConfig:
 class TrainConfig:
     """Optimisation settings (the ``train:`` section).
 
+    The loss: ``loss_terms`` maps terms to weights, summed (``spectral``: the multi-scale
+    spectral loss with the ``loss`` preset, ``magenta`` or ``auraloss``; ``loudness``: L1 on
+    A-weighted loudness in dB; ``mel``: L1 on log-mel spectrograms). Default: spectral alone.
+
     Learning rate ``learning_rate * decay_rate ** (step / decay_steps)`` after a linear warm-up of
     ``warmup_steps``; gradients clipped to norm ``grad_clip``; evaluation, checkpoints, logs and
     audio samples every so many steps. The trainable reverb's taps learn at
@@ -193,6 +276,7 @@ class TrainConfig:
     samples_every: int = 1000
     seed: int = 0
     loss: str = "magenta"
+    loss_terms: dict[str, float] = field(default_factory=lambda: {"spectral": 1.0})
 
     def validate(self) -> None:
         for name in (
@@ -214,6 +298,7 @@ class TrainConfig:
             raise InputError(f"train.reverb_learning_rate_scale must be > 0, found {self.reverb_learning_rate_scale}")
         if self.loss not in ("magenta", "auraloss"):
             raise InputError(f"train.loss must be 'magenta' or 'auraloss', found {self.loss!r}")
+        self.loss_terms = check_loss_terms(self.loss_terms)
 
     def learning_rate_at(self, step: int) -> float:
         """The schedule: linear warm-up, then exponential decay (applied every step)."""

@@ -30,7 +30,10 @@ Rendering runs without gradients (it is for listening, not training). Output the
 the samples each call returns vary in number, and :func:`finish_render` returns the rest.
 
 A model with a z encoder (``z_dims > 0``) is refused: its instance normalisation takes
-statistics over the whole recording, which a chunk cannot know.
+statistics over the whole recording, which a chunk cannot know. So is a model whose config
+declares another graph than the default one (other synths, an EQ, another reverb kind:
+:func:`~torchddsp.models.autoencoder.check_default_graph`): the renderer knows only harmonic
+plus filtered noise and the learned reverb.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from ..validation import InputError
 from ..validation import check_finite
 from ..validation import check_rank
 from .autoencoder import Autoencoder
+from .autoencoder import check_default_graph
 from .autoencoder import check_room
 
 __all__ = [
@@ -126,6 +130,7 @@ def _check_model(model: Autoencoder) -> None:
             "model encodes z from the audio (z_dims > 0): its instance normalisation needs the whole "
             "recording, so it cannot be rendered in chunks; call model(f0_hz, loudness_db, audio) instead"
         )
+    check_default_graph(model.config, "render in chunks")
 
 
 def _reverb_ir(model: Autoencoder, reverb: bool, reverb_ir: Tensor | None, device, dtype) -> Tensor | None:

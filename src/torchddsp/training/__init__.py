@@ -7,6 +7,7 @@
   data parallel under torchrun; ``hooks``: the interval hooks (log, samples, eval, checkpoint).
 - ``metrics``: ``evaluate_model`` (``torchddsp evaluate``): DDSP's resynthesis metrics.
 - ``checkpoints``: atomic safetensors + JSON checkpoints.
+- ``loss``: ``build_loss``, the weighted loss terms of ``train.loss_terms``.
 """
 
 from ..configs import DataConfig
@@ -20,6 +21,8 @@ from .checkpoints import save_checkpoint
 from .data import AudioFileError
 from .data import FeatureDataset
 from .data import prepare_dataset
+from .loss import WeightedLoss
+from .loss import build_loss
 from .metrics import evaluate_model
 from .trainer import train
 
@@ -37,4 +40,6 @@ __all__ = [
     "prepare_dataset",
     "evaluate_model",
     "train",
+    "WeightedLoss",
+    "build_loss",
 ]

@@ -54,7 +54,6 @@ from ..configs import load_config
 from ..configs import save_config
 from ..io import atomic_path
 from ..io import write_text_atomic
-from ..losses import MultiScaleSpectralLoss
 from ..models.autoencoder import Autoencoder
 from ..progress import Progress
 from ..validation import InputError
@@ -71,6 +70,7 @@ from .hooks import Run
 from .hooks import StepOutput
 from .hooks import default_hooks
 from .hooks import json_safe
+from .loss import build_loss
 from .run_folder import check_apart
 from .run_folder import check_run_folder
 from .run_folder import remove_run_files
@@ -315,7 +315,7 @@ def build_run(
         model,
         nn.parallel.DistributedDataParallel(model) if world > 1 else model,
         optimizer,
-        getattr(MultiScaleSpectralLoss, config.train.loss)(),
+        build_loss(config).to(device),
         dataset,
         eval_dataset,
         start_step,

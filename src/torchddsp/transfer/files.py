@@ -174,7 +174,7 @@ def transfer_file(
     protected = _protected_inputs(input_path, model)
     wav, png, summary = check_transfer_outputs(output_path, protected, figure, create_parent=True)
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
-    if loaded.model.encoder is not None:
+    if loaded.model.encoder is not None or not loaded.model.config.is_default_graph:
         result = transfer(read_audio(input_path, loaded.sample_rate), loaded.sample_rate, loaded, **options)
         return {
             "adjustments": result["adjustments"],

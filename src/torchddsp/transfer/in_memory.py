@@ -165,7 +165,7 @@ def _render(
 ) -> dict[str, Tensor]:
     """The model's output for whole frames ``(1, n_frames)`` (``audio``: for a z encoder)."""
     device = next(loaded.model.parameters()).device
-    if loaded.model.encoder is None:
+    if loaded.model.encoder is None and loaded.model.config.is_default_graph:
         # One chunk of the chunked renderer (equal to the model's call to float rounding), so
         # that transfer_file, which renders the same way, writes the same file bit for bit
         # when the input fits one of its chunks.
