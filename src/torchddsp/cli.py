@@ -12,6 +12,7 @@
     torchddsp export --model violin --format torchscript|onnx -o FILE [--block 256] [--controls-in]
     torchddsp modular render --voice default --count N --seed S --out DIR [--shard-size 1000]
     torchddsp modular curves --voice default --out CURVES.json
+    torchddsp app [--models FOLDER ...] [--port 8000]   (a local web page; needs torchddsp[app])
 
 Every command has a Python equivalent: ``training.prepare_dataset``, ``training.train``,
 ``training.evaluate_model``, ``transfer.transfer``, ``modular.render_dataset``.
@@ -27,6 +28,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .app.commands import add_app_command
 from .cli_arguments import add_command
 from .cli_arguments import add_flags
 from .cli_arguments import add_quiet
@@ -34,6 +36,7 @@ from .cli_arguments import finite_float
 from .cli_arguments import non_negative_float
 from .cli_arguments import positive_float
 from .cli_arguments import positive_int
+from .distributed import torchrun_rank
 from .magenta.commands import add_magenta_commands
 from .validation import InputError
 
@@ -55,6 +58,8 @@ def _prepare(args: argparse.Namespace) -> int:
         skip_bad=args.skip_bad,
         show_progress=not args.quiet,
     )
+    if torchrun_rank()[0]:  # under torchrun rank 0 reports
+        return 0
     print(
         f"examples: train {metadata['examples']['train']}, eval {metadata['examples']['eval']} "
         f"({metadata['seconds']['train']} s / {metadata['seconds']['eval']} s of audio)"
@@ -230,6 +235,8 @@ def _modular_render(args: argparse.Namespace) -> int:
         curves=args.curves,
         show_progress=not args.quiet,
     )
+    if torchrun_rank()[0]:  # under torchrun rank 0 reports
+        return 0
     print(json.dumps(summary))
     return 0
 
@@ -368,6 +375,7 @@ def _parser() -> argparse.ArgumentParser:
     for add in (_add_prepare, _add_train, _add_evaluate, _add_transfer, _add_stream, _add_export, _add_modular):
         add(commands)
     add_magenta_commands(commands)
+    add_app_command(commands)
     return parser
 
 
