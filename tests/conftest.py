@@ -15,7 +15,6 @@ from training_support import tiny_config
 from torchddsp.training import prepare_dataset
 from torchddsp.training import train
 
-
 # `make test` runs the suite in one pytest-xdist worker per core: a worker that also used
 # PyTorch's intra-op threads would fight the other workers for the same cores (and spin at
 # barriers while they run), so each worker computes on one thread. Tests of the threaded

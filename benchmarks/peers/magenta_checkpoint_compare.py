@@ -40,7 +40,10 @@ def main() -> None:
     rows = []
     with torch.no_grad():
         f0_scaled, ld_scaled = model.preprocessor(f0_hz, loudness_db)
-        rows += [("f0_scaled", relative(f0_scaled, ref["f0_scaled"])), ("ld_scaled", relative(ld_scaled, ref["ld_scaled"]))]
+        rows += [
+            ("f0_scaled", relative(f0_scaled, ref["f0_scaled"])),
+            ("ld_scaled", relative(ld_scaled, ref["ld_scaled"])),
+        ]
         raw = model.decode(f0_hz, loudness_db)
         for name in ("amplitudes", "harmonic_distribution", "noise_magnitudes"):
             rows.append((f"decoder raw {name}", relative(raw[name], ref[f"raw_{name.replace('amplitudes', 'amps')}"])))
@@ -51,17 +54,24 @@ def main() -> None:
             rows.append((f"controls {name}", relative(controls[name], ref[name])))
         rows.append(("controls noise_magnitudes", relative(magnitudes, ref["noise_magnitudes"])))
         exact = torch.equal(model.impulse_response, torch.from_numpy(ref["ir"]))
-        rows.append(("reverb impulse response (bit-exact)" if exact else "reverb impulse response", relative(model.impulse_response, ref["ir"])))
+        rows.append(
+            (
+                "reverb impulse response (bit-exact)" if exact else "reverb impulse response",
+                relative(model.impulse_response, ref["ir"]),
+            )
+        )
         args = (controls["amplitudes"], controls["harmonic_distribution"], f0_hz.unsqueeze(-1))
         tonal = harmonic.render(*args, n_samples=N_SAMPLES)
         tonal64 = harmonic.render(*(x.double() for x in args), n_samples=N_SAMPLES)
         rows.append(("harmonic audio vs Magenta angular-cumsum render", relative(tonal, ref["harmonic"])))
         rows.append(("  Magenta angular render vs torchddsp float64", relative(ref["harmonic"], tonal64)))
-        rows.append(("  Magenta default render vs torchddsp float64", relative(ref["model_audio_dry_harmonic"], tonal64)))
+        rows.append(
+            ("  Magenta default render vs torchddsp float64", relative(ref["model_audio_dry_harmonic"], tonal64))
+        )
         rows.append(("  torchddsp float32 vs its float64", relative(tonal, tonal64)))
         white = torch.from_numpy(np.random.RandomState(NOISE_SEED).uniform(-1, 1, (1, N_SAMPLES)).astype(np.float32))
         filtered = frequency_filter(white, magnitudes)
-        lagged = relative(filtered[:, : -NOISE_LAG], ref["noise"][:, NOISE_LAG:])
+        lagged = relative(filtered[:, :-NOISE_LAG], ref["noise"][:, NOISE_LAG:])
         rows.append((f"filtered noise, {NOISE_LAG} samples later", lagged))
         rows.append(("reverb of Magenta's dry mix", relative(model.reverb(torch.from_numpy(ref["dry"])), ref["audio"])))
     width = max(len(name) for name, _ in rows)
