@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from app_support import flute_excerpt  # noqa: F401  (fixtures of tests/app)
+from app_support import flute_excerpt_flac  # noqa: F401
 from training_support import DATA
 from training_support import learning_config
 from training_support import tiny_config

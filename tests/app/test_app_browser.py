@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from conftest import EXCERPT_OUTPUT_SAMPLES
+from app_support import EXCERPT_OUTPUT_SAMPLES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [

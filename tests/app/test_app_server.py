@@ -8,7 +8,7 @@ import re
 
 import pytest
 import soundfile as sf
-from conftest import EXCERPT_OUTPUT_SAMPLES
+from app_support import EXCERPT_OUTPUT_SAMPLES
 
 pytest.importorskip("fastapi", reason="needs the app extra: pip install 'torchddsp[app]'")
 from fastapi.testclient import TestClient  # noqa: E402

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import EXCERPT_OUTPUT_SAMPLES
+from app_support import EXCERPT_OUTPUT_SAMPLES
 
 from torchddsp.app.audio import decode_upload
 from torchddsp.app.audio import wav_bytes
@@ -54,6 +54,7 @@ def test_decode_upload_downmixes_channels_and_keeps_the_rate():
 @pytest.mark.parametrize(
     ("data", "message"),
     [(b"", "empty"), (b"#!/bin/sh\nrm -rf /\n", "not audio"), (_wav(np.zeros((0, 1)), 16000), "no audio samples")],
+    ids=["empty", "script", "no-samples"],  # the WAV's bytes hold a time stamp: not an id
 )
 def test_decode_upload_refuses_what_is_not_audio(data, message):
     # Bug caught: soundfile's own exception (a traceback on the page) instead of a message.

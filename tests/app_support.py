@@ -1,4 +1,4 @@
-"""Fixtures of the web app's tests: short excerpts of the pitch-test clips (tests/data/pitch)."""
+"""Fixtures of the web app's tests (declared in tests/conftest.py): short excerpts of the pitch-test clips (tests/data/pitch)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-PITCH_DATA = Path(__file__).resolve().parents[1] / "data" / "pitch"
+PITCH_DATA = Path(__file__).resolve().parent / "data" / "pitch"
 #: Samples of the excerpt at 16 kHz: 500 frames of 64 (the bundled models' hop) and 37 more,
 #: so that a transfer must drop the partial frame: the output has 500 * 64 = 32000 samples.
 EXCERPT_SAMPLES, EXCERPT_OUTPUT_SAMPLES = 32037, 32000
