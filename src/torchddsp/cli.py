@@ -3,7 +3,7 @@
     torchddsp prepare AUDIO_DIR DATASET_DIR [--config cpu_small] [--skip-bad]
     torchddsp convert-magenta CKPT_DIR OUT_DIR   (a Magenta DDSP checkpoint folder -> a model folder)
     torchddsp convert-tfrecord 'TRAIN_PATTERN' DATASET_DIR [--eval 'EVAL_PATTERN']   (Magenta's TFRecords)
-    torchddsp train CONFIG DATASET_DIR RUN_DIR [--resume] [--steps N] [--tensorboard]
+    torchddsp train CONFIG DATASET_DIR RUN_DIR [--resume | --init-from violin|PATH] [--steps N] [--tensorboard]
     torchrun --nproc_per_node 2 -m torchddsp train CONFIG DATASET_DIR RUN_DIR   (data parallel)
     torchddsp evaluate RUN_DIR DATASET_DIR [--split eval] [--max-examples N]
     torchddsp transfer INPUT --model violin -o OUTPUT.wav [--pitch-shift 0] [--loudness-shift 0]
@@ -87,6 +87,7 @@ def _train(args: argparse.Namespace) -> int:
         tensorboard=args.tensorboard,
         overwrite=args.overwrite,
         allow_config_change=args.allow_config_change,
+        init_from=args.init_from,
     )
     print(json.dumps(summary, indent=1))
     return 0
@@ -271,6 +272,7 @@ def _add_train(commands: Any) -> None:
         overwrite="start a new run in RUN_DIR, deleting the run there (only what a run writes)",
     )
     train.add_argument("--steps", type=positive_int, help="train up to this step (default: the config's)")
+    train.add_argument("--init-from", help="start from a bundled model's (violin) or a run's weights: fine-tuning")
     add_flags(
         train,
         allow_config_change="with --resume: continue with CONFIG where it differs from the run's own (not its model section)",

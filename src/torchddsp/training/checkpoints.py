@@ -40,6 +40,7 @@ __all__ = [
     "checkpoint_dir",
     "checkpoint_history",
     "OptimizerStateMismatch",
+    "copy_weights",
 ]
 
 # The files of a checkpoint whose content state.json records a checksum of.
@@ -266,4 +267,37 @@ def load_checkpoint(
     model.load_state_dict(weights)
     if optimizer is not None:
         _load_optimizer(checkpoint, state, optimizer)
+    return state
+
+
+def _first_misfit(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> str | None:
+    """The first tensor (in the model's order, then the source's) whose name or shape differs."""
+    for name, tensor in expected.items():
+        if name not in tensors:
+            return f"the model's {name} {tuple(tensor.shape)} is not in it"
+        if tensors[name].shape != tensor.shape:
+            return f"its {name} is {tuple(tensors[name].shape)}, the model's {tuple(tensor.shape)}"
+    extra = [name for name in tensors if name not in expected]
+    return f"its {extra[0]} {tuple(tensors[extra[0]].shape)} is not in the model" if extra else None
+
+
+def copy_weights(checkpoint: str | Path, model: nn.Module) -> dict[str, Any]:
+    """Copy a checkpoint's weights into ``model`` (fine-tuning: ``train --init-from``) and return
+    its ``state.json``; nothing else (optimizer state, step) is read.
+
+    All or nothing: every tensor of ``model`` must be in the checkpoint with the same shape and
+    the checkpoint must hold no other (the same architecture), else a ValueError naming the
+    first parameter that differs, before ``model`` is changed. Checksums are checked as by
+    :func:`load_checkpoint`.
+    """
+    checkpoint = Path(checkpoint)
+    state = read_state(checkpoint)
+    weights = _read_tensors(checkpoint, "model.safetensors", state)
+    misfit = _first_misfit(weights, model.state_dict())
+    if misfit is not None:
+        raise InputError(
+            f"--init-from {checkpoint}: another architecture ({misfit}); fine-tuning needs a config "
+            "whose model section builds the same layers as the source's"
+        )
+    model.load_state_dict(weights)
     return state

@@ -24,7 +24,8 @@ What a run does:
   optional TensorBoard logs (``tensorboard=True``, needs the ``tensorboard`` package);
 - checkpoints every ``checkpoint_every`` steps and at the end (atomic, see
   :mod:`~torchddsp.training.checkpoints`); ``resume=True`` continues from the newest one with
-  its step, optimizer state and config, and drops log rows written after it;
+  its step, optimizer state and config, and drops log rows written after it; ``init_from``
+  starts a new run from another model's weights (fine-tuning: step 0, a fresh optimizer);
 - the run folder is checked by :mod:`~torchddsp.training.run_folder` (a new run only in an
   empty or new folder, ``overwrite`` deletes only what a run wrote). Every file is written
   under a temporary name and renamed, so a kill never leaves a truncated config or evaluation;
@@ -59,6 +60,7 @@ from ..progress import Progress
 from ..validation import InputError
 from ..validation import data_checks
 from .checkpoints import OptimizerStateMismatch
+from .checkpoints import copy_weights
 from .checkpoints import latest_checkpoint
 from .checkpoints import load_checkpoint
 from .checkpoints import read_state
@@ -249,6 +251,28 @@ def _model_and_optimizer(
     return model, optimizer, start_step
 
 
+def _init_from(model: Autoencoder, init_from: str | Path, config: ExperimentConfig) -> dict[str, Any]:
+    """Copy the weights of ``init_from`` (a bundled model's name, a run or a model folder, e.g.
+    one ``convert-magenta`` wrote) into the new run's ``model``; return the record of the source
+    that every checkpoint of the run keeps (``state.json["init_from"]``)."""
+    from ..transfer.in_memory import model_checkpoint  # noqa: PLC0415  (transfer imports training)
+
+    try:
+        checkpoint = model_checkpoint(init_from)
+    except InputError as error:
+        raise InputError(f"--init-from: {error}") from None
+    state = copy_weights(checkpoint, model)
+    source = state.get("config", {}).get("model", {})
+    rates = (source.get("sample_rate"), source.get("frame_rate"))
+    if rates != (config.model.sample_rate, config.model.frame_rate) and rates != (None, None):
+        raise InputError(
+            f"--init-from {checkpoint}: the source runs at {rates[0]} Hz and {rates[1]} frames/s, "
+            f"this config at {config.model.sample_rate} Hz and {config.model.frame_rate} frames/s"
+        )
+    digest = state.get("files", {}).get("model.safetensors", {}).get("sha256")
+    return {"model": str(init_from), "checkpoint": str(checkpoint.resolve()), "step": state["step"], "sha256": digest}
+
+
 def _to_device(model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device) -> None:
     model.to(device)
     for values in optimizer.state.values():  # optimizer state follows the model's device
@@ -284,10 +308,13 @@ def build_run(
     tensorboard: bool = False,
     overwrite: bool = False,
     allow_config_change: bool = False,
+    init_from: str | Path | None = None,
 ) -> Run:
     """Everything a run needs, checked before anything is written (arguments as :func:`train`):
     the config, the datasets, the model and optimizer (restored on ``resume``, on the device),
     and the run folder prepared (rank 0)."""
+    if resume and init_from is not None:
+        raise InputError("--resume continues the run in RUN_DIR, --init-from starts a new one: give one of them")
     rank, world, device = _distributed()
     run_dir, dataset_dir = Path(run_dir), Path(dataset_dir)
     to_remove = check_run_folder(run_dir, resume, overwrite)
@@ -302,6 +329,7 @@ def build_run(
     config, final_step, _ = _run_config(config, run_dir, checkpoint, steps, allow_config_change)
     dataset, eval_dataset = _datasets(dataset_dir, config)
     model, optimizer, start_step = _model_and_optimizer(config, checkpoint)
+    source = _init_from(model, init_from, config) if init_from is not None else None
     _to_device(model, optimizer, device)
     metadata = dataset.metadata
     extra = {
@@ -309,6 +337,10 @@ def build_run(
         "statistics": metadata.get("statistics", {}),
         "dataset": {k: metadata[k] for k in ("sample_rate", "frame_rate", "example_frames", "seconds")},
     }
+    if source is None and checkpoint is not None:  # a resumed fine-tuning run keeps its record
+        source = read_state(checkpoint).get("init_from")
+    if source is not None:
+        extra["init_from"] = source
     run = Run(
         config,
         run_dir,
@@ -410,6 +442,7 @@ class RunOptions(TypedDict, total=False):
     tensorboard: bool
     overwrite: bool
     allow_config_change: bool
+    init_from: str | Path | None
 
 
 def train(
@@ -437,10 +470,15 @@ def train(
                 config and evaluations; nothing else) and start a new one.
             allow_config_change: with ``resume``, continue with ``config`` where it differs from
                 the run's own (e.g. a lower learning rate); its ``model`` section must not differ.
+            init_from: start a new run (step 0, a fresh optimizer) from the weights of a bundled
+                model (``"violin"``) or a run or model folder (e.g. one ``convert-magenta``
+                wrote), recorded in every checkpoint's ``state.json["init_from"]``; the config's
+                model must have the same layers (names and shapes) and rates. Not with ``resume``.
 
     Raises ValueError, before anything is written, for a folder that holds a run (without
     ``resume`` or ``overwrite``) or other files, a resumed run given another config (without
-    ``allow_config_change``), ``steps`` below 1 or not beyond the resumed step, and
+    ``allow_config_change``), ``init_from`` with ``resume`` or of another architecture (naming
+    the first parameter that differs), ``steps`` below 1 or not beyond the resumed step, and
     ``tensorboard`` without its package. FloatingPointError when the loss stops being finite.
     """
     run = build_run(config, dataset_dir, run_dir, **options)
