@@ -54,3 +54,16 @@ def ensure_magenta_env(env_dir: Path, allow_install: bool) -> tuple[Path | None,
         "TensorFlow download, a few minutes",
         QUIET_TENSORFLOW,
     )
+
+
+def rerun_in_magenta_env(script: str | Path, argv: list[str]) -> int:
+    """From torchddsp's venv: create Magenta's environment if needed and run ``script`` there
+    with ``argv`` (the peer scripts under benchmarks/peers/ re-run themselves this way)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    python, note = ensure_magenta_env(DEFAULT_MAGENTA_ENV, allow_install=True)
+    if python is None:
+        print(note, file=sys.stderr)
+        return 1
+    return subprocess.run([str(python), str(Path(script).resolve()), *argv], check=False).returncode

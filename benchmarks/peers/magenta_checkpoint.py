@@ -45,7 +45,6 @@ import importlib.util
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import types
@@ -137,18 +136,12 @@ def prepare(path: Path) -> None:
 def run_in_magenta_env(argv: list[str]) -> int:
     """From torchddsp's venv: prepare the data, then re-run this script in Magenta's environment."""
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from magenta_env import DEFAULT_MAGENTA_ENV  # noqa: PLC0415
-    from magenta_env import ensure_magenta_env  # noqa: PLC0415
+    from magenta_env import rerun_in_magenta_env  # noqa: PLC0415
 
-    python, note = ensure_magenta_env(DEFAULT_MAGENTA_ENV, allow_install=True)
-    if python is None:
-        print(note, file=sys.stderr)
-        return 1
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.npz"
         prepare(prepared)
-        command = [str(python), str(Path(__file__).resolve()), *argv, "--prepared", str(prepared)]
-        return subprocess.run(command, check=False).returncode
+        return rerun_in_magenta_env(__file__, [*argv, "--prepared", str(prepared)])
 
 
 def fixed_inputs() -> dict[str, np.ndarray]:

@@ -56,7 +56,6 @@ import importlib.util
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 import types
@@ -94,14 +93,9 @@ def synthesize(f0_hz: float, slope: float, start: float, end: float, noise: floa
 def run_in_magenta_env(argv: list[str]) -> int:
     """From torchddsp's venv: create Magenta's environment if needed, re-run this script there."""
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from magenta_env import DEFAULT_MAGENTA_ENV  # noqa: PLC0415
-    from magenta_env import ensure_magenta_env  # noqa: PLC0415
+    from magenta_env import rerun_in_magenta_env  # noqa: PLC0415
 
-    python, note = ensure_magenta_env(DEFAULT_MAGENTA_ENV, allow_install=True)
-    if python is None:
-        print(note, file=sys.stderr)
-        return 1
-    return subprocess.run([str(python), str(Path(__file__).resolve()), *argv], check=False).returncode
+    return rerun_in_magenta_env(__file__, argv)
 
 
 def import_ddsp():
