@@ -233,6 +233,21 @@ def _per_sample_controls(**ranges) -> Callable[[int], dict]:
     return make
 
 
+def _modal(n, dtype):
+    """A strike of four modes (fixed controls, one frame) rendered in blocks from its state."""
+    module = _module(td.Modal(SR, amplitude_scale_fn=None, frequency_scale_fn=None, t60_scale_fn=None), dtype)
+    controls = [
+        _signal((BATCH, 1, 4), 90, 0.2, 1.0).to(dtype),
+        torch.tensor([[[220.0, 563.3, 1204.9, 7990.0]], [[97.1, 440.0, 2950.2, 6001.5]]], dtype=dtype),
+        _signal((BATCH, 1, 4), 91, 0.05, 1.5).to(dtype),
+    ]
+
+    def run(start, stop, state, stream):
+        return module(*controls, n_samples=stop - start, **_stream_kwargs(state, stream))
+
+    return Case(run)
+
+
 CASES: dict[str, Callable[[int, torch.dtype], Case]] = {
     "lfilter": _lfilter,
     "sosfilt-biquads": _sosfilt_biquads,
@@ -275,6 +290,13 @@ CASES: dict[str, Callable[[int, torch.dtype], Case]] = {
         lambda n: {"x": _noise(n)},
     ),
     "Waveshaper": _effect(lambda: td.Waveshaper("soft_clip"), _per_sample_controls(drive=(-6, 12), bias=(-0.3, 0.3))),
+    "KarplusStrong": _fixed(
+        lambda: td.KarplusStrong(SR, scale_fn=None, interpolation="cubic"),
+        torch.tensor([[220.0], [331.7]]),
+        torch.full((BATCH, 1), 0.995),
+        torch.tensor([[0.1], [0.4]]),
+    ),
+    "Modal": _modal,
     "Harmonic": _synth(lambda: td.Harmonic(SR), _frames(40, a=(1, -3, 3), d=(10, -3, 3), f0=(1, 100, 2000))),
     "Sinusoidal": _synth(lambda: td.Sinusoidal(SR), _frames(50, a=(3, -3, 3), f=(3, -3, 3))),
     "Wavetable": _synth(lambda: td.Wavetable(SR), _frames(60, a=(1, -3, 3), tables=(32, -1, 1), f0=(1, 100, 2000))),
