@@ -49,6 +49,7 @@ def test_bundled_model_loads_by_name_and_ships_its_records(name):
     assert not loaded.model.training
 
 
+@pytest.mark.slow  # over 2 s: make test runs it, make test-fast does not
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_model_resynthesises_a_melody_it_never_heard(name, tmp_path):
     # The held-out clip of the same instrument, prepared like training data (2 s examples).
@@ -108,6 +109,7 @@ SPECTRAL_DISTANCE_MAX = 8.0
 HARMONIC_PROFILE_MAX_DB = 3.0
 
 
+@pytest.mark.slow  # over 2 s: make test runs it, make test-fast does not
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_model_sounds_like_its_own_instrument_and_the_others_do_not(name):
     # Catches a model that renders the right pitch and loudness with the wrong timbre: the
@@ -139,6 +141,7 @@ def test_bundled_model_sounds_like_its_own_instrument_and_the_others_do_not(name
         assert distances[label][1] > HARMONIC_PROFILE_MAX_DB, distances
 
 
+@pytest.mark.slow  # over 2 s: make test runs it, make test-fast does not
 def test_flute_melody_played_by_the_violin_keeps_the_melody():
     audio, rate = sf.read(DATA / "flute.flac", dtype="float32")
     result = transfer(torch.from_numpy(audio), rate, "violin")

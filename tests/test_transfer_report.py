@@ -57,6 +57,7 @@ def test_report_without_the_quantile_map():
     assert applied["median_loudness_shift_db"] == pytest.approx(2.0, abs=1e-9) and applied["quiet_db"] == 0.0
 
 
+@pytest.mark.slow  # over 2 s: make test runs it, make test-fast does not
 def test_transfer_reports_the_loudness_change_it_gave_the_model():
     # End to end on a real melody and a bundled model: the reported shift is the change
     # between the returned input and model loudness curves on the pitched frames.

@@ -35,6 +35,7 @@ def _cents_errors(instrument: str, method: str) -> np.ndarray:
     return np.concatenate(errors)
 
 
+@pytest.mark.slow  # over 2 s: make test runs it, make test-fast does not
 @pytest.mark.parametrize("instrument", ["violin", "flute", "cello"])
 def test_crepe_follows_soundfont_melodies(instrument):
     errors = np.abs(_cents_errors(instrument, "crepe"))

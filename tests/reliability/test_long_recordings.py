@@ -128,6 +128,7 @@ def test_yin_and_loudness_in_chunks_equal_the_whole_file(tmp_path, model_rate):
     assert (chunked["confidence"] > 0.85).float().mean() > 0.5
 
 
+@pytest.mark.slow  # over 2 s: make test runs it, make test-fast does not
 @pytest.mark.parametrize("model_rate", [16000, 48000])  # CREPE tiny twice over an 8 s clip: 1.4 s
 def test_crepe_in_chunks_equals_the_whole_file(tmp_path, model_rate):
     # Catches: CREPE's own resampling to 16 kHz cut without context or off its phase grid

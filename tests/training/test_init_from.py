@@ -157,6 +157,7 @@ def fixed_batch_loss(model: Autoencoder, config: ExperimentConfig, dataset_dir: 
         return float(build_loss(config)(output["audio"], batch["audio"]))
 
 
+@pytest.mark.slow  # over 2 s: make test runs it, make test-fast does not
 def test_a_run_from_the_bundled_violin_learns(dataset_dir, tmp_path):
     """Catches fine-tuning that does not train (weights frozen, a zero learning rate, the
     source's weights loaded again after the steps). The violin's config (cpu_small) on the tiny

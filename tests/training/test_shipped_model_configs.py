@@ -93,6 +93,7 @@ def _tiny_run_config(name: str) -> ExperimentConfig:
     return ExperimentConfig(name=name, model=model, data=tiny.data, train=train)
 
 
+@pytest.mark.slow  # over 2 s: make test runs it, make test-fast does not
 @pytest.mark.parametrize("name", ["cpu_small_z", "cpu_small_sinusoidal"])
 def test_new_configs_learn_and_reload_equal(name, dataset_dir, tmp_path):
     # Catches: a model that does not learn (a synth out of the mix, controls the decoder never

@@ -83,6 +83,7 @@ def test_training_learns(trained_run, dataset_dir):
     assert_learned(trained_run, dataset_dir)
 
 
+@pytest.mark.slow  # over 2 s: make test runs it, make test-fast does not
 def test_resume_continues_exactly(dataset_dir, trained_run, tmp_path):
     # The straight run is trained_run (learning_config). Equal weights prove something only if
     # the straight run learned after the resume point: a run that never steps equals any other.
