@@ -37,7 +37,11 @@ from .cli_arguments import non_negative_float
 from .cli_arguments import positive_float
 from .cli_arguments import positive_int
 from .distributed import torchrun_rank
+from .drums.commands import add_drums_commands
 from .magenta.commands import add_magenta_commands
+from .matching.commands import add_matching_commands
+from .piano.commands import add_piano_commands
+from .style.commands import add_style_commands
 from .validation import InputError
 
 __all__ = ["main"]
@@ -377,6 +381,10 @@ def _parser() -> argparse.ArgumentParser:
     for add in (_add_prepare, _add_train, _add_evaluate, _add_transfer, _add_stream, _add_export, _add_modular):
         add(commands)
     add_magenta_commands(commands)
+    add_matching_commands(commands)
+    add_style_commands(commands)
+    add_piano_commands(commands)
+    add_drums_commands(commands)
     add_app_command(commands)
     return parser
 

@@ -1,0 +1,1 @@
+"""torchddsp.drums: descriptor-controlled drum synthesis."""

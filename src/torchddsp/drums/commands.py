@@ -1,0 +1,12 @@
+"""The ``torchddsp drums`` subcommand (placeholder until the package lands)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["add_drums_commands"]
+
+
+def add_drums_commands(commands: Any) -> None:
+    """Add the package's subcommands to the subcommands ``commands``."""
+    del commands

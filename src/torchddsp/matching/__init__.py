@@ -1,0 +1,1 @@
+"""torchddsp.matching: synthesizer parameter estimation (sound matching with a trained network)."""

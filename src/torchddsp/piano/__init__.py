@@ -1,0 +1,1 @@
+"""torchddsp.piano: a polyphonic, physics-informed piano played from MIDI."""

@@ -1,0 +1,12 @@
+"""The ``torchddsp piano`` subcommand (placeholder until the package lands)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["add_piano_commands"]
+
+
+def add_piano_commands(commands: Any) -> None:
+    """Add the package's subcommands to the subcommands ``commands``."""
+    del commands
