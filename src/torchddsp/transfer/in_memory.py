@@ -97,12 +97,18 @@ class LoadedModel:
 
 
 def available_models() -> list[str]:
-    """Names of the models bundled with torchddsp (``load_model(name)``)."""
+    """Names of the timbre-transfer models bundled with torchddsp (``load_model(name)``).
+
+    The other bundled models (piano, drums, matching, style) share ``pretrained/`` but are not
+    autoencoders: a transfer model is a folder with ``model.safetensors`` and ``state.json``.
+    """
     if not PRETRAINED_DIR.is_dir():
         return []
     # Hidden folders are models being bundled (scripts/bundle_model.py), not models yet.
     return sorted(
-        p.name for p in PRETRAINED_DIR.iterdir() if not p.name.startswith(".") and (p / "model.safetensors").is_file()
+        p.name
+        for p in PRETRAINED_DIR.iterdir()
+        if not p.name.startswith(".") and (p / "model.safetensors").is_file() and (p / "state.json").is_file()
     )
 
 
