@@ -31,42 +31,19 @@ from pathlib import Path
 
 import torch
 
-from torchddsp.losses import MultiScaleSpectralLoss
+from torchddsp.matching.search import refine
+from torchddsp.matching.voice_setup import FREE as MATCHING_FREE
+from torchddsp.matching.voice_setup import GIVEN as MATCHING_GIVEN
+from torchddsp.matching.voice_setup import PITCH
+from torchddsp.matching.voice_setup import MatchingSetup
 from torchddsp.modular import RenderContext
 from torchddsp.modular import RichVoice
 
-#: The timbre parameters the optimiser recovers; the others are given.
-FREE = (
-    "vco_1.shape",
-    "mixer.vco_1",
-    "mixer.vco_2",
-    "mixer.noise",
-    "vcf.cutoff",
-    "vcf.resonance",
-    "amp_adsr.attack",
-    "amp_adsr.decay",
-    "amp_adsr.sustain",
-)
-
-#: Given parameters, in normalised units: a held note without pitch or filter modulation.
-GIVEN = {
-    "keyboard.midi_f0": 0.45,  # MIDI 57 (A3)
-    "keyboard.duration": 0.55,  # ~1.2 s: held past the end of the 1 s render
-    "amp_adsr.release": 0.3,
-    "amp_adsr.alpha": 0.15,
-    "vco_1.tuning": 0.5,
-    "vco_2.tuning": 0.75,  # the sine an octave up
-    "vco_1.mod_depth": 0.5,
-    "vco_2.mod_depth": 0.5,
-    "vco_1.initial_phase": 0.5,
-    "vco_2.initial_phase": 0.5,
-    "vcf.mod_depth": 0.5,
-    "vcf.keyboard_tracking": 0.0,
-    "drive.drive": 0.25,
-    "drive.mix": 1.0,  # 9 dB of tanh saturation
-    "tone.low_gain": 0.5,
-    "tone.high_gain": 0.5,  # flat EQ
-}
+#: The timbre parameters the optimiser recovers (``torchddsp.matching``'s nine, which its
+#: trained estimator predicts too); the given ones are the matching setup's, with the pitch
+#: at MIDI 57 (A3).
+FREE = MATCHING_FREE
+GIVEN = {PITCH: 0.45, **MATCHING_GIVEN}
 
 
 def hidden_patch(voice: RichVoice, seed: int) -> torch.Tensor:
@@ -127,7 +104,8 @@ def main(argv: list[str] | None = None) -> dict:
     with torch.no_grad():
         target = voice(truth, seeds)
 
-    loss_fn = MultiScaleSpectralLoss(fft_sizes=(1024, 512, 256, 128, 64))
+    setup = MatchingSetup()  # the same free and given parameters (the pitch is passed apart)
+    midi_note = voice.ranges[PITCH].to_human(truth[:, names.index(PITCH)])
 
     def patch_of(raw_values: torch.Tensor) -> torch.Tensor:
         patch = truth.clone()
@@ -135,16 +113,12 @@ def main(argv: list[str] | None = None) -> dict:
         return patch
 
     def descend(raw: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
-        raw = raw.clone().requires_grad_()
-        optimizer = torch.optim.Adam([raw], lr=args.learning_rate)
-        losses = []
-        for _ in range(args.steps):
-            loss = loss_fn(voice(patch_of(raw), seeds), target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-        return raw.detach(), losses
+        # The package's refinement: Adam on the logits, keeping the best values visited.
+        losses: list[float] = []
+        found, _ = refine(
+            voice, setup, torch.sigmoid(raw)[None], target, midi_note, seeds, args.steps, args.learning_rate, losses
+        )
+        return torch.logit(found[0]), losses
 
     # The first guess is neutral (every free parameter at 0.5, raw 0); further restarts draw
     # guesses in logit space from a generator of their own (not the hidden patch's).
