@@ -5,6 +5,8 @@
 - ``decoders``: ``RnnFcDecoder`` (DDSP's: MLP per input, GRU, MLP, output splits).
 - ``autoencoder``: ``Autoencoder`` (preprocess -> encode -> decode -> Harmonic + FilteredNoise
   -> Reverb), built from an ``AutoencoderConfig``.
+- ``gru``: ``gru_sequence`` and ``run_gru`` (``nn.GRU``'s values and gradients with a
+  hand-written backward: faster CPU training; the decoder and the z encoder use it).
 """
 
 from .autoencoder import Autoencoder

@@ -10,6 +10,7 @@ from torch import Tensor
 from torch import nn
 
 from ..validation import InputError
+from .gru import run_gru
 
 __all__ = ["RnnFcDecoder", "fc_stack"]
 
@@ -72,7 +73,7 @@ class RnnFcDecoder(nn.Module):
             raise InputError(f"the decoder takes {len(self.input_stacks)} inputs, found {len(inputs)}")
         features = [stack(x) for stack, x in zip(self.input_stacks, inputs)]
         joined = torch.cat(features, dim=-1)
-        recurrent, state = self.rnn(joined, hidden)
+        recurrent, state = run_gru(self.rnn, joined, hidden)  # nn.GRU's values, faster to train
         outputs = self.output_layer(self.output_stack(torch.cat(features + [recurrent], dim=-1)))
         splits = dict(
             zip(

@@ -6,6 +6,7 @@ from torch import Tensor
 from torch import nn
 
 from ..features.mel import MFCC
+from .gru import run_gru
 
 __all__ = ["MfccRnnEncoder"]
 
@@ -45,5 +46,5 @@ class MfccRnnEncoder(nn.Module):
         n_frames = audio.shape[-1] // self.hop_size
         coefficients = self.mfcc(audio)[:, :n_frames]  # centred frames: 1 + n // hop of them
         normalized = self.norm(coefficients.transpose(1, 2)).transpose(1, 2)
-        recurrent, _ = self.rnn(normalized)
+        recurrent, _ = run_gru(self.rnn, normalized)
         return self.output(recurrent)
