@@ -1,6 +1,8 @@
 """The ``torchddsp piano`` subcommand: play a Standard MIDI File with a piano model.
 
+```
 torchddsp piano MIDI --model piano -o OUT.wav [--seed 0] [--gain-db 0]
+```
 """
 
 from __future__ import annotations
