@@ -4,8 +4,9 @@ learned inharmonicity with the soundfont's own.
 1. Each held-out piece rendered whole from its MIDI file against the fluidsynth render:
    multi-scale spectral distance (the training loss's ``MultiScaleSpectralLoss``, FFT 2048-64,
    linear + log magnitude; lower is better) and A-weighted loudness L1 in dB. Rows: the trained
-   model; the same model with ``B = 0`` on every key (a plain harmonic model, not retrained);
-   the model at initialisation (same seed as training).
+   model; each ``--extra LABEL=FOLDER`` (e.g. a plain-harmonic model trained with ``B = 0``
+   fixed, ``train_piano.py --plain-harmonic``, or an earlier model); the trained model with
+   ``B = 0`` on every key (not retrained); the model at initialisation.
 2. ``B`` measured from the soundfont's single notes (``notes/KEY.wav``): spectral peaks of
    partials 1..K found one by one near ``k f0 sqrt(1 + B k^2)`` with the running fit, then
    ``(f_k / k)^2 = f0^2 + f0^2 B k^2`` fitted by least squares (``f0`` free: the soundfont's
@@ -118,7 +119,7 @@ def b_rows(model: PianoModel, data: Path) -> list[tuple[int, float, float, float
     return rows
 
 
-def figure(rows, path: Path) -> None:
+def figure(rows, path: Path, extras: dict | None = None) -> None:
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
@@ -128,6 +129,8 @@ def figure(rows, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.semilogy(keys, [r[1] for r in rows], "o", label="measured (FluidR3_GM notes)")
     ax.semilogy(keys, [r[2] for r in rows], "--", label="initial (typical curve)")
+    for label, extra_rows in (extras or {}).items():
+        ax.semilogy(keys, [r[3] for r in extra_rows], ":", label=f"learned, {label}")
     ax.semilogy(keys, [r[3] for r in rows], "-", label="learned")
     ax.set_xlabel("MIDI key")
     ax.set_ylabel("inharmonicity B")
@@ -150,23 +153,34 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/piano.md"))
     parser.add_argument("--figure", type=Path, default=Path("benchmarks/results/piano_inharmonicity.png"))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--extra", action="append", default=[], help="LABEL=FOLDER: another model's row")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = load_piano_model(args.model)
     torch.manual_seed(0)
     initial = PianoModel(model.config).eval()
-    scores = {"trained": piece_scores(model, args.data), "trained, B = 0": piece_scores(without_inharmonicity(model), args.data),
-              "at initialisation": piece_scores(initial, args.data)}  # fmt: skip
+    scores = {"trained": piece_scores(model, args.data)}
+    extras = {label: load_piano_model(folder) for label, folder in (e.rsplit("=", 1) for e in args.extra)}
+    scores |= {label: piece_scores(extra, args.data) for label, extra in extras.items()}
+    scores["trained, B zeroed after training"] = piece_scores(without_inharmonicity(model), args.data)
+    scores["at initialisation"] = piece_scores(initial, args.data)
     rows = b_rows(model, args.data)
+    extra_rows = {
+        label: b_rows(extra, args.data) for label, extra in extras.items() if extra.log_inharmonicity.min() > -50
+    }
+    previous = "".join(f", {label} {log_error(r, 3):.3f}" for label, r in extra_rows.items())
     lines = ["# Piano model (issue 19): held-out pieces and inharmonicity", "",
              f"Regenerate: `{' '.join(['python', *sys.argv])}`", "", *score_table(scores), "",
              f"Median |log10(B / B_measured)| over measured keys: initial curve {log_error(rows, 2):.3f}, "
-             f"learned {log_error(rows, 3):.3f}.", "",
-             "| key | measured B | partials | initial B | learned B |", "|---|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {k} | {m:.2e} | {p} | {i:.2e} | {lb:.2e} |" for k, m, i, lb, p in rows]
+             f"learned {log_error(rows, 3):.3f}{previous}.", "",
+             "| key | measured B | partials | initial B | learned B |" + "".join(f" {label} |" for label in extra_rows),
+             "|---|---|---|---|---|" + "---|" * len(extra_rows)]  # fmt: skip
+    for n, (k, m, i, lb, p) in enumerate(rows):
+        others = "".join(f" {r[n][3]:.2e} |" for r in extra_rows.values())
+        lines.append(f"| {k} | {m:.2e} | {p} | {i:.2e} | {lb:.2e} |{others}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
-    figure(rows, args.figure)
+    figure(rows, args.figure, extra_rows)
     if args.json:
         args.json.write_text(json.dumps({"scores": scores, "b_rows": rows}, indent=1))
     print("\n".join(lines))

@@ -10,12 +10,14 @@ Mozart's variations K. 265, and cadence drills in several keys; each transposed 
 +5 and +12 semitones (keys kept inside A0-C8) and rendered at three loudness scales. Held out:
 Petzold's Minuet in G (BWV Anh. 114, bars 1-16) and Satie's Gymnopedie No. 1 (bars 1-20),
 untransposed. Single notes for the inharmonicity measurement: every third key from A0, 2 s at
-velocity 100.
+velocity 100. Single notes for training (so that the loss sees each key's partials alone): the
+other two keys of every three (never a measured key), 1.5 s at velocities 50, 80 and 110.
 
     python scripts/piano_data.py [--out data/piano]
 
-Writes ``OUT/{train,heldout}/NAME.mid`` and ``.wav`` (mono float32 16 kHz), ``OUT/notes/KEY.wav``
-and ``OUT/manifest.json``. Needs the Debian packages fluidsynth and fluid-soundfont-gm.
+Writes ``OUT/{train,heldout}/NAME.mid`` and ``.wav`` (mono float32 16 kHz), ``OUT/notes/KEY.wav``,
+``OUT/train_notes/KEY_vVELOCITY.{mid,wav}`` and ``OUT/manifest.json``; ``--parts`` renders only
+some of them (the manifest keeps the other parts' entries). Needs the Debian packages fluidsynth and fluid-soundfont-gm.
 """
 
 from __future__ import annotations
@@ -194,6 +196,9 @@ def gymnopedie() -> Piece:
 TRAIN = {"prelude_c": prelude_c, "mozart_k545": mozart_k545, "fuer_elise": fuer_elise, "hanon_1": hanon,
          "twinkle_k265": twinkle, "cadences": cadences}  # fmt: skip
 HELDOUT = {"minuet_g": minuet_g, "gymnopedie_1": gymnopedie}
+MEASURED_KEYS = range(21, 109, 3)  # the inharmonicity measurement's keys: never trained on alone
+TRAIN_NOTE_KEYS = [key for key in range(21, 109) if key not in MEASURED_KEYS]
+TRAIN_NOTE_VELOCITIES = (50, 80, 110)
 
 
 def midi_of(piece: Piece, shift: int = 0, loudness: float = 1.0) -> bytes:
@@ -226,22 +231,40 @@ def write(folder: Path, name: str, midi: bytes) -> float:
     return len(audio) / SAMPLE_RATE
 
 
+def render_parts(out: Path, parts: set[str], manifest: dict[str, dict[str, float]]) -> None:
+    """Render the chosen ``parts`` (train, heldout, notes, train_notes) into ``manifest``."""
+    if "train" in parts:
+        for name, make in TRAIN.items():
+            for shift in (-12, -7, 0, 5, 12):
+                for loudness in (0.6, 1.0, 1.3):
+                    label = f"{name}_t{shift:+d}_v{loudness:.1f}"
+                    manifest["train"][label] = write(out / "train", label, midi_of(make(), shift, loudness))
+    if "heldout" in parts:
+        for name, make in HELDOUT.items():
+            manifest["heldout"][name] = write(out / "heldout", name, midi_of(make()))
+    if "notes" in parts:
+        for key in MEASURED_KEYS:
+            piece = {"bpm": 60, "notes": [(0.0, 2.0, key, 100)], "pedal": []}
+            manifest["notes"][str(key)] = write(out / "notes", str(key), midi_of(piece))
+    if "train_notes" in parts:
+        for key in TRAIN_NOTE_KEYS:
+            for velocity in TRAIN_NOTE_VELOCITIES:
+                piece = {"bpm": 60, "notes": [(0.0, 1.5, key, velocity)], "pedal": []}
+                label = f"{key}_v{velocity}"
+                manifest["train_notes"][label] = write(out / "train_notes", label, midi_of(piece))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("data/piano"))
+    parser.add_argument("--parts", nargs="+", default=["train", "heldout", "notes", "train_notes"])
     args = parser.parse_args()
-    manifest: dict[str, dict[str, float]] = {"train": {}, "heldout": {}, "notes": {}}
-    for name, make in TRAIN.items():
-        for shift in (-12, -7, 0, 5, 12):
-            for loudness in (0.6, 1.0, 1.3):
-                label = f"{name}_t{shift:+d}_v{loudness:.1f}"
-                manifest["train"][label] = write(args.out / "train", label, midi_of(make(), shift, loudness))
-    for name, make in HELDOUT.items():
-        manifest["heldout"][name] = write(args.out / "heldout", name, midi_of(make()))
-    for key in range(21, 109, 3):
-        piece = {"bpm": 60, "notes": [(0.0, 2.0, key, 100)], "pedal": []}
-        manifest["notes"][str(key)] = write(args.out / "notes", str(key), midi_of(piece))
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    path = args.out / "manifest.json"
+    manifest: dict[str, dict[str, float]] = json.loads(path.read_text()) if path.is_file() else {}
+    for part in ("train", "heldout", "notes", "train_notes"):
+        manifest.setdefault(part, {})
+    render_parts(args.out, set(args.parts), manifest)
+    path.write_text(json.dumps(manifest, indent=1))
     print({split: round(sum(v.values()), 1) for split, v in manifest.items()}, "seconds")
 
 
