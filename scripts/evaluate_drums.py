@@ -7,15 +7,19 @@
 Descriptor error: mean |measured - requested| in per-class normalised units of the hits
 generated for the held-out hits' own descriptors, against a baseline that ignores the request
 (per class, the mean of the model's unit controls over the training hits). Spectral distance:
-Magenta's multi-scale spectral loss between each generated hit and its held-out hit. Sweep:
-each descriptor requested at 0, 0.1, ..., 1 (the others at 0.5) per class; Spearman rank
-correlation of measured against requested.
+Magenta's multi-scale spectral loss between each generated hit and its held-out hit.
+Random requests: the same errors for 200 descriptor vectors drawn uniformly over [0, 1]^3
+(40 per class, seed 0), i.e. over each class's whole range rather than where its hits sit.
+Sweep: each descriptor requested at 0, 0.1, ..., 1 (the others at 0.5) per class; Spearman
+rank correlation of measured against requested, and the least-squares slope (1: the measured
+value spans the range asked for; near 0: the request barely moves it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import matplotlib
@@ -58,12 +62,31 @@ def held_out_scores(model, data) -> dict:
             "spectral": distance(generated, audio).mean().item(),
         }
     scores["n_held_out"] = int(test.sum())
+    scores["random requests"] = request_scores(model, means)
+    return scores
+
+
+def request_scores(model, means: torch.Tensor, per_class: int = 40) -> dict:
+    """Mean |measured - requested| per descriptor of model and class-mean baseline on uniform
+    random requests (``per_class`` per class, seed 0)."""
+    generator = torch.Generator().manual_seed(0)
+    drum = torch.arange(len(DRUMS)).repeat_interleave(per_class)
+    targets = torch.rand(drum.shape[0], 3, generator=generator, dtype=torch.float64)
+    with torch.no_grad():
+        outputs = {"model": model(drum, targets), "class-mean controls": model.synth(means[drum])}
+    scores = {}
+    for name, generated in outputs.items():
+        error = (model.measure(drum, generated) - targets).abs()
+        scores[name] = {
+            **{d: error[:, i].mean().item() for i, d in enumerate(DESCRIPTORS)},
+            "mean": error.mean().item(),
+        }
     return scores
 
 
 def sweep(model) -> tuple[np.ndarray, dict]:
     """Measured normalised descriptors ``(drums, descriptors, steps)`` of the sweeps, and the
-    Spearman correlation of each."""
+    Spearman correlation and least-squares slope of each."""
     measured = np.zeros((len(DRUMS), len(DESCRIPTORS), len(SWEEP)))
     for k in range(len(DRUMS)):
         for d in range(len(DESCRIPTORS)):
@@ -77,7 +100,12 @@ def sweep(model) -> tuple[np.ndarray, dict]:
         for k in range(len(DRUMS))
         for d in range(len(DESCRIPTORS))
     }
-    return measured, rho
+    slope = {
+        f"{DRUMS[k]}/{DESCRIPTORS[d]}": float(np.polyfit(SWEEP, measured[k, d], 1)[0])
+        for k in range(len(DRUMS))
+        for d in range(len(DESCRIPTORS))
+    }
+    return measured, {"spearman": rho, "slope": slope}
 
 
 def figure(measured: np.ndarray, path: Path) -> None:
@@ -91,7 +119,7 @@ def figure(measured: np.ndarray, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def table(scores: dict, rho: dict) -> str:
+def table(scores: dict, sweeps: dict) -> str:
     rows = [
         "| hits generated for | brightness err | depth err | warmth err | mean err | spectral distance |",
         "|---|---|---|---|---|---|",
@@ -102,9 +130,19 @@ def table(scores: dict, rho: dict) -> str:
             f"| {name} | {s['brightness']:.3f} | {s['depth']:.3f} | {s['warmth']:.3f} | "
             f"{s['mean']:.3f} | {s['spectral']:.2f} |"
         )
-    rows += ["", "| sweep Spearman rho | " + " | ".join(DESCRIPTORS) + " |", "|---|---|---|---|"]
+    rows += [
+        "",
+        "| random requests (200) | brightness err | depth err | warmth err | mean err |",
+        "|---|---|---|---|---|",
+    ]
+    for name in ("model", "class-mean controls"):
+        s = scores["random requests"][name]
+        rows.append(f"| {name} | {s['brightness']:.3f} | {s['depth']:.3f} | {s['warmth']:.3f} | {s['mean']:.3f} |")
+    rho, slope = sweeps["spearman"], sweeps["slope"]
+    rows += ["", "| sweep: Spearman rho (slope) | " + " | ".join(DESCRIPTORS) + " |", "|---|---|---|---|"]
     for drum in DRUMS:
-        rows.append(f"| {drum} | " + " | ".join(f"{rho[f'{drum}/{d}']:.2f}" for d in DESCRIPTORS) + " |")
+        cells = [f"{rho[f'{drum}/{d}']:.2f} ({slope[f'{drum}/{d}']:.2f})" for d in DESCRIPTORS]
+        rows.append(f"| {drum} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -118,18 +156,21 @@ def main() -> None:
     model = load_drum_model(args.model)
     data = np.load(args.data)
     scores = held_out_scores(model, data)
-    measured, rho = sweep(model)
+    measured, sweeps = sweep(model)
     figure(measured, args.results / "drums_sweep.png")
-    text = table(scores, rho)
+    text = table(scores, sweeps)
     header = (
         "# Drums: descriptor-controlled drum model (issue 19.3)\n\n"
         f"Held-out hits: {scores['n_held_out']} (a fifth of each class and soundfont). Errors in "
         "per-class normalised descriptor units; spectral distance: Magenta multi-scale L1.\n"
-        "Regenerate: `.venv/bin/python scripts/evaluate_drums.py` (after scripts/drums_data.py).\n\n"
+        "Regenerate: `.venv/bin/python scripts/evaluate_drums.py` (after scripts/drums_data.py). Model: "
+        f"`{os.path.relpath(args.model)}` (its README: recipe, CPU time, earlier bundles' figures). Random requests: "
+        "uniform over each class's range; sweep slope 1 = the measured value spans the range asked for.\n\n"
     )
     (args.results / "drums.md").write_text(header + text + "\n\n![sweep](drums_sweep.png)\n")
     (args.model / "evaluation.json").write_text(
-        json.dumps({"held_out": scores, "sweep_spearman": rho}, indent=1) + "\n"
+        json.dumps({"held_out": scores, "sweep_spearman": sweeps["spearman"], "sweep_slope": sweeps["slope"]}, indent=1)
+        + "\n"
     )
     print(text)
 

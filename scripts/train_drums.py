@@ -3,6 +3,10 @@
     .venv/bin/python scripts/drums_data.py            # -> data/drums/hits.npz
     OMP_NUM_THREADS=1 .venv/bin/python scripts/train_drums.py   # -> src/torchddsp/pretrained/drums/
 
+``--init FOLDER`` starts from a saved model (its descriptor ranges are recomputed, identical on
+the same data); ``--control-weight`` / ``--ranking-weight`` add ``torchddsp.drums.training``'s
+controllability loss on random requests and sweeps.
+
 Descriptors are measured on the real hits (float64) and normalised per class over the training
 split (``torchddsp.drums.model``); the held-out split is left for scripts/evaluate_drums.py.
 """
@@ -20,6 +24,7 @@ import torch
 from torchddsp.drums.descriptors import timbre_descriptors
 from torchddsp.drums.model import DRUMS
 from torchddsp.drums.model import DrumModel
+from torchddsp.drums.model import load_drum_model
 from torchddsp.drums.model import save_drum_model
 from torchddsp.drums.training import fit
 
@@ -38,6 +43,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--descriptor-weight", type=float, default=1.0)
     parser.add_argument("--hidden", type=int, default=96)
+    parser.add_argument("--control-weight", type=float, default=0.0)
+    parser.add_argument("--ranking-weight", type=float, default=0.0)
+    parser.add_argument("--requests", type=int, nargs=3, default=[16, 4, 5], help="n_random n_sweeps points")
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--init", type=Path, help="start from this saved model")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -48,6 +58,8 @@ def main() -> None:
     drum = torch.tensor(data["drum"][train], dtype=torch.int64)
     raw = timbre_descriptors(audio, int(data["sample_rate"]))
     model = DrumModel(args.hidden, float(data["sample_rate"]), audio.shape[1], class_ranges(drum, raw))
+    if args.init:
+        model.net.load_state_dict(load_drum_model(args.init).net.state_dict())
     targets = model.normalise(drum, raw)
     history = fit(
         model,
@@ -56,14 +68,23 @@ def main() -> None:
         audio,
         args.steps,
         batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
         descriptor_weight=args.descriptor_weight,
+        control_weight=args.control_weight,
+        ranking_weight=args.ranking_weight,
+        requests=tuple(args.requests),
         log_every=50,
     )
     cpu_s, wall_s = time.process_time() - start_cpu, time.time() - start_wall
     recipe = {
         "steps": args.steps,
         "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
         "descriptor_weight": args.descriptor_weight,
+        "control_weight": args.control_weight,
+        "ranking_weight": args.ranking_weight,
+        "requests": args.requests,
+        "init": str(args.init) if args.init else None,
         "training_hits": int(train.sum()),
         "cpu_s": round(cpu_s, 1),
         "wall_s": round(wall_s, 1),
@@ -71,7 +92,7 @@ def main() -> None:
     save_drum_model(model, args.out, {"recipe": recipe})
     with open(args.out / "train.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["step", "loss", "spectral", "descriptors"])
+        writer.writerow(["step", "loss", "spectral", "descriptors", "control", "ranking"])
         writer.writerows([(i, *(f"{v:.5f}" for v in row)) for i, row in enumerate(history)])
     print(f"wrote {args.out}; CPU {cpu_s:.0f} s, wall {wall_s:.0f} s")
 
