@@ -16,18 +16,9 @@ from typing import Any
 
 from ..cli_arguments import add_command
 from ..cli_arguments import finite_float
+from ..cli_arguments import non_negative_int
 
 __all__ = ["add_matching_commands"]
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, found {text!r}")
-    return value
 
 
 def _match(args: argparse.Namespace) -> int:
@@ -75,4 +66,4 @@ def add_matching_commands(commands: Any) -> None:
     match.add_argument("-o", "--output", required=True, help="the rendered match (.wav)")
     match.add_argument("--json", help="the parameters' JSON (default: beside --output)")
     match.add_argument("--midi-note", type=finite_float, help="the pitch as a MIDI note (default: YIN estimate)")
-    match.add_argument("--refine-steps", type=_non_negative_int, default=0, help="gradient steps after the network")
+    match.add_argument("--refine-steps", type=non_negative_int, default=0, help="gradient steps after the network")
